@@ -1,0 +1,141 @@
+//! The frame codec: a 4-byte big-endian length, then that many bytes of one [`Envelope`].
+//!
+//! [`check`] looks at a buffer without consuming it and rejects an oversized declared length as
+//! soon as the 4 length bytes are in, before any of the body is buffered; [`decode`] then takes
+//! one whole frame out of the buffer and parses it.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use prost::Message;
+
+use crate::Envelope;
+
+/// Length of the frame header (the big-endian payload length).
+pub const HEADER_LEN: usize = 4;
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The declared payload length exceeds the maximum; the stream cannot be trusted further.
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    TooLarge {
+        /// The declared length.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The payload is not a valid Envelope. The frame was consumed, so the stream stays usable.
+    #[error("malformed envelope: {0}")]
+    Malformed(#[from] prost::DecodeError),
+}
+
+/// Returns the total length (header + payload) of the first frame in `buf` if it is complete,
+/// `Ok(None)` if more bytes are needed.
+///
+/// # Errors
+/// [`FrameError::TooLarge`] as soon as the header declares more than `max` bytes.
+pub fn check(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
+    if buf.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    if buf.len() < HEADER_LEN + len {
+        return Ok(None);
+    }
+    Ok(Some(HEADER_LEN + len))
+}
+
+/// Takes one whole frame out of `buf` and decodes it; `Ok(None)` if the frame is not complete.
+///
+/// # Errors
+/// [`FrameError::TooLarge`] (nothing consumed) or [`FrameError::Malformed`] (frame consumed).
+pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Envelope>, FrameError> {
+    let Some(total) = check(buf, max)? else {
+        return Ok(None);
+    };
+    buf.advance(HEADER_LEN);
+    let payload = buf.split_to(total - HEADER_LEN);
+    Ok(Some(Envelope::decode(payload.freeze())?))
+}
+
+/// Appends `env` as one frame to `dst`.
+pub fn encode(env: &Envelope, dst: &mut BytesMut) {
+    let len = env.encoded_len();
+    dst.reserve(HEADER_LEN + len);
+    dst.put_u32(len as u32);
+    // Cannot fail: capacity was reserved above.
+    let _ = env.encode(dst);
+}
+
+/// Encodes `env` as one frame into a fresh, exactly sized buffer.
+pub fn encode_to_bytes(env: &Envelope) -> Bytes {
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + env.encoded_len());
+    encode(env, &mut buf);
+    buf.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{pb, ErrorCode, RequestKind};
+
+    fn ping(id: u64) -> Envelope {
+        Envelope::request(id, RequestKind::Ping(pb::Ping { nonce: 7 }))
+    }
+
+    #[test]
+    fn round_trip_and_partial() {
+        let bytes = encode_to_bytes(&ping(42));
+        let mut buf = BytesMut::new();
+        for (i, b) in bytes.iter().enumerate() {
+            assert!(decode(&mut buf, 1024).unwrap().is_none(), "byte {i}");
+            buf.put_u8(*b);
+        }
+        let env = decode(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(env, ping(42));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn two_frames_in_one_buffer() {
+        let mut buf = BytesMut::new();
+        encode(&ping(1), &mut buf);
+        encode(&ping(2), &mut buf);
+        assert_eq!(decode(&mut buf, 1024).unwrap().unwrap().request_id, 1);
+        assert_eq!(decode(&mut buf, 1024).unwrap().unwrap().request_id, 2);
+        assert!(decode(&mut buf, 1024).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_rejected_from_header_alone() {
+        let mut buf = BytesMut::from(&[0x00, 0x10, 0x00, 0x01][..]);
+        match decode(&mut buf, 1 << 20) {
+            Err(FrameError::TooLarge { len, max }) => {
+                assert_eq!(len, (1 << 20) + 1);
+                assert_eq!(max, 1 << 20);
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_payload_is_consumed() {
+        let mut buf = BytesMut::new();
+        buf.put_u32(3);
+        buf.put_slice(&[0xff, 0xff, 0xff]);
+        encode(&ping(9), &mut buf);
+        assert!(matches!(decode(&mut buf, 1024), Err(FrameError::Malformed(_))));
+        assert_eq!(decode(&mut buf, 1024).unwrap().unwrap().request_id, 9);
+    }
+
+    #[test]
+    fn error_envelope_carries_code() {
+        let env = Envelope::error(5, ErrorCode::NotLoggedIn, "not logged in");
+        let mut buf = BytesMut::new();
+        encode(&env, &mut buf);
+        let back = decode(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(back, env);
+    }
+}

@@ -1,0 +1,92 @@
+//! The Feige wire protocol: the protobuf messages of `proto/feige.proto` and the frame codec.
+//!
+//! A frame is a 4-byte big-endian length N followed by N bytes of one [`Envelope`].
+//! See `docs/protocol.md` for the reference.
+
+pub mod frame;
+
+/// Messages generated from `proto/feige.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/feige.v1.rs"));
+}
+
+pub use pb::{
+    envelope::Body, push::Kind as PushKind, request::Kind as RequestKind,
+    response::Result as ResponseResult, Envelope, ErrorCode, Push, Request, Response,
+};
+
+/// The protocol's major version; a Hello with another major version is refused.
+pub const PROTOCOL_MAJOR: u32 = 1;
+/// The protocol's minor version; grows when messages or fields are added.
+pub const PROTOCOL_MINOR: u32 = 0;
+/// Default maximum frame length (the payload after the 4-byte length prefix).
+pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
+
+impl Envelope {
+    /// A request envelope.
+    pub fn request(request_id: u64, kind: RequestKind) -> Self {
+        Envelope {
+            request_id,
+            body: Some(Body::Request(Request { kind: Some(kind) })),
+        }
+    }
+
+    /// A successful response envelope.
+    pub fn response(request_id: u64, result: ResponseResult) -> Self {
+        Envelope {
+            request_id,
+            body: Some(Body::Response(Response {
+                result: Some(result),
+            })),
+        }
+    }
+
+    /// An error response envelope.
+    pub fn error(request_id: u64, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::response(
+            request_id,
+            ResponseResult::Error(pb::Error {
+                code: code as i32,
+                message: message.into(),
+            }),
+        )
+    }
+
+    /// A push envelope (request id 0).
+    pub fn push(kind: PushKind) -> Self {
+        Envelope {
+            request_id: 0,
+            body: Some(Body::Push(Push { kind: Some(kind) })),
+        }
+    }
+}
+
+impl ErrorCode {
+    /// Short English text for the code, used when no more specific message exists.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ErrorCode::Unspecified => "unspecified error",
+            ErrorCode::Malformed => "malformed frame",
+            ErrorCode::FrameTooLarge => "frame too large",
+            ErrorCode::UnsupportedVersion => "unsupported protocol version",
+            ErrorCode::HelloRequired => "the first request must be Hello",
+            ErrorCode::NotLoggedIn => "not logged in",
+            ErrorCode::UnknownRequest => "unknown request",
+            ErrorCode::InvalidArgument => "invalid argument",
+            ErrorCode::UsernameTaken => "username already taken",
+            ErrorCode::BadCredentials => "wrong username or password",
+            ErrorCode::InvalidToken => "invalid or revoked session token",
+            ErrorCode::NotFound => "not found",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TooLarge => "too large",
+            ErrorCode::Busy => "server busy, retry later",
+            ErrorCode::Internal => "internal server error",
+            ErrorCode::LoginTimeout => "no login within the login deadline",
+            ErrorCode::ShuttingDown => "server shutting down",
+            ErrorCode::AlreadyLoggedIn => "already logged in",
+            ErrorCode::IdleTimeout => "connection idle for too long",
+            ErrorCode::SlowConsumer => "client too slow to read its frames",
+        }
+    }
+}
