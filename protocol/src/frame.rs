@@ -126,7 +126,10 @@ mod tests {
         buf.put_u32(3);
         buf.put_slice(&[0xff, 0xff, 0xff]);
         encode(&ping(9), &mut buf);
-        assert!(matches!(decode(&mut buf, 1024), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode(&mut buf, 1024),
+            Err(FrameError::Malformed(_))
+        ));
         assert_eq!(decode(&mut buf, 1024).unwrap().unwrap().request_id, 9);
     }
 

@@ -1,0 +1,424 @@
+//! Feige storage: the SQLite schema, one group-commit writer thread, and a pool of readers.
+//!
+//! Writes go through [`Writer`]: a bounded queue drained by one named OS thread that commits
+//! many operations per transaction. Reads run on a small r2d2 pool from tokio's blocking threads.
+//! Nothing here runs on the reactor.
+
+pub mod account;
+mod error;
+pub mod message;
+mod schema;
+pub mod search;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+pub use account::{SessionRecord, UserRecord};
+pub use error::StorageError;
+pub use message::{ConversationPosition, HistoryQuery, StoredMessage, SyncPage};
+pub use writer::{CommitSink, Committed, Delivered, NewMessage, Target, Writer, WriterStats};
+
+/// A user id (SQLite rowid of `users`).
+pub type UserId = u64;
+/// A conversation id.
+pub type ConversationId = u64;
+
+/// How durable a commit is before the writer reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives a crash of the server process (WAL, `synchronous=NORMAL`).
+    #[default]
+    Process,
+    /// Survives power loss (WAL, `synchronous=FULL`: fsync on every commit).
+    Fsync,
+}
+
+/// Options for [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Commit durability.
+    pub durability: Durability,
+    /// Most operations committed in one transaction.
+    pub max_batch: usize,
+    /// Capacity of the writer's queue; senders wait when it is full.
+    pub queue_capacity: usize,
+    /// Reader connections in the pool.
+    pub readers: u32,
+    /// SQLite page cache per connection, in KiB.
+    pub cache_kib: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Process,
+            max_batch: 4096,
+            queue_capacity: 16384,
+            readers: 4,
+            cache_kib: 64 * 1024,
+        }
+    }
+}
+
+/// The open store: a reader pool plus the writer's queue.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn configure(conn: &Connection, opts: &StoreOptions) -> rusqlite::Result<()> {
+    let sync = match opts.durability {
+        Durability::Process => "NORMAL",
+        Durability::Fsync => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;
+         PRAGMA busy_timeout=10000; PRAGMA cache_size=-{}; PRAGMA temp_store=MEMORY;",
+        opts.cache_kib
+    ))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database `feige.db` in `dir`, applies migrations and
+    /// starts the writer thread, which reports committed messages to `sink`.
+    ///
+    /// # Errors
+    /// The directory or database cannot be opened, or a migration fails.
+    pub fn open<C: Send + 'static>(
+        dir: &Path,
+        opts: StoreOptions,
+        sink: Box<dyn CommitSink<C>>,
+    ) -> Result<(Store, Writer<C>), StorageError> {
+        std::fs::create_dir_all(dir).map_err(StorageError::Io)?;
+        let path = dir.join("feige.db");
+        let mut conn = Connection::open(&path)?;
+        configure(&conn, &opts)?;
+        schema::migrate(&mut conn)?;
+        let init_opts = opts.clone();
+        let manager =
+            SqliteConnectionManager::file(&path).with_init(move |c| configure(c, &init_opts));
+        let pool = r2d2::Pool::builder()
+            .max_size(opts.readers.max(1))
+            .min_idle(Some(1))
+            .build(manager)?;
+        let writer = Writer::start(conn, &opts, sink)?;
+        Ok((
+            Store {
+                pool,
+                path: Arc::new(path),
+            },
+            writer,
+        ))
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a pooled reader connection on tokio's blocking threads.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or a pool error.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|_| StorageError::WorkerGone)?
+    }
+
+    /// Looks up a user by username (case-insensitive).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StorageError> {
+        let username = username.to_owned();
+        self.read(move |c| account::user_by_name(c, &username))
+            .await
+    }
+
+    /// Looks up a user by id.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, StorageError> {
+        self.read(move |c| account::user_by_id(c, id)).await
+    }
+
+    /// Finds the live session whose token hashes to `token_hash`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn session(
+        &self,
+        token_hash: Vec<u8>,
+    ) -> Result<Option<SessionRecord>, StorageError> {
+        self.read(move |c| account::session(c, &token_hash)).await
+    }
+
+    /// The 1:1 conversation between two users, if it exists.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn direct_conversation(
+        &self,
+        a: UserId,
+        b: UserId,
+    ) -> Result<Option<ConversationId>, StorageError> {
+        self.read(move |c| message::direct_conversation(c, a, b))
+            .await
+    }
+
+    /// Messages of `query.conversation`, newest first, if `user` is a member.
+    ///
+    /// # Errors
+    /// [`StorageError::Forbidden`] when `user` is not a member; database errors.
+    pub async fn history(
+        &self,
+        user: UserId,
+        query: HistoryQuery,
+    ) -> Result<Vec<StoredMessage>, StorageError> {
+        self.read(move |c| message::history(c, user, &query)).await
+    }
+
+    /// What `user`'s `device` missed: messages after `positions` (or after the device's acked
+    /// cursor for unlisted conversations), oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn sync(
+        &self,
+        user: UserId,
+        device: String,
+        positions: Vec<ConversationPosition>,
+        limit: usize,
+    ) -> Result<SyncPage, StorageError> {
+        self.read(move |c| message::sync(c, user, &device, &positions, limit))
+            .await
+    }
+
+    /// Full-text search over `user`'s conversations, newest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn search(
+        &self,
+        user: UserId,
+        query: String,
+        conversation: Option<ConversationId>,
+        before_id: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StorageError> {
+        self.read(move |c| search::search(c, user, &query, conversation, before_id, limit))
+            .await
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc as std_mpsc;
+
+    struct ChannelSink(std_mpsc::Sender<(u32, Result<Delivered, StorageError>)>);
+    impl CommitSink<u32> for ChannelSink {
+        fn committed(&mut self, batch: &mut Vec<Committed<u32>>) {
+            for c in batch.drain(..) {
+                let _ = self.0.send((c.ctx, c.result));
+            }
+        }
+    }
+
+    async fn user(w: &Writer<u32>, name: &str) -> UserId {
+        let name = name.to_owned();
+        w.call(move |c| account::insert_user(c, &name, "nick", b"salt", b"hash"))
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn msg(ctx: u32, sender: UserId, to: UserId, client: u64) -> NewMessage<u32> {
+        NewMessage {
+            ctx,
+            sender,
+            target: Target::Direct(to),
+            client_msg_id: client,
+            kind: 0,
+            text: format!("hello world {ctx}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn group_commit_assigns_gapless_seqs_and_dedupes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std_mpsc::channel();
+        let (store, w) = Store::open(
+            dir.path(),
+            StoreOptions::default(),
+            Box::new(ChannelSink(tx)),
+        )
+        .unwrap();
+        let a = user(&w, "alice").await;
+        let b = user(&w, "bob").await;
+        assert!(matches!(
+            w.call(|c| account::insert_user(c, "ALICE", "n", b"s", b"h"))
+                .await,
+            Err(StorageError::UsernameTaken)
+        ));
+        for i in 1..=100u32 {
+            w.send_message(msg(i, a, b, 1000 + i as u64)).await.unwrap();
+        }
+        // A resend of client id 1005 and a message to a missing user.
+        w.send_message(msg(101, a, b, 1005)).await.unwrap();
+        w.send_message(msg(102, a, 999, 1)).await.unwrap();
+        w.send_message(msg(103, a, a, 2)).await.unwrap();
+        let mut seqs = Vec::new();
+        for _ in 0..103 {
+            let (ctx, r) = rx.recv().unwrap();
+            match ctx {
+                101 => {
+                    let d = r.unwrap();
+                    assert!(d.duplicate);
+                    assert_eq!(d.message.seq, 5);
+                    assert_eq!(d.message.to_user, b);
+                }
+                102 => assert!(matches!(r, Err(StorageError::UnknownUser))),
+                103 => assert!(matches!(r, Err(StorageError::SelfMessage))),
+                _ => {
+                    let d = r.unwrap();
+                    assert!(!d.duplicate);
+                    assert_eq!(&*d.members, &[a, b]);
+                    seqs.push(d.message.seq);
+                }
+            }
+        }
+        assert_eq!(seqs, (1..=100).collect::<Vec<u64>>());
+        assert!(w.stats().batches.load(Ordering::Relaxed) < 100, "batched");
+        let conv = store.direct_conversation(b, a).await.unwrap().unwrap();
+        let hist = store
+            .history(
+                b,
+                HistoryQuery {
+                    conversation: conv,
+                    before_seq: Some(51),
+                    since_ms: None,
+                    until_ms: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            hist.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (41..=50).rev().collect::<Vec<_>>()
+        );
+        assert!(matches!(
+            store
+                .history(
+                    999,
+                    HistoryQuery {
+                        conversation: conv,
+                        before_seq: None,
+                        since_ms: None,
+                        until_ms: None,
+                        limit: 10
+                    }
+                )
+                .await,
+            Err(StorageError::Forbidden)
+        ));
+        // Sync in pages of 30 from position 10.
+        let mut pos = vec![ConversationPosition {
+            conversation_id: conv,
+            seq: 10,
+        }];
+        let mut got = Vec::new();
+        loop {
+            let page = store
+                .sync(b, "phone".into(), pos.clone(), 30)
+                .await
+                .unwrap();
+            for m in &page.messages {
+                pos[0].seq = m.seq;
+                got.push(m.seq);
+            }
+            if !page.has_more {
+                break;
+            }
+        }
+        assert_eq!(got, (11..=100).collect::<Vec<u64>>());
+        // Device cursor: unlisted conversations start after the acked position.
+        let device_pos = vec![ConversationPosition {
+            conversation_id: conv,
+            seq: 98,
+        }];
+        w.call(move |c| message::set_cursors(c, b, "phone", &device_pos))
+            .await
+            .unwrap();
+        let page = store.sync(b, "phone".into(), vec![], 30).await.unwrap();
+        assert_eq!(
+            page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![99, 100]
+        );
+        w.shutdown().await;
+        assert!(w.send_message(msg(1, a, b, 0)).await.is_err());
+
+        // Reopen: sequences continue, the index catches up, search works.
+        let (tx, rx) = std_mpsc::channel();
+        let (store, w) = Store::open(
+            dir.path(),
+            StoreOptions::default(),
+            Box::new(ChannelSink(tx)),
+        )
+        .unwrap();
+        w.send_message(msg(200, b, a, 1)).await.unwrap();
+        let (_, r) = rx.recv().unwrap();
+        assert_eq!(r.unwrap().message.seq, 101);
+        let _ = w.call(|_| Ok(())).await;
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = store
+                .search(a, "world 200".into(), None, None, 10)
+                .await
+                .unwrap();
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].seq, 101);
+        assert!(store
+            .search(999, "world".into(), None, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        w.shutdown().await;
+    }
+}

@@ -1,0 +1,116 @@
+//! Versioned schema migrations, applied in order at start-up inside one transaction each.
+//! `PRAGMA user_version` holds the number of migrations applied.
+
+use rusqlite::Connection;
+
+use crate::StorageError;
+
+/// Each entry migrates from version `i` to `i + 1`. Append only; never edit a shipped step.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, sessions, conversations, messages, per-device cursors, search index.
+    "CREATE TABLE users (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        nickname      TEXT NOT NULL,
+        salt          BLOB NOT NULL,
+        password_hash BLOB NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash    BLOB PRIMARY KEY,
+        user_id       INTEGER NOT NULL REFERENCES users(id),
+        device        TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_user ON sessions(user_id);
+    -- kind 1 = direct (user_a < user_b), 2 = group (later).
+    CREATE TABLE conversations (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind          INTEGER NOT NULL,
+        user_a        INTEGER,
+        user_b        INTEGER,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX conversations_direct ON conversations(user_a, user_b) WHERE kind = 1;
+    CREATE TABLE members (
+        user_id         INTEGER NOT NULL REFERENCES users(id),
+        conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        joined_at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_conversation ON members(conversation_id, user_id);
+    -- One row per message per conversation; id is the time-ordered server id.
+    CREATE TABLE messages (
+        id              INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        sender_id       INTEGER NOT NULL,
+        client_msg_id   INTEGER,
+        kind            INTEGER NOT NULL,
+        body            TEXT NOT NULL,
+        sent_at_ms      INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX messages_by_seq ON messages(conversation_id, seq);
+    -- Clients choose growing client ids, so this index is appended to per sender.
+    CREATE UNIQUE INDEX messages_dedupe ON messages(sender_id, client_msg_id);
+    CREATE TABLE device_cursors (
+        user_id         INTEGER NOT NULL,
+        device          TEXT NOT NULL,
+        conversation_id INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        PRIMARY KEY (user_id, device, conversation_id)
+    ) WITHOUT ROWID;
+    -- Contentless full-text index over messages.body, rowid = messages.id, fed by the indexer.
+    CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', 0);",
+];
+
+/// Applies every migration newer than the database's `user_version`.
+///
+/// # Errors
+/// A migration fails, or the database is newer than this build.
+pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StorageError::SchemaTooNew {
+            found: current,
+            supported,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn refuses_newer_database() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StorageError::SchemaTooNew { found: 999, .. })
+        ));
+    }
+}

@@ -1,0 +1,195 @@
+//! Full-text search for English and Chinese over a contentless FTS5 index.
+//!
+//! SQLite's `unicode61` tokenizer splits on spaces and punctuation, which suits English but keeps
+//! a run of Chinese characters as one token. So before indexing (and before querying) every CJK
+//! character is set apart by spaces, making each one a token; a query for 你好 becomes the
+//! phrase "你 好", which matches the adjacent characters anywhere in "你好世界". English words
+//! are matched by prefix ("wor" finds "world"). The index is fed off the commit path by the
+//! writer thread, in chunks, following `messages` by id.
+
+use rusqlite::{params, Connection};
+
+use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::{ConversationId, StorageError, UserId};
+
+/// Whether `c` is a CJK character that the index treats as a word of its own.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF      // Hiragana, Katakana
+        | 0x3400..=0x4DBF    // CJK Extension A
+        | 0x4E00..=0x9FFF    // CJK Unified Ideographs
+        | 0xAC00..=0xD7AF    // Hangul syllables
+        | 0xF900..=0xFAFF    // CJK Compatibility Ideographs
+        | 0x20000..=0x2FFFF) // CJK Extensions B..
+}
+
+/// The text as the index sees it: CJK characters separated by spaces.
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 2);
+    for c in text.chars() {
+        if is_cjk(c) {
+            out.push(' ');
+            out.push(c);
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Builds an FTS5 query from what a user typed: every term must match; a run of CJK characters
+/// is a phrase of single characters; other words match as prefixes. None when nothing is
+/// searchable.
+pub fn fts_query(input: &str) -> Option<String> {
+    let mut terms: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut cjk: Vec<char> = Vec::new();
+    let flush_word = |word: &mut String, terms: &mut Vec<String>| {
+        if !word.is_empty() {
+            terms.push(format!("\"{}\"*", word));
+            word.clear();
+        }
+    };
+    let flush_cjk = |cjk: &mut Vec<char>, terms: &mut Vec<String>| {
+        if !cjk.is_empty() {
+            let phrase: Vec<String> = cjk.iter().map(|c| c.to_string()).collect();
+            terms.push(format!("\"{}\"", phrase.join(" ")));
+            cjk.clear();
+        }
+    };
+    for c in input.chars() {
+        if is_cjk(c) {
+            flush_word(&mut word, &mut terms);
+            cjk.push(c);
+        } else if c.is_alphanumeric() {
+            flush_cjk(&mut cjk, &mut terms);
+            word.push(c);
+        } else {
+            flush_word(&mut word, &mut terms);
+            flush_cjk(&mut cjk, &mut terms);
+        }
+    }
+    flush_word(&mut word, &mut terms);
+    flush_cjk(&mut cjk, &mut terms);
+    if terms.is_empty() {
+        None
+    } else {
+        Some(terms.join(" "))
+    }
+}
+
+/// Indexes up to `limit` messages with id > `upto` in one transaction; returns the new mark.
+pub(crate) fn index_step(c: &Connection, upto: u64, limit: usize) -> Result<u64, StorageError> {
+    c.execute_batch("BEGIN IMMEDIATE")?;
+    let mut mark = upto;
+    {
+        let mut read =
+            c.prepare_cached("SELECT id, body FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let mut add = c.prepare_cached("INSERT INTO message_fts(rowid, body) VALUES (?1, ?2)")?;
+        let mut rows = read.query(params![upto as i64, limit as i64])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let body: String = row.get(1)?;
+            add.execute(params![id, segment(&body)])?;
+            mark = id as u64;
+        }
+    }
+    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'fts_indexed_upto'")?
+        .execute([mark as i64])?;
+    c.execute_batch("COMMIT")?;
+    Ok(mark)
+}
+
+pub(crate) fn search(
+    c: &Connection,
+    user: UserId,
+    query: &str,
+    conversation: Option<ConversationId>,
+    before_id: Option<u64>,
+    limit: usize,
+) -> Result<Vec<StoredMessage>, StorageError> {
+    let Some(q) = fts_query(query) else {
+        return Ok(Vec::new());
+    };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS}, c.kind, c.user_a, c.user_b
+         FROM message_fts f
+         JOIN messages m ON m.id = f.rowid
+         JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE message_fts MATCH ?1 AND f.rowid < ?3 AND (?4 = 0 OR m.conversation_id = ?4)
+         ORDER BY f.rowid DESC LIMIT ?5"
+    ))?;
+    let rows = st.query_map(
+        params![
+            q,
+            user as i64,
+            before_id.map_or(i64::MAX, |b| b as i64),
+            conversation.unwrap_or(0) as i64,
+            limit as i64
+        ],
+        |r| {
+            let pair = pair_of(r.get(8)?, r.get(9)?, r.get(10)?);
+            message_row(r, pair)
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_cjk_only() {
+        assert_eq!(segment("hi你好"), "hi 你  好 ");
+        assert_eq!(segment("hello world"), "hello world");
+    }
+
+    #[test]
+    fn builds_queries() {
+        assert_eq!(fts_query("你好").as_deref(), Some("\"你 好\""));
+        assert_eq!(fts_query("world").as_deref(), Some("\"world\"*"));
+        assert_eq!(
+            fts_query("hello, 世界!").as_deref(),
+            Some("\"hello\"* \"世 界\"")
+        );
+        // Quotes and operators are not passed through.
+        assert_eq!(
+            fts_query("\"a\" OR NEAR(").as_deref(),
+            Some("\"a\"* \"OR\"* \"NEAR\"*")
+        );
+        assert_eq!(fts_query("  ...  "), None);
+    }
+
+    #[test]
+    fn index_finds_chinese_and_english() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT);
+             CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT INTO meta VALUES ('fts_indexed_upto', 0);
+             INSERT INTO messages VALUES (1, '你好世界'), (2, 'hello world'), (3, '世界和平'), (4, 'Worldwide');",
+        )
+        .unwrap();
+        assert_eq!(index_step(&c, 0, 100).unwrap(), 4);
+        let find = |q: &str| -> Vec<i64> {
+            let q = fts_query(q).unwrap();
+            let mut st = c
+                .prepare("SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 ORDER BY rowid")
+                .unwrap();
+            st.query_map([q], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        assert_eq!(find("你好"), vec![1]);
+        assert_eq!(find("世界"), vec![1, 3]);
+        assert_eq!(find("好世"), vec![1]);
+        assert_eq!(find("world"), vec![2, 4]);
+        assert_eq!(find("hello world"), vec![2]);
+        assert!(find("好和").is_empty());
+    }
+}

@@ -1,0 +1,536 @@
+//! The group-commit writer: one named OS thread that owns the only write connection.
+//!
+//! Operations queue on a bounded channel. The thread takes everything queued (up to
+//! `max_batch`), runs it in one transaction, commits, and only then reports the results: message
+//! results go to the [`CommitSink`] in commit order, other operations' replies go to their
+//! callers. So an ack can never precede its commit, and one fsync covers a whole batch.
+//! Between batches it feeds the full-text index (see [`crate::search`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::{now_ms, search, ConversationId, StorageError, StoreOptions, UserId};
+
+/// Where a new message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The 1:1 conversation with this user (created on first message).
+    Direct(UserId),
+    /// An existing conversation the sender is a member of.
+    Conversation(ConversationId),
+}
+
+/// A message to store; `ctx` travels with it to the [`CommitSink`] (e.g. where to send the ack).
+#[derive(Debug)]
+pub struct NewMessage<C> {
+    /// Caller's context, handed back with the result.
+    pub ctx: C,
+    /// Sender.
+    pub sender: UserId,
+    /// Destination.
+    pub target: Target,
+    /// Sender-chosen id for idempotent resends; 0 = none.
+    pub client_msg_id: u64,
+    /// Message kind (protocol enum number).
+    pub kind: i32,
+    /// Body text.
+    pub text: String,
+}
+
+/// A committed (or refused) message and who should hear of it.
+#[derive(Debug)]
+pub struct Delivered {
+    /// The stored message (the original one for a duplicate).
+    pub message: StoredMessage,
+    /// True when the client id was already stored; nothing new was written.
+    pub duplicate: bool,
+    /// Members of the conversation.
+    pub members: Arc<[UserId]>,
+}
+
+/// One message's outcome, reported after its transaction committed.
+#[derive(Debug)]
+pub struct Committed<C> {
+    /// The context given in [`NewMessage::ctx`].
+    pub ctx: C,
+    /// The stored message, or why it was refused.
+    pub result: Result<Delivered, StorageError>,
+}
+
+/// Receives message outcomes on the writer thread, in commit order, right after each commit.
+/// It must not block: hand work to queues.
+pub trait CommitSink<C>: Send {
+    /// Called once per committed batch; drain `batch`.
+    fn committed(&mut self, batch: &mut Vec<Committed<C>>);
+}
+
+/// Counters for benchmarks and logs.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub batches: AtomicU64,
+    /// Operations committed.
+    pub ops: AtomicU64,
+}
+
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+enum Op<C> {
+    Message(NewMessage<C>),
+    Call(Job),
+    Shutdown,
+}
+
+/// Handle to the writer thread. Cheap to clone.
+pub struct Writer<C> {
+    tx: mpsc::Sender<Op<C>>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+    stats: Arc<WriterStats>,
+}
+
+impl<C> Clone for Writer<C> {
+    fn clone(&self) -> Self {
+        Writer {
+            tx: self.tx.clone(),
+            thread: self.thread.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Writer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<C: Send + 'static> Writer<C> {
+    pub(crate) fn start(
+        conn: Connection,
+        opts: &StoreOptions,
+        sink: Box<dyn CommitSink<C>>,
+    ) -> Result<Self, StorageError> {
+        let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let stats = Arc::new(WriterStats::default());
+        let state = State::load(&conn)?;
+        let mut worker = Worker {
+            conn,
+            rx,
+            sink,
+            state,
+            max_batch: opts.max_batch.max(1),
+            stats: stats.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("feige-writer".into())
+            .spawn(move || worker.run())
+            .map_err(StorageError::Io)?;
+        Ok(Writer {
+            tx,
+            thread: Arc::new(Mutex::new(Some(thread))),
+            stats,
+        })
+    }
+
+    /// Queues a message, waiting while the queue is full. Its outcome reaches the sink.
+    ///
+    /// # Errors
+    /// [`StorageError::WorkerGone`] once the writer has shut down.
+    pub async fn send_message(&self, msg: NewMessage<C>) -> Result<(), StorageError> {
+        self.tx
+            .send(Op::Message(msg))
+            .await
+            .map_err(|_| StorageError::WorkerGone)
+    }
+
+    /// Runs `f` inside the next batch's transaction (in its own savepoint, so a failure undoes
+    /// only `f`'s writes) and returns its result after the batch has committed.
+    ///
+    /// # Errors
+    /// `f`'s error, [`StorageError::CommitFailed`], or [`StorageError::WorkerGone`].
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StorageError>>();
+        let job: Job = Box::new(move |conn: &Connection| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit: Result<(), String>| {
+                let out = match (commit, result) {
+                    (Ok(()), r) => r,
+                    (Err(e), _) => Err(StorageError::CommitFailed(e)),
+                };
+                let _ = reply_tx.send(out);
+            })
+        });
+        self.tx
+            .send(Op::Call(job))
+            .await
+            .map_err(|_| StorageError::WorkerGone)?;
+        reply_rx.await.map_err(|_| StorageError::WorkerGone)?
+    }
+
+    /// Commits everything queued so far, stops the thread and waits for it.
+    pub async fn shutdown(&self) {
+        let _ = self.tx.send(Op::Shutdown).await;
+        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    /// Commit counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    conn.execute_batch("SAVEPOINT op")?;
+    let r = f(conn);
+    if r.is_ok() {
+        conn.execute_batch("RELEASE op")?;
+    } else {
+        conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+    }
+    r
+}
+
+/// Cached facts about a conversation, owned by the writer thread.
+struct Conv {
+    last_seq: u64,
+    pair: Option<(u64, u64)>,
+    members: Arc<[UserId]>,
+}
+
+/// In-memory state that only the writer changes: the id clock and conversation caches.
+struct State {
+    last_id: u64,
+    direct: HashMap<(UserId, UserId), ConversationId>,
+    convs: HashMap<ConversationId, Conv>,
+    fts_upto: u64,
+}
+
+/// Most conversations cached before the caches are dropped and rebuilt on demand.
+const MAX_CACHED: usize = 200_000;
+
+impl State {
+    fn load(conn: &Connection) -> Result<Self, StorageError> {
+        let last_id: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
+                r.get(0)
+            })?;
+        let fts_upto: i64 = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'fts_indexed_upto'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(State {
+            last_id: last_id as u64,
+            direct: HashMap::new(),
+            convs: HashMap::new(),
+            fts_upto: fts_upto as u64,
+        })
+    }
+
+    /// Next server id: milliseconds since the epoch in the high bits, a counter in the low 16;
+    /// strictly increasing even if the clock steps back.
+    fn next_id(&mut self, now: i64) -> u64 {
+        let candidate = (now.max(0) as u64) << 16;
+        self.last_id = candidate.max(self.last_id + 1);
+        self.last_id
+    }
+
+    fn conv(&mut self, c: &Connection, id: ConversationId) -> Result<&mut Conv, StorageError> {
+        if !self.convs.contains_key(&id) {
+            if self.convs.len() >= MAX_CACHED {
+                self.convs.clear();
+                self.direct.clear();
+            }
+            let (kind, a, b): (i64, Option<i64>, Option<i64>) = c
+                .prepare_cached("SELECT kind, user_a, user_b FROM conversations WHERE id = ?1")?
+                .query_row([id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?
+                .ok_or(StorageError::UnknownConversation)?;
+            let last_seq: i64 = c
+                .prepare_cached(
+                    "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1",
+                )?
+                .query_row([id as i64], |r| r.get(0))?;
+            let members: Vec<UserId> = c
+                .prepare_cached(
+                    "SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id",
+                )?
+                .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
+                .collect::<Result<_, _>>()?;
+            self.convs.insert(
+                id,
+                Conv {
+                    last_seq: last_seq as u64,
+                    pair: pair_of(kind, a, b),
+                    members: members.into(),
+                },
+            );
+        }
+        self.convs
+            .get_mut(&id)
+            .ok_or(StorageError::UnknownConversation)
+    }
+
+    fn direct_conv(
+        &mut self,
+        c: &Connection,
+        sender: UserId,
+        to: UserId,
+        now: i64,
+    ) -> Result<ConversationId, StorageError> {
+        if sender == to {
+            return Err(StorageError::SelfMessage);
+        }
+        let key = (sender.min(to), sender.max(to));
+        if let Some(id) = self.direct.get(&key) {
+            return Ok(*id);
+        }
+        let id = match crate::message::direct_conversation(c, key.0, key.1)? {
+            Some(id) => id,
+            None => {
+                let exists = c
+                    .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+                    .query_row([to as i64], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                if !exists {
+                    return Err(StorageError::UnknownUser);
+                }
+                c.prepare_cached(
+                    "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)",
+                )?
+                .execute(params![key.0 as i64, key.1 as i64, now])?;
+                let id = c.last_insert_rowid() as u64;
+                let mut add = c.prepare_cached(
+                    "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, ?3)",
+                )?;
+                add.execute(params![key.0 as i64, id as i64, now])?;
+                add.execute(params![key.1 as i64, id as i64, now])?;
+                id
+            }
+        };
+        self.direct.insert(key, id);
+        Ok(id)
+    }
+
+    fn insert<C>(
+        &mut self,
+        c: &Connection,
+        m: &mut NewMessage<C>,
+        now: i64,
+    ) -> Result<Delivered, StorageError> {
+        let conv_id = match m.target {
+            Target::Direct(to) => self.direct_conv(c, m.sender, to, now)?,
+            Target::Conversation(id) => id,
+        };
+        if m.client_msg_id != 0 {
+            let found = c
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_msg_id = ?2"
+                ))?
+                .query_row(params![m.sender as i64, m.client_msg_id as i64], |r| {
+                    message_row(r, None)
+                })
+                .optional()?;
+            if let Some(mut original) = found {
+                let conv = self.conv(c, original.conversation_id)?;
+                if let Some((a, b)) = conv.pair {
+                    original.to_user = if original.from_user == a { b } else { a };
+                }
+                return Ok(Delivered {
+                    message: original,
+                    duplicate: true,
+                    members: conv.members.clone(),
+                });
+            }
+        }
+        let id = self.next_id(now);
+        let conv = self.conv(c, conv_id)?;
+        if conv.members.binary_search(&m.sender).is_err() {
+            return Err(StorageError::Forbidden);
+        }
+        let seq = conv.last_seq + 1;
+        let client_id = (m.client_msg_id != 0).then_some(m.client_msg_id as i64);
+        c.prepare_cached(
+            "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            id as i64,
+            conv_id as i64,
+            seq as i64,
+            m.sender as i64,
+            client_id,
+            m.kind,
+            m.text,
+            now
+        ])?;
+        conv.last_seq = seq;
+        let to_user = match conv.pair {
+            Some((a, b)) => {
+                if m.sender == a {
+                    b
+                } else {
+                    a
+                }
+            }
+            None => 0,
+        };
+        Ok(Delivered {
+            message: StoredMessage {
+                id,
+                conversation_id: conv_id,
+                seq,
+                from_user: m.sender,
+                to_user,
+                client_msg_id: m.client_msg_id,
+                kind: m.kind,
+                text: std::mem::take(&mut m.text),
+                sent_at_ms: now,
+            },
+            duplicate: false,
+            members: conv.members.clone(),
+        })
+    }
+}
+
+struct Worker<C> {
+    conn: Connection,
+    rx: mpsc::Receiver<Op<C>>,
+    sink: Box<dyn CommitSink<C>>,
+    state: State,
+    max_batch: usize,
+    stats: Arc<WriterStats>,
+}
+
+/// Messages indexed per indexing step between batches.
+const INDEX_CHUNK: usize = 512;
+
+impl<C: Send + 'static> Worker<C> {
+    fn run(&mut self) {
+        let mut ops: Vec<Op<C>> = Vec::with_capacity(self.max_batch);
+        let mut results: Vec<Committed<C>> = Vec::with_capacity(self.max_batch);
+        let mut replies: Vec<Reply> = Vec::new();
+        let mut since_index = 0u32;
+        let mut stopping = false;
+        loop {
+            if ops.is_empty() {
+                // Idle: catch the search index up before sleeping.
+                if self.rx.is_empty() && self.state.fts_upto < self.state.last_id {
+                    self.index_step();
+                    continue;
+                }
+                match self.rx.blocking_recv() {
+                    Some(op) => ops.push(op),
+                    None => break,
+                }
+            }
+            while ops.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(op) => ops.push(op),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
+            if stopping {
+                // Commit whatever was queued before the channel closed, then stop.
+                self.rx.close();
+                while let Ok(op) = self.rx.try_recv() {
+                    ops.push(op);
+                }
+                if !ops.is_empty() {
+                    self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
+                }
+                break;
+            }
+            // Under sustained load the queue never empties; index every few batches anyway.
+            since_index += 1;
+            if since_index >= 8 && self.state.fts_upto < self.state.last_id {
+                since_index = 0;
+                self.index_step();
+            }
+        }
+        tracing::info!("writer stopped");
+    }
+
+    fn run_batch(
+        &mut self,
+        ops: &mut Vec<Op<C>>,
+        results: &mut Vec<Committed<C>>,
+        replies: &mut Vec<Reply>,
+        stopping: &mut bool,
+    ) {
+        let n = ops.len() as u64;
+        let now = now_ms();
+        let begun = self.conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = begun {
+            tracing::error!(error = %e, "cannot begin a transaction");
+        }
+        for op in ops.drain(..) {
+            match op {
+                Op::Message(mut m) => {
+                    let result = self.state.insert(&self.conn, &mut m, now);
+                    results.push(Committed { ctx: m.ctx, result });
+                }
+                Op::Call(job) => replies.push(job(&self.conn)),
+                Op::Shutdown => *stopping = true,
+            }
+        }
+        let commit = self.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        match &commit {
+            Ok(()) => {
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.ops.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; batch rolled back");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for r in results.iter_mut() {
+                    r.result = Err(StorageError::CommitFailed(e.clone()));
+                }
+                // Caches may name rows that were rolled back: rebuild from disk.
+                if let Ok(state) = State::load(&self.conn) {
+                    self.state = state;
+                }
+            }
+        }
+        if !results.is_empty() {
+            self.sink.committed(results);
+            results.clear();
+        }
+        for reply in replies.drain(..) {
+            reply(commit.clone());
+        }
+    }
+
+    fn index_step(&mut self) {
+        match search::index_step(&self.conn, self.state.fts_upto, INDEX_CHUNK) {
+            Ok(upto) => self.state.fts_upto = upto,
+            Err(e) => {
+                tracing::error!(error = %e, "search indexing failed");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                // Do not spin on a persistent failure: pretend caught up until the next message.
+                self.state.fts_upto = self.state.last_id;
+            }
+        }
+    }
+}
