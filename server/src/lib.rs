@@ -1,0 +1,198 @@
+//! The Feige server: accept → frame → session → route → store → push.
+//!
+//! See ARCHITECTURE.md for the data flow. [`Server::bind`] opens the store and the listening
+//! socket; [`Server::run`] serves until the shutdown future completes, then drains gracefully.
+
+pub mod account;
+pub mod config;
+mod convert;
+pub mod error;
+mod handler;
+mod listener;
+mod request;
+pub mod router;
+pub mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use feige_storage::{Store, StoreOptions, Writer};
+use ring::rand::SystemRandom;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+use router::{ReplyTo, Router};
+use session::Sessions;
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Storage(#[from] feige_storage::StorageError),
+    /// The listening socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address asked for.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// State every connection shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub writer: Writer<ReplyTo>,
+    pub sessions: Arc<Sessions>,
+    pub rng: SystemRandom,
+    pub next_conn_id: AtomicU64,
+    /// Cancelled when shutdown begins: connections stop reading requests.
+    pub stop_reading: CancellationToken,
+    /// Cancelled once pending commits are done: connections flush and close.
+    pub close: CancellationToken,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.listener.local_addr().ok())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Validates `config`, opens the store in `config.data_dir` and binds `config.listen`.
+    ///
+    /// # Errors
+    /// Invalid settings, a store that cannot be opened, or an address that cannot be bound.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        config.validate()?;
+        let sessions = Arc::new(Sessions::default());
+        let opts = StoreOptions {
+            durability: config.durability()?,
+            max_batch: config.max_batch.max(1),
+            ..StoreOptions::default()
+        };
+        let dir = config.data_dir.clone();
+        let router = Router::new(sessions.clone());
+        let (store, writer) = tokio::task::spawn_blocking(move || {
+            Store::open::<ReplyTo>(&dir, opts, Box::new(router))
+        })
+        .await
+        .map_err(|_| feige_storage::StorageError::WorkerGone)??;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared {
+                config,
+                store,
+                writer,
+                sessions,
+                rng: SystemRandom::new(),
+                next_conn_id: AtomicU64::new(1),
+                stop_reading: CancellationToken::new(),
+                close: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    ///
+    /// # Errors
+    /// The socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets connections finish
+    /// their requests, commits everything queued, flushes outboxes and closes the store —
+    /// all within the configured grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let shared = self.shared;
+        let tracker = TaskTracker::new();
+        let accept_stop = CancellationToken::new();
+        let accept = tokio::spawn(listener::accept_loop(
+            self.listener,
+            shared.clone(),
+            tracker.clone(),
+            accept_stop.clone(),
+        ));
+        shutdown.await;
+        tracing::info!("shutting down");
+        let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
+        let deadline = tokio::time::Instant::now() + grace;
+        accept_stop.cancel();
+        let _ = accept.await;
+        shared.stop_reading.cancel();
+        // Let in-flight requests reach the writer, then commit all of it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if tokio::time::timeout_at(deadline, shared.writer.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("writer did not finish within the grace period");
+        }
+        shared.close.cancel();
+        tracker.close();
+        if tokio::time::timeout_at(deadline, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections did not close within the grace period");
+        }
+        tracing::info!("shutdown complete");
+    }
+
+    /// Runs the server on the current runtime in a task; the handle stops it.
+    pub fn spawn(self) -> ServerHandle {
+        let stop = CancellationToken::new();
+        let addr = self.local_addr().ok();
+        let token = stop.clone();
+        let task = tokio::spawn(async move { self.run(token.cancelled_owned()).await });
+        ServerHandle { addr, stop, task }
+    }
+}
+
+/// A running server started with [`Server::spawn`].
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: Option<SocketAddr>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}

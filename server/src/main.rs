@@ -1,1 +1,95 @@
-fn main() {}
+//! `feige-server`: runs the Feige IM server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use feige_server::{Config, Server};
+
+/// Feige (飞鸽) instant-messaging server: framed protobuf over TCP, SQLite storage.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on [default: 0.0.0.0:7900].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the SQLite database; created if missing [default: ./feige-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML config file; any key of the config (see README). Flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Log level: error, warn, info, debug or trace [default: info].
+    #[arg(long)]
+    log: Option<String>,
+    /// Commit durability: "process" (survives a server crash) or "fsync" (survives power loss)
+    /// [default: process].
+    #[arg(long)]
+    durability: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.log {
+        config.log = v;
+    }
+    if let Some(v) = args.durability {
+        config.durability = v;
+    }
+    let level: tracing::Level = config
+        .log
+        .parse()
+        .with_context(|| format!("invalid --log level {:?}", config.log))?;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("feige-io")
+        .build()?;
+    runtime.block_on(async move {
+        let server = Server::bind(config).await?;
+        let addr = server.local_addr()?;
+        tracing::info!(%addr, "feige-server listening");
+        // Scripts and tests read this line to learn the port when listening on port 0.
+        println!("listening on {addr}");
+        server.run(shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,163 @@
+//! Server settings: defaults, an optional TOML file, then command-line flags on top.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the server can be told. Unknown keys in the TOML file are refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite database.
+    pub data_dir: PathBuf,
+    /// Log level: error, warn, info, debug, trace.
+    pub log: String,
+    /// Largest frame payload accepted, in bytes.
+    pub max_frame_len: usize,
+    /// A connection must log in (or resume) within this many milliseconds.
+    pub login_timeout_ms: u64,
+    /// Heartbeat interval told to clients; silence for 1.5x this drops the connection.
+    pub heartbeat_ms: u64,
+    /// Longest message text, in bytes.
+    pub max_text_len: usize,
+    /// Frames queued per connection before it counts as a slow consumer and is dropped.
+    pub outbox_capacity: usize,
+    /// Most concurrent connections; further ones wait in the accept backlog.
+    pub max_connections: usize,
+    /// Longest a graceful shutdown may take, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// "process" (survives a server crash) or "fsync" (survives power loss).
+    pub durability: String,
+    /// PBKDF2-HMAC-SHA256 iterations for new password hashes (at least 100,000).
+    pub pbkdf2_iterations: u32,
+    /// Most writes committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 7900)),
+            data_dir: PathBuf::from("./feige-data"),
+            log: "info".into(),
+            max_frame_len: feige_protocol::DEFAULT_MAX_FRAME_LEN,
+            login_timeout_ms: 10_000,
+            heartbeat_ms: 30_000,
+            max_text_len: 16 * 1024,
+            outbox_capacity: 4096,
+            max_connections: 100_000,
+            shutdown_grace_ms: 10_000,
+            durability: "process".into(),
+            pbkdf2_iterations: 100_000,
+            max_batch: 4096,
+        }
+    }
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The TOML file does not parse or has unknown keys.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    ///
+    /// # Errors
+    /// The file is unreadable or invalid.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Checks ranges.
+    ///
+    /// # Errors
+    /// The first setting out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |s: &str| Err(ConfigError::Invalid(s.into()));
+        if self.max_frame_len < 1024 || self.max_frame_len > 64 * 1024 * 1024 {
+            return bad("max_frame_len: must be 1 KiB..64 MiB");
+        }
+        if self.heartbeat_ms < 100 {
+            return bad("heartbeat_ms: must be at least 100");
+        }
+        if self.pbkdf2_iterations < 100_000 {
+            return bad("pbkdf2_iterations: must be at least 100000");
+        }
+        if self.outbox_capacity < 16 {
+            return bad("outbox_capacity: must be at least 16");
+        }
+        if self.max_text_len == 0 || self.max_text_len + 1024 > self.max_frame_len {
+            return bad("max_text_len: must be positive and fit in max_frame_len");
+        }
+        self.durability()?;
+        Ok(())
+    }
+
+    /// The storage durability named by `durability`.
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub fn durability(&self) -> Result<feige_storage::Durability, ConfigError> {
+        match self.durability.as_str() {
+            "process" => Ok(feige_storage::Durability::Process),
+            "fsync" => Ok(feige_storage::Durability::Fsync),
+            other => Err(ConfigError::Invalid(format!(
+                "durability: {other:?} is neither \"process\" nor \"fsync\""
+            ))),
+        }
+    }
+
+    /// Silence longer than this drops a logged-in connection.
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms * 3 / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_partial_file_and_rejects_unknown_keys() {
+        let c: Config = toml::from_str("listen = \"127.0.0.1:1\"\nheartbeat_ms = 500").unwrap();
+        assert_eq!(c.heartbeat_ms, 500);
+        assert_eq!(c.max_frame_len, 1024 * 1024);
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+        assert!(c.validate().is_ok());
+        let weak = Config {
+            pbkdf2_iterations: 1000,
+            ..Config::default()
+        };
+        assert!(weak.validate().is_err());
+    }
+}

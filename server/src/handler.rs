@@ -1,0 +1,427 @@
+//! One task per connection: reads frames, dispatches requests, and writes the outbox.
+//!
+//! The task owns the socket. It waits for readability before reserving a read buffer, so an idle
+//! connection holds no buffer. Responses produced inline go to `wbuf`; acks, pushes and replies of
+//! requests served elsewhere (storage reads, commits) arrive through the bounded outbox. Every
+//! wake-up writes everything pending with one `write` call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use feige_protocol::frame::{self, FrameError};
+use feige_protocol::{pb, Body, Envelope, ErrorCode, PushKind, RequestKind, ResponseResult};
+use feige_storage::UserId;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+
+use crate::error::RequestError;
+use crate::session::{Control, Peer};
+use crate::Shared;
+
+/// Requests served off the connection task (reads) that one connection may have in flight.
+const MAX_INFLIGHT: usize = 32;
+/// Read buffer reserved when the socket is readable.
+const READ_CHUNK: usize = 8 * 1024;
+/// Bytes gathered from the outbox before a write.
+const WRITE_BATCH: usize = 64 * 1024;
+/// A write that makes no progress for this long drops the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a connection is in its life.
+#[derive(Debug)]
+pub(crate) enum State {
+    /// Connected; waiting for Hello.
+    Fresh,
+    /// Hello done; not logged in.
+    Greeted,
+    /// Logged in.
+    LoggedIn(Login),
+}
+
+/// The session a connection is logged in as.
+#[derive(Debug, Clone)]
+pub(crate) struct Login {
+    pub user: UserId,
+    pub device: String,
+    pub token_hash: Vec<u8>,
+}
+
+/// Whether to keep the connection after a request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Close,
+}
+
+pub(crate) struct Handler {
+    pub shared: Arc<Shared>,
+    pub conn_id: u64,
+    stream: TcpStream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    pub tx: mpsc::Sender<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
+    pub control: Arc<Control>,
+    pub state: State,
+    inflight: Option<Arc<Semaphore>>,
+}
+
+pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, conn_id: u64) {
+    let (tx, rx) = mpsc::channel(shared.config.outbox_capacity);
+    let mut h = Handler {
+        shared,
+        conn_id,
+        stream,
+        rbuf: BytesMut::new(),
+        wbuf: BytesMut::new(),
+        tx,
+        rx,
+        control: Arc::default(),
+        state: State::Fresh,
+        inflight: None,
+    };
+    let end = h.run().await;
+    h.leave_sessions();
+    match end {
+        Ok(why) => tracing::debug!(why, "connection closed"),
+        Err(e) => tracing::info!(error = %e, "connection dropped"),
+    }
+}
+
+impl Handler {
+    async fn run(&mut self) -> std::io::Result<&'static str> {
+        let config = &self.shared.config;
+        let idle = config.idle_timeout();
+        let mut deadline = Instant::now() + Duration::from_millis(config.login_timeout_ms);
+        let mut last_read = Instant::now();
+        let sleep = tokio::time::sleep_until(deadline);
+        tokio::pin!(sleep);
+        let control = self.control.clone();
+        let shared = self.shared.clone();
+        let mut reading = true;
+        loop {
+            tokio::select! {
+                biased;
+                code = control.kicked() => {
+                    self.say_goodbye(code).await;
+                    return Ok("kicked");
+                }
+                _ = shared.close.cancelled() => {
+                    while let Ok(f) = self.rx.try_recv() {
+                        self.wbuf.extend_from_slice(&f);
+                    }
+                    self.say_goodbye(ErrorCode::ShuttingDown).await;
+                    return Ok("server shutdown");
+                }
+                _ = shared.stop_reading.cancelled(), if reading => {
+                    reading = false;
+                }
+                Some(f) = self.rx.recv() => {
+                    self.wbuf.extend_from_slice(&f);
+                    self.flush().await?;
+                }
+                r = self.stream.readable(), if reading => {
+                    r?;
+                    if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+                        self.rbuf.reserve(READ_CHUNK);
+                    }
+                    match self.stream.try_read_buf(&mut self.rbuf) {
+                        Ok(0) => {
+                            if self.rbuf.is_empty() {
+                                return Ok("peer closed");
+                            }
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "peer closed mid-frame",
+                            ));
+                        }
+                        Ok(_) => {
+                            last_read = Instant::now();
+                            let was_logged_in = matches!(self.state, State::LoggedIn(_));
+                            let flow = self.process_frames().await;
+                            if self.rbuf.is_empty() {
+                                // Hold no buffer while waiting for the next frame.
+                                self.rbuf = BytesMut::new();
+                            }
+                            self.flush().await?;
+                            if flow == Flow::Close {
+                                return Ok("closed after error");
+                            }
+                            if !was_logged_in && matches!(self.state, State::LoggedIn(_)) {
+                                deadline = last_read + idle;
+                                sleep.as_mut().reset(deadline);
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                () = &mut sleep => {
+                    if !matches!(self.state, State::LoggedIn(_)) {
+                        self.say_goodbye(ErrorCode::LoginTimeout).await;
+                        return Ok("login timeout");
+                    }
+                    if last_read + idle <= Instant::now() {
+                        self.say_goodbye(ErrorCode::IdleTimeout).await;
+                        return Ok("idle timeout");
+                    }
+                    deadline = last_read + idle;
+                    sleep.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every whole frame in the read buffer.
+    async fn process_frames(&mut self) -> Flow {
+        let max = self.shared.config.max_frame_len;
+        loop {
+            match frame::decode(&mut self.rbuf, max) {
+                Ok(Some(env)) => {
+                    if self.handle(env).await == Flow::Close {
+                        return Flow::Close;
+                    }
+                }
+                Ok(None) => return Flow::Continue,
+                Err(e @ FrameError::TooLarge { .. }) => {
+                    self.push_kicked(ErrorCode::FrameTooLarge, e.to_string());
+                    return Flow::Close;
+                }
+                Err(e @ FrameError::Malformed(_)) => {
+                    self.respond(
+                        0,
+                        Err(RequestError::new(ErrorCode::Malformed, e.to_string())),
+                    );
+                    if matches!(self.state, State::Fresh) {
+                        return Flow::Close;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Dispatches one envelope.
+    async fn handle(&mut self, env: Envelope) -> Flow {
+        let rid = env.request_id;
+        let kind = match env.body {
+            Some(Body::Request(pb::Request { kind: Some(kind) })) => kind,
+            _ => {
+                let fresh = matches!(self.state, State::Fresh);
+                self.respond(
+                    rid,
+                    Err(RequestError::new(
+                        ErrorCode::UnknownRequest,
+                        "unknown request kind (or not a request)",
+                    )),
+                );
+                return if fresh { Flow::Close } else { Flow::Continue };
+            }
+        };
+        match (&self.state, kind) {
+            (State::Fresh, RequestKind::Hello(h)) => return self.hello(rid, h).await,
+            (State::Fresh, _) => {
+                self.respond(
+                    rid,
+                    Err(RequestError::new(
+                        ErrorCode::HelloRequired,
+                        "the first request must be Hello",
+                    )),
+                );
+                return Flow::Close;
+            }
+            (_, RequestKind::Hello(_)) => {
+                let e = RequestError::new(
+                    ErrorCode::AlreadyLoggedIn,
+                    "Hello was already sent on this connection",
+                );
+                self.respond(rid, Err(e));
+            }
+            (_, RequestKind::Ping(p)) => {
+                self.respond(rid, Ok(ResponseResult::Pong(pb::Pong { nonce: p.nonce })));
+            }
+            (_, RequestKind::Register(r)) => {
+                let result = self.register(r).await;
+                self.respond(rid, result);
+            }
+            (State::Greeted, RequestKind::Login(l)) => {
+                let result = self.login(l).await;
+                self.respond(rid, result.map(ResponseResult::Session));
+            }
+            (State::Greeted, RequestKind::Resume(r)) => {
+                let result = self.resume(r).await;
+                self.respond(rid, result.map(ResponseResult::Session));
+            }
+            (State::LoggedIn(_), RequestKind::Login(_) | RequestKind::Resume(_)) => {
+                let e = RequestError::new(
+                    ErrorCode::AlreadyLoggedIn,
+                    "this connection is already logged in",
+                );
+                self.respond(rid, Err(e));
+            }
+            (State::Greeted, _) => {
+                self.respond(
+                    rid,
+                    Err(RequestError::new(ErrorCode::NotLoggedIn, "not logged in")),
+                );
+            }
+            (State::LoggedIn(login), kind) => {
+                let login = login.clone();
+                return self.logged_in(rid, login, kind).await;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Requests that need a session.
+    async fn logged_in(&mut self, rid: u64, login: Login, kind: RequestKind) -> Flow {
+        match kind {
+            RequestKind::Logout(_) => {
+                let result = self.logout(&login).await;
+                self.respond(rid, result);
+            }
+            RequestKind::SendMessage(m) => {
+                if let Err(e) = self.send_message(rid, &login, m).await {
+                    self.respond(rid, Err(e));
+                }
+            }
+            RequestKind::Whoami(_) => {
+                let store = self.shared.store.clone();
+                self.spawn_reply(rid, async move {
+                    match store.user_by_id(login.user).await? {
+                        Some(u) => Ok(ResponseResult::Profile(crate::convert::profile(&u))),
+                        None => Err(RequestError::new(
+                            ErrorCode::NotFound,
+                            "user no longer exists",
+                        )),
+                    }
+                })
+                .await;
+            }
+            RequestKind::Sync(s) => {
+                let fut = crate::request::message::sync(self.shared.clone(), login, s);
+                self.spawn_reply(rid, fut).await;
+            }
+            RequestKind::Ack(a) => {
+                let fut = crate::request::message::ack(self.shared.clone(), login, a);
+                self.spawn_reply(rid, fut).await;
+            }
+            RequestKind::History(q) => {
+                let fut = crate::request::message::history(self.shared.clone(), login, q);
+                self.spawn_reply(rid, fut).await;
+            }
+            RequestKind::Search(q) => {
+                let fut = crate::request::message::search(self.shared.clone(), login, q);
+                self.spawn_reply(rid, fut).await;
+            }
+            // Handled before a session is needed.
+            RequestKind::Hello(_)
+            | RequestKind::Register(_)
+            | RequestKind::Login(_)
+            | RequestKind::Resume(_)
+            | RequestKind::Ping(_) => {}
+        }
+        Flow::Continue
+    }
+
+    /// Serves a request on another task (at most [`MAX_INFLIGHT`] per connection); its reply
+    /// goes through the outbox.
+    async fn spawn_reply<F>(&mut self, rid: u64, fut: F)
+    where
+        F: std::future::Future<Output = Result<ResponseResult, RequestError>> + Send + 'static,
+    {
+        let sem = self
+            .inflight
+            .get_or_insert_with(|| Arc::new(Semaphore::new(MAX_INFLIGHT)))
+            .clone();
+        let Ok(permit) = sem.acquire_owned().await else {
+            return;
+        };
+        let peer = self.peer(0);
+        tokio::spawn(async move {
+            let result = fut.await;
+            peer.deliver(frame::encode_to_bytes(&to_envelope(rid, result)));
+            drop(permit);
+        });
+    }
+
+    /// This connection as a routing target.
+    pub(crate) fn peer(&self, token_tag: u64) -> Peer {
+        Peer {
+            conn_id: self.conn_id,
+            token_tag,
+            outbox: self.tx.clone(),
+            control: self.control.clone(),
+        }
+    }
+
+    /// Writes a response into the write buffer (sent at the end of this read).
+    pub(crate) fn respond(&mut self, rid: u64, result: Result<ResponseResult, RequestError>) {
+        frame::encode(&to_envelope(rid, result), &mut self.wbuf);
+    }
+
+    fn push_kicked(&mut self, code: ErrorCode, reason: String) {
+        let env = Envelope::push(PushKind::Kicked(pb::Kicked {
+            code: code as i32,
+            reason,
+        }));
+        frame::encode(&env, &mut self.wbuf);
+    }
+
+    /// Sends a Kicked push (after anything already pending) and gives up quickly if the peer
+    /// does not read.
+    async fn say_goodbye(&mut self, code: ErrorCode) {
+        self.push_kicked(code, code.describe().to_owned());
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = self.stream.write_all(&self.wbuf).await;
+            let _ = self.stream.shutdown().await;
+        })
+        .await;
+        self.wbuf.clear();
+    }
+
+    /// Writes the write buffer plus whatever the outbox holds, in as few writes as possible.
+    async fn flush(&mut self) -> std::io::Result<()> {
+        while self.wbuf.len() < WRITE_BATCH {
+            match self.rx.try_recv() {
+                Ok(f) => self.wbuf.extend_from_slice(&f),
+                Err(_) => break,
+            }
+        }
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let control = self.control.clone();
+        tokio::select! {
+            r = tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(&self.wbuf)) => {
+                r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
+            }
+            code = control.kicked() => {
+                return Err(std::io::Error::other(format!("kicked while writing: {code:?}")));
+            }
+        }
+        self.wbuf.clear();
+        if self.rx.is_empty() {
+            // Likely idle next: hold no buffer.
+            self.wbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Removes this connection from the session map.
+    pub(crate) fn leave_sessions(&mut self) {
+        if let State::LoggedIn(login) = &self.state {
+            self.shared.sessions.remove(login.user, self.conn_id);
+        }
+    }
+}
+
+/// A response envelope for a result.
+pub(crate) fn to_envelope(rid: u64, result: Result<ResponseResult, RequestError>) -> Envelope {
+    match result {
+        Ok(r) => Envelope::response(rid, r),
+        Err(e) => Envelope::error(rid, e.code, e.message),
+    }
+}

@@ -1,0 +1,224 @@
+//! Hello, Register, Login, Resume and Logout: the requests that change a connection's state.
+//! They run on the connection task (in order), with hashing and storage on blocking threads.
+
+use feige_protocol::{pb, ErrorCode, ResponseResult, PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use feige_storage::account as store_account;
+
+use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
+use crate::error::RequestError;
+use crate::handler::{Flow, Handler, Login, State};
+
+/// Longest device name kept.
+const MAX_DEVICE_LEN: usize = 64;
+const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn device_name(d: &str) -> Result<String, RequestError> {
+    let d = d.trim();
+    if d.len() > MAX_DEVICE_LEN {
+        return Err(RequestError::invalid("device name longer than 64 bytes"));
+    }
+    Ok(if d.is_empty() { "default" } else { d }.to_owned())
+}
+
+impl Handler {
+    /// Serves `Hello`: checks the version, then an optional login or resume.
+    pub(crate) async fn hello(&mut self, rid: u64, h: pb::Hello) -> Flow {
+        if h.major != PROTOCOL_MAJOR {
+            let e = RequestError::new(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "protocol major version {} is not supported; this server speaks {PROTOCOL_MAJOR}",
+                    h.major
+                ),
+            );
+            self.respond(rid, Err(e));
+            return Flow::Close;
+        }
+        self.state = State::Greeted;
+        let session = match h.auth {
+            None => None,
+            Some(pb::hello::Auth::Login(l)) => match self.login(l).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.respond(rid, Err(e));
+                    return Flow::Continue;
+                }
+            },
+            Some(pb::hello::Auth::Resume(r)) => match self.resume(r).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.respond(rid, Err(e));
+                    return Flow::Continue;
+                }
+            },
+        };
+        let config = &self.shared.config;
+        let ok = pb::HelloOk {
+            major: PROTOCOL_MAJOR,
+            minor: PROTOCOL_MINOR,
+            server: format!("feige/{}", env!("CARGO_PKG_VERSION")),
+            heartbeat_ms: config.heartbeat_ms as u32,
+            max_frame_len: config.max_frame_len as u32,
+            session,
+        };
+        self.respond(rid, Ok(ResponseResult::Hello(ok)));
+        Flow::Continue
+    }
+
+    /// Serves `Register`: validates, hashes the password off the reactor, stores the user.
+    pub(crate) async fn register(
+        &mut self,
+        r: pb::Register,
+    ) -> Result<ResponseResult, RequestError> {
+        let username = r.username.trim().to_owned();
+        if !account::valid_username(&username) {
+            return Err(RequestError::invalid(
+                "username must be 3 to 32 characters of letters, digits, '_', '.' or '-'",
+            ));
+        }
+        if r.password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(RequestError::invalid(
+                "password must have at least 8 characters",
+            ));
+        }
+        if r.password.len() > MAX_PASSWORD_BYTES {
+            return Err(RequestError::invalid("password longer than 1024 bytes"));
+        }
+        let nickname = r.nickname.trim().to_owned();
+        let nick_chars = nickname.chars().count();
+        if nick_chars == 0 || nick_chars > 64 {
+            return Err(RequestError::invalid(
+                "nickname must have 1 to 64 characters",
+            ));
+        }
+        if self.shared.store.user_by_name(&username).await?.is_some() {
+            return Err(RequestError::new(
+                ErrorCode::UsernameTaken,
+                "username already taken",
+            ));
+        }
+        let shared = self.shared.clone();
+        let iterations = shared.config.pbkdf2_iterations;
+        let password = r.password;
+        let (salt, hash) =
+            tokio::task::spawn_blocking(move || hash_password(&shared.rng, iterations, &password))
+                .await
+                .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?
+                .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
+        let user = self
+            .shared
+            .writer
+            .call(move |c| store_account::insert_user(c, &username, &nickname, &salt, &hash))
+            .await?;
+        tracing::info!(user = user.id, username = %user.username, "registered");
+        Ok(ResponseResult::Register(pb::RegisterOk {
+            user_id: user.id,
+        }))
+    }
+
+    /// Serves `Login`: checks the password and opens a session for this device.
+    pub(crate) async fn login(&mut self, l: pb::Login) -> Result<pb::Session, RequestError> {
+        let device = device_name(&l.device)?;
+        let user = self.shared.store.user_by_name(l.username.trim()).await?;
+        let password = l.password;
+        let (ok, user) = tokio::task::spawn_blocking(move || match user {
+            Some(u) => (
+                verify_password(&u.salt, &u.password_hash, &password),
+                Some(u),
+            ),
+            None => (false, None),
+        })
+        .await
+        .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?;
+        let user = match (ok, user) {
+            (true, Some(u)) => u,
+            _ => {
+                return Err(RequestError::new(
+                    ErrorCode::BadCredentials,
+                    "wrong username or password",
+                ))
+            }
+        };
+        let token = account::new_token(&self.shared.rng)
+            .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
+        let hash = token_hash(&token);
+        let (uid, dev, h) = (user.id, device.clone(), hash.clone());
+        self.shared
+            .writer
+            .call(move |c| store_account::insert_session(c, &h, uid, &dev))
+            .await?;
+        self.enter(user.id, device.clone(), hash);
+        tracing::info!(user = user.id, %device, "logged in");
+        Ok(pb::Session {
+            user_id: user.id,
+            token: token.to_vec().into(),
+            profile: Some(crate::convert::profile(&user)),
+            device,
+        })
+    }
+
+    /// Serves `Resume`: accepts a live token on a new connection.
+    pub(crate) async fn resume(&mut self, r: pb::Resume) -> Result<pb::Session, RequestError> {
+        let invalid =
+            || RequestError::new(ErrorCode::InvalidToken, "invalid or revoked session token");
+        if r.token.len() != TOKEN_LEN {
+            return Err(invalid());
+        }
+        let hash = token_hash(&r.token);
+        let Some(session) = self.shared.store.session(hash.clone()).await? else {
+            return Err(invalid());
+        };
+        let Some(user) = self.shared.store.user_by_id(session.user_id).await? else {
+            return Err(invalid());
+        };
+        // The device name is fixed at login; a resume may not rename it.
+        let device = session.device;
+        self.enter(user.id, device.clone(), hash);
+        tracing::info!(user = user.id, %device, "resumed");
+        Ok(pb::Session {
+            user_id: user.id,
+            token: r.token,
+            profile: Some(crate::convert::profile(&user)),
+            device,
+        })
+    }
+
+    /// Serves `Logout`: revokes the token and closes the other connections that use it.
+    pub(crate) async fn logout(&mut self, login: &Login) -> Result<ResponseResult, RequestError> {
+        let hash = login.token_hash.clone();
+        self.shared
+            .writer
+            .call(move |c| store_account::delete_session(c, &hash))
+            .await?;
+        self.leave_sessions();
+        let tag = token_tag(&login.token_hash);
+        self.shared.sessions.for_each(login.user, |p| {
+            if p.token_tag == tag {
+                p.control.kick(ErrorCode::InvalidToken);
+            }
+        });
+        self.state = State::Greeted;
+        tracing::info!(user = login.user, "logged out");
+        Ok(ResponseResult::Logout(pb::LogoutOk {}))
+    }
+
+    /// Marks this connection logged in and registers it for routing.
+    fn enter(&mut self, user: u64, device: String, token_hash: Vec<u8>) {
+        let peer = self.peer(token_tag(&token_hash));
+        self.shared.sessions.add(user, peer);
+        self.state = State::LoggedIn(Login {
+            user,
+            device,
+            token_hash,
+        });
+    }
+}
+
+/// The first 8 bytes of a token hash, naming the token in the session map.
+fn token_tag(hash: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = hash.len().min(8);
+    b[..n].copy_from_slice(&hash[..n]);
+    u64::from_be_bytes(b)
+}

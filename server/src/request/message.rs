@@ -1,0 +1,194 @@
+//! SendMessage (queued to the writer; acked by the router after commit), and Sync, Ack,
+//! History and Search (served from the reader pool on their own tasks).
+
+use std::sync::Arc;
+
+use feige_protocol::{pb, ErrorCode, ResponseResult};
+use feige_storage::{
+    message as store_message, ConversationPosition, HistoryQuery, NewMessage, Target,
+};
+
+use crate::convert;
+use crate::error::RequestError;
+use crate::handler::{Handler, Login};
+use crate::router::ReplyTo;
+use crate::Shared;
+
+const SYNC_DEFAULT: u32 = 500;
+const SYNC_MAX: u32 = 1000;
+const HISTORY_DEFAULT: u32 = 50;
+const HISTORY_MAX: u32 = 200;
+const SEARCH_DEFAULT: u32 = 20;
+const SEARCH_MAX: u32 = 100;
+/// Most positions one Sync or Ack may carry.
+const MAX_POSITIONS: usize = 10_000;
+const MAX_QUERY_LEN: usize = 256;
+
+fn limit(asked: u32, default: u32, max: u32) -> usize {
+    (if asked == 0 { default } else { asked.min(max) }) as usize
+}
+
+fn positions(p: &[pb::ConversationPosition]) -> Result<Vec<ConversationPosition>, RequestError> {
+    if p.len() > MAX_POSITIONS {
+        return Err(RequestError::invalid("too many positions (at most 10000)"));
+    }
+    Ok(p.iter()
+        .map(|p| ConversationPosition {
+            conversation_id: p.conversation_id,
+            seq: p.seq,
+        })
+        .collect())
+}
+
+impl Handler {
+    /// Serves `SendMessage`: validates and queues it; the router acks it after commit.
+    pub(crate) async fn send_message(
+        &mut self,
+        rid: u64,
+        login: &Login,
+        m: pb::SendMessage,
+    ) -> Result<(), RequestError> {
+        let target = match (m.to_user, m.conversation_id) {
+            (0, 0) => return Err(RequestError::invalid("set to_user or conversation_id")),
+            (to, 0) => Target::Direct(to),
+            (0, c) => Target::Conversation(c),
+            _ => {
+                return Err(RequestError::invalid(
+                    "set only one of to_user and conversation_id",
+                ))
+            }
+        };
+        if pb::MessageKind::try_from(m.kind).is_err() {
+            return Err(RequestError::invalid(format!(
+                "unknown message kind {}",
+                m.kind
+            )));
+        }
+        if m.text.trim().is_empty() {
+            return Err(RequestError::invalid("message text is empty"));
+        }
+        let max = self.shared.config.max_text_len;
+        if m.text.len() > max {
+            return Err(RequestError::new(
+                ErrorCode::TooLarge,
+                format!("message text is {} bytes; the limit is {max}", m.text.len()),
+            ));
+        }
+        let msg = NewMessage {
+            ctx: ReplyTo {
+                request_id: rid,
+                conn_id: self.conn_id,
+                outbox: self.tx.clone(),
+                control: self.control.clone(),
+            },
+            sender: login.user,
+            target,
+            client_msg_id: m.client_msg_id,
+            kind: m.kind,
+            text: m.text,
+        };
+        Ok(self.shared.writer.send_message(msg).await?)
+    }
+}
+
+/// Serves `Sync`: one page of what the device missed.
+pub(crate) async fn sync(
+    shared: Arc<Shared>,
+    login: Login,
+    s: pb::Sync,
+) -> Result<ResponseResult, RequestError> {
+    let pos = positions(&s.positions)?;
+    let page = shared
+        .store
+        .sync(
+            login.user,
+            login.device,
+            pos,
+            limit(s.limit, SYNC_DEFAULT, SYNC_MAX),
+        )
+        .await?;
+    Ok(ResponseResult::Sync(pb::SyncPage {
+        messages: page.messages.iter().map(convert::message).collect(),
+        has_more: page.has_more,
+    }))
+}
+
+/// Serves `Ack`: stores the device's positions (through the writer).
+pub(crate) async fn ack(
+    shared: Arc<Shared>,
+    login: Login,
+    a: pb::Ack,
+) -> Result<ResponseResult, RequestError> {
+    let pos = positions(&a.positions)?;
+    if !pos.is_empty() {
+        shared
+            .writer
+            .call(move |c| store_message::set_cursors(c, login.user, &login.device, &pos))
+            .await?;
+    }
+    Ok(ResponseResult::Ack(pb::AckOk {}))
+}
+
+/// Serves `History`: a page of one conversation, newest first.
+pub(crate) async fn history(
+    shared: Arc<Shared>,
+    login: Login,
+    q: pb::History,
+) -> Result<ResponseResult, RequestError> {
+    let conversation = match (q.conversation_id, q.peer_user) {
+        (0, 0) => return Err(RequestError::invalid("set conversation_id or peer_user")),
+        (c, 0) => c,
+        (0, peer) => match shared.store.direct_conversation(login.user, peer).await? {
+            Some(c) => c,
+            None => {
+                if shared.store.user_by_id(peer).await?.is_none() {
+                    return Err(RequestError::new(ErrorCode::NotFound, "no such user"));
+                }
+                return Ok(ResponseResult::History(pb::Messages::default()));
+            }
+        },
+        _ => {
+            return Err(RequestError::invalid(
+                "set only one of conversation_id and peer_user",
+            ))
+        }
+    };
+    let query = HistoryQuery {
+        conversation,
+        before_seq: (q.before_seq != 0).then_some(q.before_seq),
+        since_ms: (q.since_ms != 0).then_some(q.since_ms),
+        until_ms: (q.until_ms != 0).then_some(q.until_ms),
+        limit: limit(q.limit, HISTORY_DEFAULT, HISTORY_MAX),
+    };
+    let messages = shared.store.history(login.user, query).await?;
+    Ok(ResponseResult::History(pb::Messages {
+        messages: messages.iter().map(convert::message).collect(),
+    }))
+}
+
+/// Serves `Search`: full-text search over the caller's conversations, newest first.
+pub(crate) async fn search(
+    shared: Arc<Shared>,
+    login: Login,
+    q: pb::Search,
+) -> Result<ResponseResult, RequestError> {
+    if q.query.len() > MAX_QUERY_LEN {
+        return Err(RequestError::invalid("query longer than 256 bytes"));
+    }
+    if feige_storage::search::fts_query(&q.query).is_none() {
+        return Err(RequestError::invalid("query has no searchable words"));
+    }
+    let messages = shared
+        .store
+        .search(
+            login.user,
+            q.query,
+            (q.conversation_id != 0).then_some(q.conversation_id),
+            (q.before_id != 0).then_some(q.before_id),
+            limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX),
+        )
+        .await?;
+    Ok(ResponseResult::Search(pb::Messages {
+        messages: messages.iter().map(convert::message).collect(),
+    }))
+}

@@ -1,0 +1,4 @@
+//! Request handlers, one module per area; [`crate::handler`] dispatches to them.
+
+pub(crate) mod account;
+pub(crate) mod message;

@@ -1,0 +1,91 @@
+//! After-commit routing: the storage writer hands each committed batch to the [`Router`],
+//! which writes the sender's ack and pushes the message to every other live connection of
+//! every member — in commit order, so each conversation's pushes arrive in sequence order.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use feige_protocol::{frame, pb, Envelope, PushKind, ResponseResult};
+use feige_storage::{CommitSink, Committed};
+use tokio::sync::mpsc;
+
+use crate::convert;
+use crate::error::RequestError;
+use crate::session::{Control, Peer, Sessions};
+
+/// Where a message's ack goes: the request it answers and the connection that sent it.
+#[derive(Debug)]
+pub struct ReplyTo {
+    /// The SendMessage request's id.
+    pub request_id: u64,
+    /// The sending connection, which gets the ack but not the push.
+    pub conn_id: u64,
+    /// The sending connection's outbox.
+    pub outbox: mpsc::Sender<Bytes>,
+    /// The sending connection's kick switch.
+    pub control: Arc<Control>,
+}
+
+/// The [`CommitSink`] that turns commits into acks and pushes.
+#[derive(Debug)]
+pub struct Router {
+    sessions: Arc<Sessions>,
+}
+
+impl Router {
+    /// A router delivering through `sessions`.
+    pub fn new(sessions: Arc<Sessions>) -> Self {
+        Router { sessions }
+    }
+}
+
+impl CommitSink<ReplyTo> for Router {
+    fn committed(&mut self, batch: &mut Vec<Committed<ReplyTo>>) {
+        for done in batch.drain(..) {
+            let ctx = done.ctx;
+            let reply = Peer {
+                conn_id: ctx.conn_id,
+                token_tag: 0,
+                outbox: ctx.outbox,
+                control: ctx.control,
+            };
+            match done.result {
+                Ok(d) => {
+                    let m = &d.message;
+                    let ack = Envelope::response(
+                        ctx.request_id,
+                        ResponseResult::Send(pb::SendOk {
+                            message_id: m.id,
+                            conversation_id: m.conversation_id,
+                            seq: m.seq,
+                            sent_at_ms: m.sent_at_ms,
+                            duplicate: d.duplicate,
+                        }),
+                    );
+                    reply.deliver(frame::encode_to_bytes(&ack));
+                    if d.duplicate {
+                        continue;
+                    }
+                    let push: Bytes = frame::encode_to_bytes(&Envelope::push(PushKind::Message(
+                        convert::message(m),
+                    )));
+                    for member in d.members.iter() {
+                        self.sessions.for_each(*member, |peer| {
+                            if peer.conn_id != ctx.conn_id {
+                                peer.deliver(push.clone());
+                            }
+                        });
+                    }
+                }
+                Err(e) => {
+                    let e = RequestError::from(e);
+                    reply.deliver(frame::encode_to_bytes(&Envelope::error(
+                        ctx.request_id,
+                        e.code,
+                        e.message,
+                    )));
+                }
+            }
+        }
+    }
+}
