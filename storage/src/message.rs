@@ -88,6 +88,9 @@ pub(crate) fn message_row(
     })
 }
 
+/// A direct conversation's two members (None for other kinds).
+pub(crate) type DirectPair = Option<(u64, u64)>;
+
 /// The two members of a direct conversation, or None for other kinds.
 pub(crate) fn pair_of(kind: i64, a: Option<i64>, b: Option<i64>) -> Option<(u64, u64)> {
     match (kind, a, b) {
@@ -168,7 +171,7 @@ pub(crate) fn sync(
            ON dc.user_id = mb.user_id AND dc.device = ?2 AND dc.conversation_id = mb.conversation_id
          WHERE mb.user_id = ?1 ORDER BY mb.conversation_id",
     )?;
-    let convs: Vec<(u64, Option<(u64, u64)>, u64)> = convs
+    let convs: Vec<(u64, DirectPair, u64)> = convs
         .query_map(params![user as i64, device], |r| {
             Ok((
                 r.get::<_, i64>(0)? as u64,
