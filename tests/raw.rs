@@ -1,5 +1,6 @@
 //! Byte-level abuse: every bad input gets its clear error or a clean close, and the server keeps
 //! serving another client throughout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 //! restart it on the same data directory, and check that every acked message is there with
 //! gapless sequences — and that resending the unacked ones (same client ids) leaves each
 //! message stored exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
