@@ -337,14 +337,10 @@ async fn client_loop(
                 break;
             }
             // Fill the window in one write.
-            let mut batch = 1 + writer_permits.available_permits();
-            for _ in 1..batch {
-                match writer_permits.try_acquire() {
-                    Ok(p) => p.forget(),
-                    Err(_) => {
-                        batch -= 1;
-                    }
-                }
+            let mut batch = 1;
+            while let Ok(p) = writer_permits.try_acquire() {
+                p.forget();
+                batch += 1;
             }
             for _ in 0..batch {
                 rng ^= rng << 13;
