@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub stop_reading: CancellationToken,
     /// Cancelled once pending commits are done: connections flush and close.
     pub close: CancellationToken,
+    /// Delivers acks and pushes; ends after the writer.
+    pub router_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// A bound, not yet running server.
@@ -90,7 +92,8 @@ impl Server {
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
-        let router = Router::new(sessions.clone());
+        let (router, router_thread) = Router::start(sessions.clone())
+            .map_err(|source| ServerError::Storage(feige_storage::StorageError::Io(source)))?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
             Store::open::<ReplyTo>(&dir, opts, Box::new(router))
         })
@@ -114,6 +117,7 @@ impl Server {
                 next_conn_id: AtomicU64::new(1),
                 stop_reading: CancellationToken::new(),
                 close: CancellationToken::new(),
+                router_thread: std::sync::Mutex::new(Some(router_thread)),
             }),
         })
     }
@@ -153,6 +157,12 @@ impl Server {
             .is_err()
         {
             tracing::warn!("writer did not finish within the grace period");
+        }
+        // The writer is gone, so the router drains its queue and ends: every ack is queued.
+        let router = shared.router_thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(router) = router {
+            let join = tokio::task::spawn_blocking(move || router.join());
+            let _ = tokio::time::timeout_at(deadline, join).await;
         }
         shared.close.cancel();
         tracker.close();

@@ -26,21 +26,47 @@ pub struct ReplyTo {
     pub control: Arc<Control>,
 }
 
-/// The [`CommitSink`] that turns commits into acks and pushes.
+/// The [`CommitSink`] that turns commits into acks and pushes. It hands each committed batch
+/// to the `feige-router` thread, so encoding and waking connections costs the writer nothing;
+/// one thread keeps the commit order.
 #[derive(Debug)]
 pub struct Router {
-    sessions: Arc<Sessions>,
+    tx: std::sync::mpsc::SyncSender<Vec<Committed<ReplyTo>>>,
 }
 
+/// Committed batches queued between the writer and the router thread.
+const ROUTER_QUEUE: usize = 64;
+
 impl Router {
-    /// A router delivering through `sessions`.
-    pub fn new(sessions: Arc<Sessions>) -> Self {
-        Router { sessions }
+    /// A router delivering through `sessions`, and its thread (which ends once the router,
+    /// i.e. the writer, is gone and everything queued is delivered).
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn start(sessions: Arc<Sessions>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Committed<ReplyTo>>>(ROUTER_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("feige-router".into())
+            .spawn(move || {
+                for mut batch in rx {
+                    route(&sessions, &mut batch);
+                }
+            })?;
+        Ok((Router { tx }, thread))
     }
 }
 
 impl CommitSink<ReplyTo> for Router {
     fn committed(&mut self, batch: &mut Vec<Committed<ReplyTo>>) {
+        let full = std::mem::replace(batch, Vec::with_capacity(batch.capacity()));
+        // Blocks only when the router thread is far behind: backpressure onto the writer.
+        let _ = self.tx.send(full);
+    }
+}
+
+/// Acks each message to its sender and pushes it to the members' other connections.
+fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>) {
+    {
         for done in batch.drain(..) {
             let ctx = done.ctx;
             let reply = Peer {
@@ -70,7 +96,7 @@ impl CommitSink<ReplyTo> for Router {
                         convert::message(m),
                     )));
                     for member in d.members.iter() {
-                        self.sessions.for_each(*member, |peer| {
+                        sessions.for_each(*member, |peer| {
                             if peer.conn_id != ctx.conn_id {
                                 peer.deliver(push.clone());
                             }

@@ -77,7 +77,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn configure(conn: &Connection, opts: &StoreOptions) -> rusqlite::Result<()> {
+pub(crate) fn configure(conn: &Connection, opts: &StoreOptions) -> rusqlite::Result<()> {
     let sync = match opts.durability {
         Durability::Process => "NORMAL",
         Durability::Fsync => "FULL",
@@ -112,7 +112,10 @@ impl Store {
             .max_size(opts.readers.max(1))
             .min_idle(Some(1))
             .build(manager)?;
-        let writer = Writer::start(conn, &opts, sink)?;
+        // The writer never checkpoints on its commit path; a checkpointer thread does it.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
+        let checkpointer = writer::Checkpointer::start(&path, &opts)?;
+        let writer = Writer::start(conn, &opts, sink, checkpointer)?;
         Ok((
             Store {
                 pool,

@@ -118,6 +118,7 @@ impl<C: Send + 'static> Writer<C> {
         conn: Connection,
         opts: &StoreOptions,
         sink: Box<dyn CommitSink<C>>,
+        checkpointer: Checkpointer,
     ) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
@@ -129,6 +130,7 @@ impl<C: Send + 'static> Writer<C> {
             state,
             max_batch: opts.max_batch.max(1),
             stats: stats.clone(),
+            checkpointer,
         };
         let thread = std::thread::Builder::new()
             .name("feige-writer".into())
@@ -420,6 +422,64 @@ struct Worker<C> {
     state: State,
     max_batch: usize,
     stats: Arc<WriterStats>,
+    checkpointer: Checkpointer,
+}
+
+/// Copies the WAL back into the database file on its own thread and connection, so the
+/// writer's commits never pay for it. A PASSIVE checkpoint does not block the writer.
+pub(crate) struct Checkpointer {
+    poke: std::sync::mpsc::SyncSender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Commits between checkpoint requests.
+const CHECKPOINT_EVERY: u64 = 64;
+
+impl Checkpointer {
+    pub(crate) fn start(path: &std::path::Path, opts: &StoreOptions) -> Result<Self, StorageError> {
+        let conn = Connection::open(path)?;
+        crate::configure(&conn, opts)?;
+        let (poke, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("feige-checkpoint".into())
+            .spawn(move || {
+                let checkpoint = |mode: &str| {
+                    if let Err(e) = conn.execute_batch(&format!("PRAGMA wal_checkpoint({mode})")) {
+                        tracing::warn!(error = %e, "checkpoint failed");
+                    }
+                };
+                loop {
+                    match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            checkpoint("PASSIVE")
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                // The writer is gone: fold the whole WAL back and truncate it.
+                checkpoint("TRUNCATE");
+            })
+            .map_err(StorageError::Io)?;
+        Ok(Checkpointer {
+            poke,
+            thread: Some(thread),
+        })
+    }
+
+    fn poke(&self) {
+        let _ = self.poke.try_send(());
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // Disconnect, then wait for the final checkpoint.
+        let (dead, _) = std::sync::mpsc::sync_channel(0);
+        self.poke = dead;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Messages indexed per indexing step between batches.
@@ -498,7 +558,10 @@ impl<C: Send + 'static> Worker<C> {
         let commit = self.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         match &commit {
             Ok(()) => {
-                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                let batches = self.stats.batches.fetch_add(1, Ordering::Relaxed) + 1;
+                if batches % CHECKPOINT_EVERY == 0 {
+                    self.checkpointer.poke();
+                }
                 self.stats.ops.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
