@@ -448,13 +448,10 @@ impl Checkpointer {
                         tracing::warn!(error = %e, "checkpoint failed");
                     }
                 };
-                loop {
-                    match rx.recv_timeout(std::time::Duration::from_secs(1)) {
-                        Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                            checkpoint("PASSIVE")
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
+                while let Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    rx.recv_timeout(std::time::Duration::from_secs(1))
+                {
+                    checkpoint("PASSIVE");
                 }
                 // The writer is gone: fold the whole WAL back and truncate it.
                 checkpoint("TRUNCATE");
@@ -559,7 +556,7 @@ impl<C: Send + 'static> Worker<C> {
         match &commit {
             Ok(()) => {
                 let batches = self.stats.batches.fetch_add(1, Ordering::Relaxed) + 1;
-                if batches % CHECKPOINT_EVERY == 0 {
+                if batches.is_multiple_of(CHECKPOINT_EVERY) {
                     self.checkpointer.poke();
                 }
                 self.stats.ops.fetch_add(n, Ordering::Relaxed);
