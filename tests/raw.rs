@@ -262,3 +262,69 @@ async fn hello_can_carry_the_login() {
     let _ = Body::Push(pb::Push::default());
     s.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn graceful_shutdown_commits_acks_and_says_goodbye() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let bob = register_raw(&addr, "bob").await;
+    register_raw(&addr, "alice").await;
+    let (mut alice, _) = login_raw(&addr, "alice", "desk").await;
+    for i in 1..=300u64 {
+        alice
+            .send(RequestKind::SendMessage(pb::SendMessage {
+                to_user: bob,
+                client_msg_id: i,
+                text: format!("m{i}"),
+                ..Default::default()
+            }))
+            .await;
+    }
+    let TestServer { handle, dir } = s;
+    let stopping = tokio::spawn(handle.shutdown());
+    let frames = alice.expect_closed().await;
+    stopping.await.unwrap();
+    assert!(
+        has_code(&frames, ErrorCode::ShuttingDown),
+        "goodbye missing"
+    );
+    let acked: Vec<pb::SendOk> = frames
+        .into_iter()
+        .filter_map(|f| match f.body {
+            Some(Body::Response(pb::Response {
+                result: Some(ResponseResult::Send(ok)),
+            })) => Some(ok),
+            _ => None,
+        })
+        .collect();
+    assert!(!acked.is_empty());
+    // Reopen the store: every acked message is there.
+    struct Drop0;
+    impl feige_storage::CommitSink<()> for Drop0 {
+        fn committed(&mut self, b: &mut Vec<feige_storage::Committed<()>>) {
+            b.clear();
+        }
+    }
+    let (store, writer) =
+        feige_storage::Store::open(dir.path(), Default::default(), Box::new(Drop0)).unwrap();
+    let conv = acked[0].conversation_id;
+    let stored = store
+        .history(
+            bob,
+            feige_storage::HistoryQuery {
+                conversation: conv,
+                before_seq: None,
+                since_ms: None,
+                until_ms: None,
+                limit: 1000,
+            },
+        )
+        .await
+        .unwrap();
+    for ok in &acked {
+        assert!(stored
+            .iter()
+            .any(|m| m.id == ok.message_id && m.seq == ok.seq));
+    }
+    writer.shutdown().await;
+}
