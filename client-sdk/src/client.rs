@@ -1,0 +1,429 @@
+//! The public client: [`Client`], its [`ClientConfig`], and the [`Events`] it emits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use feige_protocol::{pb, ErrorCode, RequestKind, ResponseResult};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::link::{self, lock, unexpected, Inner, Purpose};
+use crate::ClientError;
+
+/// Events buffered for the application before the reader waits (backpressure).
+const EVENTS_CAPACITY: usize = 65_536;
+/// How long `send` keeps retrying across reconnects (at least the request timeout).
+const SEND_RETRY_WINDOW: Duration = Duration::from_secs(30);
+/// Most attempts of one `send`.
+const SEND_ATTEMPTS: u32 = 10;
+/// Longest `close` waits for a last Ack.
+const CLOSE_ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How to reach the server and how the client behaves.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Server address, "host:port".
+    pub server: String,
+    /// Device name sent with login and resume; the server keeps sync positions per device.
+    pub device: String,
+    /// Client software name sent in Hello, for the server's logs.
+    pub client_name: String,
+    /// Longest wait for any single response (default 10 s).
+    pub request_timeout: Duration,
+    /// Reconnect and resume after a lost connection while logged in (default true).
+    pub auto_reconnect: bool,
+    /// Largest frame accepted from the server, in bytes (default 64 MiB).
+    pub max_frame_len: usize,
+    /// Sync after login/reconnect and on gaps, and ack delivered messages (default true).
+    /// Without it the client only syncs and acks when [`Client::sync`] is called, so a
+    /// short-lived client (a CLI command) leaves the device's unread messages unread.
+    pub auto_sync: bool,
+}
+
+impl ClientConfig {
+    /// Defaults for a server at `server` ("host:port"), device "rust-client".
+    pub fn new(server: impl Into<String>) -> Self {
+        ClientConfig {
+            server: server.into(),
+            device: "rust-client".to_owned(),
+            client_name: concat!("feige-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            request_timeout: Duration::from_secs(10),
+            auto_reconnect: true,
+            max_frame_len: 64 * 1024 * 1024,
+            auto_sync: true,
+        }
+    }
+}
+
+/// Something the application should know about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A message, delivered exactly once and in `seq` order per conversation.
+    Message(pb::Message),
+    /// The server closed the connection for this reason. After `INVALID_TOKEN` the session is
+    /// gone and the client stops reconnecting; otherwise it reconnects.
+    Kicked {
+        /// Why.
+        code: ErrorCode,
+        /// The server's explanation.
+        reason: String,
+    },
+    /// The connection changed state.
+    State(ConnState),
+}
+
+/// Connection states reported through [`Event::State`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Opening a connection.
+    Connecting,
+    /// Connected (and resumed, on a reconnect).
+    Connected,
+    /// The connection is gone; the next attempt starts after `retry_in`.
+    Disconnected {
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// Fetching what was missed after a login or reconnect.
+    Syncing,
+    /// Caught up.
+    Synced,
+}
+
+/// The stream of [`Event`]s of one client. It ends when the client is closed for good.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::Receiver<Event>,
+}
+
+impl Events {
+    /// The next event; `None` once the client is closed and every event was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Closes the client when the last handle is dropped (the tasks only hold [`Inner`]).
+struct CloseOnDrop(Arc<Inner>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
+/// A connection to a Feige server. Cheap to clone; every clone drives the same connection,
+/// and calls from many tasks run concurrently (pipelined on the one connection).
+///
+/// Requests fail with [`ClientError::Closed`] while there is no connection, and when the
+/// connection is lost while they are in flight — except [`Client::send`], which waits for the
+/// reconnect and resends with the same `client_msg_id` (the server deduplicates).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+    _close: Arc<CloseOnDrop>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.inner.config.server)
+            .field("device", &self.inner.config.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects and says Hello, without logging in.
+    ///
+    /// # Errors
+    /// The server cannot be reached or refuses the Hello.
+    pub async fn connect(config: ClientConfig) -> Result<(Client, Events), ClientError> {
+        let (tx, rx) = mpsc::channel(EVENTS_CAPACITY);
+        let inner = Arc::new(Inner::new(config, tx));
+        inner.emit_state(ConnState::Connecting);
+        let (conn, hello) = link::open(&inner, None).await?;
+        let (reader, gen) = link::start_link(&inner, conn, &hello);
+        inner.emit_state(ConnState::Connected);
+        tokio::spawn(link::supervise(inner.clone(), reader, gen));
+        tokio::spawn(link::ack_loop(inner.clone()));
+        let client = Client {
+            inner: inner.clone(),
+            _close: Arc::new(CloseOnDrop(inner)),
+        };
+        Ok((client, Events { rx }))
+    }
+
+    /// Creates an account; returns its user id.
+    ///
+    /// # Errors
+    /// `USERNAME_TAKEN`, `INVALID_ARGUMENT`, or a connection error.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        nickname: &str,
+    ) -> Result<u64, ClientError> {
+        let r = pb::Register {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            nickname: nickname.to_owned(),
+        };
+        match self.call(RequestKind::Register(r)).await? {
+            ResponseResult::Register(ok) => Ok(ok.user_id),
+            other => Err(unexpected("Register", &other)),
+        }
+    }
+
+    /// Logs in as this config's device, then syncs in the background (see [`Event`]).
+    ///
+    /// # Errors
+    /// `BAD_CREDENTIALS`, `ALREADY_LOGGED_IN`, or a connection error.
+    pub async fn login(&self, username: &str, password: &str) -> Result<pb::Session, ClientError> {
+        self.login_with(pb::Login {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            device: self.inner.config.device.clone(),
+        })
+        .await
+    }
+
+    async fn login_with(&self, l: pb::Login) -> Result<pb::Session, ClientError> {
+        match self.call(RequestKind::Login(l)).await? {
+            ResponseResult::Session(s) => {
+                self.inner.on_logged_in(s.clone());
+                Ok(s)
+            }
+            other => Err(unexpected("Login", &other)),
+        }
+    }
+
+    /// Resumes a session with the token of an earlier login, then syncs in the background.
+    ///
+    /// # Errors
+    /// `INVALID_TOKEN`, `ALREADY_LOGGED_IN`, or a connection error.
+    pub async fn resume(&self, token: &[u8]) -> Result<pb::Session, ClientError> {
+        self.resume_with(pb::Resume {
+            token: bytes::Bytes::copy_from_slice(token),
+            device: self.inner.config.device.clone(),
+        })
+        .await
+    }
+
+    async fn resume_with(&self, r: pb::Resume) -> Result<pb::Session, ClientError> {
+        match self.call(RequestKind::Resume(r)).await? {
+            ResponseResult::Session(s) => {
+                self.inner.on_logged_in(s.clone());
+                Ok(s)
+            }
+            other => Err(unexpected("Resume", &other)),
+        }
+    }
+
+    /// Reports the delivered positions, then revokes the session token. The connection stays
+    /// open, logged out.
+    ///
+    /// # Errors
+    /// `NOT_LOGGED_IN`, or a connection error.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        if self.inner.config.auto_sync && self.inner.logged_in() {
+            let _ = self.inner.flush_acks().await;
+        }
+        match self.call(RequestKind::Logout(pb::Logout {})).await? {
+            ResponseResult::Logout(_) => {
+                self.inner.forget_session();
+                Ok(())
+            }
+            other => Err(unexpected("Logout", &other)),
+        }
+    }
+
+    /// The logged-in user's profile.
+    ///
+    /// # Errors
+    /// `NOT_LOGGED_IN`, or a connection error.
+    pub async fn whoami(&self) -> Result<pb::Profile, ClientError> {
+        match self.call(RequestKind::Whoami(pb::WhoAmI {})).await? {
+            ResponseResult::Profile(p) => Ok(p),
+            other => Err(unexpected("WhoAmI", &other)),
+        }
+    }
+
+    /// A round trip to the server.
+    ///
+    /// # Errors
+    /// A connection error.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        let nonce = self.inner.next_request_id();
+        match self.call(RequestKind::Ping(pb::Ping { nonce })).await? {
+            ResponseResult::Pong(p) if p.nonce == nonce => Ok(()),
+            other => Err(unexpected("Ping", &other)),
+        }
+    }
+
+    /// Sends a text message to a user (1:1) with a fresh `client_msg_id`; see [`Client::send`].
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    pub async fn send_text(&self, to_user: u64, text: &str) -> Result<pb::SendOk, ClientError> {
+        self.send(pb::SendMessage {
+            to_user,
+            text: text.to_owned(),
+            kind: pb::MessageKind::Text as i32,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Sends a message; returns the server's ack once it is stored. A `client_msg_id` of 0 is
+    /// replaced by a fresh one. If the connection is lost before the ack, waits for the
+    /// reconnect and resends with the same `client_msg_id` (up to 10 attempts within
+    /// max(30 s, request timeout)); the server answers a resend of a stored message with the
+    /// original ack (`duplicate` set). `BUSY` is retried the same way.
+    ///
+    /// # Errors
+    /// A server error (`NOT_FOUND`, `FORBIDDEN`, `INVALID_ARGUMENT`, `TOO_LARGE`, ...),
+    /// [`ClientError::Closed`] when the client gave up reconnecting, [`ClientError::Timeout`].
+    pub async fn send(&self, mut msg: pb::SendMessage) -> Result<pb::SendOk, ClientError> {
+        if msg.client_msg_id == 0 {
+            msg.client_msg_id = self.inner.next_client_msg_id();
+        }
+        let id = msg.client_msg_id;
+        lock(&self.inner.tracker).begin_send(id);
+        let result = self.send_with_retries(msg).await;
+        // After a timeout or lost connection the message may still be stored; keep the id so
+        // it is recognised as ours if a sync brings it back.
+        if !matches!(result, Err(ClientError::Timeout | ClientError::Closed)) {
+            lock(&self.inner.tracker).end_send(id);
+        }
+        result
+    }
+
+    async fn send_with_retries(&self, msg: pb::SendMessage) -> Result<pb::SendOk, ClientError> {
+        let timeout = self.inner.config.request_timeout;
+        let deadline = Instant::now() + timeout.max(SEND_RETRY_WINDOW);
+        let mut failed_link = None;
+        let mut attempt = 1;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ClientError::Timeout);
+            }
+            let kind = RequestKind::SendMessage(msg.clone());
+            let (link, result) = self
+                .inner
+                .call_on_link(kind, Purpose::Plain, left.min(timeout))
+                .await;
+            let retry = attempt < SEND_ATTEMPTS;
+            match result {
+                Ok(ResponseResult::Send(ok)) => return Ok(ok),
+                Ok(other) => return Err(unexpected("SendMessage", &other)),
+                Err(ClientError::Closed) if retry && self.inner.config.auto_reconnect => {
+                    failed_link = link.or(failed_link);
+                    self.inner.wait_link_after(failed_link, deadline).await?;
+                }
+                Err(ClientError::Server {
+                    code: ErrorCode::Busy,
+                    ..
+                }) if retry => {
+                    let pause = Duration::from_millis(100) * attempt;
+                    tokio::time::sleep_until((Instant::now() + pause).min(deadline)).await;
+                }
+                Err(e) => return Err(e),
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Fetches everything missed since the client's positions (or, for conversations it has
+    /// none for, since this device's last ack), following all pages. The messages are also
+    /// emitted as [`Event::Message`]; those already delivered are not returned again.
+    /// Positions are acked to the server after each page.
+    ///
+    /// # Errors
+    /// `NOT_LOGGED_IN`, or a connection error.
+    pub async fn sync(&self) -> Result<Vec<pb::Message>, ClientError> {
+        self.inner.run_sync().await
+    }
+
+    /// Stores delivery positions for this device on the server (the client does this itself
+    /// unless `auto_sync` is off).
+    ///
+    /// # Errors
+    /// `NOT_LOGGED_IN`, `INVALID_ARGUMENT`, or a connection error.
+    pub async fn ack(&self, positions: Vec<pb::ConversationPosition>) -> Result<(), ClientError> {
+        match self.call(RequestKind::Ack(pb::Ack { positions })).await? {
+            ResponseResult::Ack(_) => Ok(()),
+            other => Err(unexpected("Ack", &other)),
+        }
+    }
+
+    /// A page of a conversation's history, newest first.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT`, `NOT_FOUND`, `FORBIDDEN`, or a connection error.
+    pub async fn history(&self, req: pb::History) -> Result<Vec<pb::Message>, ClientError> {
+        match self.call(RequestKind::History(req)).await? {
+            ResponseResult::History(m) => Ok(m.messages),
+            other => Err(unexpected("History", &other)),
+        }
+    }
+
+    /// Full-text search over the user's conversations, newest first.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT`, or a connection error.
+    pub async fn search(&self, req: pb::Search) -> Result<Vec<pb::Message>, ClientError> {
+        match self.call(RequestKind::Search(req)).await? {
+            ResponseResult::Search(m) => Ok(m.messages),
+            other => Err(unexpected("Search", &other)),
+        }
+    }
+
+    /// Sends any request and returns its response; error responses become
+    /// [`ClientError::Server`]. Login, Resume, Logout and SendMessage go through the same paths
+    /// as their methods (session, sync and resend handling); Sync is raw: its page does not
+    /// move the client's positions and is not emitted as events.
+    ///
+    /// # Errors
+    /// A server error, or a connection error.
+    pub async fn request(&self, kind: RequestKind) -> Result<ResponseResult, ClientError> {
+        match kind {
+            RequestKind::Login(l) => self.login_with(l).await.map(ResponseResult::Session),
+            RequestKind::Resume(r) => self.resume_with(r).await.map(ResponseResult::Session),
+            RequestKind::Logout(_) => self
+                .logout()
+                .await
+                .map(|()| ResponseResult::Logout(pb::LogoutOk {})),
+            RequestKind::SendMessage(m) => self.send(m).await.map(ResponseResult::Send),
+            kind => self.call(kind).await,
+        }
+    }
+
+    /// The current session (user id, token, profile, device), if logged in.
+    pub fn session(&self) -> Option<pb::Session> {
+        self.inner.session()
+    }
+
+    /// Stops reconnecting and closes the connection, after a last Ack of the delivered
+    /// positions (bounded to 2 s). Pending and later requests fail with
+    /// [`ClientError::Closed`]; the event stream ends.
+    pub async fn close(&self) {
+        if self.inner.cancel.is_cancelled() {
+            return;
+        }
+        if self.inner.config.auto_sync && self.inner.logged_in() && self.inner.is_up() {
+            let _ = tokio::time::timeout(CLOSE_ACK_TIMEOUT, self.inner.flush_acks()).await;
+        }
+        self.inner.shutdown();
+    }
+
+    async fn call(&self, kind: RequestKind) -> Result<ResponseResult, ClientError> {
+        self.inner.call(kind, Purpose::Plain).await
+    }
+}

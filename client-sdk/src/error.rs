@@ -1,0 +1,85 @@
+//! The client's error type.
+
+use feige_protocol::{pb, ErrorCode};
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The socket failed (connect, read or write).
+    #[error("i/o error: {0}")]
+    Io(std::io::Error),
+    /// No response within the configured request timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The server answered with an error response.
+    #[error("{message} ({})", code_name(*code))]
+    Server {
+        /// The wire error code.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The connection is gone (closed by the server, by [`crate::Client::close`], or lost
+    /// while the request was in flight).
+    #[error("connection closed")]
+    Closed,
+    /// The server sent something this client does not understand.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The server error code, when this is a server error.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+// Not `#[from]`: that would also make the io::Error the `source`, and error reports that
+// walk the chain would print its text twice.
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+impl From<pb::Error> for ClientError {
+    fn from(e: pb::Error) -> Self {
+        let code = ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Unspecified);
+        let message = if e.message.is_empty() {
+            code.describe().to_owned()
+        } else {
+            e.message
+        };
+        ClientError::Server { code, message }
+    }
+}
+
+/// The short name of an error code as in the .proto file without its prefix, e.g.
+/// `NOT_LOGGED_IN`.
+pub fn code_name(code: ErrorCode) -> &'static str {
+    let name = code.as_str_name();
+    name.strip_prefix("ERROR_CODE_").unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_display() {
+        assert_eq!(code_name(ErrorCode::NotLoggedIn), "NOT_LOGGED_IN");
+        let e = ClientError::from(pb::Error {
+            code: ErrorCode::BadCredentials as i32,
+            message: String::new(),
+        });
+        assert_eq!(e.code(), Some(ErrorCode::BadCredentials));
+        assert_eq!(
+            e.to_string(),
+            "wrong username or password (BAD_CREDENTIALS)"
+        );
+    }
+}

@@ -1,0 +1,911 @@
+//! The engine behind [`crate::Client`]: one live connection at a time (a reader task and a
+//! writer task), the table of requests in flight, the supervisor that reconnects, the
+//! background sync and the debounced acks.
+//!
+//! Data flow: a call encodes its request, registers a oneshot under its request id and hands
+//! the frame to the writer task, which batches frames into few writes and pings when idle. The
+//! reader task decodes frames in arrival order: responses complete their oneshot, and pushes,
+//! sync pages and send acks go through the delivery [`Tracker`] before their messages are
+//! emitted as events — so the reader is the only task that emits messages, in order.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use feige_protocol::frame::{self, HEADER_LEN};
+use feige_protocol::{
+    pb, Body, Envelope, ErrorCode, PushKind, RequestKind, ResponseResult, DEFAULT_MAX_FRAME_LEN,
+    PROTOCOL_MAJOR, PROTOCOL_MINOR,
+};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{ClientConfig, ConnState, Event};
+use crate::connection::{Connection, FrameReader, FrameWriter};
+use crate::delivery::{Applied, Tracker};
+use crate::ClientError;
+
+/// Frames queued for the writer task.
+const WRITE_QUEUE: usize = 1024;
+/// Bytes gathered before one write.
+const WRITE_BATCH: usize = 64 * 1024;
+/// A write that makes no progress for this long drops the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Delay between a delivered push and the Ack that reports it.
+const ACK_DEBOUNCE: Duration = Duration::from_millis(200);
+/// First reconnect delay; doubles up to [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest reconnect delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A connection that lived this long restarts the backoff at [`BACKOFF_MIN`]; one that died
+/// sooner (e.g. kicked again right away) keeps doubling it.
+const BACKOFF_RESET: Duration = Duration::from_secs(10);
+/// Heartbeat used when the server announces none.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+/// Most positions in one Ack (the server takes up to 10 000).
+const ACK_CHUNK: usize = 5000;
+/// Most requests in flight per client; more wait for a slot. Keeps a burst of responses well
+/// inside the server's per-connection outbox (4096 frames by default), which it would
+/// otherwise drop the connection for.
+const MAX_IN_FLIGHT: usize = 1024;
+/// Failed background syncs retried while the connection stays up.
+const SYNC_RETRIES: u32 = 3;
+
+/// Locks a mutex, ignoring poisoning (no critical section here leaves data half-updated).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the reader does with a response besides completing its call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Purpose {
+    /// Nothing.
+    Plain,
+    /// Feed the page to the tracker (if still in this epoch) and answer with what it delivered.
+    Sync { epoch: u64 },
+}
+
+/// A request waiting for its response.
+struct Pending {
+    tx: oneshot::Sender<Result<ResponseResult, ClientError>>,
+    purpose: Purpose,
+}
+
+/// Whether there is a connection to send on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkStatus {
+    /// Connection number `gen` is live (greeted, and logged in if the client is).
+    Up(u64),
+    /// No connection; the supervisor is reconnecting.
+    Down,
+    /// Closed for good.
+    Dead,
+}
+
+/// The current connection.
+struct Link {
+    gen: u64,
+    up: bool,
+    dead: bool,
+    writer: Option<mpsc::Sender<Bytes>>,
+    pending: HashMap<u64, Pending>,
+    server_max_frame: usize,
+    conn_cancel: Option<CancellationToken>,
+}
+
+/// How a reader task ended.
+#[derive(Debug, Default)]
+pub(crate) struct ReadEnd {
+    /// The server's Kicked code, if it sent one.
+    kicked: Option<ErrorCode>,
+}
+
+/// State shared by the client handles and its tasks.
+pub(crate) struct Inner {
+    pub(crate) config: ClientConfig,
+    next_id: AtomicU64,
+    last_msg_id: AtomicU64,
+    msg_id_salt: u64,
+    link: Mutex<Link>,
+    in_flight: Semaphore,
+    status: watch::Sender<LinkStatus>,
+    pub(crate) tracker: Mutex<Tracker>,
+    session: Mutex<Option<pb::Session>>,
+    events: Mutex<Option<mpsc::Sender<Event>>>,
+    pub(crate) cancel: CancellationToken,
+    sync_running: AtomicBool,
+    sync_wanted: AtomicBool,
+    ack_notify: Notify,
+}
+
+impl Inner {
+    /// A client state with no connection yet.
+    pub(crate) fn new(config: ClientConfig, events: mpsc::Sender<Event>) -> Self {
+        Inner {
+            config,
+            next_id: AtomicU64::new(1),
+            last_msg_id: AtomicU64::new(0),
+            msg_id_salt: random_u64() & 0xF_FFFF,
+            link: Mutex::new(Link {
+                gen: 0,
+                up: false,
+                dead: false,
+                writer: None,
+                pending: HashMap::new(),
+                server_max_frame: DEFAULT_MAX_FRAME_LEN,
+                conn_cancel: None,
+            }),
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            status: watch::Sender::new(LinkStatus::Down),
+            tracker: Mutex::default(),
+            session: Mutex::new(None),
+            events: Mutex::new(Some(events)),
+            cancel: CancellationToken::new(),
+            sync_running: AtomicBool::new(false),
+            sync_wanted: AtomicBool::new(false),
+            ack_notify: Notify::new(),
+        }
+    }
+
+    /// A fresh request id.
+    pub(crate) fn next_request_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh client_msg_id: `unix_ms << 20 | salt`, strictly growing within this client.
+    /// The random 20-bit salt keeps two clients of one user apart within the same millisecond.
+    pub(crate) fn next_client_msg_id(&self) -> u64 {
+        let now = (unix_ms() << 20) | self.msg_id_salt;
+        let prev = self
+            .last_msg_id
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or_else(|last| last);
+        now.max(prev + 1).max(1)
+    }
+
+    /// The current session.
+    pub(crate) fn session(&self) -> Option<pb::Session> {
+        lock(&self.session).clone()
+    }
+
+    /// Whether the client holds a session.
+    pub(crate) fn logged_in(&self) -> bool {
+        lock(&self.session).is_some()
+    }
+
+    /// Whether a connection is live.
+    pub(crate) fn is_up(&self) -> bool {
+        lock(&self.link).up
+    }
+
+    /// Records a new session (login or resume) and starts the automatic sync.
+    pub(crate) fn on_logged_in(self: &Arc<Self>, session: pb::Session) {
+        {
+            let mut t = lock(&self.tracker);
+            t.set_user(session.user_id);
+            t.set_synced(false);
+        }
+        *lock(&self.session) = Some(session);
+        self.trigger_sync();
+    }
+
+    /// Drops the session and every delivery position (logout, revoked token).
+    pub(crate) fn forget_session(&self) {
+        *lock(&self.session) = None;
+        lock(&self.tracker).reset();
+    }
+
+    /// Emits a state change; dropped if the application lags far behind.
+    pub(crate) fn emit_state(&self, state: ConnState) {
+        if let Some(tx) = lock(&self.events).as_ref() {
+            let _ = tx.try_send(Event::State(state));
+        }
+    }
+
+    /// Emits an event, waiting for room in the queue.
+    async fn emit(&self, event: Event) {
+        let tx = lock(&self.events).clone();
+        if let Some(tx) = tx {
+            tokio::select! {
+                _ = tx.send(event) => {}
+                () = self.cancel.cancelled() => {}
+            }
+        }
+    }
+
+    /// Sends a request on the live connection and waits for its response; error responses
+    /// become [`ClientError::Server`].
+    pub(crate) async fn call(
+        &self,
+        kind: RequestKind,
+        purpose: Purpose,
+    ) -> Result<ResponseResult, ClientError> {
+        self.call_on_link(kind, purpose, self.config.request_timeout)
+            .await
+            .1
+    }
+
+    /// Like [`Inner::call`], also returning the connection number it went out on.
+    pub(crate) async fn call_on_link(
+        &self,
+        kind: RequestKind,
+        purpose: Purpose,
+        timeout: Duration,
+    ) -> (Option<u64>, Result<ResponseResult, ClientError>) {
+        let deadline = Instant::now() + timeout;
+        let _permit = match tokio::time::timeout_at(deadline, self.in_flight.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return (None, Err(ClientError::Closed)),
+            Err(_) => return (None, Err(ClientError::Timeout)),
+        };
+        let id = self.next_request_id();
+        let bytes = frame::encode_to_bytes(&Envelope::request(id, kind));
+        let (tx, rx) = oneshot::channel();
+        let (gen, writer) = {
+            let mut link = lock(&self.link);
+            let writer = match (&link.writer, link.up) {
+                (Some(w), true) => w.clone(),
+                _ => return (None, Err(ClientError::Closed)),
+            };
+            let len = bytes.len() - HEADER_LEN;
+            if len > link.server_max_frame {
+                let max = link.server_max_frame;
+                return (
+                    Some(link.gen),
+                    Err(ClientError::Protocol(format!(
+                        "request of {len} bytes exceeds the server's frame limit of {max} bytes"
+                    ))),
+                );
+            }
+            link.pending.insert(id, Pending { tx, purpose });
+            (link.gen, writer)
+        };
+        let result = tokio::time::timeout_at(deadline, async {
+            writer.send(bytes).await.map_err(|_| ClientError::Closed)?;
+            rx.await.map_err(|_| ClientError::Closed)?
+        })
+        .await
+        .unwrap_or(Err(ClientError::Timeout));
+        if result.is_err() {
+            lock(&self.link).pending.remove(&id);
+        }
+        let result = match result {
+            Ok(ResponseResult::Error(e)) => Err(e.into()),
+            other => other,
+        };
+        (Some(gen), result)
+    }
+
+    /// Waits until a connection other than `failed` is live.
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] when the client gave up, [`ClientError::Timeout`] at `deadline`.
+    pub(crate) async fn wait_link_after(
+        &self,
+        failed: Option<u64>,
+        deadline: Instant,
+    ) -> Result<(), ClientError> {
+        let mut rx = self.status.subscribe();
+        let wait = async {
+            match rx
+                .wait_for(|s| match s {
+                    LinkStatus::Up(g) => Some(*g) != failed,
+                    LinkStatus::Dead => true,
+                    LinkStatus::Down => false,
+                })
+                .await
+            {
+                Ok(s) if matches!(*s, LinkStatus::Up(_)) => Ok(()),
+                _ => Err(ClientError::Closed),
+            }
+        };
+        tokio::time::timeout_at(deadline, wait)
+            .await
+            .unwrap_or(Err(ClientError::Timeout))
+    }
+
+    /// Marks connection `gen` as gone and fails its requests in flight with `Closed`.
+    fn link_down(&self, gen: u64) {
+        let pending = {
+            let mut link = lock(&self.link);
+            if link.gen != gen {
+                return;
+            }
+            link.up = false;
+            link.writer = None;
+            if let Some(c) = link.conn_cancel.take() {
+                c.cancel();
+            }
+            if !link.dead {
+                self.status.send_replace(LinkStatus::Down);
+            }
+            std::mem::take(&mut link.pending)
+        };
+        for (_, p) in pending {
+            let _ = p.tx.send(Err(ClientError::Closed));
+        }
+    }
+
+    /// Closes for good: no connection, no reconnects, the event stream ends.
+    pub(crate) fn set_dead(&self) {
+        let pending = {
+            let mut link = lock(&self.link);
+            link.dead = true;
+            link.up = false;
+            link.writer = None;
+            if let Some(c) = link.conn_cancel.take() {
+                c.cancel();
+            }
+            self.status.send_replace(LinkStatus::Dead);
+            std::mem::take(&mut link.pending)
+        };
+        for (_, p) in pending {
+            let _ = p.tx.send(Err(ClientError::Closed));
+        }
+        lock(&self.events).take();
+    }
+
+    /// Stops every task and closes the connection.
+    pub(crate) fn shutdown(&self) {
+        self.cancel.cancel();
+        self.set_dead();
+    }
+
+    /// Asks for a background sync (coalesced with one already running), when automatic
+    /// syncing is on and the client is logged in.
+    pub(crate) fn trigger_sync(self: &Arc<Self>) {
+        if !self.config.auto_sync || self.cancel.is_cancelled() || !self.logged_in() {
+            return;
+        }
+        self.sync_wanted.store(true, Ordering::SeqCst);
+        if self.sync_running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let inner = self.clone();
+        tokio::spawn(async move { inner.sync_worker().await });
+    }
+
+    async fn sync_worker(self: Arc<Self>) {
+        let mut failures = 0;
+        loop {
+            if self.sync_wanted.swap(false, Ordering::SeqCst) {
+                if !self.logged_in() || !self.is_up() || self.cancel.is_cancelled() {
+                    // A login or reconnect asks again.
+                    continue;
+                }
+                let announce = !lock(&self.tracker).synced();
+                if announce {
+                    self.emit_state(ConnState::Syncing);
+                }
+                match self.run_sync().await {
+                    Ok(_) => {
+                        failures = 0;
+                        if announce && lock(&self.tracker).synced() {
+                            self.emit_state(ConnState::Synced);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "background sync failed");
+                        // After a lost connection the reconnect syncs again.
+                        if self.is_up() && failures < SYNC_RETRIES {
+                            failures += 1;
+                            tokio::select! {
+                                () = tokio::time::sleep(Duration::from_millis(500) * failures) => {}
+                                () = self.cancel.cancelled() => {}
+                            }
+                            self.sync_wanted.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+                continue;
+            }
+            self.sync_running.store(false, Ordering::SeqCst);
+            // A trigger between the check above and the store saw `running` and left: take it.
+            if !self.sync_wanted.load(Ordering::SeqCst)
+                || self.sync_running.swap(true, Ordering::SeqCst)
+            {
+                return;
+            }
+        }
+    }
+
+    /// Follows Sync pages from the tracker's positions until the server has no more; returns
+    /// the messages delivered (they are emitted as events too). Acks after each page.
+    pub(crate) async fn run_sync(&self) -> Result<Vec<pb::Message>, ClientError> {
+        let mut out = Vec::new();
+        let mut stalls = 0;
+        loop {
+            let (epoch, positions) = {
+                let t = lock(&self.tracker);
+                (t.epoch(), t.positions())
+            };
+            let sync = pb::Sync {
+                positions: positions.clone(),
+                limit: 0,
+            };
+            let page = match self
+                .call(RequestKind::Sync(sync), Purpose::Sync { epoch })
+                .await?
+            {
+                ResponseResult::Sync(page) => page,
+                other => return Err(unexpected("Sync", &other)),
+            };
+            out.extend(page.messages);
+            if let Err(e) = self.flush_acks().await {
+                tracing::debug!(error = %e, "ack after sync page failed");
+            }
+            let mut t = lock(&self.tracker);
+            if t.epoch() != epoch {
+                return Ok(out);
+            }
+            if !page.has_more {
+                t.set_synced(true);
+                return Ok(out);
+            }
+            if t.positions() == positions {
+                stalls += 1;
+                if stalls >= 3 {
+                    return Err(ClientError::Protocol(
+                        "sync pages make no progress".to_owned(),
+                    ));
+                }
+            } else {
+                stalls = 0;
+            }
+        }
+    }
+
+    /// Sends an Ack with every position that moved since the last one.
+    pub(crate) async fn flush_acks(&self) -> Result<(), ClientError> {
+        let (epoch, positions) = {
+            let mut t = lock(&self.tracker);
+            (t.epoch(), t.take_dirty())
+        };
+        let mut rest = positions.as_slice();
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(rest.len().min(ACK_CHUNK));
+            let ack = pb::Ack {
+                positions: chunk.to_vec(),
+            };
+            if let Err(e) = self.call(RequestKind::Ack(ack), Purpose::Plain).await {
+                let mut t = lock(&self.tracker);
+                if t.epoch() == epoch {
+                    t.restore_dirty(rest.to_vec());
+                }
+                return Err(e);
+            }
+            rest = tail;
+        }
+        Ok(())
+    }
+}
+
+/// Opens a connection and says Hello (with `auth`, if any).
+///
+/// # Errors
+/// Connect or socket failure, [`ClientError::Server`] if the server refuses the Hello or its
+/// auth, [`ClientError::Timeout`] after the request timeout.
+pub(crate) async fn open(
+    inner: &Inner,
+    auth: Option<pb::hello::Auth>,
+) -> Result<(Connection, pb::HelloOk), ClientError> {
+    let config = &inner.config;
+    let id = inner.next_request_id();
+    let hello = pb::Hello {
+        major: PROTOCOL_MAJOR,
+        minor: PROTOCOL_MINOR,
+        client: config.client_name.clone(),
+        auth,
+    };
+    let handshake = async {
+        let mut conn = Connection::connect(&config.server, config.max_frame_len).await?;
+        conn.write_frame(&Envelope::request(id, RequestKind::Hello(hello)))
+            .await?;
+        loop {
+            let Some(env) = conn.read_frame().await? else {
+                return Err(ClientError::Closed);
+            };
+            match env.body {
+                Some(Body::Response(r)) if env.request_id == id => {
+                    return match r.result {
+                        Some(ResponseResult::Hello(ok)) => Ok((conn, ok)),
+                        Some(ResponseResult::Error(e)) => Err(e.into()),
+                        other => Err(ClientError::Protocol(format!(
+                            "unexpected answer to Hello: {other:?}"
+                        ))),
+                    };
+                }
+                Some(Body::Push(pb::Push {
+                    kind: Some(PushKind::Kicked(k)),
+                })) => {
+                    return Err(ClientError::from(pb::Error {
+                        code: k.code,
+                        message: k.reason,
+                    }))
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(config.request_timeout, handshake)
+        .await
+        .unwrap_or(Err(ClientError::Timeout))
+}
+
+/// Makes a greeted connection the live one: spawns its reader and writer tasks.
+pub(crate) fn start_link(
+    inner: &Arc<Inner>,
+    conn: Connection,
+    hello: &pb::HelloOk,
+) -> (JoinHandle<ReadEnd>, u64) {
+    let (reader, writer) = conn.into_split();
+    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+    let conn_cancel = inner.cancel.child_token();
+    let heartbeat = match hello.heartbeat_ms {
+        0 => DEFAULT_HEARTBEAT,
+        ms => Duration::from_millis(ms.into()),
+    };
+    let gen = {
+        let mut link = lock(&inner.link);
+        link.gen += 1;
+        if !link.dead {
+            link.up = true;
+            link.writer = Some(tx);
+            link.server_max_frame = match hello.max_frame_len {
+                0 => DEFAULT_MAX_FRAME_LEN,
+                n => n as usize,
+            };
+            link.conn_cancel = Some(conn_cancel.clone());
+            inner.status.send_replace(LinkStatus::Up(link.gen));
+        } else {
+            conn_cancel.cancel();
+        }
+        link.gen
+    };
+    tokio::spawn(write_loop(
+        inner.clone(),
+        writer,
+        rx,
+        heartbeat / 2,
+        conn_cancel.clone(),
+    ));
+    let events = lock(&inner.events).clone();
+    // The server pongs our pings, so a live server is never silent this long.
+    let read_timeout = (heartbeat * 2).max(Duration::from_secs(2));
+    let reader = tokio::spawn(read_loop(
+        inner.clone(),
+        reader,
+        events,
+        read_timeout,
+        conn_cancel,
+    ));
+    (reader, gen)
+}
+
+/// Writes queued frames in batches; pings when nothing was written for `ping_every`.
+async fn write_loop(
+    inner: Arc<Inner>,
+    mut w: FrameWriter,
+    mut rx: mpsc::Receiver<Bytes>,
+    ping_every: Duration,
+    cancel: CancellationToken,
+) {
+    let idle = tokio::time::sleep(ping_every);
+    tokio::pin!(idle);
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                // Whatever is already queued (e.g. a last Ack before close) still goes out.
+                while let Ok(f) = rx.try_recv() {
+                    w.queue(&f);
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let _ = w.flush().await;
+                    let _ = w.shutdown().await;
+                })
+                .await;
+                return;
+            }
+            f = rx.recv() => {
+                let Some(f) = f else { return };
+                w.queue(&f);
+                while w.queued() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(f) => w.queue(&f),
+                        Err(_) => break,
+                    }
+                }
+            }
+            () = &mut idle => {
+                let nonce = inner.next_request_id();
+                w.queue_envelope(&Envelope::request(nonce, RequestKind::Ping(pb::Ping { nonce })));
+            }
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, w.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "write failed");
+                cancel.cancel();
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("write timed out");
+                cancel.cancel();
+                return;
+            }
+        }
+        idle.as_mut().reset(Instant::now() + ping_every);
+    }
+}
+
+/// Reads frames in order: completes calls, feeds the tracker, emits events.
+async fn read_loop(
+    inner: Arc<Inner>,
+    mut r: FrameReader,
+    events: Option<mpsc::Sender<Event>>,
+    read_timeout: Duration,
+    cancel: CancellationToken,
+) -> ReadEnd {
+    let mut end = ReadEnd::default();
+    // Waiting for room in the event queue stops only when the whole client closes: the tracker
+    // already counts these messages as delivered, so they must reach the application even if
+    // this connection has died meanwhile.
+    let out = Emitter {
+        events,
+        cancel: inner.cancel.clone(),
+    };
+    loop {
+        let next = tokio::select! {
+            () = cancel.cancelled() => break,
+            n = tokio::time::timeout(read_timeout, r.read_frame()) => n,
+        };
+        let env = match next {
+            Ok(Ok(Some(env))) => env,
+            Ok(Ok(None)) => {
+                tracing::debug!("server closed the connection");
+                break;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "read failed");
+                break;
+            }
+            Err(_) => {
+                tracing::debug!("server silent for too long");
+                break;
+            }
+        };
+        match env.body {
+            Some(Body::Response(resp)) => {
+                on_response(&inner, &out, env.request_id, resp.result).await;
+            }
+            Some(Body::Push(pb::Push {
+                kind: Some(PushKind::Message(m)),
+            })) => {
+                let applied = lock(&inner.tracker).on_push(m);
+                out.deliver(&inner, applied).await;
+            }
+            Some(Body::Push(pb::Push {
+                kind: Some(PushKind::Kicked(k)),
+            })) => {
+                let code = ErrorCode::try_from(k.code).unwrap_or(ErrorCode::Unspecified);
+                tracing::debug!(?code, reason = %k.reason, "kicked");
+                end.kicked = Some(code);
+                out.send(Event::Kicked {
+                    code,
+                    reason: k.reason,
+                })
+                .await;
+            }
+            _ => {}
+        }
+    }
+    cancel.cancel();
+    end
+}
+
+/// The reader's way out to the application.
+struct Emitter {
+    events: Option<mpsc::Sender<Event>>,
+    cancel: CancellationToken,
+}
+
+impl Emitter {
+    async fn send(&self, event: Event) {
+        if let Some(tx) = &self.events {
+            tokio::select! {
+                _ = tx.send(event) => {}
+                () = self.cancel.cancelled() => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, inner: &Arc<Inner>, applied: Applied) {
+        for m in applied.delivered {
+            self.send(Event::Message(m)).await;
+        }
+        if applied.advanced {
+            inner.ack_notify.notify_one();
+        }
+        if applied.need_sync {
+            inner.trigger_sync();
+        }
+    }
+}
+
+async fn on_response(inner: &Arc<Inner>, out: &Emitter, id: u64, result: Option<ResponseResult>) {
+    let pending = lock(&inner.link).pending.remove(&id);
+    let result = match result {
+        None => Err(ClientError::Protocol("empty response".to_owned())),
+        Some(ResponseResult::Send(ok)) => {
+            // Our own message: not pushed back to this connection, so move past it here,
+            // before any later push of the same conversation is read.
+            let applied = lock(&inner.tracker).on_own(ok.conversation_id, ok.seq);
+            out.deliver(inner, applied).await;
+            Ok(ResponseResult::Send(ok))
+        }
+        Some(ResponseResult::Sync(page)) => match pending.as_ref().map(|p| p.purpose) {
+            Some(Purpose::Sync { epoch }) => {
+                let applied = {
+                    let mut t = lock(&inner.tracker);
+                    if t.epoch() == epoch {
+                        t.on_sync_page(page.messages)
+                    } else {
+                        Applied::default()
+                    }
+                };
+                let messages = applied.delivered.clone();
+                out.deliver(inner, applied).await;
+                Ok(ResponseResult::Sync(pb::SyncPage {
+                    messages,
+                    has_more: page.has_more,
+                }))
+            }
+            _ => Ok(ResponseResult::Sync(page)),
+        },
+        Some(other) => Ok(other),
+    };
+    if let Some(p) = pending {
+        let _ = p.tx.send(result);
+    }
+}
+
+/// Watches the live connection; when it drops, reconnects (if the client is logged in and
+/// allowed to) or closes the client for good.
+pub(crate) async fn supervise(inner: Arc<Inner>, mut reader: JoinHandle<ReadEnd>, mut gen: u64) {
+    let mut delay = BACKOFF_MIN;
+    let mut up_since = Instant::now();
+    loop {
+        let end = tokio::select! {
+            r = &mut reader => r.unwrap_or_default(),
+            () = inner.cancel.cancelled() => return,
+        };
+        inner.link_down(gen);
+        if inner.cancel.is_cancelled() {
+            return;
+        }
+        if end.kicked == Some(ErrorCode::InvalidToken) {
+            inner.forget_session();
+        }
+        if !inner.config.auto_reconnect || !inner.logged_in() {
+            tracing::debug!("connection lost; not reconnecting");
+            inner.set_dead();
+            return;
+        }
+        if up_since.elapsed() >= BACKOFF_RESET {
+            delay = BACKOFF_MIN;
+        }
+        match reconnect(&inner, &mut delay).await {
+            Some((r, g)) => {
+                reader = r;
+                gen = g;
+                up_since = Instant::now();
+            }
+            None => {
+                inner.set_dead();
+                return;
+            }
+        }
+    }
+}
+
+/// Reconnects with exponential backoff (starting at `*delay`, which it leaves doubled for the
+/// next time) and resumes the session; `None` when giving up (closed, or the token was
+/// refused).
+async fn reconnect(inner: &Arc<Inner>, delay: &mut Duration) -> Option<(JoinHandle<ReadEnd>, u64)> {
+    loop {
+        let wait = *delay;
+        *delay = (wait * 2).min(BACKOFF_MAX);
+        inner.emit_state(ConnState::Disconnected { retry_in: wait });
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = inner.cancel.cancelled() => return None,
+        }
+        let token = inner.session()?.token;
+        inner.emit_state(ConnState::Connecting);
+        let auth = pb::hello::Auth::Resume(pb::Resume {
+            token,
+            device: inner.config.device.clone(),
+        });
+        let attempt = tokio::select! {
+            r = open(inner, Some(auth)) => r,
+            () = inner.cancel.cancelled() => return None,
+        };
+        match attempt {
+            Ok((conn, hello)) => match hello.session.clone() {
+                Some(session) => {
+                    let (reader, gen) = start_link(inner, conn, &hello);
+                    inner.emit_state(ConnState::Connected);
+                    inner.on_logged_in(session);
+                    return Some((reader, gen));
+                }
+                None => tracing::debug!("resume answered without a session"),
+            },
+            Err(ClientError::Server {
+                code: ErrorCode::InvalidToken,
+                message,
+            }) => {
+                inner.forget_session();
+                inner
+                    .emit(Event::Kicked {
+                        code: ErrorCode::InvalidToken,
+                        reason: message,
+                    })
+                    .await;
+                return None;
+            }
+            Err(e) => tracing::debug!(error = %e, "reconnect failed"),
+        }
+    }
+}
+
+/// Sends the positions delivered pushes moved, at most once per [`ACK_DEBOUNCE`].
+pub(crate) async fn ack_loop(inner: Arc<Inner>) {
+    loop {
+        tokio::select! {
+            () = inner.ack_notify.notified() => {}
+            () = inner.cancel.cancelled() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(ACK_DEBOUNCE) => {}
+            () = inner.cancel.cancelled() => return,
+        }
+        if inner.config.auto_sync && inner.logged_in() && inner.is_up() {
+            if let Err(e) = inner.flush_acks().await {
+                tracing::debug!(error = %e, "ack failed");
+            }
+        }
+    }
+}
+
+/// The error for a response of the wrong kind.
+pub(crate) fn unexpected(request: &str, got: &ResponseResult) -> ClientError {
+    ClientError::Protocol(format!("unexpected answer to {request}: {got:?}"))
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// 64 random-enough bits without a dependency: std's per-process random hash keys, mixed with
+/// the time and the process id.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.write_u128(nanos);
+    h.write_u32(std::process::id());
+    h.finish()
+}
