@@ -13,11 +13,26 @@ async fn register_and_duplicate_username() {
     let alice = c.register("alice", PASSWORD, "Alice").await.unwrap();
     let bob = c.register("bob", PASSWORD, "Bob").await.unwrap();
     assert_ne!(alice, bob);
-    assert_eq!(code(c.register("alice", PASSWORD, "Other").await), ErrorCode::UsernameTaken);
-    assert_eq!(code(c.register("ALICE", PASSWORD, "Other").await), ErrorCode::UsernameTaken);
-    assert_eq!(code(c.register("carol", "short", "Carol").await), ErrorCode::InvalidArgument);
-    assert_eq!(code(c.register("a b", PASSWORD, "x").await), ErrorCode::InvalidArgument);
-    assert_eq!(code(c.register("dave", PASSWORD, "  ").await), ErrorCode::InvalidArgument);
+    assert_eq!(
+        code(c.register("alice", PASSWORD, "Other").await),
+        ErrorCode::UsernameTaken
+    );
+    assert_eq!(
+        code(c.register("ALICE", PASSWORD, "Other").await),
+        ErrorCode::UsernameTaken
+    );
+    assert_eq!(
+        code(c.register("carol", "short", "Carol").await),
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        code(c.register("a b", PASSWORD, "x").await),
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        code(c.register("dave", PASSWORD, "  ").await),
+        ErrorCode::InvalidArgument
+    );
     c.close().await;
     s.handle.shutdown().await;
 }
@@ -28,8 +43,14 @@ async fn login_wrong_password_and_whoami() {
     let addr = s.addr();
     let id = register(&addr, "alice").await;
     let (c, _) = connect(&addr, "laptop").await;
-    assert_eq!(code(c.login("alice", "wrong-password").await), ErrorCode::BadCredentials);
-    assert_eq!(code(c.login("nobody", PASSWORD).await), ErrorCode::BadCredentials);
+    assert_eq!(
+        code(c.login("alice", "wrong-password").await),
+        ErrorCode::BadCredentials
+    );
+    assert_eq!(
+        code(c.login("nobody", PASSWORD).await),
+        ErrorCode::BadCredentials
+    );
     assert_eq!(code(c.whoami().await), ErrorCode::NotLoggedIn);
     let session = c.login("alice", PASSWORD).await.unwrap();
     assert_eq!(session.user_id, id);
@@ -39,7 +60,10 @@ async fn login_wrong_password_and_whoami() {
     assert_eq!(profile.username, "alice");
     assert_eq!(profile.nickname, "alice");
     assert_eq!(c.whoami().await.unwrap().user_id, id);
-    assert_eq!(code(c.login("alice", PASSWORD).await), ErrorCode::AlreadyLoggedIn);
+    assert_eq!(
+        code(c.login("alice", PASSWORD).await),
+        ErrorCode::AlreadyLoggedIn
+    );
     c.close().await;
     s.handle.shutdown().await;
 }
@@ -87,7 +111,10 @@ async fn two_devices_of_one_user_at_once() {
     let id = register(&addr, "alice").await;
     let (laptop, _) = login(&addr, "alice", "laptop").await;
     let (phone, _) = login(&addr, "alice", "phone").await;
-    assert_ne!(laptop.session().unwrap().token, phone.session().unwrap().token);
+    assert_ne!(
+        laptop.session().unwrap().token,
+        phone.session().unwrap().token
+    );
     assert_eq!(laptop.whoami().await.unwrap().user_id, id);
     assert_eq!(phone.whoami().await.unwrap().user_id, id);
     // Logging out one device leaves the other logged in.

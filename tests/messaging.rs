@@ -111,7 +111,9 @@ async fn offline_recipient_syncs_a_thousand_messages_exactly_once() {
         let a = alice.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..100 {
-                a.send_text(bob_id, &format!("m{}", chunk * 100 + i)).await.unwrap();
+                a.send_text(bob_id, &format!("m{}", chunk * 100 + i))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -130,7 +132,9 @@ async fn offline_recipient_syncs_a_thousand_messages_exactly_once() {
                 limit: 300,
             }))
             .await;
-        let ResponseResult::Sync(page) = res else { panic!("{res:?}") };
+        let ResponseResult::Sync(page) = res else {
+            panic!("{res:?}")
+        };
         pages += 1;
         for m in &page.messages {
             seqs.push(m.seq);
@@ -219,7 +223,10 @@ async fn history_pages_and_time_ranges() {
         })
         .await
         .unwrap();
-    assert_eq!(last10.iter().map(|m| m.seq).collect::<Vec<_>>(), (21..=30).rev().collect::<Vec<_>>());
+    assert_eq!(
+        last10.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (21..=30).rev().collect::<Vec<_>>()
+    );
     let before = alice
         .history(pb::History {
             conversation_id: conv,
@@ -229,7 +236,10 @@ async fn history_pages_and_time_ranges() {
         })
         .await
         .unwrap();
-    assert_eq!(before.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![20, 19, 18, 17, 16]);
+    assert_eq!(
+        before.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![20, 19, 18, 17, 16]
+    );
     let (from, until) = (acks[4].sent_at_ms, acks[9].sent_at_ms);
     let range = alice
         .history(pb::History {
@@ -242,7 +252,9 @@ async fn history_pages_and_time_ranges() {
         .await
         .unwrap();
     assert!(!range.is_empty());
-    assert!(range.iter().all(|m| m.sent_at_ms >= from && m.sent_at_ms < until));
+    assert!(range
+        .iter()
+        .all(|m| m.sent_at_ms >= from && m.sent_at_ms < until));
     assert!(range.iter().any(|m| m.seq == 5));
     s.handle.shutdown().await;
 }
@@ -255,7 +267,13 @@ async fn search_english_and_chinese_newest_first() {
     let bob_id = register(&addr, "bob").await;
     register(&addr, "carol").await;
     let (alice, _) = login(&addr, "alice", "a").await;
-    for t in ["hello world", "你好世界", "nothing here", "the world is big", "世界和平"] {
+    for t in [
+        "hello world",
+        "你好世界",
+        "nothing here",
+        "the world is big",
+        "世界和平",
+    ] {
         alice.send_text(bob_id, t).await.unwrap();
     }
     let (bob, _) = login(&addr, "bob", "b").await;
@@ -275,7 +293,10 @@ async fn search_english_and_chinese_newest_first() {
     let texts: Vec<&str> = found.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, vec!["the world is big", "hello world"]);
     let zh = bob.search(search("你好")).await.unwrap();
-    assert_eq!(zh.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), vec!["你好世界"]);
+    assert_eq!(
+        zh.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        vec!["你好世界"]
+    );
     let zh = bob.search(search("世界")).await.unwrap();
     assert_eq!(zh.len(), 2);
     // Paging: one at a time, newest first.
@@ -294,11 +315,17 @@ async fn search_english_and_chinese_newest_first() {
         })
         .await
         .unwrap();
-    assert_eq!((first[0].text.as_str(), next[0].text.as_str()), ("世界和平", "你好世界"));
+    assert_eq!(
+        (first[0].text.as_str(), next[0].text.as_str()),
+        ("世界和平", "你好世界")
+    );
     // Another user's search never sees them.
     let (carol, _) = login(&addr, "carol", "c").await;
     assert!(carol.search(search("world")).await.unwrap().is_empty());
-    assert_eq!(code(bob.search(search("  !! ")).await), ErrorCode::InvalidArgument);
+    assert_eq!(
+        code(bob.search(search("  !! ")).await),
+        ErrorCode::InvalidArgument
+    );
     s.handle.shutdown().await;
 }
 
@@ -338,16 +365,34 @@ async fn bad_messages_get_clear_errors() {
     let alice_id = register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
     let (alice, _) = login(&addr, "alice", "a").await;
-    assert_eq!(code(alice.send_text(999_999, "hi").await), ErrorCode::NotFound);
-    assert_eq!(code(alice.send_text(bob_id, "").await), ErrorCode::InvalidArgument);
-    assert_eq!(code(alice.send_text(bob_id, "   ").await), ErrorCode::InvalidArgument);
-    assert_eq!(code(alice.send_text(bob_id, &"x".repeat(2049)).await), ErrorCode::TooLarge);
-    assert_eq!(code(alice.send_text(alice_id, "me").await), ErrorCode::InvalidArgument);
+    assert_eq!(
+        code(alice.send_text(999_999, "hi").await),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        code(alice.send_text(bob_id, "").await),
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        code(alice.send_text(bob_id, "   ").await),
+        ErrorCode::InvalidArgument
+    );
+    assert_eq!(
+        code(alice.send_text(bob_id, &"x".repeat(2049)).await),
+        ErrorCode::TooLarge
+    );
+    assert_eq!(
+        code(alice.send_text(alice_id, "me").await),
+        ErrorCode::InvalidArgument
+    );
     let none = pb::SendMessage {
         text: "x".into(),
         ..Default::default()
     };
-    assert_eq!(code(alice.send(none.clone()).await), ErrorCode::InvalidArgument);
+    assert_eq!(
+        code(alice.send(none.clone()).await),
+        ErrorCode::InvalidArgument
+    );
     let both = pb::SendMessage {
         to_user: bob_id,
         conversation_id: 1,
