@@ -1,0 +1,212 @@
+//! The `feige` binary against a real server on port 0: the README's walkthrough, JSON output,
+//! errors and exit codes, and the password read from stdin.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Stdio;
+
+use feige_tests::TestServer;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+const PASSWORD: &str = "correct horse";
+
+/// What one run of `feige` printed.
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// stdout as JSON lines.
+    fn json(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    }
+
+    /// The one JSON object printed.
+    fn one(&self) -> Value {
+        let mut v = self.json();
+        assert_eq!(v.len(), 1, "{}", self.stdout);
+        v.remove(0)
+    }
+
+    /// The JSON error printed on stderr.
+    fn error_code(&self) -> String {
+        assert!(!self.ok, "expected a failure, got {}", self.stdout);
+        let v: Value = serde_json::from_str(self.stderr.trim()).unwrap();
+        v["error"]["code"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Runs `feige` with `args` against `server`, keeping sessions in `state`.
+async fn feige(server: &str, state: &Path, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feige"));
+    cmd.args(args)
+        .env("FEIGE_SERVER", server)
+        .env("FEIGE_STATE_DIR", state)
+        .env_remove("HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::piped());
+    match stdin {
+        Some(_) => cmd.env_remove("FEIGE_PASSWORD"),
+        None => cmd.env("FEIGE_PASSWORD", PASSWORD),
+    };
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).await.unwrap();
+    }
+    drop(input);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("feige did not finish within 30 s")
+        .unwrap();
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_walkthrough_in_json() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+
+    let alice = feige(
+        &addr,
+        st,
+        &["--json", "register", "alice", "--nickname", "Alice"],
+        None,
+    )
+    .await;
+    assert!(alice.ok, "{}", alice.stderr);
+    let alice = alice.one();
+    assert_eq!(alice["type"], "registered");
+    let alice_id = alice["user_id"].as_str().unwrap().to_owned();
+    // The password can come from stdin instead of FEIGE_PASSWORD.
+    let bob = feige(
+        &addr,
+        st,
+        &["--json", "register", "bob"],
+        Some("password-from-stdin\n"),
+    )
+    .await;
+    assert!(bob.ok, "{}", bob.stderr);
+    let bob_id = bob.one()["user_id"].as_str().unwrap().to_owned();
+    assert_ne!(alice_id, bob_id);
+
+    let dup = feige(&addr, st, &["--json", "register", "alice"], None).await;
+    assert_eq!(dup.error_code(), "USERNAME_TAKEN");
+
+    let wrong = feige(&addr, st, &["--json", "--user", "bob", "login"], None).await;
+    assert_eq!(wrong.error_code(), "BAD_CREDENTIALS");
+
+    let login = feige(&addr, st, &["--json", "--user", "alice", "login"], None).await;
+    assert!(login.ok, "{}", login.stderr);
+    assert_eq!(login.one()["user_id"].as_str(), Some(alice_id.as_str()));
+
+    // whoami resumes the saved token: no password needed.
+    let who = feige(&addr, st, &["--json", "whoami"], Some("")).await;
+    assert!(who.ok, "{}", who.stderr);
+    let who = who.one();
+    assert_eq!(who["username"], "alice");
+    assert_eq!(who["nickname"], "Alice");
+
+    for text in ["hello bob", "你好 bob"] {
+        let sent = feige(&addr, st, &["--json", "send", &bob_id, text], None).await;
+        assert!(sent.ok, "{}", sent.stderr);
+    }
+    let bad = feige(&addr, st, &["--json", "send", "999999", "x"], None).await;
+    assert_eq!(bad.error_code(), "NOT_FOUND");
+
+    // bob logs in with the password from stdin and gets what he missed.
+    let bob_login = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "login"],
+        Some("password-from-stdin\n"),
+    )
+    .await;
+    assert!(bob_login.ok, "{}", bob_login.stderr);
+    let heard = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "listen", "--count", "2"],
+        None,
+    )
+    .await;
+    assert!(heard.ok, "{}", heard.stderr);
+    let texts: Vec<Value> = heard
+        .json()
+        .into_iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, vec!["hello bob", "你好 bob"]);
+
+    let history = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "history", &alice_id],
+        None,
+    )
+    .await;
+    assert!(history.ok, "{}", history.stderr);
+    let seqs: Vec<Value> = history
+        .json()
+        .into_iter()
+        .map(|m| m["seq"].clone())
+        .collect();
+    assert_eq!(seqs, vec!["1", "2"], "oldest first, ids as strings");
+
+    // The search index follows the log shortly after the ack.
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        let r = feige(&addr, st, &["--json", "search", "你好"], None).await;
+        assert!(r.ok, "{}", r.stderr);
+        found = r.json();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["text"], "你好 bob");
+
+    let out = feige(&addr, st, &["--json", "--user", "alice", "logout"], None).await;
+    assert!(out.ok, "{}", out.stderr);
+    let after = feige(
+        &addr,
+        st,
+        &["--json", "--user", "alice", "whoami"],
+        Some(""),
+    )
+    .await;
+    assert!(!after.ok, "whoami after logout must fail");
+    s.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn human_output_and_unreachable_server() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    let r = feige(&addr, st, &["register", "carol"], None).await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("carol"), "{}", r.stdout);
+    s.handle.shutdown().await;
+    // Nothing listens there any more: a clear error and a failing exit code, no panic.
+    let r = feige(&addr, st, &["register", "dave"], None).await;
+    assert!(!r.ok);
+    assert!(r.stderr.starts_with("error:"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
