@@ -1,5 +1,7 @@
 //! Pieces of the `feige` CLI that are worth testing on their own: the saved session file,
-//! hex, timestamps and the output formats.
+//! hex, timestamps and the output formats; and [`bench`], the `feige-bench` load harness.
+
+pub mod bench;
 
 use std::fmt;
 use std::io::Write;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Feige (both durability settings) side by side with mosquitto (MQTT 3.1.1, QoS 0 and 1) and
+# nats-server (core NATS), interleaved A B A B ... in each round, all on loopback.
+#
+#   benches/scripts/compare.sh                  # 3 rounds, the shapes of BENCHMARKS.md
+#   ROUNDS=5 CLIENTS=100 WORKLOADS="im" benches/scripts/compare.sh
+#
+# Settings (environment): ROUNDS (3), CLIENTS (1000), WINDOW (16), DURATION (10), WARMUP (2),
+# RATE (open-loop msgs/s, 2000), RATE_CLIENTS (100), IDLE_N (19500), IDLE_SOURCES (4),
+# WORKLOADS ("im open idle"), TARGETS ("feige-process feige-fsync mqtt-qos0 mqtt-qos1 nats"),
+# OUT (the JSON lines file). Prints the Markdown summary at the end.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-3}
+CLIENTS=${CLIENTS:-1000}
+WINDOW=${WINDOW:-16}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+RATE=${RATE:-2000}
+RATE_CLIENTS=${RATE_CLIENTS:-100}
+IDLE_N=${IDLE_N:-19500}
+IDLE_SOURCES=${IDLE_SOURCES:-4}
+WORKLOADS=${WORKLOADS:-"im open idle"}
+TARGETS=${TARGETS:-"feige-process feige-fsync mqtt-qos0 mqtt-qos1 nats"}
+mkdir -p target/bench-results
+OUT=${OUT:-target/bench-results/compare-$(date -u +%Y%m%dT%H%M%S).jsonl}
+
+cargo build --release -q -p feige-server -p feige-tools
+export FEIGE_BIN=target/release/feige-server
+bench=target/release/feige-bench
+BENCH_TMP=$(mktemp -d)
+export BENCH_TMP
+source benches/scripts/servers.sh
+install_peers
+pids=()
+cleanup() { for p in "${pids[@]}"; do stop_server "$p"; done; rm -rf "$BENCH_TMP"; }
+trap cleanup EXIT
+
+start_feige "$BENCH_TMP/feige-process" process 17910; pids+=("$FEIGE_PID"); FP=$FEIGE_PID
+start_feige "$BENCH_TMP/feige-fsync" fsync 17911; pids+=("$FEIGE_PID"); FF=$FEIGE_PID
+start_mosquitto 11885; pids+=("$MOSQ_PID")
+start_nats 14224; pids+=("$NATS_PID")
+
+target_args() {
+    case $1 in
+        feige-process) echo "--target feige --addr 127.0.0.1:17910 --server-pid $FP --accounts $BENCH_TMP/feige-process/accounts" ;;
+        feige-fsync) echo "--target feige --addr 127.0.0.1:17911 --server-pid $FF --accounts $BENCH_TMP/feige-fsync/accounts" ;;
+        mqtt-qos0) echo "--target mqtt --qos 0 --addr 127.0.0.1:11885 --server-pid $MOSQ_PID" ;;
+        mqtt-qos1) echo "--target mqtt --qos 1 --addr 127.0.0.1:11885 --server-pid $MOSQ_PID" ;;
+        nats) echo "--target nats --addr 127.0.0.1:14224 --server-pid $NATS_PID" ;;
+    esac
+}
+
+run() {
+    local label=$1 round=$2; shift 2
+    echo "== round $round: $label $1" >&2
+    # shellcheck disable=SC2046
+    if ! "$bench" "$@" $(target_args "$label") --label "$label" --round "$round" --json >>"$OUT"; then
+        echo "!! $label $1 round $round failed" >&2
+    fi
+    sleep 1
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    for w in $WORKLOADS; do
+        for t in $TARGETS; do
+            case $w in
+                im) run "$t" "$round" im-1to1 -c "$CLIENTS" -w "$WINDOW" -d "$DURATION" --warmup "$WARMUP" ;;
+                open) run "$t" "$round" im-1to1 -c "$RATE_CLIENTS" --rate "$RATE" -d "$DURATION" --warmup "$WARMUP" ;;
+                idle)
+                    # One durability setting is enough for idle memory.
+                    [ "$t" = feige-fsync ] && continue
+                    [ "$t" = mqtt-qos1 ] && continue
+                    run "$t" "$round" idle -n "$IDLE_N" --users "$CLIENTS" --sources "$IDLE_SOURCES" --hold 5 ;;
+            esac
+        done
+    done
+done
+echo "results: $OUT" >&2
+"$bench" summary "$OUT"

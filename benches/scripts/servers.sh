@@ -1,0 +1,78 @@
+# Start and stop the servers under test on loopback. Source this file from bash.
+#
+#   start_feige DATA_DIR DURABILITY PORT   -> sets FEIGE_PID
+#   start_mosquitto PORT                   -> sets MOSQ_PID   (MQTT 3.1.1, Debian package mosquitto)
+#   start_nats PORT                        -> sets NATS_PID   (core NATS, Debian package nats-server)
+#   stop_server PID
+#
+# FEIGE_BIN defaults to target/release/feige-server. Logs go to $BENCH_TMP (default /tmp).
+
+BENCH_TMP=${BENCH_TMP:-/tmp}
+
+# Installs mosquitto and nats-server from Debian packages when they are missing.
+install_peers() {
+    if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+        if [ -x /usr/sbin/nats-server ] || command -v nats-server >/dev/null 2>&1; then
+            return 0
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends mosquitto nats-server >/dev/null
+}
+
+# Waits until something listens on 127.0.0.1:$1 (5 s at most).
+wait_port() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+start_feige() {
+    local dir=$1 durability=$2 port=$3
+    mkdir -p "$dir"
+    "${FEIGE_BIN:-target/release/feige-server}" --listen "127.0.0.1:$port" --data-dir "$dir" \
+        --durability "$durability" --log warn >"$BENCH_TMP/feige-$port.log" 2>&1 &
+    FEIGE_PID=$!
+    wait_port "$port"
+}
+
+start_mosquitto() {
+    local port=$1 conf="$BENCH_TMP/mosquitto-$1.conf"
+    # No persistence, no logging; queues large enough that the bench's bounded load never
+    # hits them (the default of 1000 queued messages per client would drop QoS 1 messages).
+    cat >"$conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 100000
+max_connections -1
+log_dest none
+CONF
+    "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$conf" >"$BENCH_TMP/mosquitto-$port.log" 2>&1 &
+    MOSQ_PID=$!
+    wait_port "$port"
+}
+
+start_nats() {
+    local port=$1
+    "$(command -v nats-server || echo /usr/sbin/nats-server)" -a 127.0.0.1 -p "$port" \
+        >"$BENCH_TMP/nats-$port.log" 2>&1 &
+    NATS_PID=$!
+    wait_port "$port"
+}
+
+stop_server() {
+    local pid=$1
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    return 0
+}

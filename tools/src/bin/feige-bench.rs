@@ -1,0 +1,93 @@
+//! `feige-bench`: load harness for Feige, mosquitto and nats-server. See BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use feige_tools::bench::{self, idle, im, TargetArgs};
+
+/// Load generator for Feige and, side by side, MQTT (mosquitto) and core NATS (nats-server).
+#[derive(Debug, Parser)]
+#[command(name = "feige-bench", version, about)]
+struct Cli {
+    /// Generator threads.
+    #[arg(long, global = true, default_value_t = 2)]
+    threads: usize,
+    /// Exit non-zero when a message was lost, duplicated, out of order or unacked.
+    #[arg(long, global = true)]
+    check: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// 1:1 messages between C clients, closed loop (window W) or open loop (--rate).
+    #[command(name = "im-1to1")]
+    Im1to1 {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: im::ImArgs,
+    },
+    /// N logged-in idle connections: server RSS per connection.
+    Idle {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: idle::IdleArgs,
+    },
+    /// Medians and Feige-to-peer ratios of JSON reports (one per line), as Markdown.
+    Summary {
+        /// Files of JSON reports.
+        files: Vec<PathBuf>,
+    },
+}
+
+/// A running workload and its report.
+type Workload<'a> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = anyhow::Result<serde_json::Map<String, serde_json::Value>>>
+            + 'a,
+    >,
+>;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Summary { files } = &cli.command {
+        let mut text = String::new();
+        for f in files {
+            text.push_str(
+                &std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?,
+            );
+            text.push('\n');
+        }
+        print!("{}", bench::summary::summarize(&text));
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.threads.max(1))
+        .thread_name("bench-io")
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let (target, fut): (&TargetArgs, Workload<'_>) = match &cli.command {
+            Command::Im1to1 { target, args } => (target, Box::pin(im::run(target, args))),
+            Command::Idle { target, args } => (target, Box::pin(idle::run(target, args))),
+            Command::Summary { .. } => unreachable!("handled above"),
+        };
+        let report = tokio::time::timeout(Duration::from_secs_f64(target.time_limit), fut)
+            .await
+            .map_err(|_| anyhow::anyhow!("run exceeded --time-limit {}s", target.time_limit))??;
+        bench::print_report(&report, target.json);
+        let bad = im::violations(&report);
+        if cli.check && bad > 0 {
+            bail!("{bad} messages lost, duplicated, out of order or unacked");
+        }
+        anyhow::Ok(())
+    })?;
+    // Client tasks may still hold sockets; do not wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(())
+}
