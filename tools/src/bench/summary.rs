@@ -206,7 +206,7 @@ mod tests {
 {"workload":"im-1to1","label":"feige","round":3,"clients":10,"delivered_per_s":200.0}
 {"workload":"im-1to1","label":"nats","round":3,"clients":10,"delivered_per_s":200.0}"#;
         let md = summarize(text);
-        assert!(md.contains("| feige | 3 | 200.0 |"), "{md}");
+        assert!(md.contains("| feige | 3 | 200 |"), "{md}");
         // Medians 200 / 100; per-round ratios 2, 3, 1 -> median 2.
         assert!(md.contains("| feige | nats | 2.00× | 2.00× |"), "{md}");
     }
