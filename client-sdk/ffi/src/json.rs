@@ -1,0 +1,350 @@
+//! JSON in and out of the C ABI: reading params, writing results and events.
+//!
+//! Every 64-bit id (user, message, conversation, seq, client_msg_id) is written as a decimal
+//! string, because a JSON number is a double in many readers (Qt's `QJsonDocument` among them)
+//! and loses precision above 2^53. Params accept an id as a decimal string or as a
+//! non-negative integer. Times are unix milliseconds as numbers.
+
+use feige_client::pb;
+use feige_client::{ClientError, ConnState};
+use serde_json::{json, Map, Value};
+
+use crate::status::FeigeStatus;
+
+/// Why params were refused (reported as `FEIGE_ERR_JSON` or `FEIGE_ERR_PARAMS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParamError {
+    pub(crate) status: FeigeStatus,
+    pub(crate) message: String,
+}
+
+impl ParamError {
+    /// A `FEIGE_ERR_PARAMS` refusal.
+    pub(crate) fn params(message: impl Into<String>) -> Self {
+        ParamError {
+            status: FeigeStatus::FEIGE_ERR_PARAMS,
+            message: message.into(),
+        }
+    }
+}
+
+/// A params object.
+#[derive(Debug, Default)]
+pub(crate) struct Params(Map<String, Value>);
+
+impl Params {
+    /// Parses a JSON object (`None` = no params, as `{}`).
+    ///
+    /// # Errors
+    /// `FEIGE_ERR_JSON` when not well-formed, `FEIGE_ERR_PARAMS` when not an object.
+    pub(crate) fn parse(text: Option<&str>) -> Result<Params, ParamError> {
+        let Some(text) = text else {
+            return Ok(Params::default());
+        };
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Ok(Params(map)),
+            Ok(Value::Null) => Ok(Params::default()),
+            Ok(_) => Err(ParamError::params(
+                "params must be a JSON object".to_owned(),
+            )),
+            Err(e) => Err(ParamError {
+                status: FeigeStatus::FEIGE_ERR_JSON,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    /// A required string.
+    pub(crate) fn string(&self, key: &str) -> Result<String, ParamError> {
+        self.opt_string(key)?
+            .ok_or_else(|| ParamError::params(format!("missing \"{key}\"")))
+    }
+
+    /// An optional string.
+    pub(crate) fn opt_string(&self, key: &str) -> Result<Option<String>, ParamError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ParamError::params(format!("\"{key}\" must be a string"))),
+        }
+    }
+
+    /// A required id.
+    pub(crate) fn id(&self, key: &str) -> Result<u64, ParamError> {
+        self.opt_id(key)?
+            .ok_or_else(|| ParamError::params(format!("missing \"{key}\"")))
+    }
+
+    /// An optional id (0 when absent).
+    pub(crate) fn opt_id(&self, key: &str) -> Result<Option<u64>, ParamError> {
+        self.get(key).map(|v| id_of(key, v)).transpose()
+    }
+
+    /// An optional unsigned 32-bit number (a count or limit).
+    pub(crate) fn opt_u32(&self, key: &str) -> Result<Option<u32>, ParamError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    ParamError::params(format!("\"{key}\" must be a number from 0 to 2^32-1"))
+                }),
+        }
+    }
+
+    /// An optional signed 64-bit number (a time in unix ms).
+    pub(crate) fn opt_i64(&self, key: &str) -> Result<Option<i64>, ParamError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ParamError::params(format!("\"{key}\" must be an integer"))),
+        }
+    }
+
+    /// An optional array.
+    pub(crate) fn opt_array(&self, key: &str) -> Result<Option<&Vec<Value>>, ParamError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(_) => Err(ParamError::params(format!("\"{key}\" must be an array"))),
+        }
+    }
+
+    /// An optional boolean.
+    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, ParamError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ParamError::params(format!(
+                "\"{key}\" must be true or false"
+            ))),
+        }
+    }
+
+    /// Params of one element of an array param.
+    pub(crate) fn of(key: &str, v: &Value) -> Result<Params, ParamError> {
+        match v {
+            Value::Object(map) => Ok(Params(map.clone())),
+            _ => Err(ParamError::params(format!(
+                "the elements of \"{key}\" must be objects"
+            ))),
+        }
+    }
+}
+
+/// An id: a decimal string or a non-negative integer.
+fn id_of(key: &str, v: &Value) -> Result<u64, ParamError> {
+    let parsed = match v {
+        Value::String(s) => s.parse::<u64>().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        ParamError::params(format!(
+            "\"{key}\" must be an id: a decimal string such as \"42\""
+        ))
+    })
+}
+
+/// Lower-case hex of bytes (session tokens).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// Bytes of a hex string, either case.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let s = s.as_bytes();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.chunks(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}
+
+/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`.
+fn kind_name(kind: i32) -> &'static str {
+    match pb::MessageKind::try_from(kind) {
+        Ok(pb::MessageKind::Text) => "text",
+        Ok(pb::MessageKind::Image) => "image",
+        Ok(pb::MessageKind::File) => "file",
+        Ok(pb::MessageKind::Voice) => "voice",
+        Ok(pb::MessageKind::System) => "system",
+        Err(_) => "unknown",
+    }
+}
+
+/// The kind named `name` (see [`kind_name`]).
+pub(crate) fn kind_of(name: &str) -> Option<pb::MessageKind> {
+    match name {
+        "text" => Some(pb::MessageKind::Text),
+        "image" => Some(pb::MessageKind::Image),
+        "file" => Some(pb::MessageKind::File),
+        "voice" => Some(pb::MessageKind::Voice),
+        "system" => Some(pb::MessageKind::System),
+        _ => None,
+    }
+}
+
+/// A message's fields (without `"type"`).
+pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
+    let v = json!({
+        "message_id": m.message_id.to_string(),
+        "conversation_id": m.conversation_id.to_string(),
+        "seq": m.seq.to_string(),
+        "from_user": m.from_user.to_string(),
+        "to_user": m.to_user.to_string(),
+        "client_msg_id": m.client_msg_id.to_string(),
+        "kind": kind_name(m.kind),
+        "text": m.text,
+        "sent_at": m.sent_at_ms,
+    });
+    match v {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// `{"messages":[...]}`.
+pub(crate) fn messages(ms: &[pb::Message]) -> Value {
+    let list: Vec<Value> = ms.iter().map(|m| Value::Object(message(m))).collect();
+    json!({ "messages": list })
+}
+
+/// A profile.
+pub(crate) fn profile(p: &pb::Profile) -> Value {
+    json!({
+        "user_id": p.user_id.to_string(),
+        "username": p.username,
+        "nickname": p.nickname,
+        "created_at": p.created_at_ms,
+    })
+}
+
+/// A session (the result of `login` and `resume`).
+pub(crate) fn session(s: &pb::Session) -> Value {
+    json!({
+        "user_id": s.user_id.to_string(),
+        "token": hex(&s.token),
+        "device": s.device,
+        "profile": s.profile.as_ref().map(profile),
+    })
+}
+
+/// The push event of a message.
+pub(crate) fn message_push(m: &pb::Message) -> Value {
+    let mut map = Map::new();
+    map.insert("type".to_owned(), Value::from("message"));
+    map.extend(message(m));
+    Value::Object(map)
+}
+
+/// The state event of a connection state.
+pub(crate) fn state(s: ConnState) -> Value {
+    match s {
+        ConnState::Connecting => json!({ "state": "connecting" }),
+        ConnState::Connected => json!({ "state": "connected" }),
+        ConnState::Disconnected { retry_in } => json!({
+            "state": "disconnected",
+            "retry_in_ms": u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+        }),
+        ConnState::Syncing => json!({ "state": "syncing" }),
+        ConnState::Synced => json!({ "state": "synced" }),
+    }
+}
+
+/// The JSON of a failed completion: `{"error":{"code","message"}}`.
+pub(crate) fn error(code: &str, message: &str) -> Value {
+    json!({ "error": { "code": code, "message": message } })
+}
+
+/// The JSON of a failed client call.
+pub(crate) fn client_error(e: &ClientError) -> Value {
+    let message = match e {
+        ClientError::Server { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    error(FeigeStatus::error_code(e), &message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_accept_strings_and_integers() {
+        let p = Params::parse(Some(
+            r#"{"a":"18446744073709551615","b":7,"c":-1,"d":"x","e":1.5}"#,
+        ))
+        .unwrap_or_default();
+        assert_eq!(p.id("a"), Ok(u64::MAX));
+        assert_eq!(p.id("b"), Ok(7));
+        for bad in ["c", "d", "e"] {
+            assert_eq!(
+                p.id(bad).map_err(|e| e.status),
+                Err(FeigeStatus::FEIGE_ERR_PARAMS)
+            );
+        }
+        assert_eq!(p.opt_id("missing"), Ok(None));
+    }
+
+    #[test]
+    fn malformed_and_non_object_params() {
+        let e = Params::parse(Some("{")).map(|_| ()).map_err(|e| e.status);
+        assert_eq!(e, Err(FeigeStatus::FEIGE_ERR_JSON));
+        let e = Params::parse(Some("[1]")).map(|_| ()).map_err(|e| e.status);
+        assert_eq!(e, Err(FeigeStatus::FEIGE_ERR_PARAMS));
+        assert!(Params::parse(None).is_ok());
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let bytes = [0u8, 1, 0xab, 0xff];
+        assert_eq!(hex(&bytes), "0001abff");
+        assert_eq!(unhex("0001ABff").as_deref(), Some(&bytes[..]));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn message_ids_are_strings() {
+        let m = pb::Message {
+            message_id: u64::MAX,
+            conversation_id: 3,
+            seq: 1,
+            from_user: 1,
+            to_user: 2,
+            text: "hi".to_owned(),
+            sent_at_ms: 1_700_000_000_000,
+            ..Default::default()
+        };
+        let v = message_push(&m);
+        assert_eq!(v["type"], "message");
+        assert_eq!(v["message_id"], "18446744073709551615");
+        assert_eq!(v["seq"], "1");
+        assert_eq!(v["kind"], "text");
+        assert_eq!(v["sent_at"], 1_700_000_000_000_i64);
+    }
+}
