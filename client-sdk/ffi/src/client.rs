@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use feige_client::{Client, ClientConfig, ClientError, ConnState, Event};
@@ -203,16 +203,17 @@ impl FeigeClient {
         let mut result = Ok(());
         if let Some(runtime) = &self.runtime {
             let client = self.shared.current.send_replace(None);
-            let (tx, rx) = std::sync::mpsc::channel();
+            let latch = Arc::new(Latch::default());
+            let done = latch.clone();
             let cancel = self.shared.cancel.clone();
             runtime.spawn(async move {
                 if let Some(c) = client {
                     let _ = tokio::time::timeout(timeout, c.close()).await;
                 }
                 cancel.cancel();
-                let _ = tx.send(());
+                done.open();
             });
-            if rx.recv_timeout(timeout).is_err() {
+            if !latch.wait(timeout) {
                 result = Err(FeigeStatus::FEIGE_ERR_TIMEOUT);
             }
         }
@@ -269,6 +270,31 @@ impl Shared {
 
     fn push_state(&self, s: ConnState) {
         self.queue.push(FeigeEvent::state(&json::state(s)));
+    }
+}
+
+/// A one-shot signal from the runtime to a waiting application thread. (A std channel would
+/// also do, but it leaves a per-thread handle on the application's thread.)
+#[derive(Default)]
+struct Latch {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Latch {
+    fn open(&self) {
+        *lock(&self.open) = true;
+        self.cv.notify_all();
+    }
+
+    /// Whether it opened within `timeout`.
+    fn wait(&self, timeout: Duration) -> bool {
+        let guard = lock(&self.open);
+        let (guard, _) = self
+            .cv
+            .wait_timeout_while(guard, timeout, |open| !*open)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard
     }
 }
 
