@@ -230,7 +230,8 @@ void feige_client_free(FeigeClient *client);
 /**
  * Shuts the client down: every request in flight completes at once with
  * `FEIGE_ERR_CANCELLED`, later calls fail with `FEIGE_ERR_SHUT_DOWN`, the delivered
- * positions are acked and the connection closed (waiting up to `timeout_ms`; negative = 0),
+ * positions are acked and the connection closed (waiting up to `timeout_ms` for that last
+ * ack; 0 or negative closes at once),
  * and `{"state":"closed"}` is queued as the last event. Events already queued stay readable;
  * once they are read the event functions return `FEIGE_ERR_SHUT_DOWN`. A second call does
  * nothing and returns `FEIGE_OK`. Any thread except the wakeup callback's.

@@ -25,7 +25,7 @@ use crate::queue::{EventQueue, FeigeEvent};
 use crate::status::FeigeStatus;
 
 /// Requests accepted and not yet completed; more are refused with `FEIGE_ERR_BUSY`.
-const MAX_LIVE_REQUESTS: usize = 16_384;
+pub(crate) const MAX_LIVE_REQUESTS: usize = 16_384;
 /// First delay before reconnecting a client that lost its connection while logged out, or
 /// could not connect; doubles up to [`BACKOFF_MAX`]. (While logged in, the Rust client
 /// reconnects and resumes by itself.)
@@ -201,21 +201,23 @@ impl FeigeClient {
             a.abort();
         }
         let mut result = Ok(());
-        if let Some(runtime) = &self.runtime {
-            let client = self.shared.current.send_replace(None);
-            let latch = Arc::new(Latch::default());
-            let done = latch.clone();
-            let cancel = self.shared.cancel.clone();
-            runtime.spawn(async move {
-                if let Some(c) = client {
-                    let _ = tokio::time::timeout(timeout, c.close()).await;
+        let client = self.shared.current.send_replace(None);
+        match (client, &self.runtime) {
+            (Some(client), Some(runtime)) if !timeout.is_zero() => {
+                let latch = Arc::new(Latch::default());
+                let done = latch.clone();
+                let cancel = self.shared.cancel.clone();
+                runtime.spawn(async move {
+                    let _ = tokio::time::timeout(timeout, client.close()).await;
+                    cancel.cancel();
+                    done.open();
+                });
+                if !latch.wait(timeout) {
+                    result = Err(FeigeStatus::FEIGE_ERR_TIMEOUT);
                 }
-                cancel.cancel();
-                done.open();
-            });
-            if !latch.wait(timeout) {
-                result = Err(FeigeStatus::FEIGE_ERR_TIMEOUT);
             }
+            // Dropping the last handle closes the connection at once.
+            (client, _) => drop(client),
         }
         self.shared.cancel.cancel();
         self.shared

@@ -175,11 +175,11 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
             _ => None,
         }
     }
-    let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    let pairs = s.as_bytes().chunks_exact(2);
+    if !pairs.remainder().is_empty() {
         return None;
     }
-    s.chunks(2)
+    pairs
         .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
         .collect()
 }

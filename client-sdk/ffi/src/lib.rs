@@ -19,6 +19,8 @@ mod methods;
 mod panic;
 mod queue;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::time::Duration;
@@ -159,7 +161,8 @@ pub unsafe extern "C" fn feige_client_free(client: *mut FeigeClient) {
 
 /// Shuts the client down: every request in flight completes at once with
 /// `FEIGE_ERR_CANCELLED`, later calls fail with `FEIGE_ERR_SHUT_DOWN`, the delivered
-/// positions are acked and the connection closed (waiting up to `timeout_ms`; negative = 0),
+/// positions are acked and the connection closed (waiting up to `timeout_ms` for that last
+/// ack; 0 or negative closes at once),
 /// and `{"state":"closed"}` is queued as the last event. Events already queued stay readable;
 /// once they are read the event functions return `FEIGE_ERR_SHUT_DOWN`. A second call does
 /// nothing and returns `FEIGE_OK`. Any thread except the wakeup callback's.
@@ -446,29 +449,4 @@ pub unsafe extern "C" fn feige_client_wakeup_fd(client: *const FeigeClient, fd: 
             Err(FEIGE_ERR_UNSUPPORTED)
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_constants_match_the_package() {
-        assert_eq!(FEIGE_VERSION, env!("CARGO_PKG_VERSION"));
-        let parts: Vec<u32> = FEIGE_VERSION
-            .split('.')
-            .map(|p| p.parse().unwrap())
-            .collect();
-        assert_eq!(
-            parts,
-            [
-                FEIGE_VERSION_MAJOR,
-                FEIGE_VERSION_MINOR,
-                FEIGE_VERSION_PATCH
-            ]
-        );
-        // SAFETY: feige_version returns a static NUL-terminated string.
-        let v = unsafe { CStr::from_ptr(feige_version()) };
-        assert_eq!(v.to_str().unwrap(), FEIGE_VERSION);
-    }
 }

@@ -1,0 +1,579 @@
+//! The C ABI driven from Rust against a real server: every method, the queue's wakeups, and
+//! the exactly-one-completion rule. (The C example in `tests/c_example.rs` covers the same
+//! ground from C, under valgrind.)
+
+use std::collections::HashMap;
+use std::ffi::{c_void, CStr, CString};
+use std::io::ErrorKind;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use feige_tests::TestServer;
+use serde_json::{json, Value};
+
+use super::*;
+
+/// A server on its own runtime, so the test thread can block in `feige_wait_event`.
+struct Server {
+    rt: tokio::runtime::Runtime,
+    server: Option<TestServer>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt.block_on(TestServer::start());
+        Server {
+            rt,
+            server: Some(server),
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.server.as_ref().unwrap().addr()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _guard = self.rt.enter();
+        drop(self.server.take());
+    }
+}
+
+/// A completion or other event, decoded.
+#[derive(Debug)]
+struct Ev {
+    kind: i32,
+    request_id: u64,
+    status: i32,
+    json: Value,
+}
+
+/// A `FeigeClient *` owned by a test.
+struct C(*mut FeigeClient);
+
+impl C {
+    fn new(config: &Value) -> C {
+        let config = CString::new(config.to_string()).unwrap();
+        let mut out = std::ptr::null_mut();
+        // SAFETY: a valid C string and a writable out-pointer.
+        let rc = unsafe { feige_client_new(config.as_ptr(), &mut out) };
+        assert_eq!(rc, 0);
+        C(out)
+    }
+
+    fn connect(addr: &str) -> C {
+        C::new(&json!({ "server": addr, "device": "test" }))
+    }
+
+    fn call(&self, method: &str, params: &Value) -> Result<u64, i32> {
+        let method = CString::new(method).unwrap();
+        let params = CString::new(params.to_string()).unwrap();
+        let mut id = 0;
+        // SAFETY: a live client, valid C strings, a writable out-pointer.
+        let rc = unsafe { feige_call(self.0, method.as_ptr(), params.as_ptr(), &mut id) };
+        if rc == 0 {
+            Ok(id)
+        } else {
+            Err(rc)
+        }
+    }
+
+    /// The next event within `ms`, or the status that said why not.
+    fn wait(&self, ms: i32) -> Result<Ev, i32> {
+        let mut ev = std::ptr::null_mut();
+        // SAFETY: a live client and a writable out-pointer.
+        let rc = unsafe { feige_wait_event(self.0, ms, &mut ev) };
+        if rc != 0 {
+            return Err(rc);
+        }
+        Ok(take(ev))
+    }
+
+    fn poll(&self) -> Result<Ev, i32> {
+        let mut ev = std::ptr::null_mut();
+        // SAFETY: a live client and a writable out-pointer.
+        let rc = unsafe { feige_poll_event(self.0, &mut ev) };
+        if rc != 0 {
+            return Err(rc);
+        }
+        Ok(take(ev))
+    }
+
+    /// Waits for request `id`'s completion, keeping the other events.
+    fn response(&self, id: u64, others: &mut Vec<Ev>) -> Ev {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            match self.wait(100) {
+                Ok(e) if e.kind == 1 && e.request_id == id => return e,
+                Ok(e) => others.push(e),
+                Err(1) => {}
+                Err(rc) => panic!("wait_event: {rc}"),
+            }
+        }
+        panic!("no completion for request {id}");
+    }
+
+    /// Runs a call; returns its completion's status and JSON.
+    fn run(&self, method: &str, params: Value) -> (i32, Value) {
+        let id = self.call(method, &params).unwrap();
+        let e = self.response(id, &mut Vec::new());
+        (e.status, e.json)
+    }
+
+    /// Runs a call that must succeed.
+    fn ok(&self, method: &str, params: Value) -> Value {
+        let (status, json) = self.run(method, params);
+        assert_eq!(status, 0, "{method}: {json}");
+        json
+    }
+
+    fn shutdown(&self, ms: i32) -> i32 {
+        // SAFETY: a live client.
+        unsafe { feige_client_shutdown(self.0, ms) }
+    }
+
+    /// Every event until the queue reports shut down (after `shutdown`).
+    fn drain_closed(&self) -> Vec<Ev> {
+        let mut all = Vec::new();
+        loop {
+            match self.poll() {
+                Ok(e) => all.push(e),
+                Err(rc) => {
+                    assert_eq!(rc, FeigeStatus::FEIGE_ERR_SHUT_DOWN as i32);
+                    return all;
+                }
+            }
+        }
+    }
+
+    /// A duplicate of the wakeup descriptor, for peeking at its readability. (Wrapped as a
+    /// `TcpStream` only for its stable `peek`, a `recv(MSG_PEEK)` that works on any socket.)
+    fn wakeup_socket(&self) -> TcpStream {
+        use std::os::fd::{BorrowedFd, OwnedFd};
+        let mut fd = -1;
+        // SAFETY: a live client and a writable out-pointer.
+        assert_eq!(unsafe { feige_client_wakeup_fd(self.0, &mut fd) }, 0);
+        // SAFETY: the descriptor stays open while the client lives; we only duplicate it.
+        let owned: OwnedFd = unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .unwrap();
+        TcpStream::from(owned)
+    }
+}
+
+impl Drop for C {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from feige_client_new and is freed once.
+        unsafe { feige_client_free(self.0) };
+    }
+}
+
+/// Decodes and frees an event.
+fn take(ev: *mut FeigeEvent) -> Ev {
+    let mut ptr = std::ptr::null();
+    let mut len = 0;
+    // SAFETY: `ev` is a live event; the out-pointers are writable; the view is copied out
+    // before the event is freed.
+    unsafe {
+        assert_eq!(feige_event_json(ev, &mut ptr, &mut len), 0);
+        let bytes = std::slice::from_raw_parts(ptr.cast::<u8>(), len);
+        assert_eq!(*ptr.add(len), 0, "NUL-terminated");
+        let e = Ev {
+            kind: feige_event_kind(ev),
+            request_id: feige_event_request_id(ev),
+            status: feige_event_status(ev),
+            json: serde_json::from_slice(bytes).unwrap(),
+        };
+        feige_event_free(ev);
+        e
+    }
+}
+
+/// Whether the wakeup descriptor is readable.
+fn readable(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.peek(&mut b) {
+        Ok(n) => n > 0,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(e) => panic!("peek: {e}"),
+    }
+}
+
+fn creds(name: &str) -> Value {
+    json!({ "username": name, "password": "password123", "nickname": name })
+}
+
+#[test]
+fn every_method_end_to_end() {
+    let server = Server::start();
+    let addr = server.addr();
+    let alice = C::connect(&addr);
+    let bob = C::connect(&addr);
+
+    let a_id = alice.ok("register", creds("alice"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b_id = bob.ok("register", creds("bob"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, err) = bob.run("register", creds("bob"));
+    assert_eq!(status, FeigeStatus::FEIGE_ERR_SERVER as i32);
+    assert_eq!(err["error"]["code"], "USERNAME_TAKEN");
+
+    let session = alice.ok("login", creds("alice"));
+    assert_eq!(session["user_id"], a_id.as_str());
+    assert_eq!(session["profile"]["username"], "alice");
+    let token = session["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64);
+    assert_eq!(alice.ok("whoami", json!({}))["nickname"], "alice");
+    alice.ok("ping", json!({}));
+
+    // Sent before bob logs in: bob gets it from the automatic sync, as a push event.
+    let sent = alice.ok(
+        "send_message",
+        json!({ "to_user": b_id, "text": "hello bob", "client_msg_id": "777" }),
+    );
+    assert_eq!(sent["seq"], "1");
+    assert_eq!(sent["duplicate"], false);
+    let conv = sent["conversation_id"].as_str().unwrap().to_owned();
+    // A resend with the same client_msg_id is recognised, not stored twice.
+    let again = alice.ok(
+        "send_message",
+        json!({ "to_user": b_id.parse::<u64>().unwrap(), "text": "hello bob", "client_msg_id": 777 }),
+    );
+    assert_eq!(again["message_id"], sent["message_id"]);
+    assert_eq!(again["duplicate"], true);
+    alice.ok(
+        "send_message",
+        json!({ "conversation_id": conv, "text": "second" }),
+    );
+
+    let mut events = Vec::new();
+    let id = bob.call("login", &creds("bob")).unwrap();
+    assert_eq!(bob.response(id, &mut events).status, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline
+        && events
+            .iter()
+            .filter(|e| e.json["type"] == "message")
+            .count()
+            < 2
+    {
+        if let Ok(e) = bob.wait(100) {
+            events.push(e);
+        }
+    }
+    let pushed: Vec<&Ev> = events.iter().filter(|e| e.kind == 2).collect();
+    assert_eq!(pushed.len(), 2, "{events:?}");
+    assert_eq!(pushed[0].json["text"], "hello bob");
+    assert_eq!(pushed[0].json["from_user"], a_id.as_str());
+    assert_eq!(pushed[0].json["seq"], "1");
+    assert_eq!(pushed[1].json["text"], "second");
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == 3)
+        .filter_map(|e| e.json["state"].as_str())
+        .collect();
+    assert!(states.contains(&"syncing"), "{states:?}");
+
+    // Nothing is missed any more; acking what was delivered is accepted.
+    assert_eq!(bob.ok("sync", json!({}))["messages"], json!([]));
+    bob.ok(
+        "ack",
+        json!({ "positions": [{ "conversation_id": conv, "seq": "2" }] }),
+    );
+
+    let page = bob.ok("history", json!({ "peer_user": a_id, "limit": 10 }));
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["second", "hello bob"], "newest first");
+    let older = bob.ok(
+        "history",
+        json!({ "conversation_id": conv, "before_seq": "2" }),
+    );
+    assert_eq!(older["messages"].as_array().unwrap().len(), 1);
+
+    let found = alice.ok("search", json!({ "query": "hello" }));
+    assert_eq!(found["messages"][0]["text"], "hello bob");
+
+    // The token resumes the session on another connection; after logout it is refused.
+    drop(alice);
+    let alice2 = C::connect(&addr);
+    let resumed = alice2.ok("resume", json!({ "token": token }));
+    assert_eq!(resumed["user_id"], a_id.as_str());
+    alice2.ok("logout", json!({}));
+    let (status, err) = alice2.run("whoami", json!({}));
+    assert_eq!(status, FeigeStatus::FEIGE_ERR_SERVER as i32);
+    assert_eq!(err["error"]["code"], "NOT_LOGGED_IN");
+    let alice3 = C::connect(&addr);
+    let (status, err) = alice3.run("resume", json!({ "token": token }));
+    assert_eq!(status, FeigeStatus::FEIGE_ERR_SERVER as i32, "{err}");
+    assert_eq!(err["error"]["code"], "INVALID_TOKEN");
+}
+
+#[test]
+fn refused_calls_and_params() {
+    let server = Server::start();
+    let c = C::connect(&server.addr());
+    let refused = |method: &str, params: Value| c.call(method, &params).unwrap_err();
+    use FeigeStatus::*;
+    assert_eq!(refused("nope", json!({})), FEIGE_ERR_UNKNOWN_METHOD as i32);
+    assert_eq!(
+        refused("register", json!({ "username": "x" })),
+        FEIGE_ERR_PARAMS as i32
+    );
+    assert_eq!(
+        refused("send_message", json!({ "text": "no recipient" })),
+        FEIGE_ERR_PARAMS as i32
+    );
+    assert_eq!(
+        refused(
+            "send_message",
+            json!({ "to_user": "1", "conversation_id": "2", "text": "t" })
+        ),
+        FEIGE_ERR_PARAMS as i32
+    );
+    assert_eq!(
+        refused(
+            "send_message",
+            json!({ "to_user": "1", "text": "t", "kind": "gif" })
+        ),
+        FEIGE_ERR_PARAMS as i32
+    );
+    assert_eq!(
+        refused("resume", json!({ "token": "xyz" })),
+        FEIGE_ERR_PARAMS as i32
+    );
+    assert_eq!(
+        refused("history", json!({ "limit": -1 })),
+        FEIGE_ERR_PARAMS as i32
+    );
+    assert_eq!(
+        refused("ack", json!({ "positions": [1] })),
+        FEIGE_ERR_PARAMS as i32
+    );
+    assert_eq!(
+        refused("search", json!({ "query": 5 })),
+        FEIGE_ERR_PARAMS as i32
+    );
+
+    // NULL params mean {}; a server-side refusal is a completion, not a refused call.
+    let method = CString::new("whoami").unwrap();
+    let mut id = 0;
+    // SAFETY: a live client, a valid C string, NULL params (allowed), a writable id.
+    let rc = unsafe { feige_call(c.0, method.as_ptr(), std::ptr::null(), &mut id) };
+    assert_eq!(rc, 0);
+    let e = c.response(id, &mut Vec::new());
+    assert_eq!(e.status, FEIGE_ERR_SERVER as i32);
+    assert_eq!(e.json["error"]["code"], "NOT_LOGGED_IN");
+}
+
+/// A listener that accepts (in the kernel's backlog) and never answers.
+fn silent() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    (l, addr)
+}
+
+static WAKEUPS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_wakeup(user_data: *mut c_void) {
+    assert!(user_data.is_null());
+    WAKEUPS.fetch_add(1, Ordering::SeqCst);
+}
+
+#[test]
+fn wakeup_fd_and_callback_follow_the_queue() {
+    let (_listener, addr) = silent();
+    let c = C::new(&json!({ "server": addr, "request_timeout_ms": 60_000 }));
+    let fd = c.wakeup_socket();
+    // The first event ("connecting") makes the descriptor readable.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !readable(&fd) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(readable(&fd));
+    // Setting the callback while events wait calls it at once.
+    // SAFETY: a live client; the callback may run on any thread and ignores user_data.
+    let rc = unsafe { feige_client_set_wakeup(c.0, Some(count_wakeup), std::ptr::null_mut()) };
+    assert_eq!(rc, 0);
+    assert_eq!(WAKEUPS.load(Ordering::SeqCst), 1);
+    let first = c.poll().unwrap();
+    assert_eq!(first.json, json!({ "state": "connecting" }));
+    assert_eq!(c.poll().unwrap_err(), FeigeStatus::FEIGE_NO_EVENT as i32);
+    assert!(!readable(&fd), "drained: not readable");
+
+    let t0 = Instant::now();
+    assert_eq!(c.wait(50).unwrap_err(), FeigeStatus::FEIGE_NO_EVENT as i32);
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+
+    // Requests wait for the connection; shutdown cancels them, in order, each once.
+    let ids: Vec<u64> = (0..3)
+        .map(|_| c.call("ping", &json!({})).unwrap())
+        .collect();
+    assert_eq!(c.shutdown(1000), 0);
+    assert!(readable(&fd));
+    assert_eq!(
+        WAKEUPS.load(Ordering::SeqCst),
+        2,
+        "one wakeup per empty -> non-empty"
+    );
+    let events = c.drain_closed();
+    let cancelled: Vec<u64> = events
+        .iter()
+        .filter(|e| e.status == FeigeStatus::FEIGE_ERR_CANCELLED as i32)
+        .map(|e| e.request_id)
+        .collect();
+    assert_eq!(cancelled, ids);
+    assert_eq!(events.last().unwrap().json, json!({ "state": "closed" }));
+    assert!(!readable(&fd));
+    assert_eq!(
+        c.call("ping", &json!({})).unwrap_err(),
+        FeigeStatus::FEIGE_ERR_SHUT_DOWN as i32
+    );
+}
+
+#[test]
+fn too_many_waiting_requests_are_refused() {
+    let (_listener, addr) = silent();
+    let c = C::new(&json!({ "server": addr, "request_timeout_ms": 60_000 }));
+    for _ in 0..client::MAX_LIVE_REQUESTS {
+        c.call("ping", &json!({})).unwrap();
+    }
+    assert_eq!(
+        c.call("ping", &json!({})).unwrap_err(),
+        FeigeStatus::FEIGE_ERR_BUSY as i32
+    );
+    assert_eq!(c.shutdown(0), 0);
+    let responses = c.drain_closed().iter().filter(|e| e.kind == 1).count();
+    assert_eq!(responses, client::MAX_LIVE_REQUESTS);
+}
+
+#[test]
+fn shutdown_races_completions_yet_each_request_completes_once() {
+    let server = Server::start();
+    let c = C::connect(&server.addr());
+    c.ok("register", creds("carol"));
+    c.ok("login", creds("carol"));
+    let ids: Vec<u64> = (0..300)
+        .map(|_| c.call("whoami", &json!({})).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(5));
+    c.shutdown(0);
+    let mut seen: HashMap<u64, i32> = HashMap::new();
+    for e in c.drain_closed().into_iter().filter(|e| e.kind == 1) {
+        assert!(
+            seen.insert(e.request_id, e.status).is_none(),
+            "twice: {e:?}"
+        );
+        assert!(
+            e.status == 0 || e.status == FeigeStatus::FEIGE_ERR_CANCELLED as i32,
+            "{e:?}"
+        );
+    }
+    let mut got: Vec<u64> = seen.keys().copied().collect();
+    got.sort_unstable();
+    assert_eq!(got, ids);
+}
+
+#[test]
+fn null_and_bad_arguments() {
+    use FeigeStatus::*;
+    let mut out = std::ptr::null_mut();
+    let bad = b"{\"server\":\"\xff\"}\0";
+    // SAFETY: every pointer is NULL or valid; the functions must refuse, not crash.
+    unsafe {
+        assert_eq!(
+            feige_client_new(std::ptr::null(), &mut out),
+            FEIGE_ERR_NULL as i32
+        );
+        assert_eq!(
+            feige_client_new(bad.as_ptr().cast(), &mut out),
+            FEIGE_ERR_UTF8 as i32
+        );
+        assert!(out.is_null());
+        assert_eq!(
+            feige_call(
+                std::ptr::null_mut(),
+                c"ping".as_ptr(),
+                std::ptr::null(),
+                &mut 0
+            ),
+            FEIGE_ERR_NULL as i32
+        );
+        assert_eq!(
+            feige_poll_event(std::ptr::null_mut(), &mut std::ptr::null_mut()),
+            FEIGE_ERR_NULL as i32
+        );
+        assert_eq!(
+            feige_wait_event(std::ptr::null_mut(), 0, &mut std::ptr::null_mut()),
+            FEIGE_ERR_NULL as i32
+        );
+        assert_eq!(
+            feige_client_shutdown(std::ptr::null_mut(), 0),
+            FEIGE_ERR_NULL as i32
+        );
+        assert_eq!(
+            feige_client_set_wakeup(std::ptr::null_mut(), None, std::ptr::null_mut()),
+            FEIGE_ERR_NULL as i32
+        );
+        assert_eq!(
+            feige_client_wakeup_fd(std::ptr::null(), &mut 0),
+            FEIGE_ERR_NULL as i32
+        );
+        assert_eq!(feige_event_kind(std::ptr::null()), FEIGE_ERR_NULL as i32);
+        assert_eq!(feige_event_status(std::ptr::null()), FEIGE_ERR_NULL as i32);
+        assert_eq!(feige_event_request_id(std::ptr::null()), 0);
+        assert_eq!(
+            feige_event_json(
+                std::ptr::null(),
+                &mut std::ptr::null(),
+                std::ptr::null_mut()
+            ),
+            FEIGE_ERR_NULL as i32
+        );
+        feige_client_free(std::ptr::null_mut());
+        feige_event_free(std::ptr::null_mut());
+        let text = std::ffi::CStr::from_ptr(feige_status_str(FEIGE_ERR_CANCELLED as i32));
+        assert_eq!(
+            text.to_str().unwrap(),
+            "the request was cancelled by shutdown"
+        );
+        let unknown = std::ffi::CStr::from_ptr(feige_status_str(i32::MIN));
+        assert_eq!(unknown.to_str().unwrap(), "unknown status");
+        assert_eq!(feige_abi_version(), FEIGE_ABI_VERSION);
+    }
+}
+
+#[test]
+fn version_constants_match_the_package() {
+    assert_eq!(FEIGE_VERSION, env!("CARGO_PKG_VERSION"));
+    let parts: Vec<u32> = FEIGE_VERSION
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            FEIGE_VERSION_MAJOR,
+            FEIGE_VERSION_MINOR,
+            FEIGE_VERSION_PATCH
+        ]
+    );
+    // SAFETY: feige_version returns a static NUL-terminated string.
+    let v = unsafe { CStr::from_ptr(feige_version()) };
+    assert_eq!(v.to_str().unwrap(), FEIGE_VERSION);
+}
