@@ -223,6 +223,9 @@ static void error_paths(FeigeClient *client) {
     CHECK(feige_call(client, "login", "[1,2]", &id) == FEIGE_ERR_PARAMS, "call: params not an object");
     CHECK(feige_call(client, "login", "{\"username\":\"a\"}", &id) == FEIGE_ERR_PARAMS,
           "call: missing field");
+    printf("     feige_last_error: %s\n", feige_last_error());
+    CHECK(strcmp(feige_last_error(), "login: missing \"password\"") == 0,
+          "last_error explains the refusal");
     CHECK(feige_call(client, "send_message", "{\"to_user\":\"x\",\"text\":\"t\"}", &id) ==
               FEIGE_ERR_PARAMS,
           "call: an id that is not a number");

@@ -195,6 +195,14 @@ uint32_t feige_abi_version(void);
 const char *feige_status_str(int32_t status);
 
 /**
+ * Why the last `feige_client_new` or `feige_call` on the calling thread was refused, in
+ * English, e.g. `login: missing "password"`; "" after one that succeeded. Never NULL. Owned
+ * by the SDK and valid until the next `feige_client_new` or `feige_call` on this thread. For
+ * developers and logs; programs test the status codes.
+ */
+const char *feige_last_error(void);
+
+/**
  * Creates a client and starts connecting in the background; returns at once.
  *
  * `config_json`: `{"server":"host:port","device":"desktop"}` plus optional

@@ -19,9 +19,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::json::{self, ParamError, Params};
+use crate::json::{self, Params, Refusal};
 use crate::methods;
-use crate::queue::{EventQueue, FeigeEvent};
+use crate::queue::{EventQueue, FeigeEvent, Wake};
 use crate::status::FeigeStatus;
 
 /// Requests accepted and not yet completed; more are refused with `FEIGE_ERR_BUSY`.
@@ -92,7 +92,7 @@ pub struct FeigeClient {
 }
 
 /// The parsed `config_json` of `feige_client_new`.
-fn parse_config(text: &str) -> Result<ClientConfig, ParamError> {
+fn parse_config(text: &str) -> Result<ClientConfig, Refusal> {
     let p = Params::parse(Some(text))?;
     let mut config = ClientConfig::new(p.string("server")?);
     config.device = p
@@ -117,16 +117,21 @@ impl FeigeClient {
     /// # Errors
     /// `FEIGE_ERR_JSON`/`FEIGE_ERR_PARAMS` for a bad config, `FEIGE_ERR_IO` when the threads or
     /// the wakeup socket pair cannot be created.
-    pub(crate) fn start(config_json: &str) -> Result<FeigeClient, FeigeStatus> {
-        let config = parse_config(config_json).map_err(|e| e.status)?;
-        let queue = EventQueue::new().map_err(|_| FeigeStatus::FEIGE_ERR_IO)?;
+    pub(crate) fn start(config_json: &str) -> Result<FeigeClient, Refusal> {
+        let config = parse_config(config_json)?;
+        let io = |e: std::io::Error| Refusal {
+            status: FeigeStatus::FEIGE_ERR_IO,
+            message: e.to_string(),
+        };
+        let queue = EventQueue::new().map_err(io)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(4)
             .thread_name("feige-sdk")
-            .enable_all()
+            .enable_io()
+            .enable_time()
             .build()
-            .map_err(|_| FeigeStatus::FEIGE_ERR_IO)?;
+            .map_err(io)?;
         let shared = Arc::new(Shared {
             config,
             queue,
@@ -150,23 +155,26 @@ impl FeigeClient {
     /// # Errors
     /// `FEIGE_ERR_UNKNOWN_METHOD`, `FEIGE_ERR_JSON`, `FEIGE_ERR_PARAMS`,
     /// `FEIGE_ERR_SHUT_DOWN`, `FEIGE_ERR_BUSY`.
-    pub(crate) fn call(&self, method: &str, params: Option<&str>) -> Result<u64, FeigeStatus> {
-        let method = methods::find(method).ok_or(FeigeStatus::FEIGE_ERR_UNKNOWN_METHOD)?;
-        let params = Params::parse(params).map_err(|e| e.status)?;
-        let call = method(&params, Conn(self.shared.clone())).map_err(|e| {
-            tracing::debug!(error = %e.message, "refused params");
-            e.status
+    pub(crate) fn call(&self, name: &str, params: Option<&str>) -> Result<u64, Refusal> {
+        let method = methods::find(name).ok_or_else(|| Refusal {
+            status: FeigeStatus::FEIGE_ERR_UNKNOWN_METHOD,
+            message: format!("unknown method \"{name}\""),
+        })?;
+        let params = Params::parse(params)?;
+        let call = method(&params, Conn(self.shared.clone())).map_err(|e| Refusal {
+            message: format!("{name}: {}", e.message),
+            ..e
         })?;
         let runtime = self
             .runtime
             .as_ref()
-            .ok_or(FeigeStatus::FEIGE_ERR_SHUT_DOWN)?;
+            .ok_or(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN))?;
         let mut reqs = lock(&self.shared.requests);
         if reqs.shut_down {
-            return Err(FeigeStatus::FEIGE_ERR_SHUT_DOWN);
+            return Err(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN));
         }
         if reqs.live.len() >= MAX_LIVE_REQUESTS {
-            return Err(FeigeStatus::FEIGE_ERR_BUSY);
+            return Err(Refusal::status(FeigeStatus::FEIGE_ERR_BUSY));
         }
         let id = reqs.next_id;
         reqs.next_id += 1;
@@ -239,16 +247,23 @@ impl Drop for FeigeClient {
 impl Shared {
     /// Queues the completion of request `id` unless shutdown already did.
     fn complete(&self, id: u64, status: FeigeStatus, json: &Value) {
-        let reqs = &mut *lock(&self.requests);
-        if reqs.live.remove(&id).is_some() {
+        let wake = {
+            let reqs = &mut *lock(&self.requests);
+            if reqs.live.remove(&id).is_none() {
+                return;
+            }
             // Queued under the lock, so it cannot land after shutdown's final event.
-            self.queue.push(FeigeEvent::response(id, status, json));
-        }
+            self.queue
+                .push_quiet(FeigeEvent::response(id, status, json), false)
+        };
+        // The callback runs with no lock held, so it cannot stall `feige_call`.
+        self.queue.wake(wake);
     }
 
     /// Marks the client shut down and queues a cancelled completion for every request in
     /// flight; returns their abort handles, or `None` if already shut down.
     fn shutdown_requests(&self) -> Option<Vec<AbortHandle>> {
+        let mut wake = Wake::default();
         let mut reqs = lock(&self.requests);
         if reqs.shut_down {
             return None;
@@ -261,12 +276,11 @@ impl Shared {
             "the client was shut down",
         );
         for (id, _) in &live {
-            self.queue.push(FeigeEvent::response(
-                *id,
-                FeigeStatus::FEIGE_ERR_CANCELLED,
-                &cancelled,
-            ));
+            let e = FeigeEvent::response(*id, FeigeStatus::FEIGE_ERR_CANCELLED, &cancelled);
+            wake = wake | self.queue.push_quiet(e, false);
         }
+        drop(reqs);
+        self.queue.wake(wake);
         Some(live.into_iter().filter_map(|(_, a)| a).collect())
     }
 
@@ -342,29 +356,30 @@ impl Drop for Completion {
 /// when it closes for good (lost while logged out, or its session was revoked) connects a new
 /// one after a backoff.
 async fn run_connection(shared: Arc<Shared>) {
+    tokio::select! {
+        () = connection_loop(&shared) => {}
+        () = shared.cancel.cancelled() => {}
+    }
+    // A client connected while shutdown was taking the previous one is dropped (and closed)
+    // here.
+    shared.current.send_replace(None);
+}
+
+async fn connection_loop(shared: &Shared) {
     let mut delay = BACKOFF_MIN;
     loop {
         shared.push_state(ConnState::Connecting);
-        let attempt = tokio::select! {
-            r = Client::connect(shared.config.clone()) => r,
-            () = shared.cancel.cancelled() => return,
-        };
-        match attempt {
+        match Client::connect(shared.config.clone()).await {
             Ok((client, mut events)) => {
                 let since = Instant::now();
                 shared.current.send_replace(Some(client));
                 let mut first = true;
-                loop {
-                    let next = tokio::select! {
-                        e = events.recv() => e,
-                        () = shared.cancel.cancelled() => return,
-                    };
-                    let Some(event) = next else { break };
+                while let Some(event) = events.recv().await {
                     // A fresh client's first event repeats the "connecting" queued above.
                     let repeat = first && event == Event::State(ConnState::Connecting);
                     first = false;
                     if !repeat {
-                        forward(&shared, event).await;
+                        forward(shared, event).await;
                     }
                 }
                 shared.current.send_replace(None);
@@ -375,10 +390,7 @@ async fn run_connection(shared: Arc<Shared>) {
             Err(e) => tracing::debug!(error = %e, "connect failed"),
         }
         shared.push_state(ConnState::Disconnected { retry_in: delay });
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shared.cancel.cancelled() => return,
-        }
+        tokio::time::sleep(delay).await;
         delay = (delay * 2).min(BACKOFF_MAX);
     }
 }
@@ -388,10 +400,7 @@ async fn forward(shared: &Shared, event: Event) {
     match event {
         Event::Message(m) => {
             let push = FeigeEvent::push(&json::message_push(&m));
-            tokio::select! {
-                () = shared.queue.push_bounded(push) => {}
-                () = shared.cancel.cancelled() => {}
-            }
+            shared.queue.push_bounded(push).await;
         }
         Event::Kicked { code, reason } => {
             shared.queue.push(FeigeEvent::push(&json!({

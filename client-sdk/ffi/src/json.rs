@@ -11,17 +11,25 @@ use serde_json::{json, Map, Value};
 
 use crate::status::FeigeStatus;
 
-/// Why params were refused (reported as `FEIGE_ERR_JSON` or `FEIGE_ERR_PARAMS`).
+/// Why a call was refused: its status, and text for `feige_last_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParamError {
+pub(crate) struct Refusal {
     pub(crate) status: FeigeStatus,
     pub(crate) message: String,
 }
 
-impl ParamError {
+impl Refusal {
+    /// A refusal with the status's own text.
+    pub(crate) fn status(status: FeigeStatus) -> Self {
+        Refusal {
+            status,
+            message: status.text().to_string_lossy().into_owned(),
+        }
+    }
+
     /// A `FEIGE_ERR_PARAMS` refusal.
     pub(crate) fn params(message: impl Into<String>) -> Self {
-        ParamError {
+        Refusal {
             status: FeigeStatus::FEIGE_ERR_PARAMS,
             message: message.into(),
         }
@@ -37,17 +45,15 @@ impl Params {
     ///
     /// # Errors
     /// `FEIGE_ERR_JSON` when not well-formed, `FEIGE_ERR_PARAMS` when not an object.
-    pub(crate) fn parse(text: Option<&str>) -> Result<Params, ParamError> {
+    pub(crate) fn parse(text: Option<&str>) -> Result<Params, Refusal> {
         let Some(text) = text else {
             return Ok(Params::default());
         };
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => Ok(Params(map)),
             Ok(Value::Null) => Ok(Params::default()),
-            Ok(_) => Err(ParamError::params(
-                "params must be a JSON object".to_owned(),
-            )),
-            Err(e) => Err(ParamError {
+            Ok(_) => Err(Refusal::params("params must be a JSON object".to_owned())),
+            Err(e) => Err(Refusal {
                 status: FeigeStatus::FEIGE_ERR_JSON,
                 message: e.to_string(),
             }),
@@ -59,33 +65,33 @@ impl Params {
     }
 
     /// A required string.
-    pub(crate) fn string(&self, key: &str) -> Result<String, ParamError> {
+    pub(crate) fn string(&self, key: &str) -> Result<String, Refusal> {
         self.opt_string(key)?
-            .ok_or_else(|| ParamError::params(format!("missing \"{key}\"")))
+            .ok_or_else(|| Refusal::params(format!("missing \"{key}\"")))
     }
 
     /// An optional string.
-    pub(crate) fn opt_string(&self, key: &str) -> Result<Option<String>, ParamError> {
+    pub(crate) fn opt_string(&self, key: &str) -> Result<Option<String>, Refusal> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(ParamError::params(format!("\"{key}\" must be a string"))),
+            Some(_) => Err(Refusal::params(format!("\"{key}\" must be a string"))),
         }
     }
 
     /// A required id.
-    pub(crate) fn id(&self, key: &str) -> Result<u64, ParamError> {
+    pub(crate) fn id(&self, key: &str) -> Result<u64, Refusal> {
         self.opt_id(key)?
-            .ok_or_else(|| ParamError::params(format!("missing \"{key}\"")))
+            .ok_or_else(|| Refusal::params(format!("missing \"{key}\"")))
     }
 
     /// An optional id (0 when absent).
-    pub(crate) fn opt_id(&self, key: &str) -> Result<Option<u64>, ParamError> {
+    pub(crate) fn opt_id(&self, key: &str) -> Result<Option<u64>, Refusal> {
         self.get(key).map(|v| id_of(key, v)).transpose()
     }
 
     /// An optional unsigned 32-bit number (a count or limit).
-    pub(crate) fn opt_u32(&self, key: &str) -> Result<Option<u32>, ParamError> {
+    pub(crate) fn opt_u32(&self, key: &str) -> Result<Option<u32>, Refusal> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
@@ -93,47 +99,45 @@ impl Params {
                 .and_then(|n| u32::try_from(n).ok())
                 .map(Some)
                 .ok_or_else(|| {
-                    ParamError::params(format!("\"{key}\" must be a number from 0 to 2^32-1"))
+                    Refusal::params(format!("\"{key}\" must be a number from 0 to 2^32-1"))
                 }),
         }
     }
 
     /// An optional signed 64-bit number (a time in unix ms).
-    pub(crate) fn opt_i64(&self, key: &str) -> Result<Option<i64>, ParamError> {
+    pub(crate) fn opt_i64(&self, key: &str) -> Result<Option<i64>, Refusal> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
                 .as_i64()
                 .map(Some)
-                .ok_or_else(|| ParamError::params(format!("\"{key}\" must be an integer"))),
+                .ok_or_else(|| Refusal::params(format!("\"{key}\" must be an integer"))),
         }
     }
 
     /// An optional array.
-    pub(crate) fn opt_array(&self, key: &str) -> Result<Option<&Vec<Value>>, ParamError> {
+    pub(crate) fn opt_array(&self, key: &str) -> Result<Option<&Vec<Value>>, Refusal> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
-            Some(_) => Err(ParamError::params(format!("\"{key}\" must be an array"))),
+            Some(_) => Err(Refusal::params(format!("\"{key}\" must be an array"))),
         }
     }
 
     /// An optional boolean.
-    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, ParamError> {
+    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, Refusal> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(ParamError::params(format!(
-                "\"{key}\" must be true or false"
-            ))),
+            Some(_) => Err(Refusal::params(format!("\"{key}\" must be true or false"))),
         }
     }
 
     /// Params of one element of an array param.
-    pub(crate) fn of(key: &str, v: &Value) -> Result<Params, ParamError> {
+    pub(crate) fn of(key: &str, v: &Value) -> Result<Params, Refusal> {
         match v {
             Value::Object(map) => Ok(Params(map.clone())),
-            _ => Err(ParamError::params(format!(
+            _ => Err(Refusal::params(format!(
                 "the elements of \"{key}\" must be objects"
             ))),
         }
@@ -141,14 +145,14 @@ impl Params {
 }
 
 /// An id: a decimal string or a non-negative integer.
-fn id_of(key: &str, v: &Value) -> Result<u64, ParamError> {
+fn id_of(key: &str, v: &Value) -> Result<u64, Refusal> {
     let parsed = match v {
         Value::String(s) => s.parse::<u64>().ok(),
         Value::Number(n) => n.as_u64(),
         _ => None,
     };
     parsed.ok_or_else(|| {
-        ParamError::params(format!(
+        Refusal::params(format!(
             "\"{key}\" must be an id: a decimal string such as \"42\""
         ))
     })

@@ -22,12 +22,15 @@ mod status;
 #[cfg(test)]
 mod tests;
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::time::Duration;
 
 pub use client::FeigeClient;
 pub use queue::FeigeEvent;
 pub use status::{FeigeEventKind, FeigeStatus};
+
+use json::Refusal;
 
 use status::FeigeStatus::*;
 
@@ -79,6 +82,22 @@ unsafe fn event_arg<'a>(p: *const FeigeEvent) -> Option<&'a FeigeEvent> {
     unsafe { p.as_ref() }
 }
 
+thread_local! {
+    /// What `feige_last_error` returns on this thread.
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records the outcome of a call for `feige_last_error`: the refusal's text, or "" on success.
+fn remember<T>(r: Result<T, Refusal>) -> Result<T, FeigeStatus> {
+    let text = match &r {
+        Ok(_) => CString::default(),
+        // A message never contains NUL unless the input did; drop it rather than fail.
+        Err(e) => CString::new(e.message.replace('\0', "")).unwrap_or_default(),
+    };
+    LAST_ERROR.with(|l| *l.borrow_mut() = text);
+    r.map_err(|e| e.status)
+}
+
 /// A timeout in milliseconds: negative means none (wait forever).
 fn timeout_of(ms: i32) -> Option<Duration> {
     u64::try_from(ms).ok().map(Duration::from_millis)
@@ -106,6 +125,15 @@ pub extern "C" fn feige_status_str(status: i32) -> *const c_char {
     }
 }
 
+/// Why the last `feige_client_new` or `feige_call` on the calling thread was refused, in
+/// English, e.g. `login: missing "password"`; "" after one that succeeded. Never NULL. Owned
+/// by the SDK and valid until the next `feige_client_new` or `feige_call` on this thread. For
+/// developers and logs; programs test the status codes.
+#[no_mangle]
+pub extern "C" fn feige_last_error() -> *const c_char {
+    panic::or(c"".as_ptr(), || LAST_ERROR.with(|l| l.borrow().as_ptr()))
+}
+
 /// Creates a client and starts connecting in the background; returns at once.
 ///
 /// `config_json`: `{"server":"host:port","device":"desktop"}` plus optional
@@ -128,14 +156,16 @@ pub unsafe extern "C" fn feige_client_new(
     out: *mut *mut FeigeClient,
 ) -> i32 {
     panic::status(|| {
-        if out.is_null() {
-            return Err(FEIGE_ERR_NULL);
-        }
-        // SAFETY: the caller promises a NUL-terminated string or NULL.
-        let config = unsafe { str_arg(config_json) }?;
-        let client = Box::new(FeigeClient::start(config)?);
-        // SAFETY: `out` is non-NULL and the caller promises it is writable.
-        unsafe { out.write(Box::into_raw(client)) };
+        let client = remember((|| {
+            if out.is_null() {
+                return Err(Refusal::status(FEIGE_ERR_NULL));
+            }
+            // SAFETY: the caller promises a NUL-terminated string or NULL.
+            let config = unsafe { str_arg(config_json) }.map_err(Refusal::status)?;
+            FeigeClient::start(config)
+        })())?;
+        // SAFETY: `out` was checked non-NULL above and the caller promises it is writable.
+        unsafe { out.write(Box::into_raw(Box::new(client))) };
         Ok(())
     })
 }
@@ -204,21 +234,24 @@ pub unsafe extern "C" fn feige_call(
     request_id: *mut u64,
 ) -> i32 {
     panic::status(|| {
-        // SAFETY: the caller promises a live handle or NULL.
-        let client = unsafe { client_arg(client) }?;
-        // SAFETY: the caller promises a NUL-terminated string or NULL.
-        let method = unsafe { str_arg(method) }?;
-        let params = if params_json.is_null() {
-            None
-        } else {
-            // SAFETY: non-NULL, and the caller promises a NUL-terminated string.
-            Some(unsafe { str_arg(params_json) }?)
-        };
-        if request_id.is_null() {
-            return Err(FEIGE_ERR_NULL);
-        }
-        let id = client.call(method, params)?;
-        // SAFETY: `request_id` is non-NULL and the caller promises it is writable.
+        let id = remember((|| {
+            // SAFETY: the caller promises a live handle or NULL.
+            let client = unsafe { client_arg(client) }.map_err(Refusal::status)?;
+            // SAFETY: the caller promises a NUL-terminated string or NULL.
+            let method = unsafe { str_arg(method) }.map_err(Refusal::status)?;
+            let params = if params_json.is_null() {
+                None
+            } else {
+                // SAFETY: non-NULL, and the caller promises a NUL-terminated string.
+                Some(unsafe { str_arg(params_json) }.map_err(Refusal::status)?)
+            };
+            if request_id.is_null() {
+                return Err(Refusal::status(FEIGE_ERR_NULL));
+            }
+            client.call(method, params)
+        })())?;
+        // SAFETY: `request_id` was checked non-NULL above and the caller promises it is
+        // writable.
         unsafe { request_id.write(id) };
         Ok(())
     })

@@ -11,10 +11,10 @@ use feige_client::pb;
 use serde_json::json;
 
 use crate::client::{Call, Conn, Reply};
-use crate::json::{self, ParamError, Params};
+use crate::json::{self, Params, Refusal};
 
 /// A method handler: params → the call to run.
-pub(crate) type Method = fn(&Params, Conn) -> Result<Call, ParamError>;
+pub(crate) type Method = fn(&Params, Conn) -> Result<Call, Refusal>;
 
 /// Every method of `feige_call`, by name.
 pub(crate) const METHODS: &[(&str, Method)] = &[
@@ -37,12 +37,12 @@ pub(crate) fn find(name: &str) -> Option<Method> {
 }
 
 /// Boxes a call's future.
-fn call(f: impl std::future::Future<Output = Reply> + Send + 'static) -> Result<Call, ParamError> {
+fn call(f: impl std::future::Future<Output = Reply> + Send + 'static) -> Result<Call, Refusal> {
     Ok(Box::pin(f))
 }
 
 /// `register`: `{"username","password","nickname"?}` → `{"user_id"}`.
-fn register(p: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn register(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let username = p.string("username")?;
     let password = p.string("password")?;
     let nickname = p.opt_string("nickname")?.unwrap_or_default();
@@ -54,7 +54,7 @@ fn register(p: &Params, conn: Conn) -> Result<Call, ParamError> {
 }
 
 /// `login`: `{"username","password"}` → the session `{"user_id","token","device","profile"}`.
-fn login(p: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn login(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let username = p.string("username")?;
     let password = p.string("password")?;
     call(async move {
@@ -64,10 +64,9 @@ fn login(p: &Params, conn: Conn) -> Result<Call, ParamError> {
 }
 
 /// `resume`: `{"token"}` (hex, from `login`) → the session, as `login`.
-fn resume(p: &Params, conn: Conn) -> Result<Call, ParamError> {
-    let token = json::unhex(&p.string("token")?).ok_or_else(|| {
-        ParamError::params("\"token\" must be the hex string that login returned")
-    })?;
+fn resume(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let token = json::unhex(&p.string("token")?)
+        .ok_or_else(|| Refusal::params("\"token\" must be the hex string that login returned"))?;
     call(async move {
         let session = conn.client().await?.resume(&token).await?;
         Ok(json::session(&session))
@@ -75,7 +74,7 @@ fn resume(p: &Params, conn: Conn) -> Result<Call, ParamError> {
 }
 
 /// `logout`: `{}` → `{}`. Revokes the session token; the connection stays, logged out.
-fn logout(_: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn logout(_: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         conn.client().await?.logout().await?;
         Ok(json!({}))
@@ -83,7 +82,7 @@ fn logout(_: &Params, conn: Conn) -> Result<Call, ParamError> {
 }
 
 /// `whoami`: `{}` → the profile `{"user_id","username","nickname","created_at"}`.
-fn whoami(_: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn whoami(_: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         let profile = conn.client().await?.whoami().await?;
         Ok(json::profile(&profile))
@@ -91,7 +90,7 @@ fn whoami(_: &Params, conn: Conn) -> Result<Call, ParamError> {
 }
 
 /// `ping`: `{}` → `{}` after a round trip to the server.
-fn ping(_: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn ping(_: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         conn.client().await?.ping().await?;
         Ok(json!({}))
@@ -100,18 +99,18 @@ fn ping(_: &Params, conn: Conn) -> Result<Call, ParamError> {
 
 /// `send_message`: `{"to_user" | "conversation_id", "text", "client_msg_id"?, "kind"?}` →
 /// `{"message_id","conversation_id","seq","sent_at","duplicate"}`, once stored.
-fn send_message(p: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn send_message(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let to_user = p.opt_id("to_user")?.unwrap_or(0);
     let conversation_id = p.opt_id("conversation_id")?.unwrap_or(0);
     if (to_user == 0) == (conversation_id == 0) {
-        return Err(ParamError::params(
+        return Err(Refusal::params(
             "give exactly one of \"to_user\" and \"conversation_id\"",
         ));
     }
     let kind = match p.opt_string("kind")? {
         None => pb::MessageKind::Text,
         Some(k) => json::kind_of(&k)
-            .ok_or_else(|| ParamError::params(format!("unknown message kind \"{k}\"")))?,
+            .ok_or_else(|| Refusal::params(format!("unknown message kind \"{k}\"")))?,
     };
     let msg = pb::SendMessage {
         to_user,
@@ -133,7 +132,7 @@ fn send_message(p: &Params, conn: Conn) -> Result<Call, ParamError> {
 }
 
 /// `sync`: `{}` → `{"messages":[...]}`: what was missed, also delivered as message pushes.
-fn sync(_: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn sync(_: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         let got = conn.client().await?.sync().await?;
         Ok(json::messages(&got))
@@ -141,7 +140,7 @@ fn sync(_: &Params, conn: Conn) -> Result<Call, ParamError> {
 }
 
 /// `ack`: `{"positions":[{"conversation_id","seq"}]}` → `{}`.
-fn ack(p: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn ack(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let mut positions = Vec::new();
     for v in p.opt_array("positions")?.into_iter().flatten() {
         let pos = Params::of("positions", v)?;
@@ -158,7 +157,7 @@ fn ack(p: &Params, conn: Conn) -> Result<Call, ParamError> {
 
 /// `history`: `{"conversation_id" | "peer_user", "limit"?, "before_seq"?, "since"?, "until"?}`
 /// → `{"messages":[...]}`, newest first.
-fn history(p: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn history(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let req = pb::History {
         conversation_id: p.opt_id("conversation_id")?.unwrap_or(0),
         peer_user: p.opt_id("peer_user")?.unwrap_or(0),
@@ -175,7 +174,7 @@ fn history(p: &Params, conn: Conn) -> Result<Call, ParamError> {
 
 /// `search`: `{"query","limit"?,"before_id"?,"conversation_id"?}` → `{"messages":[...]}`,
 /// newest first.
-fn search(p: &Params, conn: Conn) -> Result<Call, ParamError> {
+fn search(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let req = pb::Search {
         query: p.string("query")?,
         limit: p.opt_u32("limit")?.unwrap_or(0),

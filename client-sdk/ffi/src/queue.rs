@@ -82,6 +82,17 @@ impl FeigeEvent {
     }
 }
 
+/// Whether a push must call the wakeup callback (the queue was empty).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Wake(bool);
+
+impl std::ops::BitOr for Wake {
+    type Output = Wake;
+    fn bitor(self, other: Wake) -> Wake {
+        Wake(self.0 || other.0)
+    }
+}
+
 /// The application's wakeup callback and its argument.
 #[derive(Clone, Copy)]
 pub(crate) struct Wakeup {
@@ -136,13 +147,23 @@ impl EventQueue {
     /// Adds an event (dropped if the queue is closed) and wakes the application if the queue
     /// was empty.
     pub(crate) fn push(&self, event: FeigeEvent) {
+        let wake = self.push_quiet(event, false);
+        self.wake(wake);
+    }
+
+    /// Adds an event (and closes the queue after it, if `last`) without calling the wakeup
+    /// callback; returns whether it must be called, which the caller does through
+    /// [`EventQueue::wake`] once it holds no lock of its own.
+    #[must_use]
+    pub(crate) fn push_quiet(&self, event: FeigeEvent, last: bool) -> Wake {
         let was_empty = {
             let mut st = lock(&self.state);
             if st.closed {
-                return;
+                return Wake(false);
             }
             let was_empty = st.events.is_empty();
             st.events.push_back(event);
+            st.closed = last;
             if was_empty {
                 #[cfg(unix)]
                 self.signal.raise();
@@ -150,7 +171,12 @@ impl EventQueue {
             was_empty
         };
         self.ready.notify_all();
-        if was_empty {
+        Wake(was_empty)
+    }
+
+    /// Calls the wakeup callback if `wake` says so.
+    pub(crate) fn wake(&self, wake: Wake) {
+        if wake.0 {
             self.call_wakeup();
         }
     }
@@ -167,9 +193,8 @@ impl EventQueue {
     /// Queues `last` and closes the queue: later pushes are dropped, and once the queue is
     /// drained the event functions report `FEIGE_ERR_SHUT_DOWN`.
     pub(crate) fn close_with(&self, last: FeigeEvent) {
-        self.push(last);
-        lock(&self.state).closed = true;
-        self.ready.notify_all();
+        let wake = self.push_quiet(last, true);
+        self.wake(wake);
     }
 
     /// Takes the oldest event: `Ok(None)` when empty, `Err(SHUT_DOWN)` when closed and drained.

@@ -206,6 +206,15 @@ fn readable(s: &TcpStream) -> bool {
     }
 }
 
+/// `feige_last_error()` as a String.
+fn last_error() -> String {
+    // SAFETY: feige_last_error returns a NUL-terminated string valid until the next call.
+    unsafe { CStr::from_ptr(feige_last_error()) }
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn creds(name: &str) -> Value {
     json!({ "username": name, "password": "password123", "nickname": name })
 }
@@ -376,6 +385,7 @@ fn refused_calls_and_params() {
     // SAFETY: a live client, a valid C string, NULL params (allowed), a writable id.
     let rc = unsafe { feige_call(c.0, method.as_ptr(), std::ptr::null(), &mut id) };
     assert_eq!(rc, 0);
+    assert_eq!(last_error(), "", "cleared by a call that was accepted");
     let e = c.response(id, &mut Vec::new());
     assert_eq!(e.status, FEIGE_ERR_SERVER as i32);
     assert_eq!(e.json["error"]["code"], "NOT_LOGGED_IN");
@@ -386,6 +396,30 @@ fn silent() -> (std::net::TcpListener, String) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     (l, addr)
+}
+
+#[test]
+fn unreachable_server_backs_off_and_requests_fail_disconnected() {
+    // A port nobody listens on: connecting fails at once.
+    let addr = silent().1;
+    let c = C::new(&json!({ "server": addr, "request_timeout_ms": 700 }));
+    let id = c.call("whoami", &json!({})).unwrap();
+    let mut events = Vec::new();
+    let done = c.response(id, &mut events);
+    assert_eq!(done.status, FeigeStatus::FEIGE_ERR_DISCONNECTED as i32);
+    assert_eq!(done.json["error"]["code"], "DISCONNECTED");
+    let states: Vec<Value> = events.into_iter().map(|e| e.json).collect();
+    assert_eq!(states[0], json!({ "state": "connecting" }));
+    assert_eq!(
+        states[1],
+        json!({ "state": "disconnected", "retry_in_ms": 100 })
+    );
+    assert_eq!(states[2], json!({ "state": "connecting" }));
+    assert_eq!(
+        states[3],
+        json!({ "state": "disconnected", "retry_in_ms": 200 }),
+        "the delay doubles"
+    );
 }
 
 static WAKEUPS: AtomicUsize = AtomicUsize::new(0);
