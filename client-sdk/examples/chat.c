@@ -121,10 +121,10 @@ static uint64_t call(FeigeClient *client, const char *method, const char *params
     return id;
 }
 
-/* Waits for the completion of request `id`, printing other events; NULL after 20 s. */
+/* Waits for the completion of request `id`, printing other events; NULL after 60 s. */
 static FeigeEvent *await_response(FeigeClient *client, const char *who, uint64_t id) {
     int waited = 0;
-    while (waited < 20000) {
+    while (waited < 60000) {
         FeigeEvent *ev = NULL;
         int32_t rc = feige_wait_event(client, 100, &ev);
         if (rc == FEIGE_NO_EVENT) {
@@ -159,7 +159,7 @@ static int receive_via_fd(FeigeClient *client, const char *text) {
     int waited = 0;
     int found = 0;
     REQUIRE(feige_client_wakeup_fd(client, &fd) == FEIGE_OK && fd >= 0, "wakeup fd");
-    while (!found && waited < 20000) {
+    while (!found && waited < 60000) {
         struct pollfd p;
         int ready;
         p.fd = fd;
@@ -302,8 +302,8 @@ int main(int argc, char **argv) {
     CHECK(feige_abi_version() == FEIGE_ABI_VERSION, "library and header ABI match");
     CHECK(strcmp(feige_version(), FEIGE_VERSION) == 0, "library and header versions match");
 
-    alice = new_client(server, "alice-pc", 10000);
-    bob = new_client(server, "bob-pc", 10000);
+    alice = new_client(server, "alice-pc", 30000);
+    bob = new_client(server, "bob-pc", 30000);
     CHECK(feige_client_set_wakeup(alice, on_wakeup, &wakeups) == FEIGE_OK, "set_wakeup");
 
     snprintf(params, sizeof params,
@@ -359,7 +359,7 @@ int main(int argc, char **argv) {
 
     if (argc > 3) {
         /* Connected at TCP level, but the Hello is never answered: the request waits. */
-        FeigeClient *stuck = new_client(argv[3], "stuck-pc", 30000);
+        FeigeClient *stuck = new_client(argv[3], "stuck-pc", 60000);
         shutdown_with_request_in_flight(stuck, "stuck", 1);
         feige_client_free(stuck);
     }
