@@ -354,14 +354,15 @@ void feige_event_free(FeigeEvent *event);
 
 /**
  * Sets (or, with `cb` NULL, removes) the wakeup callback: `cb(user_data)` is called each time
- * the queue goes from empty to non-empty, so the application drains it (with
- * `feige_poll_event` until `FEIGE_NO_EVENT`) and is called again for the next event.
+ * the queue goes from empty to non-empty (and once soon after this call if events are already
+ * waiting), so the application drains it (with `feige_poll_event` until `FEIGE_NO_EVENT`)
+ * and is called again for the next event.
  *
- * Threads: `cb` runs on the thread that queued the event — an SDK thread, or the thread
- * inside `feige_client_shutdown` or inside this function (which calls it at once if events
- * are already waiting). It must return quickly and must not call any `feige_` function; a Qt
+ * Threads: `cb` always runs on one of the SDK's own threads, never on a thread of the
+ * application. It must return quickly and must not call any `feige_` function; a Qt
  * application posts to its GUI thread (`QMetaObject::invokeMethod(obj, ..., Qt::QueuedConnection)`).
- * After this returns, the previous callback is not running and is never called again.
+ * After this returns, the previous callback is not running and is never called again; after
+ * `feige_client_free` returns, no callback runs.
  *
  * # Errors
  * `FEIGE_ERR_NULL` when `client` is NULL.

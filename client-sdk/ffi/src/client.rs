@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     current: watch::Sender<Option<Client>>,
     /// Stops the connection task.
     cancel: CancellationToken,
+    /// The SDK's runtime, where the wakeup callback is called from.
+    rt: tokio::runtime::Handle,
 }
 
 /// A handle for method calls: waits for the connection, then hands out the client.
@@ -141,6 +143,7 @@ impl FeigeClient {
             }),
             current: watch::Sender::new(None),
             cancel: CancellationToken::new(),
+            rt: runtime.handle().clone(),
         });
         runtime.spawn(run_connection(shared.clone()));
         Ok(FeigeClient {
@@ -202,9 +205,10 @@ impl FeigeClient {
     /// `FEIGE_ERR_TIMEOUT` when the graceful close did not finish in time (the client is shut
     /// down anyway).
     pub(crate) fn shutdown(&self, timeout: Duration) -> Result<(), FeigeStatus> {
-        let Some(aborts) = self.shared.shutdown_requests() else {
+        let Some((aborts, wake)) = self.shared.shutdown_requests() else {
             return Ok(());
         };
+        self.shared.wake_soon(wake);
         for a in aborts {
             a.abort();
         }
@@ -228,9 +232,9 @@ impl FeigeClient {
             (client, _) => drop(client),
         }
         self.shared.cancel.cancel();
-        self.shared
-            .queue
-            .close_with(FeigeEvent::state(&json!({ "state": "closed" })));
+        let closed = FeigeEvent::state(&json!({ "state": "closed" }));
+        let wake = self.shared.queue.close_with(closed);
+        self.shared.wake_soon(wake);
         result
     }
 }
@@ -260,9 +264,19 @@ impl Shared {
         self.queue.wake(wake);
     }
 
+    /// Calls the wakeup callback, if `wake` says so, from one of the SDK's threads (for
+    /// events queued on an application thread: shutdown, or a new callback).
+    pub(crate) fn wake_soon(self: &Arc<Self>, wake: Wake) {
+        if wake != Wake::default() {
+            let shared = self.clone();
+            self.rt.spawn(async move { shared.queue.wake(wake) });
+        }
+    }
+
     /// Marks the client shut down and queues a cancelled completion for every request in
-    /// flight; returns their abort handles, or `None` if already shut down.
-    fn shutdown_requests(&self) -> Option<Vec<AbortHandle>> {
+    /// flight; returns their abort handles and whether to wake the application, or `None` if
+    /// already shut down.
+    fn shutdown_requests(&self) -> Option<(Vec<AbortHandle>, Wake)> {
         let mut wake = Wake::default();
         let mut reqs = lock(&self.requests);
         if reqs.shut_down {
@@ -280,8 +294,7 @@ impl Shared {
             wake = wake | self.queue.push_quiet(e, false);
         }
         drop(reqs);
-        self.queue.wake(wake);
-        Some(live.into_iter().filter_map(|(_, a)| a).collect())
+        Some((live.into_iter().filter_map(|(_, a)| a).collect(), wake))
     }
 
     fn push_state(&self, s: ConnState) {

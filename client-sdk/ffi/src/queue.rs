@@ -83,7 +83,7 @@ impl FeigeEvent {
 }
 
 /// Whether a push must call the wakeup callback (the queue was empty).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Wake(bool);
 
 impl std::ops::BitOr for Wake {
@@ -174,7 +174,8 @@ impl EventQueue {
         Wake(was_empty)
     }
 
-    /// Calls the wakeup callback if `wake` says so.
+    /// Calls the wakeup callback if `wake` says so. Only on the SDK's threads: the header
+    /// promises the callback never runs on a thread of the application.
     pub(crate) fn wake(&self, wake: Wake) {
         if wake.0 {
             self.call_wakeup();
@@ -192,9 +193,9 @@ impl EventQueue {
 
     /// Queues `last` and closes the queue: later pushes are dropped, and once the queue is
     /// drained the event functions report `FEIGE_ERR_SHUT_DOWN`.
-    pub(crate) fn close_with(&self, last: FeigeEvent) {
-        let wake = self.push_quiet(last, true);
-        self.wake(wake);
+    #[must_use]
+    pub(crate) fn close_with(&self, last: FeigeEvent) -> Wake {
+        self.push_quiet(last, true)
     }
 
     /// Takes the oldest event: `Ok(None)` when empty, `Err(SHUT_DOWN)` when closed and drained.
@@ -246,16 +247,13 @@ impl EventQueue {
         }
     }
 
-    /// Replaces the wakeup callback, after any running call of the old one has returned; calls
-    /// the new one at once if events are already waiting.
-    pub(crate) fn set_wakeup(&self, wakeup: Option<Wakeup>) {
+    /// Replaces the wakeup callback, after any running call of the old one has returned;
+    /// returns whether events are already waiting (so the new one should be called).
+    #[must_use]
+    pub(crate) fn set_wakeup(&self, wakeup: Option<Wakeup>) -> Wake {
         let mut slot = lock(&self.wakeup);
         *slot = wakeup;
-        let waiting = !lock(&self.state).events.is_empty();
-        if let (Some(w), true) = (wakeup, waiting) {
-            // SAFETY: the application registered `cb` for exactly this call with `user_data`.
-            unsafe { (w.cb)(w.user_data) };
-        }
+        Wake(wakeup.is_some() && !lock(&self.state).events.is_empty())
     }
 
     fn call_wakeup(&self) {
