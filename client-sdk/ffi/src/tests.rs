@@ -334,6 +334,54 @@ fn every_method_end_to_end() {
     assert_eq!(err["error"]["code"], "INVALID_TOKEN");
 }
 
+/// Waits up to 20 s for an event matching `want`, keeping the others.
+fn wait_for(c: &C, seen: &mut Vec<Value>, want: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(e) = c.wait(100) {
+            if want(&e.json) {
+                return e.json;
+            }
+            seen.push(e.json);
+        }
+    }
+    panic!("no such event; saw {seen:?}");
+}
+
+#[test]
+fn server_restart_kicks_then_resumes_the_session() {
+    let mut server = Server::start();
+    let addr = server.addr();
+    let c = C::connect(&addr);
+    c.ok("register", creds("dora"));
+    let session = c.ok("login", creds("dora"));
+    let mut seen = Vec::new();
+    wait_for(&c, &mut seen, |j| j["state"] == "synced");
+
+    // A graceful server shutdown kicks the client, which then retries with backoff.
+    let TestServer { handle, dir } = server.server.take().unwrap();
+    server.rt.block_on(handle.shutdown());
+    let kicked = wait_for(&c, &mut seen, |j| j["type"] == "kicked");
+    assert_eq!(kicked["code"], "SHUTTING_DOWN");
+    assert!(kicked["reason"].is_string());
+    let down = wait_for(&c, &mut seen, |j| j["state"] == "disconnected");
+    assert!(down["retry_in_ms"].as_u64().unwrap() > 0);
+
+    // The same server comes back on the same address and data: the session is resumed.
+    let listen: std::net::SocketAddr = addr.parse().unwrap();
+    let data_dir = dir.path().to_owned();
+    server.server = Some(server.rt.block_on(TestServer::start_with(|config| {
+        config.listen = listen;
+        config.data_dir = data_dir;
+    })));
+    wait_for(&c, &mut seen, |j| j["state"] == "connected");
+    wait_for(&c, &mut seen, |j| j["state"] == "synced");
+    assert_eq!(c.ok("whoami", json!({}))["user_id"], session["user_id"]);
+    drop(c);
+    drop(server);
+    drop(dir);
+}
+
 #[test]
 fn refused_calls_and_params() {
     let server = Server::start();
