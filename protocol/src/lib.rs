@@ -87,6 +87,10 @@ impl ErrorCode {
             ErrorCode::AlreadyLoggedIn => "already logged in",
             ErrorCode::IdleTimeout => "connection idle for too long",
             ErrorCode::SlowConsumer => "client too slow to read its frames",
+            ErrorCode::NotFriends => "not friends",
+            ErrorCode::Blocked => "blocked",
+            ErrorCode::AlreadyFriends => "already friends",
+            ErrorCode::RequestPending => "a friend request is already pending",
         }
     }
 }

@@ -20,6 +20,14 @@ pub struct UserRecord {
     pub password_hash: Vec<u8>,
     /// Registration time (unix ms).
     pub created_at_ms: i64,
+    /// Free-text status line.
+    pub signature: String,
+    /// Avatar file id; empty = none.
+    pub avatar: String,
+    /// Phone number (private to the user).
+    pub phone: String,
+    /// E-mail address (private to the user).
+    pub email: String,
 }
 
 /// A live session token, stored by its hash.
@@ -33,9 +41,10 @@ pub struct SessionRecord {
     pub created_at_ms: i64,
 }
 
-const USER_COLUMNS: &str = "id, username, nickname, salt, password_hash, created_at_ms";
+pub(crate) const USER_COLUMNS: &str =
+    "id, username, nickname, salt, password_hash, created_at_ms, signature, avatar, phone, email";
 
-fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
+pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
         id: r.get::<_, i64>(0)? as u64,
         username: r.get(1)?,
@@ -43,6 +52,10 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         salt: r.get(3)?,
         password_hash: r.get(4)?,
         created_at_ms: r.get(5)?,
+        signature: r.get(6)?,
+        avatar: r.get(7)?,
+        phone: r.get(8)?,
+        email: r.get(9)?,
     })
 }
 
@@ -104,6 +117,10 @@ pub fn insert_user(
             salt: salt.to_vec(),
             password_hash: password_hash.to_vec(),
             created_at_ms: now,
+            signature: String::new(),
+            avatar: String::new(),
+            phone: String::new(),
+            email: String::new(),
         }),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>

@@ -33,6 +33,30 @@ pub enum StorageError {
     /// A 1:1 message to oneself.
     #[error("cannot send a direct message to yourself")]
     SelfMessage,
+    /// 1:1 messages need friendship (the direct policy is friends only).
+    #[error("you can only send messages to friends")]
+    NotFriends,
+    /// The other user blocked the caller.
+    #[error("this user has blocked you")]
+    BlockedByPeer,
+    /// The caller blocked the other user.
+    #[error("you have blocked this user; unblock them first")]
+    PeerBlocked,
+    /// A friend request to an existing friend.
+    #[error("already friends")]
+    AlreadyFriends,
+    /// A second friend request while the first is pending.
+    #[error("a friend request to this user is already pending")]
+    RequestPending,
+    /// A friend request, block or the like aimed at oneself.
+    #[error("you cannot do this to yourself")]
+    SelfTarget,
+    /// No pending friend request with this id addressed to the caller.
+    #[error("no such pending friend request")]
+    UnknownRequest,
+    /// Unblock of a user who is not blocked.
+    #[error("this user is not blocked")]
+    NotBlocked,
     /// The database was written by a newer Feige.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

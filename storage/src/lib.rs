@@ -9,6 +9,7 @@ mod error;
 pub mod message;
 mod schema;
 pub mod search;
+pub mod social;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use rusqlite::Connection;
 pub use account::{SessionRecord, UserRecord};
 pub use error::StorageError;
 pub use message::{ConversationPosition, HistoryQuery, StoredMessage, SyncPage};
+pub use social::DirectPolicy;
 pub use writer::{CommitSink, Committed, Delivered, NewMessage, Target, Writer, WriterStats};
 
 /// A user id (SQLite rowid of `users`).
@@ -50,6 +52,8 @@ pub struct StoreOptions {
     pub readers: u32,
     /// SQLite page cache per connection, in KiB.
     pub cache_kib: u32,
+    /// Who may send 1:1 messages to whom (enforced by the writer).
+    pub direct_policy: DirectPolicy,
 }
 
 impl Default for StoreOptions {
@@ -60,6 +64,7 @@ impl Default for StoreOptions {
             queue_capacity: 16384,
             readers: 4,
             cache_kib: 64 * 1024,
+            direct_policy: DirectPolicy::FriendsOnly,
         }
     }
 }
@@ -281,12 +286,11 @@ mod tests {
     async fn group_commit_assigns_gapless_seqs_and_dedupes() {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = std_mpsc::channel();
-        let (store, w) = Store::open(
-            dir.path(),
-            StoreOptions::default(),
-            Box::new(ChannelSink(tx)),
-        )
-        .unwrap();
+        let open = StoreOptions {
+            direct_policy: DirectPolicy::Anyone,
+            ..StoreOptions::default()
+        };
+        let (store, w) = Store::open(dir.path(), open.clone(), Box::new(ChannelSink(tx))).unwrap();
         let a = user(&w, "alice").await;
         let b = user(&w, "bob").await;
         assert!(matches!(
@@ -394,12 +398,7 @@ mod tests {
 
         // Reopen: sequences continue, the index catches up, search works.
         let (tx, rx) = std_mpsc::channel();
-        let (store, w) = Store::open(
-            dir.path(),
-            StoreOptions::default(),
-            Box::new(ChannelSink(tx)),
-        )
-        .unwrap();
+        let (store, w) = Store::open(dir.path(), open, Box::new(ChannelSink(tx))).unwrap();
         w.send_message(msg(200, b, a, 1)).await.unwrap();
         let (_, r) = rx.recv().unwrap();
         assert_eq!(r.unwrap().message.seq, 101);

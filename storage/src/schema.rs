@@ -64,6 +64,45 @@ const MIGRATIONS: &[&str] = &[
     CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
     CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
     INSERT INTO meta(key, value) VALUES ('fts_indexed_upto', 0);",
+    // 2: profiles, friends, friend requests, blocks, per-user read positions.
+    "ALTER TABLE users ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN avatar TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN phone TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';
+    -- One row per direction: (a, b) and (b, a); remark is a's alias for b.
+    CREATE TABLE friends (
+        user_id   INTEGER NOT NULL,
+        friend_id INTEGER NOT NULL,
+        remark    TEXT NOT NULL DEFAULT '',
+        since_ms  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, friend_id)
+    ) WITHOUT ROWID;
+    -- status: 0 pending, 1 accepted, 2 rejected, 3 withdrawn (by a block).
+    CREATE TABLE friend_requests (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        from_user      INTEGER NOT NULL,
+        to_user        INTEGER NOT NULL,
+        message        TEXT NOT NULL,
+        status         INTEGER NOT NULL DEFAULT 0,
+        created_at_ms  INTEGER NOT NULL,
+        answered_at_ms INTEGER
+    );
+    CREATE UNIQUE INDEX friend_requests_pending ON friend_requests(from_user, to_user) WHERE status = 0;
+    CREATE INDEX friend_requests_to ON friend_requests(to_user, status);
+    CREATE TABLE blocks (
+        user_id    INTEGER NOT NULL,
+        blocked_id INTEGER NOT NULL,
+        since_ms   INTEGER NOT NULL,
+        PRIMARY KEY (user_id, blocked_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX blocks_by_blocked ON blocks(blocked_id, user_id);
+    -- What the user has read, shared by all their devices (device_cursors is what a device holds).
+    CREATE TABLE read_positions (
+        user_id         INTEGER NOT NULL,
+        conversation_id INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// Applies every migration newer than the database's `user_version`.

@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::social::{DirectPolicy, Gate};
 use crate::{now_ms, search, ConversationId, StorageError, StoreOptions, UserId};
 
 /// Where a new message goes.
@@ -84,7 +85,8 @@ type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
 
 enum Op<C> {
     Message(NewMessage<C>),
-    Call(Job),
+    /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
+    Call(Job, bool),
     Shutdown,
 }
 
@@ -122,7 +124,7 @@ impl<C: Send + 'static> Writer<C> {
     ) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
-        let state = State::load(&conn)?;
+        let state = State::load(&conn, opts.direct_policy)?;
         let mut worker = Worker {
             conn,
             rx,
@@ -164,6 +166,27 @@ impl<C: Send + 'static> Writer<C> {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
+        self.run_job(f, false).await
+    }
+
+    /// Like [`Writer::call`], for jobs that change friendships or blocks (see
+    /// [`crate::social`]): messages queued after it are judged by the new graph.
+    ///
+    /// # Errors
+    /// As [`Writer::call`].
+    pub async fn call_graph<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.run_job(f, true).await
+    }
+
+    async fn run_job<T, F>(&self, f: F, graph: bool) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
         let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StorageError>>();
         let job: Job = Box::new(move |conn: &Connection| {
             let result = in_savepoint(conn, f);
@@ -176,7 +199,7 @@ impl<C: Send + 'static> Writer<C> {
             })
         });
         self.tx
-            .send(Op::Call(job))
+            .send(Op::Call(job, graph))
             .await
             .map_err(|_| StorageError::WorkerGone)?;
         reply_rx.await.map_err(|_| StorageError::WorkerGone)?
@@ -224,13 +247,14 @@ struct State {
     direct: HashMap<(UserId, UserId), ConversationId>,
     convs: HashMap<ConversationId, Conv>,
     fts_upto: u64,
+    gate: Gate,
 }
 
 /// Most conversations cached before the caches are dropped and rebuilt on demand.
 const MAX_CACHED: usize = 200_000;
 
 impl State {
-    fn load(conn: &Connection) -> Result<Self, StorageError> {
+    fn load(conn: &Connection, policy: DirectPolicy) -> Result<Self, StorageError> {
         let last_id: i64 =
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
                 r.get(0)
@@ -245,6 +269,7 @@ impl State {
             direct: HashMap::new(),
             convs: HashMap::new(),
             fts_upto: fts_upto as u64,
+            gate: Gate::new(policy),
         })
     }
 
@@ -340,10 +365,6 @@ impl State {
         m: &mut NewMessage<C>,
         now: i64,
     ) -> Result<Delivered, StorageError> {
-        let conv_id = match m.target {
-            Target::Direct(to) => self.direct_conv(c, m.sender, to, now)?,
-            Target::Conversation(id) => id,
-        };
         if m.client_msg_id != 0 {
             let found = c
                 .prepare_cached(&format!(
@@ -365,6 +386,20 @@ impl State {
                 });
             }
         }
+        let conv_id = match m.target {
+            Target::Direct(to) => {
+                self.gate.check(c, m.sender, to)?;
+                self.direct_conv(c, m.sender, to, now)?
+            }
+            Target::Conversation(id) => {
+                if let Some((a, b)) = self.conv(c, id)?.pair {
+                    if m.sender == a || m.sender == b {
+                        self.gate.check(c, m.sender, if m.sender == a { b } else { a })?;
+                    }
+                }
+                id
+            }
+        };
         let id = self.next_id(now);
         let conv = self.conv(c, conv_id)?;
         if conv.members.binary_search(&m.sender).is_err() {
@@ -548,7 +583,12 @@ impl<C: Send + 'static> Worker<C> {
                     let result = self.state.insert(&self.conn, &mut m, now);
                     results.push(Committed { ctx: m.ctx, result });
                 }
-                Op::Call(job) => replies.push(job(&self.conn)),
+                Op::Call(job, graph) => {
+                    if graph {
+                        self.state.gate.clear();
+                    }
+                    replies.push(job(&self.conn));
+                }
                 Op::Shutdown => *stopping = true,
             }
         }
@@ -568,7 +608,7 @@ impl<C: Send + 'static> Worker<C> {
                     r.result = Err(StorageError::CommitFailed(e.clone()));
                 }
                 // Caches may name rows that were rolled back: rebuild from disk.
-                if let Ok(state) = State::load(&self.conn) {
+                if let Ok(state) = State::load(&self.conn, self.state.gate.policy) {
                     self.state = state;
                 }
             }
