@@ -19,7 +19,7 @@ fn text(to_user: u64, text: &str) -> pb::SendMessage {
 
 #[tokio::test]
 async fn two_users_chat_both_ways_in_order() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     let alice_id = register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -62,7 +62,7 @@ async fn two_users_chat_both_ways_in_order() {
 
 #[tokio::test]
 async fn every_device_gets_it_and_order_holds_under_concurrent_senders() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -101,7 +101,7 @@ async fn every_device_gets_it_and_order_holds_under_concurrent_senders() {
 
 #[tokio::test]
 async fn offline_recipient_syncs_a_thousand_messages_exactly_once() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -172,7 +172,7 @@ async fn offline_recipient_syncs_a_thousand_messages_exactly_once() {
 
 #[tokio::test]
 async fn resend_with_the_same_client_id_is_idempotent() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -205,7 +205,7 @@ async fn resend_with_the_same_client_id_is_idempotent() {
 
 #[tokio::test]
 async fn history_pages_and_time_ranges() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -261,7 +261,7 @@ async fn history_pages_and_time_ranges() {
 
 #[tokio::test]
 async fn search_english_and_chinese_newest_first() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -331,7 +331,7 @@ async fn search_english_and_chinese_newest_first() {
 
 #[tokio::test]
 async fn non_members_cannot_read_a_conversation() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -360,7 +360,11 @@ async fn non_members_cannot_read_a_conversation() {
 
 #[tokio::test]
 async fn bad_messages_get_clear_errors() {
-    let s = TestServer::start_with(|c| c.max_text_len = 2048).await;
+    let s = TestServer::start_with(|c| {
+        c.max_text_len = 2048;
+        c.dm_policy = "anyone".into();
+    })
+    .await;
     let addr = s.addr();
     let alice_id = register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;

@@ -265,7 +265,7 @@ async fn hello_can_carry_the_login() {
 
 #[tokio::test]
 async fn graceful_shutdown_commits_acks_and_says_goodbye() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_open().await;
     let addr = s.addr();
     let bob = register_raw(&addr, "bob").await;
     register_raw(&addr, "alice").await;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use feige_protocol::{pb, ErrorCode, RequestKind, ResponseResult};
+use feige_protocol::{pb, ErrorCode, PushKind, RequestKind, ResponseResult};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -70,6 +70,43 @@ pub enum Event {
     },
     /// The connection changed state.
     State(ConnState),
+    /// Someone asked to be the user's friend (answer with
+    /// [`Client::respond_friend_request`]).
+    FriendRequest(pb::FriendRequest),
+    /// A friend request the user sent was accepted or rejected.
+    FriendResponse(pb::FriendResponse),
+    /// `user_id` is no longer the user's friend (deleted or blocked, by either side or on
+    /// another device of the user).
+    FriendRemoved {
+        /// The former friend.
+        user_id: u64,
+    },
+    /// A friend came online (first device) or went offline (last device gone).
+    Presence {
+        /// The friend.
+        user_id: u64,
+        /// Online now.
+        online: bool,
+    },
+    /// The user moved a read position on another device.
+    ReadPosition(pb::ReadPosition),
+}
+
+impl Event {
+    /// The event for a social push; `None` for kinds handled elsewhere or unknown.
+    pub(crate) fn from_push(kind: PushKind) -> Option<Event> {
+        Some(match kind {
+            PushKind::FriendRequest(r) => Event::FriendRequest(r),
+            PushKind::FriendResponse(r) => Event::FriendResponse(r),
+            PushKind::FriendRemoved(r) => Event::FriendRemoved { user_id: r.user_id },
+            PushKind::Presence(p) => Event::Presence {
+                user_id: p.user_id,
+                online: p.online,
+            },
+            PushKind::ReadPosition(p) => Event::ReadPosition(p),
+            PushKind::Message(_) | PushKind::Kicked(_) => return None,
+        })
+    }
 }
 
 /// Connection states reported through [`Event::State`].
@@ -382,6 +419,262 @@ impl Client {
         match self.call(RequestKind::Search(req)).await? {
             ResponseResult::Search(m) => Ok(m.messages),
             other => Err(unexpected("Search", &other)),
+        }
+    }
+
+    /// Changes the user's profile: fields left `None` stay, `Some("")` clears (except the
+    /// nickname). Returns the new profile.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT` (a field breaks its rule), or a connection error.
+    pub async fn update_profile(&self, update: pb::UpdateProfile) -> Result<pb::Profile, ClientError> {
+        match self.call(RequestKind::UpdateProfile(update)).await? {
+            ResponseResult::UpdateProfile(p) => Ok(p),
+            other => Err(unexpected("UpdateProfile", &other)),
+        }
+    }
+
+    /// Changes the password; every other session of the user is revoked (their connections
+    /// get `Kicked{INVALID_TOKEN}`). Returns how many sessions were revoked.
+    ///
+    /// # Errors
+    /// `BAD_CREDENTIALS` (wrong old password), `INVALID_ARGUMENT` (new one too short), or a
+    /// connection error.
+    pub async fn change_password(&self, old: &str, new: &str) -> Result<u32, ClientError> {
+        let r = pb::ChangePassword {
+            old_password: old.to_owned(),
+            new_password: new.to_owned(),
+        };
+        match self.call(RequestKind::ChangePassword(r)).await? {
+            ResponseResult::ChangePassword(ok) => Ok(ok.sessions_revoked),
+            other => Err(unexpected("ChangePassword", &other)),
+        }
+    }
+
+    /// Another user's public profile, by id.
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, or a connection error.
+    pub async fn user(&self, user_id: u64) -> Result<pb::PublicProfile, ClientError> {
+        self.get_user(pb::GetUser {
+            user_id,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Another user's public profile, by username.
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, or a connection error.
+    pub async fn user_by_name(&self, username: &str) -> Result<pb::PublicProfile, ClientError> {
+        self.get_user(pb::GetUser {
+            username: username.to_owned(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn get_user(&self, q: pb::GetUser) -> Result<pb::PublicProfile, ClientError> {
+        match self.call(RequestKind::GetUser(q)).await? {
+            ResponseResult::GetUser(p) => Ok(p),
+            other => Err(unexpected("GetUser", &other)),
+        }
+    }
+
+    /// Users whose username or nickname contains `query` (exact matches, then prefixes, then
+    /// substrings), `limit` (0 = 20) from `offset`.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT` (empty or too long query), or a connection error.
+    pub async fn search_users(
+        &self,
+        query: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<pb::UserList, ClientError> {
+        let q = pb::SearchUsers {
+            query: query.to_owned(),
+            limit,
+            offset,
+        };
+        match self.call(RequestKind::SearchUsers(q)).await? {
+            ResponseResult::SearchUsers(l) => Ok(l),
+            other => Err(unexpected("SearchUsers", &other)),
+        }
+    }
+
+    /// Asks `to_user` to be friends. If they had already asked, this accepts their request
+    /// (`became_friends` is set).
+    ///
+    /// # Errors
+    /// `ALREADY_FRIENDS`, `REQUEST_PENDING`, `BLOCKED`, `NOT_FOUND`, `INVALID_ARGUMENT`
+    /// (oneself, message too long), or a connection error.
+    pub async fn friend_request(
+        &self,
+        to_user: u64,
+        message: &str,
+    ) -> Result<pb::FriendRequestSent, ClientError> {
+        let r = pb::SendFriendRequest {
+            to_user,
+            message: message.to_owned(),
+        };
+        match self.call(RequestKind::FriendRequest(r)).await? {
+            ResponseResult::FriendRequest(ok) => Ok(ok),
+            other => Err(unexpected("SendFriendRequest", &other)),
+        }
+    }
+
+    /// Pending friend requests, received and sent.
+    ///
+    /// # Errors
+    /// A connection error.
+    pub async fn friend_requests(&self) -> Result<pb::FriendRequestList, ClientError> {
+        match self
+            .call(RequestKind::FriendRequests(pb::ListFriendRequests {}))
+            .await?
+        {
+            ResponseResult::FriendRequests(l) => Ok(l),
+            other => Err(unexpected("ListFriendRequests", &other)),
+        }
+    }
+
+    /// Accepts or rejects a received friend request; the requester is told by a push.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` (no such pending request to this user), or a connection error.
+    pub async fn respond_friend_request(
+        &self,
+        request_id: u64,
+        accept: bool,
+    ) -> Result<pb::FriendResponse, ClientError> {
+        let r = pb::RespondFriendRequest { request_id, accept };
+        match self.call(RequestKind::FriendRespond(r)).await? {
+            ResponseResult::FriendRespond(ok) => Ok(ok),
+            other => Err(unexpected("RespondFriendRequest", &other)),
+        }
+    }
+
+    /// The user's friends, with remark and online state.
+    ///
+    /// # Errors
+    /// A connection error.
+    pub async fn friends(&self) -> Result<Vec<pb::Friend>, ClientError> {
+        match self.call(RequestKind::Friends(pb::ListFriends {})).await? {
+            ResponseResult::Friends(l) => Ok(l.friends),
+            other => Err(unexpected("ListFriends", &other)),
+        }
+    }
+
+    /// Sets the private alias for a friend ("" clears it).
+    ///
+    /// # Errors
+    /// `NOT_FRIENDS`, `INVALID_ARGUMENT`, or a connection error.
+    pub async fn set_remark(&self, user_id: u64, remark: &str) -> Result<pb::Friend, ClientError> {
+        let r = pb::SetRemark {
+            user_id,
+            remark: remark.to_owned(),
+        };
+        match self.call(RequestKind::SetRemark(r)).await? {
+            ResponseResult::SetRemark(f) => Ok(f),
+            other => Err(unexpected("SetRemark", &other)),
+        }
+    }
+
+    /// Ends a friendship on both sides; the other user is told by a push.
+    ///
+    /// # Errors
+    /// `NOT_FRIENDS`, or a connection error.
+    pub async fn delete_friend(&self, user_id: u64) -> Result<(), ClientError> {
+        match self
+            .call(RequestKind::DeleteFriend(pb::DeleteFriend { user_id }))
+            .await?
+        {
+            ResponseResult::DeleteFriend(_) => Ok(()),
+            other => Err(unexpected("DeleteFriend", &other)),
+        }
+    }
+
+    /// Blocks a user: ends any friendship and pending requests; until unblocked neither can
+    /// send the other 1:1 messages or friend requests (`BLOCKED`).
+    ///
+    /// # Errors
+    /// `NOT_FOUND`, `INVALID_ARGUMENT` (oneself), or a connection error.
+    pub async fn block(&self, user_id: u64) -> Result<(), ClientError> {
+        match self.call(RequestKind::Block(pb::Block { user_id })).await? {
+            ResponseResult::Block(_) => Ok(()),
+            other => Err(unexpected("Block", &other)),
+        }
+    }
+
+    /// Unblocks a user.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` (not blocked), or a connection error.
+    pub async fn unblock(&self, user_id: u64) -> Result<(), ClientError> {
+        match self.call(RequestKind::Unblock(pb::Unblock { user_id })).await? {
+            ResponseResult::Unblock(_) => Ok(()),
+            other => Err(unexpected("Unblock", &other)),
+        }
+    }
+
+    /// The users this user has blocked.
+    ///
+    /// # Errors
+    /// A connection error.
+    pub async fn blocked(&self) -> Result<Vec<pb::PublicProfile>, ClientError> {
+        match self.call(RequestKind::Blocked(pb::ListBlocked {})).await? {
+            ResponseResult::Blocked(l) => Ok(l.users),
+            other => Err(unexpected("ListBlocked", &other)),
+        }
+    }
+
+    /// Whether a friend (or oneself) is online.
+    ///
+    /// # Errors
+    /// `FORBIDDEN` (not a friend), or a connection error.
+    pub async fn presence(&self, user_id: u64) -> Result<bool, ClientError> {
+        match self
+            .call(RequestKind::Presence(pb::GetPresence { user_id }))
+            .await?
+        {
+            ResponseResult::Presence(p) => Ok(p.online),
+            other => Err(unexpected("GetPresence", &other)),
+        }
+    }
+
+    /// The user's conversations, most recently active first, with last message and unread
+    /// count.
+    ///
+    /// # Errors
+    /// A connection error.
+    pub async fn conversations(&self) -> Result<Vec<pb::Conversation>, ClientError> {
+        match self
+            .call(RequestKind::Conversations(pb::ListConversations {}))
+            .await?
+        {
+            ResponseResult::Conversations(l) => Ok(l.conversations),
+            other => Err(unexpected("ListConversations", &other)),
+        }
+    }
+
+    /// Marks a conversation read up to `seq` (0 = everything so far); the user's other
+    /// devices get [`Event::ReadPosition`].
+    ///
+    /// # Errors
+    /// `FORBIDDEN` (not a member), `INVALID_ARGUMENT`, or a connection error.
+    pub async fn mark_read(
+        &self,
+        conversation_id: u64,
+        seq: u64,
+    ) -> Result<pb::ReadPosition, ClientError> {
+        let r = pb::MarkRead {
+            conversation_id,
+            seq,
+        };
+        match self.call(RequestKind::MarkRead(r)).await? {
+            ResponseResult::MarkRead(p) => Ok(p),
+            other => Err(unexpected("MarkRead", &other)),
         }
     }
 

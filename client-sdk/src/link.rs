@@ -703,6 +703,11 @@ async fn read_loop(
                 })
                 .await;
             }
+            Some(Body::Push(pb::Push { kind: Some(other) })) => {
+                if let Some(event) = Event::from_push(other) {
+                    out.send(event).await;
+                }
+            }
             _ => {}
         }
     }

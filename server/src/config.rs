@@ -36,6 +36,9 @@ pub struct Config {
     pub pbkdf2_iterations: u32,
     /// Most writes committed in one transaction.
     pub max_batch: usize,
+    /// Who may send 1:1 messages: "friends" (only friends; the default) or "anyone" (any two
+    /// users, unless one blocked the other).
+    pub dm_policy: String,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             durability: "process".into(),
             pbkdf2_iterations: 100_000,
             max_batch: 4096,
+            dm_policy: "friends".into(),
         }
     }
 }
@@ -120,6 +124,7 @@ impl Config {
             return bad("max_text_len: must be positive and fit in max_frame_len");
         }
         self.durability()?;
+        self.dm_policy()?;
         Ok(())
     }
 
@@ -133,6 +138,20 @@ impl Config {
             "fsync" => Ok(feige_storage::Durability::Fsync),
             other => Err(ConfigError::Invalid(format!(
                 "durability: {other:?} is neither \"process\" nor \"fsync\""
+            ))),
+        }
+    }
+
+    /// The storage policy named by `dm_policy`.
+    ///
+    /// # Errors
+    /// An unknown name.
+    pub fn dm_policy(&self) -> Result<feige_storage::DirectPolicy, ConfigError> {
+        match self.dm_policy.as_str() {
+            "friends" => Ok(feige_storage::DirectPolicy::FriendsOnly),
+            "anyone" => Ok(feige_storage::DirectPolicy::Anyone),
+            other => Err(ConfigError::Invalid(format!(
+                "dm_policy: {other:?} is neither \"friends\" nor \"anyone\""
             ))),
         }
     }
@@ -159,5 +178,13 @@ mod tests {
             ..Config::default()
         };
         assert!(weak.validate().is_err());
+        let c: Config = toml::from_str("dm_policy = \"anyone\"").unwrap();
+        assert_eq!(c.dm_policy().unwrap(), feige_storage::DirectPolicy::Anyone);
+        assert_eq!(
+            Config::default().dm_policy().unwrap(),
+            feige_storage::DirectPolicy::FriendsOnly
+        );
+        let c: Config = toml::from_str("dm_policy = \"strangers\"").unwrap();
+        assert!(c.validate().is_err());
     }
 }

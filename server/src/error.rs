@@ -37,6 +37,12 @@ impl From<StorageError> for RequestError {
             StorageError::Forbidden => ErrorCode::Forbidden,
             StorageError::SelfMessage => ErrorCode::InvalidArgument,
             StorageError::WorkerGone => ErrorCode::ShuttingDown,
+            StorageError::NotFriends => ErrorCode::NotFriends,
+            StorageError::BlockedByPeer | StorageError::PeerBlocked => ErrorCode::Blocked,
+            StorageError::AlreadyFriends => ErrorCode::AlreadyFriends,
+            StorageError::RequestPending => ErrorCode::RequestPending,
+            StorageError::SelfTarget => ErrorCode::InvalidArgument,
+            StorageError::UnknownRequest | StorageError::NotBlocked => ErrorCode::NotFound,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)
             | StorageError::Io(_)

@@ -322,13 +322,15 @@ impl Handler {
             | RequestKind::Login(_)
             | RequestKind::Resume(_)
             | RequestKind::Ping(_) => {}
+            // Profiles, friends, presence, conversation list: request/profile.rs, social.rs.
+            other => self.social(rid, login, other).await,
         }
         Flow::Continue
     }
 
     /// Serves a request on another task (at most [`MAX_INFLIGHT`] per connection); its reply
     /// goes through the outbox.
-    async fn spawn_reply<F>(&mut self, rid: u64, fut: F)
+    pub(crate) async fn spawn_reply<F>(&mut self, rid: u64, fut: F)
     where
         F: std::future::Future<Output = Result<ResponseResult, RequestError>> + Send + 'static,
     {
@@ -410,10 +412,13 @@ impl Handler {
         Ok(())
     }
 
-    /// Removes this connection from the session map.
+    /// Removes this connection from the session map; the user's friends hear when it was the
+    /// user's last.
     pub(crate) fn leave_sessions(&mut self) {
         if let State::LoggedIn(login) = &self.state {
-            self.shared.sessions.remove(login.user, self.conn_id);
+            if self.shared.sessions.remove(login.user, self.conn_id) {
+                crate::presence::changed(&self.shared, login.user);
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ mod convert;
 pub mod error;
 mod handler;
 mod listener;
+mod presence;
 mod request;
 pub mod router;
 pub mod session;
@@ -54,6 +55,8 @@ pub(crate) struct Shared {
     pub store: Store,
     pub writer: Writer<ReplyTo>,
     pub sessions: Arc<Sessions>,
+    /// Orders presence announcements per user.
+    pub presence: presence::Presence,
     pub rng: SystemRandom,
     pub next_conn_id: AtomicU64,
     /// Cancelled when shutdown begins: connections stop reading requests.
@@ -89,6 +92,7 @@ impl Server {
         let opts = StoreOptions {
             durability: config.durability()?,
             max_batch: config.max_batch.max(1),
+            direct_policy: config.dm_policy()?,
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
@@ -113,6 +117,7 @@ impl Server {
                 store,
                 writer,
                 sessions,
+                presence: presence::Presence::default(),
                 rng: SystemRandom::new(),
                 next_conn_id: AtomicU64::new(1),
                 stop_reading: CancellationToken::new(),

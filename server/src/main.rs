@@ -27,6 +27,9 @@ struct Args {
     /// [default: process].
     #[arg(long)]
     durability: Option<String>,
+    /// Who may send 1:1 messages: "friends" (only friends) or "anyone" [default: friends].
+    #[arg(long)]
+    dm_policy: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +49,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.durability {
         config.durability = v;
+    }
+    if let Some(v) = args.dm_policy {
+        config.dm_policy = v;
     }
     let level: tracing::Level = config
         .log

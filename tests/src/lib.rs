@@ -27,6 +27,12 @@ impl TestServer {
         Self::start_with(|_| {}).await
     }
 
+    /// Starts a server where any two users may message each other (`dm_policy = "anyone"`),
+    /// for tests about messaging rather than friendship.
+    pub async fn start_open() -> TestServer {
+        Self::start_with(|c| c.dm_policy = "anyone".into()).await
+    }
+
     /// Starts a server after `tweak` adjusts its config.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();

@@ -502,7 +502,7 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
                     eprintln!("disconnected by the server: {reason}; reconnecting");
                 }
             }
-            Some(Event::State(_)) => {}
+            Some(_) => {}
             None => break Err(ClientError::Closed.into()),
         }
     };

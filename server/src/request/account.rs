@@ -10,8 +10,8 @@ use crate::handler::{Flow, Handler, Login, State};
 
 /// Longest device name kept.
 const MAX_DEVICE_LEN: usize = 64;
-const MIN_PASSWORD_CHARS: usize = 8;
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn device_name(d: &str) -> Result<String, RequestError> {
     let d = d.trim();
@@ -203,10 +203,13 @@ impl Handler {
         Ok(ResponseResult::Logout(pb::LogoutOk {}))
     }
 
-    /// Marks this connection logged in and registers it for routing.
+    /// Marks this connection logged in and registers it for routing; the user's friends hear
+    /// when it is the user's first.
     fn enter(&mut self, user: u64, device: String, token_hash: Vec<u8>) {
         let peer = self.peer(token_tag(&token_hash));
-        self.shared.sessions.add(user, peer);
+        if self.shared.sessions.add(user, peer) {
+            crate::presence::changed(&self.shared, user);
+        }
         self.state = State::LoggedIn(Login {
             user,
             device,
@@ -216,7 +219,7 @@ impl Handler {
 }
 
 /// The first 8 bytes of a token hash, naming the token in the session map.
-fn token_tag(hash: &[u8]) -> u64 {
+pub(crate) fn token_tag(hash: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = hash.len().min(8);
     b[..n].copy_from_slice(&hash[..n]);

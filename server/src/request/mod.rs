@@ -2,3 +2,5 @@
 
 pub(crate) mod account;
 pub(crate) mod message;
+pub(crate) mod profile;
+pub(crate) mod social;

@@ -1,0 +1,252 @@
+//! UpdateProfile, ChangePassword, GetUser and SearchUsers: one's own profile and finding
+//! others. Served on their own tasks; writes go through the storage writer, hashing and reads
+//! run on blocking threads.
+
+use feige_protocol::{pb, ErrorCode, ResponseResult};
+use feige_storage::social::{self, ProfileUpdate};
+
+use crate::account::{hash_password, verify_password};
+use crate::convert;
+use crate::error::RequestError;
+use crate::request::account::{token_tag, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::request::social::Caller;
+
+const MAX_NICKNAME_CHARS: usize = 64;
+const MAX_SIGNATURE_CHARS: usize = 256;
+const MAX_AVATAR_BYTES: usize = 128;
+const MAX_PHONE_BYTES: usize = 32;
+const MAX_EMAIL_BYTES: usize = 254;
+const MAX_QUERY_CHARS: usize = 64;
+const SEARCH_DEFAULT: u32 = 20;
+const SEARCH_MAX: u32 = 100;
+/// Deepest page of a user search.
+const MAX_OFFSET: u32 = 10_000;
+
+/// A nickname: trimmed, 1..=64 characters, no control characters.
+pub(crate) fn nickname(n: &str) -> Result<String, RequestError> {
+    let n = n.trim();
+    let chars = n.chars().count();
+    if chars == 0 || chars > MAX_NICKNAME_CHARS || n.chars().any(char::is_control) {
+        return Err(RequestError::invalid(
+            "nickname must have 1 to 64 characters and no control characters",
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+fn signature(s: &str) -> Result<String, RequestError> {
+    let s = s.trim();
+    if s.chars().count() > MAX_SIGNATURE_CHARS || s.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return Err(RequestError::invalid(
+            "signature must have at most 256 characters and no control characters",
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn avatar(a: &str) -> Result<String, RequestError> {
+    let a = a.trim();
+    if a.len() > MAX_AVATAR_BYTES || !a.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(RequestError::invalid(
+            "avatar must be a file id of at most 128 printable ASCII characters",
+        ));
+    }
+    Ok(a.to_owned())
+}
+
+/// A phone number: empty (clears it), or up to 32 bytes of digits, spaces, '-', '(' and ')'
+/// with an optional leading '+', holding at least 3 digits.
+fn phone(p: &str) -> Result<String, RequestError> {
+    let p = p.trim();
+    if p.is_empty() {
+        return Ok(String::new());
+    }
+    let body = p.strip_prefix('+').unwrap_or(p);
+    let ok = p.len() <= MAX_PHONE_BYTES
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'))
+        && body.chars().filter(char::is_ascii_digit).count() >= 3;
+    if !ok {
+        return Err(RequestError::invalid(
+            "phone must be digits (with spaces, '-', '(', ')' and a leading '+'), at most 32 characters",
+        ));
+    }
+    Ok(p.to_owned())
+}
+
+/// An e-mail address: empty (clears it), or `local@domain` without spaces, at most 254 bytes.
+fn email(e: &str) -> Result<String, RequestError> {
+    let e = e.trim();
+    if e.is_empty() {
+        return Ok(String::new());
+    }
+    let ok = e.len() <= MAX_EMAIL_BYTES
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match e.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if !ok {
+        return Err(RequestError::invalid(
+            "email must look like name@example.com (at most 254 characters)",
+        ));
+    }
+    Ok(e.to_owned())
+}
+
+/// Serves `UpdateProfile`: validates the fields given and stores them.
+pub(crate) async fn update(
+    me: Caller,
+    r: pb::UpdateProfile,
+) -> Result<ResponseResult, RequestError> {
+    let update = ProfileUpdate {
+        nickname: r.nickname.as_deref().map(nickname).transpose()?,
+        signature: r.signature.as_deref().map(signature).transpose()?,
+        avatar: r.avatar.as_deref().map(avatar).transpose()?,
+        phone: r.phone.as_deref().map(phone).transpose()?,
+        email: r.email.as_deref().map(email).transpose()?,
+    };
+    let user = me.user;
+    let record = me
+        .shared
+        .writer
+        .call(move |c| social::update_profile(c, user, &update))
+        .await?;
+    Ok(ResponseResult::UpdateProfile(convert::profile(&record)))
+}
+
+/// Serves `ChangePassword`: checks the old password, stores the new one, revokes every other
+/// session token of the user and closes their connections.
+pub(crate) async fn change_password(
+    me: Caller,
+    r: pb::ChangePassword,
+) -> Result<ResponseResult, RequestError> {
+    if r.new_password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(RequestError::invalid(
+            "new password must have at least 8 characters",
+        ));
+    }
+    if r.new_password.len() > MAX_PASSWORD_BYTES {
+        return Err(RequestError::invalid("new password longer than 1024 bytes"));
+    }
+    let Some(user) = me.shared.store.user_by_id(me.user).await? else {
+        return Err(RequestError::new(ErrorCode::NotFound, "user no longer exists"));
+    };
+    let shared = me.shared.clone();
+    let iterations = shared.config.pbkdf2_iterations;
+    let hashed = tokio::task::spawn_blocking(move || {
+        if !verify_password(&user.salt, &user.password_hash, &r.old_password) {
+            return Ok(None);
+        }
+        hash_password(&shared.rng, iterations, &r.new_password).map(Some)
+    })
+    .await
+    .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?
+    .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
+    let Some((salt, hash)) = hashed else {
+        return Err(RequestError::new(
+            ErrorCode::BadCredentials,
+            "the old password is wrong",
+        ));
+    };
+    let (uid, keep) = (me.user, me.token_hash.clone());
+    let revoked = me
+        .shared
+        .writer
+        .call(move |c| social::set_password(c, uid, &salt, &hash, &keep))
+        .await?;
+    let tag = token_tag(&me.token_hash);
+    me.shared.sessions.for_each(me.user, |p| {
+        if p.token_tag != tag {
+            p.control.kick(ErrorCode::InvalidToken);
+        }
+    });
+    tracing::info!(user = me.user, revoked, "password changed");
+    Ok(ResponseResult::ChangePassword(pb::PasswordChanged {
+        sessions_revoked: revoked,
+    }))
+}
+
+/// Serves `GetUser`: a user's public profile, by id or username.
+pub(crate) async fn get_user(me: Caller, r: pb::GetUser) -> Result<ResponseResult, RequestError> {
+    let store = &me.shared.store;
+    let found = match (r.user_id, r.username.trim()) {
+        (0, "") => return Err(RequestError::invalid("set user_id or username")),
+        (id, "") => store.user_by_id(id).await?,
+        (0, name) => store.user_by_name(name).await?,
+        _ => {
+            return Err(RequestError::invalid(
+                "set only one of user_id and username",
+            ))
+        }
+    };
+    match found {
+        Some(u) => Ok(ResponseResult::GetUser(convert::public(&(&u).into()))),
+        None => Err(RequestError::new(ErrorCode::NotFound, "no such user")),
+    }
+}
+
+/// Serves `SearchUsers`: a page of users whose username or nickname contains the query.
+pub(crate) async fn search(
+    me: Caller,
+    r: pb::SearchUsers,
+) -> Result<ResponseResult, RequestError> {
+    let query = r.query.trim().to_owned();
+    let chars = query.chars().count();
+    if chars == 0 || chars > MAX_QUERY_CHARS {
+        return Err(RequestError::invalid("query must have 1 to 64 characters"));
+    }
+    if r.offset > MAX_OFFSET {
+        return Err(RequestError::invalid("offset larger than 10000"));
+    }
+    let limit = (if r.limit == 0 {
+        SEARCH_DEFAULT
+    } else {
+        r.limit.min(SEARCH_MAX)
+    }) as usize;
+    let (user, offset) = (me.user, r.offset as usize);
+    let (users, has_more) = me
+        .shared
+        .store
+        .read(move |c| social::search_users(c, user, &query, limit, offset))
+        .await?;
+    Ok(ResponseResult::SearchUsers(pb::UserList {
+        users: users.iter().map(convert::public).collect(),
+        has_more,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_rules() {
+        assert_eq!(nickname("  小明 ").unwrap(), "小明");
+        assert!(nickname(" ").is_err());
+        assert!(nickname(&"x".repeat(65)).is_err());
+        assert_eq!(phone("+86 138-0013-8000").unwrap(), "+86 138-0013-8000");
+        assert_eq!(phone("").unwrap(), "");
+        assert!(phone("12").is_err());
+        assert!(phone("call me").is_err());
+        assert!(phone("1+2345").is_err());
+        assert_eq!(email(" a@b.cn ").unwrap(), "a@b.cn");
+        assert!(email("a@b").is_err());
+        assert!(email("a b@c.d").is_err());
+        assert!(email("@c.d").is_err());
+        assert!(email("a@@c.d").is_err());
+        assert!(avatar("file-123").is_ok());
+        assert!(avatar("a b").is_err());
+        assert!(signature(&"字".repeat(256)).is_ok());
+        assert!(signature(&"字".repeat(257)).is_err());
+    }
+}
