@@ -78,3 +78,63 @@ pub async fn no_message_within(events: &mut Events, ms: u64) {
     .await;
     assert!(r.is_err(), "unexpected message {r:?}");
 }
+
+/// The next event `pick` maps to `Some`, skipping the others; panics after 10 s.
+pub async fn next_event<T>(events: &mut Events, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Some(e) => {
+                    if let Some(t) = pick(e) {
+                        return t;
+                    }
+                }
+                None => panic!("event stream ended"),
+            }
+        }
+    })
+    .await
+    .expect("no matching event within 10 s")
+}
+
+/// Asserts that no event `pick` maps to `Some` arrives within `ms` milliseconds.
+pub async fn no_event_within<T: std::fmt::Debug>(
+    events: &mut Events,
+    ms: u64,
+    mut pick: impl FnMut(Event) -> Option<T>,
+) {
+    let r = tokio::time::timeout(Duration::from_millis(ms), async {
+        loop {
+            match events.recv().await {
+                Some(e) => {
+                    if let Some(t) = pick(e) {
+                        return t;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
+    assert!(r.is_err(), "unexpected event {r:?}");
+}
+
+/// The next presence event about `user`: whether they are online.
+pub async fn next_presence(events: &mut Events, user: u64) -> bool {
+    next_event(events, |e| match e {
+        Event::Presence { user_id, online } if user_id == user => Some(online),
+        _ => None,
+    })
+    .await
+}
+
+/// Makes the users of `a` and `b` friends: `a` asks, `b` accepts. Returns their conversation.
+pub async fn befriend(a: &Client, b: &Client) -> u64 {
+    let b_id = b.session().unwrap().user_id;
+    let sent = a.friend_request(b_id, "").await.unwrap();
+    let answer = b
+        .respond_friend_request(sent.request_id, true)
+        .await
+        .unwrap();
+    answer.friend.unwrap().conversation_id
+}

@@ -7,6 +7,8 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub mod social;
+
 use feige_client::pb;
 use serde::{Deserialize, Serialize};
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use feige_client::{code_name, pb, Client, ClientConfig, ClientError, ErrorCode, Event, Events};
+use feige_tools::social::{self as out, Out, UserRef};
 use feige_tools::{
     check_username, current_user, default_state_dir, error_json, hex_decode, hex_encode,
     load_session, message_json, message_line, remove_session, save_session, Failure, SavedSession,
@@ -86,6 +87,139 @@ enum Command {
         /// Most results.
         #[arg(long)]
         limit: Option<u32>,
+    },
+    /// Show or change your profile, or show another user's [default: show yours].
+    Profile {
+        #[command(subcommand)]
+        action: Option<ProfileCmd>,
+    },
+    /// Find users by username or nickname (prefix or substring, any script).
+    SearchUsers {
+        /// What to look for.
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
+        /// Most results [default: 20].
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Skip this many results (paging).
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+    /// Friends and friend requests [default: list your friends]. USER is a user id or a
+    /// username (`@name` for a username made of digits).
+    Friends {
+        #[command(subcommand)]
+        action: Option<FriendsCmd>,
+    },
+    /// Your conversations with their last message and unread count [default: list them].
+    Chats {
+        #[command(subcommand)]
+        action: Option<ChatsCmd>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCmd {
+    /// Show your own profile.
+    Show,
+    /// Change fields of your profile; an empty value clears a field.
+    Set {
+        #[arg(long)]
+        nickname: Option<String>,
+        #[arg(long)]
+        signature: Option<String>,
+        /// Avatar file id.
+        #[arg(long)]
+        avatar: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Show another user's public profile.
+    User {
+        /// User id or username.
+        #[arg(value_name = "USER")]
+        who: String,
+    },
+    /// Change your password: the old one from FEIGE_PASSWORD (else the first stdin line), the
+    /// new one from FEIGE_NEW_PASSWORD (else the next line). Your other sessions are revoked.
+    Password,
+}
+
+#[derive(Debug, Subcommand)]
+enum FriendsCmd {
+    /// List your friends with remark and online state.
+    List,
+    /// Send a friend request.
+    Add {
+        /// Who to ask.
+        #[arg(value_name = "USER")]
+        who: String,
+        /// A short note to go with it.
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// Pending friend requests, received and sent.
+    Requests,
+    /// Accept a received friend request.
+    Accept {
+        /// The request id (see `feige friends requests`).
+        request_id: u64,
+    },
+    /// Reject a received friend request.
+    Reject {
+        /// The request id.
+        request_id: u64,
+    },
+    /// Set your private alias for a friend (empty clears it).
+    Remark {
+        /// The friend.
+        #[arg(value_name = "USER")]
+        who: String,
+        /// The alias.
+        #[arg(default_value = "")]
+        remark: String,
+    },
+    /// End a friendship (on both sides).
+    Delete {
+        /// The friend.
+        #[arg(value_name = "USER")]
+        who: String,
+    },
+    /// Block a user: no more messages or friend requests either way.
+    Block {
+        /// Who to block.
+        #[arg(value_name = "USER")]
+        who: String,
+    },
+    /// Unblock a user.
+    Unblock {
+        /// Who to unblock.
+        #[arg(value_name = "USER")]
+        who: String,
+    },
+    /// The users you have blocked.
+    Blocked,
+    /// Whether a friend is online.
+    Presence {
+        /// The friend.
+        #[arg(value_name = "USER")]
+        who: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ChatsCmd {
+    /// List your conversations, most recent first.
+    List,
+    /// Mark a conversation as read (on all your devices).
+    Read {
+        /// The conversation id (see `feige chats`).
+        conversation_id: u64,
+        /// Read up to this sequence number [default: everything].
+        #[arg(long, default_value_t = 0)]
+        seq: u64,
     },
 }
 
@@ -187,6 +321,10 @@ impl Ctx {
         let _ = out.flush();
     }
 
+    fn out(&self, o: &Out) {
+        self.print(&o.json, || o.text.clone());
+    }
+
     fn print_message(&self, m: &pb::Message) {
         let line = if self.cli.json {
             message_json(m)
@@ -272,16 +410,6 @@ struct LoggedIn {
 }
 
 #[derive(Serialize)]
-struct ProfileJson {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    user_id: String,
-    username: String,
-    nickname: String,
-    created_at: String,
-}
-
-#[derive(Serialize)]
 struct Sent {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -315,6 +443,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             before,
         } => history(&ctx, *user_id, *limit, *before).await,
         Command::Search { words, limit } => search(&ctx, &words.join(" "), *limit).await,
+        Command::Profile { action } => profile(&ctx, action.as_ref()).await,
+        Command::SearchUsers {
+            query,
+            limit,
+            offset,
+        } => search_users(&ctx, &query.join(" "), *limit, *offset).await,
+        Command::Friends { action } => friends(&ctx, action.as_ref()).await,
+        Command::Chats { action } => chats(&ctx, action.as_ref()).await,
     }
 }
 
@@ -395,22 +531,7 @@ async fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
     let (client, _events, _) = ctx.resume(false).await?;
     let result = client.whoami().await;
     client.close().await;
-    let p = result?;
-    ctx.print(
-        &ProfileJson {
-            kind: "profile",
-            user_id: p.user_id.to_string(),
-            username: p.username.clone(),
-            nickname: p.nickname.clone(),
-            created_at: p.created_at_ms.to_string(),
-        },
-        || {
-            format!(
-                "{} (user {}), nickname {}",
-                p.username, p.user_id, p.nickname
-            )
-        },
-    );
+    ctx.out(&out::profile(&result?));
     Ok(())
 }
 
@@ -483,6 +604,15 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
             }
         };
         match event {
+            Some(e @ (Event::FriendRequest(_)
+            | Event::FriendResponse(_)
+            | Event::FriendRemoved { .. }
+            | Event::Presence { .. }
+            | Event::ReadPosition(_))) => {
+                if let Some(o) = out::event(&e) {
+                    ctx.out(&o);
+                }
+            }
             Some(Event::Message(m)) => {
                 ctx.print_message(&m);
                 seen += 1;
@@ -502,7 +632,7 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
                     eprintln!("disconnected by the server: {reason}; reconnecting");
                 }
             }
-            Some(_) => {}
+            Some(Event::State(_)) => {}
             None => break Err(ClientError::Closed.into()),
         }
     };
@@ -540,6 +670,231 @@ async fn search(ctx: &Ctx, query: &str, limit: Option<u32>) -> anyhow::Result<()
     client.close().await;
     for m in &result? {
         ctx.print_message(m);
+    }
+    Ok(())
+}
+
+/// The id of the user `s` names (a user id, or a username looked up on the server).
+async fn user_id(client: &Client, s: &str) -> anyhow::Result<u64> {
+    match UserRef::parse(s) {
+        UserRef::Id(id) => Ok(id),
+        UserRef::Name(name) => Ok(client
+            .user_by_name(&name)
+            .await
+            .with_context(|| format!("cannot find user {name:?}"))?
+            .user_id),
+    }
+}
+
+/// Runs `f` on a resumed session (without syncing), then closes it.
+async fn with_client<T, F, Fut>(ctx: &Ctx, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let (client, _events, _) = ctx.resume(false).await?;
+    let result = f(client.clone()).await;
+    client.close().await;
+    result
+}
+
+/// The new password for `profile password`: FEIGE_NEW_PASSWORD, else a line of stdin.
+fn new_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("FEIGE_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    eprint!("new password: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the new password")?;
+    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    if p.is_empty() {
+        return Err(Failure::new("INVALID_ARGUMENT", "no new password given").into());
+    }
+    Ok(p)
+}
+
+async fn profile(ctx: &Ctx, action: Option<&ProfileCmd>) -> anyhow::Result<()> {
+    match action.unwrap_or(&ProfileCmd::Show) {
+        ProfileCmd::Show => whoami(ctx).await,
+        ProfileCmd::Set {
+            nickname,
+            signature,
+            avatar,
+            phone,
+            email,
+        } => {
+            let update = pb::UpdateProfile {
+                nickname: nickname.clone(),
+                signature: signature.clone(),
+                avatar: avatar.clone(),
+                phone: phone.clone(),
+                email: email.clone(),
+            };
+            if update == pb::UpdateProfile::default() {
+                return Err(Failure::new(
+                    "INVALID_ARGUMENT",
+                    "nothing to change: give --nickname, --signature, --avatar, --phone or --email",
+                )
+                .into());
+            }
+            let p = with_client(ctx, |c| async move { Ok(c.update_profile(update).await?) }).await?;
+            ctx.out(&out::profile(&p));
+            Ok(())
+        }
+        ProfileCmd::User { who } => {
+            let u = with_client(ctx, |c| async move {
+                let id = user_id(&c, who).await?;
+                Ok(c.user(id).await?)
+            })
+            .await?;
+            ctx.out(&out::user(&u));
+            Ok(())
+        }
+        ProfileCmd::Password => {
+            let old = password()?;
+            let new = new_password()?;
+            let revoked =
+                with_client(ctx, |c| async move { Ok(c.change_password(&old, &new).await?) })
+                    .await?;
+            ctx.print(
+                &serde_json::json!({
+                    "type": "password_changed",
+                    "sessions_revoked": revoked.to_string(),
+                }),
+                || format!("password changed; {revoked} other session(s) revoked"),
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn search_users(
+    ctx: &Ctx,
+    query: &str,
+    limit: Option<u32>,
+    offset: u32,
+) -> anyhow::Result<()> {
+    let page = with_client(ctx, |c| async move {
+        Ok(c.search_users(query, limit.unwrap_or(0), offset).await?)
+    })
+    .await?;
+    for u in &page.users {
+        ctx.out(&out::user(u));
+    }
+    if page.has_more && !ctx.cli.json {
+        eprintln!(
+            "more results: --offset {}",
+            offset as usize + page.users.len()
+        );
+    }
+    Ok(())
+}
+
+async fn friends(ctx: &Ctx, action: Option<&FriendsCmd>) -> anyhow::Result<()> {
+    let action = action.unwrap_or(&FriendsCmd::List);
+    let outs: Vec<Out> = with_client(ctx, |c| async move {
+        Ok(match action {
+            FriendsCmd::List => c.friends().await?.iter().map(out::friend).collect(),
+            FriendsCmd::Add { who, message } => {
+                let id = user_id(&c, who).await?;
+                let sent = c.friend_request(id, message).await?;
+                let text = if sent.became_friends {
+                    format!("user {id} had asked you too: you are friends now")
+                } else {
+                    format!("friend request #{} sent to user {id}", sent.request_id)
+                };
+                vec![Out {
+                    json: serde_json::json!({
+                        "type": "friend_request_sent",
+                        "request_id": sent.request_id.to_string(),
+                        "user_id": id.to_string(),
+                        "became_friends": sent.became_friends,
+                    }),
+                    text,
+                }]
+            }
+            FriendsCmd::Requests => {
+                let l = c.friend_requests().await?;
+                let incoming = l.incoming.iter().map(|r| out::friend_request(r, "incoming"));
+                let outgoing = l.outgoing.iter().map(|r| out::friend_request(r, "outgoing"));
+                incoming.chain(outgoing).collect()
+            }
+            FriendsCmd::Accept { request_id } => {
+                vec![out::friend_response(
+                    &c.respond_friend_request(*request_id, true).await?,
+                )]
+            }
+            FriendsCmd::Reject { request_id } => {
+                vec![out::friend_response(
+                    &c.respond_friend_request(*request_id, false).await?,
+                )]
+            }
+            FriendsCmd::Remark { who, remark } => {
+                let id = user_id(&c, who).await?;
+                vec![out::friend(&c.set_remark(id, remark).await?)]
+            }
+            FriendsCmd::Delete { who } => {
+                let id = user_id(&c, who).await?;
+                c.delete_friend(id).await?;
+                vec![done("friend_deleted", id, format!("user {id} is no longer your friend"))]
+            }
+            FriendsCmd::Block { who } => {
+                let id = user_id(&c, who).await?;
+                c.block(id).await?;
+                vec![done("blocked", id, format!("blocked user {id}"))]
+            }
+            FriendsCmd::Unblock { who } => {
+                let id = user_id(&c, who).await?;
+                c.unblock(id).await?;
+                vec![done("unblocked", id, format!("unblocked user {id}"))]
+            }
+            FriendsCmd::Blocked => c.blocked().await?.iter().map(out::user).collect(),
+            FriendsCmd::Presence { who } => {
+                let id = user_id(&c, who).await?;
+                vec![out::presence(id, c.presence(id).await?)]
+            }
+        })
+    })
+    .await?;
+    for o in &outs {
+        ctx.out(o);
+    }
+    Ok(())
+}
+
+/// A success line for an action on a user.
+fn done(kind: &str, user_id: u64, text: String) -> Out {
+    Out {
+        json: serde_json::json!({ "type": kind, "user_id": user_id.to_string() }),
+        text,
+    }
+}
+
+async fn chats(ctx: &Ctx, action: Option<&ChatsCmd>) -> anyhow::Result<()> {
+    let action = action.unwrap_or(&ChatsCmd::List);
+    let outs: Vec<Out> = with_client(ctx, |c| async move {
+        Ok(match action {
+            ChatsCmd::List => c
+                .conversations()
+                .await?
+                .iter()
+                .map(out::conversation)
+                .collect(),
+            ChatsCmd::Read {
+                conversation_id,
+                seq,
+            } => vec![out::read_position(
+                &c.mark_read(*conversation_id, *seq).await?,
+            )],
+        })
+    })
+    .await?;
+    for o in &outs {
+        ctx.out(o);
     }
     Ok(())
 }

@@ -121,11 +121,59 @@ async fn readme_walkthrough_in_json() {
     assert_eq!(who["username"], "alice");
     assert_eq!(who["nickname"], "Alice");
 
+    // 1:1 messages need friendship by default.
+    let stranger = feige(&addr, st, &["--json", "send", &bob_id, "hi"], None).await;
+    assert_eq!(stranger.error_code(), "NOT_FRIENDS");
+    let asked = feige(
+        &addr,
+        st,
+        &["--json", "friends", "add", "bob", "--message", "hi, alice here"],
+        None,
+    )
+    .await;
+    assert!(asked.ok, "{}", asked.stderr);
+    let request_id = asked.one()["request_id"].as_str().unwrap().to_owned();
+    let bob_login = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "login"],
+        Some("password-from-stdin\n"),
+    )
+    .await;
+    assert!(bob_login.ok, "{}", bob_login.stderr);
+    let pending = feige(&addr, st, &["--json", "--user", "bob", "friends", "requests"], None).await;
+    assert!(pending.ok, "{}", pending.stderr);
+    let pending = pending.one();
+    assert_eq!(pending["direction"], "incoming");
+    assert_eq!(pending["message"], "hi, alice here");
+    assert_eq!(pending["request_id"].as_str(), Some(request_id.as_str()));
+    let accepted = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "friends", "accept", &request_id],
+        None,
+    )
+    .await;
+    assert!(accepted.ok, "{}", accepted.stderr);
+    assert_eq!(accepted.one()["accepted"], true);
+
     for text in ["hello bob", "你好 bob"] {
-        let sent = feige(&addr, st, &["--json", "send", &bob_id, text], None).await;
+        let sent = feige(
+            &addr,
+            st,
+            &["--json", "--user", "alice", "send", &bob_id, text],
+            None,
+        )
+        .await;
         assert!(sent.ok, "{}", sent.stderr);
     }
-    let bad = feige(&addr, st, &["--json", "send", "999999", "x"], None).await;
+    let bad = feige(
+        &addr,
+        st,
+        &["--json", "--user", "alice", "send", "999999", "x"],
+        None,
+    )
+    .await;
     assert_eq!(bad.error_code(), "NOT_FOUND");
 
     // bob logs in with the password from stdin and gets what he missed.
@@ -209,4 +257,153 @@ async fn human_output_and_unreachable_server() {
     assert!(!r.ok);
     assert!(r.stderr.starts_with("error:"), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn social_commands_in_json() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    let ok = |r: &Run| assert!(r.ok, "{}", r.stderr);
+    for (name, nick) in [("carol", "小红"), ("dave", "Dave")] {
+        let r = feige(&addr, st, &["register", name, "--nickname", nick], None).await;
+        ok(&r);
+        let r = feige(&addr, st, &["--user", name, "login"], None).await;
+        ok(&r);
+    }
+    // Profiles.
+    let r = feige(
+        &addr,
+        st,
+        &[
+            "--json",
+            "--user",
+            "carol",
+            "profile",
+            "set",
+            "--signature",
+            "飞鸽",
+            "--email",
+            "carol@example.com",
+        ],
+        None,
+    )
+    .await;
+    ok(&r);
+    let p = r.one();
+    assert_eq!(p["signature"], "飞鸽");
+    assert_eq!(p["email"], "carol@example.com");
+    let r = feige(&addr, st, &["--json", "--user", "carol", "profile"], None).await;
+    ok(&r);
+    assert_eq!(r.one()["email"], "carol@example.com");
+    let r = feige(&addr, st, &["--json", "--user", "dave", "profile", "user", "carol"], None).await;
+    ok(&r);
+    let u = r.one();
+    assert_eq!(u["nickname"], "小红");
+    assert!(u.get("email").is_none(), "no private fields: {u}");
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "profile", "set", "--email", "nope"],
+        None,
+    )
+    .await;
+    assert_eq!(r.error_code(), "INVALID_ARGUMENT");
+
+    // Search, friends, presence, remark.
+    let r = feige(&addr, st, &["--json", "--user", "dave", "search-users", "红"], None).await;
+    ok(&r);
+    assert_eq!(r.one()["username"], "carol");
+    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "presence", "carol"], None).await;
+    assert_eq!(r.error_code(), "FORBIDDEN");
+    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "add", "carol"], None).await;
+    ok(&r);
+    let id = r.one()["request_id"].as_str().unwrap().to_owned();
+    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "add", "carol"], None).await;
+    assert_eq!(r.error_code(), "REQUEST_PENDING");
+    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "accept", &id], None).await;
+    ok(&r);
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "friends", "remark", "carol", "Little Red"],
+        None,
+    )
+    .await;
+    ok(&r);
+    assert_eq!(r.one()["remark"], "Little Red");
+    let r = feige(&addr, st, &["--json", "--user", "dave", "friends"], None).await;
+    ok(&r);
+    let f = r.one();
+    assert_eq!(f["username"], "carol");
+    assert_eq!(f["online"], false, "carol has no live connection");
+    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "presence", "carol"], None).await;
+    ok(&r);
+    assert_eq!(r.one()["online"], false);
+
+    // Chats and unread counts.
+    for text in ["one", "two"] {
+        let r = feige(&addr, st, &["--json", "--user", "dave", "send", "@carol", text], None).await;
+        // `send` takes a user id only.
+        assert!(!r.ok);
+        let carol_id = f["user_id"].as_str().unwrap();
+        let r = feige(&addr, st, &["--json", "--user", "dave", "send", carol_id, text], None).await;
+        ok(&r);
+    }
+    let r = feige(&addr, st, &["--json", "--user", "carol", "chats"], None).await;
+    ok(&r);
+    let c = r.one();
+    assert_eq!(c["unread"], "2");
+    assert_eq!(c["last_text"], "two");
+    assert_eq!(c["peer_username"], "dave");
+    let conv = c["conversation_id"].as_str().unwrap().to_owned();
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "chats", "read", &conv, "--seq", "1"],
+        None,
+    )
+    .await;
+    ok(&r);
+    assert_eq!(r.one()["unread"], "1");
+    let r = feige(&addr, st, &["--user", "carol", "chats"], None).await;
+    ok(&r);
+    assert!(r.stdout.contains("(1 unread)"), "{}", r.stdout);
+
+    // Block, unblock, delete.
+    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "block", "dave"], None).await;
+    ok(&r);
+    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "blocked"], None).await;
+    ok(&r);
+    assert_eq!(r.one()["username"], "dave");
+    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "add", "carol"], None).await;
+    assert_eq!(r.error_code(), "BLOCKED");
+    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "unblock", "dave"], None).await;
+    ok(&r);
+    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "delete", "dave"], None).await;
+    assert_eq!(r.error_code(), "NOT_FRIENDS", "the block ended the friendship");
+
+    // Password change: old and new password from stdin; the new one works for a login.
+    let mut cmd_input = String::from(PASSWORD);
+    cmd_input.push('\n');
+    cmd_input.push_str("a brand new password\n");
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "profile", "password"],
+        Some(&cmd_input),
+    )
+    .await;
+    ok(&r);
+    assert_eq!(r.one()["sessions_revoked"], "0");
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "login"],
+        Some("a brand new password\n"),
+    )
+    .await;
+    ok(&r);
+    s.handle.shutdown().await;
 }
