@@ -85,7 +85,11 @@ async fn profiles_update_view_and_never_leak_private_fields() {
         .await
         .unwrap();
     assert_eq!(
-        (p2.nickname.as_str(), p2.signature.as_str(), p2.phone.as_str()),
+        (
+            p2.nickname.as_str(),
+            p2.signature.as_str(),
+            p2.phone.as_str()
+        ),
         ("爱丽丝", "busy", "")
     );
     assert_eq!(p2.email, "alice@example.com");
@@ -116,7 +120,11 @@ async fn profiles_update_view_and_never_leak_private_fields() {
             ErrorCode::InvalidArgument
         );
     }
-    assert_eq!(alice.whoami().await.unwrap(), p2, "refused updates change nothing");
+    assert_eq!(
+        alice.whoami().await.unwrap(),
+        p2,
+        "refused updates change nothing"
+    );
     // A new login sees the stored profile.
     let (again, _e) = login(&addr, "alice", "phone").await;
     assert_eq!(again.session().unwrap().profile.unwrap(), p2);
@@ -168,7 +176,11 @@ async fn changing_the_password_revokes_the_other_sessions() {
     let (phone, mut phone_ev) = login(&addr, "alice", "phone").await;
     let phone_token = phone.session().unwrap().token;
     assert_eq!(
-        code(laptop.change_password("wrong password", "brand new pw").await),
+        code(
+            laptop
+                .change_password("wrong password", "brand new pw")
+                .await
+        ),
         ErrorCode::BadCredentials
     );
     assert_eq!(
@@ -188,7 +200,10 @@ async fn changing_the_password_revokes_the_other_sessions() {
     assert_eq!(kicked, ErrorCode::InvalidToken);
     let (c, _e) = connect(&addr, "phone").await;
     assert_eq!(code(c.resume(&phone_token).await), ErrorCode::InvalidToken);
-    assert_eq!(code(c.login("alice", PASSWORD).await), ErrorCode::BadCredentials);
+    assert_eq!(
+        code(c.login("alice", PASSWORD).await),
+        ErrorCode::BadCredentials
+    );
     c.login("alice", "brand new pw").await.unwrap();
     // The session that changed it goes on.
     assert_eq!(laptop.whoami().await.unwrap().username, "alice");
@@ -211,9 +226,8 @@ async fn user_search_is_fuzzy_in_chinese_and_english_and_paged() {
         setup.register(name, PASSWORD, nick).await.unwrap();
     }
     let (me, _ev) = login(&addr, "searcher", "d").await;
-    let names = |l: &pb::UserList| -> Vec<String> {
-        l.users.iter().map(|u| u.username.clone()).collect()
-    };
+    let names =
+        |l: &pb::UserList| -> Vec<String> { l.users.iter().map(|u| u.username.clone()).collect() };
     // Prefix, shorter usernames first.
     let r = me.search_users("zhang", 0, 0).await.unwrap();
     assert_eq!(names(&r), ["zhangsan", "zhang_wei"]);
@@ -228,8 +242,16 @@ async fn user_search_is_fuzzy_in_chinese_and_english_and_paged() {
     let r = me.search_users("WEI", 0, 0).await.unwrap();
     assert_eq!(names(&r), ["wei_lee", "xiaowei", "zhang_wei"]);
     // An exact match first.
-    assert_eq!(names(&me.search_users("lisi", 0, 0).await.unwrap()), ["lisi"]);
-    assert!(me.search_users("nobody", 0, 0).await.unwrap().users.is_empty());
+    assert_eq!(
+        names(&me.search_users("lisi", 0, 0).await.unwrap()),
+        ["lisi"]
+    );
+    assert!(me
+        .search_users("nobody", 0, 0)
+        .await
+        .unwrap()
+        .users
+        .is_empty());
     // Pages of 2 cover every match once.
     let mut seen = Vec::new();
     let mut offset = 0;
@@ -258,7 +280,12 @@ async fn user_search_is_fuzzy_in_chinese_and_english_and_paged() {
     // Someone who blocked the searcher is not found.
     let (lisi, _l) = login(&addr, "lisi", "d").await;
     lisi.block(uid(&me)).await.unwrap();
-    assert!(me.search_users("lisi", 0, 0).await.unwrap().users.is_empty());
+    assert!(me
+        .search_users("lisi", 0, 0)
+        .await
+        .unwrap()
+        .users
+        .is_empty());
     s.handle.shutdown().await;
 }
 
@@ -311,7 +338,10 @@ async fn friend_request_accepted_online_opens_the_chat() {
     let incoming = bob.friend_requests().await.unwrap();
     assert_eq!(incoming.incoming, vec![pushed.clone()]);
     assert!(incoming.outgoing.is_empty());
-    assert_eq!(alice.friend_requests().await.unwrap().outgoing, vec![pushed]);
+    assert_eq!(
+        alice.friend_requests().await.unwrap().outgoing,
+        vec![pushed]
+    );
     // Only the recipient may answer.
     assert_eq!(
         code(carol.respond_friend_request(sent.request_id, true).await),
@@ -534,7 +564,10 @@ async fn delete_block_and_unblock() {
         code(alice.send_text(bob_id, "hi").await),
         ErrorCode::NotFriends
     );
-    let sent = alice.friend_request(bob_id, "friends again?").await.unwrap();
+    let sent = alice
+        .friend_request(bob_id, "friends again?")
+        .await
+        .unwrap();
     // A block withdraws pending requests.
     bob.block(alice_id).await.unwrap();
     assert!(bob.friend_requests().await.unwrap().incoming.is_empty());
@@ -617,7 +650,10 @@ async fn presence_follows_first_and_last_device_and_dropped_connections() {
     assert!(next_presence(&mut bob_ev, alice_id).await);
     let went = tokio::time::Instant::now();
     assert!(!next_presence(&mut bob_ev, alice_id).await);
-    assert!(went.elapsed() >= Duration::from_millis(300), "after the timeout");
+    assert!(
+        went.elapsed() >= Duration::from_millis(300),
+        "after the timeout"
+    );
     assert!(!bob.presence(alice_id).await.unwrap());
     drop(silent);
 
@@ -666,7 +702,10 @@ async fn conversation_list_counts_unread_exactly_and_syncs_reads_across_devices(
     assert_eq!(laptop.conversations().await.unwrap()[0].unread, 2);
 
     // Own messages never count as unread.
-    laptop.send_text(alice.session().unwrap().user_id, "reply").await.unwrap();
+    laptop
+        .send_text(alice.session().unwrap().user_id, "reply")
+        .await
+        .unwrap();
     assert_eq!(phone.conversations().await.unwrap()[0].unread, 2);
     assert_eq!(alice.conversations().await.unwrap()[0].unread, 1);
 

@@ -427,7 +427,10 @@ impl Client {
     ///
     /// # Errors
     /// `INVALID_ARGUMENT` (a field breaks its rule), or a connection error.
-    pub async fn update_profile(&self, update: pb::UpdateProfile) -> Result<pb::Profile, ClientError> {
+    pub async fn update_profile(
+        &self,
+        update: pb::UpdateProfile,
+    ) -> Result<pb::Profile, ClientError> {
         match self.call(RequestKind::UpdateProfile(update)).await? {
             ResponseResult::UpdateProfile(p) => Ok(p),
             other => Err(unexpected("UpdateProfile", &other)),
@@ -612,7 +615,10 @@ impl Client {
     /// # Errors
     /// `NOT_FOUND` (not blocked), or a connection error.
     pub async fn unblock(&self, user_id: u64) -> Result<(), ClientError> {
-        match self.call(RequestKind::Unblock(pb::Unblock { user_id })).await? {
+        match self
+            .call(RequestKind::Unblock(pb::Unblock { user_id }))
+            .await?
+        {
             ResponseResult::Unblock(_) => Ok(()),
             other => Err(unexpected("Unblock", &other)),
         }

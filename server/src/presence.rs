@@ -41,7 +41,11 @@ impl Presence {
 pub(crate) fn changed(shared: &Arc<Shared>, user: UserId) {
     let shared = shared.clone();
     tokio::spawn(async move {
-        let friends = match shared.store.read(move |c| social::friend_ids(c, user)).await {
+        let friends = match shared
+            .store
+            .read(move |c| social::friend_ids(c, user))
+            .await
+        {
             Ok(f) => f,
             Err(e) => {
                 tracing::debug!(error = %e, user, "presence: cannot read friends");

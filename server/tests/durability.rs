@@ -21,7 +21,14 @@ struct Proc {
 
 fn start(dir: &std::path::Path) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_feige-server"))
-        .args(["--listen", "127.0.0.1:0", "--log", "warn", "--dm-policy", "anyone"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+            "--dm-policy",
+            "anyone",
+        ])
         .arg("--data-dir")
         .arg(dir)
         .stdout(Stdio::piped())

@@ -236,11 +236,12 @@ fn user_exists(c: &Connection, id: UserId) -> Result<bool, StorageError> {
 /// # Errors
 /// Database errors.
 pub fn blocks(c: &Connection, user: UserId, other: UserId) -> Result<bool, StorageError> {
-    Ok(c
-        .prepare_cached("SELECT 1 FROM blocks WHERE user_id = ?1 AND blocked_id = ?2")?
-        .query_row(params![user as i64, other as i64], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(
+        c.prepare_cached("SELECT 1 FROM blocks WHERE user_id = ?1 AND blocked_id = ?2")?
+            .query_row(params![user as i64, other as i64], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
 /// Whether `a` and `b` are friends.
@@ -248,11 +249,12 @@ pub fn blocks(c: &Connection, user: UserId, other: UserId) -> Result<bool, Stora
 /// # Errors
 /// Database errors.
 pub fn is_friend(c: &Connection, a: UserId, b: UserId) -> Result<bool, StorageError> {
-    Ok(c
-        .prepare_cached("SELECT 1 FROM friends WHERE user_id = ?1 AND friend_id = ?2")?
-        .query_row(params![a as i64, b as i64], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(
+        c.prepare_cached("SELECT 1 FROM friends WHERE user_id = ?1 AND friend_id = ?2")?
+            .query_row(params![a as i64, b as i64], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
 /// A user's public profile.
@@ -260,10 +262,11 @@ pub fn is_friend(c: &Connection, a: UserId, b: UserId) -> Result<bool, StorageEr
 /// # Errors
 /// Database errors.
 pub fn public_user(c: &Connection, id: UserId) -> Result<Option<PublicUser>, StorageError> {
-    Ok(c
-        .prepare_cached(&format!("SELECT {PUBLIC_COLUMNS} FROM users u WHERE u.id = ?1"))?
-        .query_row([id as i64], |r| public_row(r, 0))
-        .optional()?)
+    Ok(c.prepare_cached(&format!(
+        "SELECT {PUBLIC_COLUMNS} FROM users u WHERE u.id = ?1"
+    ))?
+    .query_row([id as i64], |r| public_row(r, 0))
+    .optional()?)
 }
 
 fn required_user(c: &Connection, id: UserId) -> Result<PublicUser, StorageError> {
@@ -340,10 +343,11 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<FriendRequestRecord> {
 }
 
 fn request_by_id(c: &Connection, id: u64) -> Result<Option<FriendRequestRecord>, StorageError> {
-    Ok(c
-        .prepare_cached(&format!("{REQUEST_SELECT} WHERE r.id = ?1"))?
-        .query_row([id as i64], request_row)
-        .optional()?)
+    Ok(
+        c.prepare_cached(&format!("{REQUEST_SELECT} WHERE r.id = ?1"))?
+            .query_row([id as i64], request_row)
+            .optional()?,
+    )
 }
 
 /// `user`'s pending friend requests: (received, sent), oldest first.
@@ -450,10 +454,9 @@ fn unread_after(
             "SELECT COUNT(*) FROM messages
              WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3",
         )?
-        .query_row(
-            params![conversation as i64, seq as i64, user as i64],
-            |r| r.get(0),
-        )?;
+        .query_row(params![conversation as i64, seq as i64, user as i64], |r| {
+            r.get(0)
+        })?;
     Ok(n as u64)
 }
 
@@ -654,13 +657,12 @@ pub fn send_request(
         return Err(StorageError::AlreadyFriends);
     }
     let pending = |a: UserId, b: UserId| -> Result<Option<u64>, StorageError> {
-        Ok(c
-            .prepare_cached(
-                "SELECT id FROM friend_requests WHERE from_user = ?1 AND to_user = ?2 AND status = 0",
-            )?
-            .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
-            .optional()?
-            .map(|v| v as u64))
+        Ok(c.prepare_cached(
+            "SELECT id FROM friend_requests WHERE from_user = ?1 AND to_user = ?2 AND status = 0",
+        )?
+        .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|v| v as u64))
     };
     if pending(from, to)?.is_some() {
         return Err(StorageError::RequestPending);

@@ -394,7 +394,8 @@ impl State {
             Target::Conversation(id) => {
                 if let Some((a, b)) = self.conv(c, id)?.pair {
                     if m.sender == a || m.sender == b {
-                        self.gate.check(c, m.sender, if m.sender == a { b } else { a })?;
+                        self.gate
+                            .check(c, m.sender, if m.sender == a { b } else { a })?;
                     }
                 }
                 id

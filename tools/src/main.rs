@@ -604,11 +604,13 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
             }
         };
         match event {
-            Some(e @ (Event::FriendRequest(_)
-            | Event::FriendResponse(_)
-            | Event::FriendRemoved { .. }
-            | Event::Presence { .. }
-            | Event::ReadPosition(_))) => {
+            Some(
+                e @ (Event::FriendRequest(_)
+                | Event::FriendResponse(_)
+                | Event::FriendRemoved { .. }
+                | Event::Presence { .. }
+                | Event::ReadPosition(_)),
+            ) => {
                 if let Some(o) = out::event(&e) {
                     ctx.out(&o);
                 }
@@ -741,7 +743,8 @@ async fn profile(ctx: &Ctx, action: Option<&ProfileCmd>) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            let p = with_client(ctx, |c| async move { Ok(c.update_profile(update).await?) }).await?;
+            let p =
+                with_client(ctx, |c| async move { Ok(c.update_profile(update).await?) }).await?;
             ctx.out(&out::profile(&p));
             Ok(())
         }
@@ -757,9 +760,11 @@ async fn profile(ctx: &Ctx, action: Option<&ProfileCmd>) -> anyhow::Result<()> {
         ProfileCmd::Password => {
             let old = password()?;
             let new = new_password()?;
-            let revoked =
-                with_client(ctx, |c| async move { Ok(c.change_password(&old, &new).await?) })
-                    .await?;
+            let revoked = with_client(
+                ctx,
+                |c| async move { Ok(c.change_password(&old, &new).await?) },
+            )
+            .await?;
             ctx.print(
                 &serde_json::json!({
                     "type": "password_changed",
@@ -819,8 +824,14 @@ async fn friends(ctx: &Ctx, action: Option<&FriendsCmd>) -> anyhow::Result<()> {
             }
             FriendsCmd::Requests => {
                 let l = c.friend_requests().await?;
-                let incoming = l.incoming.iter().map(|r| out::friend_request(r, "incoming"));
-                let outgoing = l.outgoing.iter().map(|r| out::friend_request(r, "outgoing"));
+                let incoming = l
+                    .incoming
+                    .iter()
+                    .map(|r| out::friend_request(r, "incoming"));
+                let outgoing = l
+                    .outgoing
+                    .iter()
+                    .map(|r| out::friend_request(r, "outgoing"));
                 incoming.chain(outgoing).collect()
             }
             FriendsCmd::Accept { request_id } => {
@@ -840,7 +851,11 @@ async fn friends(ctx: &Ctx, action: Option<&FriendsCmd>) -> anyhow::Result<()> {
             FriendsCmd::Delete { who } => {
                 let id = user_id(&c, who).await?;
                 c.delete_friend(id).await?;
-                vec![done("friend_deleted", id, format!("user {id} is no longer your friend"))]
+                vec![done(
+                    "friend_deleted",
+                    id,
+                    format!("user {id} is no longer your friend"),
+                )]
             }
             FriendsCmd::Block { who } => {
                 let id = user_id(&c, who).await?;

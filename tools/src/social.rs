@@ -103,7 +103,11 @@ pub fn friend(f: &pb::Friend) -> Out {
     let shown = if f.remark.is_empty() {
         named(&u.nickname, &u.username, u.user_id)
     } else {
-        format!("{} [{}]", f.remark, named(&u.nickname, &u.username, u.user_id))
+        format!(
+            "{} [{}]",
+            f.remark,
+            named(&u.nickname, &u.username, u.user_id)
+        )
     };
     Out {
         json: json!({
@@ -116,10 +120,7 @@ pub fn friend(f: &pb::Friend) -> Out {
             "since": f.since_ms.to_string(),
             "conversation_id": f.conversation_id.to_string(),
         }),
-        text: format!(
-            "{} {shown}",
-            if f.online { "online " } else { "offline" }
-        ),
+        text: format!("{} {shown}", if f.online { "online " } else { "offline" }),
     }
 }
 
@@ -130,7 +131,10 @@ pub fn friend_request(r: &pb::FriendRequest, direction: &str) -> Out {
     let who = if direction == "outgoing" {
         format!("to {}", named(&to.nickname, &to.username, to.user_id))
     } else {
-        format!("from {}", named(&from.nickname, &from.username, from.user_id))
+        format!(
+            "from {}",
+            named(&from.nickname, &from.username, from.user_id)
+        )
     };
     let note = if r.message.is_empty() {
         String::new()
@@ -187,7 +191,12 @@ pub fn conversation(c: &pb::Conversation) -> Out {
         (true, false) => format!("{} (@{})", c.remark, peer.username),
     };
     let last = match &c.last_message {
-        Some(m) => format!("{} user {}: {}", format_time(m.sent_at_ms), m.from_user, m.text),
+        Some(m) => format!(
+            "{} user {}: {}",
+            format_time(m.sent_at_ms),
+            m.from_user,
+            m.text
+        ),
         None => "no messages yet".to_owned(),
     };
     let unread = if c.unread > 0 {

@@ -127,7 +127,14 @@ async fn readme_walkthrough_in_json() {
     let asked = feige(
         &addr,
         st,
-        &["--json", "friends", "add", "bob", "--message", "hi, alice here"],
+        &[
+            "--json",
+            "friends",
+            "add",
+            "bob",
+            "--message",
+            "hi, alice here",
+        ],
         None,
     )
     .await;
@@ -141,7 +148,13 @@ async fn readme_walkthrough_in_json() {
     )
     .await;
     assert!(bob_login.ok, "{}", bob_login.stderr);
-    let pending = feige(&addr, st, &["--json", "--user", "bob", "friends", "requests"], None).await;
+    let pending = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "friends", "requests"],
+        None,
+    )
+    .await;
     assert!(pending.ok, "{}", pending.stderr);
     let pending = pending.one();
     assert_eq!(pending["direction"], "incoming");
@@ -297,7 +310,13 @@ async fn social_commands_in_json() {
     let r = feige(&addr, st, &["--json", "--user", "carol", "profile"], None).await;
     ok(&r);
     assert_eq!(r.one()["email"], "carol@example.com");
-    let r = feige(&addr, st, &["--json", "--user", "dave", "profile", "user", "carol"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "profile", "user", "carol"],
+        None,
+    )
+    .await;
     ok(&r);
     let u = r.one();
     assert_eq!(u["nickname"], "小红");
@@ -305,29 +324,69 @@ async fn social_commands_in_json() {
     let r = feige(
         &addr,
         st,
-        &["--json", "--user", "carol", "profile", "set", "--email", "nope"],
+        &[
+            "--json", "--user", "carol", "profile", "set", "--email", "nope",
+        ],
         None,
     )
     .await;
     assert_eq!(r.error_code(), "INVALID_ARGUMENT");
 
     // Search, friends, presence, remark.
-    let r = feige(&addr, st, &["--json", "--user", "dave", "search-users", "红"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "search-users", "红"],
+        None,
+    )
+    .await;
     ok(&r);
     assert_eq!(r.one()["username"], "carol");
-    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "presence", "carol"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "friends", "presence", "carol"],
+        None,
+    )
+    .await;
     assert_eq!(r.error_code(), "FORBIDDEN");
-    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "add", "carol"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "friends", "add", "carol"],
+        None,
+    )
+    .await;
     ok(&r);
     let id = r.one()["request_id"].as_str().unwrap().to_owned();
-    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "add", "carol"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "friends", "add", "carol"],
+        None,
+    )
+    .await;
     assert_eq!(r.error_code(), "REQUEST_PENDING");
-    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "accept", &id], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "friends", "accept", &id],
+        None,
+    )
+    .await;
     ok(&r);
     let r = feige(
         &addr,
         st,
-        &["--json", "--user", "dave", "friends", "remark", "carol", "Little Red"],
+        &[
+            "--json",
+            "--user",
+            "dave",
+            "friends",
+            "remark",
+            "carol",
+            "Little Red",
+        ],
         None,
     )
     .await;
@@ -338,17 +397,35 @@ async fn social_commands_in_json() {
     let f = r.one();
     assert_eq!(f["username"], "carol");
     assert_eq!(f["online"], false, "carol has no live connection");
-    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "presence", "carol"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "friends", "presence", "carol"],
+        None,
+    )
+    .await;
     ok(&r);
     assert_eq!(r.one()["online"], false);
 
     // Chats and unread counts.
     for text in ["one", "two"] {
-        let r = feige(&addr, st, &["--json", "--user", "dave", "send", "@carol", text], None).await;
+        let r = feige(
+            &addr,
+            st,
+            &["--json", "--user", "dave", "send", "@carol", text],
+            None,
+        )
+        .await;
         // `send` takes a user id only.
         assert!(!r.ok);
         let carol_id = f["user_id"].as_str().unwrap();
-        let r = feige(&addr, st, &["--json", "--user", "dave", "send", carol_id, text], None).await;
+        let r = feige(
+            &addr,
+            st,
+            &["--json", "--user", "dave", "send", carol_id, text],
+            None,
+        )
+        .await;
         ok(&r);
     }
     let r = feige(&addr, st, &["--json", "--user", "carol", "chats"], None).await;
@@ -361,7 +438,9 @@ async fn social_commands_in_json() {
     let r = feige(
         &addr,
         st,
-        &["--json", "--user", "carol", "chats", "read", &conv, "--seq", "1"],
+        &[
+            "--json", "--user", "carol", "chats", "read", &conv, "--seq", "1",
+        ],
         None,
     )
     .await;
@@ -372,17 +451,51 @@ async fn social_commands_in_json() {
     assert!(r.stdout.contains("(1 unread)"), "{}", r.stdout);
 
     // Block, unblock, delete.
-    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "block", "dave"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "friends", "block", "dave"],
+        None,
+    )
+    .await;
     ok(&r);
-    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "blocked"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "friends", "blocked"],
+        None,
+    )
+    .await;
     ok(&r);
     assert_eq!(r.one()["username"], "dave");
-    let r = feige(&addr, st, &["--json", "--user", "dave", "friends", "add", "carol"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "dave", "friends", "add", "carol"],
+        None,
+    )
+    .await;
     assert_eq!(r.error_code(), "BLOCKED");
-    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "unblock", "dave"], None).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "friends", "unblock", "dave"],
+        None,
+    )
+    .await;
     ok(&r);
-    let r = feige(&addr, st, &["--json", "--user", "carol", "friends", "delete", "dave"], None).await;
-    assert_eq!(r.error_code(), "NOT_FRIENDS", "the block ended the friendship");
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "carol", "friends", "delete", "dave"],
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.error_code(),
+        "NOT_FRIENDS",
+        "the block ended the friendship"
+    );
 
     // Password change: old and new password from stdin; the new one works for a login.
     let mut cmd_input = String::from(PASSWORD);

@@ -36,8 +36,7 @@ pub(crate) fn nickname(n: &str) -> Result<String, RequestError> {
 
 fn signature(s: &str) -> Result<String, RequestError> {
     let s = s.trim();
-    if s.chars().count() > MAX_SIGNATURE_CHARS || s.chars().any(|c| c.is_control() && c != '\n')
-    {
+    if s.chars().count() > MAX_SIGNATURE_CHARS || s.chars().any(|c| c.is_control() && c != '\n') {
         return Err(RequestError::invalid(
             "signature must have at most 256 characters and no control characters",
         ));
@@ -139,7 +138,10 @@ pub(crate) async fn change_password(
         return Err(RequestError::invalid("new password longer than 1024 bytes"));
     }
     let Some(user) = me.shared.store.user_by_id(me.user).await? else {
-        return Err(RequestError::new(ErrorCode::NotFound, "user no longer exists"));
+        return Err(RequestError::new(
+            ErrorCode::NotFound,
+            "user no longer exists",
+        ));
     };
     let shared = me.shared.clone();
     let iterations = shared.config.pbkdf2_iterations;
@@ -196,10 +198,7 @@ pub(crate) async fn get_user(me: Caller, r: pb::GetUser) -> Result<ResponseResul
 }
 
 /// Serves `SearchUsers`: a page of users whose username or nickname contains the query.
-pub(crate) async fn search(
-    me: Caller,
-    r: pb::SearchUsers,
-) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn search(me: Caller, r: pb::SearchUsers) -> Result<ResponseResult, RequestError> {
     let query = r.query.trim().to_owned();
     let chars = query.chars().count();
     if chars == 0 || chars > MAX_QUERY_CHARS {

@@ -366,6 +366,6 @@ async fn mark_read(me: Caller, r: pb::MarkRead) -> Result<ResponseResult, Reques
         .call(move |c| social::mark_read(c, user, conv, seq))
         .await?;
     let pos = convert::read_position(&pos);
-    me.push(me.user, PushKind::ReadPosition(pos.clone()));
+    me.push(me.user, PushKind::ReadPosition(pos));
     Ok(ResponseResult::MarkRead(pos))
 }
