@@ -33,8 +33,9 @@ wait_port() {
 start_feige() {
     local dir=$1 durability=$2 port=$3
     mkdir -p "$dir"
+    # The bench's users are strangers: allow 1:1 messages between non-friends.
     "${FEIGE_BIN:-target/release/feige-server}" --listen "127.0.0.1:$port" --data-dir "$dir" \
-        --durability "$durability" --log warn >"$BENCH_TMP/feige-$port.log" 2>&1 &
+        --durability "$durability" --dm-policy anyone --log warn >"$BENCH_TMP/feige-$port.log" 2>&1 &
     FEIGE_PID=$!
     wait_port "$port"
 }
