@@ -3,7 +3,7 @@
  *
  *   chat <server host:port> <name suffix> [<silent host:port>]
  *
- * Two users register and log in; alice sends bob a message; bob, woken through the wakeup
+ * Two users register, log in and become friends; alice sends bob a message; bob, woken through the wakeup
  * descriptor, takes it with feige_poll_event; alice reads it back with history and search.
  * Then the error paths (NULL handles, invalid UTF-8, unknown method, malformed params) and
  * shutdown: a request in flight completes exactly once, cancelled if shutdown beat it, and
@@ -283,7 +283,7 @@ static void shutdown_with_request_in_flight(FeigeClient *client, const char *who
 }
 
 int main(int argc, char **argv) {
-    char alice_name[64], bob_name[64], params[512], alice_id[32], bob_id[32];
+    char alice_name[64], bob_name[64], params[512], alice_id[32], bob_id[32], request_id[32];
     const char *server;
     FeigeClient *alice;
     FeigeClient *bob;
@@ -334,6 +334,17 @@ int main(int argc, char **argv) {
 
     snprintf(params, sizeof params, "{\"username\":\"%s\",\"password\":\"password123\"}", bob_name);
     ev = call_ok(bob, "bob", "login", params);
+    feige_event_free(ev);
+
+    /* 1:1 messages need friendship (the server's default): alice asks, bob accepts. */
+    snprintf(params, sizeof params, "{\"to_user\":\"%s\",\"message\":\"hi, alice here\"}", bob_id);
+    ev = call_ok(alice, "alice", "friend_request", params);
+    REQUIRE(json_string(event_json(ev), "request_id", request_id, sizeof request_id),
+            "friend_request -> request_id");
+    feige_event_free(ev);
+    snprintf(params, sizeof params, "{\"request_id\":\"%s\",\"accept\":true}", request_id);
+    ev = call_ok(bob, "bob", "friend_respond", params);
+    CHECK(strstr(event_json(ev), "\"accepted\":true") != NULL, "friend_respond -> accepted");
     feige_event_free(ev);
 
     snprintf(params, sizeof params, "{\"to_user\":\"%s\",\"text\":\"hello bob, \xe4\xbd\xa0\xe5\xa5\xbd\"}", bob_id);

@@ -256,8 +256,11 @@ int32_t feige_client_shutdown(FeigeClient *client, int32_t timeout_ms);
 /**
  * Starts a request and returns at once. `method` names it (see docs/sdk.md: "register",
  * "login", "resume", "logout", "whoami", "ping", "send_message", "sync", "ack", "history",
- * "search"); `params_json` is a JSON object (NULL = `{}`). On success `*request_id` receives
- * the id that its completion event (`FEIGE_EVENT_RESPONSE`) will carry; exactly one
+ * "search", "update_profile", "change_password", "get_user", "search_users",
+ * "friend_request", "friend_requests", "friend_respond", "friends", "set_remark",
+ * "friend_delete", "block", "unblock", "blocked", "presence", "conversations",
+ * "mark_read"); `params_json` is a JSON object (NULL = `{}`). On success `*request_id`
+ * receives the id that its completion event (`FEIGE_EVENT_RESPONSE`) will carry; exactly one
  * completion follows every successful call, also on shutdown. Any thread.
  *
  * # Errors

@@ -423,6 +423,28 @@ async fn forward(shared: &Shared, event: Event) {
             })));
         }
         Event::State(s) => shared.push_state(s),
+        Event::FriendRequest(r) => social(shared, "friend_request", json::friend_request(&r)).await,
+        Event::FriendResponse(r) => {
+            social(shared, "friend_response", json::friend_response(&r)).await;
+        }
+        Event::FriendRemoved { user_id } => {
+            let v = json!({ "user_id": user_id.to_string() });
+            social(shared, "friend_removed", v).await;
+        }
+        Event::Presence { user_id, online } => {
+            let v = json!({ "user_id": user_id.to_string(), "online": online });
+            social(shared, "presence", v).await;
+        }
+        Event::ReadPosition(p) => social(shared, "read_position", json::read_position(&p)).await,
+    }
+}
+
+/// Queues a social push (`{"type": kind, ...}`), waiting for room like a message.
+async fn social(shared: &Shared, kind: &str, fields: serde_json::Value) {
+    let push = FeigeEvent::push(&json::typed(kind, fields));
+    tokio::select! {
+        () = shared.queue.push_bounded(push) => {}
+        () = shared.cancel.cancelled() => {}
     }
 }
 

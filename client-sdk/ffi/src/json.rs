@@ -237,14 +237,99 @@ pub(crate) fn messages(ms: &[pb::Message]) -> Value {
     json!({ "messages": list })
 }
 
-/// A profile.
+/// One's own profile.
 pub(crate) fn profile(p: &pb::Profile) -> Value {
     json!({
         "user_id": p.user_id.to_string(),
         "username": p.username,
         "nickname": p.nickname,
         "created_at": p.created_at_ms,
+        "signature": p.signature,
+        "avatar": p.avatar,
+        "phone": p.phone,
+        "email": p.email,
     })
+}
+
+/// Another user's public profile.
+pub(crate) fn user(u: &pb::PublicProfile) -> Value {
+    json!({
+        "user_id": u.user_id.to_string(),
+        "username": u.username,
+        "nickname": u.nickname,
+        "signature": u.signature,
+        "avatar": u.avatar,
+    })
+}
+
+/// `{"users":[...]}` plus `has_more`.
+pub(crate) fn users(l: &pb::UserList) -> Value {
+    let list: Vec<Value> = l.users.iter().map(user).collect();
+    json!({ "users": list, "has_more": l.has_more })
+}
+
+/// A friend.
+pub(crate) fn friend(f: &pb::Friend) -> Value {
+    json!({
+        "user": f.user.as_ref().map(user),
+        "remark": f.remark,
+        "online": f.online,
+        "since": f.since_ms,
+        "conversation_id": f.conversation_id.to_string(),
+    })
+}
+
+/// A friend request's fields (without `"type"`).
+pub(crate) fn friend_request(r: &pb::FriendRequest) -> Value {
+    json!({
+        "request_id": r.request_id.to_string(),
+        "from": r.from.as_ref().map(user),
+        "to": r.to.as_ref().map(user),
+        "message": r.message,
+        "created_at": r.created_at_ms,
+    })
+}
+
+/// The outcome of a friend request (without `"type"`).
+pub(crate) fn friend_response(r: &pb::FriendResponse) -> Value {
+    json!({
+        "request_id": r.request_id.to_string(),
+        "accepted": r.accepted,
+        "user": r.user.as_ref().map(user),
+        "friend": r.friend.as_ref().map(friend),
+    })
+}
+
+/// A read position (without `"type"`).
+pub(crate) fn read_position(p: &pb::ReadPosition) -> Value {
+    json!({
+        "conversation_id": p.conversation_id.to_string(),
+        "seq": p.seq.to_string(),
+        "unread": p.unread,
+    })
+}
+
+/// A conversation list entry.
+pub(crate) fn conversation(c: &pb::Conversation) -> Value {
+    json!({
+        "conversation_id": c.conversation_id.to_string(),
+        "peer": c.peer.as_ref().map(user),
+        "remark": c.remark,
+        "last_message": c.last_message.as_ref().map(|m| Value::Object(message(m))),
+        "unread": c.unread,
+        "read_seq": c.read_seq.to_string(),
+        "last_active": c.last_active_ms,
+    })
+}
+
+/// `value` with `"type": kind` added (for push events).
+pub(crate) fn typed(kind: &str, value: Value) -> Value {
+    let mut map = Map::new();
+    map.insert("type".to_owned(), Value::from(kind));
+    if let Value::Object(fields) = value {
+        map.extend(fields);
+    }
+    Value::Object(map)
 }
 
 /// A session (the result of `login` and `resume`).

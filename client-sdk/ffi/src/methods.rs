@@ -29,6 +29,22 @@ pub(crate) const METHODS: &[(&str, Method)] = &[
     ("ack", ack),
     ("history", history),
     ("search", search),
+    ("update_profile", update_profile),
+    ("change_password", change_password),
+    ("get_user", get_user),
+    ("search_users", search_users),
+    ("friend_request", friend_request),
+    ("friend_requests", friend_requests),
+    ("friend_respond", friend_respond),
+    ("friends", friends),
+    ("set_remark", set_remark),
+    ("friend_delete", friend_delete),
+    ("block", block),
+    ("unblock", unblock),
+    ("blocked", blocked),
+    ("presence", presence),
+    ("conversations", conversations),
+    ("mark_read", mark_read),
 ];
 
 /// The handler of `name`.
@@ -184,6 +200,192 @@ fn search(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         let got = conn.client().await?.search(req).await?;
         Ok(json::messages(&got))
+    })
+}
+
+/// `update_profile`: `{"nickname"?,"signature"?,"avatar"?,"phone"?,"email"?}` → the new
+/// profile, as `whoami`. Absent fields stay; `""` clears one.
+fn update_profile(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let update = pb::UpdateProfile {
+        nickname: p.opt_string("nickname")?,
+        signature: p.opt_string("signature")?,
+        avatar: p.opt_string("avatar")?,
+        phone: p.opt_string("phone")?,
+        email: p.opt_string("email")?,
+    };
+    call(async move {
+        let profile = conn.client().await?.update_profile(update).await?;
+        Ok(json::profile(&profile))
+    })
+}
+
+/// `change_password`: `{"old_password","new_password"}` → `{"sessions_revoked"}`.
+fn change_password(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let old = p.string("old_password")?;
+    let new = p.string("new_password")?;
+    call(async move {
+        let n = conn.client().await?.change_password(&old, &new).await?;
+        Ok(json!({ "sessions_revoked": n }))
+    })
+}
+
+/// `get_user`: `{"user" | "username"}` → the public profile
+/// `{"user_id","username","nickname","signature","avatar"}`.
+fn get_user(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let id = p.opt_id("user")?;
+    let name = p.opt_string("username")?;
+    match (id, name) {
+        (Some(id), None) => {
+            call(async move { Ok(json::user(&conn.client().await?.user(id).await?)) })
+        }
+        (None, Some(name)) => {
+            call(async move { Ok(json::user(&conn.client().await?.user_by_name(&name).await?)) })
+        }
+        _ => Err(Refusal::params(
+            "give exactly one of \"user\" and \"username\"",
+        )),
+    }
+}
+
+/// `search_users`: `{"query","limit"?,"offset"?}` → `{"users":[...],"has_more"}`.
+fn search_users(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let query = p.string("query")?;
+    let limit = p.opt_u32("limit")?.unwrap_or(0);
+    let offset = p.opt_u32("offset")?.unwrap_or(0);
+    call(async move {
+        let found = conn
+            .client()
+            .await?
+            .search_users(&query, limit, offset)
+            .await?;
+        Ok(json::users(&found))
+    })
+}
+
+/// `friend_request`: `{"to_user","message"?}` → `{"request_id","became_friends","friend"}`.
+fn friend_request(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let to_user = p.id("to_user")?;
+    let message = p.opt_string("message")?.unwrap_or_default();
+    call(async move {
+        let sent = conn
+            .client()
+            .await?
+            .friend_request(to_user, &message)
+            .await?;
+        Ok(json!({
+            "request_id": sent.request_id.to_string(),
+            "became_friends": sent.became_friends,
+            "friend": sent.friend.as_ref().map(json::friend),
+        }))
+    })
+}
+
+/// `friend_requests`: `{}` → `{"incoming":[...],"outgoing":[...]}`, pending, oldest first.
+fn friend_requests(_: &Params, conn: Conn) -> Result<Call, Refusal> {
+    call(async move {
+        let l = conn.client().await?.friend_requests().await?;
+        let incoming: Vec<_> = l.incoming.iter().map(json::friend_request).collect();
+        let outgoing: Vec<_> = l.outgoing.iter().map(json::friend_request).collect();
+        Ok(json!({ "incoming": incoming, "outgoing": outgoing }))
+    })
+}
+
+/// `friend_respond`: `{"request_id","accept"}` → `{"request_id","accepted","user","friend"}`.
+fn friend_respond(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let request_id = p.id("request_id")?;
+    let accept = p
+        .opt_bool("accept")?
+        .ok_or_else(|| Refusal::params("missing \"accept\""))?;
+    call(async move {
+        let r = conn
+            .client()
+            .await?
+            .respond_friend_request(request_id, accept)
+            .await?;
+        Ok(json::friend_response(&r))
+    })
+}
+
+/// `friends`: `{}` → `{"friends":[{"user","remark","online","since","conversation_id"}]}`.
+fn friends(_: &Params, conn: Conn) -> Result<Call, Refusal> {
+    call(async move {
+        let list = conn.client().await?.friends().await?;
+        let list: Vec<_> = list.iter().map(json::friend).collect();
+        Ok(json!({ "friends": list }))
+    })
+}
+
+/// `set_remark`: `{"user","remark"}` → the friend.
+fn set_remark(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let user = p.id("user")?;
+    let remark = p.string("remark")?;
+    call(async move {
+        let f = conn.client().await?.set_remark(user, &remark).await?;
+        Ok(json::friend(&f))
+    })
+}
+
+/// `friend_delete`: `{"user"}` → `{}`.
+fn friend_delete(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let user = p.id("user")?;
+    call(async move {
+        conn.client().await?.delete_friend(user).await?;
+        Ok(json!({}))
+    })
+}
+
+/// `block`: `{"user"}` → `{}`.
+fn block(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let user = p.id("user")?;
+    call(async move {
+        conn.client().await?.block(user).await?;
+        Ok(json!({}))
+    })
+}
+
+/// `unblock`: `{"user"}` → `{}`.
+fn unblock(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let user = p.id("user")?;
+    call(async move {
+        conn.client().await?.unblock(user).await?;
+        Ok(json!({}))
+    })
+}
+
+/// `blocked`: `{}` → `{"users":[...]}`.
+fn blocked(_: &Params, conn: Conn) -> Result<Call, Refusal> {
+    call(async move {
+        let list = conn.client().await?.blocked().await?;
+        let list: Vec<_> = list.iter().map(json::user).collect();
+        Ok(json!({ "users": list }))
+    })
+}
+
+/// `presence`: `{"user"}` → `{"user_id","online"}` (friends and oneself only).
+fn presence(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let user = p.id("user")?;
+    call(async move {
+        let online = conn.client().await?.presence(user).await?;
+        Ok(json!({ "user_id": user.to_string(), "online": online }))
+    })
+}
+
+/// `conversations`: `{}` → `{"conversations":[...]}`, most recently active first.
+fn conversations(_: &Params, conn: Conn) -> Result<Call, Refusal> {
+    call(async move {
+        let list = conn.client().await?.conversations().await?;
+        let list: Vec<_> = list.iter().map(json::conversation).collect();
+        Ok(json!({ "conversations": list }))
+    })
+}
+
+/// `mark_read`: `{"conversation_id","seq"?}` → `{"conversation_id","seq","unread"}`.
+fn mark_read(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let conversation_id = p.id("conversation_id")?;
+    let seq = p.opt_id("seq")?.unwrap_or(0);
+    call(async move {
+        let pos = conn.client().await?.mark_read(conversation_id, seq).await?;
+        Ok(json::read_position(&pos))
     })
 }
 

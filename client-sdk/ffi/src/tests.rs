@@ -22,13 +22,19 @@ struct Server {
 }
 
 impl Server {
+    /// A server where strangers may message each other (`dm_policy = "anyone"`).
     fn start() -> Server {
+        Self::start_with("anyone")
+    }
+
+    /// A server with the given `dm_policy`.
+    fn start_with(dm_policy: &str) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let server = rt.block_on(TestServer::start());
+        let server = rt.block_on(TestServer::start_with(|c| c.dm_policy = dm_policy.into()));
         Server {
             rt,
             server: Some(server),
@@ -380,6 +386,212 @@ fn server_restart_kicks_then_resumes_the_session() {
     drop(c);
     drop(server);
     drop(dir);
+}
+
+impl C {
+    /// Waits for a push of type `kind` (skipping other events).
+    fn push_of(&self, kind: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match self.wait(100) {
+                Ok(e) if e.kind == 2 && e.json["type"] == kind => return e.json,
+                Ok(_) | Err(1) => {}
+                Err(rc) => panic!("wait_event: {rc}"),
+            }
+        }
+        panic!("no {kind} push");
+    }
+
+    /// Runs a call that must fail with the server error `code`.
+    fn fails(&self, method: &str, params: Value, code: &str) {
+        let (status, json) = self.run(method, params);
+        assert_eq!(
+            status,
+            FeigeStatus::FEIGE_ERR_SERVER as i32,
+            "{method}: {json}"
+        );
+        assert_eq!(json["error"]["code"], code, "{method}");
+    }
+}
+
+#[test]
+fn social_methods_end_to_end() {
+    let server = Server::start_with("friends");
+    let addr = server.addr();
+    let alice = C::connect(&addr);
+    let bob = C::connect(&addr);
+    let bob2 = C::new(&json!({ "server": addr, "device": "second" }));
+    let carol = C::connect(&addr);
+    let a_id = alice.ok("register", creds("alice"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b_id = bob.ok("register", creds("bob"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    carol.ok("register", creds("carol"));
+    alice.ok("login", creds("alice"));
+    bob.ok("login", creds("bob"));
+    bob2.ok("login", creds("bob"));
+    carol.ok("login", creds("carol"));
+
+    // Profiles: one's own has everything, others see the public part.
+    let me = alice.ok(
+        "update_profile",
+        json!({ "nickname": "爱丽丝", "signature": "hi", "email": "a@example.com" }),
+    );
+    assert_eq!(me["nickname"], "爱丽丝");
+    assert_eq!(me["email"], "a@example.com");
+    assert_eq!(alice.ok("whoami", json!({}))["signature"], "hi");
+    alice.fails(
+        "update_profile",
+        json!({ "email": "nope" }),
+        "INVALID_ARGUMENT",
+    );
+    let seen = bob.ok("get_user", json!({ "user": a_id }));
+    assert_eq!(seen["nickname"], "爱丽丝");
+    assert!(seen.get("email").is_none(), "{seen}");
+    assert_eq!(
+        bob.ok("get_user", json!({ "username": "alice" }))["user_id"],
+        a_id.as_str()
+    );
+    bob.fails("get_user", json!({ "user": "999999" }), "NOT_FOUND");
+    let found = bob.ok("search_users", json!({ "query": "爱" }));
+    assert_eq!(found["users"][0]["username"], "alice");
+    assert_eq!(found["has_more"], false);
+
+    // Friends only: a stranger's message is refused; presence is hidden.
+    alice.fails(
+        "send_message",
+        json!({ "to_user": b_id, "text": "hi" }),
+        "NOT_FRIENDS",
+    );
+    alice.fails("presence", json!({ "user": b_id }), "FORBIDDEN");
+    let sent = alice.ok(
+        "friend_request",
+        json!({ "to_user": b_id, "message": "hi bob" }),
+    );
+    assert_eq!(sent["became_friends"], false);
+    let request_id = sent["request_id"].as_str().unwrap().to_owned();
+    alice.fails(
+        "friend_request",
+        json!({ "to_user": b_id }),
+        "REQUEST_PENDING",
+    );
+    let pushed = bob.push_of("friend_request");
+    assert_eq!(pushed["request_id"], request_id.as_str());
+    assert_eq!(pushed["from"]["user_id"], a_id.as_str());
+    assert_eq!(pushed["message"], "hi bob");
+    let pending = bob.ok("friend_requests", json!({}));
+    assert_eq!(pending["incoming"][0]["request_id"], request_id.as_str());
+    assert_eq!(pending["outgoing"], json!([]));
+    let answer = bob.ok(
+        "friend_respond",
+        json!({ "request_id": request_id, "accept": true }),
+    );
+    assert_eq!(answer["accepted"], true);
+    assert_eq!(answer["friend"]["user"]["user_id"], a_id.as_str());
+    let told = alice.push_of("friend_response");
+    assert_eq!(told["accepted"], true);
+    assert_eq!(told["friend"]["online"], true);
+
+    let list = alice.ok("friends", json!({}));
+    assert_eq!(list["friends"][0]["user"]["username"], "bob");
+    assert_eq!(list["friends"][0]["online"], true);
+    let f = alice.ok("set_remark", json!({ "user": b_id, "remark": "Bobby" }));
+    assert_eq!(f["remark"], "Bobby");
+    assert_eq!(
+        alice.ok("presence", json!({ "user": b_id })),
+        json!({ "user_id": b_id, "online": true })
+    );
+
+    // Conversations, unread, and mark_read synced to the other device.
+    for text in ["one", "two", "three"] {
+        alice.ok("send_message", json!({ "to_user": b_id, "text": text }));
+    }
+    let convs = bob.ok("conversations", json!({}));
+    let c = &convs["conversations"][0];
+    assert_eq!(c["peer"]["user_id"], a_id.as_str());
+    assert_eq!(c["unread"], 3);
+    assert_eq!(c["last_message"]["text"], "three");
+    let conv = c["conversation_id"].as_str().unwrap().to_owned();
+    let pos = bob.ok("mark_read", json!({ "conversation_id": conv, "seq": "2" }));
+    assert_eq!(
+        pos,
+        json!({ "conversation_id": conv, "seq": "2", "unread": 1 })
+    );
+    let synced = bob2.push_of("read_position");
+    assert_eq!(synced["seq"], "2");
+    assert_eq!(synced["unread"], 1);
+    assert_eq!(
+        bob.ok("mark_read", json!({ "conversation_id": conv }))["unread"],
+        0
+    );
+    carol.fails("mark_read", json!({ "conversation_id": conv }), "FORBIDDEN");
+
+    // Presence pushes: bob's last device going away.
+    bob2.shutdown(1000);
+    drop(bob2);
+    assert_eq!(bob.shutdown(1000), 0);
+    drop(bob);
+    let went = alice.push_of("presence");
+    assert_eq!(
+        went,
+        json!({ "type": "presence", "user_id": b_id, "online": false })
+    );
+    let bob = C::connect(&addr);
+    bob.ok("login", creds("bob"));
+    assert_eq!(alice.push_of("presence")["online"], true);
+
+    // Delete, block, unblock.
+    alice.ok("friend_delete", json!({ "user": b_id }));
+    assert_eq!(
+        bob.push_of("friend_removed"),
+        json!({ "type": "friend_removed", "user_id": a_id })
+    );
+    alice.fails("friend_delete", json!({ "user": b_id }), "NOT_FRIENDS");
+    bob.ok("block", json!({ "user": a_id }));
+    assert_eq!(
+        bob.ok("blocked", json!({}))["users"][0]["user_id"],
+        a_id.as_str()
+    );
+    alice.fails("friend_request", json!({ "to_user": b_id }), "BLOCKED");
+    alice.fails(
+        "send_message",
+        json!({ "to_user": b_id, "text": "?" }),
+        "BLOCKED",
+    );
+    bob.ok("unblock", json!({ "user": a_id }));
+    bob.fails("unblock", json!({ "user": a_id }), "NOT_FOUND");
+    assert_eq!(bob.ok("blocked", json!({}))["users"], json!([]));
+
+    // Password change revokes the other sessions.
+    alice.fails(
+        "change_password",
+        json!({ "old_password": "wrong-password", "new_password": "new password 1" }),
+        "BAD_CREDENTIALS",
+    );
+    let changed = alice.ok(
+        "change_password",
+        json!({ "old_password": "password123", "new_password": "new password 1" }),
+    );
+    assert_eq!(changed["sessions_revoked"], 0);
+
+    // Params are checked before anything is sent.
+    for (method, params) in [
+        ("friend_respond", json!({ "request_id": "1" })),
+        ("get_user", json!({ "user": "1", "username": "x" })),
+        ("presence", json!({})),
+        ("friend_request", json!({ "message": "no target" })),
+        ("mark_read", json!({ "conversation_id": "x" })),
+    ] {
+        assert_eq!(
+            alice.call(method, &params),
+            Err(FeigeStatus::FEIGE_ERR_PARAMS as i32),
+            "{method}"
+        );
+    }
 }
 
 #[test]
