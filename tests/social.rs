@@ -579,6 +579,32 @@ async fn delete_block_and_unblock() {
 }
 
 #[tokio::test]
+async fn former_friends_learn_nothing_of_presence() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let alice_id = register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let (alice, _a) = login(&addr, "alice", "a").await;
+    let (bob, mut bob_ev) = login(&addr, "bob", "b").await;
+    befriend(&alice, &bob).await;
+    alice.close().await;
+    assert!(
+        !next_presence(&mut bob_ev, alice_id).await,
+        "a friend hears"
+    );
+    let (alice, _a) = login(&addr, "alice", "a").await;
+    assert!(next_presence(&mut bob_ev, alice_id).await);
+    alice.delete_friend(bob_id).await.unwrap();
+    alice.close().await;
+    let (alice, _a) = login(&addr, "alice", "a").await;
+    no_event_within(&mut bob_ev, 300, is_presence(alice_id)).await;
+    assert_eq!(code(bob.presence(alice_id).await), ErrorCode::Forbidden);
+    assert_eq!(code(alice.presence(bob_id).await), ErrorCode::Forbidden);
+    assert!(bob.friends().await.unwrap().is_empty());
+    s.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn with_dm_policy_anyone_strangers_talk_but_blocks_still_hold() {
     let s = TestServer::start_open().await;
     let addr = s.addr();

@@ -37,7 +37,7 @@ impl From<StorageError> for RequestError {
             StorageError::Forbidden => ErrorCode::Forbidden,
             StorageError::SelfMessage => ErrorCode::InvalidArgument,
             StorageError::WorkerGone => ErrorCode::ShuttingDown,
-            StorageError::NotFriends => ErrorCode::NotFriends,
+            StorageError::NotFriends | StorageError::NotAFriend => ErrorCode::NotFriends,
             StorageError::BlockedByPeer | StorageError::PeerBlocked => ErrorCode::Blocked,
             StorageError::AlreadyFriends => ErrorCode::AlreadyFriends,
             StorageError::RequestPending => ErrorCode::RequestPending,

@@ -36,6 +36,9 @@ pub enum StorageError {
     /// 1:1 messages need friendship (the direct policy is friends only).
     #[error("you can only send messages to friends")]
     NotFriends,
+    /// The request needs a friendship that does not exist (remark, delete).
+    #[error("this user is not your friend")]
+    NotAFriend,
     /// The other user blocked the caller.
     #[error("this user has blocked you")]
     BlockedByPeer,

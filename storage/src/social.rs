@@ -672,7 +672,7 @@ pub fn send_request(
         set_status(c, theirs, 1, now)?;
         befriend(c, from, to, now)?;
         let request = request_by_id(c, theirs)?.ok_or(StorageError::UnknownRequest)?;
-        let friend = friend(c, from, to)?.ok_or(StorageError::NotFriends)?;
+        let friend = friend(c, from, to)?.ok_or(StorageError::NotAFriend)?;
         return Ok(RequestOutcome::Accepted { request, friend });
     }
     c.prepare_cached(
@@ -727,12 +727,12 @@ pub fn respond_request(
 /// [`crate::Writer::call_graph`].
 ///
 /// # Errors
-/// [`StorageError::NotFriends`]; database errors.
+/// [`StorageError::NotAFriend`]; database errors.
 pub fn delete_friend(c: &Connection, user: UserId, other: UserId) -> Result<(), StorageError> {
     if unfriend(c, user, other)? {
         Ok(())
     } else {
-        Err(StorageError::NotFriends)
+        Err(StorageError::NotAFriend)
     }
 }
 
@@ -787,7 +787,7 @@ pub fn unblock(c: &Connection, user: UserId, other: UserId) -> Result<(), Storag
 /// Sets `user`'s alias for the friend `other`. Run through [`crate::Writer::call`].
 ///
 /// # Errors
-/// [`StorageError::NotFriends`]; database errors.
+/// [`StorageError::NotAFriend`]; database errors.
 pub fn set_remark(
     c: &Connection,
     user: UserId,
@@ -796,7 +796,7 @@ pub fn set_remark(
 ) -> Result<FriendRecord, StorageError> {
     c.prepare_cached("UPDATE friends SET remark = ?3 WHERE user_id = ?1 AND friend_id = ?2")?
         .execute(params![user as i64, other as i64, remark])?;
-    friend(c, user, other)?.ok_or(StorageError::NotFriends)
+    friend(c, user, other)?.ok_or(StorageError::NotAFriend)
 }
 
 /// Moves `user`'s read position in `conversation` forward to `seq` (0 or past the end = the

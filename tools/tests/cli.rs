@@ -520,3 +520,105 @@ async fn social_commands_in_json() {
     ok(&r);
     s.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_prints_social_events_with_messages() {
+    // Strangers may message: dave can still write after ending the friendship.
+    let s = TestServer::start_open().await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_owned();
+    let mut ids = Vec::new();
+    for name in ["carol", "dave"] {
+        let r = feige(&addr, &st, &["--json", "register", name], None).await;
+        assert!(r.ok, "{}", r.stderr);
+        ids.push(r.one()["user_id"].as_str().unwrap().to_owned());
+        let r = feige(&addr, &st, &["--user", name, "login"], None).await;
+        assert!(r.ok, "{}", r.stderr);
+    }
+    let r = feige(
+        &addr,
+        &st,
+        &["--json", "--user", "dave", "friends", "add", "carol"],
+        None,
+    )
+    .await;
+    let id = r.one()["request_id"].as_str().unwrap().to_owned();
+    let r = feige(
+        &addr,
+        &st,
+        &["--json", "--user", "carol", "friends", "accept", &id],
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.one()["user_id"].as_str(),
+        Some(ids[1].as_str()),
+        "the requester"
+    );
+    let carol_id = ids[0].clone();
+
+    let (a, s2) = (addr.clone(), st.clone());
+    let listen = tokio::spawn(async move {
+        feige(
+            &a,
+            &s2,
+            &["--json", "--user", "carol", "listen", "--count", "1"],
+            None,
+        )
+        .await
+    });
+    // Wait until carol's listener is connected.
+    let mut online = false;
+    for _ in 0..100 {
+        let r = feige(
+            &addr,
+            &st,
+            &["--json", "--user", "dave", "friends", "presence", "carol"],
+            None,
+        )
+        .await;
+        if r.one()["online"] == true {
+            online = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(online, "carol's listener never came online");
+    let r = feige(
+        &addr,
+        &st,
+        &["--json", "--user", "dave", "friends", "delete", "carol"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let r = feige(
+        &addr,
+        &st,
+        &["--json", "--user", "dave", "send", &carol_id, "bye"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let heard = listen.await.unwrap();
+    assert!(heard.ok, "{}", heard.stderr);
+    let lines = heard.json();
+    let removed = lines
+        .iter()
+        .position(|l| l["type"] == "friend_removed")
+        .unwrap_or_else(|| panic!("no friend_removed in {lines:?}"));
+    let message = lines
+        .iter()
+        .position(|l| l["type"] == "message")
+        .unwrap_or_else(|| panic!("no message in {lines:?}"));
+    assert!(removed < message, "{lines:?}");
+    assert_eq!(lines[message]["text"], "bye");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "presence" && l["online"] == true),
+        "dave's commands come online: {lines:?}"
+    );
+    s.handle.shutdown().await;
+}
