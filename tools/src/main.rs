@@ -124,15 +124,19 @@ enum ProfileCmd {
     Show,
     /// Change fields of your profile; an empty value clears a field.
     Set {
+        /// Display name (1 to 64 characters).
         #[arg(long)]
         nickname: Option<String>,
+        /// Status line (at most 256 characters).
         #[arg(long)]
         signature: Option<String>,
         /// Avatar file id.
         #[arg(long)]
         avatar: Option<String>,
+        /// Phone number (only you see it).
         #[arg(long)]
         phone: Option<String>,
+        /// E-mail address (only you see it).
         #[arg(long)]
         email: Option<String>,
     },
@@ -217,7 +221,7 @@ enum ChatsCmd {
     Read {
         /// The conversation id (see `feige chats`).
         conversation_id: u64,
-        /// Read up to this sequence number [default: everything].
+        /// Read up to this sequence number; 0 = everything.
         #[arg(long, default_value_t = 0)]
         seq: u64,
     },
