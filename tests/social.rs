@@ -579,6 +579,61 @@ async fn delete_block_and_unblock() {
 }
 
 #[tokio::test]
+async fn friend_events_reach_every_device_of_both_users() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let alice_id = register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let (a1, mut a1_ev) = login(&addr, "alice", "a1").await;
+    let (_a2, mut a2_ev) = login(&addr, "alice", "a2").await;
+    let (b1, mut b1_ev) = login(&addr, "bob", "b1").await;
+    let (_b2, mut b2_ev) = login(&addr, "bob", "b2").await;
+    let request = |e| match e {
+        Event::FriendRequest(r) => Some(r),
+        _ => None,
+    };
+    let added = |e| match e {
+        Event::FriendAdded(f) => Some(f.user.unwrap().user_id),
+        _ => None,
+    };
+    let removed = |e| match e {
+        Event::FriendRemoved { user_id } => Some(user_id),
+        _ => None,
+    };
+    let sent = a1.friend_request(bob_id, "hi").await.unwrap();
+    for ev in [&mut b1_ev, &mut b2_ev, &mut a2_ev] {
+        let r = next_event(ev, request).await;
+        assert_eq!(r.request_id, sent.request_id);
+        assert_eq!(r.from.unwrap().user_id, alice_id);
+    }
+    no_event_within(&mut a1_ev, 200, request).await;
+
+    b1.respond_friend_request(sent.request_id, true)
+        .await
+        .unwrap();
+    // The requester hears the answer and gets the friend on each device.
+    for ev in [&mut a1_ev, &mut a2_ev] {
+        let r = next_event(ev, |e| match e {
+            Event::FriendResponse(r) => Some(r),
+            _ => None,
+        })
+        .await;
+        assert!(r.accepted);
+        assert_eq!(next_event(ev, added).await, bob_id);
+    }
+    // The accepter's other device gets the friend; the accepting one has its answer.
+    assert_eq!(next_event(&mut b2_ev, added).await, alice_id);
+    no_event_within(&mut b1_ev, 200, added).await;
+
+    a1.delete_friend(bob_id).await.unwrap();
+    assert_eq!(next_event(&mut b1_ev, removed).await, alice_id);
+    assert_eq!(next_event(&mut b2_ev, removed).await, alice_id);
+    assert_eq!(next_event(&mut a2_ev, removed).await, bob_id);
+    no_event_within(&mut a1_ev, 200, removed).await;
+    s.handle.shutdown().await;
+}
+
+#[tokio::test]
 async fn former_friends_learn_nothing_of_presence() {
     let s = TestServer::start().await;
     let addr = s.addr();

@@ -71,10 +71,14 @@ pub enum Event {
     /// The connection changed state.
     State(ConnState),
     /// Someone asked to be the user's friend (answer with
-    /// [`Client::respond_friend_request`]).
+    /// [`Client::respond_friend_request`]); or the user asked someone on another device
+    /// (`from` is then the user).
     FriendRequest(pb::FriendRequest),
     /// A friend request the user sent was accepted or rejected.
     FriendResponse(pb::FriendResponse),
+    /// A friendship of the user began: their request was accepted, or they accepted one on
+    /// another device.
+    FriendAdded(pb::Friend),
     /// `user_id` is no longer the user's friend (deleted or blocked, by either side or on
     /// another device of the user).
     FriendRemoved {
@@ -98,6 +102,7 @@ impl Event {
         Some(match kind {
             PushKind::FriendRequest(r) => Event::FriendRequest(r),
             PushKind::FriendResponse(r) => Event::FriendResponse(r),
+            PushKind::FriendAdded(f) => Event::FriendAdded(f),
             PushKind::FriendRemoved(r) => Event::FriendRemoved { user_id: r.user_id },
             PushKind::Presence(p) => Event::Presence {
                 user_id: p.user_id,

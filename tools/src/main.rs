@@ -611,6 +611,7 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
             Some(
                 e @ (Event::FriendRequest(_)
                 | Event::FriendResponse(_)
+                | Event::FriendAdded(_)
                 | Event::FriendRemoved { .. }
                 | Event::Presence { .. }
                 | Event::ReadPosition(_)),

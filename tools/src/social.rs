@@ -259,6 +259,15 @@ pub fn event(e: &Event) -> Option<Out> {
     Some(match e {
         Event::FriendRequest(r) => friend_request(r, "incoming"),
         Event::FriendResponse(r) => friend_response(r),
+        Event::FriendAdded(f) => {
+            let u = public_or_default(f.user.as_ref());
+            let mut json = friend(f).json;
+            json["type"] = Value::from("friend_added");
+            Out {
+                json,
+                text: format!("new friend: {}", named(&u.nickname, &u.username, u.user_id)),
+            }
+        }
         Event::FriendRemoved { user_id } => Out {
             json: json!({ "type": "friend_removed", "user_id": user_id.to_string() }),
             text: format!("user {user_id} is no longer your friend"),

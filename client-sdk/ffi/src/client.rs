@@ -427,6 +427,7 @@ async fn forward(shared: &Shared, event: Event) {
         Event::FriendResponse(r) => {
             social(shared, "friend_response", json::friend_response(&r)).await;
         }
+        Event::FriendAdded(f) => social(shared, "friend_added", json::friend(&f)).await,
         Event::FriendRemoved { user_id } => {
             let v = json!({ "user_id": user_id.to_string() });
             social(shared, "friend_removed", v).await;

@@ -495,6 +495,12 @@ fn social_methods_end_to_end() {
     let told = alice.push_of("friend_response");
     assert_eq!(told["accepted"], true);
     assert_eq!(told["friend"]["online"], true);
+    let added = alice.push_of("friend_added");
+    assert_eq!(added["user"]["user_id"], b_id.as_str());
+    assert_eq!(
+        bob2.push_of("friend_added")["user"]["user_id"],
+        a_id.as_str()
+    );
 
     let list = alice.ok("friends", json!({}));
     assert_eq!(list["friends"][0]["user"]["username"], "bob");

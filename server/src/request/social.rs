@@ -121,7 +121,10 @@ async fn friend_request(
         .await?;
     match outcome {
         RequestOutcome::Sent(req) => {
-            me.push(to, PushKind::FriendRequest(convert::friend_request(&req)));
+            // The recipient, and the caller's other devices (`from` is then the user).
+            let push = PushKind::FriendRequest(convert::friend_request(&req));
+            me.push(to, push.clone());
+            me.push(from, push);
             Ok(ResponseResult::FriendRequest(pb::FriendRequestSent {
                 request_id: req.id,
                 became_friends: false,
@@ -129,7 +132,7 @@ async fn friend_request(
             }))
         }
         RequestOutcome::Accepted { request, friend } => {
-            notify_accepted(&me, &request).await?;
+            notify_accepted(&me, &request, &friend).await?;
             Ok(ResponseResult::FriendRequest(pb::FriendRequestSent {
                 request_id: request.id,
                 became_friends: true,
@@ -139,11 +142,13 @@ async fn friend_request(
     }
 }
 
-/// Pushes to the requester of an accepted request (and the caller's other connections) that
-/// the caller is now their friend.
+/// Pushes to the requester of an accepted request that the caller is now their friend
+/// (`friend_response` and `friend_added`), and to the caller's other connections the new
+/// friend (`friend_added`, `mine` = the requester as the caller's friend).
 async fn notify_accepted(
     me: &Caller,
     request: &social::FriendRequestRecord,
+    mine: &social::FriendRecord,
 ) -> Result<(), RequestError> {
     let (requester, user) = (request.from.id, me.user);
     let theirs = me
@@ -151,14 +156,22 @@ async fn notify_accepted(
         .store
         .read(move |c| social::friend(c, requester, user))
         .await?;
+    let theirs = theirs.map(|f| convert::friend(&f, me.online(user)));
     me.push(
         requester,
         PushKind::FriendResponse(pb::FriendResponse {
             request_id: request.id,
             accepted: true,
             user: Some(convert::public(&request.to)),
-            friend: theirs.map(|f| convert::friend(&f, me.online(user))),
+            friend: theirs.clone(),
         }),
+    );
+    if let Some(f) = theirs {
+        me.push(requester, PushKind::FriendAdded(f));
+    }
+    me.push(
+        user,
+        PushKind::FriendAdded(convert::friend(mine, me.online(requester))),
     );
     Ok(())
 }
@@ -192,8 +205,8 @@ async fn friend_respond(
         .call_graph(move |c| social::respond_request(c, user, id, accept))
         .await?;
     let requester = done.request.from.id;
-    if done.accepted {
-        notify_accepted(&me, &done.request).await?;
+    if let Some(mine) = &done.friend {
+        notify_accepted(&me, &done.request, mine).await?;
     } else {
         me.push(
             requester,
