@@ -272,6 +272,13 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         peak.map_or(Value::Null, |p| r3(p.peak() as f64 / 1048576.0)),
     );
     r.insert("generator_cpu_pct".into(), r3(gen_cpu));
+    // CPU per delivered message: steadier than msgs/s when other work shares the cores.
+    let per_msg = |pct: f64| r3(pct / 100.0 * 1e6 / (delivered as f64 / secs).max(1e-9));
+    r.insert(
+        "server_cpu_us_per_msg".into(),
+        server_cpu.map_or(Value::Null, per_msg),
+    );
+    r.insert("generator_cpu_us_per_msg".into(), per_msg(gen_cpu));
     Ok(r)
 }
 

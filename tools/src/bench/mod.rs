@@ -6,10 +6,13 @@
 //! into medians and ratios.
 
 pub mod accounts;
+pub mod history;
 pub mod idle;
 pub mod im;
+pub mod login;
 pub mod procstat;
 pub mod summary;
+pub mod sync;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

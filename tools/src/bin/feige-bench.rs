@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use feige_tools::bench::{self, idle, im, TargetArgs};
+use feige_tools::bench::{self, history, idle, im, login, sync, TargetArgs};
 
 /// Load generator for Feige and, side by side, MQTT (mosquitto) and core NATS (nats-server).
 #[derive(Debug, Parser)]
@@ -37,6 +37,27 @@ enum Command {
         target: TargetArgs,
         #[command(flatten)]
         args: idle::IdleArgs,
+    },
+    /// Time for an offline user to sync K messages spread over M conversations.
+    Sync {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: sync::SyncArgs,
+    },
+    /// History page and full-text search latency on a large store (filled when needed).
+    History {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: history::HistoryArgs,
+    },
+    /// Password logins per second and token resumes per second.
+    Login {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: login::LoginArgs,
     },
     /// Medians and Feige-to-peer ratios of JSON reports (one per line), as Markdown.
     Summary {
@@ -75,6 +96,9 @@ fn main() -> anyhow::Result<()> {
         let (target, fut): (&TargetArgs, Workload<'_>) = match &cli.command {
             Command::Im1to1 { target, args } => (target, Box::pin(im::run(target, args))),
             Command::Idle { target, args } => (target, Box::pin(idle::run(target, args))),
+            Command::Sync { target, args } => (target, Box::pin(sync::run(target, args))),
+            Command::History { target, args } => (target, Box::pin(history::run(target, args))),
+            Command::Login { target, args } => (target, Box::pin(login::run(target, args))),
             Command::Summary { .. } => unreachable!("handled above"),
         };
         let report = tokio::time::timeout(Duration::from_secs_f64(target.time_limit), fut)
