@@ -118,7 +118,10 @@ impl Store {
             .min_idle(Some(1))
             .build(manager)?;
         // The writer never checkpoints on its commit path; a checkpointer thread does it.
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0")?;
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit={};",
+            writer::WAL_SIZE_LIMIT
+        ))?;
         let checkpointer = writer::Checkpointer::start(&path, &opts)?;
         let writer = Writer::start(conn, &opts, sink, checkpointer)?;
         Ok((

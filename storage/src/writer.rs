@@ -7,7 +7,7 @@
 //! Between batches it feeds the full-text index (see [`crate::search`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -463,26 +463,47 @@ struct Worker<C> {
 
 /// Copies the WAL back into the database file on its own thread and connection, so the
 /// writer's commits never pay for it. A PASSIVE checkpoint does not block the writer.
+///
+/// Under sustained writes a concurrent checkpoint never catches up with the writer, and SQLite
+/// restarts the WAL from its start only once every frame is backfilled; so the WAL would grow
+/// without bound (and each commit would append to a growing file). When a checkpoint finds the
+/// WAL longer than [`WAL_RESTART_FRAMES`], it raises `wal_large`; the writer then runs one
+/// PASSIVE checkpoint itself between two batches, which only has to copy the frames written
+/// since the background one, and its next transaction starts the WAL over.
 pub(crate) struct Checkpointer {
     poke: std::sync::mpsc::SyncSender<()>,
     thread: Option<JoinHandle<()>>,
+    wal_large: Arc<AtomicBool>,
 }
 
 /// Commits between checkpoint requests.
 const CHECKPOINT_EVERY: u64 = 64;
+/// WAL length (in frames of one page) past which the writer helps restart the WAL: 16 MiB of
+/// 4 KiB pages.
+const WAL_RESTART_FRAMES: i64 = 4096;
+/// Largest WAL file kept on disk after a restart (`journal_size_limit`).
+pub(crate) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Runs `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames backfilled).
+fn wal_checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+}
 
 impl Checkpointer {
     pub(crate) fn start(path: &std::path::Path, opts: &StoreOptions) -> Result<Self, StorageError> {
         let conn = Connection::open(path)?;
         crate::configure(&conn, opts)?;
         let (poke, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let wal_large = Arc::new(AtomicBool::new(false));
+        let large = wal_large.clone();
         let thread = std::thread::Builder::new()
             .name("feige-checkpoint".into())
             .spawn(move || {
-                let checkpoint = |mode: &str| {
-                    if let Err(e) = conn.execute_batch(&format!("PRAGMA wal_checkpoint({mode})")) {
-                        tracing::warn!(error = %e, "checkpoint failed");
-                    }
+                let checkpoint = |mode: &str| match wal_checkpoint(&conn, mode) {
+                    Ok((_, log, _)) => large.store(log > WAL_RESTART_FRAMES, Ordering::Relaxed),
+                    Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 };
                 while let Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     rx.recv_timeout(std::time::Duration::from_secs(1))
@@ -496,7 +517,23 @@ impl Checkpointer {
         Ok(Checkpointer {
             poke,
             thread: Some(thread),
+            wal_large,
         })
+    }
+
+    /// Called by the writer between batches: when the WAL has grown long, backfill the rest
+    /// of it so that the next transaction restarts it.
+    fn help_restart(&self, conn: &Connection) {
+        if !self.wal_large.load(Ordering::Relaxed) {
+            return;
+        }
+        match wal_checkpoint(conn, "PASSIVE") {
+            // Done when every frame is backfilled; otherwise a reader held an old snapshot:
+            // try again after the next background checkpoint.
+            Ok((0, log, done)) if log == done => self.wal_large.store(false, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
+        }
     }
 
     fn poke(&self) {
@@ -544,6 +581,7 @@ impl<C: Send + 'static> Worker<C> {
                 }
             }
             self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
+            self.checkpointer.help_restart(&self.conn);
             if stopping {
                 // Commit whatever was queued before the channel closed, then stop.
                 self.rx.close();
