@@ -25,6 +25,9 @@ feige=(--target feige --addr 127.0.0.1:17901 --server-pid "$FEIGE_PID" --account
 run im-1to1 "${feige[@]}" -c 20 -w 8 -d 2 --warmup 0.5
 run im-1to1 "${feige[@]}" -c 20 --rate 400 -d 2 --warmup 0.5
 run idle "${feige[@]}" -n 300 --users 20 --sources 3 --hold 1
+run sync "${feige[@]}" -k 500 --conversations 10 --repeat 2
+run history "${feige[@]}" --messages 3000 --conversations 10 --pages 100 --searches 20
+run login "${feige[@]}" -d 1 --concurrency 2
 
 if install_peers; then
     start_mosquitto 11884; pids+=("$MOSQ_PID")
