@@ -359,43 +359,59 @@ impl State {
         Ok(id)
     }
 
+    /// The stored message `m` resends (same sender and client id), as a duplicate result.
+    fn original<C>(
+        &mut self,
+        c: &Connection,
+        m: &NewMessage<C>,
+    ) -> Result<Option<Delivered>, StorageError> {
+        if m.client_msg_id == 0 {
+            return Ok(None);
+        }
+        let found = c
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_msg_id = ?2"
+            ))?
+            .query_row(params![m.sender as i64, m.client_msg_id as i64], |r| {
+                message_row(r, None)
+            })
+            .optional()?;
+        let Some(mut original) = found else {
+            return Ok(None);
+        };
+        let conv = self.conv(c, original.conversation_id)?;
+        if let Some((a, b)) = conv.pair {
+            original.to_user = if original.from_user == a { b } else { a };
+        }
+        Ok(Some(Delivered {
+            message: original,
+            duplicate: true,
+            members: conv.members.clone(),
+        }))
+    }
+
     fn insert<C>(
         &mut self,
         c: &Connection,
         m: &mut NewMessage<C>,
         now: i64,
     ) -> Result<Delivered, StorageError> {
-        if m.client_msg_id != 0 {
-            let found = c
-                .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_msg_id = ?2"
-                ))?
-                .query_row(params![m.sender as i64, m.client_msg_id as i64], |r| {
-                    message_row(r, None)
-                })
-                .optional()?;
-            if let Some(mut original) = found {
-                let conv = self.conv(c, original.conversation_id)?;
-                if let Some((a, b)) = conv.pair {
-                    original.to_user = if original.from_user == a { b } else { a };
-                }
-                return Ok(Delivered {
-                    message: original,
-                    duplicate: true,
-                    members: conv.members.clone(),
-                });
-            }
-        }
+        // A resend of an already stored message gets its original ack even where the send
+        // would now be refused (the recipient has since blocked the sender, say).
         let conv_id = match m.target {
             Target::Direct(to) => {
-                self.gate.check(c, m.sender, to)?;
+                if let Err(e) = self.gate.check(c, m.sender, to) {
+                    return self.original(c, m)?.ok_or(e);
+                }
                 self.direct_conv(c, m.sender, to, now)?
             }
             Target::Conversation(id) => {
                 if let Some((a, b)) = self.conv(c, id)?.pair {
                     if m.sender == a || m.sender == b {
-                        self.gate
-                            .check(c, m.sender, if m.sender == a { b } else { a })?;
+                        let peer = if m.sender == a { b } else { a };
+                        if let Err(e) = self.gate.check(c, m.sender, peer) {
+                            return self.original(c, m)?.ok_or(e);
+                        }
                     }
                 }
                 id
@@ -404,24 +420,38 @@ impl State {
         let id = self.next_id(now);
         let conv = self.conv(c, conv_id)?;
         if conv.members.binary_search(&m.sender).is_err() {
-            return Err(StorageError::Forbidden);
+            // A resend of a message stored before the sender left is still a duplicate.
+            return match self.original(c, m)? {
+                Some(d) => Ok(d),
+                None => Err(StorageError::Forbidden),
+            };
         }
         let seq = conv.last_seq + 1;
         let client_id = (m.client_msg_id != 0).then_some(m.client_msg_id as i64);
-        c.prepare_cached(
-            "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            id as i64,
-            conv_id as i64,
-            seq as i64,
-            m.sender as i64,
-            client_id,
-            m.kind,
-            m.text,
-            now
-        ])?;
+        // The unique (sender, client_msg_id) index finds resends: a conflict inserts nothing,
+        // and only then is the original looked up (one index probe per message, not two).
+        let inserted = c
+            .prepare_cached(
+                "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
+            )?
+            .execute(params![
+                id as i64,
+                conv_id as i64,
+                seq as i64,
+                m.sender as i64,
+                client_id,
+                m.kind,
+                m.text,
+                now
+            ])?;
+        if inserted == 0 {
+            return self
+                .original(c, m)?
+                .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
+        }
+        let conv = self.conv(c, conv_id)?;
         conv.last_seq = seq;
         let to_user = match conv.pair {
             Some((a, b)) => {
