@@ -64,8 +64,10 @@ impl CommitSink<ReplyTo> for Router {
     }
 }
 
-/// Acks each message to its sender and pushes it to the members' other connections.
-fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>) {
+/// Acks each message to its sender and pushes it to the members' other connections, on the
+/// calling thread (the `feige-router` thread calls it for each batch; benchmarks call it
+/// directly).
+pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>) {
     {
         for done in batch.drain(..) {
             let ctx = done.ctx;
