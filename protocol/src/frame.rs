@@ -55,9 +55,12 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Envelope>, FrameE
     let Some(total) = check(buf, max)? else {
         return Ok(None);
     };
-    buf.advance(HEADER_LEN);
-    let payload = buf.split_to(total - HEADER_LEN);
-    Ok(Some(Envelope::decode(payload.freeze())?))
+    // Decode from a slice, not a `Bytes` split off the buffer: `bytes` fields then own a copy
+    // (a token is 32 bytes) instead of keeping the whole read buffer alive, and the buffer
+    // never needs a shared (reference-counted) representation.
+    let env = Envelope::decode(&buf[HEADER_LEN..total]);
+    buf.advance(total);
+    Ok(Some(env?))
 }
 
 /// Appends `env` as one frame to `dst`.

@@ -106,14 +106,14 @@ impl Handler {
             tokio::select! {
                 biased;
                 code = control.kicked() => {
-                    self.say_goodbye(code).await;
+                    Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");
                 }
                 _ = shared.close.cancelled() => {
                     while let Ok(f) = self.rx.try_recv() {
                         self.wbuf.extend_from_slice(&f);
                     }
-                    self.say_goodbye(ErrorCode::ShuttingDown).await;
+                    Box::pin(self.say_goodbye(ErrorCode::ShuttingDown)).await;
                     return Ok("server shutdown");
                 }
                 _ = shared.stop_reading.cancelled(), if reading => {
@@ -141,7 +141,9 @@ impl Handler {
                         Ok(_) => {
                             last_read = Instant::now();
                             let was_logged_in = matches!(self.state, State::LoggedIn(_));
-                            let flow = self.process_frames().await;
+                            // Boxed: the request futures below are large, and an idle
+                            // connection's task should not carry their space.
+                            let flow = Box::pin(self.process_frames()).await;
                             if self.rbuf.is_empty() {
                                 // Hold no buffer while waiting for the next frame.
                                 self.rbuf = BytesMut::new();
@@ -155,17 +157,23 @@ impl Handler {
                                 sleep.as_mut().reset(deadline);
                             }
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            // Readiness was stale (it is only cleared by a read that would
+                            // block): give back the buffer reserved for nothing.
+                            if self.rbuf.is_empty() {
+                                self.rbuf = BytesMut::new();
+                            }
+                        }
                         Err(e) => return Err(e),
                     }
                 }
                 () = &mut sleep => {
                     if !matches!(self.state, State::LoggedIn(_)) {
-                        self.say_goodbye(ErrorCode::LoginTimeout).await;
+                        Box::pin(self.say_goodbye(ErrorCode::LoginTimeout)).await;
                         return Ok("login timeout");
                     }
                     if last_read + idle <= Instant::now() {
-                        self.say_goodbye(ErrorCode::IdleTimeout).await;
+                        Box::pin(self.say_goodbye(ErrorCode::IdleTimeout)).await;
                         return Ok("idle timeout");
                     }
                     deadline = last_read + idle;
