@@ -43,7 +43,9 @@ fn codec(c: &mut Criterion) {
         })
     });
     let p = push(7);
-    g.bench_function("encode_to_bytes Push", |b| b.iter(|| frame::encode_to_bytes(&p)));
+    g.bench_function("encode_to_bytes Push", |b| {
+        b.iter(|| frame::encode_to_bytes(&p))
+    });
     // 256 frames in one buffer, as one read brings them in.
     let mut many = BytesMut::new();
     for i in 0..256 {

@@ -37,7 +37,9 @@ const SYLLABLES: &[&str] = &[
     "ka", "lo", "mi", "ren", "tu", "sa", "bel", "dor", "fi", "gan", "hu", "jo", "ke", "lin", "mo",
     "nu", "pe", "qui", "ra", "sol", "ta", "ven", "wi", "xo", "ya", "zu",
 ];
-const CHINESE: &[&str] = &["你好", "会议", "明天", "项目", "飞鸽", "消息", "周末", "报告"];
+const CHINESE: &[&str] = &[
+    "你好", "会议", "明天", "项目", "飞鸽", "消息", "周末", "报告",
+];
 
 /// Word `i` of the vocabulary: two or three syllables.
 fn word(i: u64) -> String {
@@ -104,8 +106,13 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
     }
     let m = a.conversations.max(1);
     let addr = t.addr();
-    let accs = accounts::ensure(addr, &format!("{}h", t.user_prefix), m + 1, t.accounts.as_deref())
-        .await?;
+    let accs = accounts::ensure(
+        addr,
+        &format!("{}h", t.user_prefix),
+        m + 1,
+        t.accounts.as_deref(),
+    )
+    .await?;
     let (reader, senders) = accs.split_first().context("no accounts")?;
     let (mut s, mut buf) = feige_resume(addr, None, &reader.token).await?;
     let mut rid = 10u64;
@@ -118,7 +125,10 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
     let per = (a.messages as u64).div_ceil(m as u64);
     let marker = format!("zzmark{}", std::process::id());
     if have < a.messages as u64 {
-        eprintln!("[history] store holds {have} of {} messages; filling ...", a.messages);
+        eprintln!(
+            "[history] store holds {have} of {} messages; filling ...",
+            a.messages
+        );
         // Offline while filling: the pushes would otherwise pile up unread.
         drop(s);
         let t0 = Instant::now();
@@ -128,7 +138,9 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
             let token = p.token.clone();
             let to = reader.user_id;
             let marker = (i == 0).then(|| marker.clone());
-            joins.push(tokio::spawn(fill(addr, token, to, missing, i as u64, marker)));
+            joins.push(tokio::spawn(fill(
+                addr, token, to, missing, i as u64, marker,
+            )));
         }
         for j in joins {
             j.await??;
@@ -157,10 +169,16 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        eprintln!("[history] search index caught up {:.1}s after the fill", t1.elapsed().as_secs_f64());
+        eprintln!(
+            "[history] search index caught up {:.1}s after the fill",
+            t1.elapsed().as_secs_f64()
+        );
     }
     let total: u64 = seqs.iter().sum();
-    eprintln!("[history] {total} messages in {m} conversations; {} pages, {} searches", a.pages, a.searches);
+    eprintln!(
+        "[history] {total} messages in {m} conversations; {} pages, {} searches",
+        a.pages, a.searches
+    );
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut next = || {
         rng ^= rng << 13;
@@ -181,14 +199,19 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
             ..Default::default()
         };
         let t0 = Instant::now();
-        let ResponseResult::History(h) = feige_call(&mut s, &mut buf, rid, RequestKind::History(q)).await?
+        let ResponseResult::History(h) =
+            feige_call(&mut s, &mut buf, rid, RequestKind::History(q)).await?
         else {
             bail!("unexpected answer to History");
         };
         let us = t0.elapsed().as_micros() as u64;
         let want = before.min(50) as usize;
         if h.messages.len() != want || h.messages.first().map(|m| m.seq) != Some(before) {
-            bail!("history page before seq {} returned {} messages", before + 1, h.messages.len());
+            bail!(
+                "history page before seq {} returned {} messages",
+                before + 1,
+                h.messages.len()
+            );
         }
         let _ = pages.record(us.max(1));
     }
@@ -197,8 +220,8 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
     for k in 0..a.searches {
         let r = next();
         let query = match k % 4 {
-            0 => word(r % 20),                          // very common word
-            1 => word(r % 5000),                        // any word
+            0 => word(r % 20),   // very common word
+            1 => word(r % 5000), // any word
             2 => CHINESE[(r % CHINESE.len() as u64) as usize].to_owned(),
             _ => format!("{} {}", word(r % 50), word((r >> 20) % 200)), // two words
         };
@@ -209,7 +232,8 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
             ..Default::default()
         };
         let t0 = Instant::now();
-        let ResponseResult::Search(h) = feige_call(&mut s, &mut buf, rid, RequestKind::Search(q)).await?
+        let ResponseResult::Search(h) =
+            feige_call(&mut s, &mut buf, rid, RequestKind::Search(q)).await?
         else {
             bail!("unexpected answer to Search");
         };
@@ -226,7 +250,10 @@ pub async fn run(t: &TargetArgs, a: &HistoryArgs) -> anyhow::Result<Map<String, 
     r.insert("searches".into(), a.searches.into());
     r.insert("search_p50_ms".into(), ms(&search, 0.5));
     r.insert("search_p99_ms".into(), ms(&search, 0.99));
-    r.insert("search_hits_per_query".into(), r3(hits as f64 / a.searches.max(1) as f64));
+    r.insert(
+        "search_hits_per_query".into(),
+        r3(hits as f64 / a.searches.max(1) as f64),
+    );
     Ok(r)
 }
 

@@ -48,7 +48,11 @@ async fn password_login(addr: std::net::SocketAddr, name: &str) -> anyhow::Resul
 }
 
 /// One phase: `concurrency` loops of `attempt` for `secs`; (per second, latency histogram).
-async fn phase<F, Fut>(concurrency: usize, secs: f64, attempt: F) -> anyhow::Result<(f64, Histogram<u64>)>
+async fn phase<F, Fut>(
+    concurrency: usize,
+    secs: f64,
+    attempt: F,
+) -> anyhow::Result<(f64, Histogram<u64>)>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,

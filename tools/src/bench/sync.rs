@@ -130,8 +130,13 @@ pub async fn run(t: &TargetArgs, a: &SyncArgs) -> anyhow::Result<Map<String, Val
     }
     let m = a.conversations.max(1);
     let addr = t.addr();
-    let accs = accounts::ensure(addr, &format!("{}s", t.user_prefix), m + 1, t.accounts.as_deref())
-        .await?;
+    let accs = accounts::ensure(
+        addr,
+        &format!("{}s", t.user_prefix),
+        m + 1,
+        t.accounts.as_deref(),
+    )
+    .await?;
     let (reader, senders) = accs.split_first().context("no accounts")?;
     let per_sender = a.messages.div_ceil(m);
     let total = per_sender * m;
@@ -149,13 +154,20 @@ pub async fn run(t: &TargetArgs, a: &SyncArgs) -> anyhow::Result<Map<String, Val
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_micros() as u64)
             << 8;
-        eprintln!("[sync] {}: sending {total} messages over {m} conversations ...", rep + 1);
+        eprintln!(
+            "[sync] {}: sending {total} messages over {m} conversations ...",
+            rep + 1
+        );
         send_burst(addr, senders, reader.user_id, per_sender, id_base).await?;
         let t0 = Instant::now();
         let (mut s, mut buf) = feige_resume(addr, None, &reader.token).await?;
         let (got, bad) = sync_all(&mut s, &mut buf, &mut positions, a.page, &mut rid).await?;
         let secs = t0.elapsed().as_secs_f64();
-        eprintln!("[sync] {}: {got} messages in {:.1} ms", rep + 1, secs * 1000.0);
+        eprintln!(
+            "[sync] {}: {got} messages in {:.1} ms",
+            rep + 1,
+            secs * 1000.0
+        );
         if got != total {
             bail!("synced {got} messages, expected {total}");
         }
