@@ -105,9 +105,18 @@ pub fn insert_user(
 ) -> Result<UserRecord, StorageError> {
     let now = now_ms();
     let res = c.execute(
-        "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![username, nickname, salt, password_hash, now],
+        "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms,
+                           username_key, nickname_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            username,
+            nickname,
+            salt,
+            password_hash,
+            now,
+            crate::social::search_key(username),
+            crate::social::search_key(nickname)
+        ],
     );
     match res {
         Ok(_) => Ok(UserRecord {

@@ -3,9 +3,12 @@
 
 use rusqlite::Connection;
 
+use crate::social::search_key;
 use crate::StorageError;
 
-/// Each entry migrates from version `i` to `i + 1`. Append only; never edit a shipped step.
+/// Each entry migrates from version `i` to `i + 1`: its SQL, then, in the same transaction,
+/// the Rust step at the same index of [`FILLS`], if any. Append only; never edit a shipped
+/// step.
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, sessions, conversations, messages, per-device cursors, search index.
     "CREATE TABLE users (
@@ -103,7 +106,34 @@ const MIGRATIONS: &[&str] = &[
         seq             INTEGER NOT NULL,
         PRIMARY KEY (user_id, conversation_id)
     ) WITHOUT ROWID;",
+    // 3: search keys (lower-cased in Rust by social::search_key, so user search is
+    // case-insensitive beyond ASCII); filled by fill_search_keys.
+    "ALTER TABLE users ADD COLUMN username_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN nickname_key TEXT NOT NULL DEFAULT '';",
 ];
+
+/// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
+type Fill = fn(&Connection) -> Result<(), StorageError>;
+
+/// `(version, step)`: runs after the SQL of the migration to `version`, in its transaction.
+const FILLS: &[(usize, Fill)] = &[(3, fill_search_keys)];
+
+/// Computes the search keys of the users stored before migration 3.
+fn fill_search_keys(c: &Connection) -> Result<(), StorageError> {
+    let users: Vec<(i64, String, String)> = c
+        .prepare("SELECT id, username, nickname FROM users")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut set = c.prepare("UPDATE users SET username_key = ?1, nickname_key = ?2 WHERE id = ?3")?;
+    for (id, username, nickname) in users {
+        set.execute(rusqlite::params![
+            search_key(&username),
+            search_key(&nickname),
+            id
+        ])?;
+    }
+    Ok(())
+}
 
 /// Applies every migration newer than the database's `user_version`.
 ///
@@ -121,6 +151,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        for (_, fill) in FILLS.iter().filter(|(v, _)| *v == i + 1) {
+            fill(&tx)?;
+        }
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");
@@ -141,6 +174,32 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn version_3_fills_search_keys_of_existing_users() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..2] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch("PRAGMA user_version = 2").unwrap();
+        tx.execute(
+            "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms)
+             VALUES ('Anne', 'ÄNNE Müller', x'00', x'00', 0)",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        migrate(&mut conn).unwrap();
+        let keys: (String, String) = conn
+            .query_row(
+                "SELECT username_key, nickname_key FROM users",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(keys, ("anne".to_owned(), "änne müller".to_owned()));
     }
 
     #[test]

@@ -398,10 +398,22 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-/// Users whose username or nickname contains `query` (ASCII letters case-insensitively; any
-/// script, e.g. Chinese, by substring): exact matches first, then prefixes, then the rest,
-/// shorter usernames first. Users who blocked `searcher` are left out. Returns one page and
-/// whether more follow.
+/// The form of a username or nickname that user search compares: Unicode lower case, one
+/// character at a time (so `ÄNNE` and `änne` meet), with the final sigma `ς` folded into `σ`
+/// (so `ΟΔΟΣ` and `οδος` meet). Stored beside each name (`users.username_key`,
+/// `users.nickname_key`) on every write, so a search compares plain strings.
+pub fn search_key(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ς' { 'σ' } else { c })
+        .collect()
+}
+
+/// Users whose username or nickname contains `query`, case-insensitively in any script (by
+/// [`search_key`]; Chinese and other scripts without case by substring): exact matches first,
+/// then prefixes, then the rest, shorter usernames first. Users who blocked `searcher` are
+/// left out. Returns one page and whether more follow. A scan of the user table: fine for the
+/// tens of thousands of users of a LAN server.
 ///
 /// # Errors
 /// Database errors.
@@ -412,23 +424,24 @@ pub fn search_users(
     limit: usize,
     offset: usize,
 ) -> Result<(Vec<PublicUser>, bool), StorageError> {
-    let escaped = like_escape(query);
+    let key = search_key(query);
+    let escaped = like_escape(&key);
     let prefix = format!("{escaped}%");
     let anywhere = format!("%{escaped}%");
     let mut st = c.prepare_cached(&format!(
         "SELECT {PUBLIC_COLUMNS},
-            CASE WHEN u.username = ?1 OR u.nickname = ?1 COLLATE NOCASE THEN 0
-                 WHEN u.username LIKE ?2 ESCAPE '\\' OR u.nickname LIKE ?2 ESCAPE '\\' THEN 1
+            CASE WHEN u.username_key = ?1 OR u.nickname_key = ?1 THEN 0
+                 WHEN u.username_key LIKE ?2 ESCAPE '\\' OR u.nickname_key LIKE ?2 ESCAPE '\\' THEN 1
                  ELSE 2 END AS rank
          FROM users u
-         WHERE (u.username LIKE ?3 ESCAPE '\\' OR u.nickname LIKE ?3 ESCAPE '\\')
+         WHERE (u.username_key LIKE ?3 ESCAPE '\\' OR u.nickname_key LIKE ?3 ESCAPE '\\')
            AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.user_id = u.id AND b.blocked_id = ?4)
          ORDER BY rank, length(u.username), u.username
          LIMIT ?5 OFFSET ?6"
     ))?;
     let rows = st.query_map(
         params![
-            query,
+            key,
             prefix,
             anywhere,
             searcher as i64,
@@ -460,25 +473,55 @@ fn unread_after(
     Ok(n as u64)
 }
 
-/// `user`'s conversations, most recently active first, each with its newest message and the
-/// exact number of messages from others after the user's read position.
+/// Which part of a conversation list to read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConversationPage {
+    /// Most entries; 0 = all.
+    pub limit: usize,
+    /// Only entries after this one in the list's order: (`last_active_ms`, conversation id).
+    /// An id of 0 means every entry active before that time.
+    pub before: Option<(i64, ConversationId)>,
+}
+
+/// One page of `user`'s conversations, most recently active first (ties: higher id first),
+/// each with its newest message and the exact number of messages from others after the
+/// user's read position; and whether more follow. Only the page's entries are looked up in
+/// full.
 ///
 /// # Errors
 /// Database errors.
 pub fn conversations(
     c: &Connection,
     user: UserId,
-) -> Result<Vec<ConversationRecord>, StorageError> {
+    page: ConversationPage,
+) -> Result<(Vec<ConversationRecord>, bool), StorageError> {
     let mut st = c.prepare_cached(
-        "SELECT c.id, c.kind, c.user_a, c.user_b, c.created_at_ms, COALESCE(rp.seq, 0)
-         FROM members mb JOIN conversations c ON c.id = mb.conversation_id
-         LEFT JOIN read_positions rp
-           ON rp.user_id = mb.user_id AND rp.conversation_id = mb.conversation_id
-         WHERE mb.user_id = ?1",
+        "SELECT id, kind, user_a, user_b, created_at_ms, read_seq, active FROM (
+            SELECT c.id, c.kind, c.user_a, c.user_b, c.created_at_ms,
+                COALESCE(rp.seq, 0) AS read_seq,
+                COALESCE((SELECT m.sent_at_ms FROM messages m WHERE m.conversation_id = c.id
+                          ORDER BY m.seq DESC LIMIT 1), c.created_at_ms) AS active
+            FROM members mb JOIN conversations c ON c.id = mb.conversation_id
+            LEFT JOIN read_positions rp
+              ON rp.user_id = mb.user_id AND rp.conversation_id = mb.conversation_id
+            WHERE mb.user_id = ?1)
+         WHERE ?2 IS NULL OR active < ?2 OR (active = ?2 AND id < ?3)
+         ORDER BY active DESC, id DESC
+         LIMIT ?4",
     )?;
+    let (before_ms, before_id) = match page.before {
+        Some((ms, id)) => (Some(ms), id as i64),
+        None => (None, 0),
+    };
+    // One more than asked, to learn whether more follow; -1 = no limit.
+    let fetch = if page.limit == 0 {
+        -1
+    } else {
+        page.limit as i64 + 1
+    };
     type Row0 = (u64, Option<(u64, u64)>, i64, u64);
-    let convs: Vec<Row0> = st
-        .query_map([user as i64], |r| {
+    let mut convs: Vec<Row0> = st
+        .query_map(params![user as i64, before_ms, before_id, fetch], |r| {
             Ok((
                 r.get::<_, i64>(0)? as u64,
                 pair_of(r.get(1)?, r.get(2)?, r.get(3)?),
@@ -487,6 +530,10 @@ pub fn conversations(
             ))
         })?
         .collect::<Result<_, _>>()?;
+    let more = page.limit != 0 && convs.len() > page.limit;
+    if more {
+        convs.truncate(page.limit);
+    }
     let mut last = c.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1
          ORDER BY m.seq DESC LIMIT 1"
@@ -520,19 +567,14 @@ pub fn conversations(
             last_message,
         });
     }
-    out.sort_by(|a, b| {
-        b.last_active_ms
-            .cmp(&a.last_active_ms)
-            .then(b.id.cmp(&a.id))
-    });
-    Ok(out)
+    Ok((out, more))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Writes.
 
-/// Applies `update` to `user`'s profile; returns the new record. Run through
-/// [`crate::Writer::call`].
+/// Applies `update` to `user`'s profile (and the nickname's search key); returns the record
+/// before and after. Run through [`crate::Writer::call`].
 ///
 /// # Errors
 /// [`StorageError::UnknownUser`]; database errors.
@@ -540,7 +582,18 @@ pub fn update_profile(
     c: &Connection,
     user: UserId,
     update: &ProfileUpdate,
-) -> Result<UserRecord, StorageError> {
+) -> Result<(UserRecord, UserRecord), StorageError> {
+    let read = |c: &Connection| -> Result<UserRecord, StorageError> {
+        c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+            .query_row([user as i64], user_row)
+            .optional()?
+            .ok_or(StorageError::UnknownUser)
+    };
+    let before = read(c)?;
+    if let Some(n) = &update.nickname {
+        c.prepare_cached("UPDATE users SET nickname_key = ?1 WHERE id = ?2")?
+            .execute(params![search_key(n), user as i64])?;
+    }
     let fields = [
         ("nickname", &update.nickname),
         ("signature", &update.signature),
@@ -556,10 +609,7 @@ pub fn update_profile(
             )?;
         }
     }
-    c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
-        .query_row([user as i64], user_row)
-        .optional()?
-        .ok_or(StorageError::UnknownUser)
+    Ok((before, read(c)?))
 }
 
 /// Stores a new password hash for `user` and revokes every session token except `keep`;
@@ -747,16 +797,20 @@ fn unfriend(c: &Connection, a: UserId, b: UserId) -> Result<bool, StorageError> 
 }
 
 /// `user` blocks `other`: ends their friendship and withdraws pending requests between them.
-/// Blocking twice is not an error. Returns whether they were friends. Run through
-/// [`crate::Writer::call_graph`].
+/// Blocking twice is not an error. Returns `other`'s public profile and whether they were
+/// friends. Run through [`crate::Writer::call_graph`].
 ///
 /// # Errors
 /// [`StorageError::SelfTarget`], [`StorageError::UnknownUser`]; database errors.
-pub fn block(c: &Connection, user: UserId, other: UserId) -> Result<bool, StorageError> {
+pub fn block(
+    c: &Connection,
+    user: UserId,
+    other: UserId,
+) -> Result<(PublicUser, bool), StorageError> {
     if user == other {
         return Err(StorageError::SelfTarget);
     }
-    required_user(c, other)?;
+    let blocked = required_user(c, other)?;
     let now = now_ms();
     c.prepare_cached(
         "INSERT INTO blocks(user_id, blocked_id, since_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -767,21 +821,22 @@ pub fn block(c: &Connection, user: UserId, other: UserId) -> Result<bool, Storag
          WHERE status = 0 AND ((from_user = ?1 AND to_user = ?2) OR (from_user = ?2 AND to_user = ?1))",
     )?
     .execute(params![user as i64, other as i64, now])?;
-    unfriend(c, user, other)
+    Ok((blocked, unfriend(c, user, other)?))
 }
 
-/// `user` unblocks `other`. Run through [`crate::Writer::call_graph`].
+/// `user` unblocks `other`; returns `other`'s public profile. Run through
+/// [`crate::Writer::call_graph`].
 ///
 /// # Errors
 /// [`StorageError::NotBlocked`]; database errors.
-pub fn unblock(c: &Connection, user: UserId, other: UserId) -> Result<(), StorageError> {
+pub fn unblock(c: &Connection, user: UserId, other: UserId) -> Result<PublicUser, StorageError> {
     let n = c
         .prepare_cached("DELETE FROM blocks WHERE user_id = ?1 AND blocked_id = ?2")?
         .execute(params![user as i64, other as i64])?;
     if n == 0 {
         return Err(StorageError::NotBlocked);
     }
-    Ok(())
+    required_user(c, other)
 }
 
 /// Sets `user`'s alias for the friend `other`. Run through [`crate::Writer::call`].
@@ -889,7 +944,8 @@ mod tests {
     fn blocks_withdraw_and_refuse() {
         let c = db();
         send_request(&c, 2, 1, "").unwrap();
-        assert!(!block(&c, 1, 2).unwrap());
+        let (blocked, were_friends) = block(&c, 1, 2).unwrap();
+        assert_eq!((blocked.id, were_friends), (2, false));
         assert!(friend_requests(&c, 1).unwrap().0.is_empty());
         assert!(matches!(
             send_request(&c, 2, 1, ""),
@@ -905,7 +961,7 @@ mod tests {
             Err(StorageError::BlockedByPeer)
         ));
         assert!(gate.check(&c, 2, 3).is_ok());
-        unblock(&c, 1, 2).unwrap();
+        assert_eq!(unblock(&c, 1, 2).unwrap().username, "bob");
         assert!(matches!(unblock(&c, 1, 2), Err(StorageError::NotBlocked)));
         assert!(gate.check(&c, 2, 1).is_ok());
         let mut strict = Gate::new(DirectPolicy::FriendsOnly);
@@ -917,6 +973,58 @@ mod tests {
             strict.check(&c, 2, 99),
             Err(StorageError::UnknownUser)
         ));
+    }
+
+    #[test]
+    fn conversation_pages_follow_the_cursor() {
+        let c = db();
+        for (a, b) in [(1, 2), (1, 3), (1, 4)] {
+            befriend(&c, a, b, 1_000).unwrap();
+        }
+        let all = |page| conversations(&c, 1, page).unwrap();
+        let (full, more) = all(ConversationPage::default());
+        assert!(!more);
+        assert_eq!(full.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2, 1]);
+        let (p1, more) = all(ConversationPage {
+            limit: 2,
+            before: None,
+        });
+        assert!(more);
+        assert_eq!(p1.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2]);
+        let last = &p1[1];
+        let (p2, more) = all(ConversationPage {
+            limit: 2,
+            before: Some((last.last_active_ms, last.id)),
+        });
+        assert!(!more);
+        assert_eq!(p2.iter().map(|r| r.id).collect::<Vec<_>>(), [1]);
+        let (none, _) = all(ConversationPage {
+            limit: 0,
+            before: Some((1_000, 0)),
+        });
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn search_folds_case_beyond_ascii() {
+        let c = db();
+        crate::account::insert_user(&c, "anne", "änne", b"s", b"h").unwrap();
+        crate::account::insert_user(&c, "odos", "ΟΔΟΣ", b"s", b"h").unwrap();
+        let (found, _) = search_users(&c, 1, "ÄNNE", 10, 0).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].nickname, "änne");
+        assert_eq!(search_users(&c, 1, "οδος", 10, 0).unwrap().0.len(), 1);
+        let (before, after) = update_profile(
+            &c,
+            1,
+            &ProfileUpdate {
+                nickname: Some("ÉCOLE".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((before.nickname.as_str(), after.nickname.as_str()), ("alice nick", "ÉCOLE"));
+        assert_eq!(search_users(&c, 2, "école", 10, 0).unwrap().0[0].id, 1);
     }
 
     #[test]
