@@ -94,6 +94,23 @@ pub enum Event {
     },
     /// The user moved a read position on another device.
     ReadPosition(pb::ReadPosition),
+    /// The user answered a friend request on another device (`user` is the requester); on
+    /// accepting, [`Event::FriendAdded`] follows.
+    FriendRequestAnswered(pb::FriendResponse),
+    /// The user set a remark for a friend on another device: the friend as it is now.
+    FriendUpdated(pb::Friend),
+    /// The user blocked (`blocked`) or unblocked someone on another device.
+    BlockChanged {
+        /// Who was blocked or unblocked.
+        user: pb::PublicProfile,
+        /// Blocked now (else unblocked).
+        blocked: bool,
+    },
+    /// The user's own profile changed on another device (also reflected in
+    /// [`Client::session`]).
+    ProfileUpdated(pb::Profile),
+    /// A friend changed their nickname, signature or avatar: their public profile now.
+    UserUpdated(pb::PublicProfile),
 }
 
 impl Event {
@@ -109,6 +126,14 @@ impl Event {
                 online: p.online,
             },
             PushKind::ReadPosition(p) => Event::ReadPosition(p),
+            PushKind::FriendRequestAnswered(r) => Event::FriendRequestAnswered(r),
+            PushKind::FriendUpdated(f) => Event::FriendUpdated(f),
+            PushKind::BlockChanged(b) => Event::BlockChanged {
+                user: b.user.unwrap_or_default(),
+                blocked: b.blocked,
+            },
+            PushKind::ProfileUpdated(p) => Event::ProfileUpdated(p),
+            PushKind::UserUpdated(u) => Event::UserUpdated(u),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }
@@ -437,7 +462,10 @@ impl Client {
         update: pb::UpdateProfile,
     ) -> Result<pb::Profile, ClientError> {
         match self.call(RequestKind::UpdateProfile(update)).await? {
-            ResponseResult::UpdateProfile(p) => Ok(p),
+            ResponseResult::UpdateProfile(p) => {
+                self.inner.set_profile(&p);
+                Ok(p)
+            }
             other => Err(unexpected("UpdateProfile", &other)),
         }
     }
@@ -655,16 +683,34 @@ impl Client {
     }
 
     /// The user's conversations, most recently active first, with last message and unread
-    /// count.
+    /// count: all of them in one answer (see [`Client::conversations_page`] for pages).
     ///
     /// # Errors
     /// A connection error.
     pub async fn conversations(&self) -> Result<Vec<pb::Conversation>, ClientError> {
-        match self
-            .call(RequestKind::Conversations(pb::ListConversations {}))
-            .await?
-        {
-            ResponseResult::Conversations(l) => Ok(l.conversations),
+        Ok(self.conversations_page(0, None).await?.conversations)
+    }
+
+    /// One page of the user's conversations, most recently active first: at most `limit`
+    /// (0 = all, at most 500) entries after `before`, the (`last_active_ms`,
+    /// `conversation_id`) of the previous page's last entry (`None` = from the most recent).
+    /// While `has_more`, ask again with the last entry's cursor.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT`, or a connection error.
+    pub async fn conversations_page(
+        &self,
+        limit: u32,
+        before: Option<(i64, u64)>,
+    ) -> Result<pb::ConversationList, ClientError> {
+        let (before_active_ms, before_id) = before.unwrap_or((0, 0));
+        let r = pb::ListConversations {
+            limit,
+            before_active_ms,
+            before_id,
+        };
+        match self.call(RequestKind::Conversations(r)).await? {
+            ResponseResult::Conversations(l) => Ok(l),
             other => Err(unexpected("ListConversations", &other)),
         }
     }

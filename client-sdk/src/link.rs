@@ -174,6 +174,15 @@ impl Inner {
         lock(&self.session).clone()
     }
 
+    /// Keeps the session's profile current after a profile change (here or on another device).
+    pub(crate) fn set_profile(&self, profile: &pb::Profile) {
+        if let Some(s) = lock(&self.session).as_mut() {
+            if s.user_id == profile.user_id {
+                s.profile = Some(profile.clone());
+            }
+        }
+    }
+
     /// Whether the client holds a session.
     pub(crate) fn logged_in(&self) -> bool {
         lock(&self.session).is_some()
@@ -704,6 +713,9 @@ async fn read_loop(
                 .await;
             }
             Some(Body::Push(pb::Push { kind: Some(other) })) => {
+                if let PushKind::ProfileUpdated(p) = &other {
+                    inner.set_profile(p);
+                }
                 if let Some(event) = Event::from_push(other) {
                     out.send(event).await;
                 }

@@ -16,15 +16,18 @@ use crate::Shared;
 
 const STRIPES: usize = 64;
 
-/// Per-user ordering of presence announcements.
+/// Per-user ordering of presence announcements, and of profile announcements
+/// (`request::profile`), which hold theirs across a storage read.
 pub(crate) struct Presence {
     stripes: Box<[Mutex<()>]>,
+    profiles: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl Default for Presence {
     fn default() -> Self {
         Presence {
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            profiles: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 }
@@ -34,6 +37,11 @@ impl Presence {
         self.stripes[(user % STRIPES as u64) as usize]
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Taken while a user's profile is read and pushed to friends and devices.
+    pub(crate) async fn profile_order(&self, user: UserId) -> tokio::sync::MutexGuard<'_, ()> {
+        self.profiles[(user % STRIPES as u64) as usize].lock().await
     }
 }
 

@@ -124,7 +124,8 @@ fn fill_search_keys(c: &Connection) -> Result<(), StorageError> {
         .prepare("SELECT id, username, nickname FROM users")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let mut set = c.prepare("UPDATE users SET username_key = ?1, nickname_key = ?2 WHERE id = ?3")?;
+    let mut set =
+        c.prepare("UPDATE users SET username_key = ?1, nickname_key = ?2 WHERE id = ?3")?;
     for (id, username, nickname) in users {
         set.execute(rusqlite::params![
             search_key(&username),
@@ -193,11 +194,9 @@ mod tests {
         tx.commit().unwrap();
         migrate(&mut conn).unwrap();
         let keys: (String, String) = conn
-            .query_row(
-                "SELECT username_key, nickname_key FROM users",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT username_key, nickname_key FROM users", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .unwrap();
         assert_eq!(keys, ("anne".to_owned(), "änne müller".to_owned()));
     }

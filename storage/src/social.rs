@@ -269,6 +269,14 @@ pub fn public_user(c: &Connection, id: UserId) -> Result<Option<PublicUser>, Sto
     .optional()?)
 }
 
+/// A user's whole record, for the user themself (their profile with phone and e-mail).
+///
+/// # Errors
+/// Database errors.
+pub fn own_profile(c: &Connection, id: UserId) -> Result<Option<UserRecord>, StorageError> {
+    crate::account::user_by_id(c, id)
+}
+
 fn required_user(c: &Connection, id: UserId) -> Result<PublicUser, StorageError> {
     public_user(c, id)?.ok_or(StorageError::UnknownUser)
 }
@@ -1023,7 +1031,10 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!((before.nickname.as_str(), after.nickname.as_str()), ("alice nick", "ÉCOLE"));
+        assert_eq!(
+            (before.nickname.as_str(), after.nickname.as_str()),
+            ("alice nick", "ÉCOLE")
+        );
         assert_eq!(search_users(&c, 2, "école", 10, 0).unwrap().0[0].id, 1);
     }
 

@@ -112,7 +112,10 @@ enum Command {
         action: Option<FriendsCmd>,
     },
     /// Your conversations with their last message and unread count [default: list them].
+    #[command(args_conflicts_with_subcommands = true)]
     Chats {
+        #[command(flatten)]
+        page: ChatsPage,
         #[command(subcommand)]
         action: Option<ChatsCmd>,
     },
@@ -213,10 +216,33 @@ enum FriendsCmd {
     },
 }
 
+/// Which conversations `feige chats` lists.
+#[derive(Debug, Clone, Default, clap::Args)]
+struct ChatsPage {
+    /// Most conversations to show (at most 500) [default: all].
+    #[arg(long)]
+    limit: Option<u32>,
+    /// Only conversations after this cursor, `LAST_ACTIVE:CONVERSATION_ID` of the previous
+    /// page's last entry (printed after a page when more follow).
+    #[arg(long, value_name = "CURSOR", value_parser = parse_cursor)]
+    before: Option<(i64, u64)>,
+}
+
+/// A conversation-list cursor, `LAST_ACTIVE_MS:CONVERSATION_ID`.
+fn parse_cursor(s: &str) -> Result<(i64, u64), String> {
+    let bad =
+        || format!("{s:?} is not a cursor LAST_ACTIVE:CONVERSATION_ID, e.g. 1764064000000:12");
+    let (ms, id) = s.split_once(':').ok_or_else(bad)?;
+    Ok((
+        ms.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
 #[derive(Debug, Subcommand)]
 enum ChatsCmd {
     /// List your conversations, most recent first.
-    List,
+    List(ChatsPage),
     /// Mark a conversation as read (on all your devices).
     Read {
         /// The conversation id (see `feige chats`).
@@ -454,7 +480,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             offset,
         } => search_users(&ctx, &query.join(" "), *limit, *offset).await,
         Command::Friends { action } => friends(&ctx, action.as_ref()).await,
-        Command::Chats { action } => chats(&ctx, action.as_ref()).await,
+        Command::Chats { page, action } => chats(&ctx, page, action.as_ref()).await,
     }
 }
 
@@ -614,7 +640,12 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
                 | Event::FriendAdded(_)
                 | Event::FriendRemoved { .. }
                 | Event::Presence { .. }
-                | Event::ReadPosition(_)),
+                | Event::ReadPosition(_)
+                | Event::FriendRequestAnswered(_)
+                | Event::FriendUpdated(_)
+                | Event::BlockChanged { .. }
+                | Event::ProfileUpdated(_)
+                | Event::UserUpdated(_)),
             ) => {
                 if let Some(o) = out::event(&e) {
                     ctx.out(&o);
@@ -894,20 +925,27 @@ fn done(kind: &str, user_id: u64, text: String) -> Out {
     }
 }
 
-async fn chats(ctx: &Ctx, action: Option<&ChatsCmd>) -> anyhow::Result<()> {
-    let action = action.unwrap_or(&ChatsCmd::List);
+async fn chats(ctx: &Ctx, page: &ChatsPage, action: Option<&ChatsCmd>) -> anyhow::Result<()> {
+    let page = match action {
+        Some(ChatsCmd::List(p)) => p,
+        _ => page,
+    };
     let outs: Vec<Out> = with_client(ctx, |c| async move {
         Ok(match action {
-            ChatsCmd::List => c
-                .conversations()
-                .await?
-                .iter()
-                .map(out::conversation)
-                .collect(),
-            ChatsCmd::Read {
+            None | Some(ChatsCmd::List(_)) => {
+                let list = c
+                    .conversations_page(page.limit.unwrap_or(0), page.before)
+                    .await?;
+                let mut outs: Vec<Out> = list.conversations.iter().map(out::conversation).collect();
+                if let (true, Some(last)) = (list.has_more, list.conversations.last()) {
+                    outs.push(out::more_conversations(last, page.limit.unwrap_or(0)));
+                }
+                outs
+            }
+            Some(ChatsCmd::Read {
                 conversation_id,
                 seq,
-            } => vec![out::read_position(
+            }) => vec![out::read_position(
                 &c.mark_read(*conversation_id, *seq).await?,
             )],
         })

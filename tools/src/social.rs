@@ -223,6 +223,15 @@ pub fn conversation(c: &pb::Conversation) -> Out {
     }
 }
 
+/// The line after a page of `chats` when more follow: the cursor of the next page.
+pub fn more_conversations(last: &pb::Conversation, limit: u32) -> Out {
+    let cursor = format!("{}:{}", last.last_active_ms, last.conversation_id);
+    Out {
+        json: json!({ "type": "more", "before": cursor }),
+        text: format!("more: feige chats --limit {limit} --before {cursor}"),
+    }
+}
+
 /// A read position.
 pub fn read_position(p: &pb::ReadPosition) -> Out {
     Out {
@@ -274,6 +283,68 @@ pub fn event(e: &Event) -> Option<Out> {
         },
         Event::Presence { user_id, online } => presence(*user_id, *online),
         Event::ReadPosition(p) => read_position(p),
+        Event::FriendRequestAnswered(r) => {
+            let u = public_or_default(r.user.as_ref());
+            let mut json = friend_response(r).json;
+            json["type"] = Value::from("friend_request_answered");
+            let verdict = if r.accepted { "accepted" } else { "rejected" };
+            Out {
+                json,
+                text: format!(
+                    "you {verdict} request #{} from {} on another device",
+                    r.request_id,
+                    named(&u.nickname, &u.username, u.user_id)
+                ),
+            }
+        }
+        Event::FriendUpdated(f) => {
+            let u = public_or_default(f.user.as_ref());
+            let mut json = friend(f).json;
+            json["type"] = Value::from("friend_updated");
+            let remark = if f.remark.is_empty() {
+                "no remark".to_owned()
+            } else {
+                format!("remark {}", f.remark)
+            };
+            Out {
+                json,
+                text: format!(
+                    "friend {} now has {remark}",
+                    named(&u.nickname, &u.username, u.user_id)
+                ),
+            }
+        }
+        Event::BlockChanged { user: u, blocked } => {
+            let mut json = user(u).json;
+            json["type"] = Value::from("block_changed");
+            json["blocked"] = Value::from(*blocked);
+            Out {
+                json,
+                text: format!(
+                    "{} {}",
+                    if *blocked { "blocked" } else { "unblocked" },
+                    named(&u.nickname, &u.username, u.user_id)
+                ),
+            }
+        }
+        Event::ProfileUpdated(p) => {
+            let o = profile(p);
+            let mut json = o.json;
+            json["type"] = Value::from("profile_updated");
+            Out {
+                json,
+                text: format!("your profile changed: {}", o.text),
+            }
+        }
+        Event::UserUpdated(u) => {
+            let o = user(u);
+            let mut json = o.json;
+            json["type"] = Value::from("user_updated");
+            Out {
+                json,
+                text: format!("friend updated their profile: {}", o.text),
+            }
+        }
         Event::Message(_) | Event::Kicked { .. } | Event::State(_) => return None,
     })
 }

@@ -437,6 +437,16 @@ async fn forward(shared: &Shared, event: Event) {
             social(shared, "presence", v).await;
         }
         Event::ReadPosition(p) => social(shared, "read_position", json::read_position(&p)).await,
+        Event::FriendRequestAnswered(r) => {
+            social(shared, "friend_request_answered", json::friend_response(&r)).await;
+        }
+        Event::FriendUpdated(f) => social(shared, "friend_updated", json::friend(&f)).await,
+        Event::BlockChanged { user, blocked } => {
+            let v = json!({ "user": json::user(&user), "blocked": blocked });
+            social(shared, "block_changed", v).await;
+        }
+        Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
+        Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
     }
 }
 

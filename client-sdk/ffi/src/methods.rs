@@ -370,12 +370,26 @@ fn presence(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     })
 }
 
-/// `conversations`: `{}` → `{"conversations":[...]}`, most recently active first.
-fn conversations(_: &Params, conn: Conn) -> Result<Call, Refusal> {
+/// `conversations`: `{"limit"?,"before_active"?,"before_id"?}` →
+/// `{"conversations":[...],"has_more"}`, most recently active first; without `limit`, all.
+fn conversations(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let limit = p.opt_u32("limit")?.unwrap_or(0);
+    let before =
+        match (p.opt_i64("before_active")?, p.opt_id("before_id")?) {
+            (None, None) => None,
+            (Some(ms), id) => Some((ms, id.unwrap_or(0))),
+            (None, Some(_)) => return Err(Refusal::params(
+                "\"before_id\" needs \"before_active\" (both of the previous page's last entry)",
+            )),
+        };
     call(async move {
-        let list = conn.client().await?.conversations().await?;
-        let list: Vec<_> = list.iter().map(json::conversation).collect();
-        Ok(json!({ "conversations": list }))
+        let page = conn
+            .client()
+            .await?
+            .conversations_page(limit, before)
+            .await?;
+        let list: Vec<_> = page.conversations.iter().map(json::conversation).collect();
+        Ok(json!({ "conversations": list, "has_more": page.has_more }))
     })
 }
 

@@ -2,7 +2,7 @@
 //! others. Served on their own tasks; writes go through the storage writer, hashing and reads
 //! run on blocking threads.
 
-use feige_protocol::{pb, ErrorCode, ResponseResult};
+use feige_protocol::{pb, ErrorCode, PushKind, ResponseResult};
 use feige_storage::social::{self, ProfileUpdate};
 
 use crate::account::{hash_password, verify_password};
@@ -102,7 +102,9 @@ fn email(e: &str) -> Result<String, RequestError> {
     Ok(e.to_owned())
 }
 
-/// Serves `UpdateProfile`: validates the fields given and stores them.
+/// Serves `UpdateProfile`: validates the fields given and stores them; when something
+/// changed, pushes the new profile to the caller's other connections and, for nickname,
+/// signature or avatar, to the friends.
 pub(crate) async fn update(
     me: Caller,
     r: pb::UpdateProfile,
@@ -115,12 +117,54 @@ pub(crate) async fn update(
         email: r.email.as_deref().map(email).transpose()?,
     };
     let user = me.user;
-    let record = me
+    let (before, after) = me
         .shared
         .writer
         .call(move |c| social::update_profile(c, user, &update))
         .await?;
-    Ok(ResponseResult::UpdateProfile(convert::profile(&record)))
+    let public_changed = (&before.nickname, &before.signature, &before.avatar)
+        != (&after.nickname, &after.signature, &after.avatar);
+    let changed = public_changed || (&before.phone, &before.email) != (&after.phone, &after.email);
+    if changed {
+        announce(&me, public_changed).await;
+    }
+    Ok(ResponseResult::UpdateProfile(convert::profile(&after)))
+}
+
+/// Pushes the user's profile as stored now: the whole `Profile` to the caller's other
+/// connections (`profile_updated`) and, when `public_changed`, the `PublicProfile` to the
+/// friends (`user_updated`), never phone or e-mail. Announcements of one user take a lock in
+/// turn and read the profile under it, so the last push anyone gets is the current profile.
+/// The update is committed already: a failed read is logged, not reported.
+async fn announce(me: &Caller, public_changed: bool) {
+    let _order = me.shared.presence.profile_order(me.user).await;
+    let user = me.user;
+    let read = me
+        .shared
+        .store
+        .read(move |c| {
+            let record = social::own_profile(c, user)?;
+            let friends = if public_changed {
+                social::friend_ids(c, user)?
+            } else {
+                Vec::new()
+            };
+            Ok((record, friends))
+        })
+        .await;
+    let (record, friends) = match read {
+        Ok((Some(record), friends)) => (record, friends),
+        Ok((None, _)) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, user, "profile changed: cannot read it back to push it");
+            return;
+        }
+    };
+    me.push(user, PushKind::ProfileUpdated(convert::profile(&record)));
+    if !friends.is_empty() {
+        let public = convert::public(&(&record).into());
+        me.push_to(&friends, PushKind::UserUpdated(public));
+    }
 }
 
 /// Serves `ChangePassword`: checks the old password, stores the new one, revokes every other

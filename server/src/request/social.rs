@@ -19,6 +19,8 @@ use crate::Shared;
 
 const MAX_REQUEST_MESSAGE_CHARS: usize = 256;
 const MAX_REMARK_CHARS: usize = 64;
+/// Largest page of `ListConversations` (a limit of 0 still means all).
+const MAX_CONVERSATION_PAGE: u32 = 500;
 
 /// Who is asking, for requests served off the connection task.
 #[derive(Clone)]
@@ -31,13 +33,23 @@ pub(crate) struct Caller {
 
 impl Caller {
     /// Pushes to every connection of `user` except the caller's own.
-    fn push(&self, user: UserId, kind: PushKind) {
+    pub(crate) fn push(&self, user: UserId, kind: PushKind) {
         let push = frame::encode_to_bytes(&Envelope::push(kind));
         self.shared.sessions.for_each(user, |p| {
             if p.conn_id != self.conn_id {
                 p.deliver(push.clone());
             }
         });
+    }
+
+    /// Pushes `kind` to every connection of each of `users` (none of which is the caller).
+    pub(crate) fn push_to(&self, users: &[UserId], kind: PushKind) {
+        let push = frame::encode_to_bytes(&Envelope::push(kind));
+        for &user in users {
+            self.shared
+                .sessions
+                .for_each(user, |p| p.deliver(push.clone()));
+        }
     }
 
     fn online(&self, user: UserId) -> bool {
@@ -71,7 +83,7 @@ impl Handler {
             RequestKind::Unblock(r) => self.spawn_reply(rid, unblock(me, r)).await,
             RequestKind::Blocked(_) => self.spawn_reply(rid, blocked(me)).await,
             RequestKind::Presence(r) => self.spawn_reply(rid, presence(me, r)).await,
-            RequestKind::Conversations(_) => self.spawn_reply(rid, conversations(me)).await,
+            RequestKind::Conversations(r) => self.spawn_reply(rid, conversations(me, r)).await,
             RequestKind::MarkRead(r) => self.spawn_reply(rid, mark_read(me, r)).await,
             _ => self.respond(
                 rid,
@@ -143,8 +155,9 @@ async fn friend_request(
 }
 
 /// Pushes to the requester of an accepted request that the caller is now their friend
-/// (`friend_response` and `friend_added`), and to the caller's other connections the new
-/// friend (`friend_added`, `mine` = the requester as the caller's friend).
+/// (`friend_response` and `friend_added`), and to the caller's other connections that the
+/// request was answered and the new friend (`friend_request_answered` and `friend_added`,
+/// `mine` = the requester as the caller's friend).
 async fn notify_accepted(
     me: &Caller,
     request: &social::FriendRequestRecord,
@@ -169,10 +182,17 @@ async fn notify_accepted(
     if let Some(f) = theirs {
         me.push(requester, PushKind::FriendAdded(f));
     }
+    let mine = convert::friend(mine, me.online(requester));
     me.push(
         user,
-        PushKind::FriendAdded(convert::friend(mine, me.online(requester))),
+        PushKind::FriendRequestAnswered(pb::FriendResponse {
+            request_id: request.id,
+            accepted: true,
+            user: Some(convert::public(&request.from)),
+            friend: Some(mine.clone()),
+        }),
     );
+    me.push(user, PushKind::FriendAdded(mine));
     Ok(())
 }
 
@@ -190,7 +210,8 @@ async fn friend_requests(me: Caller) -> Result<ResponseResult, RequestError> {
     }))
 }
 
-/// Serves `RespondFriendRequest`; the requester gets a `friend_response` push.
+/// Serves `RespondFriendRequest`; the requester gets a `friend_response` push, the caller's
+/// other connections `friend_request_answered`.
 async fn friend_respond(
     me: Caller,
     r: pb::RespondFriendRequest,
@@ -214,6 +235,15 @@ async fn friend_respond(
                 request_id: id,
                 accepted: false,
                 user: Some(convert::public(&done.request.to)),
+                friend: None,
+            }),
+        );
+        me.push(
+            me.user,
+            PushKind::FriendRequestAnswered(pb::FriendResponse {
+                request_id: id,
+                accepted: false,
+                user: Some(convert::public(&done.request.from)),
                 friend: None,
             }),
         );
@@ -245,7 +275,7 @@ async fn friends(me: Caller) -> Result<ResponseResult, RequestError> {
     }))
 }
 
-/// Serves `SetRemark`.
+/// Serves `SetRemark`; the caller's other connections get `friend_updated`.
 async fn set_remark(me: Caller, r: pb::SetRemark) -> Result<ResponseResult, RequestError> {
     let other = user_arg(r.user_id)?;
     let remark = r.remark.trim().to_owned();
@@ -260,10 +290,9 @@ async fn set_remark(me: Caller, r: pb::SetRemark) -> Result<ResponseResult, Requ
         .writer
         .call(move |c| social::set_remark(c, user, other, &remark))
         .await?;
-    Ok(ResponseResult::SetRemark(convert::friend(
-        &f,
-        me.online(other),
-    )))
+    let f = convert::friend(&f, me.online(other));
+    me.push(me.user, PushKind::FriendUpdated(f.clone()));
+    Ok(ResponseResult::SetRemark(f))
 }
 
 /// Tells both sides (except the calling connection) that a friendship ended.
@@ -290,12 +319,13 @@ async fn delete_friend(me: Caller, r: pb::DeleteFriend) -> Result<ResponseResult
     Ok(ResponseResult::DeleteFriend(pb::Done {}))
 }
 
-/// Serves `Block`: ends a friendship (with `friend_removed` pushes) and pending requests.
+/// Serves `Block`: ends a friendship (with `friend_removed` pushes) and pending requests; the
+/// caller's other connections get `block_changed`.
 async fn block(me: Caller, r: pb::Block) -> Result<ResponseResult, RequestError> {
     let other = user_arg(r.user_id)?;
     ensure_other(&me, other, "block")?;
     let user = me.user;
-    let were_friends = me
+    let (blocked, were_friends) = me
         .shared
         .writer
         .call_graph(move |c| social::block(c, user, other))
@@ -303,17 +333,32 @@ async fn block(me: Caller, r: pb::Block) -> Result<ResponseResult, RequestError>
     if were_friends {
         notify_removed(&me, other);
     }
+    me.push(
+        me.user,
+        PushKind::BlockChanged(pb::BlockChanged {
+            user: Some(convert::public(&blocked)),
+            blocked: true,
+        }),
+    );
     Ok(ResponseResult::Block(pb::Done {}))
 }
 
-/// Serves `Unblock`.
+/// Serves `Unblock`; the caller's other connections get `block_changed`.
 async fn unblock(me: Caller, r: pb::Unblock) -> Result<ResponseResult, RequestError> {
     let other = user_arg(r.user_id)?;
     let user = me.user;
-    me.shared
+    let unblocked = me
+        .shared
         .writer
         .call_graph(move |c| social::unblock(c, user, other))
         .await?;
+    me.push(
+        me.user,
+        PushKind::BlockChanged(pb::BlockChanged {
+            user: Some(convert::public(&unblocked)),
+            blocked: false,
+        }),
+    );
     Ok(ResponseResult::Unblock(pb::Done {}))
 }
 
@@ -354,16 +399,34 @@ async fn presence(me: Caller, r: pb::GetPresence) -> Result<ResponseResult, Requ
     }))
 }
 
-/// Serves `ListConversations`.
-async fn conversations(me: Caller) -> Result<ResponseResult, RequestError> {
+/// Serves `ListConversations`: one page (or, without a limit, all) of the caller's
+/// conversations, most recently active first.
+async fn conversations(
+    me: Caller,
+    r: pb::ListConversations,
+) -> Result<ResponseResult, RequestError> {
+    let before = match (r.before_active_ms, r.before_id) {
+        (0, 0) => None,
+        (0, _) => {
+            return Err(RequestError::invalid(
+                "before_id needs before_active_ms (the cursor is both of the last entry)",
+            ))
+        }
+        (ms, id) => Some((ms, id)),
+    };
+    let page = social::ConversationPage {
+        limit: r.limit.min(MAX_CONVERSATION_PAGE) as usize,
+        before,
+    };
     let user = me.user;
-    let list = me
+    let (list, has_more) = me
         .shared
         .store
-        .read(move |c| social::conversations(c, user))
+        .read(move |c| social::conversations(c, user, page))
         .await?;
     Ok(ResponseResult::Conversations(pb::ConversationList {
         conversations: list.iter().map(convert::conversation).collect(),
+        has_more,
     }))
 }
 
