@@ -837,7 +837,7 @@ async fn social_requests_need_a_login() {
             query: "a".into(),
             ..Default::default()
         }),
-        RequestKind::Conversations(pb::ListConversations {}),
+        RequestKind::Conversations(pb::ListConversations::default()),
     ] {
         let res = r.call(kind).await;
         assert_eq!(
@@ -846,5 +846,353 @@ async fn social_requests_need_a_login() {
             "{res:?}"
         );
     }
+    s.handle.shutdown().await;
+}
+
+/// Reads frames from a raw connection until `pick` accepts one; returns its payload bytes.
+async fn raw_frame_bytes(r: &mut feige_tests::Raw, pick: impl Fn(&Envelope) -> bool) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            while buf.len() >= 4 {
+                let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                if buf.len() < 4 + n {
+                    break;
+                }
+                let payload = buf.split_to(4 + n).split_off(4).to_vec();
+                let env: Envelope = prost::Message::decode(&payload[..]).unwrap();
+                if pick(&env) {
+                    return payload;
+                }
+            }
+            let n = r.stream.read_buf(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the frame");
+        }
+    })
+    .await
+    .expect("no such frame within 10 s")
+}
+
+#[tokio::test]
+async fn own_devices_follow_rejects_remarks_deletes_blocks_and_unblocks() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let alice_id = register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let carol_id = register(&addr, "carol").await;
+    let (a1, mut a1_ev) = login(&addr, "alice", "a1").await;
+    let (_a2, mut a2_ev) = login(&addr, "alice", "a2").await;
+    let (bob, mut bob_ev) = login(&addr, "bob", "b").await;
+    let (carol, _carol_ev) = login(&addr, "carol", "c").await;
+    let answered = |e| match e {
+        Event::FriendRequestAnswered(r) => Some(r),
+        _ => None,
+    };
+
+    // A rejection on a1: a2 drops the request from its pending list; bob hears the answer.
+    let sent = bob.friend_request(alice_id, "hi").await.unwrap();
+    a1.respond_friend_request(sent.request_id, false)
+        .await
+        .unwrap();
+    let r = next_event(&mut a2_ev, answered).await;
+    assert_eq!(r.request_id, sent.request_id);
+    assert!(!r.accepted);
+    assert_eq!(r.user.unwrap().user_id, bob_id, "user is the requester");
+    assert!(r.friend.is_none());
+    let theirs = next_event(&mut bob_ev, |e| match e {
+        Event::FriendResponse(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert!(!theirs.accepted);
+    no_event_within(&mut bob_ev, 100, answered).await;
+
+    // An acceptance on a1: a2 gets the answer, then the new friend.
+    let sent = carol.friend_request(alice_id, "").await.unwrap();
+    a1.respond_friend_request(sent.request_id, true)
+        .await
+        .unwrap();
+    let r = next_event(&mut a2_ev, answered).await;
+    assert!(r.accepted);
+    assert_eq!(r.user.unwrap().user_id, carol_id);
+    assert_eq!(r.friend.unwrap().user.unwrap().user_id, carol_id);
+    let added = next_event(&mut a2_ev, |e| match e {
+        Event::FriendAdded(f) => Some(f),
+        _ => None,
+    })
+    .await;
+    assert_eq!(added.user.unwrap().user_id, carol_id);
+
+    // A remark set on a1 reaches a2, not carol.
+    a1.set_remark(carol_id, "小红").await.unwrap();
+    let f = next_event(&mut a2_ev, |e| match e {
+        Event::FriendUpdated(f) => Some(f),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (f.remark.as_str(), f.user.unwrap().user_id),
+        ("小红", carol_id)
+    );
+
+    // Delete on a1: a2 hears it.
+    a1.delete_friend(carol_id).await.unwrap();
+    let removed = next_event(&mut a2_ev, |e| match e {
+        Event::FriendRemoved { user_id } => Some(user_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(removed, carol_id);
+
+    // Block and unblock on a1: a2's blocked list follows.
+    let block = |e| match e {
+        Event::BlockChanged { user, blocked } => Some((user.user_id, user.username, blocked)),
+        _ => None,
+    };
+    a1.block(bob_id).await.unwrap();
+    assert_eq!(
+        next_event(&mut a2_ev, block).await,
+        (bob_id, "bob".to_owned(), true)
+    );
+    a1.unblock(bob_id).await.unwrap();
+    assert_eq!(
+        next_event(&mut a2_ev, block).await,
+        (bob_id, "bob".to_owned(), false)
+    );
+    // The blocked user learns nothing of it.
+    no_event_within(&mut bob_ev, 100, block).await;
+
+    // The device that acted got its answers, not pushes about its own actions.
+    no_event_within(&mut a1_ev, 200, |e| match e {
+        e @ (Event::FriendRequestAnswered(_)
+        | Event::FriendUpdated(_)
+        | Event::FriendRemoved { .. }
+        | Event::BlockChanged { .. }) => Some(e),
+        _ => None,
+    })
+    .await;
+    s.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn profile_changes_reach_friends_and_own_devices_but_never_private_fields() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let alice_id = register(&addr, "alice").await;
+    register(&addr, "bob").await;
+    register(&addr, "carol").await;
+    let (a1, mut a1_ev) = login(&addr, "alice", "a1").await;
+    let (a2, mut a2_ev) = login(&addr, "alice", "a2").await;
+    let (bob, mut bob_ev) = login(&addr, "bob", "b").await;
+    let (_carol, mut carol_ev) = login(&addr, "carol", "c").await;
+    befriend(&bob, &a1).await;
+    let (mut bob_raw, _) = login_raw(&addr, "bob", "raw").await;
+    let user_updated = |e| match e {
+        Event::UserUpdated(u) => Some(u),
+        _ => None,
+    };
+    let profile_updated = |e| match e {
+        Event::ProfileUpdated(p) => Some(p),
+        _ => None,
+    };
+
+    let phone = "+49 170 5551234";
+    let mine = a1
+        .update_profile(pb::UpdateProfile {
+            nickname: Some("Änne".into()),
+            signature: Some("im Urlaub".into()),
+            avatar: Some("file-7".into()),
+            phone: Some(phone.into()),
+            email: Some("anne@example.org".into()),
+        })
+        .await
+        .unwrap();
+    // The other device gets the whole profile, and its session follows.
+    assert_eq!(next_event(&mut a2_ev, profile_updated).await, mine);
+    assert_eq!(a2.session().unwrap().profile.unwrap(), mine);
+    // The friend gets the public part.
+    let public = next_event(&mut bob_ev, user_updated).await;
+    assert_eq!(
+        public,
+        pb::PublicProfile {
+            user_id: alice_id,
+            username: "alice".into(),
+            nickname: "Änne".into(),
+            signature: "im Urlaub".into(),
+            avatar: "file-7".into(),
+        }
+    );
+    // On the wire too: the push to the friend carries no phone or e-mail.
+    let bytes = raw_frame_bytes(&mut bob_raw, |env| {
+        matches!(
+            &env.body,
+            Some(Body::Push(pb::Push {
+                kind: Some(feige_protocol::PushKind::UserUpdated(_))
+            }))
+        )
+    })
+    .await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("im Urlaub"), "the frame is the update");
+    assert!(!text.contains("5551234") && !text.contains("anne@"));
+    // Strangers and the acting device get nothing.
+    no_event_within(&mut carol_ev, 200, user_updated).await;
+    no_event_within(&mut a1_ev, 100, profile_updated).await;
+
+    // A change of a private field reaches the user's own devices only.
+    a1.update_profile(pb::UpdateProfile {
+        phone: Some(String::new()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(next_event(&mut a2_ev, profile_updated).await.phone, "");
+    no_event_within(&mut bob_ev, 200, user_updated).await;
+    // Setting what is already there pushes nothing.
+    a1.update_profile(pb::UpdateProfile {
+        nickname: Some("Änne".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    no_event_within(&mut a2_ev, 200, profile_updated).await;
+    no_event_within(&mut bob_ev, 100, user_updated).await;
+    // A friend's chat list shows the new name without polling: and on asking, too.
+    let convs = bob.conversations().await.unwrap();
+    assert_eq!(convs[0].peer.as_ref().unwrap().nickname, "Änne");
+    s.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn conversation_list_comes_in_pages_newest_first() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    register(&addr, "alice").await;
+    let names = ["bob", "carol", "dave", "erin", "frank"];
+    let mut peers = Vec::new();
+    for name in names {
+        register(&addr, name).await;
+        peers.push(login(&addr, name, "d").await);
+    }
+    let (alice, _ev) = login(&addr, "alice", "a").await;
+    let mut convs = Vec::new();
+    for (peer, _) in &peers {
+        convs.push(befriend(&alice, peer).await);
+    }
+    // Activity, newest first: carol's message, alice's to bob, then the conversations without
+    // messages by when they were opened (frank, erin, dave).
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    alice.send_text(uid(&peers[0].0), "to bob").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    peers[1]
+        .0
+        .send_text(uid(&alice), "from carol")
+        .await
+        .unwrap();
+    let all = alice.conversations().await.unwrap();
+    let order: Vec<u64> = all.iter().map(|c| c.conversation_id).collect();
+    assert_eq!(order, [convs[1], convs[0], convs[4], convs[3], convs[2]]);
+    assert_eq!(all[0].last_message.as_ref().unwrap().text, "from carol");
+
+    // Pages of 2 walk the same list, each once.
+    let mut paged = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let page = alice.conversations_page(2, before).await.unwrap();
+        pages += 1;
+        assert!(page.conversations.len() <= 2);
+        paged.extend(page.conversations.iter().map(|c| c.conversation_id));
+        let last = page.conversations.last().unwrap();
+        before = Some((last.last_active_ms, last.conversation_id));
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(paged, order);
+    // The old request (no paging fields) still answers everything at once.
+    let (mut raw, _) = login_raw(&addr, "alice", "raw").await;
+    match raw
+        .call(RequestKind::Conversations(pb::ListConversations::default()))
+        .await
+    {
+        feige_protocol::ResponseResult::Conversations(l) => {
+            assert_eq!(l.conversations.len(), 5);
+            assert!(!l.has_more);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A page with an exact fit says no more follow.
+    let page = alice.conversations_page(5, None).await.unwrap();
+    assert_eq!((page.conversations.len(), page.has_more), (5, false));
+    // A cursor id without its time is refused.
+    let r = raw
+        .call(RequestKind::Conversations(pb::ListConversations {
+            limit: 2,
+            before_active_ms: 0,
+            before_id: convs[0],
+        }))
+        .await;
+    assert_eq!(
+        feige_tests::error_code(&r),
+        Some(ErrorCode::InvalidArgument)
+    );
+    s.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn user_search_folds_case_beyond_ascii() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let (setup, _e) = connect(&addr, "setup").await;
+    for (name, nick) in [
+        ("anne", "änne"),
+        ("oedipus", "ΟΔΟΣ"),
+        ("ivan", "ИВАН"),
+        ("searcher", "Searcher"),
+    ] {
+        setup.register(name, PASSWORD, nick).await.unwrap();
+    }
+    let (me, _ev) = login(&addr, "searcher", "d").await;
+    let names =
+        |l: pb::UserList| -> Vec<String> { l.users.into_iter().map(|u| u.username).collect() };
+    assert_eq!(
+        names(me.search_users("ÄNNE", 0, 0).await.unwrap()),
+        ["anne"]
+    );
+    assert_eq!(names(me.search_users("Änn", 0, 0).await.unwrap()), ["anne"]);
+    assert_eq!(
+        names(me.search_users("иван", 0, 0).await.unwrap()),
+        ["ivan"]
+    );
+    assert_eq!(
+        names(me.search_users("οδος", 0, 0).await.unwrap()),
+        ["oedipus"]
+    );
+    // A prefix of the nickname; diacritics are kept ("an" finds anne by the username only).
+    assert_eq!(names(me.search_users("ÄN", 0, 0).await.unwrap()), ["anne"]);
+    assert_eq!(
+        names(me.search_users("ANNE", 0, 0).await.unwrap()),
+        ["anne"]
+    );
+    // A changed nickname is found by its new key.
+    let (anne, _a) = login(&addr, "anne", "d").await;
+    anne.update_profile(pb::UpdateProfile {
+        nickname: Some("ÉLODIE".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        names(me.search_users("élodie", 0, 0).await.unwrap()),
+        ["anne"]
+    );
+    assert!(me
+        .search_users("änne", 0, 0)
+        .await
+        .unwrap()
+        .users
+        .is_empty());
     s.handle.shutdown().await;
 }
