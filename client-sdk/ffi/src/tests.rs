@@ -497,10 +497,28 @@ fn social_methods_end_to_end() {
     assert_eq!(told["friend"]["online"], true);
     let added = alice.push_of("friend_added");
     assert_eq!(added["user"]["user_id"], b_id.as_str());
+    // bob's other device learns of the answer, then of the friend.
+    let answered = bob2.push_of("friend_request_answered");
+    assert_eq!(answered["request_id"], request_id.as_str());
+    assert_eq!(answered["accepted"], true);
+    assert_eq!(answered["user"]["user_id"], a_id.as_str());
     assert_eq!(
         bob2.push_of("friend_added")["user"]["user_id"],
         a_id.as_str()
     );
+    // A remark set on one device reaches the other.
+    bob.ok("set_remark", json!({ "user": a_id, "remark": "Ali" }));
+    let updated = bob2.push_of("friend_updated");
+    assert_eq!(updated["remark"], "Ali");
+    assert_eq!(updated["user"]["user_id"], a_id.as_str());
+    // A profile change reaches friends (public fields only).
+    alice.ok("update_profile", json!({ "signature": "on holiday" }));
+    for device in [&bob, &bob2] {
+        let u = device.push_of("user_updated");
+        assert_eq!(u["user_id"], a_id.as_str());
+        assert_eq!(u["signature"], "on holiday");
+        assert!(u.get("email").is_none() && u.get("phone").is_none(), "{u}");
+    }
 
     let list = alice.ok("friends", json!({}));
     assert_eq!(list["friends"][0]["user"]["username"], "bob");
@@ -517,6 +535,7 @@ fn social_methods_end_to_end() {
         alice.ok("send_message", json!({ "to_user": b_id, "text": text }));
     }
     let convs = bob.ok("conversations", json!({}));
+    assert_eq!(convs["has_more"], false);
     let c = &convs["conversations"][0];
     assert_eq!(c["peer"]["user_id"], a_id.as_str());
     assert_eq!(c["unread"], 3);
@@ -535,6 +554,16 @@ fn social_methods_end_to_end() {
         0
     );
     carol.fails("mark_read", json!({ "conversation_id": conv }), "FORBIDDEN");
+    // Paged: one page of one, then nothing after its cursor.
+    let page = bob.ok("conversations", json!({ "limit": 1 }));
+    assert_eq!(page["conversations"][0]["conversation_id"], conv.as_str());
+    assert_eq!(page["has_more"], false);
+    let last_active = page["conversations"][0]["last_active"].clone();
+    let rest = bob.ok(
+        "conversations",
+        json!({ "limit": 1, "before_active": last_active, "before_id": conv }),
+    );
+    assert_eq!(rest, json!({ "conversations": [], "has_more": false }));
 
     // Presence pushes: bob's last device going away.
     bob2.shutdown(1000);
@@ -591,6 +620,8 @@ fn social_methods_end_to_end() {
         ("presence", json!({})),
         ("friend_request", json!({ "message": "no target" })),
         ("mark_read", json!({ "conversation_id": "x" })),
+        ("conversations", json!({ "before_id": "1" })),
+        ("conversations", json!({ "limit": -1 })),
     ] {
         assert_eq!(
             alice.call(method, &params),
