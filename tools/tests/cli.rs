@@ -622,3 +622,144 @@ async fn listen_prints_social_events_with_messages() {
     );
     s.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_follows_other_devices_and_friends_profiles_and_chats_page() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path().to_owned();
+    let mut ids = Vec::new();
+    for name in ["carol", "dave", "erin"] {
+        let r = feige(&addr, &st, &["--json", "register", name], None).await;
+        assert!(r.ok, "{}", r.stderr);
+        ids.push(r.one()["user_id"].as_str().unwrap().to_owned());
+        let r = feige(&addr, &st, &["--user", name, "login"], None).await;
+        assert!(r.ok, "{}", r.stderr);
+    }
+    // carol befriends dave and erin: two conversations.
+    for friend in ["dave", "erin"] {
+        let r = feige(
+            &addr,
+            &st,
+            &["--json", "--user", friend, "friends", "add", "carol"],
+            None,
+        )
+        .await;
+        let id = r.one()["request_id"].as_str().unwrap().to_owned();
+        let r = feige(
+            &addr,
+            &st,
+            &["--json", "--user", "carol", "friends", "accept", &id],
+            None,
+        )
+        .await;
+        assert!(r.ok, "{}", r.stderr);
+    }
+    let r = feige(
+        &addr,
+        &st,
+        &["--json", "--user", "carol", "chats", "--limit", "1"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let lines = r.json();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["peer_username"], "erin", "newest first");
+    assert_eq!(lines[1]["type"], "more");
+    let cursor = lines[1]["before"].as_str().unwrap().to_owned();
+    let r = feige(
+        &addr,
+        &st,
+        &[
+            "--json", "--user", "carol", "chats", "--limit", "1", "--before", &cursor,
+        ],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let c = r.one();
+    assert_eq!(c["peer_username"], "dave");
+    let r = feige(
+        &addr,
+        &st,
+        &["--user", "carol", "chats", "list", "--before", "nonsense"],
+        None,
+    )
+    .await;
+    assert!(!r.ok);
+
+    let (a, s2) = (addr.clone(), st.clone());
+    let listen = tokio::spawn(async move {
+        feige(
+            &a,
+            &s2,
+            &["--json", "--user", "carol", "listen", "--count", "1"],
+            None,
+        )
+        .await
+    });
+    let mut online = false;
+    for _ in 0..100 {
+        let r = feige(
+            &addr,
+            &st,
+            &["--json", "--user", "dave", "friends", "presence", "carol"],
+            None,
+        )
+        .await;
+        if r.one()["online"] == true {
+            online = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(online, "carol's listener never came online");
+    // carol acts on another device; dave changes his profile.
+    for args in [
+        &[
+            "--json", "--user", "carol", "friends", "remark", "dave", "D",
+        ][..],
+        &["--json", "--user", "carol", "friends", "block", "erin"][..],
+        &["--json", "--user", "carol", "friends", "unblock", "erin"][..],
+        &[
+            "--json",
+            "--user",
+            "dave",
+            "profile",
+            "set",
+            "--nickname",
+            "Dåve",
+            "--phone",
+            "+1 555 0100",
+        ][..],
+        &["--json", "--user", "dave", "send", &ids[0], "done"][..],
+    ] {
+        let r = feige(&addr, &st, args, None).await;
+        assert!(r.ok, "{args:?}: {}", r.stderr);
+    }
+    let heard = listen.await.unwrap();
+    assert!(heard.ok, "{}", heard.stderr);
+    let lines = heard.json();
+    let find = |t: &str| {
+        lines
+            .iter()
+            .filter(|l| l["type"] == t)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(find("friend_updated")[0]["remark"], "D", "{lines:?}");
+    let blocks = find("block_changed");
+    assert_eq!(blocks.len(), 2, "{lines:?}");
+    assert_eq!(
+        (&blocks[0]["username"], &blocks[0]["blocked"]),
+        (&Value::from("erin"), &Value::from(true))
+    );
+    assert_eq!(blocks[1]["blocked"], false);
+    let updated = find("user_updated");
+    assert_eq!(updated[0]["nickname"], "Dåve", "{lines:?}");
+    assert!(updated[0].get("phone").is_none(), "{lines:?}");
+    assert_eq!(find("message")[0]["text"], "done");
+    s.handle.shutdown().await;
+}
