@@ -647,7 +647,7 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
                 | Event::ProfileUpdated(_)
                 | Event::UserUpdated(_)),
             ) => {
-                if let Some(o) = out::event(&e) {
+                if let Some(o) = out::event(&e, saved.user_id) {
                     ctx.out(&o);
                 }
             }

@@ -263,10 +263,14 @@ pub fn presence(user_id: u64, online: bool) -> Out {
     }
 }
 
-/// A social event for `listen`; `None` for messages and connection events.
-pub fn event(e: &Event) -> Option<Out> {
+/// A social event for `listen`, as seen by user `me`; `None` for messages and connection events.
+pub fn event(e: &Event, me: u64) -> Option<Out> {
     Some(match e {
-        Event::FriendRequest(r) => friend_request(r, "incoming"),
+        // A request `me` sent comes back as an echo on `me`'s other devices.
+        Event::FriendRequest(r) => {
+            let sent_by_me = r.from.as_ref().is_some_and(|f| f.user_id == me);
+            friend_request(r, if sent_by_me { "outgoing" } else { "incoming" })
+        }
         Event::FriendResponse(r) => friend_response(r),
         Event::FriendAdded(f) => {
             let u = public_or_default(f.user.as_ref());
@@ -387,10 +391,35 @@ mod tests {
         let o = conversation(&c);
         assert!(o.text.contains("(3 unread)"), "{}", o.text);
         assert_eq!(o.json["unread"], "3");
-        assert!(event(&Event::Presence {
-            user_id: 2,
-            online: false
-        })
+        assert!(event(
+            &Event::Presence {
+                user_id: 2,
+                online: false
+            },
+            1
+        )
         .is_some());
+    }
+
+    #[test]
+    fn a_request_echoed_to_the_senders_other_device_is_outgoing() {
+        let user = |id: u64, name: &str| pb::PublicProfile {
+            user_id: id,
+            username: name.into(),
+            ..Default::default()
+        };
+        let r = pb::FriendRequest {
+            request_id: 7,
+            from: Some(user(1, "alice")),
+            to: Some(user(2, "bob")),
+            ..Default::default()
+        };
+        let e = Event::FriendRequest(r);
+        let alice = event(&e, 1).unwrap();
+        assert_eq!(alice.json["direction"], "outgoing");
+        assert!(alice.text.contains("to  (@bob"), "{}", alice.text);
+        let bob = event(&e, 2).unwrap();
+        assert_eq!(bob.json["direction"], "incoming");
+        assert!(bob.text.contains("from  (@alice"), "{}", bob.text);
     }
 }
