@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use feige_server::router::{route, ReplyTo};
-use feige_server::session::{Control, Peer, Sessions};
+use feige_server::session::{Control, Outbox, Peer, Sessions};
 use feige_storage::{Committed, Delivered, StoredMessage};
-use tokio::sync::mpsc;
 
 const USERS: u64 = 1000;
 const BATCH: usize = 512;
@@ -20,7 +19,7 @@ fn routing(c: &mut Criterion) {
     let mut inboxes = Vec::new();
     let mut outboxes = Vec::new();
     for u in 0..USERS {
-        let (tx, rx) = mpsc::channel::<Bytes>(4096);
+        let (tx, rx) = Outbox::new(4096);
         let control = Arc::new(Control::default());
         sessions.add(
             u,
@@ -40,8 +39,10 @@ fn routing(c: &mut Criterion) {
     g.bench_function("ack + push, 512-message batch, 1000 users online", |b| {
         b.iter_batched(
             || {
-                for rx in inboxes.iter_mut() {
-                    while rx.try_recv().is_ok() {}
+                let mut drained = BytesMut::new();
+                for rx in inboxes.iter() {
+                    rx.drain_into(&mut drained, usize::MAX);
+                    drained.clear();
                 }
                 let mut batch = Vec::with_capacity(BATCH);
                 for i in 0..BATCH as u64 {

@@ -8,17 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use feige_protocol::frame::{self, FrameError};
 use feige_protocol::{pb, Body, Envelope, ErrorCode, PushKind, RequestKind, ResponseResult};
 use feige_storage::UserId;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::RequestError;
-use crate::session::{Control, Peer};
+use crate::session::{Control, Outbox, OutboxReader, Peer};
 use crate::Shared;
 
 /// Requests served off the connection task (reads) that one connection may have in flight.
@@ -62,15 +62,15 @@ pub(crate) struct Handler {
     stream: TcpStream,
     rbuf: BytesMut,
     wbuf: BytesMut,
-    pub tx: mpsc::Sender<Bytes>,
-    rx: mpsc::Receiver<Bytes>,
+    pub tx: Outbox,
+    rx: OutboxReader,
     pub control: Arc<Control>,
     pub state: State,
     inflight: Option<Arc<Semaphore>>,
 }
 
 pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, conn_id: u64) {
-    let (tx, rx) = mpsc::channel(shared.config.outbox_capacity);
+    let (tx, rx) = Outbox::new(shared.config.outbox_capacity);
     let mut h = Handler {
         shared,
         conn_id,
@@ -110,17 +110,14 @@ impl Handler {
                     return Ok("kicked");
                 }
                 _ = shared.close.cancelled() => {
-                    while let Ok(f) = self.rx.try_recv() {
-                        self.wbuf.extend_from_slice(&f);
-                    }
+                    self.rx.drain_into(&mut self.wbuf, usize::MAX);
                     Box::pin(self.say_goodbye(ErrorCode::ShuttingDown)).await;
                     return Ok("server shutdown");
                 }
                 _ = shared.stop_reading.cancelled(), if reading => {
                     reading = false;
                 }
-                Some(f) = self.rx.recv() => {
-                    self.wbuf.extend_from_slice(&f);
+                () = self.rx.ready() => {
                     self.flush().await?;
                 }
                 r = self.stream.readable(), if reading => {
@@ -394,12 +391,7 @@ impl Handler {
 
     /// Writes the write buffer plus whatever the outbox holds, in as few writes as possible.
     async fn flush(&mut self) -> std::io::Result<()> {
-        while self.wbuf.len() < WRITE_BATCH {
-            match self.rx.try_recv() {
-                Ok(f) => self.wbuf.extend_from_slice(&f),
-                Err(_) => break,
-            }
-        }
+        self.rx.drain_into(&mut self.wbuf, WRITE_BATCH);
         if self.wbuf.is_empty() {
             return Ok(());
         }

@@ -7,11 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use feige_protocol::{frame, pb, Envelope, PushKind, ResponseResult};
 use feige_storage::{CommitSink, Committed};
-use tokio::sync::mpsc;
 
 use crate::convert;
 use crate::error::RequestError;
-use crate::session::{Control, Peer, Sessions};
+use crate::session::{Control, Outbox, Peer, Sessions};
 
 /// Where a message's ack goes: the request it answers and the connection that sent it.
 #[derive(Debug)]
@@ -21,7 +20,7 @@ pub struct ReplyTo {
     /// The sending connection, which gets the ack but not the push.
     pub conn_id: u64,
     /// The sending connection's outbox.
-    pub outbox: mpsc::Sender<Bytes>,
+    pub outbox: Outbox,
     /// The sending connection's kick switch.
     pub control: Arc<Control>,
 }

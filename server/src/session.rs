@@ -2,16 +2,17 @@
 //!
 //! Sharded (dashmap) by user id. Each entry lists the user's live connections as [`Peer`]s;
 //! routing clones nothing but the frame (`Bytes` is reference counted) and never awaits while
-//! holding a shard guard: `try_send` either queues the frame or marks the peer as too slow.
+//! holding a shard guard: [`Outbox::push`] either queues the frame or marks the peer as too slow.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use feige_protocol::ErrorCode;
 use feige_storage::UserId;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// Lets anyone tell a connection task to close, and why.
 #[derive(Debug, Default)]
@@ -44,6 +45,143 @@ impl Control {
     }
 }
 
+/// A connection's bounded queue of encoded frames: anyone may push (the router, reply tasks),
+/// its connection task drains it. The queue's storage grows with what is queued and is given
+/// back whenever the task drains it empty, so an idle connection's outbox holds no buffer; the
+/// bound is checked on every push.
+#[derive(Clone)]
+pub struct Outbox {
+    shared: Arc<OutboxShared>,
+}
+
+struct OutboxShared {
+    queue: Mutex<Queue>,
+    /// Woken when a frame lands in an empty queue.
+    ready: Notify,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Bytes>,
+    /// The connection task is gone: frames are dropped.
+    closed: bool,
+}
+
+/// Why [`Outbox::push`] did not queue a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// `capacity` frames are queued already.
+    Full,
+    /// The connection has ended.
+    Closed,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("capacity", &self.shared.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    /// A new, empty outbox holding at most `capacity` frames, and its reading end.
+    pub fn new(capacity: usize) -> (Outbox, OutboxReader) {
+        let shared = Arc::new(OutboxShared {
+            queue: Mutex::new(Queue::default()),
+            ready: Notify::new(),
+            capacity: capacity.max(1),
+        });
+        (
+            Outbox {
+                shared: shared.clone(),
+            },
+            OutboxReader { shared },
+        )
+    }
+
+    /// Queues `frame` without waiting.
+    ///
+    /// # Errors
+    /// The outbox is full, or its connection has ended (the frame is dropped either way).
+    pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
+        let was_empty = {
+            let mut q = self.shared.lock();
+            if q.closed {
+                return Err(PushError::Closed);
+            }
+            if q.frames.len() >= self.shared.capacity {
+                return Err(PushError::Full);
+            }
+            q.frames.push_back(frame);
+            q.frames.len() == 1
+        };
+        // The reader drains everything before it waits again, so one wake-up per batch is
+        // enough.
+        if was_empty {
+            self.shared.ready.notify_one();
+        }
+        Ok(())
+    }
+}
+
+impl OutboxShared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock leaves a consistent queue: keep using it.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The connection task's end of an [`Outbox`]. Dropping it closes the outbox.
+pub struct OutboxReader {
+    shared: Arc<OutboxShared>,
+}
+
+impl std::fmt::Debug for OutboxReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxReader").finish_non_exhaustive()
+    }
+}
+
+impl OutboxReader {
+    /// Waits until a frame is queued. Cancel safe.
+    pub async fn ready(&self) {
+        // A push after the look leaves a permit in `ready`, so the wait cannot miss it.
+        while self.is_empty() {
+            self.shared.ready.notified().await;
+        }
+    }
+
+    /// Whether no frame is queued.
+    pub fn is_empty(&self) -> bool {
+        self.shared.lock().frames.is_empty()
+    }
+
+    /// Moves queued frames into `buf` until it holds at least `limit` bytes or the queue is
+    /// empty; an emptied queue gives its storage back.
+    pub fn drain_into(&self, buf: &mut BytesMut, limit: usize) {
+        let mut q = self.shared.lock();
+        while buf.len() < limit {
+            match q.frames.pop_front() {
+                Some(f) => buf.extend_from_slice(&f),
+                None => break,
+            }
+        }
+        if q.frames.is_empty() && q.frames.capacity() > 0 {
+            q.frames = VecDeque::new();
+        }
+    }
+}
+
+impl Drop for OutboxReader {
+    fn drop(&mut self) {
+        let mut q = self.shared.lock();
+        q.closed = true;
+        q.frames = VecDeque::new();
+    }
+}
+
 /// One live, logged-in connection of a user.
 #[derive(Debug, Clone)]
 pub struct Peer {
@@ -52,7 +190,7 @@ pub struct Peer {
     /// First 8 bytes of the session token's hash, to find the connections of one token.
     pub token_tag: u64,
     /// The connection's bounded queue of encoded frames.
-    pub outbox: mpsc::Sender<Bytes>,
+    pub outbox: Outbox,
     /// The connection's kick switch.
     pub control: Arc<Control>,
 }
@@ -61,7 +199,7 @@ impl Peer {
     /// Queues `frame` without waiting; a full outbox kicks the connection as a slow consumer
     /// (it will reconnect and sync, so nothing is lost).
     pub fn deliver(&self, frame: Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(frame) {
+        if let Err(PushError::Full) = self.outbox.push(frame) {
             self.control.kick(ErrorCode::SlowConsumer);
         }
     }
@@ -123,8 +261,8 @@ impl Sessions {
 mod tests {
     use super::*;
 
-    fn peer(conn_id: u64, cap: usize) -> (Peer, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(cap);
+    fn peer(conn_id: u64, cap: usize) -> (Peer, OutboxReader) {
+        let (tx, rx) = Outbox::new(cap);
         (
             Peer {
                 conn_id,
@@ -139,12 +277,15 @@ mod tests {
     #[tokio::test]
     async fn first_and_last_device_and_slow_kick() {
         let s = Sessions::default();
-        let (p1, mut r1) = peer(1, 1);
+        let (p1, r1) = peer(1, 1);
         let (p2, _r2) = peer(2, 1);
         assert!(s.add(7, p1.clone()));
         assert!(!s.add(7, p2));
         s.for_each(7, |p| p.deliver(Bytes::from_static(b"x")));
-        assert_eq!(r1.recv().await.unwrap(), Bytes::from_static(b"x"));
+        r1.ready().await;
+        let mut buf = BytesMut::new();
+        r1.drain_into(&mut buf, usize::MAX);
+        assert_eq!(&buf[..], b"x");
         // p2's outbox (capacity 1) is full now: a second frame kicks it.
         s.for_each(7, |p| p.deliver(Bytes::from_static(b"y")));
         assert!(!s.remove(7, 1));
@@ -160,5 +301,50 @@ mod tests {
         c.kick(ErrorCode::SlowConsumer);
         c.kick(ErrorCode::ShuttingDown);
         assert_eq!(c.kicked().await, ErrorCode::SlowConsumer);
+    }
+
+    #[test]
+    fn outbox_is_bounded_and_gives_its_storage_back_when_drained() {
+        let (tx, rx) = Outbox::new(3);
+        assert_eq!(tx.shared.lock().frames.capacity(), 0);
+        for f in [&b"ab"[..], b"cd", b"ef"] {
+            tx.push(Bytes::copy_from_slice(f)).unwrap();
+        }
+        assert_eq!(tx.push(Bytes::from_static(b"gh")), Err(PushError::Full));
+        // A limit stops the drain after the frame that reaches it.
+        let mut buf = BytesMut::new();
+        rx.drain_into(&mut buf, 3);
+        assert_eq!(&buf[..], b"abcd");
+        assert!(!rx.is_empty());
+        assert!(tx.shared.lock().frames.capacity() > 0);
+        rx.drain_into(&mut buf, usize::MAX);
+        assert_eq!(&buf[..], b"abcdef");
+        assert!(rx.is_empty());
+        assert_eq!(tx.shared.lock().frames.capacity(), 0);
+        drop(rx);
+        assert_eq!(tx.push(Bytes::from_static(b"ij")), Err(PushError::Closed));
+    }
+
+    #[tokio::test]
+    async fn outbox_ready_wakes_on_a_push_from_another_thread() {
+        let (tx, rx) = Outbox::new(16);
+        let pusher = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            tx.push(Bytes::from_static(b"x")).unwrap();
+            tx
+        });
+        rx.ready().await;
+        let tx = pusher.join().unwrap();
+        let mut buf = BytesMut::new();
+        rx.drain_into(&mut buf, usize::MAX);
+        assert_eq!(&buf[..], b"x");
+        // The permit left by that push must not make an empty outbox look ready.
+        tokio::select! {
+            biased;
+            () = rx.ready() => panic!("an empty outbox looked ready"),
+            () = std::future::ready(()) => {}
+        }
+        tx.push(Bytes::from_static(b"y")).unwrap();
+        rx.ready().await;
     }
 }
