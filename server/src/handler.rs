@@ -109,18 +109,21 @@ impl Handler {
                     Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");
                 }
-                _ = shared.close.cancelled() => {
-                    self.rx.drain_into(&mut self.wbuf, usize::MAX);
-                    Box::pin(self.say_goodbye(ErrorCode::ShuttingDown)).await;
-                    return Ok("server shutdown");
-                }
-                _ = shared.stop_reading.cancelled(), if reading => {
+                // One shutdown token at a time (`stop_reading` is a child of `close`).
+                _ = if reading { shared.stop_reading.cancelled() } else { shared.close.cancelled() } => {
+                    if shared.close.is_cancelled() {
+                        self.rx.drain_into(&mut self.wbuf, usize::MAX);
+                        Box::pin(self.say_goodbye(ErrorCode::ShuttingDown)).await;
+                        return Ok("server shutdown");
+                    }
                     reading = false;
                 }
                 () = self.rx.ready() => {
                     self.flush().await?;
                 }
-                r = self.stream.readable(), if reading => {
+                // `poll_read_ready` keeps the waker in the socket's registration: no waiter
+                // node in this task's state.
+                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if reading => {
                     r?;
                     if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                         self.rbuf.reserve(READ_CHUNK);

@@ -59,7 +59,8 @@ pub(crate) struct Shared {
     pub presence: presence::Presence,
     pub rng: SystemRandom,
     pub next_conn_id: AtomicU64,
-    /// Cancelled when shutdown begins: connections stop reading requests.
+    /// Cancelled when shutdown begins: connections stop reading requests. A child of `close`,
+    /// so a connection waits on one token at a time.
     pub stop_reading: CancellationToken,
     /// Cancelled once pending commits are done: connections flush and close.
     pub close: CancellationToken,
@@ -110,6 +111,7 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        let close = CancellationToken::new();
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -120,8 +122,8 @@ impl Server {
                 presence: presence::Presence::default(),
                 rng: SystemRandom::new(),
                 next_conn_id: AtomicU64::new(1),
-                stop_reading: CancellationToken::new(),
-                close: CancellationToken::new(),
+                stop_reading: close.child_token(),
+                close,
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
             }),
         })
