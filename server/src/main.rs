@@ -32,6 +32,11 @@ struct Args {
     dm_policy: Option<String>,
 }
 
+/// Threads for blocking work: SQLite reads, which share a pool of 4 reader connections, and
+/// password hashing, which is CPU-bound. More threads would only wait; with tokio's default of
+/// 512 a burst of logins started hundreds of them, each holding its stack.
+const MAX_BLOCKING_THREADS: usize = 16;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut config = match &args.config {
@@ -64,6 +69,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("feige-io")
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()?;
     runtime.block_on(async move {
         let server = Server::bind(config).await?;
