@@ -8,7 +8,8 @@
 # Settings (environment): ROUNDS (3), CLIENTS (1000), WINDOW (16), DURATION (10), WARMUP (2),
 # RATE (open-loop msgs/s, 2000), RATE_CLIENTS (100), IDLE_N (19500), IDLE_SOURCES (4),
 # WORKLOADS ("im open idle"), TARGETS ("feige-process feige-fsync mqtt-qos0 mqtt-qos1 nats"),
-# OUT (the JSON lines file). Prints the Markdown summary at the end.
+# OUT (the JSON lines file), SEED (a Feige data directory with bench accounts to start both
+# Feige servers from, saving the account setup). Prints the Markdown summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -36,6 +37,10 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do stop_server "$p"; done; rm -rf "$BENCH_TMP"; }
 trap cleanup EXIT
 
+if [ -n "${SEED:-}" ]; then
+    cp -r "$SEED" "$BENCH_TMP/feige-process"
+    cp -r "$SEED" "$BENCH_TMP/feige-fsync"
+fi
 start_feige "$BENCH_TMP/feige-process" process 17910; pids+=("$FEIGE_PID"); FP=$FEIGE_PID
 start_feige "$BENCH_TMP/feige-fsync" fsync 17911; pids+=("$FEIGE_PID"); FF=$FEIGE_PID
 start_mosquitto 11885; pids+=("$MOSQ_PID")

@@ -2,8 +2,9 @@
 //!
 //! Closed loop (default): each client keeps at most W messages in flight, where a message
 //! leaves flight when its recipient has received it (the same rule for every target, so acks
-//! do not matter to the pacing). Open loop (`--rate`): messages leave on a fixed schedule and
-//! latency is measured from the scheduled time, so a stall is not hidden.
+//! do not matter to the pacing). Open loop (`--rate`): messages leave on a fixed schedule,
+//! whatever the server does; latency is measured from the actual send and the generator's
+//! lateness against the schedule is reported as `send_lag_p99_ms`.
 //! Every delivery is checked against its sender's sequence: lost, duplicated, out of order.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -198,10 +199,14 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     .await;
     let _ = phase_tx.send(Phase::Done);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut lag = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut first_err = None;
     for task in tasks {
         match task.await {
-            Ok(Ok(h)) => hist.add(&h)?,
+            Ok(Ok((h, l))) => {
+                hist.add(&h)?;
+                lag.add(&l)?;
+            }
             Ok(Err(e)) => {
                 first_err.get_or_insert(e);
             }
@@ -248,6 +253,12 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     r.insert("p99_ms".into(), r3(q(0.99)));
     r.insert("p999_ms".into(), r3(q(0.999)));
     r.insert("max_ms".into(), r3(hist.max() as f64 / 1000.0));
+    if a.rate.is_some() {
+        r.insert(
+            "send_lag_p99_ms".into(),
+            r3(lag.value_at_quantile(0.99) as f64 / 1000.0),
+        );
+    }
     r.insert("sent".into(), sent.into());
     r.insert("lost".into(), sent.saturating_sub(unique).into());
     r.insert(
@@ -326,9 +337,10 @@ async fn client(
     mut phase: watch::Receiver<Phase>,
     interval: Option<Duration>,
     id_base: u64,
-) -> anyhow::Result<Histogram<u64>> {
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
     let n = sh.credit.len();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut lag = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut last = vec![0u64; n];
     let mut out = BytesMut::with_capacity(4096);
     let mut pay = Vec::with_capacity(128);
@@ -371,10 +383,17 @@ async fn client(
                     sh.sent.fetch_add(k, Ordering::Relaxed);
                 }
                 Some(iv) => {
+                    // Latency counts from the actual send; how late the generator sends
+                    // against its schedule (tokio's timer has 1 ms steps) is reported apart
+                    // as send lag, so a generator that falls behind cannot hide a stall.
                     let now = Instant::now();
+                    let now_us = (now - sh.epoch).as_micros() as u64;
                     let mut k = 0;
                     while next_due <= now {
-                        send((next_due - sh.epoch).as_micros() as u64, &mut out);
+                        if now_us >= sh.start_us.load(Ordering::Relaxed) {
+                            let _ = lag.record((now - next_due).as_micros() as u64 + 1);
+                        }
+                        send(now_us, &mut out);
                         next_due += iv;
                         k += 1;
                     }
@@ -444,5 +463,5 @@ async fn client(
             }
         }
     }
-    Ok(hist)
+    Ok((hist, lag))
 }

@@ -30,6 +30,7 @@ fn columns(workload: &str) -> &'static [(&'static str, &'static str)] {
             ("p50_ms", "p50 ms"),
             ("p99_ms", "p99 ms"),
             ("p999_ms", "p99.9 ms"),
+            ("send_lag_p99_ms", "send lag p99 ms"),
             ("server_cpu_pct", "server CPU %"),
             ("server_peak_rss_mb", "server peak RSS MB"),
             ("server_cpu_us_per_msg", "server CPU µs/msg"),
