@@ -115,6 +115,11 @@ impl TargetArgs {
                 .into(),
         );
         m.insert("round".into(), self.round.into());
+        // The machine's 1-minute load average: how much else wanted the cores.
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok());
+        m.insert("loadavg".into(), load.map_or(Value::Null, r3));
         m
     }
 }

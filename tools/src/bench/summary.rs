@@ -36,6 +36,7 @@ fn columns(workload: &str) -> &'static [(&'static str, &'static str)] {
             ("server_cpu_us_per_msg", "server CPU µs/msg"),
             ("generator_cpu_pct", "generator CPU %"),
             ("generator_cpu_us_per_msg", "generator CPU µs/msg"),
+            ("loadavg", "load avg"),
             ("lost", "lost"),
             ("duplicated", "dup"),
             ("out_of_order", "ooo"),
