@@ -87,6 +87,8 @@ enum Op<C> {
     Message(NewMessage<C>),
     /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
     Call(Job, bool),
+    /// From the index ticker: index whatever little is pending.
+    Tick,
     Shutdown,
 }
 
@@ -133,10 +135,27 @@ impl<C: Send + 'static> Writer<C> {
             max_batch: opts.max_batch.max(1),
             stats: stats.clone(),
             checkpointer,
+            unindexed: 0,
         };
         let thread = std::thread::Builder::new()
             .name("feige-writer".into())
             .spawn(move || worker.run())
+            .map_err(StorageError::Io)?;
+        // A weak sender does not keep the queue open: the ticker ends with the writer.
+        let weak = tx.downgrade();
+        std::thread::Builder::new()
+            .name("feige-index-tick".into())
+            .spawn(move || loop {
+                std::thread::sleep(INDEX_TICK);
+                match weak.upgrade() {
+                    Some(tx) => {
+                        if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Op::Tick) {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            })
             .map_err(StorageError::Io)?;
         Ok(Writer {
             tx,
@@ -489,6 +508,8 @@ struct Worker<C> {
     max_batch: usize,
     stats: Arc<WriterStats>,
     checkpointer: Checkpointer,
+    /// Messages committed since the search index last caught up (roughly).
+    unindexed: usize,
 }
 
 /// Copies the WAL back into the database file on its own thread and connection, so the
@@ -584,6 +605,13 @@ impl Drop for Checkpointer {
 
 /// Messages indexed per indexing step between batches.
 const INDEX_CHUNK: usize = 512;
+/// An idle writer indexes at once when this many messages wait for the index; fewer wait for
+/// the next tick, so light traffic does not pay an index transaction (and a new FTS segment)
+/// per message, and the next message does not queue behind one.
+const INDEX_EAGER: usize = 256;
+/// How often the ticker lets an idle writer index what little is pending: search sees a
+/// message at most about this much later under light load.
+const INDEX_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl<C: Send + 'static> Worker<C> {
     fn run(&mut self) {
@@ -592,20 +620,29 @@ impl<C: Send + 'static> Worker<C> {
         let mut replies: Vec<Reply> = Vec::new();
         let mut since_index = 0u32;
         let mut stopping = false;
+        let mut tick = false;
         loop {
             if ops.is_empty() {
-                // Idle: catch the search index up before sleeping.
-                if self.rx.is_empty() && self.state.fts_upto < self.state.last_id {
+                // Idle: catch the search index up before sleeping, once enough is pending
+                // or on the ticker's beat.
+                let behind = self.state.fts_upto < self.state.last_id;
+                if self.rx.is_empty() && behind && (tick || self.unindexed >= INDEX_EAGER) {
+                    tick = false;
                     self.index_step();
                     continue;
                 }
                 match self.rx.blocking_recv() {
+                    Some(Op::Tick) => {
+                        tick = true;
+                        continue;
+                    }
                     Some(op) => ops.push(op),
                     None => break,
                 }
             }
             while ops.len() < self.max_batch {
                 match self.rx.try_recv() {
+                    Ok(Op::Tick) => tick = true,
                     Ok(op) => ops.push(op),
                     Err(_) => break,
                 }
@@ -650,6 +687,9 @@ impl<C: Send + 'static> Worker<C> {
             match op {
                 Op::Message(mut m) => {
                     let result = self.state.insert(&self.conn, &mut m, now);
+                    if matches!(&result, Ok(d) if !d.duplicate) {
+                        self.unindexed += 1;
+                    }
                     results.push(Committed { ctx: m.ctx, result });
                 }
                 Op::Call(job, graph) => {
@@ -659,6 +699,7 @@ impl<C: Send + 'static> Worker<C> {
                     replies.push(job(&self.conn));
                 }
                 Op::Shutdown => *stopping = true,
+                Op::Tick => {}
             }
         }
         let commit = self.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
@@ -693,7 +734,14 @@ impl<C: Send + 'static> Worker<C> {
 
     fn index_step(&mut self) {
         match search::index_step(&self.conn, self.state.fts_upto, INDEX_CHUNK) {
-            Ok(upto) => self.state.fts_upto = upto,
+            Ok(upto) => {
+                self.state.fts_upto = upto;
+                self.unindexed = if upto >= self.state.last_id {
+                    0
+                } else {
+                    self.unindexed.saturating_sub(INDEX_CHUNK)
+                };
+            }
             Err(e) => {
                 tracing::error!(error = %e, "search indexing failed");
                 let _ = self.conn.execute_batch("ROLLBACK");
