@@ -66,6 +66,29 @@ run() {
     sleep 1
 }
 
+# Idle memory needs a fresh server: one that has just carried im-1to1 has freed heap that
+# the idle connections would reuse, hiding their cost. So each idle run starts its own.
+run_idle() {
+    local label=$1 round=$2 p args
+    case $label in
+        feige-process)
+            rm -rf "$BENCH_TMP/idle"; mkdir -p "$BENCH_TMP/idle"
+            [ -n "${SEED:-}" ] && { rm -rf "$BENCH_TMP/idle"; cp -r "$SEED" "$BENCH_TMP/idle"; }
+            start_feige "$BENCH_TMP/idle" process 17912; p=$FEIGE_PID
+            args="--target feige --addr 127.0.0.1:17912 --accounts $BENCH_TMP/idle/accounts" ;;
+        mqtt-qos0) start_mosquitto 11886; p=$MOSQ_PID; args="--target mqtt --addr 127.0.0.1:11886" ;;
+        nats) start_nats 14225; p=$NATS_PID; args="--target nats --addr 127.0.0.1:14225" ;;
+    esac
+    echo "== round $round: $label idle (fresh server)" >&2
+    # shellcheck disable=SC2086
+    if ! "$bench" idle -n "$IDLE_N" --users "$CLIENTS" --sources "$IDLE_SOURCES" --hold 5 \
+        $args --server-pid "$p" --label "$label" --round "$round" --json >>"$OUT"; then
+        echo "!! $label idle round $round failed" >&2
+    fi
+    stop_server "$p"
+    sleep 1
+}
+
 for round in $(seq 1 "$ROUNDS"); do
     for w in $WORKLOADS; do
         for t in $TARGETS; do
@@ -76,7 +99,7 @@ for round in $(seq 1 "$ROUNDS"); do
                     # One durability setting is enough for idle memory.
                     [ "$t" = feige-fsync ] && continue
                     [ "$t" = mqtt-qos1 ] && continue
-                    run "$t" "$round" idle -n "$IDLE_N" --users "$CLIENTS" --sources "$IDLE_SOURCES" --hold 5 ;;
+                    run_idle "$t" "$round" ;;
             esac
         done
     done

@@ -23,8 +23,8 @@ cleanup() { stop_server "$pid"; rm -rf "$BENCH_TMP"; }
 trap cleanup EXIT
 
 for durability in process fsync; do
-    start_feige "$data/feige-$durability" "$durability" 17950; pid=$FEIGE_PID
-    a=(--addr 127.0.0.1:17950 --server-pid "$pid" --accounts "$data/feige-$durability/accounts" --label "feige-$durability" --json)
+    start_feige "$data/feige-$durability" "$durability" 17967; pid=$FEIGE_PID
+    a=(--addr 127.0.0.1:17967 --server-pid "$pid" --accounts "$data/feige-$durability/accounts" --label "feige-$durability" --json)
     "$bench" --check sync "${a[@]}" -k "$SYNC_K" --conversations "$CONVERSATIONS" --repeat 3 >>"$OUT"
     if [ "$durability" = process ]; then
         "$bench" login "${a[@]}" -d 5 --concurrency 8 >>"$OUT"

@@ -30,8 +30,17 @@ wait_port() {
     return 1
 }
 
+# Fails when something already listens on 127.0.0.1:$1 (it would be measured instead).
+port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "port $1 is already in use" >&2
+        return 1
+    fi
+}
+
 start_feige() {
     local dir=$1 durability=$2 port=$3
+    port_free "$port" || return 1
     mkdir -p "$dir"
     # The bench's users are strangers: allow 1:1 messages between non-friends.
     "${FEIGE_BIN:-target/release/feige-server}" --listen "127.0.0.1:$port" --data-dir "$dir" \
@@ -42,6 +51,7 @@ start_feige() {
 
 start_mosquitto() {
     local port=$1 conf="$BENCH_TMP/mosquitto-$1.conf"
+    port_free "$port" || return 1
     # No persistence, no logging; queues large enough that the bench's bounded load never
     # hits them (the default of 1000 queued messages per client would drop QoS 1 messages).
     cat >"$conf" <<CONF
@@ -59,6 +69,7 @@ CONF
 
 start_nats() {
     local port=$1
+    port_free "$port" || return 1
     "$(command -v nats-server || echo /usr/sbin/nats-server)" -a 127.0.0.1 -p "$port" \
         >"$BENCH_TMP/nats-$port.log" 2>&1 &
     NATS_PID=$!
