@@ -93,25 +93,21 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, conn_id: u64) 
 
 impl Handler {
     async fn run(&mut self) -> std::io::Result<&'static str> {
-        let config = &self.shared.config;
-        let idle = config.idle_timeout();
-        let mut deadline = Instant::now() + Duration::from_millis(config.login_timeout_ms);
+        // Few locals: they live in every idle connection's task.
         let mut last_read = Instant::now();
-        let sleep = tokio::time::sleep_until(deadline);
+        let sleep = tokio::time::sleep(Duration::from_millis(self.shared.config.login_timeout_ms));
         tokio::pin!(sleep);
-        let control = self.control.clone();
-        let shared = self.shared.clone();
         let mut reading = true;
         loop {
             tokio::select! {
                 biased;
-                code = control.kicked() => {
+                code = self.control.kicked() => {
                     Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");
                 }
                 // One shutdown token at a time (`stop_reading` is a child of `close`).
-                _ = if reading { shared.stop_reading.cancelled() } else { shared.close.cancelled() } => {
-                    if shared.close.is_cancelled() {
+                _ = if reading { self.shared.stop_reading.cancelled() } else { self.shared.close.cancelled() } => {
+                    if self.shared.close.is_cancelled() {
                         self.rx.drain_into(&mut self.wbuf, usize::MAX);
                         Box::pin(self.say_goodbye(ErrorCode::ShuttingDown)).await;
                         return Ok("server shutdown");
@@ -153,8 +149,7 @@ impl Handler {
                                 return Ok("closed after error");
                             }
                             if !was_logged_in && matches!(self.state, State::LoggedIn(_)) {
-                                deadline = last_read + idle;
-                                sleep.as_mut().reset(deadline);
+                                sleep.as_mut().reset(last_read + self.shared.config.idle_timeout());
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -172,12 +167,12 @@ impl Handler {
                         Box::pin(self.say_goodbye(ErrorCode::LoginTimeout)).await;
                         return Ok("login timeout");
                     }
+                    let idle = self.shared.config.idle_timeout();
                     if last_read + idle <= Instant::now() {
                         Box::pin(self.say_goodbye(ErrorCode::IdleTimeout)).await;
                         return Ok("idle timeout");
                     }
-                    deadline = last_read + idle;
-                    sleep.as_mut().reset(deadline);
+                    sleep.as_mut().reset(last_read + idle);
                 }
             }
         }

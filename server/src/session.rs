@@ -5,20 +5,39 @@
 //! holding a shard guard: [`Outbox::push`] either queues the frame or marks the peer as too slow.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use feige_protocol::ErrorCode;
 use feige_storage::UserId;
-use tokio::sync::Notify;
 
 /// Lets anyone tell a connection task to close, and why.
+///
+/// Only the connection task waits on it, so it keeps that task's waker in one slot rather than
+/// a waiter node in the task's state (this and [`OutboxReader::ready`] are part of every idle
+/// connection's wait).
 #[derive(Debug, Default)]
 pub struct Control {
-    notify: Notify,
     reason: AtomicI32,
+    /// The connection task, while it waits.
+    waker: Mutex<Option<Waker>>,
+}
+
+/// Locks `m`; a panic while it was held leaves plain data behind, so keep using it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps `cx`'s waker in `slot` (one waiting task per slot).
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
 }
 
 impl Control {
@@ -29,19 +48,26 @@ impl Control {
             .compare_exchange(0, code as i32, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.notify.notify_one();
+            if let Some(w) = lock(&self.waker).take() {
+                w.wake();
+            }
         }
     }
 
-    /// Waits until [`Control::kick`] was called; returns the reason.
-    pub async fn kicked(&self) -> ErrorCode {
-        loop {
+    /// Waits until [`Control::kick`] was called; returns the reason. For the connection task
+    /// only: a second waiting task would take the first one's wake-up.
+    pub fn kicked(&self) -> impl Future<Output = ErrorCode> + '_ {
+        std::future::poll_fn(move |cx| {
+            // The reason is read under the lock that `kick` takes after setting it, so a kick
+            // either is seen here or finds this task's waker.
+            let mut waker = lock(&self.waker);
             let code = self.reason.load(Ordering::Acquire);
             if code != 0 {
-                return ErrorCode::try_from(code).unwrap_or(ErrorCode::Unspecified);
+                return Poll::Ready(ErrorCode::try_from(code).unwrap_or(ErrorCode::Unspecified));
             }
-            self.notify.notified().await;
-        }
+            register(&mut waker, cx);
+            Poll::Pending
+        })
     }
 }
 
@@ -56,14 +82,14 @@ pub struct Outbox {
 
 struct OutboxShared {
     queue: Mutex<Queue>,
-    /// Woken when a frame lands in an empty queue.
-    ready: Notify,
     capacity: usize,
 }
 
 #[derive(Default)]
 struct Queue {
     frames: VecDeque<Bytes>,
+    /// The connection task, while it waits for a frame.
+    waker: Option<Waker>,
     /// The connection task is gone: frames are dropped.
     closed: bool,
 }
@@ -90,7 +116,6 @@ impl Outbox {
     pub fn new(capacity: usize) -> (Outbox, OutboxReader) {
         let shared = Arc::new(OutboxShared {
             queue: Mutex::new(Queue::default()),
-            ready: Notify::new(),
             capacity: capacity.max(1),
         });
         (
@@ -106,7 +131,7 @@ impl Outbox {
     /// # Errors
     /// The outbox is full, or its connection has ended (the frame is dropped either way).
     pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
-        let was_empty = {
+        let waiting = {
             let mut q = self.shared.lock();
             if q.closed {
                 return Err(PushError::Closed);
@@ -115,12 +140,11 @@ impl Outbox {
                 return Err(PushError::Full);
             }
             q.frames.push_back(frame);
-            q.frames.len() == 1
+            // Set only while the task waits on an empty queue: one wake-up per batch.
+            q.waker.take()
         };
-        // The reader drains everything before it waits again, so one wake-up per batch is
-        // enough.
-        if was_empty {
-            self.shared.ready.notify_one();
+        if let Some(w) = waiting {
+            w.wake();
         }
         Ok(())
     }
@@ -128,8 +152,7 @@ impl Outbox {
 
 impl OutboxShared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A panic while holding the lock leaves a consistent queue: keep using it.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.queue)
     }
 }
 
@@ -146,11 +169,17 @@ impl std::fmt::Debug for OutboxReader {
 
 impl OutboxReader {
     /// Waits until a frame is queued. Cancel safe.
-    pub async fn ready(&self) {
-        // A push after the look leaves a permit in `ready`, so the wait cannot miss it.
-        while self.is_empty() {
-            self.shared.ready.notified().await;
-        }
+    pub fn ready(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            // Looked at and registered under the lock that `push` takes.
+            let mut q = self.shared.lock();
+            if q.frames.is_empty() {
+                register(&mut q.waker, cx);
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
     }
 
     /// Whether no frame is queued.
@@ -179,6 +208,7 @@ impl Drop for OutboxReader {
         let mut q = self.shared.lock();
         q.closed = true;
         q.frames = VecDeque::new();
+        q.waker = None;
     }
 }
 
@@ -296,6 +326,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_kick_from_another_thread_wakes_the_waiting_task() {
+        let c = Arc::new(Control::default());
+        let kicker = c.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            kicker.kick(ErrorCode::InvalidToken);
+        });
+        assert_eq!(c.kicked().await, ErrorCode::InvalidToken);
+        t.join().unwrap();
+    }
+
+    #[tokio::test]
     async fn kick_reason_first_wins() {
         let c = Control::default();
         c.kick(ErrorCode::SlowConsumer);
@@ -338,7 +380,7 @@ mod tests {
         let mut buf = BytesMut::new();
         rx.drain_into(&mut buf, usize::MAX);
         assert_eq!(&buf[..], b"x");
-        // The permit left by that push must not make an empty outbox look ready.
+        // Drained empty, it is not ready again until the next push.
         tokio::select! {
             biased;
             () = rx.ready() => panic!("an empty outbox looked ready"),
