@@ -281,11 +281,12 @@ async fn search_english_and_chinese_newest_first() {
         query: q.into(),
         ..Default::default()
     };
-    // The index follows the log shortly after the ack.
+    // The index follows the log shortly after the ack, possibly in more than one step: wait
+    // until it holds all five messages (the last one is the second "世界").
     let mut found = Vec::new();
     for _ in 0..100 {
         found = bob.search(search("world")).await.unwrap();
-        if found.len() == 2 {
+        if found.len() == 2 && bob.search(search("世界")).await.unwrap().len() == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
