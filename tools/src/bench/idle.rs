@@ -77,8 +77,18 @@ pub async fn run(t: &TargetArgs, a: &IdleArgs) -> anyhow::Result<Map<String, Val
         }));
     }
     let mut conns = Vec::with_capacity(n);
+    let mut out = BytesMut::new();
+    let mut next_beat = Instant::now() + Duration::from_secs(10);
     for (i, j) in joins.into_iter().enumerate() {
         conns.push(j.await??);
+        // On a loaded machine connecting can outlast the server's idle timeout: keep the
+        // connections already open alive (heartbeats, NATS pings) while the rest connect.
+        if Instant::now() >= next_beat {
+            next_beat = Instant::now() + Duration::from_secs(10);
+            for (k, (s, buf, wire)) in conns.iter_mut().enumerate() {
+                service(s, buf, wire, &mut out, true).with_context(|| format!("connection {k}"))?;
+            }
+        }
         if (i + 1) % 2000 == 0 {
             eprintln!(
                 "  {} / {n} connected ({:.1}s)",
@@ -95,8 +105,7 @@ pub async fn run(t: &TargetArgs, a: &IdleArgs) -> anyhow::Result<Map<String, Val
     // Hold: answer NATS pings, send Feige heartbeats, notice closed connections.
     let hold_end = Instant::now() + Duration::from_secs_f64(a.hold.max(1.0));
     let mut peak = 0u64;
-    let mut next_beat = Instant::now() + Duration::from_secs(10);
-    let mut out = BytesMut::new();
+    next_beat = Instant::now() + Duration::from_secs(10);
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
         if let Some(p) = server {
