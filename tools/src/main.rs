@@ -404,19 +404,24 @@ impl Ctx {
 
 /// The password from FEIGE_PASSWORD, else one line of stdin.
 fn password() -> anyhow::Result<String> {
-    if let Ok(p) = std::env::var("FEIGE_PASSWORD") {
+    secret("FEIGE_PASSWORD", "password")
+}
+
+/// `var` from the environment, else one line of stdin after a `what: ` prompt on stderr.
+fn secret(var: &str, what: &str) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var(var) {
         return Ok(p);
     }
-    eprint!("password: ");
+    eprint!("{what}: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .context("cannot read the password")?;
+        .with_context(|| format!("cannot read the {what}"))?;
     let p = line.trim_end_matches(['\r', '\n']).to_owned();
     if p.is_empty() {
-        return Err(Failure::new("INVALID_ARGUMENT", "no password given").into());
+        return Err(Failure::new("INVALID_ARGUMENT", format!("no {what} given")).into());
     }
     Ok(p)
 }
@@ -738,21 +743,7 @@ where
 
 /// The new password for `profile password`: FEIGE_NEW_PASSWORD, else a line of stdin.
 fn new_password() -> anyhow::Result<String> {
-    if let Ok(p) = std::env::var("FEIGE_NEW_PASSWORD") {
-        return Ok(p);
-    }
-    eprint!("new password: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the new password")?;
-    let p = line.trim_end_matches(['\r', '\n']).to_owned();
-    if p.is_empty() {
-        return Err(Failure::new("INVALID_ARGUMENT", "no new password given").into());
-    }
-    Ok(p)
+    secret("FEIGE_NEW_PASSWORD", "new password")
 }
 
 async fn profile(ctx: &Ctx, action: Option<&ProfileCmd>) -> anyhow::Result<()> {
