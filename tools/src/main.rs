@@ -366,6 +366,22 @@ impl Ctx {
         let _ = out.flush();
     }
 
+    /// Connects without a session (for register and login), with neither sync nor acks;
+    /// returns the client, its events (keep them while the client is used) and the server
+    /// address.
+    async fn connect_fresh(&self) -> anyhow::Result<(Client, Events, String)> {
+        let server = self.server(None);
+        let device = self
+            .cli
+            .device
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DEVICE.into());
+        let (client, events) = Client::connect(self.config(server.clone(), device, false))
+            .await
+            .with_context(|| format!("cannot connect to {server}"))?;
+        Ok((client, events, server))
+    }
+
     /// Connects and resumes the saved session. With `auto_sync` off the client neither syncs
     /// nor acks, so one-shot commands leave unread messages for `listen`.
     async fn resume(&self, auto_sync: bool) -> anyhow::Result<(Client, Events, SavedSession)> {
@@ -491,15 +507,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn register(ctx: &Ctx, username: &str, nickname: &Option<String>) -> anyhow::Result<()> {
     let password = password()?;
-    let server = ctx.server(None);
-    let device = ctx
-        .cli
-        .device
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DEVICE.into());
-    let (client, _events) = Client::connect(ctx.config(server.clone(), device, false))
-        .await
-        .with_context(|| format!("cannot connect to {server}"))?;
+    let (client, _events, _) = ctx.connect_fresh().await?;
     let nickname = nickname.as_deref().unwrap_or(username);
     let result = client.register(username, &password, nickname).await;
     client.close().await;
@@ -523,15 +531,7 @@ async fn login(ctx: &Ctx) -> anyhow::Result<()> {
         .ok_or_else(|| Failure::new("INVALID_ARGUMENT", "login needs --user NAME"))?;
     check_username(&username)?;
     let password = password()?;
-    let server = ctx.server(None);
-    let device = ctx
-        .cli
-        .device
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DEVICE.into());
-    let (client, _events) = Client::connect(ctx.config(server.clone(), device, false))
-        .await
-        .with_context(|| format!("cannot connect to {server}"))?;
+    let (client, _events, server) = ctx.connect_fresh().await?;
     let result = client.login(&username, &password).await;
     client.close().await;
     let session = result?;
