@@ -285,6 +285,46 @@ mod tests {
         }
     }
 
+    /// The writer creates a direct conversation with an insert first; one made meanwhile by
+    /// another job (a friend request, say) must be found, not duplicated.
+    #[tokio::test]
+    async fn direct_conversation_made_by_a_job_is_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = std_mpsc::channel();
+        let open = StoreOptions {
+            direct_policy: DirectPolicy::Anyone,
+            ..StoreOptions::default()
+        };
+        let (store, w) = Store::open(dir.path(), open, Box::new(ChannelSink(tx))).unwrap();
+        let a = user(&w, "alice").await;
+        let b = user(&w, "bob").await;
+        let made = w
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, 0)",
+                    rusqlite::params![a as i64, b as i64],
+                )?;
+                let id = c.last_insert_rowid();
+                for u in [a, b] {
+                    c.execute(
+                        "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, 0)",
+                        rusqlite::params![u as i64, id],
+                    )?;
+                }
+                Ok(id as u64)
+            })
+            .await
+            .unwrap();
+        w.send_message(msg(1, b, a, 1)).await.unwrap();
+        w.send_message(msg(2, a, b, 1)).await.unwrap();
+        for seq in 1..=2 {
+            let d = rx.recv().unwrap().1.unwrap();
+            assert_eq!((d.message.conversation_id, d.message.seq), (made, seq));
+        }
+        assert_eq!(store.direct_conversation(a, b).await.unwrap(), Some(made));
+        w.shutdown().await;
+    }
+
     #[tokio::test]
     async fn group_commit_assigns_gapless_seqs_and_dedupes() {
         let dir = tempfile::tempdir().unwrap();

@@ -80,7 +80,14 @@ pub fn fts_query(input: &str) -> Option<String> {
 }
 
 /// Indexes up to `limit` messages with id > `upto` in one transaction; returns the new mark.
-pub(crate) fn index_step(c: &Connection, upto: u64, limit: usize) -> Result<u64, StorageError> {
+/// `yield_now` is asked after each message: when it says true the step ends early (the writer
+/// uses it to let queued messages in, so indexing never holds them up for long).
+pub(crate) fn index_step(
+    c: &Connection,
+    upto: u64,
+    limit: usize,
+    yield_now: &dyn Fn() -> bool,
+) -> Result<u64, StorageError> {
     c.execute_batch("BEGIN IMMEDIATE")?;
     let mut mark = upto;
     {
@@ -93,6 +100,9 @@ pub(crate) fn index_step(c: &Connection, upto: u64, limit: usize) -> Result<u64,
             let body: String = row.get(1)?;
             add.execute(params![id, segment(&body)])?;
             mark = id as u64;
+            if yield_now() {
+                break;
+            }
         }
     }
     c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'fts_indexed_upto'")?
@@ -174,7 +184,9 @@ mod tests {
              INSERT INTO messages VALUES (1, '你好世界'), (2, 'hello world'), (3, '世界和平'), (4, 'Worldwide');",
         )
         .unwrap();
-        assert_eq!(index_step(&c, 0, 100).unwrap(), 4);
+        // A step asked to yield stops after one message; the next goes on from there.
+        assert_eq!(index_step(&c, 0, 100, &|| true).unwrap(), 1);
+        assert_eq!(index_step(&c, 1, 100, &|| false).unwrap(), 4);
         let find = |q: &str| -> Vec<i64> {
             let q = fts_query(q).unwrap();
             let mut st = c

@@ -164,27 +164,68 @@ pub struct ConversationRecord {
 // ---------------------------------------------------------------------------------------------
 // The writer's gate for 1:1 messages.
 
-/// Most allowed pairs cached before the cache is dropped.
+/// Most friend pairs, blocks or known users the gate holds; past this it drops them (friends,
+/// users) or asks the database each time (blocks).
 const MAX_GATE_CACHE: usize = 500_000;
 
-/// Decides on the writer thread whether `sender` may send a 1:1 message to `peer`; caches the
-/// pairs that may (friendship and blocks change only through [`crate::Writer::call_graph`],
-/// which clears the cache).
+/// Decides on the writer thread whether `sender` may send a 1:1 message to `peer`, mostly
+/// from memory: it holds every block (few, and changed only through
+/// [`crate::Writer::call_graph`], which calls [`Gate::clear`]), the users known to exist
+/// (accounts are never deleted) and, under [`DirectPolicy::FriendsOnly`], the pairs found to be
+/// friends. So the first message between two strangers costs no query either.
 pub(crate) struct Gate {
     pub(crate) policy: DirectPolicy,
-    allowed: HashSet<(UserId, UserId)>,
+    /// Pairs `(lower id, higher id)` known to be friends.
+    friends: HashSet<(UserId, UserId)>,
+    /// Every `(user, blocked)` row, once loaded; None when there are too many to hold.
+    blocks: Option<HashSet<(UserId, UserId)>>,
+    blocks_loaded: bool,
+    /// Users known to exist.
+    users: HashSet<UserId>,
 }
 
 impl Gate {
     pub(crate) fn new(policy: DirectPolicy) -> Self {
         Gate {
             policy,
-            allowed: HashSet::new(),
+            friends: HashSet::new(),
+            blocks: None,
+            blocks_loaded: false,
+            users: HashSet::new(),
         }
     }
 
+    /// Forgets friendships and blocks: a graph job may have changed them.
     pub(crate) fn clear(&mut self) {
-        self.allowed.clear();
+        self.friends.clear();
+        self.blocks = None;
+        self.blocks_loaded = false;
+    }
+
+    fn load_blocks(&mut self, c: &Connection) -> Result<(), StorageError> {
+        let count: i64 = c
+            .prepare_cached("SELECT COUNT(*) FROM blocks")?
+            .query_row([], |r| r.get(0))?;
+        self.blocks = if count as usize <= MAX_GATE_CACHE {
+            let rows = c
+                .prepare_cached("SELECT user_id, blocked_id FROM blocks")?
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)? as UserId, r.get::<_, i64>(1)? as UserId))
+                })?
+                .collect::<Result<HashSet<_>, _>>()?;
+            Some(rows)
+        } else {
+            None
+        };
+        self.blocks_loaded = true;
+        Ok(())
+    }
+
+    fn blocked(&self, c: &Connection, user: UserId, other: UserId) -> Result<bool, StorageError> {
+        match &self.blocks {
+            Some(set) => Ok(set.contains(&(user, other))),
+            None => blocks(c, user, other),
+        }
     }
 
     /// Ok when `sender` may message `peer` directly.
@@ -197,26 +238,36 @@ impl Gate {
         if sender == peer {
             return Err(StorageError::SelfMessage);
         }
-        let key = (sender.min(peer), sender.max(peer));
-        if self.allowed.contains(&key) {
-            return Ok(());
+        if !self.blocks_loaded {
+            self.load_blocks(c)?;
         }
-        if blocks(c, peer, sender)? {
+        if self.blocked(c, peer, sender)? {
             return Err(StorageError::BlockedByPeer);
         }
-        if blocks(c, sender, peer)? {
+        if self.blocked(c, sender, peer)? {
             return Err(StorageError::PeerBlocked);
         }
-        if !user_exists(c, peer)? {
-            return Err(StorageError::UnknownUser);
+        if !self.users.contains(&peer) {
+            if !user_exists(c, peer)? {
+                return Err(StorageError::UnknownUser);
+            }
+            if self.users.len() >= MAX_GATE_CACHE {
+                self.users.clear();
+            }
+            self.users.insert(peer);
         }
-        if self.policy == DirectPolicy::FriendsOnly && !is_friend(c, sender, peer)? {
-            return Err(StorageError::NotFriends);
+        if self.policy == DirectPolicy::FriendsOnly {
+            let key = (sender.min(peer), sender.max(peer));
+            if !self.friends.contains(&key) {
+                if !is_friend(c, sender, peer)? {
+                    return Err(StorageError::NotFriends);
+                }
+                if self.friends.len() >= MAX_GATE_CACHE {
+                    self.friends.clear();
+                }
+                self.friends.insert(key);
+            }
         }
-        if self.allowed.len() >= MAX_GATE_CACHE {
-            self.allowed.clear();
-        }
-        self.allowed.insert(key);
         Ok(())
     }
 }
@@ -971,7 +1022,25 @@ mod tests {
         assert!(gate.check(&c, 2, 3).is_ok());
         assert_eq!(unblock(&c, 1, 2).unwrap().username, "bob");
         assert!(matches!(unblock(&c, 1, 2), Err(StorageError::NotBlocked)));
+        // The writer clears the gate after every graph job.
+        assert!(matches!(
+            gate.check(&c, 2, 1),
+            Err(StorageError::BlockedByPeer)
+        ));
+        gate.clear();
         assert!(gate.check(&c, 2, 1).is_ok());
+        block(&c, 2, 1).unwrap();
+        gate.clear();
+        assert!(matches!(
+            gate.check(&c, 1, 2),
+            Err(StorageError::BlockedByPeer)
+        ));
+        assert!(matches!(
+            gate.check(&c, 2, 1),
+            Err(StorageError::PeerBlocked)
+        ));
+        unblock(&c, 2, 1).unwrap();
+        gate.clear();
         let mut strict = Gate::new(DirectPolicy::FriendsOnly);
         assert!(matches!(
             strict.check(&c, 2, 1),

@@ -136,6 +136,8 @@ impl<C: Send + 'static> Writer<C> {
             stats: stats.clone(),
             checkpointer,
             unindexed: 0,
+            since_poke: 0,
+            last_poke: std::time::Instant::now(),
         };
         let thread = std::thread::Builder::new()
             .name("feige-writer".into())
@@ -283,9 +285,20 @@ impl State {
             [],
             |r| r.get(0),
         )?;
+        // The newest direct conversations, so that a message to an existing one needs no
+        // lookup; a pair missing here is created (or found) by `direct_conv`.
+        let mut direct = HashMap::new();
+        let mut st = conn.prepare(
+            "SELECT id, user_a, user_b FROM conversations WHERE kind = 1 ORDER BY id DESC LIMIT ?1",
+        )?;
+        let mut rows = st.query([MAX_CACHED as i64])?;
+        while let Some(r) = rows.next()? {
+            let (id, a, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            direct.insert((a as UserId, b as UserId), id as ConversationId);
+        }
         Ok(State {
             last_id: last_id as u64,
-            direct: HashMap::new(),
+            direct,
             convs: HashMap::new(),
             fts_upto: fts_upto as u64,
             gate: Gate::new(policy),
@@ -306,27 +319,33 @@ impl State {
                 self.convs.clear();
                 self.direct.clear();
             }
-            let (kind, a, b): (i64, Option<i64>, Option<i64>) = c
-                .prepare_cached("SELECT kind, user_a, user_b FROM conversations WHERE id = ?1")?
-                .query_row([id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, i64) = c
+                .prepare_cached(
+                    "SELECT kind, user_a, user_b,
+                        (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1)
+                     FROM conversations WHERE id = ?1",
+                )?
+                .query_row([id as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .optional()?
                 .ok_or(StorageError::UnknownConversation)?;
-            let last_seq: i64 = c
-                .prepare_cached(
-                    "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1",
-                )?
-                .query_row([id as i64], |r| r.get(0))?;
-            let members: Vec<UserId> = c
-                .prepare_cached(
-                    "SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id",
-                )?
-                .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
-                .collect::<Result<_, _>>()?;
+            let pair = pair_of(kind, a, b);
+            // A direct conversation's members are its pair, always.
+            let members: Vec<UserId> = match pair {
+                Some((a, b)) => vec![a.min(b), a.max(b)],
+                None => c
+                    .prepare_cached(
+                        "SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id",
+                    )?
+                    .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
+                    .collect::<Result<_, _>>()?,
+            };
             self.convs.insert(
                 id,
                 Conv {
                     last_seq: last_seq as u64,
-                    pair: pair_of(kind, a, b),
+                    pair,
                     members: members.into(),
                 },
             );
@@ -350,29 +369,38 @@ impl State {
         if let Some(id) = self.direct.get(&key) {
             return Ok(*id);
         }
-        let id = match crate::message::direct_conversation(c, key.0, key.1)? {
-            Some(id) => id,
-            None => {
-                let exists = c
-                    .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
-                    .query_row([to as i64], |_| Ok(()))
-                    .optional()?
-                    .is_some();
-                if !exists {
-                    return Err(StorageError::UnknownUser);
-                }
-                c.prepare_cached(
-                    "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)",
-                )?
-                .execute(params![key.0 as i64, key.1 as i64, now])?;
-                let id = c.last_insert_rowid() as u64;
-                let mut add = c.prepare_cached(
-                    "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, ?3)",
-                )?;
-                add.execute(params![key.0 as i64, id as i64, now])?;
-                add.execute(params![key.1 as i64, id as i64, now])?;
-                id
+        // The gate has checked that `to` exists. Insert first: a pair that has a conversation
+        // already (made by a friend request, or older than the preloaded ones) conflicts on
+        // the unique index and is then looked up; a new pair costs no lookup at all.
+        let created = c
+            .prepare_cached(
+                "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![key.0 as i64, key.1 as i64, now])?;
+        let id = if created == 1 {
+            let id = c.last_insert_rowid() as u64;
+            let mut add = c.prepare_cached(
+                "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, ?3)",
+            )?;
+            add.execute(params![key.0 as i64, id as i64, now])?;
+            add.execute(params![key.1 as i64, id as i64, now])?;
+            if self.convs.len() >= MAX_CACHED {
+                self.convs.clear();
+                self.direct.clear();
             }
+            self.convs.insert(
+                id,
+                Conv {
+                    last_seq: 0,
+                    pair: Some(key),
+                    members: vec![key.0, key.1].into(),
+                },
+            );
+            id
+        } else {
+            crate::message::direct_conversation(c, key.0, key.1)?
+                .ok_or_else(|| StorageError::CommitFailed("direct conversation conflict".into()))?
         };
         self.direct.insert(key, id);
         Ok(id)
@@ -510,6 +538,9 @@ struct Worker<C> {
     checkpointer: Checkpointer,
     /// Messages committed since the search index last caught up (roughly).
     unindexed: usize,
+    /// Commits since the checkpointer was last asked to run, and when that was.
+    since_poke: u64,
+    last_poke: std::time::Instant,
 }
 
 /// Copies the WAL back into the database file on its own thread and connection, so the
@@ -527,8 +558,11 @@ pub(crate) struct Checkpointer {
     wal_large: Arc<AtomicBool>,
 }
 
-/// Commits between checkpoint requests.
+/// Commits between checkpoint requests...
 const CHECKPOINT_EVERY: u64 = 64;
+/// ...and at least this long: under light load every message is its own commit, and a
+/// checkpoint (with its fsync) every 64 of them would keep a core busy for little gain.
+const CHECKPOINT_MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// WAL length (in frames of one page) past which the writer helps restart the WAL: 16 MiB of
 /// 4 KiB pages.
 const WAL_RESTART_FRAMES: i64 = 4096;
@@ -628,7 +662,7 @@ impl<C: Send + 'static> Worker<C> {
                 let behind = self.state.fts_upto < self.state.last_id;
                 if self.rx.is_empty() && behind && (tick || self.unindexed >= INDEX_EAGER) {
                     tick = false;
-                    self.index_step();
+                    self.index_step(true);
                     continue;
                 }
                 match self.rx.blocking_recv() {
@@ -664,10 +698,14 @@ impl<C: Send + 'static> Worker<C> {
             since_index += 1;
             if since_index >= 8 && self.state.fts_upto < self.state.last_id {
                 since_index = 0;
-                self.index_step();
+                self.index_step(false);
             }
         }
-        tracing::info!("writer stopped");
+        tracing::info!(
+            batches = self.stats.batches.load(Ordering::Relaxed),
+            ops = self.stats.ops.load(Ordering::Relaxed),
+            "writer stopped"
+        );
     }
 
     fn run_batch(
@@ -705,8 +743,13 @@ impl<C: Send + 'static> Worker<C> {
         let commit = self.conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         match &commit {
             Ok(()) => {
-                let batches = self.stats.batches.fetch_add(1, Ordering::Relaxed) + 1;
-                if batches.is_multiple_of(CHECKPOINT_EVERY) {
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.since_poke += 1;
+                if self.since_poke >= CHECKPOINT_EVERY
+                    && self.last_poke.elapsed() >= CHECKPOINT_MIN_INTERVAL
+                {
+                    self.since_poke = 0;
+                    self.last_poke = std::time::Instant::now();
                     self.checkpointer.poke();
                 }
                 self.stats.ops.fetch_add(n, Ordering::Relaxed);
@@ -732,8 +775,11 @@ impl<C: Send + 'static> Worker<C> {
         }
     }
 
-    fn index_step(&mut self) {
-        match search::index_step(&self.conn, self.state.fts_upto, INDEX_CHUNK) {
+    /// One indexing transaction; when `preempt`, it ends as soon as a message is queued.
+    fn index_step(&mut self, preempt: bool) {
+        let rx = &self.rx;
+        let yield_now = || preempt && !rx.is_empty();
+        match search::index_step(&self.conn, self.state.fts_upto, INDEX_CHUNK, &yield_now) {
             Ok(upto) => {
                 self.state.fts_upto = upto;
                 self.unindexed = if upto >= self.state.last_id {
