@@ -56,7 +56,7 @@ impl Default for Config {
             shutdown_grace_ms: 10_000,
             durability: "process".into(),
             pbkdf2_iterations: 100_000,
-            max_batch: 4096,
+            max_batch: 16384,
             dm_policy: "friends".into(),
         }
     }

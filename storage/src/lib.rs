@@ -60,7 +60,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             durability: Durability::Process,
-            max_batch: 4096,
+            max_batch: 16384,
             queue_capacity: 16384,
             readers: 4,
             cache_kib: 64 * 1024,
