@@ -150,3 +150,104 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use feige_protocol::pb::envelope::Body;
+    use feige_protocol::Push;
+    use feige_storage::{Delivered, StoredMessage};
+
+    fn committed(seq: u64, outbox: &Outbox, control: &Arc<Control>) -> Committed<ReplyTo> {
+        Committed {
+            ctx: ReplyTo {
+                request_id: seq,
+                conn_id: 1,
+                outbox: outbox.clone(),
+                control: control.clone(),
+            },
+            result: Ok(Delivered {
+                message: StoredMessage {
+                    id: seq,
+                    conversation_id: 9,
+                    seq,
+                    from_user: 1,
+                    to_user: 2,
+                    client_msg_id: seq,
+                    kind: 0,
+                    text: format!("m{seq}"),
+                    sent_at_ms: 0,
+                },
+                duplicate: false,
+                members: vec![1, 2].into(),
+            }),
+        }
+    }
+
+    /// Reads every frame the outbox holds, waiting until `n` have arrived.
+    async fn frames(rx: &crate::session::OutboxReader, n: usize) -> Vec<Envelope> {
+        let mut out = Vec::new();
+        let mut buf = BytesMut::new();
+        while out.len() < n {
+            rx.ready().await;
+            rx.drain_into(&mut buf, usize::MAX);
+            while let Some(env) = frame::decode(&mut buf, usize::MAX).unwrap() {
+                out.push(env);
+            }
+        }
+        out
+    }
+
+    /// Small batches are routed on the calling (writer) thread, large ones on the router
+    /// thread; mixed, acks and pushes still come out in commit order.
+    #[tokio::test]
+    async fn small_and_large_batches_keep_commit_order() {
+        let sessions = Arc::new(Sessions::default());
+        let (to_b, b_rx) = Outbox::new(100_000);
+        sessions.add(
+            2,
+            Peer {
+                conn_id: 2,
+                token_tag: 0,
+                outbox: to_b,
+                control: Arc::default(),
+            },
+        );
+        let (to_a, a_rx) = Outbox::new(100_000);
+        let control = Arc::new(Control::default());
+        let (mut router, thread) = Router::start(sessions).unwrap();
+        let mut seq = 0;
+        for round in 0..200 {
+            // 1, 2, 3 or 500 messages per batch.
+            let size = if round % 4 == 3 { 500 } else { round % 4 + 1 };
+            let mut batch: Vec<_> = (0..size)
+                .map(|_| {
+                    seq += 1;
+                    committed(seq, &to_a, &control)
+                })
+                .collect();
+            router.committed(&mut batch);
+            assert!(batch.is_empty());
+        }
+        let pushed: Vec<u64> = frames(&b_rx, seq as usize)
+            .await
+            .into_iter()
+            .map(|env| match env.body {
+                Some(Body::Push(Push {
+                    kind: Some(PushKind::Message(m)),
+                })) => m.seq,
+                other => panic!("not a message push: {other:?}"),
+            })
+            .collect();
+        assert_eq!(pushed, (1..=seq).collect::<Vec<_>>());
+        let acked: Vec<u64> = frames(&a_rx, seq as usize)
+            .await
+            .into_iter()
+            .map(|env| env.request_id)
+            .collect();
+        assert_eq!(acked, (1..=seq).collect::<Vec<_>>());
+        drop(router);
+        thread.join().unwrap();
+    }
+}
