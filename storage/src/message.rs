@@ -114,6 +114,36 @@ pub(crate) fn direct_conversation(
         .map(|id| id as u64))
 }
 
+/// The 1:1 conversation of `a` and `b`, created (with both as members) if missing; true when
+/// it was created. Inserts first: the unique pair index turns an existing conversation into a
+/// conflict, and only then is it looked up, so a new pair costs no lookup.
+pub(crate) fn ensure_direct(
+    c: &Connection,
+    a: UserId,
+    b: UserId,
+    now: i64,
+) -> Result<(ConversationId, bool), StorageError> {
+    let (lo, hi) = (a.min(b), a.max(b));
+    let created = c
+        .prepare_cached(
+            "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![lo as i64, hi as i64, now])?;
+    if created == 0 {
+        let id = direct_conversation(c, lo, hi)?
+            .ok_or_else(|| StorageError::CommitFailed("direct conversation conflict".into()))?;
+        return Ok((id, false));
+    }
+    let id = c.last_insert_rowid() as u64;
+    let mut add = c.prepare_cached(
+        "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, ?3)",
+    )?;
+    add.execute(params![lo as i64, id as i64, now])?;
+    add.execute(params![hi as i64, id as i64, now])?;
+    Ok((id, true))
+}
+
 /// The conversation's kind and direct pair if `user` is a member.
 fn membership(
     c: &Connection,

@@ -697,30 +697,6 @@ pub fn set_password(
     Ok(revoked as u32)
 }
 
-/// The 1:1 conversation of `a` and `b`, created if missing.
-fn ensure_direct(
-    c: &Connection,
-    a: UserId,
-    b: UserId,
-    now: i64,
-) -> Result<ConversationId, StorageError> {
-    if let Some(id) = crate::message::direct_conversation(c, a, b)? {
-        return Ok(id);
-    }
-    let (lo, hi) = (a.min(b), a.max(b));
-    c.prepare_cached(
-        "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)",
-    )?
-    .execute(params![lo as i64, hi as i64, now])?;
-    let id = c.last_insert_rowid() as u64;
-    let mut add = c.prepare_cached(
-        "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, ?3)",
-    )?;
-    add.execute(params![lo as i64, id as i64, now])?;
-    add.execute(params![hi as i64, id as i64, now])?;
-    Ok(id)
-}
-
 /// Makes `a` and `b` friends and opens their conversation.
 fn befriend(c: &Connection, a: UserId, b: UserId, now: i64) -> Result<(), StorageError> {
     let mut st = c.prepare_cached(
@@ -729,7 +705,7 @@ fn befriend(c: &Connection, a: UserId, b: UserId, now: i64) -> Result<(), Storag
     )?;
     st.execute(params![a as i64, b as i64, now])?;
     st.execute(params![b as i64, a as i64, now])?;
-    ensure_direct(c, a, b, now)?;
+    crate::message::ensure_direct(c, a, b, now)?;
     Ok(())
 }
 

@@ -313,12 +313,17 @@ impl State {
         self.last_id
     }
 
+    /// Caches a conversation, first dropping the caches when they are full.
+    fn cache_conv(&mut self, id: ConversationId, conv: Conv) {
+        if self.convs.len() >= MAX_CACHED {
+            self.convs.clear();
+            self.direct.clear();
+        }
+        self.convs.insert(id, conv);
+    }
+
     fn conv(&mut self, c: &Connection, id: ConversationId) -> Result<&mut Conv, StorageError> {
         if !self.convs.contains_key(&id) {
-            if self.convs.len() >= MAX_CACHED {
-                self.convs.clear();
-                self.direct.clear();
-            }
             let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, i64) = c
                 .prepare_cached(
                     "SELECT kind, user_a, user_b,
@@ -341,7 +346,7 @@ impl State {
                     .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
                     .collect::<Result<_, _>>()?,
             };
-            self.convs.insert(
+            self.cache_conv(
                 id,
                 Conv {
                     last_seq: last_seq as u64,
@@ -369,27 +374,11 @@ impl State {
         if let Some(id) = self.direct.get(&key) {
             return Ok(*id);
         }
-        // The gate has checked that `to` exists. Insert first: a pair that has a conversation
-        // already (made by a friend request, or older than the preloaded ones) conflicts on
-        // the unique index and is then looked up; a new pair costs no lookup at all.
-        let created = c
-            .prepare_cached(
-                "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![key.0 as i64, key.1 as i64, now])?;
-        let id = if created == 1 {
-            let id = c.last_insert_rowid() as u64;
-            let mut add = c.prepare_cached(
-                "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, ?3)",
-            )?;
-            add.execute(params![key.0 as i64, id as i64, now])?;
-            add.execute(params![key.1 as i64, id as i64, now])?;
-            if self.convs.len() >= MAX_CACHED {
-                self.convs.clear();
-                self.direct.clear();
-            }
-            self.convs.insert(
+        // The gate has checked that `to` exists. A conversation made elsewhere (a friend
+        // request) or older than the preloaded ones is found through the insert's conflict.
+        let (id, created) = crate::message::ensure_direct(c, key.0, key.1, now)?;
+        if created {
+            self.cache_conv(
                 id,
                 Conv {
                     last_seq: 0,
@@ -397,11 +386,7 @@ impl State {
                     members: vec![key.0, key.1].into(),
                 },
             );
-            id
-        } else {
-            crate::message::direct_conversation(c, key.0, key.1)?
-                .ok_or_else(|| StorageError::CommitFailed("direct conversation conflict".into()))?
-        };
+        }
         self.direct.insert(key, id);
         Ok(id)
     }
