@@ -114,9 +114,10 @@ pub(crate) fn direct_conversation(
         .map(|id| id as u64))
 }
 
-/// The 1:1 conversation of `a` and `b`, created (with both as members) if missing; true when
-/// it was created. Inserts first: the unique pair index turns an existing conversation into a
-/// conflict, and only then is it looked up, so a new pair costs no lookup.
+/// The 1:1 conversation of `a` and `b`, created if missing; true when it was created. Inserts
+/// first: the unique pair index turns an existing conversation into a conflict, and only then
+/// is it looked up, so a new pair costs one insert. Its members are the pair (the
+/// `memberships` view); it has no `members` rows.
 pub(crate) fn ensure_direct(
     c: &Connection,
     a: UserId,
@@ -135,13 +136,7 @@ pub(crate) fn ensure_direct(
             .ok_or_else(|| StorageError::CommitFailed("direct conversation conflict".into()))?;
         return Ok((id, false));
     }
-    let id = c.last_insert_rowid() as u64;
-    let mut add = c.prepare_cached(
-        "INSERT INTO members(user_id, conversation_id, joined_at_ms) VALUES (?1, ?2, ?3)",
-    )?;
-    add.execute(params![lo as i64, id as i64, now])?;
-    add.execute(params![hi as i64, id as i64, now])?;
-    Ok((id, true))
+    Ok((c.last_insert_rowid() as u64, true))
 }
 
 /// The conversation's kind and direct pair if `user` is a member.
@@ -151,7 +146,7 @@ fn membership(
     conversation: ConversationId,
 ) -> Result<Option<Option<(u64, u64)>>, StorageError> {
     let mut st = c.prepare_cached(
-        "SELECT c.kind, c.user_a, c.user_b FROM members mb JOIN conversations c ON c.id = mb.conversation_id
+        "SELECT c.kind, c.user_a, c.user_b FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
          WHERE mb.user_id = ?1 AND mb.conversation_id = ?2",
     )?;
     Ok(st
@@ -196,7 +191,7 @@ pub(crate) fn sync(
 ) -> Result<SyncPage, StorageError> {
     let mut convs = c.prepare_cached(
         "SELECT mb.conversation_id, c.kind, c.user_a, c.user_b, COALESCE(dc.seq, 0)
-         FROM members mb JOIN conversations c ON c.id = mb.conversation_id
+         FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
          LEFT JOIN device_cursors dc
            ON dc.user_id = mb.user_id AND dc.device = ?2 AND dc.conversation_id = mb.conversation_id
          WHERE mb.user_id = ?1 ORDER BY mb.conversation_id",
@@ -256,7 +251,7 @@ pub fn set_cursors(
     let mut st = c.prepare_cached(
         "INSERT INTO device_cursors(user_id, device, conversation_id, seq)
          SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
-           (SELECT 1 FROM members WHERE user_id = ?1 AND conversation_id = ?3)
+           (SELECT 1 FROM memberships WHERE user_id = ?1 AND conversation_id = ?3)
          ON CONFLICT(user_id, device, conversation_id) DO UPDATE SET seq = max(seq, excluded.seq)",
     )?;
     for p in positions {

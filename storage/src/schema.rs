@@ -110,6 +110,15 @@ const MIGRATIONS: &[&str] = &[
     // case-insensitive beyond ASCII); filled by fill_search_keys.
     "ALTER TABLE users ADD COLUMN username_key TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN nickname_key TEXT NOT NULL DEFAULT '';",
+    // 4: a direct conversation's members are its pair, so it keeps no `members` rows (opening
+    // one was most of the cost of a first message); `memberships` lists every (user,
+    // conversation) and is what reads use.
+    "CREATE INDEX conversations_direct_b ON conversations(user_b) WHERE kind = 1;
+    DELETE FROM members WHERE conversation_id IN (SELECT id FROM conversations WHERE kind = 1);
+    CREATE VIEW memberships(user_id, conversation_id) AS
+        SELECT user_id, conversation_id FROM members
+        UNION ALL SELECT user_a, id FROM conversations WHERE kind = 1
+        UNION ALL SELECT user_b, id FROM conversations WHERE kind = 1;",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -199,6 +208,44 @@ mod tests {
             })
             .unwrap();
         assert_eq!(keys, ("anne".to_owned(), "änne müller".to_owned()));
+    }
+
+    #[test]
+    fn version_4_drops_direct_member_rows_and_keeps_memberships() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO users(id, username, nickname, salt, password_hash, created_at_ms)
+                 VALUES (1, 'a', 'a', x'00', x'00', 0), (2, 'b', 'b', x'00', x'00', 0),
+                        (3, 'c', 'c', x'00', x'00', 0);
+             INSERT INTO conversations(id, kind, user_a, user_b, created_at_ms)
+                 VALUES (7, 1, 1, 2, 0), (8, 2, NULL, NULL, 0);
+             INSERT INTO members(user_id, conversation_id, joined_at_ms)
+                 VALUES (1, 7, 0), (2, 7, 0), (1, 8, 0), (3, 8, 0);",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |sql: &str| -> Vec<(i64, i64)> {
+            let mut st = conn.prepare(sql).unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        // Only the other kind keeps its rows; every membership is listed once.
+        assert_eq!(
+            rows("SELECT user_id, conversation_id FROM members ORDER BY 1, 2"),
+            vec![(1, 8), (3, 8)]
+        );
+        assert_eq!(
+            rows("SELECT user_id, conversation_id FROM memberships ORDER BY 1, 2"),
+            vec![(1, 7), (1, 8), (2, 7), (3, 8)]
+        );
     }
 
     #[test]

@@ -126,9 +126,10 @@ pub(crate) fn search(
         "SELECT {MESSAGE_COLUMNS}, c.kind, c.user_a, c.user_b
          FROM message_fts f
          JOIN messages m ON m.id = f.rowid
-         JOIN members mb ON mb.conversation_id = m.conversation_id AND mb.user_id = ?2
          JOIN conversations c ON c.id = m.conversation_id
          WHERE message_fts MATCH ?1 AND f.rowid < ?3 AND (?4 = 0 OR m.conversation_id = ?4)
+           AND EXISTS (SELECT 1 FROM memberships mb
+                       WHERE mb.user_id = ?2 AND mb.conversation_id = m.conversation_id)
          ORDER BY f.rowid DESC LIMIT ?5"
     ))?;
     let rows = st.query_map(

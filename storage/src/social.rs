@@ -560,7 +560,7 @@ pub fn conversations(
                 COALESCE(rp.seq, 0) AS read_seq,
                 COALESCE((SELECT m.sent_at_ms FROM messages m WHERE m.conversation_id = c.id
                           ORDER BY m.seq DESC LIMIT 1), c.created_at_ms) AS active
-            FROM members mb JOIN conversations c ON c.id = mb.conversation_id
+            FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
             LEFT JOIN read_positions rp
               ON rp.user_id = mb.user_id AND rp.conversation_id = mb.conversation_id
             WHERE mb.user_id = ?1)
@@ -901,7 +901,7 @@ pub fn mark_read(
     seq: u64,
 ) -> Result<ReadPositionRecord, StorageError> {
     let member = c
-        .prepare_cached("SELECT 1 FROM members WHERE user_id = ?1 AND conversation_id = ?2")?
+        .prepare_cached("SELECT 1 FROM memberships WHERE user_id = ?1 AND conversation_id = ?2")?
         .query_row(params![user as i64, conversation as i64], |_| Ok(()))
         .optional()?
         .is_some();
