@@ -137,6 +137,7 @@ impl<C: Send + 'static> Writer<C> {
             checkpointer,
             unindexed: 0,
             since_poke: 0,
+            ops_since_poke: 0,
             last_poke: std::time::Instant::now(),
         };
         let thread = std::thread::Builder::new()
@@ -265,14 +266,49 @@ struct Conv {
 /// In-memory state that only the writer changes: the id clock and conversation caches.
 struct State {
     last_id: u64,
-    direct: HashMap<(UserId, UserId), ConversationId>,
-    convs: HashMap<ConversationId, Conv>,
+    direct: Generations<(UserId, UserId), ConversationId>,
+    convs: Generations<ConversationId, Conv>,
     fts_upto: u64,
     gate: Gate,
 }
 
-/// Most conversations cached before the caches are dropped and rebuilt on demand.
+/// Conversations per cache generation (see [`Generations`]).
 const MAX_CACHED: usize = 200_000;
+
+/// A map bounded to two generations of `cap` entries: when the young one is full it becomes
+/// the old one (dropping the previous old one), and a hit in the old one moves back to the
+/// young one. So the recently used entries survive a turnover, unlike a cache that is cleared
+/// when full and then misses on every busy conversation at once.
+struct Generations<K, V> {
+    young: HashMap<K, V>,
+    old: HashMap<K, V>,
+    cap: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
+    fn new(cap: usize) -> Self {
+        Generations {
+            young: HashMap::new(),
+            old: HashMap::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    fn insert(&mut self, k: K, v: V) {
+        if self.young.len() >= self.cap && !self.young.contains_key(&k) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(k, v);
+    }
+
+    fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        if !self.young.contains_key(k) {
+            let v = self.old.remove(k)?;
+            self.insert(*k, v);
+        }
+        self.young.get_mut(k)
+    }
+}
 
 impl State {
     fn load(conn: &Connection, policy: DirectPolicy) -> Result<Self, StorageError> {
@@ -287,7 +323,7 @@ impl State {
         )?;
         // The newest direct conversations, so that a message to an existing one needs no
         // lookup; a pair missing here is created (or found) by `direct_conv`.
-        let mut direct = HashMap::new();
+        let mut direct = Generations::new(MAX_CACHED);
         let mut st = conn.prepare(
             "SELECT id, user_a, user_b FROM conversations WHERE kind = 1 ORDER BY id DESC LIMIT ?1",
         )?;
@@ -299,7 +335,7 @@ impl State {
         Ok(State {
             last_id: last_id as u64,
             direct,
-            convs: HashMap::new(),
+            convs: Generations::new(MAX_CACHED),
             fts_upto: fts_upto as u64,
             gate: Gate::new(policy),
         })
@@ -313,17 +349,8 @@ impl State {
         self.last_id
     }
 
-    /// Caches a conversation, first dropping the caches when they are full.
-    fn cache_conv(&mut self, id: ConversationId, conv: Conv) {
-        if self.convs.len() >= MAX_CACHED {
-            self.convs.clear();
-            self.direct.clear();
-        }
-        self.convs.insert(id, conv);
-    }
-
     fn conv(&mut self, c: &Connection, id: ConversationId) -> Result<&mut Conv, StorageError> {
-        if !self.convs.contains_key(&id) {
+        if self.convs.get_mut(&id).is_none() {
             let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, i64) = c
                 .prepare_cached(
                     "SELECT kind, user_a, user_b,
@@ -346,7 +373,7 @@ impl State {
                     .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
                     .collect::<Result<_, _>>()?,
             };
-            self.cache_conv(
+            self.convs.insert(
                 id,
                 Conv {
                     last_seq: last_seq as u64,
@@ -371,14 +398,14 @@ impl State {
             return Err(StorageError::SelfMessage);
         }
         let key = (sender.min(to), sender.max(to));
-        if let Some(id) = self.direct.get(&key) {
+        if let Some(id) = self.direct.get_mut(&key) {
             return Ok(*id);
         }
         // The gate has checked that `to` exists. A conversation made elsewhere (a friend
         // request) or older than the preloaded ones is found through the insert's conflict.
         let (id, created) = crate::message::ensure_direct(c, key.0, key.1, now)?;
         if created {
-            self.cache_conv(
+            self.convs.insert(
                 id,
                 Conv {
                     last_seq: 0,
@@ -525,6 +552,7 @@ struct Worker<C> {
     unindexed: usize,
     /// Commits since the checkpointer was last asked to run, and when that was.
     since_poke: u64,
+    ops_since_poke: u64,
     last_poke: std::time::Instant,
 }
 
@@ -545,6 +573,9 @@ pub(crate) struct Checkpointer {
 
 /// Commits between checkpoint requests...
 const CHECKPOINT_EVERY: u64 = 64;
+/// ...or operations (under heavy load one commit holds thousands, and a checkpoint only every
+/// 64 of them left it to the checkpointer's 1 s timer)...
+const CHECKPOINT_EVERY_OPS: u64 = 2048;
 /// ...and at least this long: under light load every message is its own commit, and a
 /// checkpoint (with its fsync) every 64 of them would keep a core busy for little gain.
 const CHECKPOINT_MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -739,10 +770,13 @@ impl<C: Send + 'static> Worker<C> {
             Ok(()) => {
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.since_poke += 1;
-                if self.since_poke >= CHECKPOINT_EVERY
+                self.ops_since_poke += n;
+                if (self.since_poke >= CHECKPOINT_EVERY
+                    || self.ops_since_poke >= CHECKPOINT_EVERY_OPS)
                     && self.last_poke.elapsed() >= CHECKPOINT_MIN_INTERVAL
                 {
                     self.since_poke = 0;
+                    self.ops_since_poke = 0;
                     self.last_poke = std::time::Instant::now();
                     self.checkpointer.poke();
                 }
@@ -789,5 +823,28 @@ impl<C: Send + 'static> Worker<C> {
                 self.state.fts_upto = self.state.last_id;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Generations;
+
+    #[test]
+    fn generations_keep_recent_entries_across_a_turnover() {
+        let mut g = Generations::new(2);
+        g.insert(1, "a");
+        g.insert(2, "b");
+        // Full: 1 and 2 become the old generation.
+        g.insert(3, "c");
+        // A hit in the old generation moves back to the young one...
+        assert_eq!(g.get_mut(&1).copied(), Some("a"));
+        // ...so the next turnover drops 2 (unused), and keeps 1 and 3 reachable.
+        g.insert(4, "d");
+        assert_eq!(g.get_mut(&2), None);
+        assert_eq!(g.get_mut(&1).copied(), Some("a"));
+        assert_eq!(g.get_mut(&3).copied(), Some("c"));
+        assert_eq!(g.get_mut(&4).copied(), Some("d"));
+        assert!(g.young.len() + g.old.len() <= 4);
     }
 }
