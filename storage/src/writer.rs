@@ -569,6 +569,53 @@ pub(crate) struct Checkpointer {
     poke: std::sync::mpsc::SyncSender<()>,
     thread: Option<JoinHandle<()>>,
     wal_large: Arc<AtomicBool>,
+    /// Set by the writer after a commit, cleared by the [`WalFlusher`].
+    written: Arc<AtomicBool>,
+}
+
+/// How often the checkpointer thread flushes the WAL's new pages to disk when commits were
+/// made (process durability). A checkpoint must fsync the WAL before copying it back; when
+/// that fsync had a quarter second of commits to write (~7 MB at 2,000 one-message commits a
+/// second), the writer's next append to the WAL's last, partly written page waited for it:
+/// 10–25 ms stalls that set the light-load p99. Flushed every few milliseconds, each flush is
+/// small, so is the checkpoint's, and so is any wait.
+const WAL_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+/// A checkpoint runs at least this often even without a poke from the writer.
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Flushes the WAL file's dirty pages (`fdatasync` on its own descriptor) when the writer has
+/// committed since the last flush. Only a latency aid: SQLite's own syncs stay as they are.
+struct WalFlusher {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    written: Arc<AtomicBool>,
+}
+
+impl WalFlusher {
+    fn new(db: &std::path::Path, written: Arc<AtomicBool>) -> Self {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        WalFlusher {
+            path: wal.into(),
+            file: None,
+            written,
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.written.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if self.file.is_none() {
+            self.file = std::fs::File::open(&self.path).ok();
+        }
+        if let Some(f) = &self.file {
+            if let Err(e) = f.sync_data() {
+                tracing::debug!(error = %e, "WAL flush failed");
+                self.file = None;
+            }
+        }
+    }
 }
 
 /// Commits between checkpoint requests...
@@ -601,6 +648,10 @@ impl Checkpointer {
         let (poke, rx) = std::sync::mpsc::sync_channel::<()>(1);
         let wal_large = Arc::new(AtomicBool::new(false));
         let large = wal_large.clone();
+        let written = Arc::new(AtomicBool::new(false));
+        // Under `fsync` durability every commit already syncs the WAL.
+        let mut flusher = (opts.durability == crate::Durability::Process)
+            .then(|| WalFlusher::new(path, written.clone()));
         let thread = std::thread::Builder::new()
             .name("feige-checkpoint".into())
             .spawn(move || {
@@ -608,10 +659,27 @@ impl Checkpointer {
                     Ok((_, log, _)) => large.store(log > WAL_RESTART_FRAMES, Ordering::Relaxed),
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 };
-                while let Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    rx.recv_timeout(std::time::Duration::from_secs(1))
-                {
+                let wait = if flusher.is_some() {
+                    WAL_FLUSH_EVERY
+                } else {
+                    CHECKPOINT_IDLE
+                };
+                let mut last = std::time::Instant::now();
+                loop {
+                    match rx.recv_timeout(wait) {
+                        Ok(()) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if let Some(f) = flusher.as_mut() {
+                                f.flush();
+                            }
+                            if last.elapsed() < CHECKPOINT_IDLE {
+                                continue;
+                            }
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
                     checkpoint("PASSIVE");
+                    last = std::time::Instant::now();
                 }
                 // The writer is gone: fold the whole WAL back and truncate it.
                 checkpoint("TRUNCATE");
@@ -621,7 +689,13 @@ impl Checkpointer {
             poke,
             thread: Some(thread),
             wal_large,
+            written,
         })
+    }
+
+    /// Called by the writer after each commit.
+    fn committed(&self) {
+        self.written.store(true, Ordering::Relaxed);
     }
 
     /// Called by the writer between batches: when the WAL has grown long, backfill the rest
@@ -769,6 +843,7 @@ impl<C: Send + 'static> Worker<C> {
         match &commit {
             Ok(()) => {
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.checkpointer.committed();
                 self.since_poke += 1;
                 self.ops_since_poke += n;
                 if (self.since_poke >= CHECKPOINT_EVERY
@@ -828,7 +903,30 @@ impl<C: Send + 'static> Worker<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::Generations;
+    use super::{Generations, WalFlusher};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn wal_flusher_flushes_the_wal_file_only_after_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = Arc::new(AtomicBool::new(false));
+        let mut f = WalFlusher::new(&dir.path().join("feige.db"), written.clone());
+        // Nothing committed: the file is not even opened.
+        std::fs::write(dir.path().join("feige.db-wal"), b"frames").unwrap();
+        f.flush();
+        assert!(f.file.is_none());
+        written.store(true, Ordering::Relaxed);
+        f.flush();
+        assert!(
+            f.file.is_some(),
+            "the WAL next to the database is opened and synced"
+        );
+        assert!(
+            !written.load(Ordering::Relaxed),
+            "the commit mark is consumed"
+        );
+    }
 
     #[test]
     fn generations_keep_recent_entries_across_a_turnover() {
