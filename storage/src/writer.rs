@@ -580,8 +580,32 @@ pub(crate) struct Checkpointer {
 /// 10–25 ms stalls that set the light-load p99. Flushed every few milliseconds, each flush is
 /// small, so is the checkpoint's, and so is any wait.
 const WAL_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+/// Checkpoint passes, at most, before the writer is asked to finish a long WAL's backfill...
+const CATCH_UP_PASSES: usize = 4;
+/// ...stopping early once a pass copied no more than this many frames.
+const CATCH_UP_FRAMES: i64 = 256;
 /// A checkpoint runs at least this often even without a poke from the writer.
 const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs checkpoint passes (`pass` returns busy, frames in the WAL, frames backfilled) and
+/// returns whether the WAL is long enough for the writer to finish the backfill and restart it.
+/// The writer's pass is one every queued message waits for; each pass here copies only what
+/// was committed during the previous one, so a few of them leave the writer little to copy.
+fn catch_up(mut pass: impl FnMut() -> rusqlite::Result<(i64, i64, i64)>) -> rusqlite::Result<bool> {
+    let mut backfilled = 0;
+    for _ in 0..CATCH_UP_PASSES {
+        let (_, log, done) = pass()?;
+        if log <= WAL_RESTART_FRAMES {
+            return Ok(false);
+        }
+        let copied = done - backfilled;
+        backfilled = done;
+        if copied <= CATCH_UP_FRAMES {
+            break;
+        }
+    }
+    Ok(true)
+}
 
 /// Flushes the WAL file's dirty pages (`fdatasync` on its own descriptor) when the writer has
 /// committed since the last flush. Only a latency aid: SQLite's own syncs stay as they are.
@@ -655,8 +679,8 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("feige-checkpoint".into())
             .spawn(move || {
-                let checkpoint = |mode: &str| match wal_checkpoint(&conn, mode) {
-                    Ok((_, log, _)) => large.store(log > WAL_RESTART_FRAMES, Ordering::Relaxed),
+                let checkpoint = |mode: &str| match catch_up(|| wal_checkpoint(&conn, mode)) {
+                    Ok(long) => large.store(long, Ordering::Relaxed),
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 };
                 let wait = if flusher.is_some() {
@@ -903,9 +927,40 @@ impl<C: Send + 'static> Worker<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Generations, WalFlusher};
+    use super::{catch_up, Generations, WalFlusher, WAL_RESTART_FRAMES};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+
+    /// Feeds `catch_up` a scripted run of passes; returns its answer and the passes it ran.
+    fn passes(script: &[(i64, i64)]) -> (bool, usize) {
+        let mut n = 0;
+        let long = catch_up(|| {
+            let (log, done) = script[n.min(script.len() - 1)];
+            n += 1;
+            Ok((0, log, done))
+        })
+        .unwrap();
+        (long, n)
+    }
+
+    #[test]
+    fn checkpoint_catches_up_before_asking_the_writer_to_restart_the_wal() {
+        let big = WAL_RESTART_FRAMES + 10_000;
+        // A short WAL: one pass, nothing for the writer.
+        assert_eq!(passes(&[(100, 100)]), (false, 1));
+        // A long one: passes until one copies little (here the third), then the writer helps.
+        assert_eq!(
+            passes(&[
+                (big, big - 3000),
+                (big + 3000, big + 3000),
+                (big + 3100, big + 3100)
+            ]),
+            (true, 3)
+        );
+        // Under sustained load the passes never converge: four, then the writer helps anyway.
+        let grow: Vec<_> = (0..8).map(|i| (big + i * 5000, big + i * 5000)).collect();
+        assert_eq!(passes(&grow), (true, 4));
+    }
 
     #[test]
     fn wal_flusher_flushes_the_wal_file_only_after_a_commit() {
