@@ -82,7 +82,13 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 128;
+
 pub(crate) fn configure(conn: &Connection, opts: &StoreOptions) -> rusqlite::Result<()> {
+    // The storage modules use ~55 cached statements; rusqlite keeps 16 by default, and the
+    // writer's hot path alone needs about that many, so any other job evicted some of them.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let sync = match opts.durability {
         Durability::Process => "NORMAL",
         Durability::Fsync => "FULL",

@@ -88,7 +88,7 @@ pub(crate) fn index_step(
     limit: usize,
     yield_now: &dyn Fn() -> bool,
 ) -> Result<u64, StorageError> {
-    c.execute_batch("BEGIN IMMEDIATE")?;
+    crate::writer::run_cached(c, "BEGIN IMMEDIATE")?;
     let mut mark = upto;
     {
         let mut read =
@@ -107,7 +107,7 @@ pub(crate) fn index_step(
     }
     c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'fts_indexed_upto'")?
         .execute([mark as i64])?;
-    c.execute_batch("COMMIT")?;
+    crate::writer::run_cached(c, "COMMIT")?;
     Ok(mark)
 }
 
