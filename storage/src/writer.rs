@@ -580,6 +580,9 @@ pub(crate) struct Checkpointer {
 /// 10–25 ms stalls that set the light-load p99. Flushed every few milliseconds, each flush is
 /// small, so is the checkpoint's, and so is any wait.
 const WAL_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+/// The longest wait between flushes of an idle writer's WAL: the first commits after a quiet
+/// spell are flushed at most this late (a latency aid only; they are committed already).
+const WAL_FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 /// Checkpoint passes, at most, before the writer is asked to finish a long WAL's backfill...
 const CATCH_UP_PASSES: usize = 4;
 /// ...stopping early once a pass copied no more than this many frames.
@@ -626,9 +629,13 @@ impl WalFlusher {
         }
     }
 
-    fn flush(&mut self) {
+    /// Flushes if the writer committed since the last call; returns how long to wait before
+    /// the next call: [`WAL_FLUSH_EVERY`] while commits come, backing off (twice `waited`,
+    /// up to [`WAL_FLUSH_IDLE`]) while none do, so an idle server does not wake 200 times a
+    /// second.
+    fn flush(&mut self, waited: std::time::Duration) -> std::time::Duration {
         if !self.written.swap(false, Ordering::Relaxed) {
-            return;
+            return (waited * 2).min(WAL_FLUSH_IDLE);
         }
         if self.file.is_none() {
             self.file = std::fs::File::open(&self.path).ok();
@@ -639,6 +646,7 @@ impl WalFlusher {
                 self.file = None;
             }
         }
+        WAL_FLUSH_EVERY
     }
 }
 
@@ -690,7 +698,7 @@ impl Checkpointer {
                     Ok(long) => large.store(long, Ordering::Relaxed),
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 };
-                let wait = if flusher.is_some() {
+                let mut wait = if flusher.is_some() {
                     WAL_FLUSH_EVERY
                 } else {
                     CHECKPOINT_IDLE
@@ -701,7 +709,7 @@ impl Checkpointer {
                         Ok(()) => {}
                         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                             if let Some(f) = flusher.as_mut() {
-                                f.flush();
+                                wait = f.flush(wait);
                             }
                             if last.elapsed() < CHECKPOINT_IDLE {
                                 continue;
@@ -934,7 +942,9 @@ impl<C: Send + 'static> Worker<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::{catch_up, Generations, WalFlusher, WAL_RESTART_FRAMES};
+    use super::{
+        catch_up, Generations, WalFlusher, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_RESTART_FRAMES,
+    };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -974,12 +984,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let written = Arc::new(AtomicBool::new(false));
         let mut f = WalFlusher::new(&dir.path().join("feige.db"), written.clone());
-        // Nothing committed: the file is not even opened.
+        // Nothing committed: the file is not even opened, and the next call comes later.
         std::fs::write(dir.path().join("feige.db-wal"), b"frames").unwrap();
-        f.flush();
+        assert_eq!(f.flush(WAL_FLUSH_EVERY), WAL_FLUSH_EVERY * 2);
+        assert_eq!(
+            f.flush(WAL_FLUSH_IDLE),
+            WAL_FLUSH_IDLE,
+            "backs off up to a bound"
+        );
         assert!(f.file.is_none());
         written.store(true, Ordering::Relaxed);
-        f.flush();
+        assert_eq!(
+            f.flush(WAL_FLUSH_IDLE),
+            WAL_FLUSH_EVERY,
+            "commits: back to the short beat"
+        );
         assert!(
             f.file.is_some(),
             "the WAL next to the database is opened and synced"
