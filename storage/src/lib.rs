@@ -272,6 +272,20 @@ mod tests {
         }
     }
 
+    type Outcomes = std_mpsc::Receiver<(u32, Result<Delivered, StorageError>)>;
+
+    /// Opens the store in `dir` with the direct policy `anyone` (the tests' users are
+    /// strangers), its message outcomes on the returned channel.
+    fn open_store(dir: &std::path::Path) -> (Store, Writer<u32>, Outcomes) {
+        let (tx, rx) = std_mpsc::channel();
+        let opts = StoreOptions {
+            direct_policy: DirectPolicy::Anyone,
+            ..StoreOptions::default()
+        };
+        let (store, w) = Store::open(dir, opts, Box::new(ChannelSink(tx))).unwrap();
+        (store, w, rx)
+    }
+
     async fn user(w: &Writer<u32>, name: &str) -> UserId {
         let name = name.to_owned();
         w.call(move |c| account::insert_user(c, &name, "nick", b"salt", b"hash"))
@@ -296,12 +310,7 @@ mod tests {
     #[tokio::test]
     async fn direct_conversation_made_by_a_job_is_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let (tx, rx) = std_mpsc::channel();
-        let open = StoreOptions {
-            direct_policy: DirectPolicy::Anyone,
-            ..StoreOptions::default()
-        };
-        let (store, w) = Store::open(dir.path(), open, Box::new(ChannelSink(tx))).unwrap();
+        let (store, w, rx) = open_store(dir.path());
         let a = user(&w, "alice").await;
         let b = user(&w, "bob").await;
         let made = w
@@ -327,12 +336,7 @@ mod tests {
     #[tokio::test]
     async fn group_commit_assigns_gapless_seqs_and_dedupes() {
         let dir = tempfile::tempdir().unwrap();
-        let (tx, rx) = std_mpsc::channel();
-        let open = StoreOptions {
-            direct_policy: DirectPolicy::Anyone,
-            ..StoreOptions::default()
-        };
-        let (store, w) = Store::open(dir.path(), open.clone(), Box::new(ChannelSink(tx))).unwrap();
+        let (store, w, rx) = open_store(dir.path());
         let a = user(&w, "alice").await;
         let b = user(&w, "bob").await;
         assert!(matches!(
@@ -439,8 +443,7 @@ mod tests {
         assert!(w.send_message(msg(1, a, b, 0)).await.is_err());
 
         // Reopen: sequences continue, the index catches up, search works.
-        let (tx, rx) = std_mpsc::channel();
-        let (store, w) = Store::open(dir.path(), open, Box::new(ChannelSink(tx))).unwrap();
+        let (store, w, rx) = open_store(dir.path());
         w.send_message(msg(200, b, a, 1)).await.unwrap();
         let (_, r) = rx.recv().unwrap();
         assert_eq!(r.unwrap().message.seq, 101);

@@ -186,21 +186,26 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len() as i64);
     }
 
-    #[test]
-    fn version_3_fills_search_keys_of_existing_users() {
+    /// A database as an older build left it: the first `version` migrations' SQL, then `rows`.
+    fn database_at(version: usize, rows: &str) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
         let tx = conn.transaction().unwrap();
-        for sql in &MIGRATIONS[..2] {
+        for sql in &MIGRATIONS[..version] {
             tx.execute_batch(sql).unwrap();
         }
-        tx.execute_batch("PRAGMA user_version = 2").unwrap();
-        tx.execute(
-            "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms)
-             VALUES ('Anne', 'ÄNNE Müller', x'00', x'00', 0)",
-            [],
-        )
-        .unwrap();
+        tx.execute_batch(&format!("PRAGMA user_version = {version}; {rows}"))
+            .unwrap();
         tx.commit().unwrap();
+        conn
+    }
+
+    #[test]
+    fn version_3_fills_search_keys_of_existing_users() {
+        let mut conn = database_at(
+            2,
+            "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms)
+             VALUES ('Anne', 'ÄNNE Müller', x'00', x'00', 0);",
+        );
         migrate(&mut conn).unwrap();
         let keys: (String, String) = conn
             .query_row("SELECT username_key, nickname_key FROM users", [], |r| {
@@ -212,23 +217,16 @@ mod tests {
 
     #[test]
     fn version_4_drops_direct_member_rows_and_keeps_memberships() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let tx = conn.transaction().unwrap();
-        for sql in &MIGRATIONS[..3] {
-            tx.execute_batch(sql).unwrap();
-        }
-        tx.execute_batch(
-            "PRAGMA user_version = 3;
-             INSERT INTO users(id, username, nickname, salt, password_hash, created_at_ms)
+        let mut conn = database_at(
+            3,
+            "INSERT INTO users(id, username, nickname, salt, password_hash, created_at_ms)
                  VALUES (1, 'a', 'a', x'00', x'00', 0), (2, 'b', 'b', x'00', x'00', 0),
                         (3, 'c', 'c', x'00', x'00', 0);
              INSERT INTO conversations(id, kind, user_a, user_b, created_at_ms)
                  VALUES (7, 1, 1, 2, 0), (8, 2, NULL, NULL, 0);
              INSERT INTO members(user_id, conversation_id, joined_at_ms)
                  VALUES (1, 7, 0), (2, 7, 0), (1, 8, 0), (3, 8, 0);",
-        )
-        .unwrap();
-        tx.commit().unwrap();
+        );
         migrate(&mut conn).unwrap();
         let rows = |sql: &str| -> Vec<(i64, i64)> {
             let mut st = conn.prepare(sql).unwrap();
