@@ -76,7 +76,7 @@ fn routing(c: &mut Criterion) {
                 }
                 batch
             },
-            |mut batch| route(&sessions, &mut batch),
+            |mut batch| route(&sessions, &mut batch, false),
             BatchSize::LargeInput,
         )
     });

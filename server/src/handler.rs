@@ -5,14 +5,15 @@
 //! requests served elsewhere (storage reads, commits) arrive through the bounded outbox. Every
 //! wake-up writes everything pending with one `write` call.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use feige_protocol::frame::{self, FrameError};
 use feige_protocol::{pb, Body, Envelope, ErrorCode, PushKind, RequestKind, ResponseResult};
 use feige_storage::UserId;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -59,7 +60,8 @@ pub(crate) enum Flow {
 pub(crate) struct Handler {
     pub shared: Arc<Shared>,
     pub conn_id: u64,
-    stream: TcpStream,
+    /// Shared with the outbox, which writes to it directly when the task holds nothing.
+    stream: Arc<TcpStream>,
     rbuf: BytesMut,
     wbuf: BytesMut,
     pub tx: Outbox,
@@ -71,6 +73,8 @@ pub(crate) struct Handler {
 
 pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, conn_id: u64) {
     let (tx, rx) = Outbox::new(shared.config.outbox_capacity);
+    let stream = Arc::new(stream);
+    rx.attach(stream.clone());
     let mut h = Handler {
         shared,
         conn_id,
@@ -136,6 +140,8 @@ impl Handler {
                         }
                         Ok(_) => {
                             last_read = Instant::now();
+                            // Responses go to `wbuf` first; `flush` releases.
+                            self.rx.hold();
                             let was_logged_in = matches!(self.state, State::LoggedIn(_));
                             // Boxed: the request futures below are large, and an idle
                             // connection's task should not carry their space.
@@ -378,10 +384,11 @@ impl Handler {
     /// Sends a Kicked push (after anything already pending) and gives up quickly if the peer
     /// does not read.
     async fn say_goodbye(&mut self, code: ErrorCode) {
+        self.rx.hold();
         self.push_kicked(code, code.describe().to_owned());
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            let _ = self.stream.write_all(&self.wbuf).await;
-            let _ = self.stream.shutdown().await;
+            let _ = write_all(&self.stream, &self.wbuf).await;
+            let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Write);
         })
         .await;
         self.wbuf.clear();
@@ -391,11 +398,12 @@ impl Handler {
     async fn flush(&mut self) -> std::io::Result<()> {
         self.rx.drain_into(&mut self.wbuf, WRITE_BATCH);
         if self.wbuf.is_empty() {
+            self.rx.release();
             return Ok(());
         }
         let control = self.control.clone();
         tokio::select! {
-            r = tokio::time::timeout(WRITE_TIMEOUT, self.stream.write_all(&self.wbuf)) => {
+            r = tokio::time::timeout(WRITE_TIMEOUT, write_all(&self.stream, &self.wbuf)) => {
                 r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
             }
             code = control.kicked() => {
@@ -403,7 +411,7 @@ impl Handler {
             }
         }
         self.wbuf.clear();
-        if self.rx.is_empty() {
+        if self.rx.release() {
             // Likely idle next: hold no buffer.
             self.wbuf = BytesMut::new();
         }
@@ -419,6 +427,29 @@ impl Handler {
             }
         }
     }
+}
+
+/// Writes all of `buf` through a shared reference (the outbox may write to the same socket
+/// between two of these calls, never during one). Waits through `poll_write_ready`, which keeps
+/// the waker in the socket's registration: this future is part of every connection task's
+/// state, and a `writable()` future would add a waiter node to it.
+fn write_all<'a>(
+    stream: &'a TcpStream,
+    mut buf: &'a [u8],
+) -> impl Future<Output = std::io::Result<()>> + 'a {
+    std::future::poll_fn(move |cx| {
+        while !buf.is_empty() {
+            std::task::ready!(stream.poll_write_ready(cx))?;
+            match stream.try_write(buf) {
+                Ok(0) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => buf = &buf[n..],
+                // The failed try cleared the readiness: the next poll waits for it.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    })
 }
 
 /// A response envelope for a result.

@@ -62,7 +62,7 @@ impl Router {
                 .name("feige-router".into())
                 .spawn(move || {
                     for mut batch in rx {
-                        route(&sessions, &mut batch);
+                        route(&sessions, &mut batch, false);
                         queued.fetch_sub(1, Ordering::Release);
                     }
                 })?
@@ -83,7 +83,7 @@ impl CommitSink<ReplyTo> for Router {
         // Only the writer thread adds to `queued`, so zero here means every earlier batch
         // has been routed: routing this one now keeps the commit order.
         if batch.len() <= INLINE_MAX && self.queued.load(Ordering::Acquire) == 0 {
-            route(&self.sessions, batch);
+            route(&self.sessions, batch, true);
             return;
         }
         // The next batch is likely of a similar size; do not reserve the largest one.
@@ -99,8 +99,16 @@ impl CommitSink<ReplyTo> for Router {
 
 /// Acks each message to its sender and pushes it to the members' other connections, on the
 /// calling thread (the `feige-router` thread calls it for each batch; benchmarks call it
-/// directly).
-pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>) {
+/// directly). `direct`: write each frame to an idle connection's socket right away
+/// ([`Peer::deliver_now`]) rather than waking its task; for small batches only.
+pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: bool) {
+    let deliver = |peer: &Peer, frame: Bytes| {
+        if direct {
+            peer.deliver_now(frame);
+        } else {
+            peer.deliver(frame);
+        }
+    };
     {
         for done in batch.drain(..) {
             let ctx = done.ctx;
@@ -123,7 +131,7 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>) {
                             duplicate: d.duplicate,
                         }),
                     );
-                    reply.deliver(frame::encode_to_bytes(&ack));
+                    deliver(&reply, frame::encode_to_bytes(&ack));
                     if d.duplicate {
                         continue;
                     }
@@ -133,18 +141,17 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>) {
                     for member in d.members.iter() {
                         sessions.for_each(*member, |peer| {
                             if peer.conn_id != ctx.conn_id {
-                                peer.deliver(push.clone());
+                                deliver(peer, push.clone());
                             }
                         });
                     }
                 }
                 Err(e) => {
                     let e = RequestError::from(e);
-                    reply.deliver(frame::encode_to_bytes(&Envelope::error(
-                        ctx.request_id,
-                        e.code,
-                        e.message,
-                    )));
+                    deliver(
+                        &reply,
+                        frame::encode_to_bytes(&Envelope::error(ctx.request_id, e.code, e.message)),
+                    );
                 }
             }
         }
