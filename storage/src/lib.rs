@@ -6,6 +6,7 @@
 
 pub mod account;
 mod error;
+pub mod indexer;
 pub mod message;
 mod schema;
 pub mod search;
@@ -112,13 +113,17 @@ impl Store {
         sink: Box<dyn CommitSink<C>>,
     ) -> Result<(Store, Writer<C>), StorageError> {
         std::fs::create_dir_all(dir).map_err(StorageError::Io)?;
-        let path = dir.join("feige.db");
+        let (path, index) = indexer::paths(dir);
         let mut conn = Connection::open(&path)?;
         configure(&conn, &opts)?;
         schema::migrate(&mut conn)?;
+        indexer::prepare(&index)?;
         let init_opts = opts.clone();
-        let manager =
-            SqliteConnectionManager::file(&path).with_init(move |c| configure(c, &init_opts));
+        let init_index = index.clone();
+        let manager = SqliteConnectionManager::file(&path).with_init(move |c| {
+            configure(c, &init_opts)?;
+            indexer::attach(c, &init_index)
+        });
         let pool = r2d2::Pool::builder()
             .max_size(opts.readers.max(1))
             .min_idle(Some(1))
@@ -129,7 +134,7 @@ impl Store {
             writer::WAL_SIZE_LIMIT
         ))?;
         let checkpointer = writer::Checkpointer::start(&path, &opts)?;
-        let writer = Writer::start(conn, &opts, sink, checkpointer)?;
+        let writer = Writer::start(conn, &opts, sink, checkpointer, &index)?;
         Ok((
             Store {
                 pool,

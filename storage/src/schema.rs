@@ -119,6 +119,10 @@ const MIGRATIONS: &[&str] = &[
         SELECT user_id, conversation_id FROM members
         UNION ALL SELECT user_a, id FROM conversations WHERE kind = 1
         UNION ALL SELECT user_b, id FROM conversations WHERE kind = 1;",
+    // 5: the search index moved to its own database file (`indexer::SEARCH_DB`), rebuilt
+    // there from the messages by the indexer thread.
+    "DROP TABLE IF EXISTS message_fts;
+    DELETE FROM meta WHERE key = 'fts_indexed_upto';",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -244,6 +248,28 @@ mod tests {
             rows("SELECT user_id, conversation_id FROM memberships ORDER BY 1, 2"),
             vec![(1, 7), (1, 8), (2, 7), (3, 8)]
         );
+    }
+
+    #[test]
+    fn version_5_moves_the_search_index_out() {
+        let mut conn = database_at(
+            4,
+            "INSERT INTO message_fts(rowid, body) VALUES (1, 'hello');
+             UPDATE meta SET value = 1 WHERE key = 'fts_indexed_upto';",
+        );
+        migrate(&mut conn).unwrap();
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'message_fts%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "the old index's tables are left");
+        let meta: i64 = conn
+            .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(meta, 0);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! a run of Chinese characters as one token. So before indexing (and before querying) every CJK
 //! character is set apart by spaces, making each one a token; a query for 你好 becomes the
 //! phrase "你 好", which matches the adjacent characters anywhere in "你好世界". English words
-//! are matched by prefix ("wor" finds "world"). The index is fed off the commit path by the
-//! writer thread, in chunks, following `messages` by id.
+//! are matched by prefix ("wor" finds "world"). The index lives in its own database file, fed
+//! off the commit path by the indexer thread ([`crate::indexer`]), in chunks, following
+//! `messages` by id; readers see it attached as `search`.
 
 use rusqlite::{params, Connection};
 
@@ -79,36 +80,48 @@ pub fn fts_query(input: &str) -> Option<String> {
     }
 }
 
-/// Indexes up to `limit` messages with id > `upto` in one transaction; returns the new mark.
-/// `yield_now` is asked after each message: when it says true the step ends early (the writer
-/// uses it to let queued messages in, so indexing never holds them up for long).
+/// Indexes up to `limit` messages with id > `upto` in one transaction on the indexer's
+/// connection (the search database, with the messages attached as `src`); returns the new
+/// mark and how many messages it indexed. A deferred `BEGIN`: the message database is only
+/// read, so its write lock is never taken.
 pub(crate) fn index_step(
     c: &Connection,
     upto: u64,
     limit: usize,
-    yield_now: &dyn Fn() -> bool,
-) -> Result<u64, StorageError> {
-    crate::writer::run_cached(c, "BEGIN IMMEDIATE")?;
+) -> Result<(u64, usize), StorageError> {
+    crate::writer::run_cached(c, "BEGIN")?;
     let mut mark = upto;
+    let mut n = 0;
     {
-        let mut read =
-            c.prepare_cached("SELECT id, body FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-        let mut add = c.prepare_cached("INSERT INTO message_fts(rowid, body) VALUES (?1, ?2)")?;
+        let mut read = c.prepare_cached(
+            "SELECT id, body FROM src.messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let mut add =
+            c.prepare_cached("INSERT INTO main.message_fts(rowid, body) VALUES (?1, ?2)")?;
         let mut rows = read.query(params![upto as i64, limit as i64])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let body: String = row.get(1)?;
             add.execute(params![id, segment(&body)])?;
             mark = id as u64;
-            if yield_now() {
-                break;
-            }
+            n += 1;
         }
     }
-    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'fts_indexed_upto'")?
+    c.prepare_cached("UPDATE main.meta SET value = ?1 WHERE key = 'indexed_upto'")?
         .execute([mark as i64])?;
     crate::writer::run_cached(c, "COMMIT")?;
-    Ok(mark)
+    Ok((mark, n))
+}
+
+/// Empties the index (on the indexer's connection) and sets its mark back to 0.
+pub(crate) fn reset_index(c: &Connection) -> Result<(), StorageError> {
+    c.execute_batch(
+        "BEGIN;
+         INSERT INTO main.message_fts(message_fts) VALUES ('delete-all');
+         UPDATE main.meta SET value = 0 WHERE key = 'indexed_upto';
+         COMMIT;",
+    )?;
+    Ok(())
 }
 
 pub(crate) fn search(
@@ -124,10 +137,10 @@ pub(crate) fn search(
     };
     let mut st = c.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS}, c.kind, c.user_a, c.user_b
-         FROM message_fts f
+         FROM search.message_fts f
          JOIN messages m ON m.id = f.rowid
          JOIN conversations c ON c.id = m.conversation_id
-         WHERE message_fts MATCH ?1 AND f.rowid < ?3 AND (?4 = 0 OR m.conversation_id = ?4)
+         WHERE f.message_fts MATCH ?1 AND f.rowid < ?3 AND (?4 = 0 OR m.conversation_id = ?4)
            AND EXISTS (SELECT 1 FROM memberships mb
                        WHERE mb.user_id = ?2 AND mb.conversation_id = m.conversation_id)
          ORDER BY f.rowid DESC LIMIT ?5"
@@ -174,20 +187,38 @@ mod tests {
         assert_eq!(fts_query("  ...  "), None);
     }
 
-    #[test]
-    fn index_finds_chinese_and_english() {
-        let c = Connection::open_in_memory().unwrap();
-        c.execute_batch(
+    /// The indexer's connection in miniature: a search database with messages attached.
+    fn indexer_conn() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, index) = crate::indexer::paths(dir.path());
+        let m = Connection::open(&db).unwrap();
+        m.execute_batch(
             "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT);
-             CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
-             CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             INSERT INTO meta VALUES ('fts_indexed_upto', 0);
              INSERT INTO messages VALUES (1, '你好世界'), (2, 'hello world'), (3, '世界和平'), (4, 'Worldwide');",
         )
         .unwrap();
-        // A step asked to yield stops after one message; the next goes on from there.
-        assert_eq!(index_step(&c, 0, 100, &|| true).unwrap(), 1);
-        assert_eq!(index_step(&c, 1, 100, &|| false).unwrap(), 4);
+        crate::indexer::prepare(&index).unwrap();
+        let c = Connection::open(&index).unwrap();
+        c.execute("ATTACH DATABASE ?1 AS src", [db.to_str().unwrap()])
+            .unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn index_finds_chinese_and_english() {
+        let (_dir, c) = indexer_conn();
+        // Steps of `limit` messages; each goes on from the last one's mark.
+        assert_eq!(index_step(&c, 0, 1).unwrap(), (1, 1));
+        assert_eq!(index_step(&c, 1, 100).unwrap(), (4, 3));
+        assert_eq!(index_step(&c, 4, 100).unwrap(), (4, 0));
+        let mark: i64 = c
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'indexed_upto'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(mark, 4);
         let find = |q: &str| -> Vec<i64> {
             let q = fts_query(q).unwrap();
             let mut st = c
@@ -204,5 +235,9 @@ mod tests {
         assert_eq!(find("world"), vec![2, 4]);
         assert_eq!(find("hello world"), vec![2]);
         assert!(find("好和").is_empty());
+        reset_index(&c).unwrap();
+        assert!(find("world").is_empty());
+        assert_eq!(index_step(&c, 0, 100).unwrap(), (4, 4));
+        assert_eq!(find("world"), vec![2, 4]);
     }
 }

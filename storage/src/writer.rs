@@ -4,7 +4,7 @@
 //! `max_batch`), runs it in one transaction, commits, and only then reports the results: message
 //! results go to the [`CommitSink`] in commit order, other operations' replies go to their
 //! callers. So an ack can never precede its commit, and one fsync covers a whole batch.
-//! Between batches it feeds the full-text index (see [`crate::search`]).
+//! After each commit it tells the search indexer how far messages go ([`crate::indexer`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,9 +14,10 @@ use std::thread::JoinHandle;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::indexer::Indexer;
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::social::{DirectPolicy, Gate};
-use crate::{now_ms, search, ConversationId, StorageError, StoreOptions, UserId};
+use crate::{now_ms, ConversationId, StorageError, StoreOptions, UserId};
 
 /// Where a new message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +88,6 @@ enum Op<C> {
     Message(NewMessage<C>),
     /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
     Call(Job, bool),
-    /// From the index ticker: index whatever little is pending.
-    Tick,
     Shutdown,
 }
 
@@ -123,10 +122,16 @@ impl<C: Send + 'static> Writer<C> {
         opts: &StoreOptions,
         sink: Box<dyn CommitSink<C>>,
         checkpointer: Checkpointer,
+        index: &std::path::Path,
     ) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
         let state = State::load(&conn, opts.direct_policy)?;
+        let db = conn
+            .path()
+            .map(std::path::PathBuf::from)
+            .ok_or_else(|| StorageError::Io(std::io::Error::other("the store has no file")))?;
+        let indexer = Indexer::start(&db, index, state.last_id)?;
         let mut worker = Worker {
             conn,
             rx,
@@ -135,7 +140,7 @@ impl<C: Send + 'static> Writer<C> {
             max_batch: opts.max_batch.max(1),
             stats: stats.clone(),
             checkpointer,
-            unindexed: 0,
+            indexer,
             since_poke: 0,
             ops_since_poke: 0,
             last_poke: std::time::Instant::now(),
@@ -143,22 +148,6 @@ impl<C: Send + 'static> Writer<C> {
         let thread = std::thread::Builder::new()
             .name("feige-writer".into())
             .spawn(move || worker.run())
-            .map_err(StorageError::Io)?;
-        // A weak sender does not keep the queue open: the ticker ends with the writer.
-        let weak = tx.downgrade();
-        std::thread::Builder::new()
-            .name("feige-index-tick".into())
-            .spawn(move || loop {
-                std::thread::sleep(INDEX_TICK);
-                match weak.upgrade() {
-                    Some(tx) => {
-                        if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Op::Tick) {
-                            break;
-                        }
-                    }
-                    None => break,
-                }
-            })
             .map_err(StorageError::Io)?;
         Ok(Writer {
             tx,
@@ -268,7 +257,6 @@ struct State {
     last_id: u64,
     direct: Generations<(UserId, UserId), ConversationId>,
     convs: Generations<ConversationId, Conv>,
-    fts_upto: u64,
     gate: Gate,
 }
 
@@ -316,11 +304,6 @@ impl State {
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
                 r.get(0)
             })?;
-        let fts_upto: i64 = conn.query_row(
-            "SELECT value FROM meta WHERE key = 'fts_indexed_upto'",
-            [],
-            |r| r.get(0),
-        )?;
         // The newest direct conversations, so that a message to an existing one needs no
         // lookup; a pair missing here is created (or found) by `direct_conv`.
         let mut direct = Generations::new(MAX_CACHED);
@@ -336,7 +319,6 @@ impl State {
             last_id: last_id as u64,
             direct,
             convs: Generations::new(MAX_CACHED),
-            fts_upto: fts_upto as u64,
             gate: Gate::new(policy),
         })
     }
@@ -548,8 +530,8 @@ struct Worker<C> {
     max_batch: usize,
     stats: Arc<WriterStats>,
     checkpointer: Checkpointer,
-    /// Messages committed since the search index last caught up (roughly).
-    unindexed: usize,
+    /// Told the newest message id after each commit; stops with the writer.
+    indexer: Indexer,
     /// Commits since the checkpointer was last asked to run, and when that was.
     since_poke: u64,
     ops_since_poke: u64,
@@ -768,46 +750,21 @@ impl Drop for Checkpointer {
     }
 }
 
-/// Messages indexed per indexing step between batches.
-const INDEX_CHUNK: usize = 512;
-/// An idle writer indexes at once when this many messages wait for the index; fewer wait for
-/// the next tick, so light traffic does not pay an index transaction (and a new FTS segment)
-/// per message, and the next message does not queue behind one.
-const INDEX_EAGER: usize = 256;
-/// How often the ticker lets an idle writer index what little is pending: search sees a
-/// message at most about this much later under light load.
-const INDEX_TICK: std::time::Duration = std::time::Duration::from_millis(100);
-
 impl<C: Send + 'static> Worker<C> {
     fn run(&mut self) {
         let mut ops: Vec<Op<C>> = Vec::with_capacity(self.max_batch);
         let mut results: Vec<Committed<C>> = Vec::with_capacity(256);
         let mut replies: Vec<Reply> = Vec::new();
-        let mut since_index = 0u32;
         let mut stopping = false;
-        let mut tick = false;
         loop {
             if ops.is_empty() {
-                // Idle: catch the search index up before sleeping, once enough is pending
-                // or on the ticker's beat.
-                let behind = self.state.fts_upto < self.state.last_id;
-                if self.rx.is_empty() && behind && (tick || self.unindexed >= INDEX_EAGER) {
-                    tick = false;
-                    self.index_step(true);
-                    continue;
-                }
                 match self.rx.blocking_recv() {
-                    Some(Op::Tick) => {
-                        tick = true;
-                        continue;
-                    }
                     Some(op) => ops.push(op),
                     None => break,
                 }
             }
             while ops.len() < self.max_batch {
                 match self.rx.try_recv() {
-                    Ok(Op::Tick) => tick = true,
                     Ok(op) => ops.push(op),
                     Err(_) => break,
                 }
@@ -825,19 +782,6 @@ impl<C: Send + 'static> Worker<C> {
                 }
                 break;
             }
-            // Under sustained load the queue never empties; index every few batches anyway.
-            // Count only batches after which more work was already queued: under light load
-            // the queue empties after each (often one-message) batch, and indexing waits for
-            // the ticker instead of running a tiny transaction every 8 messages.
-            if self.rx.is_empty() {
-                since_index = 0;
-            } else {
-                since_index += 1;
-            }
-            if since_index >= 8 && self.state.fts_upto < self.state.last_id {
-                since_index = 0;
-                self.index_step(false);
-            }
         }
         tracing::info!(
             batches = self.stats.batches.load(Ordering::Relaxed),
@@ -854,6 +798,7 @@ impl<C: Send + 'static> Worker<C> {
         stopping: &mut bool,
     ) {
         let n = ops.len() as u64;
+        let mut stored = 0;
         let now = now_ms();
         let begun = run_cached(&self.conn, "BEGIN IMMEDIATE");
         if let Err(e) = begun {
@@ -864,7 +809,7 @@ impl<C: Send + 'static> Worker<C> {
                 Op::Message(mut m) => {
                     let result = self.state.insert(&self.conn, &mut m, now);
                     if matches!(&result, Ok(d) if !d.duplicate) {
-                        self.unindexed += 1;
+                        stored += 1;
                     }
                     results.push(Committed { ctx: m.ctx, result });
                 }
@@ -875,7 +820,6 @@ impl<C: Send + 'static> Worker<C> {
                     replies.push(job(&self.conn));
                 }
                 Op::Shutdown => *stopping = true,
-                Op::Tick => {}
             }
         }
         let commit = run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string());
@@ -883,6 +827,7 @@ impl<C: Send + 'static> Worker<C> {
             Ok(()) => {
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.checkpointer.committed();
+                self.indexer.committed(self.state.last_id, stored);
                 self.since_poke += 1;
                 self.ops_since_poke += n;
                 if (self.since_poke >= CHECKPOINT_EVERY
@@ -914,28 +859,6 @@ impl<C: Send + 'static> Worker<C> {
         }
         for reply in replies.drain(..) {
             reply(commit.clone());
-        }
-    }
-
-    /// One indexing transaction; when `preempt`, it ends as soon as a message is queued.
-    fn index_step(&mut self, preempt: bool) {
-        let rx = &self.rx;
-        let yield_now = || preempt && !rx.is_empty();
-        match search::index_step(&self.conn, self.state.fts_upto, INDEX_CHUNK, &yield_now) {
-            Ok(upto) => {
-                self.state.fts_upto = upto;
-                self.unindexed = if upto >= self.state.last_id {
-                    0
-                } else {
-                    self.unindexed.saturating_sub(INDEX_CHUNK)
-                };
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "search indexing failed");
-                let _ = self.conn.execute_batch("ROLLBACK");
-                // Do not spin on a persistent failure: pretend caught up until the next message.
-                self.state.fts_upto = self.state.last_id;
-            }
         }
     }
 }
