@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use feige_server::router::{route, ReplyTo};
-use feige_server::session::{Control, Outbox, Peer, Sessions};
+use feige_server::session::{Outbox, Peer, Sessions};
 use feige_storage::{Committed, Delivered, StoredMessage};
 
 const USERS: u64 = 1000;
@@ -20,18 +20,16 @@ fn routing(c: &mut Criterion) {
     let mut outboxes = Vec::new();
     for u in 0..USERS {
         let (tx, rx) = Outbox::new(4096);
-        let control = Arc::new(Control::default());
         sessions.add(
             u,
             Peer {
                 conn_id: u,
                 token_tag: 0,
                 outbox: tx.clone(),
-                control: control.clone(),
             },
         );
         inboxes.push(rx);
-        outboxes.push((tx, control));
+        outboxes.push(tx);
     }
     let mut g = c.benchmark_group("route");
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -49,13 +47,12 @@ fn routing(c: &mut Criterion) {
                     seq += 1;
                     let from = (seq * 7919) % USERS;
                     let to = (from + 1 + i % (USERS - 1)) % USERS;
-                    let (outbox, control) = outboxes[from as usize].clone();
+                    let outbox = outboxes[from as usize].clone();
                     batch.push(Committed {
                         ctx: ReplyTo {
                             request_id: seq,
                             conn_id: from,
                             outbox,
-                            control,
                         },
                         result: Ok(Delivered {
                             message: StoredMessage {

@@ -4,7 +4,7 @@
  *   chat <server host:port> <name suffix> [<silent host:port>]
  *
  * Two users register, log in and become friends; alice sends bob a message; bob, woken through the wakeup
- * descriptor, takes it with feige_poll_event; alice reads it back with history and search.
+ * descriptor, takes it with feige_poll_event; alice reads it back with history.
  * Then the error paths (NULL handles, invalid UTF-8, unknown method, malformed params) and
  * shutdown: a request in flight completes exactly once, cancelled if shutdown beat it, and
  * later calls are refused. With a third address (a server that accepts and never answers),

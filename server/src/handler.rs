@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::RequestError;
-use crate::session::{Control, Outbox, OutboxReader, Peer};
+use crate::session::{Outbox, OutboxReader, Peer};
 use crate::Shared;
 
 /// Requests served off the connection task (reads) that one connection may have in flight.
@@ -66,7 +66,6 @@ pub(crate) struct Handler {
     wbuf: BytesMut,
     pub tx: Outbox,
     rx: OutboxReader,
-    pub control: Arc<Control>,
     pub state: State,
     inflight: Option<Arc<Semaphore>>,
 }
@@ -83,7 +82,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, conn_id: u64) 
         wbuf: BytesMut::new(),
         tx,
         rx,
-        control: Arc::default(),
         state: State::Fresh,
         inflight: None,
     };
@@ -105,7 +103,7 @@ impl Handler {
         loop {
             tokio::select! {
                 biased;
-                code = self.control.kicked() => {
+                code = self.rx.control().kicked() => {
                     Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");
                 }
@@ -364,7 +362,6 @@ impl Handler {
             conn_id: self.conn_id,
             token_tag,
             outbox: self.tx.clone(),
-            control: self.control.clone(),
         }
     }
 
@@ -401,7 +398,7 @@ impl Handler {
             self.rx.release();
             return Ok(());
         }
-        let control = self.control.clone();
+        let control = self.rx.control();
         tokio::select! {
             r = tokio::time::timeout(WRITE_TIMEOUT, write_all(&self.stream, &self.wbuf)) => {
                 r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;

@@ -11,7 +11,7 @@ use feige_storage::{CommitSink, Committed};
 
 use crate::convert;
 use crate::error::RequestError;
-use crate::session::{Control, Outbox, Peer, Sessions};
+use crate::session::{Outbox, Peer, Sessions};
 
 /// Where a message's ack goes: the request it answers and the connection that sent it.
 #[derive(Debug)]
@@ -20,10 +20,8 @@ pub struct ReplyTo {
     pub request_id: u64,
     /// The sending connection, which gets the ack but not the push.
     pub conn_id: u64,
-    /// The sending connection's outbox.
+    /// The sending connection's outbox (and kick switch).
     pub outbox: Outbox,
-    /// The sending connection's kick switch.
-    pub control: Arc<Control>,
 }
 
 /// The [`CommitSink`] that turns commits into acks and pushes. It hands each committed batch
@@ -116,7 +114,6 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                 conn_id: ctx.conn_id,
                 token_tag: 0,
                 outbox: ctx.outbox,
-                control: ctx.control,
             };
             match done.result {
                 Ok(d) => {
@@ -166,13 +163,12 @@ mod tests {
     use feige_protocol::Push;
     use feige_storage::{Delivered, StoredMessage};
 
-    fn committed(seq: u64, outbox: &Outbox, control: &Arc<Control>) -> Committed<ReplyTo> {
+    fn committed(seq: u64, outbox: &Outbox) -> Committed<ReplyTo> {
         Committed {
             ctx: ReplyTo {
                 request_id: seq,
                 conn_id: 1,
                 outbox: outbox.clone(),
-                control: control.clone(),
             },
             result: Ok(Delivered {
                 message: StoredMessage {
@@ -218,11 +214,9 @@ mod tests {
                 conn_id: 2,
                 token_tag: 0,
                 outbox: to_b,
-                control: Arc::default(),
             },
         );
         let (to_a, a_rx) = Outbox::new(100_000);
-        let control = Arc::new(Control::default());
         let (mut router, thread) = Router::start(sessions).unwrap();
         let mut seq = 0;
         for round in 0..200 {
@@ -231,7 +225,7 @@ mod tests {
             let mut batch: Vec<_> = (0..size)
                 .map(|_| {
                     seq += 1;
-                    committed(seq, &to_a, &control)
+                    committed(seq, &to_a)
                 })
                 .collect();
             router.committed(&mut batch);

@@ -88,6 +88,8 @@ pub struct Outbox {
 struct OutboxShared {
     queue: Mutex<Queue>,
     capacity: usize,
+    /// The connection's kick switch, in the same allocation (one per connection, not two).
+    control: Control,
 }
 
 #[derive(Default)]
@@ -127,6 +129,7 @@ impl Outbox {
         let shared = Arc::new(OutboxShared {
             queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
+            control: Control::default(),
         });
         (
             Outbox {
@@ -134,6 +137,11 @@ impl Outbox {
             },
             OutboxReader { shared },
         )
+    }
+
+    /// The connection's kick switch.
+    pub fn control(&self) -> &Control {
+        &self.shared.control
     }
 
     /// Queues `frame` without waiting.
@@ -219,6 +227,11 @@ impl OutboxReader {
         })
     }
 
+    /// The connection's kick switch (the task waits on it).
+    pub fn control(&self) -> &Control {
+        &self.shared.control
+    }
+
     /// Lets [`Outbox::push_now`] write to `socket` while the task holds nothing unwritten.
     pub fn attach(&self, socket: Arc<TcpStream>) {
         self.shared.lock().socket = Some(socket);
@@ -278,10 +291,8 @@ pub struct Peer {
     pub conn_id: u64,
     /// First 8 bytes of the session token's hash, to find the connections of one token.
     pub token_tag: u64,
-    /// The connection's bounded queue of encoded frames.
+    /// The connection's bounded queue of encoded frames, and its kick switch.
     pub outbox: Outbox,
-    /// The connection's kick switch.
-    pub control: Arc<Control>,
 }
 
 impl Peer {
@@ -289,15 +300,20 @@ impl Peer {
     /// (it will reconnect and sync, so nothing is lost).
     pub fn deliver(&self, frame: Bytes) {
         if let Err(PushError::Full) = self.outbox.push(frame) {
-            self.control.kick(ErrorCode::SlowConsumer);
+            self.control().kick(ErrorCode::SlowConsumer);
         }
+    }
+
+    /// The connection's kick switch.
+    pub fn control(&self) -> &Control {
+        self.outbox.control()
     }
 
     /// Like [`Peer::deliver`], but writes to the socket directly when it can
     /// ([`Outbox::push_now`]).
     pub fn deliver_now(&self, frame: Bytes) {
         if let Err(PushError::Full) = self.outbox.push_now(frame) {
-            self.control.kick(ErrorCode::SlowConsumer);
+            self.control().kick(ErrorCode::SlowConsumer);
         }
     }
 }
@@ -348,7 +364,7 @@ impl Sessions {
     pub fn kick_all(&self, code: ErrorCode) {
         for entry in self.map.iter() {
             for p in entry.value() {
-                p.control.kick(code);
+                p.control().kick(code);
             }
         }
     }
@@ -365,7 +381,6 @@ mod tests {
                 conn_id,
                 token_tag: 0,
                 outbox: tx,
-                control: Arc::default(),
             },
             rx,
         )
@@ -389,7 +404,7 @@ mod tests {
         assert!(s.is_online(7));
         assert!(s.remove(7, 2));
         assert!(!s.is_online(7));
-        assert_eq!(p1.control.reason.load(Ordering::Relaxed), 0);
+        assert_eq!(p1.control().reason.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

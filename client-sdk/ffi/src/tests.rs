@@ -322,7 +322,15 @@ fn every_method_end_to_end() {
     );
     assert_eq!(older["messages"].as_array().unwrap().len(), 1);
 
-    let found = alice.ok("search", json!({ "query": "hello" }));
+    // The search index follows the commits by up to ~100 ms: ask until it has the message.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let found = loop {
+        let found = alice.ok("search", json!({ "query": "hello" }));
+        if !found["messages"][0].is_null() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     assert_eq!(found["messages"][0]["text"], "hello bob");
 
     // The token resumes the session on another connection; after logout it is refused.

@@ -195,7 +195,7 @@ impl Handler {
         let tag = token_tag(&login.token_hash);
         self.shared.sessions.for_each(login.user, |p| {
             if p.token_tag == tag {
-                p.control.kick(ErrorCode::InvalidToken);
+                p.control().kick(ErrorCode::InvalidToken);
             }
         });
         self.state = State::Greeted;

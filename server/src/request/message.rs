@@ -79,7 +79,6 @@ impl Handler {
                 request_id: rid,
                 conn_id: self.conn_id,
                 outbox: self.tx.clone(),
-                control: self.control.clone(),
             },
             sender: login.user,
             target,

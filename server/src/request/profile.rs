@@ -213,7 +213,7 @@ pub(crate) async fn change_password(
     let tag = token_tag(&me.token_hash);
     me.shared.sessions.for_each(me.user, |p| {
         if p.token_tag != tag {
-            p.control.kick(ErrorCode::InvalidToken);
+            p.control().kick(ErrorCode::InvalidToken);
         }
     });
     tracing::info!(user = me.user, revoked, "password changed");
