@@ -1,5 +1,5 @@
 //! Conversations and messages: the read side (history, sync) and the per-device cursors.
-//! Message inserts happen in [`crate::writer`], which owns sequence assignment.
+//! Message inserts happen in the writer ([`crate::Writer`]), which owns sequence assignment.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 

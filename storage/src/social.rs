@@ -3,7 +3,7 @@
 //!
 //! Reads take any connection (through [`crate::Store::read`]). Writes run in the writer's
 //! transaction: those that change friendships or blocks through [`crate::Writer::call_graph`],
-//! so the writer's cache of who may message whom ([`Gate`]) is dropped in the same order as
+//! so the writer's cache of who may message whom (`Gate`) is dropped in the same order as
 //! the messages it judges; the others through [`crate::Writer::call`].
 
 use std::collections::HashSet;

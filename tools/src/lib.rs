@@ -1,5 +1,5 @@
 //! Pieces of the `feige` CLI that are worth testing on their own: the saved session file,
-//! hex, timestamps and the output formats; and [`bench`], the `feige-bench` load harness.
+//! hex, timestamps and the output formats; and [`mod@bench`], the `feige-bench` load harness.
 
 pub mod bench;
 
