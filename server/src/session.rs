@@ -507,6 +507,15 @@ mod tests {
         assert!(rx.release());
         tx.push_now(Bytes::from_static(b"d")).unwrap();
         assert!(rx.is_empty());
+        // Behind held bytes a direct push queues, and the queue's bound still holds.
+        let (small, small_rx) = Outbox::new(1);
+        small_rx.attach(server.clone());
+        small_rx.hold();
+        small.push_now(Bytes::from_static(b"e")).unwrap();
+        assert_eq!(
+            small.push_now(Bytes::from_static(b"f")),
+            Err(PushError::Full)
+        );
         let mut got = [0u8; 4];
         peer.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"abcd");

@@ -76,12 +76,13 @@ pub(crate) fn prepare(path: &Path) -> Result<(), StorageError> {
     Ok(())
 }
 
-/// Attaches the search database at `path` to `c` as `search` (for queries).
-pub(crate) fn attach(c: &Connection, path: &Path) -> rusqlite::Result<()> {
+/// Attaches the database file at `path` to `c` under `schema` (readers attach the search
+/// database as `search`; the indexer attaches the messages as `src`).
+pub(crate) fn attach(c: &Connection, path: &Path, schema: &str) -> rusqlite::Result<()> {
     let name = path
         .to_str()
         .ok_or_else(|| rusqlite::Error::InvalidPath(path.to_owned()))?;
-    c.execute("ATTACH DATABASE ?1 AS search", [name])?;
+    c.execute(&format!("ATTACH DATABASE ?1 AS {schema}"), [name])?;
     Ok(())
 }
 
@@ -100,7 +101,7 @@ struct Shared {
     stop: AtomicBool,
 }
 
-/// Handle on the `feige-indexer` thread, owned by the writer; dropping it stops the thread.
+/// Handle on the `feige-indexer` thread, handed to the writer; dropping it stops the thread.
 pub(crate) struct Indexer {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -108,12 +109,17 @@ pub(crate) struct Indexer {
 
 impl Indexer {
     /// Starts the indexer over the message database `db` and the search database `index`
-    /// (already [`prepare`]d); `last_id` is the newest message id at start-up.
+    /// (already [`prepare`]d).
     ///
     /// # Errors
     /// A database cannot be opened, or the thread cannot be started.
-    pub(crate) fn start(db: &Path, index: &Path, last_id: u64) -> Result<Self, StorageError> {
+    pub(crate) fn start(db: &Path, index: &Path) -> Result<Self, StorageError> {
         let conn = open(db, index)?;
+        let last_id: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM src.messages", [], |r| {
+                r.get(0)
+            })?;
+        let last_id = last_id.max(0) as u64;
         let shared = Arc::new(Shared::default());
         shared.last_id.store(last_id, Ordering::Relaxed);
         let mut upto = indexed_upto(&conn)?;
@@ -176,10 +182,7 @@ fn open(db: &Path, index: &Path) -> Result<Connection, StorageError> {
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;
          PRAGMA cache_size=-{CACHE_KIB}; PRAGMA temp_store=MEMORY;"
     ))?;
-    let name = db
-        .to_str()
-        .ok_or_else(|| rusqlite::Error::InvalidPath(db.to_owned()))?;
-    c.execute("ATTACH DATABASE ?1 AS src", [name])?;
+    attach(&c, db, "src")?;
     Ok(c)
 }
 
@@ -283,13 +286,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "mark stuck at {mark}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let mut st = c
-            .prepare("SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 ORDER BY rowid")
-            .unwrap();
-        st.query_map([term], |r| r.get(0))
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect()
+        search::tests::matching(&c, term)
     }
 
     #[test]
@@ -298,7 +295,7 @@ mod tests {
         let (db, index) = paths(dir.path());
         messages_db(&db, &[(1, "alpha one"), (2, "beta two")]);
         prepare(&index).unwrap();
-        let ix = Indexer::start(&db, &index, 2).unwrap();
+        let ix = Indexer::start(&db, &index).unwrap();
         assert_eq!(indexed(&index, 2, "alpha"), vec![1]);
         messages_db(&db, &[(3, "alpha three")]);
         ix.committed(3, 1);
@@ -307,7 +304,7 @@ mod tests {
         // Written while the indexer was stopped: picked up from the recorded mark.
         messages_db(&db, &[(4, "alpha four")]);
         prepare(&index).unwrap();
-        let _ix = Indexer::start(&db, &index, 4).unwrap();
+        let _ix = Indexer::start(&db, &index).unwrap();
         assert_eq!(indexed(&index, 4, "alpha"), vec![1, 3, 4]);
     }
 
@@ -326,7 +323,7 @@ mod tests {
             .unwrap();
         }
         messages_db(&db, &[(1, "real ghost"), (2, "real")]);
-        let _ix = Indexer::start(&db, &index, 2).unwrap();
+        let _ix = Indexer::start(&db, &index).unwrap();
         assert_eq!(indexed(&index, 2, "ghost"), vec![1]);
     }
 

@@ -122,7 +122,7 @@ impl Store {
         let init_index = index.clone();
         let manager = SqliteConnectionManager::file(&path).with_init(move |c| {
             configure(c, &init_opts)?;
-            indexer::attach(c, &init_index)
+            indexer::attach(c, &init_index, "search")
         });
         let pool = r2d2::Pool::builder()
             .max_size(opts.readers.max(1))
@@ -134,7 +134,9 @@ impl Store {
             writer::WAL_SIZE_LIMIT
         ))?;
         let checkpointer = writer::Checkpointer::start(&path, &opts)?;
-        let writer = Writer::start(conn, &opts, sink, checkpointer, &index)?;
+        // After the migrations (5 moved the index out), before the writer's first commit.
+        let indexer = indexer::Indexer::start(&path, &index)?;
+        let writer = Writer::start(conn, &opts, sink, checkpointer, indexer)?;
         Ok((
             Store {
                 pool,

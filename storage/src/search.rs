@@ -162,7 +162,7 @@ pub(crate) fn search(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -187,6 +187,17 @@ mod tests {
         assert_eq!(fts_query("  ...  "), None);
     }
 
+    /// Ids of the indexed messages matching the FTS5 query `q`, on a search database.
+    pub(crate) fn matching(c: &Connection, q: &str) -> Vec<i64> {
+        let mut st = c
+            .prepare("SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 ORDER BY rowid")
+            .unwrap();
+        st.query_map([q], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
     /// The indexer's connection in miniature: a search database with messages attached.
     fn indexer_conn() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
@@ -199,8 +210,7 @@ mod tests {
         .unwrap();
         crate::indexer::prepare(&index).unwrap();
         let c = Connection::open(&index).unwrap();
-        c.execute("ATTACH DATABASE ?1 AS src", [db.to_str().unwrap()])
-            .unwrap();
+        crate::indexer::attach(&c, &db, "src").unwrap();
         (dir, c)
     }
 
@@ -219,16 +229,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(mark, 4);
-        let find = |q: &str| -> Vec<i64> {
-            let q = fts_query(q).unwrap();
-            let mut st = c
-                .prepare("SELECT rowid FROM message_fts WHERE message_fts MATCH ?1 ORDER BY rowid")
-                .unwrap();
-            st.query_map([q], |r| r.get(0))
-                .unwrap()
-                .map(|r| r.unwrap())
-                .collect()
-        };
+        let find = |q: &str| matching(&c, &fts_query(q).unwrap());
         assert_eq!(find("你好"), vec![1]);
         assert_eq!(find("世界"), vec![1, 3]);
         assert_eq!(find("好世"), vec![1]);

@@ -122,16 +122,11 @@ impl<C: Send + 'static> Writer<C> {
         opts: &StoreOptions,
         sink: Box<dyn CommitSink<C>>,
         checkpointer: Checkpointer,
-        index: &std::path::Path,
+        indexer: Indexer,
     ) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
         let state = State::load(&conn, opts.direct_policy)?;
-        let db = conn
-            .path()
-            .map(std::path::PathBuf::from)
-            .ok_or_else(|| StorageError::Io(std::io::Error::other("the store has no file")))?;
-        let indexer = Indexer::start(&db, index, state.last_id)?;
         let mut worker = Worker {
             conn,
             rx,
