@@ -123,6 +123,12 @@ const MIGRATIONS: &[&str] = &[
     // there from the messages by the indexer thread.
     "DROP TABLE IF EXISTS message_fts;
     DELETE FROM meta WHERE key = 'fts_indexed_upto';",
+    // 6: the dedupe index leads with client_msg_id. Clients choose growing ids (the SDK's are
+    // the time), so new entries land at the index's right edge: a commit dirties a page or
+    // two of it, where (sender_id, client_msg_id) dirtied one page per sender in the batch.
+    // The same pairs are unique, and a lookup by both columns is served either way.
+    "DROP INDEX messages_dedupe;
+    CREATE UNIQUE INDEX messages_dedupe ON messages(client_msg_id, sender_id);",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -270,6 +276,35 @@ mod tests {
             .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
             .unwrap();
         assert_eq!(meta, 0);
+    }
+
+    #[test]
+    fn version_6_keeps_resends_unique_with_client_id_first() {
+        let mut conn = database_at(
+            5,
+            "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+                 VALUES (1, 7, 1, 1, 500, 1, 'a', 0), (2, 7, 2, 2, 500, 1, 'b', 0);",
+        );
+        migrate(&mut conn).unwrap();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_index_info('messages_dedupe') ORDER BY seqno")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(columns, ["client_msg_id", "sender_id"]);
+        // The writer's upsert names the columns in the old order: still the same constraint.
+        let insert = |id: i64, sender: i64| {
+            conn.execute(
+                "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+                 VALUES (?1, 7, ?1, ?2, 500, 1, 'c', 0) ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
+                rusqlite::params![id, sender],
+            )
+            .unwrap()
+        };
+        assert_eq!(insert(3, 1), 0, "a resend of a stored pair");
+        assert_eq!(insert(4, 3), 1, "the same client id from another sender");
     }
 
     #[test]
