@@ -208,7 +208,8 @@ const char *feige_last_error(void);
  * `config_json`: `{"server":"host:port","device":"desktop"}` plus optional
  * `"request_timeout_ms"` (default 10000), `"auto_sync"` (default true), `"client_name"`.
  * The connection comes and goes on its own (state events report it); requests made before it
- * is up wait for it up to the request timeout.
+ * is up wait for it. The request timeout bounds each call from `feige_call` on, that wait
+ * included (`send_message`: 30 s or the request timeout, whichever is longer).
  *
  * On success `*out` receives a new client, owned by the caller until `feige_client_free`.
  * Any thread.

@@ -12,8 +12,9 @@ use crate::ClientError;
 
 /// Events buffered for the application before the reader waits (backpressure).
 const EVENTS_CAPACITY: usize = 65_536;
-/// How long `send` keeps retrying across reconnects (at least the request timeout).
-const SEND_RETRY_WINDOW: Duration = Duration::from_secs(30);
+/// How long [`Client::send`] keeps retrying across reconnects: this, or the request timeout
+/// if that is longer.
+pub const SEND_RETRY_WINDOW: Duration = Duration::from_secs(30);
 /// Most attempts of one `send`.
 const SEND_ATTEMPTS: u32 = 10;
 /// Longest `close` waits for a last Ack.

@@ -26,7 +26,7 @@ mod delivery;
 mod error;
 mod link;
 
-pub use client::{Client, ClientConfig, ConnState, Event, Events};
+pub use client::{Client, ClientConfig, ConnState, Event, Events, SEND_RETRY_WINDOW};
 pub use error::{code_name, ClientError};
 pub use feige_protocol::{self as protocol, pb, ErrorCode, RequestKind, ResponseResult};
 

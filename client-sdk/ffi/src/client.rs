@@ -72,18 +72,33 @@ pub(crate) struct Shared {
 pub(crate) struct Conn(Arc<Shared>);
 
 impl Conn {
-    /// The connected client, waiting up to the request timeout for a connection.
+    /// The connected client, once there is one. The wait has no bound of its own: the whole
+    /// call is bounded by [`Shared::bounded`].
     ///
     /// # Errors
-    /// [`ClientError::Closed`] when no connection came up in time.
+    /// [`ClientError::Closed`] when the client shuts down first.
     pub(crate) async fn client(&self) -> Result<Client, ClientError> {
         let mut rx = self.0.current.subscribe();
-        let wait = async { rx.wait_for(Option::is_some).await.map(|c| c.clone()) };
-        let client = match tokio::time::timeout(self.0.config.request_timeout, wait).await {
-            Ok(Ok(c)) => c,
-            _ => None,
-        };
+        let client = rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|c| c.clone());
         client.ok_or(ClientError::Closed)
+    }
+}
+
+impl Shared {
+    /// Runs `call` until `deadline`: one bound for the wait for a connection and the request
+    /// together. Past it the call fails with DISCONNECTED when there is no connection at that
+    /// moment, else with TIMEOUT (the SDK's own request timeout started later, so this comes
+    /// first).
+    async fn bounded(&self, call: Call, deadline: tokio::time::Instant) -> Reply {
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(reply) => reply,
+            Err(_) if self.current.borrow().is_none() => Err(ClientError::Closed),
+            Err(_) => Err(ClientError::Timeout),
+        }
     }
 }
 
@@ -164,6 +179,8 @@ impl FeigeClient {
             message: format!("unknown method \"{name}\""),
         })?;
         let params = Params::parse(params)?;
+        let deadline = tokio::time::Instant::now()
+            + methods::time_limit(name, self.shared.config.request_timeout);
         let call = method(&params, Conn(self.shared.clone())).map_err(|e| Refusal {
             message: format!("{name}: {}", e.message),
             ..e
@@ -189,8 +206,9 @@ impl FeigeClient {
             id,
             done: false,
         };
+        let shared = self.shared.clone();
         let task = runtime.spawn(async move {
-            let reply = call.await;
+            let reply = shared.bounded(call, deadline).await;
             done.finish(reply);
         });
         reqs.live.insert(id, Some(task.abort_handle()));

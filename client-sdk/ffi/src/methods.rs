@@ -7,6 +7,8 @@
 //! document it in `docs/sdk.md`. Names and result fields, once released, are never changed;
 //! fields may be added.
 
+use std::time::Duration;
+
 use feige_client::pb;
 use serde_json::json;
 
@@ -50,6 +52,16 @@ pub(crate) const METHODS: &[(&str, Method)] = &[
 /// The handler of `name`.
 pub(crate) fn find(name: &str) -> Option<Method> {
     METHODS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+}
+
+/// How long a call may take from `feige_call`, waiting for a connection included: the request
+/// timeout, except for `send_message`, which keeps resending across reconnects for as long as
+/// the SDK does ([`feige_client::SEND_RETRY_WINDOW`], or the request timeout if longer).
+pub(crate) fn time_limit(name: &str, request_timeout: Duration) -> Duration {
+    match name {
+        "send_message" => request_timeout.max(feige_client::SEND_RETRY_WINDOW),
+        _ => request_timeout,
+    }
 }
 
 /// Boxes a call's future.

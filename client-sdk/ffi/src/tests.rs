@@ -728,6 +728,69 @@ fn unreachable_server_backs_off_and_requests_fail_disconnected() {
     );
 }
 
+/// A server that lets a new connection wait `delay`, then answers its Hello, and then never
+/// answers anything else (it reads and drops it until the client goes away).
+fn late_server(delay: Duration) -> String {
+    use feige_protocol::{frame, pb, Envelope, ResponseResult};
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let mut chunk = [0u8; 4096];
+        let hello = loop {
+            if let Some(env) = frame::decode(&mut buf, usize::MAX).unwrap() {
+                break env;
+            }
+            match s.read(&mut chunk) {
+                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                _ => return,
+            }
+        };
+        let ok = pb::HelloOk {
+            major: 1,
+            heartbeat_ms: 60_000,
+            max_frame_len: 1 << 20,
+            ..Default::default()
+        };
+        let reply = Envelope::response(hello.request_id, ResponseResult::Hello(ok));
+        s.write_all(&frame::encode_to_bytes(&reply)).unwrap();
+        while matches!(s.read(&mut chunk), Ok(n) if n > 0) {}
+    });
+    addr
+}
+
+#[test]
+fn one_deadline_bounds_the_wait_for_a_connection_and_the_request_together() {
+    // The connection comes up after ~1 s; the ping is never answered. With a 1.5 s request
+    // timeout the call must end 1.5 s after it was made, not 1.5 s after the connection.
+    let addr = late_server(Duration::from_millis(1000));
+    let c = C::new(&json!({ "server": addr, "request_timeout_ms": 1500 }));
+    let started = Instant::now();
+    let id = c.call("ping", &json!({})).unwrap();
+    let mut events = Vec::new();
+    let done = c.response(id, &mut events);
+    let took = started.elapsed();
+    assert_eq!(
+        done.status,
+        FeigeStatus::FEIGE_ERR_TIMEOUT as i32,
+        "{done:?}"
+    );
+    assert_eq!(done.json["error"]["code"], "TIMEOUT");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.json == json!({ "state": "connected" })),
+        "it did connect: {events:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(2300),
+        "took {took:?}; waiting for the connection and then a full timeout takes 2.5 s"
+    );
+}
+
 static WAKEUPS: AtomicUsize = AtomicUsize::new(0);
 static WAKEUPS_OFF_SDK_THREADS: AtomicUsize = AtomicUsize::new(0);
 
