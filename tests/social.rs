@@ -1162,6 +1162,15 @@ async fn user_search_folds_case_beyond_ascii() {
         ["anne"]
     );
     assert_eq!(names(me.search_users("Änn", 0, 0).await.unwrap()), ["anne"]);
+    // Full-width letters (a CJK input method) and a decomposed Ä: NFKC makes them the same.
+    assert_eq!(
+        names(me.search_users("ＡＮＮＥ", 0, 0).await.unwrap()),
+        ["anne"]
+    );
+    assert_eq!(
+        names(me.search_users("A\u{308}NNE", 0, 0).await.unwrap()),
+        ["anne"]
+    );
     assert_eq!(
         names(me.search_users("иван", 0, 0).await.unwrap()),
         ["ivan"]

@@ -129,15 +129,18 @@ const MIGRATIONS: &[&str] = &[
     // The same pairs are unique, and a lookup by both columns is served either way.
     "DROP INDEX messages_dedupe;
     CREATE UNIQUE INDEX messages_dedupe ON messages(client_msg_id, sender_id);",
+    // 7: search keys are NFKC-normalized before lower-casing (`social::search_key`); the
+    // stored keys are computed again by fill_search_keys.
+    "",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
 type Fill = fn(&Connection) -> Result<(), StorageError>;
 
 /// `(version, step)`: runs after the SQL of the migration to `version`, in its transaction.
-const FILLS: &[(usize, Fill)] = &[(3, fill_search_keys)];
+const FILLS: &[(usize, Fill)] = &[(3, fill_search_keys), (7, fill_search_keys)];
 
-/// Computes the search keys of the users stored before migration 3.
+/// Computes the search keys of the users stored before migration 3, and again for 7 (NFKC).
 fn fill_search_keys(c: &Connection) -> Result<(), StorageError> {
     let users: Vec<(i64, String, String)> = c
         .prepare("SELECT id, username, nickname FROM users")?
@@ -305,6 +308,21 @@ mod tests {
         };
         assert_eq!(insert(3, 1), 0, "a resend of a stored pair");
         assert_eq!(insert(4, 3), 1, "the same client id from another sender");
+    }
+
+    #[test]
+    fn version_7_normalizes_stored_search_keys() {
+        let mut conn = database_at(
+            6,
+            "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms,
+                               username_key, nickname_key)
+             VALUES ('wang', 'ＷＡＮＧ', x'00', x'00', 0, 'wang', 'ｗａｎｇ');",
+        );
+        migrate(&mut conn).unwrap();
+        let key: String = conn
+            .query_row("SELECT nickname_key FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(key, "wang");
     }
 
     #[test]

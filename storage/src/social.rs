@@ -457,12 +457,15 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-/// The form of a username or nickname that user search compares: Unicode lower case, one
-/// character at a time (so `ÄNNE` and `änne` meet), with the final sigma `ς` folded into `σ`
-/// (so `ΟΔΟΣ` and `οδος` meet). Stored beside each name (`users.username_key`,
-/// `users.nickname_key`) on every write, so a search compares plain strings.
+/// The form of a username or nickname that user search compares: NFKC-normalized (so the
+/// full-width `ＡＢＣ１２３` of a CJK input method meets `abc123`, a decomposed `é` meets the
+/// composed one, and `ﬁ` meets `fi`), then Unicode lower case one character at a time (so
+/// `ÄNNE` and `änne` meet), with the final sigma `ς` folded into `σ` (so `ΟΔΟΣ` and `οδος`
+/// meet). Stored beside each name (`users.username_key`, `users.nickname_key`) on every
+/// write, so a search compares plain strings.
 pub fn search_key(s: &str) -> String {
-    s.chars()
+    use unicode_normalization::UnicodeNormalization;
+    s.nfkc()
         .flat_map(char::to_lowercase)
         .map(|c| if c == 'ς' { 'σ' } else { c })
         .collect()
@@ -1081,6 +1084,25 @@ mod tests {
             ("alice nick", "ÉCOLE")
         );
         assert_eq!(search_users(&c, 2, "école", 10, 0).unwrap().0[0].id, 1);
+    }
+
+    #[test]
+    fn search_keys_are_nfkc_normalized() {
+        // Full-width letters and digits (CJK input methods), decomposed accents, ligatures.
+        assert_eq!(search_key("ＷＡＮＧ　Ｌｅｉ１２３"), "wang lei123");
+        assert_eq!(search_key("E\u{301}COLE"), "école");
+        assert_eq!(search_key("ﬁsh"), "fish");
+        assert_eq!(search_key("王磊"), "王磊");
+        let c = db();
+        crate::account::insert_user(&c, "wanglei", "ＷａｎｇＬｅｉ", b"s", b"h").unwrap();
+        crate::account::insert_user(&c, "cafe", "Cafe\u{301}", b"s", b"h").unwrap();
+        let ids = |q: &str| -> Vec<u64> {
+            let (found, _) = search_users(&c, 1, q, 10, 0).unwrap();
+            found.iter().map(|u| u.id).collect()
+        };
+        assert_eq!(ids("wanglei"), ids("ＷＡＮＧ"));
+        assert_eq!(ids("wanglei").len(), 1);
+        assert_eq!(ids("café").len(), 1, "composed query, decomposed name");
     }
 
     #[test]
