@@ -79,9 +79,11 @@ run() {
     sleep 1
 }
 
-# run_open LABEL ROUND: light load; Feige on a fresh server from SEED.
+# run_open LABEL ROUND: light load; Feige on a fresh server from SEED, every target after the
+# long-lived Feige servers have finished the work the closed loop left them (see `settle`).
 run_open() {
     local label=$1 round=$2 p dur
+    settle "$FP" "$FF"
     local shape=(im-1to1 -c "$RATE_CLIENTS" --rate "$RATE" -d "$DURATION" --warmup "$WARMUP")
     case $label in
         feige-process | feige-fsync)
@@ -104,6 +106,7 @@ run_open() {
 # the idle connections would reuse, hiding their cost. So each idle run starts its own.
 run_idle() {
     local label=$1 round=$2 p args
+    settle "$FP" "$FF"
     case $label in
         feige-process)
             rm -rf "$BENCH_TMP/idle"; mkdir -p "$BENCH_TMP/idle"

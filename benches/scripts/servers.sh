@@ -93,3 +93,25 @@ stop_server() {
     wait "$pid" 2>/dev/null || true
     return 0
 }
+
+# settle PID...: flushes dirty pages (`sync`), then waits until every given server has used
+# under 2 % of a core for a whole second (60 s at most). A Feige server that has just carried
+# a closed-loop burst goes on indexing those messages for search and checkpointing its WAL
+# for many seconds; a light-load run measured meanwhile would time that work, not itself.
+settle() {
+    sync
+    local hz before after busy
+    hz=$(getconf CLK_TCK)
+    for _ in $(seq 1 60); do
+        busy=0
+        for pid in "$@"; do
+            [ -r "/proc/$pid/stat" ] || continue
+            before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+            sleep 1
+            after=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "$before")
+            if [ $((after - before)) -gt $((hz / 50)) ]; then busy=1; fi
+        done
+        [ "$busy" -eq 0 ] && break
+    done
+    sync
+}
