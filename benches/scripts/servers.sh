@@ -100,16 +100,19 @@ stop_server() {
 # for many seconds; a light-load run measured meanwhile would time that work, not itself.
 settle() {
     sync
-    local hz before after busy
+    local hz pid busy i
+    local -a before
     hz=$(getconf CLK_TCK)
+    # CPU ticks used so far (utime + stime); 0 for a process that is gone.
+    ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
     for _ in $(seq 1 60); do
-        busy=0
+        before=()
+        for pid in "$@"; do before+=("$(ticks "$pid")"); done
+        sleep 1
+        busy=0 i=0
         for pid in "$@"; do
-            [ -r "/proc/$pid/stat" ] || continue
-            before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-            sleep 1
-            after=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo "$before")
-            if [ $((after - before)) -gt $((hz / 50)) ]; then busy=1; fi
+            if [ $(($(ticks "$pid") - before[i])) -gt $((hz / 50)) ]; then busy=1; fi
+            i=$((i + 1))
         done
         [ "$busy" -eq 0 ] && break
     done
