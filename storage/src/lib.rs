@@ -8,6 +8,7 @@ pub mod account;
 mod error;
 pub mod indexer;
 pub mod message;
+mod pairs;
 mod schema;
 pub mod search;
 pub mod social;
@@ -207,7 +208,7 @@ impl Store {
         a: UserId,
         b: UserId,
     ) -> Result<Option<ConversationId>, StorageError> {
-        self.read(move |c| message::direct_conversation(c, a, b))
+        self.read(move |c| pairs::direct_conversation(c, a, b))
             .await
     }
 
@@ -337,6 +338,63 @@ mod tests {
             assert_eq!((d.message.conversation_id, d.message.seq), (made, seq));
         }
         assert_eq!(store.direct_conversation(a, b).await.unwrap(), Some(made));
+        w.shutdown().await;
+    }
+
+    /// Pairs opened by messages stay in the tail until the writer indexes them; either way,
+    /// and across a restart with a tail left over, a pair keeps its one conversation.
+    #[tokio::test]
+    async fn direct_pairs_keep_their_conversation_through_indexing_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let tail_len = |store: &Store| {
+            let store = store.clone();
+            async move {
+                store
+                    .read(|c| {
+                        let mark = pairs::mark(c)?;
+                        Ok(pairs::tail_after(c, mark)?.len())
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let (a, b, c, ab, bc) = {
+            let (store, w, rx) = open_store(dir.path());
+            let a = user(&w, "alice").await;
+            let b = user(&w, "bob").await;
+            let c = user(&w, "carol").await;
+            w.send_message(msg(1, a, b, 1)).await.unwrap();
+            let ab = rx.recv().unwrap().1.unwrap().message.conversation_id;
+            assert_eq!(tail_len(&store).await, 1, "a new pair waits in the tail");
+            // A second later the next batch indexes the tail; the pair is found there.
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            w.send_message(msg(2, b, c, 1)).await.unwrap();
+            let bc = rx.recv().unwrap().1.unwrap().message.conversation_id;
+            assert_eq!(tail_len(&store).await, 0);
+            w.send_message(msg(3, b, a, 2)).await.unwrap();
+            let d = rx.recv().unwrap().1.unwrap().message;
+            assert_eq!((d.conversation_id, d.seq), (ab, 2));
+            // A pair opened after the mark, then a restart with it in the tail.
+            w.send_message(msg(4, c, a, 1)).await.unwrap();
+            rx.recv().unwrap().1.unwrap();
+            w.shutdown().await;
+            (a, b, c, ab, bc)
+        };
+        let (store, w, rx) = open_store(dir.path());
+        assert_eq!(tail_len(&store).await, 1);
+        let ca = store.direct_conversation(a, c).await.unwrap().unwrap();
+        for (ctx, from, to, conv, seq) in [(5, a, c, ca, 2), (6, c, b, bc, 2), (7, a, b, ab, 3)] {
+            w.send_message(msg(ctx, from, to, u64::from(ctx)))
+                .await
+                .unwrap();
+            let d = rx.recv().unwrap().1.unwrap().message;
+            assert_eq!((d.conversation_id, d.seq), (conv, seq), "message {ctx}");
+        }
+        let count: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM conversations", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(count, 3, "no pair was opened twice");
         w.shutdown().await;
     }
 

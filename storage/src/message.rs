@@ -99,46 +99,6 @@ pub(crate) fn pair_of(kind: i64, a: Option<i64>, b: Option<i64>) -> Option<(u64,
     }
 }
 
-pub(crate) fn direct_conversation(
-    c: &Connection,
-    a: UserId,
-    b: UserId,
-) -> Result<Option<ConversationId>, StorageError> {
-    let (a, b) = (a.min(b), a.max(b));
-    let mut st = c.prepare_cached(
-        "SELECT id FROM conversations WHERE kind = 1 AND user_a = ?1 AND user_b = ?2",
-    )?;
-    Ok(st
-        .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
-        .optional()?
-        .map(|id| id as u64))
-}
-
-/// The 1:1 conversation of `a` and `b`, created if missing; true when it was created. Inserts
-/// first: the unique pair index turns an existing conversation into a conflict, and only then
-/// is it looked up, so a new pair costs one insert. Its members are the pair (the
-/// `memberships` view); it has no `members` rows.
-pub(crate) fn ensure_direct(
-    c: &Connection,
-    a: UserId,
-    b: UserId,
-    now: i64,
-) -> Result<(ConversationId, bool), StorageError> {
-    let (lo, hi) = (a.min(b), a.max(b));
-    let created = c
-        .prepare_cached(
-            "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![lo as i64, hi as i64, now])?;
-    if created == 0 {
-        let id = direct_conversation(c, lo, hi)?
-            .ok_or_else(|| StorageError::CommitFailed("direct conversation conflict".into()))?;
-        return Ok((id, false));
-    }
-    Ok((c.last_insert_rowid() as u64, true))
-}
-
 /// The conversation's kind and direct pair if `user` is a member.
 fn membership(
     c: &Connection,
@@ -146,7 +106,7 @@ fn membership(
     conversation: ConversationId,
 ) -> Result<Option<Option<(u64, u64)>>, StorageError> {
     let mut st = c.prepare_cached(
-        "SELECT c.kind, c.user_a, c.user_b FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
+        "SELECT c.kind, c.user_a, c.user_b FROM conversation_members mb JOIN conversations c ON c.id = mb.conversation_id
          WHERE mb.user_id = ?1 AND mb.conversation_id = ?2",
     )?;
     Ok(st
@@ -251,7 +211,7 @@ pub fn set_cursors(
     let mut st = c.prepare_cached(
         "INSERT INTO device_cursors(user_id, device, conversation_id, seq)
          SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
-           (SELECT 1 FROM memberships WHERE user_id = ?1 AND conversation_id = ?3)
+           (SELECT 1 FROM conversation_members WHERE user_id = ?1 AND conversation_id = ?3)
          ON CONFLICT(user_id, device, conversation_id) DO UPDATE SET seq = max(seq, excluded.seq)",
     )?;
     for p in positions {

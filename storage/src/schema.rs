@@ -132,6 +132,41 @@ const MIGRATIONS: &[&str] = &[
     // 7: search keys are NFKC-normalized before lower-casing (`social::search_key`); the
     // stored keys are computed again by fill_search_keys.
     "",
+    // 8: direct pairs are indexed in bulk, off the per-message path (`pairs` module). The two
+    // random-keyed pair indexes cost a B-tree page each per new pair; `direct_pairs` holds
+    // both directions of every pair up to `meta.pairs_indexed_upto` and is filled by the
+    // writer many pairs at a time, sorted, so a page takes many of them. Conversations above
+    // the mark (the tail) are found by a scan of `conversations` from the mark.
+    "CREATE TABLE direct_pairs (
+        user_id         INTEGER NOT NULL,
+        peer_id         INTEGER NOT NULL,
+        conversation_id INTEGER NOT NULL,
+        PRIMARY KEY (user_id, peer_id)
+    ) WITHOUT ROWID;
+    INSERT INTO direct_pairs(user_id, peer_id, conversation_id)
+        SELECT user_a, user_b, id FROM conversations WHERE kind = 1
+        UNION ALL SELECT user_b, user_a, id FROM conversations WHERE kind = 1
+        ORDER BY 1, 2;
+    INSERT INTO meta(key, value)
+        VALUES ('pairs_indexed_upto', (SELECT COALESCE(MAX(id), 0) FROM conversations));
+    DROP VIEW memberships;
+    DROP INDEX conversations_direct;
+    DROP INDEX conversations_direct_b;
+    CREATE VIEW direct_tail(user_a, user_b, conversation_id) AS
+        SELECT user_a, user_b, id FROM conversations
+        WHERE id > (SELECT value FROM meta WHERE key = 'pairs_indexed_upto') AND kind = 1;
+    -- Every (user, conversation), for a lookup by user (a user's conversations)...
+    CREATE VIEW memberships(user_id, conversation_id) AS
+        SELECT user_id, conversation_id FROM members
+        UNION ALL SELECT user_id, conversation_id FROM direct_pairs
+        UNION ALL SELECT user_a, conversation_id FROM direct_tail
+        UNION ALL SELECT user_b, conversation_id FROM direct_tail;
+    -- ...and the same rows for a lookup by conversation (is this user a member?), which
+    -- reads a direct conversation's pair by its rowid.
+    CREATE VIEW conversation_members(user_id, conversation_id) AS
+        SELECT user_id, conversation_id FROM members
+        UNION ALL SELECT user_a, id FROM conversations WHERE kind = 1
+        UNION ALL SELECT user_b, id FROM conversations WHERE kind = 1;",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -276,7 +311,11 @@ mod tests {
             .unwrap();
         assert_eq!(left, 0, "the old index's tables are left");
         let meta: i64 = conn
-            .query_row("SELECT count(*) FROM meta", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM meta WHERE key = 'fts_indexed_upto'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(meta, 0);
     }
@@ -323,6 +362,42 @@ mod tests {
             .query_row("SELECT nickname_key FROM users", [], |r| r.get(0))
             .unwrap();
         assert_eq!(key, "wang");
+    }
+
+    #[test]
+    fn version_8_indexes_the_stored_pairs_in_both_directions() {
+        let mut conn = database_at(
+            7,
+            "INSERT INTO users(id, username, nickname, salt, password_hash, created_at_ms)
+                 VALUES (1, 'a', 'a', x'00', x'00', 0), (2, 'b', 'b', x'00', x'00', 0),
+                        (3, 'c', 'c', x'00', x'00', 0);
+             INSERT INTO conversations(id, kind, user_a, user_b, created_at_ms)
+                 VALUES (7, 1, 1, 2, 0), (8, 2, NULL, NULL, 0), (9, 1, 2, 3, 0);
+             INSERT INTO members(user_id, conversation_id, joined_at_ms)
+                 VALUES (1, 8, 0), (3, 8, 0);",
+        );
+        migrate(&mut conn).unwrap();
+        let rows = |sql: &str| -> Vec<(i64, i64)> {
+            let mut st = conn.prepare(sql).unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            rows("SELECT user_id * 10 + peer_id, conversation_id FROM direct_pairs ORDER BY 1"),
+            vec![(12, 7), (21, 7), (23, 9), (32, 9)]
+        );
+        assert_eq!(
+            rows("SELECT value, 0 FROM meta WHERE key = 'pairs_indexed_upto'"),
+            vec![(9, 0)]
+        );
+        assert!(rows("SELECT user_a, conversation_id FROM direct_tail").is_empty());
+        // The same memberships as before, each once.
+        assert_eq!(
+            rows("SELECT user_id, conversation_id FROM memberships ORDER BY 1, 2"),
+            vec![(1, 7), (1, 8), (2, 7), (2, 9), (3, 8), (3, 9)]
+        );
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub(crate) fn search(
          JOIN messages m ON m.id = f.rowid
          JOIN conversations c ON c.id = m.conversation_id
          WHERE f.message_fts MATCH ?1 AND f.rowid < ?3 AND (?4 = 0 OR m.conversation_id = ?4)
-           AND EXISTS (SELECT 1 FROM memberships mb
+           AND EXISTS (SELECT 1 FROM conversation_members mb
                        WHERE mb.user_id = ?2 AND mb.conversation_id = m.conversation_id)
          ORDER BY f.rowid DESC LIMIT ?5"
     ))?;

@@ -333,10 +333,14 @@ fn required_user(c: &Connection, id: UserId) -> Result<PublicUser, StorageError>
 }
 
 const FRIEND_SELECT: &str = "SELECT u.id, u.username, u.nickname, u.signature, u.avatar,
-        f.remark, f.since_ms, COALESCE(c.id, 0)
-     FROM friends f JOIN users u ON u.id = f.friend_id
-     LEFT JOIN conversations c ON c.kind = 1
-        AND c.user_a = min(f.user_id, f.friend_id) AND c.user_b = max(f.user_id, f.friend_id)";
+        f.remark, f.since_ms,
+        COALESCE(
+            (SELECT p.conversation_id FROM direct_pairs p
+             WHERE p.user_id = f.user_id AND p.peer_id = f.friend_id),
+            (SELECT t.conversation_id FROM direct_tail t
+             WHERE t.user_a = min(f.user_id, f.friend_id) AND t.user_b = max(f.user_id, f.friend_id)),
+            0)
+     FROM friends f JOIN users u ON u.id = f.friend_id";
 
 fn friend_row(r: &Row<'_>) -> rusqlite::Result<FriendRecord> {
     Ok(FriendRecord {
@@ -708,7 +712,7 @@ fn befriend(c: &Connection, a: UserId, b: UserId, now: i64) -> Result<(), Storag
     )?;
     st.execute(params![a as i64, b as i64, now])?;
     st.execute(params![b as i64, a as i64, now])?;
-    crate::message::ensure_direct(c, a, b, now)?;
+    crate::pairs::ensure_direct(c, a, b, now)?;
     Ok(())
 }
 
@@ -904,7 +908,9 @@ pub fn mark_read(
     seq: u64,
 ) -> Result<ReadPositionRecord, StorageError> {
     let member = c
-        .prepare_cached("SELECT 1 FROM memberships WHERE user_id = ?1 AND conversation_id = ?2")?
+        .prepare_cached(
+            "SELECT 1 FROM conversation_members WHERE user_id = ?1 AND conversation_id = ?2",
+        )?
         .query_row(params![user as i64, conversation as i64], |_| Ok(()))
         .optional()?
         .is_some();

@@ -253,7 +253,25 @@ struct State {
     direct: Generations<(UserId, UserId), ConversationId>,
     convs: Generations<ConversationId, Conv>,
     gate: Gate,
+    /// Every direct conversation above the pair index's mark (see [`crate::pairs`]), by pair:
+    /// a pair missing here and from the index has no conversation yet.
+    tail: HashMap<(UserId, UserId), ConversationId>,
+    /// The newest conversation id the writer knows of; a job that opened conversations
+    /// (a friend request) moves it, and [`State::after_job`] adds them to `tail`.
+    seen: ConversationId,
+    /// When the tail was last moved into the index.
+    indexed_at: std::time::Instant,
+    /// `tail` may lack a conversation a job opened (reading them failed): look pairs up in
+    /// the database, tail included, until the next move into the index.
+    stale: bool,
 }
+
+/// Direct pairs in the tail past which the writer moves them into the index (in the current
+/// transaction). Larger moves put more pairs on each index page they write; readers scan the
+/// tail, so it stays bounded.
+const PAIRS_INDEX_AT: usize = 16_384;
+/// A smaller tail is moved once it is this old, so that a quiet server's tail is short.
+const PAIRS_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Conversations per cache generation (see [`Generations`]).
 const MAX_CACHED: usize = 200_000;
@@ -310,12 +328,52 @@ impl State {
             let (id, a, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             direct.insert((a as UserId, b as UserId), id as ConversationId);
         }
+        let tail = crate::pairs::tail_after(conn, crate::pairs::mark(conn)?)?
+            .into_iter()
+            .collect();
         Ok(State {
             last_id: last_id as u64,
             direct,
             convs: Generations::new(MAX_CACHED),
             gate: Gate::new(policy),
+            tail,
+            seen: crate::pairs::newest(conn)?,
+            indexed_at: std::time::Instant::now(),
+            stale: false,
         })
+    }
+
+    /// After a job: conversations it opened join the tail, so that a message to the pair
+    /// finds them instead of opening a second one.
+    fn after_job(&mut self, c: &Connection) -> Result<(), StorageError> {
+        if crate::pairs::newest(c)? > self.seen {
+            for (pair, id) in crate::pairs::tail_after(c, self.seen)? {
+                self.tail.insert(pair, id);
+                self.seen = self.seen.max(id);
+            }
+            self.seen = self.seen.max(crate::pairs::newest(c)?);
+        }
+        Ok(())
+    }
+
+    /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]).
+    fn index_pairs(&mut self, c: &Connection) {
+        if !self.stale
+            && (self.tail.is_empty()
+                || (self.tail.len() < PAIRS_INDEX_AT
+                    && self.indexed_at.elapsed() < PAIRS_INDEX_EVERY))
+        {
+            return;
+        }
+        match in_savepoint(c, crate::pairs::index_tail) {
+            Ok(upto) => {
+                self.tail.clear();
+                self.seen = self.seen.max(upto);
+                self.stale = false;
+                self.indexed_at = std::time::Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "indexing direct pairs failed"),
+        }
     }
 
     /// Next server id: milliseconds since the epoch in the high bits, a counter in the low 16;
@@ -378,10 +436,20 @@ impl State {
         if let Some(id) = self.direct.get_mut(&key) {
             return Ok(*id);
         }
-        // The gate has checked that `to` exists. A conversation made elsewhere (a friend
-        // request) or older than the preloaded ones is found through the insert's conflict.
-        let (id, created) = crate::message::ensure_direct(c, key.0, key.1, now)?;
+        // The gate has checked that `to` exists. A conversation older than the cached ones is
+        // in the tail (all of which is in memory) or in the index.
+        let found = match self.tail.get(&key) {
+            Some(id) => Some(*id),
+            None if self.stale => crate::pairs::direct_conversation(c, key.0, key.1)?,
+            None => crate::pairs::indexed(c, key.0, key.1)?,
+        };
+        let (id, created) = match found {
+            Some(id) => (id, false),
+            None => (crate::pairs::insert(c, key.0, key.1, now)?, true),
+        };
         if created {
+            self.tail.insert(key, id);
+            self.seen = self.seen.max(id);
             self.convs.insert(
                 id,
                 Conv {
@@ -813,10 +881,15 @@ impl<C: Send + 'static> Worker<C> {
                         self.state.gate.clear();
                     }
                     replies.push(job(&self.conn));
+                    if let Err(e) = self.state.after_job(&self.conn) {
+                        tracing::error!(error = %e, "cannot read the conversations a job opened");
+                        self.state.stale = true;
+                    }
                 }
                 Op::Shutdown => *stopping = true,
             }
         }
+        self.state.index_pairs(&self.conn);
         let commit = run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string());
         match &commit {
             Ok(()) => {
