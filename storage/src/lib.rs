@@ -11,6 +11,7 @@ pub mod message;
 mod pairs;
 mod schema;
 pub mod search;
+mod sequence;
 pub mod social;
 mod writer;
 
@@ -395,6 +396,28 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 3, "no pair was opened twice");
+        // Alice and Bob's seq 1 was moved into `message_seq` with message 2's batch; 2 and 3
+        // are in `recent_seq` unless a second passed since the restart. Pages span both.
+        let page = |before_seq| HistoryQuery {
+            conversation: ab,
+            before_seq,
+            since_ms: None,
+            until_ms: None,
+            limit: 2,
+        };
+        let seqs = |h: Vec<StoredMessage>| h.iter().map(|m| m.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(store.history(a, page(None)).await.unwrap()), [3, 2]);
+        assert_eq!(seqs(store.history(b, page(Some(2))).await.unwrap()), [1]);
+        let synced = store.sync(b, "phone".into(), Vec::new(), 2).await.unwrap();
+        assert!(synced.has_more);
+        assert_eq!(
+            synced
+                .messages
+                .iter()
+                .map(|m| (m.conversation_id, m.seq))
+                .collect::<Vec<_>>(),
+            [(ab, 1), (ab, 2)]
+        );
         w.shutdown().await;
     }
 

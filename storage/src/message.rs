@@ -124,10 +124,11 @@ pub(crate) fn history(
     let Some(pair) = membership(c, user, q.conversation)? else {
         return Err(StorageError::Forbidden);
     };
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m
-         WHERE m.conversation_id = ?1 AND m.seq < ?2 AND m.sent_at_ms >= ?3 AND m.sent_at_ms < ?4
-         ORDER BY m.seq DESC LIMIT ?5"
+    let mut st = c.prepare_cached(&crate::sequence::by_seq(
+        MESSAGE_COLUMNS,
+        "x.conversation_id = ?1 AND x.seq < ?2 AND m.sent_at_ms >= ?3 AND m.sent_at_ms < ?4",
+        true,
+        "?5",
     ))?;
     let rows = st.query_map(
         params![
@@ -165,9 +166,11 @@ pub(crate) fn sync(
             ))
         })?
         .collect::<Result<_, _>>()?;
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND m.seq > ?2
-         ORDER BY m.seq LIMIT ?3"
+    let mut st = c.prepare_cached(&crate::sequence::by_seq(
+        MESSAGE_COLUMNS,
+        "x.conversation_id = ?1 AND x.seq > ?2",
+        false,
+        "?3",
     ))?;
     let mut page = SyncPage::default();
     for (conv, pair, cursor) in convs {

@@ -167,6 +167,23 @@ const MIGRATIONS: &[&str] = &[
         SELECT user_id, conversation_id FROM members
         UNION ALL SELECT user_a, id FROM conversations WHERE kind = 1
         UNION ALL SELECT user_b, id FROM conversations WHERE kind = 1;",
+    // 9: the sequence index is built in bulk too (`sequence` module): new messages go to the
+    // small `recent_seq`, which the writer moves into `message_seq` many at a time.
+    "CREATE TABLE message_seq (
+        conversation_id INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        id              INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE recent_seq (
+        conversation_id INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        id              INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO message_seq(conversation_id, seq, id)
+        SELECT conversation_id, seq, id FROM messages ORDER BY conversation_id, seq;
+    DROP INDEX messages_by_seq;",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -398,6 +415,33 @@ mod tests {
             rows("SELECT user_id, conversation_id FROM memberships ORDER BY 1, 2"),
             vec![(1, 7), (1, 8), (2, 7), (2, 9), (3, 8), (3, 9)]
         );
+    }
+
+    #[test]
+    fn version_9_moves_the_sequence_index_out_of_messages() {
+        let mut conn = database_at(
+            8,
+            "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+                 VALUES (10, 7, 1, 1, NULL, 1, 'a', 0), (11, 8, 1, 1, NULL, 1, 'b', 0),
+                        (12, 7, 2, 2, NULL, 1, 'c', 0);",
+        );
+        migrate(&mut conn).unwrap();
+        let entries: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT conversation_id, seq, id FROM message_seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(entries, vec![(7, 1, 10), (7, 2, 12), (8, 1, 11)]);
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'messages_by_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "messages keeps no sequence index");
     }
 
     #[test]

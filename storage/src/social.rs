@@ -530,8 +530,10 @@ fn unread_after(
 ) -> Result<u64, StorageError> {
     let n: i64 = c
         .prepare_cached(
-            "SELECT COUNT(*) FROM messages
-             WHERE conversation_id = ?1 AND seq > ?2 AND sender_id != ?3",
+            "SELECT (SELECT COUNT(*) FROM recent_seq x JOIN messages m ON m.id = x.id
+                     WHERE x.conversation_id = ?1 AND x.seq > ?2 AND m.sender_id != ?3)
+                  + (SELECT COUNT(*) FROM message_seq x JOIN messages m ON m.id = x.id
+                     WHERE x.conversation_id = ?1 AND x.seq > ?2 AND m.sender_id != ?3)",
         )?
         .query_row(params![conversation as i64, seq as i64, user as i64], |r| {
             r.get(0)
@@ -565,8 +567,12 @@ pub fn conversations(
         "SELECT id, kind, user_a, user_b, created_at_ms, read_seq, active FROM (
             SELECT c.id, c.kind, c.user_a, c.user_b, c.created_at_ms,
                 COALESCE(rp.seq, 0) AS read_seq,
-                COALESCE((SELECT m.sent_at_ms FROM messages m WHERE m.conversation_id = c.id
-                          ORDER BY m.seq DESC LIMIT 1), c.created_at_ms) AS active
+                COALESCE(
+                    (SELECT m.sent_at_ms FROM recent_seq x JOIN messages m ON m.id = x.id
+                     WHERE x.conversation_id = c.id ORDER BY x.seq DESC LIMIT 1),
+                    (SELECT m.sent_at_ms FROM message_seq x JOIN messages m ON m.id = x.id
+                     WHERE x.conversation_id = c.id ORDER BY x.seq DESC LIMIT 1),
+                    c.created_at_ms) AS active
             FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
             LEFT JOIN read_positions rp
               ON rp.user_id = mb.user_id AND rp.conversation_id = mb.conversation_id
@@ -600,9 +606,11 @@ pub fn conversations(
     if more {
         convs.truncate(page.limit);
     }
-    let mut last = c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1
-         ORDER BY m.seq DESC LIMIT 1"
+    let mut last = c.prepare_cached(&crate::sequence::by_seq(
+        MESSAGE_COLUMNS,
+        "x.conversation_id = ?1",
+        true,
+        "1",
     ))?;
     let mut out = Vec::with_capacity(convs.len());
     for (id, pair, created, read_seq) in convs {
@@ -918,7 +926,7 @@ pub fn mark_read(
         return Err(StorageError::Forbidden);
     }
     let newest: i64 = c
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1")?
+        .prepare_cached(&format!("SELECT {}", crate::sequence::LAST_SEQ))?
         .query_row([conversation as i64], |r| r.get(0))?;
     let newest = newest as u64;
     let target = if seq == 0 { newest } else { seq.min(newest) };

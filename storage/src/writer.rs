@@ -264,6 +264,9 @@ struct State {
     /// `tail` may lack a conversation a job opened (reading them failed): look pairs up in
     /// the database, tail included, until the next move into the index.
     stale: bool,
+    /// Entries in `recent_seq`, and when they were last moved (see [`crate::sequence`]).
+    recent: usize,
+    recent_moved_at: std::time::Instant,
 }
 
 /// Direct pairs in the tail past which the writer moves them into the index (in the current
@@ -272,6 +275,12 @@ struct State {
 const PAIRS_INDEX_AT: usize = 16_384;
 /// A smaller tail is moved once it is this old, so that a quiet server's tail is short.
 const PAIRS_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Entries of `recent_seq` past which the writer moves them into `message_seq`: larger moves
+/// put more messages on each page they write, but every commit writes all of `recent_seq`'s
+/// pages that it touches (32k entries are about 200 pages).
+const SEQ_INDEX_AT: usize = 32_768;
+/// Fewer entries are moved once they are this old.
+const SEQ_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Conversations per cache generation (see [`Generations`]).
 const MAX_CACHED: usize = 200_000;
@@ -340,6 +349,8 @@ impl State {
             seen: crate::pairs::newest(conn)?,
             indexed_at: std::time::Instant::now(),
             stale: false,
+            recent: crate::sequence::recent_len(conn)?,
+            recent_moved_at: std::time::Instant::now(),
         })
     }
 
@@ -376,6 +387,23 @@ impl State {
         }
     }
 
+    /// Moves `recent_seq` into `message_seq` when it is long or old (see
+    /// [`crate::sequence`]).
+    fn index_seqs(&mut self, c: &Connection) {
+        if self.recent == 0
+            || (self.recent < SEQ_INDEX_AT && self.recent_moved_at.elapsed() < SEQ_INDEX_EVERY)
+        {
+            return;
+        }
+        match in_savepoint(c, crate::sequence::index_recent) {
+            Ok(_) => {
+                self.recent = 0;
+                self.recent_moved_at = std::time::Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "moving the recent sequence index failed"),
+        }
+    }
+
     /// Next server id: milliseconds since the epoch in the high bits, a counter in the low 16;
     /// strictly increasing even if the clock steps back.
     fn next_id(&mut self, now: i64) -> u64 {
@@ -387,11 +415,10 @@ impl State {
     fn conv(&mut self, c: &Connection, id: ConversationId) -> Result<&mut Conv, StorageError> {
         if self.convs.get_mut(&id).is_none() {
             let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, i64) = c
-                .prepare_cached(
-                    "SELECT kind, user_a, user_b,
-                        (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?1)
-                     FROM conversations WHERE id = ?1",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT kind, user_a, user_b, {} FROM conversations WHERE id = ?1",
+                    crate::sequence::LAST_SEQ
+                ))?
                 .query_row([id as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
@@ -555,6 +582,8 @@ impl State {
                 .original(c, m)?
                 .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
         }
+        crate::sequence::record(c, conv_id, seq, id)?;
+        self.recent += 1;
         let conv = self.conv(c, conv_id)?;
         conv.last_seq = seq;
         let to_user = match conv.pair {
@@ -890,6 +919,7 @@ impl<C: Send + 'static> Worker<C> {
             }
         }
         self.state.index_pairs(&self.conn);
+        self.state.index_seqs(&self.conn);
         let commit = run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string());
         match &commit {
             Ok(()) => {
