@@ -359,7 +359,7 @@ mod tests {
                     .unwrap()
             }
         };
-        let (a, b, c, ab, bc) = {
+        let (a, b, c, ab, bc, dave, ad) = {
             let (store, w, rx) = open_store(dir.path());
             let a = user(&w, "alice").await;
             let b = user(&w, "bob").await;
@@ -367,7 +367,13 @@ mod tests {
             w.send_message(msg(1, a, b, 1)).await.unwrap();
             let ab = rx.recv().unwrap().1.unwrap().message.conversation_id;
             assert_eq!(tail_len(&store).await, 1, "a new pair waits in the tail");
-            // A second later the next batch indexes the tail; the pair is found there.
+            // A job opens a pair too (as a friend accept does).
+            let ca = w
+                .call(move |conn| Ok(pairs::ensure_direct(conn, c, a, 0)?.0))
+                .await
+                .unwrap();
+            assert_eq!(tail_len(&store).await, 2);
+            // A second later the next batch indexes the tail; the pairs are found there.
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
             w.send_message(msg(2, b, c, 1)).await.unwrap();
             let bc = rx.recv().unwrap().1.unwrap().message.conversation_id;
@@ -375,16 +381,26 @@ mod tests {
             w.send_message(msg(3, b, a, 2)).await.unwrap();
             let d = rx.recv().unwrap().1.unwrap().message;
             assert_eq!((d.conversation_id, d.seq), (ab, 2));
-            // A pair opened after the mark, then a restart with it in the tail.
+            // The job's pair, now in the index, then a restart.
             w.send_message(msg(4, c, a, 1)).await.unwrap();
-            rx.recv().unwrap().1.unwrap();
+            let d = rx.recv().unwrap().1.unwrap().message;
+            assert_eq!((d.conversation_id, d.seq), (ca, 1));
+            // A pair left in the tail at the restart.
+            let dave = user(&w, "dave").await;
+            w.send_message(msg(5, dave, a, 1)).await.unwrap();
+            let ad = rx.recv().unwrap().1.unwrap().message.conversation_id;
             w.shutdown().await;
-            (a, b, c, ab, bc)
+            (a, b, c, ab, bc, dave, ad)
         };
         let (store, w, rx) = open_store(dir.path());
-        assert_eq!(tail_len(&store).await, 1);
         let ca = store.direct_conversation(a, c).await.unwrap().unwrap();
-        for (ctx, from, to, conv, seq) in [(5, a, c, ca, 2), (6, c, b, bc, 2), (7, a, b, ab, 3)] {
+        assert_eq!(tail_len(&store).await, 1);
+        for (ctx, from, to, conv, seq) in [
+            (5, a, c, ca, 2),
+            (6, c, b, bc, 2),
+            (7, a, b, ab, 3),
+            (8, a, dave, ad, 2),
+        ] {
             w.send_message(msg(ctx, from, to, u64::from(ctx)))
                 .await
                 .unwrap();
@@ -395,7 +411,7 @@ mod tests {
             .read(|c| Ok(c.query_row("SELECT count(*) FROM conversations", [], |r| r.get(0))?))
             .await
             .unwrap();
-        assert_eq!(count, 3, "no pair was opened twice");
+        assert_eq!(count, 4, "no pair was opened twice");
         // Alice and Bob's seq 1 was moved into `message_seq` with message 2's batch; 2 and 3
         // are in `recent_seq` unless a second passed since the restart. Pages span both.
         let page = |before_seq| HistoryQuery {

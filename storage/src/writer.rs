@@ -251,6 +251,9 @@ struct Conv {
 struct State {
     last_id: u64,
     direct: Generations<(UserId, UserId), ConversationId>,
+    /// `direct` was loaded with every direct conversation; while it has lost none since, a
+    /// pair it lacks has no conversation, and a new pair needs no lookup in the index.
+    direct_all: bool,
     convs: Generations<ConversationId, Conv>,
     gate: Gate,
     /// Every direct conversation above the pair index's mark (see [`crate::pairs`]), by pair:
@@ -293,6 +296,8 @@ struct Generations<K, V> {
     young: HashMap<K, V>,
     old: HashMap<K, V>,
     cap: usize,
+    /// A turnover has dropped entries: a miss no longer means the key was never inserted.
+    lost: bool,
 }
 
 impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
@@ -301,11 +306,13 @@ impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
             young: HashMap::new(),
             old: HashMap::new(),
             cap: cap.max(1),
+            lost: false,
         }
     }
 
     fn insert(&mut self, k: K, v: V) {
         if self.young.len() >= self.cap && !self.young.contains_key(&k) {
+            self.lost |= !self.old.is_empty();
             self.old = std::mem::take(&mut self.young);
         }
         self.young.insert(k, v);
@@ -333,7 +340,9 @@ impl State {
             "SELECT id, user_a, user_b FROM conversations WHERE kind = 1 ORDER BY id DESC LIMIT ?1",
         )?;
         let mut rows = st.query([MAX_CACHED as i64])?;
+        let mut loaded = 0;
         while let Some(r) = rows.next()? {
+            loaded += 1;
             let (id, a, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             direct.insert((a as UserId, b as UserId), id as ConversationId);
         }
@@ -343,6 +352,7 @@ impl State {
         Ok(State {
             last_id: last_id as u64,
             direct,
+            direct_all: loaded < MAX_CACHED,
             convs: Generations::new(MAX_CACHED),
             gate: Gate::new(policy),
             tail,
@@ -360,6 +370,7 @@ impl State {
         if crate::pairs::newest(c)? > self.seen {
             for (pair, id) in crate::pairs::tail_after(c, self.seen)? {
                 self.tail.insert(pair, id);
+                self.direct.insert(pair, id);
                 self.seen = self.seen.max(id);
             }
             self.seen = self.seen.max(crate::pairs::newest(c)?);
@@ -468,6 +479,7 @@ impl State {
         let found = match self.tail.get(&key) {
             Some(id) => Some(*id),
             None if self.stale => crate::pairs::direct_conversation(c, key.0, key.1)?,
+            None if self.direct_all && !self.direct.lost => None,
             None => crate::pairs::indexed(c, key.0, key.1)?,
         };
         let (id, created) = match found {
@@ -582,9 +594,13 @@ impl State {
                 .original(c, m)?
                 .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
         }
-        crate::sequence::record(c, conv_id, seq, id)?;
-        self.recent += 1;
-        let conv = self.conv(c, conv_id)?;
+        if let Err(e) = crate::sequence::record(c, conv_id, seq, id) {
+            // Not committed as a message nobody can read by its seq; the seq is used next.
+            if let Err(undo) = c.execute("DELETE FROM messages WHERE id = ?1", [id as i64]) {
+                tracing::error!(error = %undo, "cannot undo a message without its index entry");
+            }
+            return Err(e);
+        }
         conv.last_seq = seq;
         let to_user = match conv.pair {
             Some((a, b)) => {
@@ -596,6 +612,8 @@ impl State {
             }
             None => 0,
         };
+        let members = conv.members.clone();
+        self.recent += 1;
         Ok(Delivered {
             message: StoredMessage {
                 id,
@@ -609,7 +627,7 @@ impl State {
                 sent_at_ms: now,
             },
             duplicate: false,
-            members: conv.members.clone(),
+            members,
         })
     }
 }
@@ -1037,11 +1055,13 @@ mod tests {
         g.insert(2, "b");
         // Full: 1 and 2 become the old generation.
         g.insert(3, "c");
+        assert!(!g.lost, "nothing dropped yet");
         // A hit in the old generation moves back to the young one...
         assert_eq!(g.get_mut(&1).copied(), Some("a"));
         // ...so the next turnover drops 2 (unused), and keeps 1 and 3 reachable.
         g.insert(4, "d");
         assert_eq!(g.get_mut(&2), None);
+        assert!(g.lost);
         assert_eq!(g.get_mut(&1).copied(), Some("a"));
         assert_eq!(g.get_mut(&3).copied(), Some("c"));
         assert_eq!(g.get_mut(&4).copied(), Some("d"));
