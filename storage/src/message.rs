@@ -124,23 +124,20 @@ pub(crate) fn history(
     let Some(pair) = membership(c, user, q.conversation)? else {
         return Err(StorageError::Forbidden);
     };
-    let mut st = c.prepare_cached(&crate::sequence::by_seq(
+    crate::sequence::read_by_seq(
+        c,
         MESSAGE_COLUMNS,
         "x.conversation_id = ?1 AND x.seq < ?2 AND m.sent_at_ms >= ?3 AND m.sent_at_ms < ?4",
         true,
-        "?5",
-    ))?;
-    let rows = st.query_map(
         params![
             q.conversation as i64,
             q.before_seq.map_or(i64::MAX, |s| s as i64),
             q.since_ms.unwrap_or(i64::MIN),
-            q.until_ms.unwrap_or(i64::MAX),
-            q.limit as i64
+            q.until_ms.unwrap_or(i64::MAX)
         ],
+        q.limit,
         |r| message_row(r, pair),
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    )
 }
 
 pub(crate) fn sync(
@@ -166,12 +163,6 @@ pub(crate) fn sync(
             ))
         })?
         .collect::<Result<_, _>>()?;
-    let mut st = c.prepare_cached(&crate::sequence::by_seq(
-        MESSAGE_COLUMNS,
-        "x.conversation_id = ?1 AND x.seq > ?2",
-        false,
-        "?3",
-    ))?;
     let mut page = SyncPage::default();
     for (conv, pair, cursor) in convs {
         let after = positions
@@ -180,12 +171,16 @@ pub(crate) fn sync(
             .map_or(cursor, |p| p.seq);
         let room = limit - page.messages.len();
         let before = page.messages.len();
-        let rows = st.query_map(params![conv as i64, after as i64, room as i64 + 1], |r| {
-            message_row(r, pair)
-        })?;
-        for row in rows {
-            page.messages.push(row?);
-        }
+        let rows = crate::sequence::read_by_seq(
+            c,
+            MESSAGE_COLUMNS,
+            "x.conversation_id = ?1 AND x.seq > ?2",
+            false,
+            params![conv as i64, after as i64],
+            room + 1,
+            |r| message_row(r, pair),
+        )?;
+        page.messages.extend(rows);
         if page.messages.len() - before > room {
             page.messages.pop();
             page.has_more = true;

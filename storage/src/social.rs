@@ -606,17 +606,18 @@ pub fn conversations(
     if more {
         convs.truncate(page.limit);
     }
-    let mut last = c.prepare_cached(&crate::sequence::by_seq(
-        MESSAGE_COLUMNS,
-        "x.conversation_id = ?1",
-        true,
-        "1",
-    ))?;
     let mut out = Vec::with_capacity(convs.len());
     for (id, pair, created, read_seq) in convs {
-        let last_message = last
-            .query_row([id as i64], |r| message_row(r, pair))
-            .optional()?;
+        let last_message = crate::sequence::read_by_seq(
+            c,
+            MESSAGE_COLUMNS,
+            "x.conversation_id = ?1",
+            true,
+            params![id as i64],
+            1,
+            |r| message_row(r, pair),
+        )?
+        .pop();
         let (peer, remark) = match pair {
             Some((a, b)) => {
                 let other = if a == user { b } else { a };

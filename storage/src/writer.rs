@@ -269,6 +269,8 @@ struct State {
     stale: bool,
     /// Entries in `recent_seq`, and when they were last moved (see [`crate::sequence`]).
     recent: usize,
+    /// This batch's sequence-index entries, written together before the commit.
+    pending: Vec<crate::sequence::Entry>,
     recent_moved_at: std::time::Instant,
 }
 
@@ -360,6 +362,7 @@ impl State {
             indexed_at: std::time::Instant::now(),
             stale: false,
             recent: crate::sequence::recent_len(conn)?,
+            pending: Vec::new(),
             recent_moved_at: std::time::Instant::now(),
         })
     }
@@ -435,6 +438,14 @@ impl State {
                 })
                 .optional()?
                 .ok_or(StorageError::UnknownConversation)?;
+            // This batch's entries are not in the index yet (a conversation dropped from the
+            // cache within one batch: only with a batch far beyond the cache's size).
+            let last_seq = self
+                .pending
+                .iter()
+                .filter(|e| e.0 == id)
+                .map(|e| e.1)
+                .fold(last_seq as u64, u64::max);
             let pair = pair_of(kind, a, b);
             // A direct conversation's members are its pair, always.
             let members: Vec<UserId> = match pair {
@@ -449,7 +460,7 @@ impl State {
             self.convs.insert(
                 id,
                 Conv {
-                    last_seq: last_seq as u64,
+                    last_seq,
                     pair,
                     members: members.into(),
                 },
@@ -594,13 +605,6 @@ impl State {
                 .original(c, m)?
                 .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
         }
-        if let Err(e) = crate::sequence::record(c, conv_id, seq, id) {
-            // Not committed as a message nobody can read by its seq; the seq is used next.
-            if let Err(undo) = c.execute("DELETE FROM messages WHERE id = ?1", [id as i64]) {
-                tracing::error!(error = %undo, "cannot undo a message without its index entry");
-            }
-            return Err(e);
-        }
         conv.last_seq = seq;
         let to_user = match conv.pair {
             Some((a, b)) => {
@@ -613,6 +617,7 @@ impl State {
             None => 0,
         };
         let members = conv.members.clone();
+        self.pending.push((conv_id, seq, id));
         self.recent += 1;
         Ok(Delivered {
             message: StoredMessage {
@@ -930,15 +935,23 @@ impl<C: Send + 'static> Worker<C> {
                     replies.push(job(&self.conn));
                     if let Err(e) = self.state.after_job(&self.conn) {
                         tracing::error!(error = %e, "cannot read the conversations a job opened");
+                        // Neither the tail nor the pair cache may know all pairs now.
                         self.state.stale = true;
+                        self.state.direct_all = false;
                     }
                 }
                 Op::Shutdown => *stopping = true,
             }
         }
-        self.state.index_pairs(&self.conn);
-        self.state.index_seqs(&self.conn);
-        let commit = run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string());
+        // The batch's sequence-index entries, the bulk moves, then the commit; if the entries
+        // cannot be written the batch must not commit without them, so it fails as a whole.
+        let commit = crate::sequence::record_all(&self.conn, &mut self.state.pending)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                self.state.index_pairs(&self.conn);
+                self.state.index_seqs(&self.conn);
+                run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string())
+            });
         match &commit {
             Ok(()) => {
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
