@@ -139,6 +139,29 @@ pub(crate) fn index_tail(c: &Connection) -> Result<ConversationId, StorageError>
     Ok(upto)
 }
 
+/// Moves the tail into the index from the writer's copy of it (`tail`, every direct
+/// conversation above the mark), sorted in memory and 64 rows per statement, and raises the
+/// mark to the newest conversation, in the caller's transaction. Returns the new mark.
+///
+/// # Errors
+/// As [`index_tail`].
+pub(crate) fn index_pairs(
+    c: &Connection,
+    tail: &std::collections::HashMap<(UserId, UserId), ConversationId>,
+) -> Result<ConversationId, StorageError> {
+    let upto = newest(c)?;
+    let mut rows: Vec<(u64, u64, u64)> = Vec::with_capacity(tail.len() * 2);
+    for (&(a, b), &id) in tail {
+        rows.push((a, b, id));
+        rows.push((b, a, id));
+    }
+    rows.sort_unstable();
+    crate::insert_rows(c, "direct_pairs(user_id, peer_id, conversation_id)", &rows)?;
+    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'pairs_indexed_upto'")?
+        .execute([upto as i64])?;
+    Ok(upto)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +237,25 @@ mod tests {
         index_tail(&c).unwrap();
         assert_eq!(memberships(&c, 1), vec![ab, ac]);
         assert_eq!(direct_conversation(&c, 3, 1).unwrap(), Some(ac));
+    }
+
+    #[test]
+    fn the_writers_copy_of_the_tail_indexes_like_the_database_tail() {
+        let c = store();
+        let (ab, _) = ensure_direct(&c, 2, 1, 0).unwrap();
+        let (bc, _) = ensure_direct(&c, 3, 2, 0).unwrap();
+        let tail = tail_after(&c, mark(&c).unwrap())
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(index_pairs(&c, &tail).unwrap(), bc);
+        assert!(tail_after(&c, mark(&c).unwrap()).unwrap().is_empty());
+        assert_eq!(
+            (indexed(&c, 1, 2).unwrap(), indexed(&c, 2, 1).unwrap()),
+            (Some(ab), Some(ab))
+        );
+        assert_eq!(indexed(&c, 2, 3).unwrap(), Some(bc));
+        assert_eq!(memberships(&c, 2), vec![ab, bc]);
     }
 
     /// Readers filter the views by user; the plans must seek, not scan the tables.

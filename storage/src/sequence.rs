@@ -12,15 +12,12 @@
 //! `message_seq`, one going forwards the other way round ([`by_seq`]). A move is one
 //! transaction, so a message is in exactly one of them.
 
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use crate::{ConversationId, StorageError};
 
 /// A new message's index entry: (conversation, seq, message id).
 pub(crate) type Entry = (ConversationId, u64, u64);
-
-/// Entries per multi-row INSERT: one statement per 64 messages instead of one each.
-const ROWS_PER_INSERT: usize = 64;
 
 /// Adds a batch's new messages to the index, in key order and many rows per statement, in
 /// the writer's transaction; empties `entries`.
@@ -29,30 +26,7 @@ const ROWS_PER_INSERT: usize = 64;
 /// Database errors; some entries may then be in, so the transaction must not commit.
 pub(crate) fn record_all(c: &Connection, entries: &mut Vec<Entry>) -> Result<(), StorageError> {
     entries.sort_unstable();
-    let mut chunks = entries.chunks_exact(ROWS_PER_INSERT);
-    if chunks.len() > 0 {
-        let mut sql = String::from("INSERT INTO recent_seq(conversation_id, seq, id) VALUES ");
-        for i in 0..ROWS_PER_INSERT {
-            sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
-        }
-        let mut st = c.prepare_cached(&sql)?;
-        for chunk in chunks.by_ref() {
-            st.execute(rusqlite::params_from_iter(
-                chunk
-                    .iter()
-                    .flat_map(|&(conv, seq, id)| [conv as i64, seq as i64, id as i64]),
-            ))?;
-        }
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut st = c.prepare_cached(
-            "INSERT INTO recent_seq(conversation_id, seq, id) VALUES (?1, ?2, ?3)",
-        )?;
-        for &(conv, seq, id) in rest {
-            st.execute(params![conv as i64, seq as i64, id as i64])?;
-        }
-    }
+    crate::insert_rows(c, "recent_seq(conversation_id, seq, id)", entries)?;
     entries.clear();
     Ok(())
 }
@@ -135,7 +109,7 @@ pub(crate) fn read_by_seq<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::OptionalExtension;
+    use rusqlite::{params, OptionalExtension};
 
     fn store() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
