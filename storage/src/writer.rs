@@ -286,6 +286,9 @@ const PAIRS_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1)
 const SEQ_INDEX_AT: usize = 32_768;
 /// Fewer entries are moved once they are this old.
 const SEQ_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// A batch of at most this many messages, while `recent_seq` is empty, writes its entries
+/// straight into `message_seq` (see [`crate::sequence::record_all`]).
+const SEQ_STRAIGHT_MAX: usize = 64;
 
 /// Conversations per cache generation (see [`Generations`]).
 const MAX_CACHED: usize = 200_000;
@@ -303,23 +306,22 @@ struct Generations<K, V> {
 }
 
 impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
-    /// The young generation is sized for `cap` entries at once: growing a map of 200k
-    /// entries by doubling copied it seven times and faulted in fresh pages each time (8 % of
-    /// the writer at C=1000). The pages are touched only as entries arrive.
     fn new(cap: usize) -> Self {
-        let cap = cap.max(1);
         Generations {
-            young: HashMap::with_capacity(cap),
+            young: HashMap::new(),
             old: HashMap::new(),
-            cap,
+            cap: cap.max(1),
             lost: false,
         }
     }
 
     fn insert(&mut self, k: K, v: V) {
         if self.young.len() >= self.cap && !self.young.contains_key(&k) {
-            // The dropped generation's table becomes the new young one: same size, already
-            // in memory.
+            // The dropped generation's table becomes the new young one: already as large as
+            // a full generation needs and in memory, so the new one never grows by copying
+            // (growing 200k-entry maps by doubling, with fresh pages each time, was 8 % of
+            // the writer at C=1000). The first generation grows as entries come, so a small
+            // server's caches stay small.
             let mut recycled = std::mem::take(&mut self.old);
             self.lost |= !recycled.is_empty();
             recycled.clear();
@@ -634,7 +636,6 @@ impl State {
         };
         let members = conv.members.clone();
         self.pending.push((conv_id, seq, id));
-        self.recent += 1;
         Ok(Delivered {
             message: StoredMessage {
                 id,
@@ -961,7 +962,17 @@ impl<C: Send + 'static> Worker<C> {
         }
         // The batch's sequence-index entries, the bulk moves, then the commit; if the entries
         // cannot be written the batch must not commit without them, so it fails as a whole.
-        let commit = crate::sequence::record_all(&self.conn, &mut self.state.pending)
+        let entries = self.state.pending.len();
+        let straight = self.state.recent == 0 && entries <= SEQ_STRAIGHT_MAX;
+        if !straight && self.state.recent == 0 {
+            self.state.recent_moved_at = std::time::Instant::now();
+        }
+        let commit = crate::sequence::record_all(&self.conn, &mut self.state.pending, straight)
+            .map(|()| {
+                if !straight {
+                    self.state.recent += entries;
+                }
+            })
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 self.state.index_pairs(&self.conn);
