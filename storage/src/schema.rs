@@ -251,6 +251,16 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len() as i64);
     }
 
+    /// The rows of a query of two integer columns.
+    fn int_pairs(conn: &Connection, sql: &str) -> Vec<(i64, i64)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// A database as an older build left it: the first `version` migrations' SQL, then `rows`.
     fn database_at(version: usize, rows: &str) -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -293,13 +303,7 @@ mod tests {
                  VALUES (1, 7, 0), (2, 7, 0), (1, 8, 0), (3, 8, 0);",
         );
         migrate(&mut conn).unwrap();
-        let rows = |sql: &str| -> Vec<(i64, i64)> {
-            let mut st = conn.prepare(sql).unwrap();
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        };
+        let rows = |sql: &str| int_pairs(&conn, sql);
         // Only the other kind keeps its rows; every membership is listed once.
         assert_eq!(
             rows("SELECT user_id, conversation_id FROM members ORDER BY 1, 2"),
@@ -394,13 +398,7 @@ mod tests {
                  VALUES (1, 8, 0), (3, 8, 0);",
         );
         migrate(&mut conn).unwrap();
-        let rows = |sql: &str| -> Vec<(i64, i64)> {
-            let mut st = conn.prepare(sql).unwrap();
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        };
+        let rows = |sql: &str| int_pairs(&conn, sql);
         assert_eq!(
             rows("SELECT user_id * 10 + peer_id, conversation_id FROM direct_pairs ORDER BY 1"),
             vec![(12, 7), (21, 7), (23, 9), (32, 9)]
