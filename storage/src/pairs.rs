@@ -5,7 +5,7 @@
 //! `user_b` indexes of `conversations`), one page each written to the WAL per pair once the
 //! indexes outgrew a commit. Now `conversations` keeps no pair index; `direct_pairs` holds both
 //! directions of every direct conversation up to the mark `meta.pairs_indexed_upto`, and the
-//! writer adds the conversations above the mark (the tail) to it in bulk ([`index_tail`]):
+//! writer adds the conversations above the mark (the tail) to it in bulk ([`index_pairs`]):
 //! sorted, many thousands at a time, so each page it dirties takes many pairs. Readers find
 //! the tail by a rowid range scan of `conversations` from the mark (the `direct_tail` view,
 //! which `memberships` includes). The mark moves in the same transaction as the pairs, so the
@@ -30,13 +30,12 @@ pub(crate) fn direct_conversation(
     if let Some(id) = indexed(c, a, b)? {
         return Ok(Some(id));
     }
-    let (a, b) = (a.min(b), a.max(b));
-    Ok(c.prepare_cached(
+    conversation_of(
+        c,
         "SELECT conversation_id FROM direct_tail WHERE user_a = ?1 AND user_b = ?2",
-    )?
-    .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
-    .optional()?
-    .map(|id| id as u64))
+        a.min(b),
+        a.max(b),
+    )
 }
 
 /// The pair's conversation if it is in the index (at or below the mark).
@@ -45,12 +44,25 @@ pub(crate) fn indexed(
     a: UserId,
     b: UserId,
 ) -> Result<Option<ConversationId>, StorageError> {
-    Ok(c.prepare_cached(
+    conversation_of(
+        c,
         "SELECT conversation_id FROM direct_pairs WHERE user_id = ?1 AND peer_id = ?2",
-    )?
-    .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
-    .optional()?
-    .map(|id| id as u64))
+        a,
+        b,
+    )
+}
+
+/// Runs a query for one conversation id of the users `a` (`?1`) and `b` (`?2`).
+fn conversation_of(
+    c: &Connection,
+    sql: &str,
+    a: UserId,
+    b: UserId,
+) -> Result<Option<ConversationId>, StorageError> {
+    Ok(c.prepare_cached(sql)?
+        .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|id| id as u64))
 }
 
 /// Creates the 1:1 conversation of `a` and `b`, which the caller has found missing.
@@ -118,33 +130,14 @@ pub(crate) fn newest(c: &Connection) -> Result<ConversationId, StorageError> {
     Ok(v as u64)
 }
 
-/// Moves the tail into the index: both directions of every direct conversation above the mark,
-/// inserted in key order, and the mark raised to the newest conversation, in the caller's
-/// transaction. Returns the new mark.
+/// Moves the tail into the index: both directions of every pair in `tail` (the writer's copy,
+/// every direct conversation above the mark, or [`tail_after`] the mark), sorted in memory
+/// and 64 rows per statement, and raises the mark to the newest conversation, in the
+/// caller's transaction, so each index page written takes many pairs. Returns the new mark.
 ///
 /// # Errors
 /// Database errors; the caller's transaction then holds part of the work and must not commit
 /// it as is (the writer runs this in a savepoint).
-pub(crate) fn index_tail(c: &Connection) -> Result<ConversationId, StorageError> {
-    let upto = newest(c)?;
-    c.prepare_cached(
-        "INSERT INTO direct_pairs(user_id, peer_id, conversation_id)
-         SELECT user_a, user_b, conversation_id FROM direct_tail
-         UNION ALL SELECT user_b, user_a, conversation_id FROM direct_tail
-         ORDER BY 1, 2",
-    )?
-    .execute([])?;
-    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'pairs_indexed_upto'")?
-        .execute([upto as i64])?;
-    Ok(upto)
-}
-
-/// Moves the tail into the index from the writer's copy of it (`tail`, every direct
-/// conversation above the mark), sorted in memory and 64 rows per statement, and raises the
-/// mark to the newest conversation, in the caller's transaction. Returns the new mark.
-///
-/// # Errors
-/// As [`index_tail`].
 pub(crate) fn index_pairs(
     c: &Connection,
     tail: &std::collections::HashMap<(UserId, UserId), ConversationId>,
@@ -178,6 +171,15 @@ mod tests {
         c
     }
 
+    /// Moves the database's tail into the index, as the writer does with its copy.
+    fn move_tail(c: &Connection) -> ConversationId {
+        let tail = tail_after(c, mark(c).unwrap())
+            .unwrap()
+            .into_iter()
+            .collect();
+        index_pairs(c, &tail).unwrap()
+    }
+
     fn memberships(c: &Connection, user: UserId) -> Vec<u64> {
         c.prepare(
             "SELECT conversation_id FROM memberships WHERE user_id = ?1 ORDER BY conversation_id",
@@ -204,7 +206,7 @@ mod tests {
         assert_eq!(tail_after(&c, 0).unwrap(), vec![((1, 2), ab), ((2, 3), bc)]);
         assert_eq!(memberships(&c, 2), vec![ab, bc]);
 
-        assert_eq!(index_tail(&c).unwrap(), bc);
+        assert_eq!(move_tail(&c), bc);
         assert_eq!(mark(&c).unwrap(), bc);
         assert!(tail_after(&c, mark(&c).unwrap()).unwrap().is_empty());
         // Both directions are indexed, and each membership is listed once.
@@ -213,28 +215,28 @@ mod tests {
         assert_eq!(ensure_direct(&c, 2, 1, 0).unwrap(), (ab, false));
         assert_eq!(memberships(&c, 2), vec![ab, bc]);
         assert_eq!(memberships(&c, 3), vec![bc]);
-        let checked: Vec<(i64, i64)> = c
-            .prepare("SELECT user_id, conversation_id FROM conversation_members ORDER BY 1, 2")
+        let all = |view: &str| -> Vec<(i64, i64)> {
+            c.prepare(&format!(
+                "SELECT user_id, conversation_id FROM {view} ORDER BY 1, 2"
+            ))
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap();
-        let listed: Vec<(i64, i64)> = c
-            .prepare("SELECT user_id, conversation_id FROM memberships ORDER BY 1, 2")
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(checked, listed, "the two views hold the same rows");
+        };
+        assert_eq!(
+            all("conversation_members"),
+            all("memberships"),
+            "the two views hold the same rows"
+        );
 
         // A new pair after the mark is in the tail again; indexing an empty tail is harmless.
         let (ac, _) = ensure_direct(&c, 3, 1, 0).unwrap();
         assert_eq!(memberships(&c, 1), vec![ab, ac]);
         assert_eq!(direct_conversation(&c, 1, 3).unwrap(), Some(ac));
-        index_tail(&c).unwrap();
-        index_tail(&c).unwrap();
+        move_tail(&c);
+        move_tail(&c);
         assert_eq!(memberships(&c, 1), vec![ab, ac]);
         assert_eq!(direct_conversation(&c, 3, 1).unwrap(), Some(ac));
     }

@@ -269,6 +269,9 @@ struct State {
     stale: bool,
     /// Entries in `recent_seq`, and when they were last moved (see [`crate::sequence`]).
     recent: usize,
+    /// [`PAIRS_INDEX_AT`] and [`SEQ_INDEX_AT`] (smaller in tests).
+    pairs_index_at: usize,
+    seq_index_at: usize,
     /// This batch's sequence-index entries, written together before the commit.
     pending: Vec<crate::sequence::Entry>,
     recent_moved_at: std::time::Instant,
@@ -372,6 +375,8 @@ impl State {
             indexed_at: std::time::Instant::now(),
             stale: false,
             recent: crate::sequence::recent_len(conn)?,
+            pairs_index_at: PAIRS_INDEX_AT,
+            seq_index_at: SEQ_INDEX_AT,
             pending: Vec::new(),
             recent_moved_at: std::time::Instant::now(),
         })
@@ -380,14 +385,31 @@ impl State {
     /// After a job: conversations it opened join the tail, so that a message to the pair
     /// finds them instead of opening a second one.
     fn after_job(&mut self, c: &Connection) -> Result<(), StorageError> {
-        if crate::pairs::newest(c)? > self.seen {
+        let newest = crate::pairs::newest(c)?;
+        if newest > self.seen {
             for (pair, id) in crate::pairs::tail_after(c, self.seen)? {
                 self.tail.insert(pair, id);
                 self.direct.insert(pair, id);
-                self.seen = self.seen.max(id);
             }
-            self.seen = self.seen.max(crate::pairs::newest(c)?);
+            self.seen = newest;
         }
+        Ok(())
+    }
+
+    /// The end of a batch, before its commit: the batch's sequence-index entries, then the
+    /// bulk moves that are due. An error means the batch must not commit.
+    fn finish_batch(&mut self, c: &Connection) -> Result<(), StorageError> {
+        let entries = self.pending.len();
+        let straight = self.recent == 0 && entries <= SEQ_STRAIGHT_MAX;
+        crate::sequence::record_all(c, &mut self.pending, straight)?;
+        if !straight {
+            if self.recent == 0 {
+                self.recent_moved_at = std::time::Instant::now();
+            }
+            self.recent += entries;
+        }
+        self.index_pairs(c);
+        self.index_seqs(c);
         Ok(())
     }
 
@@ -395,20 +417,25 @@ impl State {
     fn index_pairs(&mut self, c: &Connection) {
         if !self.stale
             && (self.tail.is_empty()
-                || (self.tail.len() < PAIRS_INDEX_AT
+                || (self.tail.len() < self.pairs_index_at
                     && self.indexed_at.elapsed() < PAIRS_INDEX_EVERY))
         {
             return;
         }
         // The tail in memory is all of it unless a job's pairs could not be read back; then
-        // the database's tail is moved instead.
-        let moved = if self.stale {
-            in_savepoint(c, crate::pairs::index_tail)
-        } else {
-            let tail = &self.tail;
-            in_savepoint(c, |c| crate::pairs::index_pairs(c, tail))
-        };
-        match moved {
+        // it is read again from the database first.
+        if self.stale {
+            let reread = crate::pairs::mark(c).and_then(|m| crate::pairs::tail_after(c, m));
+            match reread {
+                Ok(tail) => self.tail = tail.into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the direct pairs' tail");
+                    return;
+                }
+            }
+        }
+        let tail = &self.tail;
+        match in_savepoint(c, |c| crate::pairs::index_pairs(c, tail)) {
             Ok(upto) => {
                 self.tail.clear();
                 self.seen = self.seen.max(upto);
@@ -423,7 +450,7 @@ impl State {
     /// [`crate::sequence`]).
     fn index_seqs(&mut self, c: &Connection) {
         if self.recent == 0
-            || (self.recent < SEQ_INDEX_AT && self.recent_moved_at.elapsed() < SEQ_INDEX_EVERY)
+            || (self.recent < self.seq_index_at && self.recent_moved_at.elapsed() < SEQ_INDEX_EVERY)
         {
             return;
         }
@@ -962,23 +989,11 @@ impl<C: Send + 'static> Worker<C> {
         }
         // The batch's sequence-index entries, the bulk moves, then the commit; if the entries
         // cannot be written the batch must not commit without them, so it fails as a whole.
-        let entries = self.state.pending.len();
-        let straight = self.state.recent == 0 && entries <= SEQ_STRAIGHT_MAX;
-        if !straight && self.state.recent == 0 {
-            self.state.recent_moved_at = std::time::Instant::now();
-        }
-        let commit = crate::sequence::record_all(&self.conn, &mut self.state.pending, straight)
-            .map(|()| {
-                if !straight {
-                    self.state.recent += entries;
-                }
-            })
+        let commit = self
+            .state
+            .finish_batch(&self.conn)
             .map_err(|e| e.to_string())
-            .and_then(|()| {
-                self.state.index_pairs(&self.conn);
-                self.state.index_seqs(&self.conn);
-                run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string())
-            });
+            .and_then(|()| run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string()));
         match &commit {
             Ok(()) => {
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -1022,10 +1037,76 @@ impl<C: Send + 'static> Worker<C> {
 #[cfg(test)]
 mod tests {
     use super::{
-        catch_up, Generations, WalFlusher, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_RESTART_FRAMES,
+        catch_up, Generations, NewMessage, State, Target, WalFlusher, SEQ_STRAIGHT_MAX,
+        WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_RESTART_FRAMES,
     };
+    use crate::social::DirectPolicy;
+    use rusqlite::Connection;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
+
+    /// Batches as the writer runs them, with small move thresholds: the pairs' tail and
+    /// `recent_seq` are moved when they reach them, so both stay bounded, and every message
+    /// keeps exactly one index entry with gapless seqs.
+    #[test]
+    fn bulk_moves_keep_the_tail_and_recent_seq_bounded() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut c).unwrap();
+        for i in 1..=6 {
+            crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
+        }
+        let mut st = State::load(&c, DirectPolicy::Anyone).unwrap();
+        st.pairs_index_at = 4;
+        st.seq_index_at = 100;
+        let pairs: Vec<(u64, u64)> = (1..=6u64)
+            .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
+            .collect();
+        let batch = |st: &mut State, n: usize, from: usize| {
+            c.execute_batch("BEGIN").unwrap();
+            for i in from..from + n {
+                let (a, b) = pairs[i % pairs.len()];
+                let mut m = NewMessage {
+                    ctx: (),
+                    sender: a,
+                    target: Target::Direct(b),
+                    client_msg_id: 0,
+                    kind: 1,
+                    text: "x".into(),
+                };
+                st.insert(&c, &mut m, crate::now_ms()).unwrap();
+            }
+            st.finish_batch(&c).unwrap();
+            c.execute_batch("COMMIT").unwrap();
+            let recent = crate::sequence::recent_len(&c).unwrap();
+            (st.tail.len(), st.recent, recent)
+        };
+        let big = SEQ_STRAIGHT_MAX + 6;
+        // 15 new pairs in the first batch: past 4, moved at once. 70 entries wait in
+        // recent_seq; the next 70 pass 100 and are moved.
+        assert_eq!(batch(&mut st, big, 0), (0, big, big));
+        assert_eq!(batch(&mut st, big, big), (0, 0, 0));
+        // A small batch while recent_seq is empty goes straight into message_seq.
+        assert_eq!(batch(&mut st, 3, 2 * big), (0, 0, 0));
+        assert_eq!(batch(&mut st, big, 0), (0, big, big));
+        let total = (3 * big + 3) as i64;
+        let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
+        assert_eq!(q("SELECT count(*) FROM conversations"), 15);
+        assert_eq!(
+            q("SELECT (SELECT count(*) FROM message_seq) + (SELECT count(*) FROM recent_seq)"),
+            total
+        );
+        // Per conversation: as many entries as messages, numbered 1..=n.
+        let gaps = q("SELECT count(*) FROM (
+                SELECT conversation_id, count(*) AS n, max(seq) AS top FROM (
+                    SELECT conversation_id, seq FROM message_seq
+                    UNION ALL SELECT conversation_id, seq FROM recent_seq)
+                GROUP BY conversation_id) x
+             JOIN (SELECT conversation_id, count(*) AS m FROM messages GROUP BY 1) y
+               USING (conversation_id)
+             WHERE n != m OR top != m");
+        assert_eq!(gaps, 0);
+    }
 
     /// Feeds `catch_up` a scripted run of passes; returns its answer and the passes it ran.
     fn passes(script: &[(i64, i64)]) -> (bool, usize) {
