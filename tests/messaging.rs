@@ -213,6 +213,8 @@ async fn history_pages_and_time_ranges() {
     let mut acks = Vec::new();
     for i in 1..=30 {
         acks.push(alice.send_text(bob_id, &format!("h{i}")).await.unwrap());
+        // Apart in time, so that the range below (messages 5 to 9) is never one millisecond.
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let conv = acks[0].conversation_id;
     let last10 = alice

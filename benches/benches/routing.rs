@@ -3,13 +3,11 @@
 //! (`router::route`, which the `feige-router` thread runs per batch). Measured per message on
 //! the calling thread; building the batch and emptying the outboxes are not measured.
 
-use std::sync::Arc;
-
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use feige_server::router::{route, ReplyTo};
 use feige_server::session::{Outbox, Peer, Sessions};
-use feige_storage::{Committed, Delivered, StoredMessage};
+use feige_storage::{Committed, Delivered, Members, StoredMessage};
 
 const USERS: u64 = 1000;
 const BATCH: usize = 512;
@@ -67,7 +65,7 @@ fn routing(c: &mut Criterion) {
                                 sent_at_ms: 1_764_000_000_000,
                             },
                             duplicate: false,
-                            members: Arc::from(vec![from.min(to), from.max(to)]),
+                            members: Members::Pair([from.min(to), from.max(to)]),
                         }),
                     });
                 }

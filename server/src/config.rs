@@ -36,6 +36,9 @@ pub struct Config {
     pub pbkdf2_iterations: u32,
     /// Most writes committed in one transaction.
     pub max_batch: usize,
+    /// Conversations the storage writer keeps in memory, per cache generation (two are kept;
+    /// about 100 bytes per conversation at most).
+    pub conversation_cache: usize,
     /// Who may send 1:1 messages: "friends" (only friends; the default) or "anyone" (any two
     /// users, unless one blocked the other).
     pub dm_policy: String,
@@ -57,6 +60,7 @@ impl Default for Config {
             durability: "process".into(),
             pbkdf2_iterations: 100_000,
             max_batch: 16384,
+            conversation_cache: 500_000,
             dm_policy: "friends".into(),
         }
     }

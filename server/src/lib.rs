@@ -93,6 +93,7 @@ impl Server {
         let opts = StoreOptions {
             durability: config.durability()?,
             max_batch: config.max_batch.max(1),
+            conversation_cache: config.conversation_cache.max(1),
             direct_policy: config.dm_policy()?,
             ..StoreOptions::default()
         };

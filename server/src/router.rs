@@ -135,7 +135,7 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                     let push: Bytes = frame::encode_to_bytes(&Envelope::push(PushKind::Message(
                         convert::message(m),
                     )));
-                    for member in d.members.iter() {
+                    for member in d.members.as_slice() {
                         sessions.for_each(*member, |peer| {
                             if peer.conn_id != ctx.conn_id {
                                 deliver(peer, push.clone());
@@ -183,7 +183,7 @@ mod tests {
                     sent_at_ms: 0,
                 },
                 duplicate: false,
-                members: vec![1, 2].into(),
+                members: feige_storage::Members::Pair([1, 2]),
             }),
         }
     }

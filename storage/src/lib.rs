@@ -25,7 +25,9 @@ pub use account::{SessionRecord, UserRecord};
 pub use error::StorageError;
 pub use message::{ConversationPosition, HistoryQuery, StoredMessage, SyncPage};
 pub use social::DirectPolicy;
-pub use writer::{CommitSink, Committed, Delivered, NewMessage, Target, Writer, WriterStats};
+pub use writer::{
+    CommitSink, Committed, Delivered, Members, NewMessage, Target, Writer, WriterStats,
+};
 
 /// A user id (SQLite rowid of `users`).
 pub type UserId = u64;
@@ -57,6 +59,10 @@ pub struct StoreOptions {
     pub cache_kib: u32,
     /// Who may send 1:1 messages to whom (enforced by the writer).
     pub direct_policy: DirectPolicy,
+    /// Conversations the writer keeps in memory per cache generation (it keeps two): their
+    /// last seq and members, and each direct pair's conversation id. A message to one it
+    /// lacks costs several index lookups. About 100 bytes per conversation at most.
+    pub conversation_cache: usize,
 }
 
 impl Default for StoreOptions {
@@ -68,6 +74,7 @@ impl Default for StoreOptions {
             readers: 4,
             cache_kib: 64 * 1024,
             direct_policy: DirectPolicy::FriendsOnly,
+            conversation_cache: 500_000,
         }
     }
 }
@@ -509,7 +516,7 @@ mod tests {
                 _ => {
                     let d = r.unwrap();
                     assert!(!d.duplicate);
-                    assert_eq!(&*d.members, &[a, b]);
+                    assert_eq!(d.members.as_slice(), &[a, b]);
                     seqs.push(d.message.seq);
                 }
             }

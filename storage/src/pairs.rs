@@ -138,9 +138,9 @@ pub(crate) fn newest(c: &Connection) -> Result<ConversationId, StorageError> {
 /// # Errors
 /// Database errors; the caller's transaction then holds part of the work and must not commit
 /// it as is (the writer runs this in a savepoint).
-pub(crate) fn index_pairs(
+pub(crate) fn index_pairs<S>(
     c: &Connection,
-    tail: &std::collections::HashMap<(UserId, UserId), ConversationId>,
+    tail: &std::collections::HashMap<(UserId, UserId), ConversationId, S>,
 ) -> Result<ConversationId, StorageError> {
     let upto = newest(c)?;
     let mut rows: Vec<(u64, u64, u64)> = Vec::with_capacity(tail.len() * 2);
@@ -158,6 +158,7 @@ pub(crate) fn index_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn store() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
@@ -173,7 +174,7 @@ mod tests {
 
     /// Moves the database's tail into the index, as the writer does with its copy.
     fn move_tail(c: &Connection) -> ConversationId {
-        let tail = tail_after(c, mark(c).unwrap())
+        let tail: HashMap<_, _> = tail_after(c, mark(c).unwrap())
             .unwrap()
             .into_iter()
             .collect();
@@ -246,7 +247,7 @@ mod tests {
         let c = store();
         let (ab, _) = ensure_direct(&c, 2, 1, 0).unwrap();
         let (bc, _) = ensure_direct(&c, 3, 2, 0).unwrap();
-        let tail = tail_after(&c, mark(&c).unwrap())
+        let tail: HashMap<_, _> = tail_after(&c, mark(&c).unwrap())
             .unwrap()
             .into_iter()
             .collect();

@@ -6,7 +6,7 @@
 //! callers. So an ack can never precede its commit, and one fsync covers a whole batch.
 //! After each commit it tells the search indexer how far messages go ([`crate::indexer`]).
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -18,6 +18,10 @@ use crate::indexer::Indexer;
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::social::{DirectPolicy, Gate};
 use crate::{now_ms, ConversationId, StorageError, StoreOptions, UserId};
+
+/// The writer's maps hash ids on every message: foldhash's fast hasher, not SipHash. Keys
+/// are ids the server assigns, so there is no hash flooding to guard against.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::FixedState>;
 
 /// Where a new message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +57,39 @@ pub struct Delivered {
     /// True when the client id was already stored; nothing new was written.
     pub duplicate: bool,
     /// Members of the conversation.
-    pub members: Arc<[UserId]>,
+    pub members: Members,
+}
+
+/// A conversation's members, sorted by id. A direct conversation's are its pair, held inline:
+/// no allocation per conversation and no shared count touched per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Members {
+    /// A direct conversation: the pair, smaller id first.
+    Pair([UserId; 2]),
+    /// Any other conversation.
+    Group(Arc<[UserId]>),
+}
+
+impl Members {
+    /// The members, sorted.
+    pub fn as_slice(&self) -> &[UserId] {
+        match self {
+            Members::Pair(p) => p,
+            Members::Group(g) => g,
+        }
+    }
+
+    /// The direct conversation's pair, smaller id first; None for other kinds.
+    pub fn pair(&self) -> Option<(UserId, UserId)> {
+        match self {
+            Members::Pair([a, b]) => Some((*a, *b)),
+            Members::Group(_) => None,
+        }
+    }
+
+    fn direct(a: UserId, b: UserId) -> Self {
+        Members::Pair([a.min(b), a.max(b)])
+    }
 }
 
 /// One message's outcome, reported after its transaction committed.
@@ -126,7 +162,7 @@ impl<C: Send + 'static> Writer<C> {
     ) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
-        let state = State::load(&conn, opts.direct_policy)?;
+        let state = State::load(&conn, opts.direct_policy, opts.conversation_cache)?;
         let mut worker = Worker {
             conn,
             rx,
@@ -240,11 +276,10 @@ fn in_savepoint<T>(
     r
 }
 
-/// Cached facts about a conversation, owned by the writer thread.
+/// Cached facts about a conversation, owned by the writer thread (32 bytes for a direct one).
 struct Conv {
     last_seq: u64,
-    pair: Option<(u64, u64)>,
-    members: Arc<[UserId]>,
+    members: Members,
 }
 
 /// In-memory state that only the writer changes: the id clock and conversation caches.
@@ -293,9 +328,6 @@ const SEQ_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// straight into `message_seq` (see [`crate::sequence::record_all`]).
 const SEQ_STRAIGHT_MAX: usize = 64;
 
-/// Conversations per cache generation (see [`Generations`]).
-const MAX_CACHED: usize = 200_000;
-
 /// A map bounded to two generations of `cap` entries: when the young one is full it becomes
 /// the old one (dropping the previous old one), and a hit in the old one moves back to the
 /// young one. So the recently used entries survive a turnover, unlike a cache that is cleared
@@ -311,8 +343,8 @@ struct Generations<K, V> {
 impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
     fn new(cap: usize) -> Self {
         Generations {
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: HashMap::default(),
+            old: HashMap::default(),
             cap: cap.max(1),
             lost: false,
         }
@@ -343,18 +375,18 @@ impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
 }
 
 impl State {
-    fn load(conn: &Connection, policy: DirectPolicy) -> Result<Self, StorageError> {
+    fn load(conn: &Connection, policy: DirectPolicy, cache: usize) -> Result<Self, StorageError> {
         let last_id: i64 =
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
                 r.get(0)
             })?;
         // The newest direct conversations, so that a message to an existing one needs no
         // lookup; a pair missing here is created (or found) by `direct_conv`.
-        let mut direct = Generations::new(MAX_CACHED);
+        let mut direct = Generations::new(cache);
         let mut st = conn.prepare(
             "SELECT id, user_a, user_b FROM conversations WHERE kind = 1 ORDER BY id DESC LIMIT ?1",
         )?;
-        let mut rows = st.query([MAX_CACHED as i64])?;
+        let mut rows = st.query([cache as i64])?;
         let mut loaded = 0;
         while let Some(r) = rows.next()? {
             loaded += 1;
@@ -367,8 +399,8 @@ impl State {
         Ok(State {
             last_id: last_id as u64,
             direct,
-            direct_all: loaded < MAX_CACHED,
-            convs: Generations::new(MAX_CACHED),
+            direct_all: loaded < cache,
+            convs: Generations::new(cache),
             gate: Gate::new(policy),
             tail,
             seen: crate::pairs::newest(conn)?,
@@ -491,25 +523,19 @@ impl State {
                 .filter(|e| e.0 == id)
                 .map(|e| e.1)
                 .fold(last_seq as u64, u64::max);
-            let pair = pair_of(kind, a, b);
             // A direct conversation's members are its pair, always.
-            let members: Vec<UserId> = match pair {
-                Some((a, b)) => vec![a.min(b), a.max(b)],
-                None => c
-                    .prepare_cached(
+            let members = match pair_of(kind, a, b) {
+                Some((a, b)) => Members::direct(a, b),
+                None => Members::Group(
+                    c.prepare_cached(
                         "SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id",
                     )?
                     .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
-                    .collect::<Result<_, _>>()?,
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into(),
+                ),
             };
-            self.convs.insert(
-                id,
-                Conv {
-                    last_seq,
-                    pair,
-                    members: members.into(),
-                },
-            );
+            self.convs.insert(id, Conv { last_seq, members });
         }
         self.convs
             .get_mut(&id)
@@ -549,8 +575,7 @@ impl State {
                 id,
                 Conv {
                     last_seq: 0,
-                    pair: Some(key),
-                    members: vec![key.0, key.1].into(),
+                    members: Members::direct(key.0, key.1),
                 },
             );
         }
@@ -579,7 +604,7 @@ impl State {
             return Ok(None);
         };
         let conv = self.conv(c, original.conversation_id)?;
-        if let Some((a, b)) = conv.pair {
+        if let Some((a, b)) = conv.members.pair() {
             original.to_user = if original.from_user == a { b } else { a };
         }
         Ok(Some(Delivered {
@@ -605,7 +630,7 @@ impl State {
                 self.direct_conv(c, m.sender, to, now)?
             }
             Target::Conversation(id) => {
-                if let Some((a, b)) = self.conv(c, id)?.pair {
+                if let Some((a, b)) = self.conv(c, id)?.members.pair() {
                     if m.sender == a || m.sender == b {
                         let peer = if m.sender == a { b } else { a };
                         if let Err(e) = self.gate.check(c, m.sender, peer) {
@@ -618,7 +643,7 @@ impl State {
         };
         let id = self.next_id(now);
         let conv = self.conv(c, conv_id)?;
-        if conv.members.binary_search(&m.sender).is_err() {
+        if conv.members.as_slice().binary_search(&m.sender).is_err() {
             // A resend of a message stored before the sender left is still a duplicate.
             return match self.original(c, m)? {
                 Some(d) => Ok(d),
@@ -651,7 +676,7 @@ impl State {
                 .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
         }
         conv.last_seq = seq;
-        let to_user = match conv.pair {
+        let to_user = match conv.members.pair() {
             Some((a, b)) => {
                 if m.sender == a {
                     b
@@ -1019,7 +1044,9 @@ impl<C: Send + 'static> Worker<C> {
                     r.result = Err(StorageError::CommitFailed(e.clone()));
                 }
                 // Caches may name rows that were rolled back: rebuild from disk.
-                if let Ok(state) = State::load(&self.conn, self.state.gate.policy) {
+                if let Ok(state) =
+                    State::load(&self.conn, self.state.gate.policy, self.state.convs.cap)
+                {
                     self.state = state;
                 }
             }
@@ -1055,7 +1082,7 @@ mod tests {
         for i in 1..=6 {
             crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
         }
-        let mut st = State::load(&c, DirectPolicy::Anyone).unwrap();
+        let mut st = State::load(&c, DirectPolicy::Anyone, 1000).unwrap();
         st.pairs_index_at = 4;
         st.seq_index_at = 100;
         let pairs: Vec<(u64, u64)> = (1..=6u64)
@@ -1106,6 +1133,57 @@ mod tests {
                USING (conversation_id)
              WHERE n != m OR top != m");
         assert_eq!(gaps, 0);
+    }
+
+    /// A conversation cache far smaller than the conversations in use (two entries per
+    /// generation, fifteen pairs): every miss finds the pair's conversation and its last seq
+    /// in the database, within a batch and across a restart, so no pair gets a second
+    /// conversation and seqs stay gapless.
+    #[test]
+    fn a_cache_smaller_than_the_conversations_in_use_loses_nothing() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut c).unwrap();
+        for i in 1..=6 {
+            crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
+        }
+        let pairs: Vec<(u64, u64)> = (1..=6u64)
+            .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
+            .collect();
+        let mut seqs = std::collections::HashMap::new();
+        for restart in 0..2 {
+            let mut st = State::load(&c, DirectPolicy::Anyone, 2).unwrap();
+            st.pairs_index_at = 4;
+            for batch in 0..3 {
+                c.execute_batch("BEGIN").unwrap();
+                for i in 0..40 {
+                    // Both directions, and a stride that revisits pairs out of cache order.
+                    let (a, b) = pairs[(i * 7 + batch) % pairs.len()];
+                    let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
+                    let mut m = NewMessage {
+                        ctx: (),
+                        sender: from,
+                        target: Target::Direct(to),
+                        client_msg_id: 0,
+                        kind: 1,
+                        text: "x".into(),
+                    };
+                    let d = st.insert(&c, &mut m, crate::now_ms()).unwrap();
+                    assert_eq!(d.members.as_slice(), &[a, b]);
+                    assert_eq!(d.message.to_user, to);
+                    let last = seqs.entry(d.message.conversation_id).or_insert(0);
+                    assert_eq!(d.message.seq, *last + 1, "restart {restart} batch {batch}");
+                    *last = d.message.seq;
+                }
+                st.finish_batch(&c).unwrap();
+                c.execute_batch("COMMIT").unwrap();
+            }
+            assert!(st.convs.lost && st.direct.lost, "the caches turned over");
+        }
+        let convs: i64 = c
+            .query_row("SELECT count(*) FROM conversations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(convs, 15);
+        assert_eq!(seqs.len(), 15);
     }
 
     /// Feeds `catch_up` a scripted run of passes; returns its answer and the passes it ran.
@@ -1167,6 +1245,14 @@ mod tests {
             !written.load(Ordering::Relaxed),
             "the commit mark is consumed"
         );
+    }
+
+    #[test]
+    fn direct_members_are_the_sorted_pair() {
+        let m = super::Members::direct(9, 4);
+        assert_eq!(m.as_slice(), &[4, 9]);
+        assert_eq!(m.pair(), Some((4, 9)));
+        assert_eq!(super::Members::Group(vec![1, 2, 3].into()).pair(), None);
     }
 
     #[test]
