@@ -113,6 +113,12 @@ pub(crate) fn configure(conn: &Connection, opts: &StoreOptions) -> rusqlite::Res
 /// Rows per multi-row INSERT in [`insert_rows`].
 const ROWS_PER_INSERT: usize = 64;
 
+/// Maps and sets keyed by ids the server assigns, looked up on the writer's per-message path:
+/// foldhash's fast hasher instead of SipHash (there is no hash flooding to guard against).
+pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+/// See [`IdMap`].
+pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
+
 /// Inserts rows of three integers into `into` (a table and its three columns), in the given
 /// order, 64 rows per statement: the writer's bulk inserts pay a statement's overhead once
 /// per 64 rows instead of once each.

@@ -6,13 +6,11 @@
 //! so the writer's cache of who may message whom (`Gate`) is dropped in the same order as
 //! the messages it judges; the others through [`crate::Writer::call`].
 
-use std::collections::HashSet;
-
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::account::{user_row, UserRecord, USER_COLUMNS};
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
-use crate::{now_ms, ConversationId, StorageError, UserId};
+use crate::{now_ms, ConversationId, IdSet as HashSet, StorageError, UserId};
 
 /// Who may start or continue a 1:1 conversation with whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -188,10 +186,10 @@ impl Gate {
     pub(crate) fn new(policy: DirectPolicy) -> Self {
         Gate {
             policy,
-            friends: HashSet::new(),
+            friends: HashSet::default(),
             blocks: None,
             blocks_loaded: false,
-            users: HashSet::new(),
+            users: HashSet::default(),
         }
     }
 

@@ -6,7 +6,6 @@
 //! callers. So an ack can never precede its commit, and one fsync covers a whole batch.
 //! After each commit it tells the search indexer how far messages go ([`crate::indexer`]).
 
-use std::collections::HashMap as StdHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -17,11 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::indexer::Indexer;
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::social::{DirectPolicy, Gate};
-use crate::{now_ms, ConversationId, StorageError, StoreOptions, UserId};
-
-/// The writer's maps hash ids on every message: foldhash's fast hasher, not SipHash. Keys
-/// are ids the server assigns, so there is no hash flooding to guard against.
-type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::FixedState>;
+use crate::{now_ms, ConversationId, IdMap as HashMap, StorageError, StoreOptions, UserId};
 
 /// Where a new message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
