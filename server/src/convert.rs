@@ -6,7 +6,9 @@ use feige_storage::social::{
 };
 use feige_storage::{StoredMessage, UserRecord};
 
-pub(crate) fn message(m: &StoredMessage) -> pb::Message {
+/// Takes the stored message, so that its text moves instead of being copied (the router
+/// pushes every new message through here).
+pub(crate) fn message(m: StoredMessage) -> pb::Message {
     pb::Message {
         message_id: m.id,
         conversation_id: m.conversation_id,
@@ -14,7 +16,7 @@ pub(crate) fn message(m: &StoredMessage) -> pb::Message {
         from_user: m.from_user,
         client_msg_id: m.client_msg_id,
         kind: m.kind,
-        text: m.text.clone(),
+        text: m.text,
         sent_at_ms: m.sent_at_ms,
         to_user: m.to_user,
     }
@@ -78,7 +80,7 @@ pub(crate) fn conversation(c: &ConversationRecord) -> pb::Conversation {
         conversation_id: c.id,
         peer: c.peer.as_ref().map(public),
         remark: c.remark.clone(),
-        last_message: c.last_message.as_ref().map(message),
+        last_message: c.last_message.clone().map(message),
         unread: c.unread,
         read_seq: c.read_seq,
         last_active_ms: c.last_active_ms,

@@ -274,6 +274,13 @@ impl Handler {
                     Err(RequestError::new(ErrorCode::NotLoggedIn, "not logged in")),
                 );
             }
+            // The hot path: a message needs only the sender's id, not a copy of the login.
+            (State::LoggedIn(login), RequestKind::SendMessage(m)) => {
+                let sender = login.user;
+                if let Err(e) = self.send_message(rid, sender, m).await {
+                    self.respond(rid, Err(e));
+                }
+            }
             (State::LoggedIn(login), kind) => {
                 let login = login.clone();
                 return self.logged_in(rid, login, kind).await;
@@ -288,11 +295,6 @@ impl Handler {
             RequestKind::Logout(_) => {
                 let result = self.logout(&login).await;
                 self.respond(rid, result);
-            }
-            RequestKind::SendMessage(m) => {
-                if let Err(e) = self.send_message(rid, &login, m).await {
-                    self.respond(rid, Err(e));
-                }
             }
             RequestKind::Whoami(_) => {
                 let store = self.shared.store.clone();
@@ -323,8 +325,9 @@ impl Handler {
                 let fut = crate::request::message::search(self.shared.clone(), login, q);
                 self.spawn_reply(rid, fut).await;
             }
-            // Handled before a session is needed.
-            RequestKind::Hello(_)
+            // Handled before a session is needed, or above (SendMessage).
+            RequestKind::SendMessage(_)
+            | RequestKind::Hello(_)
             | RequestKind::Register(_)
             | RequestKind::Login(_)
             | RequestKind::Resume(_)
@@ -393,6 +396,30 @@ impl Handler {
 
     /// Writes the write buffer plus whatever the outbox holds, in as few writes as possible.
     async fn flush(&mut self) -> std::io::Result<()> {
+        if self.wbuf.is_empty() {
+            // Fast path, with no response of its own pending: gather the queued frames in this
+            // thread's scratch buffer and write them now. Only what the socket does not take
+            // is copied into the connection's own buffer, to wait for writability; so a busy
+            // connection allocates no write buffer per batch, and an idle one holds none.
+            let stream = &self.stream;
+            let rx = &self.rx;
+            let wbuf = &mut self.wbuf;
+            let drained = SCRATCH.with(|cell| {
+                let mut scratch = cell.borrow_mut();
+                let drained = write_drained(stream, rx, &mut scratch, wbuf);
+                if scratch.capacity() > SCRATCH_KEEP {
+                    *scratch = BytesMut::new();
+                }
+                drained
+            })?;
+            if !drained || self.wbuf.is_empty() {
+                // Nothing queued, or all of it written. Frames queued meanwhile keep the task
+                // busy, and ready to flush again.
+                self.rx.release();
+                return Ok(());
+            }
+            // The socket is full: wait for it below, with the rest in `wbuf`.
+        }
         self.rx.drain_into(&mut self.wbuf, WRITE_BATCH);
         if self.wbuf.is_empty() {
             self.rx.release();
@@ -424,6 +451,41 @@ impl Handler {
             }
         }
     }
+}
+
+thread_local! {
+    /// The write scratch buffer of this runtime thread (see [`Handler::flush`]).
+    static SCRATCH: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// A scratch buffer larger than this (after a very large frame) is given back after use.
+const SCRATCH_KEEP: usize = 4 * WRITE_BATCH;
+
+/// Drains queued frames into `scratch` and writes them without waiting; what the socket does
+/// not take goes into `rest`. Returns whether any frame was drained.
+fn write_drained(
+    stream: &TcpStream,
+    rx: &OutboxReader,
+    scratch: &mut BytesMut,
+    rest: &mut BytesMut,
+) -> std::io::Result<bool> {
+    scratch.clear();
+    rx.drain_into(scratch, WRITE_BATCH);
+    if scratch.is_empty() {
+        return Ok(false);
+    }
+    let mut done = 0;
+    while done < scratch.len() {
+        match stream.try_write(&scratch[done..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    rest.extend_from_slice(&scratch[done..]);
+    scratch.clear();
+    Ok(true)
 }
 
 /// Writes all of `buf` through a shared reference (the outbox may write to the same socket

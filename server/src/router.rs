@@ -117,7 +117,7 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
             };
             match done.result {
                 Ok(d) => {
-                    let m = &d.message;
+                    let m = d.message;
                     let ack = Envelope::response(
                         ctx.request_id,
                         ResponseResult::Send(pb::SendOk {

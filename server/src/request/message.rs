@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use feige_protocol::{pb, ErrorCode, ResponseResult};
 use feige_storage::{
-    message as store_message, ConversationPosition, HistoryQuery, NewMessage, Target,
+    message as store_message, ConversationPosition, HistoryQuery, NewMessage, Target, UserId,
 };
 
 use crate::convert;
@@ -45,7 +45,7 @@ impl Handler {
     pub(crate) async fn send_message(
         &mut self,
         rid: u64,
-        login: &Login,
+        sender: UserId,
         m: pb::SendMessage,
     ) -> Result<(), RequestError> {
         let target = match (m.to_user, m.conversation_id) {
@@ -80,7 +80,7 @@ impl Handler {
                 conn_id: self.conn_id,
                 outbox: self.tx.clone(),
             },
-            sender: login.user,
+            sender,
             target,
             client_msg_id: m.client_msg_id,
             kind: m.kind,
@@ -107,7 +107,7 @@ pub(crate) async fn sync(
         )
         .await?;
     Ok(ResponseResult::Sync(pb::SyncPage {
-        messages: page.messages.iter().map(convert::message).collect(),
+        messages: page.messages.into_iter().map(convert::message).collect(),
         has_more: page.has_more,
     }))
 }
@@ -161,7 +161,7 @@ pub(crate) async fn history(
     };
     let messages = shared.store.history(login.user, query).await?;
     Ok(ResponseResult::History(pb::Messages {
-        messages: messages.iter().map(convert::message).collect(),
+        messages: messages.into_iter().map(convert::message).collect(),
     }))
 }
 
@@ -188,6 +188,6 @@ pub(crate) async fn search(
         )
         .await?;
     Ok(ResponseResult::Search(pb::Messages {
-        messages: messages.iter().map(convert::message).collect(),
+        messages: messages.into_iter().map(convert::message).collect(),
     }))
 }
