@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use feige_protocol::{pb, ErrorCode, RequestKind, ResponseResult};
+use feige_protocol::{pb, Body, ErrorCode, PushKind, RequestKind, ResponseResult};
 use feige_tests::sdk::{code, login, messages, next_message, no_message_within, register};
 use feige_tests::{error_code, login_raw, TestServer};
 
@@ -429,5 +429,69 @@ async fn bad_messages_get_clear_errors() {
     // Nothing was stored by any of it; a good message still goes through as seq 1.
     assert_eq!(alice.send_text(bob_id, "fine").await.unwrap().seq, 1);
     let _ = error_code(&ResponseResult::Ack(pb::AckOk {}));
+    s.handle.shutdown().await;
+}
+
+/// A recipient that stops reading is dropped once its socket and outbox are full; the frames
+/// it did get are whole and in order (what the socket did not take of a batch was kept and
+/// sent first), the sender's messages are all acked meanwhile, and on reconnecting the
+/// recipient syncs every one of them.
+#[tokio::test]
+async fn a_recipient_that_stops_reading_is_dropped_and_later_syncs_everything() {
+    let s = TestServer::start_with(|c| {
+        c.dm_policy = "anyone".into();
+        c.outbox_capacity = 16;
+    })
+    .await;
+    let addr = s.addr();
+    register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let (alice, _) = login(&addr, "alice", "a").await;
+    let (mut stalled, _) = login_raw(&addr, "bob", "stalled").await;
+    // 2,000 messages of 16 KiB: 32 MiB, far more than loopback sockets buffer.
+    let text = "x".repeat(16 * 1024 - 8);
+    let mut tasks = Vec::new();
+    for chunk in 0..8u32 {
+        let (a, text) = (alice.clone(), text.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..250u32 {
+                a.send_text(bob_id, &format!("{:07}{text}", chunk * 250 + i))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Only now does bob read: whole frames, seqs 1, 2, 3... with no gap, then the close.
+    let frames = stalled.expect_closed().await;
+    let seqs: Vec<u64> = frames
+        .iter()
+        .filter_map(|f| match &f.body {
+            Some(Body::Push(pb::Push {
+                kind: Some(PushKind::Message(m)),
+            })) => Some(m.seq),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !seqs.is_empty(),
+        "some messages reached bob before he stalled"
+    );
+    assert!(
+        seqs.len() < 2000,
+        "a stalled reader is dropped, not fed forever"
+    );
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    // The server went on; bob, back on another device, syncs all 2,000 exactly once.
+    let (_bob, mut events) = login(&addr, "bob", "back").await;
+    let synced: Vec<u64> = messages(&mut events, 2000)
+        .await
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(synced, (1..=2000).collect::<Vec<_>>());
+    no_message_within(&mut events, 200).await;
     s.handle.shutdown().await;
 }
