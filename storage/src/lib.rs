@@ -489,6 +489,92 @@ mod tests {
         w.shutdown().await;
     }
 
+    /// A batch whose sequence-index entries cannot be written (a fault injected with a trigger
+    /// from another connection) fails as a whole: every message in it is refused, none is
+    /// stored, and after the fault clears the same client ids go through as new messages with
+    /// the seqs the failed batch would have taken.
+    #[tokio::test]
+    async fn a_batch_whose_index_entries_cannot_be_written_fails_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, w, rx) = open_store(dir.path());
+        let a = user(&w, "alice").await;
+        let b = user(&w, "bob").await;
+        let seqs_of = |n: usize| -> Vec<Result<u64, StorageError>> {
+            let mut got: Vec<(u32, Result<u64, StorageError>)> = (0..n)
+                .map(|_| {
+                    let (ctx, r) = rx.recv().unwrap();
+                    (ctx, r.map(|d| d.message.seq))
+                })
+                .collect();
+            got.sort_by_key(|(ctx, _)| *ctx);
+            got.into_iter().map(|(_, r)| r).collect()
+        };
+        for i in 1..=3u32 {
+            w.send_message(msg(i, a, b, i as u64)).await.unwrap();
+        }
+        assert_eq!(
+            seqs_of(3)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        let other = rusqlite::Connection::open(dir.path().join("feige.db")).unwrap();
+        other
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        other
+            .execute_batch(
+                "CREATE TRIGGER fault_recent BEFORE INSERT ON recent_seq
+                     BEGIN SELECT RAISE(ABORT, 'injected fault'); END;
+                 CREATE TRIGGER fault_seq BEFORE INSERT ON message_seq
+                     BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+            )
+            .unwrap();
+        for i in 4..=13u32 {
+            w.send_message(msg(i, a, b, i as u64)).await.unwrap();
+        }
+        for r in seqs_of(10) {
+            assert!(matches!(r, Err(StorageError::CommitFailed(_))), "{r:?}");
+        }
+        other
+            .execute_batch("DROP TRIGGER fault_recent; DROP TRIGGER fault_seq;")
+            .unwrap();
+        for i in 4..=13u32 {
+            w.send_message(msg(i, a, b, i as u64)).await.unwrap();
+        }
+        assert_eq!(
+            seqs_of(10)
+                .into_iter()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+            (4..=13).collect::<Vec<u64>>()
+        );
+        let stored: i64 = other
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, 13);
+        let conv = store.direct_conversation(a, b).await.unwrap().unwrap();
+        let page = store
+            .history(
+                a,
+                HistoryQuery {
+                    conversation: conv,
+                    before_seq: None,
+                    since_ms: None,
+                    until_ms: None,
+                    limit: 50,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=13).rev().collect::<Vec<u64>>()
+        );
+        w.shutdown().await;
+    }
+
     #[tokio::test]
     async fn group_commit_assigns_gapless_seqs_and_dedupes() {
         let dir = tempfile::tempdir().unwrap();

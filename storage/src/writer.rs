@@ -1181,6 +1181,85 @@ mod tests {
         assert_eq!(seqs.len(), 15);
     }
 
+    /// Moves that keep failing (a fault injected with triggers on both index tables) leave the
+    /// batches committing, with every message readable by seq and every pair found, from the
+    /// tail and `recent_seq`; once the fault clears, the next batch moves everything.
+    #[test]
+    fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut c).unwrap();
+        for i in 1..=6 {
+            crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
+        }
+        let mut st = State::load(&c, DirectPolicy::Anyone, 1000).unwrap();
+        st.pairs_index_at = 4;
+        st.seq_index_at = 100;
+        let pairs: Vec<(u64, u64)> = (1..=6u64)
+            .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
+            .collect();
+        let batch = |st: &mut State, n: usize| {
+            c.execute_batch("BEGIN").unwrap();
+            for i in 0..n {
+                let (a, b) = pairs[i % pairs.len()];
+                let mut m = NewMessage {
+                    ctx: (),
+                    sender: a,
+                    target: Target::Direct(b),
+                    client_msg_id: 0,
+                    kind: 1,
+                    text: "x".into(),
+                };
+                st.insert(&c, &mut m, crate::now_ms()).unwrap();
+            }
+            st.finish_batch(&c).unwrap();
+            c.execute_batch("COMMIT").unwrap();
+        };
+        c.execute_batch(
+            "CREATE TEMP TRIGGER fault_pairs BEFORE INSERT ON main.direct_pairs
+                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END;
+             CREATE TEMP TRIGGER fault_seq BEFORE INSERT ON main.message_seq
+                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+        )
+        .unwrap();
+        let big = SEQ_STRAIGHT_MAX + 6;
+        for _ in 0..3 {
+            batch(&mut st, big);
+        }
+        // Past both thresholds, nothing moved, nothing lost.
+        assert_eq!((st.tail.len(), st.recent), (15, 3 * big));
+        assert_eq!(crate::sequence::recent_len(&c).unwrap(), 3 * big);
+        let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(q("SELECT count(*) FROM direct_pairs"), 0);
+        assert_eq!(q("SELECT count(*) FROM conversations"), 15);
+        for (k, &(a, b)) in pairs.iter().enumerate() {
+            let id = crate::pairs::direct_conversation(&c, a, b)
+                .unwrap()
+                .unwrap();
+            let q = crate::HistoryQuery {
+                conversation: id,
+                before_seq: None,
+                since_ms: None,
+                until_ms: None,
+                limit: 100,
+            };
+            let seqs: Vec<u64> = crate::message::history(&c, a, &q)
+                .unwrap()
+                .iter()
+                .map(|m| m.seq)
+                .collect();
+            // Each batch sends 70 over the 15 pairs in turn, from the first.
+            let n = 3 * (big / pairs.len() + usize::from(k < big % pairs.len())) as u64;
+            assert_eq!(seqs, (1..=n).rev().collect::<Vec<u64>>(), "pair ({a}, {b})");
+        }
+        c.execute_batch("DROP TRIGGER temp.fault_pairs; DROP TRIGGER temp.fault_seq;")
+            .unwrap();
+        batch(&mut st, 3);
+        assert_eq!((st.tail.len(), st.recent), (0, 0));
+        assert_eq!(crate::sequence::recent_len(&c).unwrap(), 0);
+        assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
+        assert_eq!(q("SELECT count(*) FROM message_seq"), (3 * big + 3) as i64);
+    }
+
     /// Feeds `catch_up` a scripted run of passes; returns its answer and the passes it ran.
     fn passes(script: &[(i64, i64)]) -> (bool, usize) {
         let mut n = 0;
