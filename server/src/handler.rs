@@ -144,10 +144,10 @@ impl Handler {
                             // Boxed: the request futures below are large, and an idle
                             // connection's task should not carry their space.
                             let flow = Box::pin(self.process_frames()).await;
-                            if self.rbuf.is_empty() {
-                                // Hold no buffer while waiting for the next frame.
-                                self.rbuf = BytesMut::new();
-                            }
+                            // The buffer is kept for the read that follows: readiness stays
+                            // set until a read would block, so the task reads again at once,
+                            // and that read gives the buffer back if it finds nothing (one
+                            // allocation per burst instead of two).
                             self.flush().await?;
                             if flow == Flow::Close {
                                 return Ok("closed after error");
@@ -157,8 +157,9 @@ impl Handler {
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            // Readiness was stale (it is only cleared by a read that would
-                            // block): give back the buffer reserved for nothing.
+                            // Nothing more for now (readiness is only cleared by a read that
+                            // would block, so every burst ends here): hold no buffer while
+                            // waiting for the next frame, unless it holds part of one.
                             if self.rbuf.is_empty() {
                                 self.rbuf = BytesMut::new();
                             }

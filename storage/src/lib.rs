@@ -575,6 +575,50 @@ mod tests {
         w.shutdown().await;
     }
 
+    /// An index entry that is already there (only a bug could put it there; here another
+    /// connection does) fails its whole batch: the message is refused and not stored, the
+    /// writer goes on, and once the stray entry is gone the resend takes the seq the refused
+    /// message would have had.
+    #[tokio::test]
+    async fn a_conflicting_index_entry_fails_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, w, rx) = open_store(dir.path());
+        let a = user(&w, "alice").await;
+        let b = user(&w, "bob").await;
+        for i in 1..=3u32 {
+            w.send_message(msg(i, a, b, i as u64)).await.unwrap();
+            assert_eq!(rx.recv().unwrap().1.unwrap().message.seq, i as u64);
+        }
+        let conv = store.direct_conversation(a, b).await.unwrap().unwrap() as i64;
+        let other = rusqlite::Connection::open(dir.path().join("feige.db")).unwrap();
+        other
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        let stray =
+            "INSERT INTO message_seq VALUES (?1, 4, 0); INSERT INTO recent_seq VALUES (?1, 4, 0);";
+        for sql in stray.split_inclusive(';') {
+            other.execute(sql, [conv]).unwrap();
+        }
+        w.send_message(msg(4, a, b, 4)).await.unwrap();
+        let (_, r) = rx.recv().unwrap();
+        assert!(matches!(r, Err(StorageError::CommitFailed(_))), "{r:?}");
+        let count = |c: &rusqlite::Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(&other), 3, "nothing of the refused batch was stored");
+        other
+            .execute_batch(
+                "DELETE FROM message_seq WHERE id = 0; DELETE FROM recent_seq WHERE id = 0;",
+            )
+            .unwrap();
+        w.send_message(msg(5, a, b, 4)).await.unwrap();
+        let d = rx.recv().unwrap().1.unwrap();
+        assert_eq!((d.message.seq, d.duplicate), (4, false));
+        assert_eq!(count(&other), 4);
+        w.shutdown().await;
+    }
+
     #[tokio::test]
     async fn group_commit_assigns_gapless_seqs_and_dedupes() {
         let dir = tempfile::tempdir().unwrap();
