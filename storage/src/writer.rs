@@ -1067,38 +1067,57 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
-    /// Batches as the writer runs them, with small move thresholds: the pairs' tail and
-    /// `recent_seq` are moved when they reach them, so both stay bounded, and every message
-    /// keeps exactly one index entry with gapless seqs.
-    #[test]
-    fn bulk_moves_keep_the_tail_and_recent_seq_bounded() {
+    /// An in-memory store with users 1 to 6, and their 15 pairs.
+    fn six_users() -> (Connection, Vec<(u64, u64)>) {
         let mut c = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&mut c).unwrap();
         for i in 1..=6 {
             crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
         }
-        let mut st = State::load(&c, DirectPolicy::Anyone, 1000).unwrap();
-        st.pairs_index_at = 4;
-        st.seq_index_at = 100;
-        let pairs: Vec<(u64, u64)> = (1..=6u64)
+        let pairs = (1..=6u64)
             .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
             .collect();
-        let batch = |st: &mut State, n: usize, from: usize| {
-            c.execute_batch("BEGIN").unwrap();
-            for i in from..from + n {
-                let (a, b) = pairs[i % pairs.len()];
+        (c, pairs)
+    }
+
+    /// Runs one batch as the writer does: each `(from, to)` a text message, then the batch's
+    /// end and the commit. Returns the messages' outcomes.
+    fn run_batch(
+        c: &Connection,
+        st: &mut State,
+        messages: impl IntoIterator<Item = (u64, u64)>,
+    ) -> Vec<super::Delivered> {
+        c.execute_batch("BEGIN").unwrap();
+        let done = messages
+            .into_iter()
+            .map(|(from, to)| {
                 let mut m = NewMessage {
                     ctx: (),
-                    sender: a,
-                    target: Target::Direct(b),
+                    sender: from,
+                    target: Target::Direct(to),
                     client_msg_id: 0,
                     kind: 1,
                     text: "x".into(),
                 };
-                st.insert(&c, &mut m, crate::now_ms()).unwrap();
-            }
-            st.finish_batch(&c).unwrap();
-            c.execute_batch("COMMIT").unwrap();
+                st.insert(c, &mut m, crate::now_ms()).unwrap()
+            })
+            .collect();
+        st.finish_batch(c).unwrap();
+        c.execute_batch("COMMIT").unwrap();
+        done
+    }
+
+    /// Batches as the writer runs them, with small move thresholds: the pairs' tail and
+    /// `recent_seq` are moved when they reach them, so both stay bounded, and every message
+    /// keeps exactly one index entry with gapless seqs.
+    #[test]
+    fn bulk_moves_keep_the_tail_and_recent_seq_bounded() {
+        let (c, pairs) = six_users();
+        let mut st = State::load(&c, DirectPolicy::Anyone, 1000).unwrap();
+        st.pairs_index_at = 4;
+        st.seq_index_at = 100;
+        let batch = |st: &mut State, n: usize, from: usize| {
+            run_batch(&c, st, (from..from + n).map(|i| pairs[i % pairs.len()]));
             let recent = crate::sequence::recent_len(&c).unwrap();
             (st.tail.len(), st.recent, recent)
         };
@@ -1136,41 +1155,30 @@ mod tests {
     /// conversation and seqs stay gapless.
     #[test]
     fn a_cache_smaller_than_the_conversations_in_use_loses_nothing() {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut c).unwrap();
-        for i in 1..=6 {
-            crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
-        }
-        let pairs: Vec<(u64, u64)> = (1..=6u64)
-            .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
-            .collect();
+        let (c, pairs) = six_users();
         let mut seqs = std::collections::HashMap::new();
         for restart in 0..2 {
             let mut st = State::load(&c, DirectPolicy::Anyone, 2).unwrap();
             st.pairs_index_at = 4;
             for batch in 0..3 {
-                c.execute_batch("BEGIN").unwrap();
-                for i in 0..40 {
-                    // Both directions, and a stride that revisits pairs out of cache order.
-                    let (a, b) = pairs[(i * 7 + batch) % pairs.len()];
-                    let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
-                    let mut m = NewMessage {
-                        ctx: (),
-                        sender: from,
-                        target: Target::Direct(to),
-                        client_msg_id: 0,
-                        kind: 1,
-                        text: "x".into(),
-                    };
-                    let d = st.insert(&c, &mut m, crate::now_ms()).unwrap();
-                    assert_eq!(d.members.as_slice(), &[a, b]);
+                // Both directions, and a stride that revisits pairs out of cache order.
+                let sends: Vec<(u64, u64)> = (0..40)
+                    .map(|i| {
+                        let (a, b) = pairs[(i * 7 + batch) % pairs.len()];
+                        if i % 2 == 0 {
+                            (a, b)
+                        } else {
+                            (b, a)
+                        }
+                    })
+                    .collect();
+                for (d, &(from, to)) in run_batch(&c, &mut st, sends.clone()).iter().zip(&sends) {
+                    assert_eq!(d.members.as_slice(), &[from.min(to), from.max(to)]);
                     assert_eq!(d.message.to_user, to);
                     let last = seqs.entry(d.message.conversation_id).or_insert(0);
                     assert_eq!(d.message.seq, *last + 1, "restart {restart} batch {batch}");
                     *last = d.message.seq;
                 }
-                st.finish_batch(&c).unwrap();
-                c.execute_batch("COMMIT").unwrap();
             }
             assert!(st.convs.lost && st.direct.lost, "the caches turned over");
         }
@@ -1186,33 +1194,12 @@ mod tests {
     /// tail and `recent_seq`; once the fault clears, the next batch moves everything.
     #[test]
     fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut c).unwrap();
-        for i in 1..=6 {
-            crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
-        }
+        let (c, pairs) = six_users();
         let mut st = State::load(&c, DirectPolicy::Anyone, 1000).unwrap();
         st.pairs_index_at = 4;
         st.seq_index_at = 100;
-        let pairs: Vec<(u64, u64)> = (1..=6u64)
-            .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
-            .collect();
         let batch = |st: &mut State, n: usize| {
-            c.execute_batch("BEGIN").unwrap();
-            for i in 0..n {
-                let (a, b) = pairs[i % pairs.len()];
-                let mut m = NewMessage {
-                    ctx: (),
-                    sender: a,
-                    target: Target::Direct(b),
-                    client_msg_id: 0,
-                    kind: 1,
-                    text: "x".into(),
-                };
-                st.insert(&c, &mut m, crate::now_ms()).unwrap();
-            }
-            st.finish_batch(&c).unwrap();
-            c.execute_batch("COMMIT").unwrap();
+            run_batch(&c, st, (0..n).map(|i| pairs[i % pairs.len()]));
         };
         c.execute_batch(
             "CREATE TEMP TRIGGER fault_pairs BEFORE INSERT ON main.direct_pairs
