@@ -161,8 +161,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn store() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut c).unwrap();
+        let c = crate::schema::migrated_in_memory();
         c.execute_batch(
             "INSERT INTO users(id, username, nickname, salt, password_hash, created_at_ms)
              VALUES (1, 'a', 'a', x'00', x'00', 0), (2, 'b', 'b', x'00', x'00', 0),

@@ -236,6 +236,15 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// A fresh in-memory database at the current schema, for the crate's unit tests.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn migrated_in_memory() -> Connection {
+    let mut c = Connection::open_in_memory().unwrap();
+    migrate(&mut c).unwrap();
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,9 +124,7 @@ mod tests {
     use rusqlite::{params, OptionalExtension};
 
     fn store() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut c).unwrap();
-        c
+        crate::schema::migrated_in_memory()
     }
 
     /// Adds messages `seqs` of conversation `conv` (ids `conv * 1000 + seq`).

@@ -952,8 +952,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut c).unwrap();
+        let c = crate::schema::migrated_in_memory();
         for name in ["alice", "bob", "carol", "小明", "xiaoming_zhang"] {
             crate::account::insert_user(&c, name, &format!("{name} nick"), b"s", b"h").unwrap();
         }

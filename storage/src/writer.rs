@@ -1069,8 +1069,7 @@ mod tests {
 
     /// An in-memory store with users 1 to 6, and their 15 pairs.
     fn six_users() -> (Connection, Vec<(u64, u64)>) {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut c).unwrap();
+        let c = crate::schema::migrated_in_memory();
         for i in 1..=6 {
             crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
         }
