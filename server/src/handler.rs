@@ -402,17 +402,8 @@ impl Handler {
             // thread's scratch buffer and write them now. Only what the socket does not take
             // is copied into the connection's own buffer, to wait for writability; so a busy
             // connection allocates no write buffer per batch, and an idle one holds none.
-            let stream = &self.stream;
-            let rx = &self.rx;
-            let wbuf = &mut self.wbuf;
-            let drained = SCRATCH.with(|cell| {
-                let mut scratch = cell.borrow_mut();
-                let drained = write_drained(stream, rx, &mut scratch, wbuf);
-                if scratch.capacity() > SCRATCH_KEEP {
-                    *scratch = BytesMut::new();
-                }
-                drained
-            })?;
+            let (stream, rx, wbuf) = (&self.stream, &self.rx, &mut self.wbuf);
+            let drained = with_scratch(|scratch| write_drained(stream, rx, scratch, wbuf))?;
             if !drained || self.wbuf.is_empty() {
                 // Nothing queued, or all of it written. Frames queued meanwhile keep the task
                 // busy, and ready to flush again.
@@ -462,15 +453,27 @@ thread_local! {
 /// A scratch buffer larger than this (after a very large frame) is given back after use.
 const SCRATCH_KEEP: usize = 4 * WRITE_BATCH;
 
-/// Drains queued frames into `scratch` and writes them without waiting; what the socket does
-/// not take goes into `rest`. Returns whether any frame was drained.
+/// Runs `f` with this thread's scratch buffer, then bounds what the buffer keeps.
+fn with_scratch<R>(f: impl FnOnce(&mut BytesMut) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let r = f(&mut scratch);
+        scratch.clear();
+        if scratch.capacity() > SCRATCH_KEEP {
+            *scratch = BytesMut::new();
+        }
+        r
+    })
+}
+
+/// Drains queued frames into the empty `scratch` and writes them without waiting; what the
+/// socket does not take goes into `rest`. Returns whether any frame was drained.
 fn write_drained(
     stream: &TcpStream,
     rx: &OutboxReader,
     scratch: &mut BytesMut,
     rest: &mut BytesMut,
 ) -> std::io::Result<bool> {
-    scratch.clear();
     rx.drain_into(scratch, WRITE_BATCH);
     if scratch.is_empty() {
         return Ok(false);
@@ -485,7 +488,6 @@ fn write_drained(
         }
     }
     rest.extend_from_slice(&scratch[done..]);
-    scratch.clear();
     Ok(true)
 }
 
@@ -517,5 +519,26 @@ pub(crate) fn to_envelope(rid: u64, result: Result<ResponseResult, RequestError>
     match result {
         Ok(r) => Envelope::response(rid, r),
         Err(e) => Envelope::error(rid, e.code, e.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The per-thread write buffer is reused empty between batches, and one grown past
+    /// `SCRATCH_KEEP` by a very large frame is given back, so a thread keeps at most that.
+    #[test]
+    fn the_scratch_buffer_is_reused_and_bounded() {
+        with_scratch(|s| s.extend_from_slice(&[7; 1000]));
+        let kept = with_scratch(|s| (s.len(), s.capacity()));
+        assert_eq!(kept.0, 0, "handed over empty");
+        assert!(kept.1 >= 1000, "its storage is reused");
+        with_scratch(|s| s.extend_from_slice(&vec![7; SCRATCH_KEEP + 1]));
+        assert_eq!(
+            with_scratch(|s| s.capacity()),
+            0,
+            "a grown buffer is given back"
+        );
     }
 }
