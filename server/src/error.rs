@@ -47,6 +47,7 @@ impl From<StorageError> for RequestError {
             | StorageError::Pool(_)
             | StorageError::Io(_)
             | StorageError::CommitFailed(_)
+            | StorageError::SnapshotMoved
             | StorageError::SchemaTooNew { .. } => {
                 tracing::error!(error = %e, "storage failure");
                 return RequestError::new(ErrorCode::Internal, "internal storage error");

@@ -60,6 +60,11 @@ pub enum StorageError {
     /// Unblock of a user who is not blocked.
     #[error("this user is not blocked")]
     NotBlocked,
+    /// A read's snapshot is older than a move of the sequence index that has since dropped
+    /// entries it needs from memory (see `recent`); the store reads again, so callers of the
+    /// public API do not see this.
+    #[error("the sequence index moved under a read; try again")]
+    SnapshotMoved,
     /// The database was written by a newer Feige.
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

@@ -3,6 +3,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::recent::Range;
+use crate::sequence::{Query, View};
 use crate::{ConversationId, StorageError, UserId};
 
 /// A stored message, as pushed, synced and read from history.
@@ -118,30 +120,30 @@ fn membership(
 
 pub(crate) fn history(
     c: &Connection,
+    view: &View<'_>,
     user: UserId,
     q: &HistoryQuery,
 ) -> Result<Vec<StoredMessage>, StorageError> {
     let Some(pair) = membership(c, user, q.conversation)? else {
         return Err(StorageError::Forbidden);
     };
-    crate::sequence::read_by_seq(
-        c,
-        MESSAGE_COLUMNS,
-        "x.conversation_id = ?1 AND x.seq < ?2 AND m.sent_at_ms >= ?3 AND m.sent_at_ms < ?4",
-        true,
-        params![
-            q.conversation as i64,
-            q.before_seq.map_or(i64::MAX, |s| s as i64),
-            q.since_ms.unwrap_or(i64::MIN),
-            q.until_ms.unwrap_or(i64::MAX)
-        ],
-        q.limit,
-        |r| message_row(r, pair),
-    )
+    let query = Query {
+        conversation: q.conversation,
+        range: Range {
+            after: 0,
+            before: q.before_seq.unwrap_or(u64::MAX),
+            newest_first: true,
+            limit: q.limit,
+        },
+        since_ms: q.since_ms.unwrap_or(i64::MIN),
+        until_ms: q.until_ms.unwrap_or(i64::MAX),
+    };
+    crate::sequence::read_by_seq(c, view, &query, pair)
 }
 
 pub(crate) fn sync(
     c: &Connection,
+    view: &View<'_>,
     user: UserId,
     device: &str,
     positions: &[ConversationPosition],
@@ -171,15 +173,18 @@ pub(crate) fn sync(
             .map_or(cursor, |p| p.seq);
         let room = limit - page.messages.len();
         let before = page.messages.len();
-        let rows = crate::sequence::read_by_seq(
-            c,
-            MESSAGE_COLUMNS,
-            "x.conversation_id = ?1 AND x.seq > ?2",
-            false,
-            params![conv as i64, after as i64],
-            room + 1,
-            |r| message_row(r, pair),
-        )?;
+        let query = Query {
+            conversation: conv,
+            range: Range {
+                after,
+                before: u64::MAX,
+                newest_first: false,
+                limit: room + 1,
+            },
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
+        };
+        let rows = crate::sequence::read_by_seq(c, view, &query, pair)?;
         page.messages.extend(rows);
         if page.messages.len() - before > room {
             page.messages.pop();

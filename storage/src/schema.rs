@@ -184,6 +184,14 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO message_seq(conversation_id, seq, id)
         SELECT conversation_id, seq, id FROM messages ORDER BY conversation_id, seq;
     DROP INDEX messages_by_seq;",
+    // 10: the newest sequence-index entries wait in memory instead of `recent_seq`
+    // (`recent` module). The mark of the messages whose entries are in `message_seq` is the
+    // seq of an entry of conversation 0: all of them, once `recent_seq` is folded in.
+    "INSERT INTO message_seq(conversation_id, seq, id)
+        SELECT conversation_id, seq, id FROM recent_seq ORDER BY conversation_id, seq;
+    DROP TABLE recent_seq;
+    INSERT INTO message_seq(conversation_id, seq, id)
+        VALUES (0, (SELECT COALESCE(MAX(id), 0) FROM messages), 0);",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -434,7 +442,7 @@ mod tests {
         );
         migrate(&mut conn).unwrap();
         let entries: Vec<(i64, i64, i64)> = conn
-            .prepare("SELECT conversation_id, seq, id FROM message_seq")
+            .prepare("SELECT conversation_id, seq, id FROM message_seq WHERE conversation_id > 0")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
@@ -449,6 +457,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(left, 0, "messages keeps no sequence index");
+    }
+
+    /// Version 10 folds `recent_seq` into `message_seq` and marks every message as indexed.
+    #[test]
+    fn version_10_folds_the_recent_entries_in_and_sets_the_mark() {
+        let mut conn = database_at(
+            9,
+            "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+                 VALUES (10, 7, 1, 1, NULL, 1, 'a', 0), (11, 8, 1, 1, NULL, 1, 'b', 0),
+                        (12, 7, 2, 2, NULL, 1, 'c', 0);
+             INSERT INTO message_seq VALUES (7, 1, 10), (8, 1, 11);
+             INSERT INTO recent_seq VALUES (7, 2, 12);",
+        );
+        migrate(&mut conn).unwrap();
+        let entries: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT conversation_id, seq, id FROM message_seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // The mark is the seq of conversation 0's entry.
+        assert_eq!(
+            entries,
+            vec![(0, 12, 0), (7, 1, 10), (7, 2, 12), (8, 1, 11)]
+        );
+        assert_eq!(crate::recent::mark(&conn).unwrap(), 12);
+        let gone: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'recent_seq'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0);
     }
 
     #[test]

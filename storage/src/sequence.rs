@@ -2,118 +2,198 @@
 //!
 //! An index of `messages` on `(conversation_id, seq)` took a random-keyed B-tree insert per
 //! message, and once it outgrew a commit every message wrote one more 4 KiB page to the WAL.
-//! Now the index is two tables with the same key: `recent_seq`, small, takes each new message
-//! in its commit (so a commit writes the few pages it has, however many messages it holds),
-//! and the writer moves all of it into `message_seq` now and then ([`index_recent`]), in key
-//! order, so each page of the large index that a move writes takes many messages.
+//! Now the index has two halves with the same key: `message_seq` in the database holds every
+//! message up to a mark, and the newest ones wait in memory ([`crate::recent`]) until the
+//! writer moves many at once ([`move_into_index`]), in key order, so that each page of
+//! `message_seq` the move writes takes many messages.
 //!
-//! A conversation's entries in `recent_seq` were all added after the move before, so they are
-//! its newest: a reader going backwards from the newest reads `recent_seq` first and then
-//! `message_seq`, one going forwards the other way round ([`by_seq`]). A move is one
-//! transaction, so a message is in exactly one of them.
+//! A conversation's entries in memory are newer than all of its entries in `message_seq`: a
+//! reader going backwards from the newest reads memory first and then `message_seq`, one going
+//! forwards the other way round ([`read_by_seq`]). Both come from one read transaction, so
+//! each message is in exactly one of them.
 
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
 
-use crate::{ConversationId, StorageError};
+use crate::message::{message_row, DirectPair, StoredMessage, MESSAGE_COLUMNS};
+use crate::recent::{Range, Recent, Slot, Snapshot};
+use crate::{ConversationId, StorageError, UserId};
 
-/// A new message's index entry: (conversation, seq, message id).
+/// A message's index entry: (conversation, seq, message id).
 pub(crate) type Entry = (ConversationId, u64, u64);
 
-/// Adds a batch's new messages to the index, in key order and many rows per statement, in
-/// the writer's transaction; empties `entries`. They go into `recent_seq`, or, when `straight`
-/// (the caller's choice for a small batch while `recent_seq` is empty, so no conversation has
-/// newer entries there), into `message_seq` at once: a small batch gains nothing from a later
-/// bulk move, which at light load only gathers a second's worth of page writes into one stall.
+/// Writes `entries` (in key order) into `message_seq` with the new mark `mark`, in one
+/// statement and its own transaction ([`crate::move_rows`]): the caller must not be in a
+/// transaction. The mark is an entry of conversation 0, so that it commits with the entries
+/// in that one statement.
 ///
 /// # Errors
-/// Database errors; some entries may then be in, so the transaction must not commit.
-pub(crate) fn record_all(
+/// Database errors; nothing of the move is then in `message_seq`.
+pub(crate) fn move_into_index(
     c: &Connection,
     entries: &mut Vec<Entry>,
-    straight: bool,
+    mark: u64,
 ) -> Result<(), StorageError> {
-    entries.sort_unstable();
-    let into = if straight {
-        "message_seq(conversation_id, seq, id)"
-    } else {
-        "recent_seq(conversation_id, seq, id)"
-    };
-    crate::insert_rows(c, into, entries)?;
-    entries.clear();
-    Ok(())
+    entries.push((0, mark, 0));
+    let moved = crate::move_rows(c, "message_seq(conversation_id, seq, id)", entries);
+    entries.pop();
+    moved
 }
 
-/// Moves every entry of `recent_seq` into `message_seq`, in key order, in the caller's
-/// transaction; returns how many.
+/// SQL for the conversation's newest sequence number in `message_seq` (0 when none), its id
+/// bound to `?1`.
+pub(crate) const INDEXED_LAST_SEQ: &str =
+    "COALESCE((SELECT MAX(seq) FROM message_seq WHERE conversation_id = ?1), 0)";
+
+/// The index as one read transaction sees it: `message_seq` through the connection, the
+/// newer entries through `recent`, cut at the snapshot's mark and newest message.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub recent: &'a Recent,
+    pub snap: Snapshot,
+}
+
+impl View<'_> {
+    /// The conversation's entries in memory within `range`.
+    ///
+    /// # Errors
+    /// [`StorageError::SnapshotMoved`]: read again in a new transaction.
+    pub(crate) fn recent(
+        &self,
+        conv: ConversationId,
+        range: Range,
+    ) -> Result<Vec<Slot>, StorageError> {
+        self.recent.view(conv, self.snap, range)
+    }
+
+    /// The conversation's newest seq (0 when it has no messages).
+    ///
+    /// # Errors
+    /// Database errors, [`StorageError::SnapshotMoved`].
+    pub(crate) fn last_seq(
+        &self,
+        c: &Connection,
+        conv: ConversationId,
+    ) -> Result<u64, StorageError> {
+        if let Some(s) = self.recent(conv, Range::NEWEST)?.first() {
+            return Ok(s.seq);
+        }
+        let seq: i64 = c
+            .prepare_cached(&format!("SELECT {INDEXED_LAST_SEQ}"))?
+            .query_row([conv as i64], |r| r.get(0))?;
+        Ok(seq as u64)
+    }
+
+    /// Messages after `seq` in the conversation that `user` did not send.
+    ///
+    /// # Errors
+    /// Database errors, [`StorageError::SnapshotMoved`].
+    pub(crate) fn count_from_others(
+        &self,
+        c: &Connection,
+        conv: ConversationId,
+        seq: u64,
+        user: UserId,
+    ) -> Result<u64, StorageError> {
+        let range = Range {
+            after: seq,
+            ..Range::ALL
+        };
+        let recent = self
+            .recent(conv, range)?
+            .iter()
+            .filter(|s| s.sender != user)
+            .count() as u64;
+        let indexed: i64 = c
+            .prepare_cached(
+                "SELECT COUNT(*) FROM message_seq x JOIN messages m ON m.id = x.id
+                 WHERE x.conversation_id = ?1 AND x.seq > ?2 AND m.sender_id != ?3",
+            )?
+            .query_row(params![conv as i64, seq as i64, user as i64], |r| r.get(0))?;
+        Ok(recent + indexed as u64)
+    }
+}
+
+/// Which messages [`read_by_seq`] reads: seqs in `range`, sent within `[since_ms, until_ms)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Query {
+    pub conversation: ConversationId,
+    pub range: Range,
+    pub since_ms: i64,
+    pub until_ms: i64,
+}
+
+/// One conversation's messages in `seq` order (descending when newest first), at most
+/// `q.range.limit`. Reads the half of the index that comes first in that order, then the
+/// other only if the page is not full: plain index seeks, no merge or sort.
 ///
 /// # Errors
-/// Database errors; the caller's transaction then holds part of the work and must not commit
-/// it as is (the writer runs this in a savepoint).
-pub(crate) fn index_recent(c: &Connection) -> Result<usize, StorageError> {
-    let moved = c
-        .prepare_cached(
-            "INSERT INTO message_seq(conversation_id, seq, id)
-             SELECT conversation_id, seq, id FROM recent_seq ORDER BY conversation_id, seq",
-        )?
-        .execute([])?;
-    c.prepare_cached("DELETE FROM recent_seq")?.execute([])?;
-    Ok(moved)
-}
-
-/// Entries waiting in `recent_seq`.
-pub(crate) fn recent_len(c: &Connection) -> Result<usize, StorageError> {
-    let n: i64 = c
-        .prepare_cached("SELECT count(*) FROM recent_seq")?
-        .query_row([], |r| r.get(0))?;
-    Ok(n as usize)
-}
-
-/// SQL for the conversation's newest sequence number (0 when empty), its id bound to `?1`.
-pub(crate) const LAST_SEQ: &str = "COALESCE(
-    (SELECT MAX(seq) FROM recent_seq WHERE conversation_id = ?1),
-    (SELECT MAX(seq) FROM message_seq WHERE conversation_id = ?1), 0)";
-
-/// One conversation's messages in `seq` order (descending when `newest_first`), at most
-/// `limit`, as `row` makes them: the rows of `messages m` joined with the index as `x` that
-/// match `filter` (which names `x.conversation_id` and the parameters `params`). Reads the half
-/// of the index that comes first in that order, then the other only if the page is not full:
-/// two plain index seeks, no merge or sort.
-///
-/// # Errors
-/// Database errors.
-pub(crate) fn read_by_seq<T>(
+/// Database errors, [`StorageError::SnapshotMoved`].
+pub(crate) fn read_by_seq(
     c: &Connection,
-    columns: &str,
-    filter: &str,
-    newest_first: bool,
-    params: &[&dyn rusqlite::ToSql],
-    limit: usize,
-    mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, StorageError> {
-    let dir = if newest_first { "DESC" } else { "ASC" };
-    let halves = if newest_first {
-        ["recent_seq", "message_seq"]
-    } else {
-        ["message_seq", "recent_seq"]
-    };
-    let limit_param = params.len() + 1;
+    view: &View<'_>,
+    q: &Query,
+    pair: DirectPair,
+) -> Result<Vec<StoredMessage>, StorageError> {
+    let limit = q.range.limit;
     let mut out = Vec::new();
-    for table in halves {
+    let timed = q.since_ms != i64::MIN || q.until_ms != i64::MAX;
+    let from_memory = |out: &mut Vec<StoredMessage>| -> Result<(), StorageError> {
+        // With a time filter some entries may not qualify: take all in range, then filter.
+        let range = Range {
+            limit: if timed { usize::MAX } else { limit - out.len() },
+            ..q.range
+        };
+        let mut st = c.prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m
+             WHERE m.id = ?1 AND m.sent_at_ms >= ?2 AND m.sent_at_ms < ?3"
+        ))?;
+        for s in view.recent(q.conversation, range)? {
+            if out.len() == limit {
+                break;
+            }
+            let row = st.query_map(params![s.id as i64, q.since_ms, q.until_ms], |r| {
+                message_row(r, pair)
+            })?;
+            for m in row {
+                out.push(m?);
+            }
+        }
+        Ok(())
+    };
+    let from_index = |out: &mut Vec<StoredMessage>| -> Result<(), StorageError> {
         let room = limit - out.len();
         if room == 0 {
-            break;
+            return Ok(());
         }
+        let dir = if q.range.newest_first { "DESC" } else { "ASC" };
         let mut st = c.prepare_cached(&format!(
-            "SELECT {columns} FROM {table} x JOIN messages m ON m.id = x.id
-             WHERE {filter} ORDER BY x.seq {dir} LIMIT ?{limit_param}"
+            "SELECT {MESSAGE_COLUMNS} FROM message_seq x JOIN messages m ON m.id = x.id
+             WHERE x.conversation_id = ?1 AND x.seq > ?2 AND x.seq < ?3
+               AND m.sent_at_ms >= ?4 AND m.sent_at_ms < ?5
+             ORDER BY x.seq {dir} LIMIT ?6"
         ))?;
-        let room = room as i64;
-        let mut bound: Vec<&dyn rusqlite::ToSql> = params.to_vec();
-        bound.push(&room);
-        let rows = st.query_map(bound.as_slice(), &mut row)?;
-        for r in rows {
-            out.push(r?);
+        let rows = st.query_map(
+            params![
+                q.conversation as i64,
+                q.range.after.min(i64::MAX as u64) as i64,
+                q.range.before.min(i64::MAX as u64) as i64,
+                q.since_ms,
+                q.until_ms,
+                room.min(i64::MAX as usize) as i64
+            ],
+            |r| message_row(r, pair),
+        )?;
+        for m in rows {
+            out.push(m?);
         }
+        Ok(())
+    };
+    if q.range.newest_first {
+        from_memory(&mut out)?;
+        from_index(&mut out)?;
+    } else {
+        from_index(&mut out)?;
+        from_memory(&mut out)?;
     }
     Ok(out)
 }
@@ -121,97 +201,103 @@ pub(crate) fn read_by_seq<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rusqlite::{params, OptionalExtension};
+    use rusqlite::OptionalExtension;
 
-    fn store() -> Connection {
-        crate::schema::migrated_in_memory()
-    }
-
-    /// Adds messages `seqs` of conversation `conv` (ids `conv * 1000 + seq`).
-    fn add(c: &Connection, conv: u64, seqs: std::ops::RangeInclusive<u64>) {
+    /// Adds messages `seqs` of conversation `conv` (ids growing from 1 across conversations,
+    /// as the writer's do; sent at their id) and their entries in memory, as committed
+    /// batches do.
+    fn add(c: &Connection, recent: &Recent, conv: u64, seqs: std::ops::RangeInclusive<u64>) {
         for seq in seqs {
-            let id = conv * 1000 + seq;
+            let id: i64 = c
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM messages", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            let id = id as u64;
             c.execute(
                 "INSERT INTO messages(id, conversation_id, seq, sender_id, kind, body, sent_at_ms)
-                 VALUES (?1, ?2, ?3, 1, 1, 'x', ?1)",
-                params![id as i64, conv as i64, seq as i64],
+                 VALUES (?1, ?2, ?3, ?4, 1, 'x', ?1)",
+                params![id as i64, conv as i64, seq as i64, (seq % 2) as i64],
             )
             .unwrap();
-            record_all(c, &mut vec![(conv, seq, id)], false).unwrap();
+            recent.publish(&[(
+                conv,
+                Slot {
+                    seq,
+                    id,
+                    sender: seq % 2,
+                },
+            )]);
         }
     }
 
-    fn seqs(c: &Connection, filter: &str, newest_first: bool, limit: usize) -> Vec<i64> {
-        read_by_seq(
-            c,
-            "m.id, m.conversation_id, m.seq",
-            filter,
-            newest_first,
-            &[],
-            limit,
-            |r| r.get(2),
-        )
-        .unwrap()
+    /// Moves everything in memory into `message_seq`, as the writer does.
+    fn move_all(c: &Connection, recent: &Recent) {
+        let entries = recent.sorted();
+        let mark = entries.iter().map(|e| e.2).max().unwrap_or(0);
+        let mut entries = entries;
+        move_into_index(c, &mut entries, mark).unwrap();
+        recent.moved(mark);
     }
 
-    fn last(c: &Connection, conv: u64) -> i64 {
-        c.query_row(&format!("SELECT {LAST_SEQ}"), [conv as i64], |r| r.get(0))
+    fn seqs(c: &Connection, recent: &Recent, conv: u64, range: Range) -> Vec<u64> {
+        let view = View {
+            recent,
+            snap: Snapshot::read(c).unwrap(),
+        };
+        let q = Query {
+            conversation: conv,
+            range,
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
+        };
+        read_by_seq(c, &view, &q, None)
             .unwrap()
+            .into_iter()
+            .map(|m| m.seq)
+            .collect()
     }
 
-    #[test]
-    fn a_batch_is_recorded_in_full_chunks_and_the_rest() {
-        let c = store();
-        // Two full statements and a remainder, out of order as a batch comes.
-        let mut entries: Vec<Entry> = (1..=150).rev().map(|s| (s % 3, s, s + 1000)).collect();
-        record_all(&c, &mut entries, false).unwrap();
-        assert!(entries.is_empty());
-        assert_eq!(recent_len(&c).unwrap(), 150);
-        let (n, sum): (i64, i64) = c
-            .query_row("SELECT count(*), sum(id - seq) FROM recent_seq", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((n, sum), (150, 150 * 1000));
+    fn range(after: u64, before: u64, newest_first: bool, limit: usize) -> Range {
+        Range {
+            after,
+            before,
+            newest_first,
+            limit,
+        }
     }
 
     #[test]
     fn reads_span_both_halves_in_order() {
-        let c = store();
-        add(&c, 7, 1..=5);
-        add(&c, 8, 1..=2);
-        assert_eq!(index_recent(&c).unwrap(), 7);
-        assert_eq!(recent_len(&c).unwrap(), 0);
-        add(&c, 7, 6..=8);
-        assert_eq!(recent_len(&c).unwrap(), 3);
-        assert_eq!((last(&c, 7), last(&c, 8), last(&c, 9)), (8, 2, 0));
-        let conv7 = "x.conversation_id = 7";
-        assert_eq!(seqs(&c, conv7, true, 4), vec![8, 7, 6, 5]);
-        assert_eq!(seqs(&c, conv7, false, 4), vec![1, 2, 3, 4]);
-        assert_eq!(
-            seqs(&c, "x.conversation_id = 7 AND x.seq < 7", true, 3),
-            vec![6, 5, 4]
-        );
-        assert_eq!(
-            seqs(&c, "x.conversation_id = 7 AND x.seq > 4", false, 10),
-            vec![5, 6, 7, 8]
-        );
-        assert_eq!(seqs(&c, "x.conversation_id = 8", true, 10), vec![2, 1]);
-        // Straight into the large half only while the small one is empty.
-        index_recent(&c).unwrap();
-        c.execute(
-            "INSERT INTO messages(id, conversation_id, seq, sender_id, kind, body, sent_at_ms)
-             VALUES (7009, 7, 9, 1, 1, 'x', 0)",
-            [],
-        )
-        .unwrap();
-        record_all(&c, &mut vec![(7, 9, 7009)], true).unwrap();
-        assert_eq!(recent_len(&c).unwrap(), 0);
-        assert_eq!(seqs(&c, conv7, true, 2), vec![9, 8]);
+        let c = crate::schema::migrated_in_memory();
+        let recent = Recent::new(0);
+        add(&c, &recent, 7, 1..=5);
+        add(&c, &recent, 8, 1..=2);
+        move_all(&c, &recent);
+        assert_eq!(recent.len(), 0);
+        add(&c, &recent, 7, 6..=8);
+        assert_eq!(recent.len(), 3);
+        let v = View {
+            recent: &recent,
+            snap: Snapshot::read(&c).unwrap(),
+        };
+        let last = |conv| v.last_seq(&c, conv).unwrap();
+        assert_eq!((last(7), last(8), last(9)), (8, 2, 0));
+        // Odd seqs were sent by user 1: after seq 3, user 0 has 5 and 7 unread.
+        assert_eq!(v.count_from_others(&c, 7, 3, 0).unwrap(), 2);
+        assert_eq!(v.count_from_others(&c, 7, 3, 1).unwrap(), 3);
+        let max = u64::MAX;
+        assert_eq!(seqs(&c, &recent, 7, range(0, max, true, 4)), [8, 7, 6, 5]);
+        assert_eq!(seqs(&c, &recent, 7, range(0, max, false, 4)), [1, 2, 3, 4]);
+        assert_eq!(seqs(&c, &recent, 7, range(0, 7, true, 3)), [6, 5, 4]);
+        assert_eq!(seqs(&c, &recent, 7, range(4, max, false, 10)), [5, 6, 7, 8]);
+        assert_eq!(seqs(&c, &recent, 8, range(0, max, true, 10)), [2, 1]);
         // A move keeps every entry once.
-        index_recent(&c).unwrap();
-        assert_eq!(seqs(&c, conv7, false, 100), (1..=9).collect::<Vec<_>>());
-        assert_eq!(last(&c, 7), 9);
+        move_all(&c, &recent);
+        assert_eq!(
+            seqs(&c, &recent, 7, range(0, max, false, 100)),
+            (1..=8).collect::<Vec<_>>()
+        );
         let dup: Option<i64> = c
             .query_row(
                 "SELECT 1 FROM message_seq GROUP BY conversation_id, seq HAVING count(*) > 1",
@@ -221,31 +307,69 @@ mod tests {
             .optional()
             .unwrap();
         assert_eq!(dup, None);
+        assert_eq!(crate::recent::mark(&c).unwrap(), 10);
     }
 
-    /// A page of history must seek each half of the index, not sort a conversation.
+    /// A time filter applies to the entries in memory as to those in the database.
+    #[test]
+    fn a_time_window_filters_both_halves() {
+        let c = crate::schema::migrated_in_memory();
+        let recent = Recent::new(0);
+        add(&c, &recent, 7, 1..=3);
+        move_all(&c, &recent);
+        add(&c, &recent, 7, 4..=6);
+        let v = View {
+            recent: &recent,
+            snap: Snapshot::read(&c).unwrap(),
+        };
+        // Sent at their ids, which are their seqs here.
+        let q = Query {
+            conversation: 7,
+            range: range(0, u64::MAX, true, 10),
+            since_ms: 2,
+            until_ms: 6,
+        };
+        let got: Vec<u64> = read_by_seq(&c, &v, &q, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(got, [5, 4, 3, 2]);
+        let q = Query {
+            range: range(0, u64::MAX, true, 2),
+            since_ms: 2,
+            until_ms: 5,
+            ..q
+        };
+        let got: Vec<u64> = read_by_seq(&c, &v, &q, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(got, [4, 3]);
+    }
+
+    /// A page of history must seek the index, not sort a conversation.
     #[test]
     fn a_page_seeks_the_index() {
-        let c = store();
-        for table in ["recent_seq", "message_seq"] {
-            let plan: Vec<String> = c
-                .prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT m.id FROM {table} x JOIN messages m ON m.id = x.id
-                     WHERE x.conversation_id = 7 AND x.seq < 100 ORDER BY x.seq DESC LIMIT 50"
-                ))
-                .unwrap()
-                .query_map([], |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            assert_eq!(
-                plan,
-                [
-                    "SEARCH x USING PRIMARY KEY (conversation_id=? AND seq<?)",
-                    "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"
-                ],
-                "{table}"
-            );
-        }
+        let c = crate::schema::migrated_in_memory();
+        let plan: Vec<String> = c
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT m.id FROM message_seq x JOIN messages m ON m.id = x.id
+                 WHERE x.conversation_id = 7 AND x.seq > 0 AND x.seq < 100
+                 ORDER BY x.seq DESC LIMIT 50",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            [
+                "SEARCH x USING PRIMARY KEY (conversation_id=? AND seq>? AND seq<?)",
+                "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"
+            ]
+        );
     }
 }

@@ -9,7 +9,9 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::account::{user_row, UserRecord, USER_COLUMNS};
-use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::message::{pair_of, StoredMessage};
+use crate::recent::Range;
+use crate::sequence::{Query, View};
 use crate::{now_ms, ConversationId, IdSet as HashSet, StorageError, UserId};
 
 /// Who may start or continue a 1:1 conversation with whom.
@@ -520,25 +522,6 @@ pub fn search_users(
     Ok((users, more))
 }
 
-fn unread_after(
-    c: &Connection,
-    user: UserId,
-    conversation: ConversationId,
-    seq: u64,
-) -> Result<u64, StorageError> {
-    let n: i64 = c
-        .prepare_cached(
-            "SELECT (SELECT COUNT(*) FROM recent_seq x JOIN messages m ON m.id = x.id
-                     WHERE x.conversation_id = ?1 AND x.seq > ?2 AND m.sender_id != ?3)
-                  + (SELECT COUNT(*) FROM message_seq x JOIN messages m ON m.id = x.id
-                     WHERE x.conversation_id = ?1 AND x.seq > ?2 AND m.sender_id != ?3)",
-        )?
-        .query_row(params![conversation as i64, seq as i64, user as i64], |r| {
-            r.get(0)
-        })?;
-    Ok(n as u64)
-}
-
 /// Which part of a conversation list to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConversationPage {
@@ -556,66 +539,67 @@ pub struct ConversationPage {
 ///
 /// # Errors
 /// Database errors.
-pub fn conversations(
+pub(crate) fn conversations(
     c: &Connection,
+    view: &View<'_>,
     user: UserId,
     page: ConversationPage,
 ) -> Result<(Vec<ConversationRecord>, bool), StorageError> {
+    // Each conversation's last activity: its newest message (in memory, else in
+    // `message_seq`), or its creation.
     let mut st = c.prepare_cached(
-        "SELECT id, kind, user_a, user_b, created_at_ms, read_seq, active FROM (
-            SELECT c.id, c.kind, c.user_a, c.user_b, c.created_at_ms,
-                COALESCE(rp.seq, 0) AS read_seq,
-                COALESCE(
-                    (SELECT m.sent_at_ms FROM recent_seq x JOIN messages m ON m.id = x.id
-                     WHERE x.conversation_id = c.id ORDER BY x.seq DESC LIMIT 1),
-                    (SELECT m.sent_at_ms FROM message_seq x JOIN messages m ON m.id = x.id
-                     WHERE x.conversation_id = c.id ORDER BY x.seq DESC LIMIT 1),
-                    c.created_at_ms) AS active
-            FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
-            LEFT JOIN read_positions rp
-              ON rp.user_id = mb.user_id AND rp.conversation_id = mb.conversation_id
-            WHERE mb.user_id = ?1)
-         WHERE ?2 IS NULL OR active < ?2 OR (active = ?2 AND id < ?3)
-         ORDER BY active DESC, id DESC
-         LIMIT ?4",
+        "SELECT c.id, c.kind, c.user_a, c.user_b, c.created_at_ms, COALESCE(rp.seq, 0),
+            COALESCE(
+                (SELECT m.sent_at_ms FROM message_seq x JOIN messages m ON m.id = x.id
+                 WHERE x.conversation_id = c.id ORDER BY x.seq DESC LIMIT 1),
+                c.created_at_ms)
+         FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
+         LEFT JOIN read_positions rp
+           ON rp.user_id = mb.user_id AND rp.conversation_id = mb.conversation_id
+         WHERE mb.user_id = ?1",
     )?;
-    let (before_ms, before_id) = match page.before {
-        Some((ms, id)) => (Some(ms), id as i64),
-        None => (None, 0),
-    };
-    // One more than asked, to learn whether more follow; -1 = no limit.
-    let fetch = if page.limit == 0 {
-        -1
-    } else {
-        page.limit as i64 + 1
-    };
-    type Row0 = (u64, Option<(u64, u64)>, i64, u64);
-    let mut convs: Vec<Row0> = st
-        .query_map(params![user as i64, before_ms, before_id, fetch], |r| {
+    type Row0 = (u64, Option<(u64, u64)>, i64, u64, i64);
+    let rows: Vec<Row0> = st
+        .query_map(params![user as i64], |r| {
             Ok((
                 r.get::<_, i64>(0)? as u64,
                 pair_of(r.get(1)?, r.get(2)?, r.get(3)?),
                 r.get(4)?,
                 r.get::<_, i64>(5)? as u64,
+                r.get(6)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
+    let mut sent_at = c.prepare_cached("SELECT sent_at_ms FROM messages WHERE id = ?1")?;
+    let mut convs = Vec::with_capacity(rows.len());
+    for (id, pair, created, read_seq, indexed_active) in rows {
+        let active = match view.recent(id, Range::NEWEST)?.first() {
+            Some(s) => sent_at.query_row([s.id as i64], |r| r.get(0))?,
+            None => indexed_active,
+        };
+        let after_cursor = match page.before {
+            None => true,
+            Some((ms, before_id)) => active < ms || (active == ms && id < before_id),
+        };
+        if after_cursor {
+            convs.push((active, id, pair, created, read_seq));
+        }
+    }
+    // Most recently active first, ties by higher id.
+    convs.sort_unstable_by_key(|c| std::cmp::Reverse((c.0, c.1)));
     let more = page.limit != 0 && convs.len() > page.limit;
     if more {
         convs.truncate(page.limit);
     }
     let mut out = Vec::with_capacity(convs.len());
-    for (id, pair, created, read_seq) in convs {
-        let last_message = crate::sequence::read_by_seq(
-            c,
-            MESSAGE_COLUMNS,
-            "x.conversation_id = ?1",
-            true,
-            params![id as i64],
-            1,
-            |r| message_row(r, pair),
-        )?
-        .pop();
+    for (_, id, pair, created, read_seq) in convs {
+        let newest = Query {
+            conversation: id,
+            range: Range::NEWEST,
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
+        };
+        let last_message = crate::sequence::read_by_seq(c, view, &newest, pair)?.pop();
         let (peer, remark) = match pair {
             Some((a, b)) => {
                 let other = if a == user { b } else { a };
@@ -634,7 +618,7 @@ pub fn conversations(
             id,
             peer,
             remark,
-            unread: unread_after(c, user, id, read_seq)?,
+            unread: view.count_from_others(c, id, read_seq, user)?,
             read_seq,
             last_active_ms: last_message.as_ref().map_or(created, |m| m.sent_at_ms),
             last_message,
@@ -904,12 +888,13 @@ pub fn set_remark(
 }
 
 /// Moves `user`'s read position in `conversation` forward to `seq` (0 or past the end = the
-/// newest message); it never moves back. Run through [`crate::Writer::call`].
+/// newest message); it never moves back. Runs on the writer ([`crate::Writer::mark_read`]).
 ///
 /// # Errors
 /// [`StorageError::Forbidden`] when `user` is not a member; database errors.
-pub fn mark_read(
+pub(crate) fn mark_read(
     c: &Connection,
+    view: &View<'_>,
     user: UserId,
     conversation: ConversationId,
     seq: u64,
@@ -924,10 +909,7 @@ pub fn mark_read(
     if !member {
         return Err(StorageError::Forbidden);
     }
-    let newest: i64 = c
-        .prepare_cached(&format!("SELECT {}", crate::sequence::LAST_SEQ))?
-        .query_row([conversation as i64], |r| r.get(0))?;
-    let newest = newest as u64;
+    let newest = view.last_seq(c, conversation)?;
     let target = if seq == 0 { newest } else { seq.min(newest) };
     c.prepare_cached(
         "INSERT INTO read_positions(user_id, conversation_id, seq) VALUES (?1, ?2, ?3)
@@ -943,7 +925,7 @@ pub fn mark_read(
     Ok(ReadPositionRecord {
         conversation_id: conversation,
         seq: now_at,
-        unread: unread_after(c, user, conversation, now_at)?,
+        unread: view.count_from_others(c, conversation, now_at, user)?,
     })
 }
 
@@ -1049,7 +1031,12 @@ mod tests {
         for (a, b) in [(1, 2), (1, 3), (1, 4)] {
             befriend(&c, a, b, 1_000).unwrap();
         }
-        let all = |page| conversations(&c, 1, page).unwrap();
+        let recent = crate::recent::Recent::new(0);
+        let view = View {
+            recent: &recent,
+            snap: crate::recent::Snapshot::read(&c).unwrap(),
+        };
+        let all = |page| conversations(&c, &view, 1, page).unwrap();
         let (full, more) = all(ConversationPage::default());
         assert!(!more);
         assert_eq!(full.iter().map(|r| r.id).collect::<Vec<_>>(), [3, 2, 1]);

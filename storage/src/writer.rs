@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::indexer::Indexer;
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::recent::{Recent, Slot, Snapshot};
+use crate::sequence::View;
 use crate::social::{DirectPolicy, Gate};
 use crate::{now_ms, ConversationId, IdMap as HashMap, StorageError, StoreOptions, UserId};
 
@@ -127,6 +129,8 @@ pub struct Writer<C> {
     tx: mpsc::Sender<Op<C>>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
     stats: Arc<WriterStats>,
+    /// The newest part of the sequence index, for jobs that read it.
+    recent: Arc<Recent>,
 }
 
 impl<C> Clone for Writer<C> {
@@ -135,6 +139,7 @@ impl<C> Clone for Writer<C> {
             tx: self.tx.clone(),
             thread: self.thread.clone(),
             stats: self.stats.clone(),
+            recent: self.recent.clone(),
         }
     }
 }
@@ -154,10 +159,17 @@ impl<C: Send + 'static> Writer<C> {
         sink: Box<dyn CommitSink<C>>,
         checkpointer: Checkpointer,
         indexer: Indexer,
+        recent: Arc<Recent>,
     ) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
         let stats = Arc::new(WriterStats::default());
-        let state = State::load(&conn, opts.direct_policy, opts.conversation_cache)?;
+        let state = State::load(
+            &conn,
+            opts.direct_policy,
+            opts.conversation_cache,
+            recent.clone(),
+            opts.index_batch,
+        )?;
         let mut worker = Worker {
             conn,
             rx,
@@ -179,6 +191,7 @@ impl<C: Send + 'static> Writer<C> {
             tx,
             thread: Arc::new(Mutex::new(Some(thread))),
             stats,
+            recent,
         })
     }
 
@@ -204,6 +217,31 @@ impl<C: Send + 'static> Writer<C> {
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
         self.run_job(f, false).await
+    }
+
+    /// Moves `user`'s read position in `conversation` forward to `seq` (0 or past the end =
+    /// the newest message; it never moves back); returns it with the messages from others
+    /// still unread.
+    ///
+    /// # Errors
+    /// [`StorageError::Forbidden`] when `user` is not a member; as [`Writer::call`].
+    pub async fn mark_read(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        seq: u64,
+    ) -> Result<crate::social::ReadPositionRecord, StorageError> {
+        let recent = self.recent.clone();
+        self.call(move |c| {
+            // The writer's own transaction: every committed entry is in memory, none of this
+            // batch's yet (as none of its messages were in the index before the commit).
+            let view = View {
+                recent: &recent,
+                snap: Snapshot::read(c)?,
+            };
+            crate::social::mark_read(c, &view, user, conversation, seq)
+        })
+        .await
     }
 
     /// Like [`Writer::call`], for jobs that change friendships or blocks (see
@@ -297,31 +335,28 @@ struct State {
     /// `tail` may lack a conversation a job opened (reading them failed): look pairs up in
     /// the database, tail included, until the next move into the index.
     stale: bool,
-    /// Entries in `recent_seq`, and when they were last moved (see [`crate::sequence`]).
-    recent: usize,
-    /// [`PAIRS_INDEX_AT`] and [`SEQ_INDEX_AT`] (smaller in tests).
+    /// The committed sequence-index entries not yet in `message_seq` (see [`crate::recent`]).
+    recent: Arc<Recent>,
+    /// [`PAIRS_INDEX_AT`] (smaller in tests) and [`StoreOptions::index_batch`]: entries held
+    /// in memory past which the writer moves them into `message_seq`. A move writes most
+    /// pages of `message_seq` once, so larger moves put more messages on each page.
     pairs_index_at: usize,
     seq_index_at: usize,
-    /// This batch's sequence-index entries, written together before the commit.
-    pending: Vec<crate::sequence::Entry>,
-    recent_moved_at: std::time::Instant,
+    /// This batch's sequence-index entries: published to `recent` after the commit.
+    pending: Vec<(ConversationId, Slot)>,
+    /// When a move last failed: the next waits [`MOVE_RETRY`].
+    move_failed_at: Option<std::time::Instant>,
 }
 
-/// Direct pairs in the tail past which the writer moves them into the index (in the current
-/// transaction). Larger moves put more pairs on each index page they write; readers scan the
+/// Direct pairs in the tail past which the writer moves them into the index (between batches,
+/// in its own transaction). Larger moves put more pairs on each index page they write; readers scan the
 /// tail, so it stays bounded.
 const PAIRS_INDEX_AT: usize = 16_384;
 /// A smaller tail is moved once it is this old, so that a quiet server's tail is short.
 const PAIRS_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// Entries of `recent_seq` past which the writer moves them into `message_seq`: larger moves
-/// put more messages on each page they write, but every commit writes all of `recent_seq`'s
-/// pages that it touches (32k entries are about 200 pages).
-const SEQ_INDEX_AT: usize = 32_768;
-/// Fewer entries are moved once they are this old.
-const SEQ_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// A batch of at most this many messages, while `recent_seq` is empty, writes its entries
-/// straight into `message_seq` (see [`crate::sequence::record_all`]).
-const SEQ_STRAIGHT_MAX: usize = 64;
+/// After a failed move into `message_seq`, the writer tries again after this long (and
+/// meanwhile the entries stay in memory, where readers find them).
+const MOVE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A map bounded to two generations of `cap` entries: when the young one is full it becomes
 /// the old one (dropping the previous old one), and a hit in the old one moves back to the
@@ -370,11 +405,20 @@ impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
 }
 
 impl State {
-    fn load(conn: &Connection, policy: DirectPolicy, cache: usize) -> Result<Self, StorageError> {
-        let last_id: i64 =
-            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM messages", [], |r| {
-                r.get(0)
-            })?;
+    fn load(
+        conn: &Connection,
+        policy: DirectPolicy,
+        cache: usize,
+        recent: Arc<Recent>,
+        index_batch: usize,
+    ) -> Result<Self, StorageError> {
+        // Past the mark too: a message at or below it would be taken as moved into the index.
+        let last_id: i64 = conn.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),
+                        (SELECT COALESCE(MAX(seq), 0) FROM message_seq WHERE conversation_id = 0))",
+            [],
+            |r| r.get(0),
+        )?;
         // The newest direct conversations, so that a message to an existing one needs no
         // lookup; a pair missing here is created (or found) by `direct_conv`.
         let mut direct = Generations::new(cache);
@@ -401,11 +445,11 @@ impl State {
             seen: crate::pairs::newest(conn)?,
             indexed_at: std::time::Instant::now(),
             stale: false,
-            recent: crate::sequence::recent_len(conn)?,
+            recent,
             pairs_index_at: PAIRS_INDEX_AT,
-            seq_index_at: SEQ_INDEX_AT,
+            seq_index_at: index_batch.max(1),
             pending: Vec::new(),
-            recent_moved_at: std::time::Instant::now(),
+            move_failed_at: None,
         })
     }
 
@@ -423,21 +467,22 @@ impl State {
         Ok(())
     }
 
-    /// The end of a batch, before its commit: the batch's sequence-index entries, then the
-    /// bulk moves that are due. An error means the batch must not commit.
-    fn finish_batch(&mut self, c: &Connection) -> Result<(), StorageError> {
-        let entries = self.pending.len();
-        let straight = self.recent == 0 && entries <= SEQ_STRAIGHT_MAX;
-        crate::sequence::record_all(c, &mut self.pending, straight)?;
-        if !straight {
-            if self.recent == 0 {
-                self.recent_moved_at = std::time::Instant::now();
-            }
-            self.recent += entries;
-        }
+    /// Between batches (outside a transaction): the bulk moves that are due.
+    fn index(&mut self, c: &Connection) {
         self.index_pairs(c);
         self.index_seqs(c);
-        Ok(())
+    }
+
+    /// After the batch committed: its index entries join the others in memory. Before the
+    /// commit is reported, so that a reader that sees a pushed message sees its entry.
+    fn committed(&mut self) {
+        self.recent.publish(&self.pending);
+        self.pending.clear();
+    }
+
+    /// After the batch failed: nothing of it is in the database, so none of it is published.
+    fn rolled_back(&mut self) {
+        self.pending.clear();
     }
 
     /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]).
@@ -461,8 +506,7 @@ impl State {
                 }
             }
         }
-        let tail = &self.tail;
-        match in_savepoint(c, |c| crate::pairs::index_pairs(c, tail)) {
+        match crate::pairs::index_pairs(c, &self.tail) {
             Ok(upto) => {
                 self.tail.clear();
                 self.seen = self.seen.max(upto);
@@ -473,20 +517,34 @@ impl State {
         }
     }
 
-    /// Moves `recent_seq` into `message_seq` when it is long or old (see
-    /// [`crate::sequence`]).
+    /// Between batches (outside a transaction): moves the entries in memory into
+    /// `message_seq` when there are many (see [`crate::recent`]).
     fn index_seqs(&mut self, c: &Connection) {
-        if self.recent == 0
-            || (self.recent < self.seq_index_at && self.recent_moved_at.elapsed() < SEQ_INDEX_EVERY)
+        if self.recent.len() < self.seq_index_at
+            || self
+                .move_failed_at
+                .is_some_and(|t| t.elapsed() < MOVE_RETRY)
         {
             return;
         }
-        match in_savepoint(c, crate::sequence::index_recent) {
-            Ok(_) => {
-                self.recent = 0;
-                self.recent_moved_at = std::time::Instant::now();
+        let mut entries = self.recent.sorted();
+        // Every committed message's id is at most the newest id handed out.
+        let mark = self.last_id;
+        let started = std::time::Instant::now();
+        match crate::sequence::move_into_index(c, &mut entries, mark) {
+            Ok(()) => {
+                self.recent.moved(mark);
+                self.move_failed_at = None;
+                tracing::debug!(
+                    entries = entries.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "moved the sequence index into the database"
+                );
             }
-            Err(e) => tracing::warn!(error = %e, "moving the recent sequence index failed"),
+            Err(e) => {
+                self.move_failed_at = Some(std::time::Instant::now());
+                tracing::warn!(error = %e, "moving the sequence index into the database failed");
+            }
         }
     }
 
@@ -503,20 +561,21 @@ impl State {
             let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, i64) = c
                 .prepare_cached(&format!(
                     "SELECT kind, user_a, user_b, {} FROM conversations WHERE id = ?1",
-                    crate::sequence::LAST_SEQ
+                    crate::sequence::INDEXED_LAST_SEQ
                 ))?
                 .query_row([id as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .optional()?
                 .ok_or(StorageError::UnknownConversation)?;
-            // This batch's entries are not in the index yet (a conversation dropped from the
-            // cache within one batch: only with a batch far beyond the cache's size).
+            // Newer entries are in memory, this batch's in `pending` (a conversation dropped
+            // from the cache within one batch: only with a batch far beyond the cache's size).
             let last_seq = self
                 .pending
                 .iter()
                 .filter(|e| e.0 == id)
-                .map(|e| e.1)
+                .map(|e| e.1.seq)
+                .chain(self.recent.newest_seq(id))
                 .fold(last_seq as u64, u64::max);
             // A direct conversation's members are its pair, always.
             let members = match pair_of(kind, a, b) {
@@ -682,7 +741,14 @@ impl State {
             None => 0,
         };
         let members = conv.members.clone();
-        self.pending.push((conv_id, seq, id));
+        self.pending.push((
+            conv_id,
+            Slot {
+                seq,
+                id,
+                sender: m.sender,
+            },
+        ));
         Ok(Delivered {
             message: StoredMessage {
                 id,
@@ -1007,15 +1073,10 @@ impl<C: Send + 'static> Worker<C> {
                 Op::Shutdown => *stopping = true,
             }
         }
-        // The batch's sequence-index entries, the bulk moves, then the commit; if the entries
-        // cannot be written the batch must not commit without them, so it fails as a whole.
-        let commit = self
-            .state
-            .finish_batch(&self.conn)
-            .map_err(|e| e.to_string())
-            .and_then(|()| run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string()));
+        let commit = run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string());
         match &commit {
             Ok(()) => {
+                self.state.committed();
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.checkpointer.committed();
                 self.indexer.committed(self.state.last_id, stored);
@@ -1035,13 +1096,18 @@ impl<C: Send + 'static> Worker<C> {
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch rolled back");
                 let _ = self.conn.execute_batch("ROLLBACK");
+                self.state.rolled_back();
                 for r in results.iter_mut() {
                     r.result = Err(StorageError::CommitFailed(e.clone()));
                 }
                 // Caches may name rows that were rolled back: rebuild from disk.
-                if let Ok(state) =
-                    State::load(&self.conn, self.state.gate.policy, self.state.convs.cap)
-                {
+                if let Ok(state) = State::load(
+                    &self.conn,
+                    self.state.gate.policy,
+                    self.state.convs.cap,
+                    self.state.recent.clone(),
+                    self.state.seq_index_at,
+                ) {
                     self.state = state;
                 }
             }
@@ -1053,15 +1119,21 @@ impl<C: Send + 'static> Worker<C> {
         for reply in replies.drain(..) {
             reply(commit.clone());
         }
+        // After the batch's acks are out: a move takes a while.
+        if commit.is_ok() {
+            self.state.index(&self.conn);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{
-        catch_up, Generations, NewMessage, State, Target, WalFlusher, SEQ_STRAIGHT_MAX,
-        WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_RESTART_FRAMES,
+        catch_up, Generations, NewMessage, State, Target, WalFlusher, WAL_FLUSH_EVERY,
+        WAL_FLUSH_IDLE, WAL_RESTART_FRAMES,
     };
+    use crate::recent::{Recent, Snapshot};
+    use crate::sequence::View;
     use crate::social::DirectPolicy;
     use rusqlite::Connection;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -1077,6 +1149,50 @@ mod tests {
             .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
             .collect();
         (c, pairs)
+    }
+
+    /// The writer's state as it starts on `c`, with a conversation cache of `cache`.
+    fn load(c: &Connection, cache: usize) -> State {
+        let recent = Arc::new(Recent::load(c).unwrap());
+        State::load(c, DirectPolicy::Anyone, cache, recent, 1 << 20).unwrap()
+    }
+
+    /// Each conversation's seqs as a reader reads them, oldest first, against the number of
+    /// its messages.
+    fn readable(c: &Connection, st: &State) -> Vec<(Vec<u64>, u64)> {
+        let view = View {
+            recent: &st.recent,
+            snap: Snapshot::read(c).unwrap(),
+        };
+        let convs: Vec<(u64, u64)> = c
+            .prepare("SELECT conversation_id, count(*) FROM messages GROUP BY 1 ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        convs
+            .into_iter()
+            .map(|(conv, n)| {
+                let q = crate::sequence::Query {
+                    conversation: conv,
+                    range: crate::recent::Range {
+                        newest_first: false,
+                        ..crate::recent::Range::ALL
+                    },
+                    since_ms: i64::MIN,
+                    until_ms: i64::MAX,
+                };
+                let seqs = crate::sequence::read_by_seq(c, &view, &q, None)
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.seq)
+                    .collect();
+                (seqs, n)
+            })
+            .collect()
     }
 
     /// Runs one batch as the writer does: each `(from, to)` a text message, then the batch's
@@ -1101,51 +1217,62 @@ mod tests {
                 st.insert(c, &mut m, crate::now_ms()).unwrap()
             })
             .collect();
-        st.finish_batch(c).unwrap();
         c.execute_batch("COMMIT").unwrap();
+        st.committed();
+        st.index(c);
         done
     }
 
-    /// Batches as the writer runs them, with small move thresholds: the pairs' tail and
-    /// `recent_seq` are moved when they reach them, so both stay bounded, and every message
-    /// keeps exactly one index entry with gapless seqs.
+    /// Batches as the writer runs them, with small move thresholds: the pairs' tail and the
+    /// sequence entries in memory are moved when they reach them, so both stay bounded, and
+    /// every message keeps exactly one index entry with gapless seqs, across a restart too.
     #[test]
-    fn bulk_moves_keep_the_tail_and_recent_seq_bounded() {
+    fn bulk_moves_keep_the_tail_and_the_entries_in_memory_bounded() {
         let (c, pairs) = six_users();
-        let mut st = State::load(&c, DirectPolicy::Anyone, 1000).unwrap();
+        let mut st = load(&c, 1000);
         st.pairs_index_at = 4;
         st.seq_index_at = 100;
         let batch = |st: &mut State, n: usize, from: usize| {
             run_batch(&c, st, (from..from + n).map(|i| pairs[i % pairs.len()]));
-            let recent = crate::sequence::recent_len(&c).unwrap();
-            (st.tail.len(), st.recent, recent)
+            (st.tail.len(), st.recent.len())
         };
-        let big = SEQ_STRAIGHT_MAX + 6;
-        // 15 new pairs in the first batch: past 4, moved at once. 70 entries wait in
-        // recent_seq; the next 70 pass 100 and are moved.
-        assert_eq!(batch(&mut st, big, 0), (0, big, big));
-        assert_eq!(batch(&mut st, big, big), (0, 0, 0));
-        // A small batch while recent_seq is empty goes straight into message_seq.
-        assert_eq!(batch(&mut st, 3, 2 * big), (0, 0, 0));
-        assert_eq!(batch(&mut st, big, 0), (0, big, big));
-        let total = (3 * big + 3) as i64;
         let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        // 15 new pairs in the first batch: past 4, moved at once. 70 entries wait in memory;
+        // the next 70 pass 100 and all are moved, with the mark at the newest message.
+        assert_eq!(batch(&mut st, 70, 0), (0, 70));
+        assert_eq!(
+            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
+            0
+        );
+        assert_eq!(batch(&mut st, 70, 70), (0, 0));
+        assert_eq!(
+            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
+            140
+        );
+        assert_eq!(
+            crate::recent::mark(&c).unwrap() as i64,
+            q("SELECT max(id) FROM messages")
+        );
+        assert_eq!(batch(&mut st, 3, 140), (0, 3));
+        assert_eq!(batch(&mut st, 70, 0), (0, 73));
         assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
         assert_eq!(q("SELECT count(*) FROM conversations"), 15);
         assert_eq!(
-            q("SELECT (SELECT count(*) FROM message_seq) + (SELECT count(*) FROM recent_seq)"),
-            total
+            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
+            140
         );
-        // Per conversation: as many entries as messages, numbered 1..=n.
-        let gaps = q("SELECT count(*) FROM (
-                SELECT conversation_id, count(*) AS n, max(seq) AS top FROM (
-                    SELECT conversation_id, seq FROM message_seq
-                    UNION ALL SELECT conversation_id, seq FROM recent_seq)
-                GROUP BY conversation_id) x
-             JOIN (SELECT conversation_id, count(*) AS m FROM messages GROUP BY 1) y
-               USING (conversation_id)
-             WHERE n != m OR top != m");
-        assert_eq!(gaps, 0);
+        let all_there = |st: &State| {
+            let convs = readable(&c, st);
+            assert_eq!(convs.len(), 15);
+            for (seqs, n) in convs {
+                assert_eq!(seqs, (1..=n).collect::<Vec<u64>>());
+            }
+        };
+        all_there(&st);
+        // A restart reads the 73 entries above the mark back from the messages.
+        let st = load(&c, 1000);
+        assert_eq!(st.recent.len(), 73);
+        all_there(&st);
     }
 
     /// A conversation cache far smaller than the conversations in use (two entries per
@@ -1157,7 +1284,7 @@ mod tests {
         let (c, pairs) = six_users();
         let mut seqs = std::collections::HashMap::new();
         for restart in 0..2 {
-            let mut st = State::load(&c, DirectPolicy::Anyone, 2).unwrap();
+            let mut st = load(&c, 2);
             st.pairs_index_at = 4;
             for batch in 0..3 {
                 // Both directions, and a stride that revisits pairs out of cache order.
@@ -1190,11 +1317,11 @@ mod tests {
 
     /// Moves that keep failing (a fault injected with triggers on both index tables) leave the
     /// batches committing, with every message readable by seq and every pair found, from the
-    /// tail and `recent_seq`; once the fault clears, the next batch moves everything.
+    /// tail and memory; once the fault clears, the next move takes everything.
     #[test]
     fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
         let (c, pairs) = six_users();
-        let mut st = State::load(&c, DirectPolicy::Anyone, 1000).unwrap();
+        let mut st = load(&c, 1000);
         st.pairs_index_at = 4;
         st.seq_index_at = 100;
         let batch = |st: &mut State, n: usize| {
@@ -1207,15 +1334,20 @@ mod tests {
                  BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
         )
         .unwrap();
-        let big = SEQ_STRAIGHT_MAX + 6;
         for _ in 0..3 {
-            batch(&mut st, big);
+            batch(&mut st, 70);
+            // Let the next batch try again at once (the writer waits a second).
+            st.move_failed_at = None;
         }
         // Past both thresholds, nothing moved, nothing lost.
-        assert_eq!((st.tail.len(), st.recent), (15, 3 * big));
-        assert_eq!(crate::sequence::recent_len(&c).unwrap(), 3 * big);
+        assert_eq!((st.tail.len(), st.recent.len()), (15, 3 * 70));
         let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(q("SELECT count(*) FROM direct_pairs"), 0);
+        assert_eq!(
+            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
+            0
+        );
+        assert_eq!(crate::recent::mark(&c).unwrap(), 0);
         assert_eq!(q("SELECT count(*) FROM conversations"), 15);
         for (k, &(a, b)) in pairs.iter().enumerate() {
             let id = crate::pairs::direct_conversation(&c, a, b)
@@ -1228,22 +1360,50 @@ mod tests {
                 until_ms: None,
                 limit: 100,
             };
-            let seqs: Vec<u64> = crate::message::history(&c, a, &q)
+            let view = View {
+                recent: &st.recent,
+                snap: Snapshot::read(&c).unwrap(),
+            };
+            let seqs: Vec<u64> = crate::message::history(&c, &view, a, &q)
                 .unwrap()
                 .iter()
                 .map(|m| m.seq)
                 .collect();
             // Each batch sends 70 over the 15 pairs in turn, from the first.
-            let n = 3 * (big / pairs.len() + usize::from(k < big % pairs.len())) as u64;
+            let n = 3 * (70 / pairs.len() + usize::from(k < 70 % pairs.len())) as u64;
             assert_eq!(seqs, (1..=n).rev().collect::<Vec<u64>>(), "pair ({a}, {b})");
         }
         c.execute_batch("DROP TRIGGER temp.fault_pairs; DROP TRIGGER temp.fault_seq;")
             .unwrap();
         batch(&mut st, 3);
-        assert_eq!((st.tail.len(), st.recent), (0, 0));
-        assert_eq!(crate::sequence::recent_len(&c).unwrap(), 0);
+        assert_eq!((st.tail.len(), st.recent.len()), (0, 0));
         assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
-        assert_eq!(q("SELECT count(*) FROM message_seq"), (3 * big + 3) as i64);
+        assert_eq!(
+            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
+            3 * 70 + 3
+        );
+    }
+
+    /// A failed commit publishes nothing of its batch; the entries of earlier batches stay.
+    #[test]
+    fn a_rolled_back_batch_leaves_no_entries() {
+        let (c, pairs) = six_users();
+        let mut st = load(&c, 1000);
+        run_batch(&c, &mut st, pairs.iter().copied().take(3));
+        c.execute_batch("BEGIN").unwrap();
+        let mut m = NewMessage {
+            ctx: (),
+            sender: 1,
+            target: Target::Direct(2),
+            client_msg_id: 0,
+            kind: 1,
+            text: "x".into(),
+        };
+        st.insert(&c, &mut m, crate::now_ms()).unwrap();
+        c.execute_batch("ROLLBACK").unwrap();
+        st.rolled_back();
+        assert_eq!(st.recent.len(), 3);
+        assert!(st.pending.is_empty());
     }
 
     /// Feeds `catch_up` a scripted run of passes; returns its answer and the passes it ran.

@@ -419,11 +419,7 @@ async fn conversations(
         before,
     };
     let user = me.user;
-    let (list, has_more) = me
-        .shared
-        .store
-        .read(move |c| social::conversations(c, user, page))
-        .await?;
+    let (list, has_more) = me.shared.store.conversations(user, page).await?;
     Ok(ResponseResult::Conversations(pb::ConversationList {
         conversations: list.iter().map(convert::conversation).collect(),
         has_more,
@@ -435,11 +431,10 @@ async fn mark_read(me: Caller, r: pb::MarkRead) -> Result<ResponseResult, Reques
     if r.conversation_id == 0 {
         return Err(RequestError::invalid("conversation_id is required"));
     }
-    let (user, conv, seq) = (me.user, r.conversation_id, r.seq);
     let pos = me
         .shared
         .writer
-        .call(move |c| social::mark_read(c, user, conv, seq))
+        .mark_read(me.user, r.conversation_id, r.seq)
         .await?;
     let pos = convert::read_position(&pos);
     me.push(me.user, PushKind::ReadPosition(pos));
