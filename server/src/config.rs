@@ -39,6 +39,10 @@ pub struct Config {
     /// Conversations the storage writer keeps in memory, per cache generation (two are kept;
     /// about 100 bytes per conversation at most).
     pub conversation_cache: usize,
+    /// Sequence-index entries the storage writer holds in memory before it moves them into
+    /// the database in one go (about 80 bytes each; larger moves write fewer pages per
+    /// message, and a restart reads the held entries back from the newest messages).
+    pub index_batch: usize,
     /// Who may send 1:1 messages: "friends" (only friends; the default) or "anyone" (any two
     /// users, unless one blocked the other).
     pub dm_policy: String,
@@ -61,6 +65,7 @@ impl Default for Config {
             pbkdf2_iterations: 100_000,
             max_batch: 16384,
             conversation_cache: 500_000,
+            index_batch: 262_144,
             dm_policy: "friends".into(),
         }
     }

@@ -94,6 +94,7 @@ impl Server {
             durability: config.durability()?,
             max_batch: config.max_batch.max(1),
             conversation_cache: config.conversation_cache.max(1),
+            index_batch: config.index_batch.max(1),
             direct_policy: config.dm_policy()?,
             ..StoreOptions::default()
         };

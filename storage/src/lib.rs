@@ -118,42 +118,8 @@ pub(crate) fn configure(conn: &Connection, opts: &StoreOptions) -> rusqlite::Res
     ))
 }
 
-/// Rows per multi-row INSERT in [`insert_rows`].
+/// Rows per multi-row INSERT in [`move_rows`].
 const ROWS_PER_INSERT: usize = 64;
-
-/// Inserts `rows` into `into` (a table and its three columns) in their order, in one
-/// statement that needs no statement journal; for the writer's bulk moves.
-///
-/// A statement inside a transaction that may fail half-way keeps a copy of every page it
-/// changes until it ends, and inside a savepoint until the savepoint ends. The moves used to
-/// run in the batch's savepoint 64 rows to a statement ([`insert_rows`]), so each page of a
-/// large random-keyed index was copied once per statement that touched it, and the copies
-/// held: gigabytes per move, a third of the writer's time. Here the rows are staged in a
-/// temporary table and moved by one `INSERT OR ROLLBACK ... SELECT`, which takes no copies:
-/// a conflict (only a bug could cause one) or an I/O error rolls back the whole transaction,
-/// which for the moves holds nothing else (in autocommit mode, only this statement).
-///
-/// # Errors
-/// Database errors; the caller's transaction is then rolled back, or must be.
-pub(crate) fn move_rows(
-    c: &Connection,
-    into: &str,
-    rows: &[(u64, u64, u64)],
-) -> Result<(), StorageError> {
-    c.execute_batch("CREATE TEMP TABLE IF NOT EXISTS staged(a INTEGER, b INTEGER, c INTEGER)")?;
-    c.prepare_cached("DELETE FROM temp.staged")?.execute([])?;
-    insert_rows(c, "temp.staged(a, b, c)", rows)?;
-    let moved = c
-        .prepare_cached(&format!(
-            "INSERT OR ROLLBACK INTO {into} SELECT a, b, c FROM temp.staged ORDER BY rowid"
-        ))?
-        .execute([]);
-    // The staged rows go either way (the table is empty again for the next move).
-    let cleared = c.prepare_cached("DELETE FROM temp.staged")?.execute([]);
-    moved?;
-    cleared?;
-    Ok(())
-}
 
 /// Maps and sets keyed by ids the server assigns, looked up on the writer's per-message path:
 /// foldhash's fast hasher instead of SipHash (there is no hash flooding to guard against).
@@ -162,12 +128,19 @@ pub(crate) type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::Fi
 pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::FixedState>;
 
 /// Inserts rows of three integers into `into` (a table and its three columns), in the given
-/// order, 64 rows per statement: the writer's bulk inserts pay a statement's overhead once
-/// per 64 rows instead of once each.
+/// order, 64 rows per statement, in the caller's transaction: the writer's bulk moves.
+///
+/// The statements are `INSERT OR ROLLBACK`, which needs no statement journal. A statement
+/// that may fail half-way inside a transaction keeps a copy of every page it changes until it
+/// ends, and inside a savepoint until the savepoint ends; the moves used to run 64 rows to an
+/// `INSERT` in the batch's savepoint, so each page of a large random-keyed index was copied
+/// once per statement that touched it, and the copies held: gigabytes per move, a third of
+/// the writer's time. Here a conflict (only a bug could cause one) or an I/O error rolls back
+/// the whole transaction, which therefore must hold nothing but the move ([`in_transaction`]).
 ///
 /// # Errors
-/// Database errors; some rows may then be in.
-pub(crate) fn insert_rows(
+/// Database errors; the transaction is then rolled back, or must be.
+pub(crate) fn move_rows(
     c: &Connection,
     into: &str,
     rows: &[(u64, u64, u64)],
@@ -176,7 +149,7 @@ pub(crate) fn insert_rows(
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
     if chunks.len() > 0 {
         let mut st = c.prepare_cached(&format!(
-            "INSERT INTO {into} VALUES {}",
+            "INSERT OR ROLLBACK INTO {into} VALUES {}",
             values(ROWS_PER_INSERT)
         ))?;
         for chunk in chunks.by_ref() {
@@ -189,12 +162,35 @@ pub(crate) fn insert_rows(
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut st = c.prepare_cached(&format!("INSERT INTO {into} VALUES {}", values(1)))?;
+        let mut st = c.prepare_cached(&format!(
+            "INSERT OR ROLLBACK INTO {into} VALUES {}",
+            values(1)
+        ))?;
         for &(a, b, c) in rest {
             st.execute([a as i64, b as i64, c as i64])?;
         }
     }
     Ok(())
+}
+
+/// Runs `f` in a write transaction of its own (the caller must not be in one): committed if
+/// `f` succeeds, else rolled back (unless a failed `INSERT OR ROLLBACK` did so already).
+///
+/// # Errors
+/// `f`'s error, or the database's.
+pub(crate) fn in_transaction<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    c.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let r = f(c).and_then(|v| {
+        c.prepare_cached("COMMIT")?.execute([])?;
+        Ok(v)
+    });
+    if r.is_err() && !c.is_autocommit() {
+        let _ = c.execute_batch("ROLLBACK");
+    }
+    r
 }
 
 impl Store {
@@ -639,12 +635,8 @@ mod tests {
             assert_eq!(rx.recv().unwrap().1.unwrap().message.seq, i as u64);
         }
         let indexed = |c: &rusqlite::Connection| -> i64 {
-            c.query_row(
-                "SELECT count(*) FROM message_seq WHERE conversation_id > 0",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+            c.query_row("SELECT count(*) FROM message_seq", [], |r| r.get(0))
+                .unwrap()
         };
         assert_eq!(indexed(&other), 0);
         assert_eq!(

@@ -132,7 +132,7 @@ pub(crate) fn newest(c: &Connection) -> Result<ConversationId, StorageError> {
 
 /// Moves the tail into the index: both directions of every pair in `tail` (the writer's copy,
 /// every direct conversation above the mark, or [`tail_after`] the mark), sorted in memory
-/// and in one statement ([`crate::move_rows`]), and raises the mark to the newest
+/// ([`crate::move_rows`]), and raises the mark to the newest
 /// conversation, in its own transaction (the caller must not be in one), so each index page
 /// written takes many pairs. Returns the new mark.
 ///
@@ -149,19 +149,12 @@ pub(crate) fn index_pairs<S>(
         rows.push((b, a, id));
     }
     rows.sort_unstable();
-    c.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    let moved = crate::move_rows(c, "direct_pairs(user_id, peer_id, conversation_id)", &rows)
-        .and_then(|()| {
-            c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'pairs_indexed_upto'")?
-                .execute([upto as i64])?;
-            Ok(())
-        })
-        .and_then(|()| Ok(c.prepare_cached("COMMIT")?.execute([]).map(|_| ())?));
-    if moved.is_err() && !c.is_autocommit() {
-        // A failed INSERT OR ROLLBACK has rolled back already; anything else is undone here.
-        let _ = c.execute_batch("ROLLBACK");
-    }
-    moved.map(|()| upto)
+    crate::in_transaction(c, |c| {
+        crate::move_rows(c, "direct_pairs(user_id, peer_id, conversation_id)", &rows)?;
+        c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'pairs_indexed_upto'")?
+            .execute([upto as i64])?;
+        Ok(upto)
+    })
 }
 
 #[cfg(test)]

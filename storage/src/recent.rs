@@ -9,10 +9,9 @@
 //! their entries wait here until the writer moves many at once into `message_seq`
 //! ([`crate::sequence::move_into_index`]), so each page that move writes takes many.
 //!
-//! The mark, kept in `message_seq` itself as the seq of an entry of conversation 0 (each
-//! move adds one, in the same statement as the entries it moves): every message with an id
-//! up to it is in `message_seq`, every newer one is here (rebuilt from `messages` at startup, a range scan
-//! of the newest rows). A reader takes the mark and the newest message id from its own read
+//! `meta.seq_indexed_upto` is the mark, raised in each move's transaction: every message with
+//! an id up to it is in `message_seq`, every newer one is here (rebuilt from `messages` at
+//! startup, a range scan of the newest rows). A reader takes the mark and the newest message id from its own read
 //! transaction ([`Snapshot`]) and asks for the entries between them, so it sees the index as
 //! of its snapshot: each message in exactly one of the two halves. Entries are published
 //! after their commit and before the commit is reported, so a push never overtakes them.
@@ -63,7 +62,7 @@ impl Snapshot {
     pub(crate) fn read(c: &Connection) -> Result<Snapshot, StorageError> {
         let (mark, newest): (i64, i64) = c
             .prepare_cached(
-                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM message_seq WHERE conversation_id = 0),
+                "SELECT (SELECT value FROM meta WHERE key = 'seq_indexed_upto'),
                         (SELECT COALESCE(MAX(id), 0) FROM messages)",
             )?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -243,7 +242,7 @@ impl Recent {
 /// Database errors.
 pub(crate) fn mark(c: &Connection) -> Result<u64, StorageError> {
     let v: i64 = c
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM message_seq WHERE conversation_id = 0")?
+        .prepare_cached("SELECT value FROM meta WHERE key = 'seq_indexed_upto'")?
         .query_row([], |r| r.get(0))?;
     Ok(v as u64)
 }

@@ -185,13 +185,13 @@ const MIGRATIONS: &[&str] = &[
         SELECT conversation_id, seq, id FROM messages ORDER BY conversation_id, seq;
     DROP INDEX messages_by_seq;",
     // 10: the newest sequence-index entries wait in memory instead of `recent_seq`
-    // (`recent` module). The mark of the messages whose entries are in `message_seq` is the
-    // seq of an entry of conversation 0: all of them, once `recent_seq` is folded in.
+    // (`recent` module); `seq_indexed_upto` marks the messages whose entries are in
+    // `message_seq`: all of them, once `recent_seq` is folded in.
     "INSERT INTO message_seq(conversation_id, seq, id)
         SELECT conversation_id, seq, id FROM recent_seq ORDER BY conversation_id, seq;
     DROP TABLE recent_seq;
-    INSERT INTO message_seq(conversation_id, seq, id)
-        VALUES (0, (SELECT COALESCE(MAX(id), 0) FROM messages), 0);",
+    INSERT INTO meta(key, value)
+        VALUES ('seq_indexed_upto', (SELECT COALESCE(MAX(id), 0) FROM messages));",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -442,7 +442,7 @@ mod tests {
         );
         migrate(&mut conn).unwrap();
         let entries: Vec<(i64, i64, i64)> = conn
-            .prepare("SELECT conversation_id, seq, id FROM message_seq WHERE conversation_id > 0")
+            .prepare("SELECT conversation_id, seq, id FROM message_seq")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
@@ -478,11 +478,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        // The mark is the seq of conversation 0's entry.
-        assert_eq!(
-            entries,
-            vec![(0, 12, 0), (7, 1, 10), (7, 2, 12), (8, 1, 11)]
-        );
+        assert_eq!(entries, vec![(7, 1, 10), (7, 2, 12), (8, 1, 11)]);
         assert_eq!(crate::recent::mark(&conn).unwrap(), 12);
         let gone: i64 = conn
             .query_row(

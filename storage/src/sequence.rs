@@ -21,22 +21,22 @@ use crate::{ConversationId, StorageError, UserId};
 /// A message's index entry: (conversation, seq, message id).
 pub(crate) type Entry = (ConversationId, u64, u64);
 
-/// Writes `entries` (in key order) into `message_seq` with the new mark `mark`, in one
-/// statement and its own transaction ([`crate::move_rows`]): the caller must not be in a
-/// transaction. The mark is an entry of conversation 0, so that it commits with the entries
-/// in that one statement.
+/// Writes `entries` (in key order) into `message_seq` and raises the mark to `mark`, in a
+/// transaction of its own ([`crate::move_rows`]): the caller must not be in one.
 ///
 /// # Errors
 /// Database errors; nothing of the move is then in `message_seq`.
 pub(crate) fn move_into_index(
     c: &Connection,
-    entries: &mut Vec<Entry>,
+    entries: &[Entry],
     mark: u64,
 ) -> Result<(), StorageError> {
-    entries.push((0, mark, 0));
-    let moved = crate::move_rows(c, "message_seq(conversation_id, seq, id)", entries);
-    entries.pop();
-    moved
+    crate::in_transaction(c, |c| {
+        crate::move_rows(c, "message_seq(conversation_id, seq, id)", entries)?;
+        c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'seq_indexed_upto'")?
+            .execute([mark as i64])?;
+        Ok(())
+    })
 }
 
 /// SQL for the conversation's newest sequence number in `message_seq` (0 when none), its id
@@ -235,8 +235,7 @@ mod tests {
     fn move_all(c: &Connection, recent: &Recent) {
         let entries = recent.sorted();
         let mark = entries.iter().map(|e| e.2).max().unwrap_or(0);
-        let mut entries = entries;
-        move_into_index(c, &mut entries, mark).unwrap();
+        move_into_index(c, &entries, mark).unwrap();
         recent.moved(mark);
     }
 

@@ -415,7 +415,7 @@ impl State {
         // Past the mark too: a message at or below it would be taken as moved into the index.
         let last_id: i64 = conn.query_row(
             "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),
-                        (SELECT COALESCE(MAX(seq), 0) FROM message_seq WHERE conversation_id = 0))",
+                        (SELECT value FROM meta WHERE key = 'seq_indexed_upto'))",
             [],
             |r| r.get(0),
         )?;
@@ -527,11 +527,11 @@ impl State {
         {
             return;
         }
-        let mut entries = self.recent.sorted();
+        let entries = self.recent.sorted();
         // Every committed message's id is at most the newest id handed out.
         let mark = self.last_id;
         let started = std::time::Instant::now();
-        match crate::sequence::move_into_index(c, &mut entries, mark) {
+        match crate::sequence::move_into_index(c, &entries, mark) {
             Ok(()) => {
                 self.recent.moved(mark);
                 self.move_failed_at = None;
@@ -1240,15 +1240,9 @@ mod tests {
         // 15 new pairs in the first batch: past 4, moved at once. 70 entries wait in memory;
         // the next 70 pass 100 and all are moved, with the mark at the newest message.
         assert_eq!(batch(&mut st, 70, 0), (0, 70));
-        assert_eq!(
-            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
-            0
-        );
+        assert_eq!(q("SELECT count(*) FROM message_seq"), 0);
         assert_eq!(batch(&mut st, 70, 70), (0, 0));
-        assert_eq!(
-            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
-            140
-        );
+        assert_eq!(q("SELECT count(*) FROM message_seq"), 140);
         assert_eq!(
             crate::recent::mark(&c).unwrap() as i64,
             q("SELECT max(id) FROM messages")
@@ -1257,10 +1251,7 @@ mod tests {
         assert_eq!(batch(&mut st, 70, 0), (0, 73));
         assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
         assert_eq!(q("SELECT count(*) FROM conversations"), 15);
-        assert_eq!(
-            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
-            140
-        );
+        assert_eq!(q("SELECT count(*) FROM message_seq"), 140);
         let all_there = |st: &State| {
             let convs = readable(&c, st);
             assert_eq!(convs.len(), 15);
@@ -1343,10 +1334,7 @@ mod tests {
         assert_eq!((st.tail.len(), st.recent.len()), (15, 3 * 70));
         let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(q("SELECT count(*) FROM direct_pairs"), 0);
-        assert_eq!(
-            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
-            0
-        );
+        assert_eq!(q("SELECT count(*) FROM message_seq"), 0);
         assert_eq!(crate::recent::mark(&c).unwrap(), 0);
         assert_eq!(q("SELECT count(*) FROM conversations"), 15);
         for (k, &(a, b)) in pairs.iter().enumerate() {
@@ -1378,10 +1366,7 @@ mod tests {
         batch(&mut st, 3);
         assert_eq!((st.tail.len(), st.recent.len()), (0, 0));
         assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
-        assert_eq!(
-            q("SELECT count(*) FROM message_seq WHERE conversation_id > 0"),
-            3 * 70 + 3
-        );
+        assert_eq!(q("SELECT count(*) FROM message_seq"), 3 * 70 + 3);
     }
 
     /// A failed commit publishes nothing of its batch; the entries of earlier batches stay.
