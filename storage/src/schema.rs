@@ -432,31 +432,37 @@ mod tests {
         );
     }
 
-    #[test]
-    fn version_9_moves_the_sequence_index_out_of_messages() {
-        let mut conn = database_at(
-            8,
-            "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
-                 VALUES (10, 7, 1, 1, NULL, 1, 'a', 0), (11, 8, 1, 1, NULL, 1, 'b', 0),
-                        (12, 7, 2, 2, NULL, 1, 'c', 0);",
-        );
-        migrate(&mut conn).unwrap();
-        let entries: Vec<(i64, i64, i64)> = conn
+    /// Three messages in two conversations, as the tests of migrations 9 and 10 store them.
+    const THREE_MESSAGES: &str = "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+        VALUES (10, 7, 1, 1, NULL, 1, 'a', 0), (11, 8, 1, 1, NULL, 1, 'b', 0),
+               (12, 7, 2, 2, NULL, 1, 'c', 0);";
+
+    /// After migrating: the entries of `message_seq`, and whether `name` is still in the schema.
+    fn seq_entries_and(conn: &mut Connection, name: &str) -> (Vec<(i64, i64, i64)>, bool) {
+        migrate(conn).unwrap();
+        let entries = conn
             .prepare("SELECT conversation_id, seq, id FROM message_seq")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(entries, vec![(7, 1, 10), (7, 2, 12), (8, 1, 11)]);
         let left: i64 = conn
             .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'messages_by_seq'",
-                [],
+                "SELECT count(*) FROM sqlite_master WHERE name = ?1",
+                [name],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(left, 0, "messages keeps no sequence index");
+        (entries, left > 0)
+    }
+
+    #[test]
+    fn version_9_moves_the_sequence_index_out_of_messages() {
+        let mut conn = database_at(8, THREE_MESSAGES);
+        let (entries, left) = seq_entries_and(&mut conn, "messages_by_seq");
+        assert_eq!(entries, vec![(7, 1, 10), (7, 2, 12), (8, 1, 11)]);
+        assert!(!left, "messages keeps no sequence index");
     }
 
     /// Version 10 folds `recent_seq` into `message_seq` and marks every message as indexed.
@@ -464,30 +470,20 @@ mod tests {
     fn version_10_folds_the_recent_entries_in_and_sets_the_mark() {
         let mut conn = database_at(
             9,
-            "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
-                 VALUES (10, 7, 1, 1, NULL, 1, 'a', 0), (11, 8, 1, 1, NULL, 1, 'b', 0),
-                        (12, 7, 2, 2, NULL, 1, 'c', 0);
-             INSERT INTO message_seq VALUES (7, 1, 10), (8, 1, 11);
-             INSERT INTO recent_seq VALUES (7, 2, 12);",
+            &format!(
+                "{THREE_MESSAGES}
+                 INSERT INTO message_seq VALUES (7, 1, 10), (8, 1, 11);
+                 INSERT INTO recent_seq VALUES (7, 2, 12);"
+            ),
         );
-        migrate(&mut conn).unwrap();
-        let entries: Vec<(i64, i64, i64)> = conn
-            .prepare("SELECT conversation_id, seq, id FROM message_seq")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let (entries, left) = seq_entries_and(&mut conn, "recent_seq");
         assert_eq!(entries, vec![(7, 1, 10), (7, 2, 12), (8, 1, 11)]);
-        assert_eq!(crate::recent::mark(&conn).unwrap(), 12);
-        let gone: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name = 'recent_seq'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(gone, 0);
+        assert!(!left, "recent_seq is gone");
+        assert_eq!(
+            crate::recent::mark(&conn).unwrap(),
+            12,
+            "every message is indexed"
+        );
     }
 
     #[test]
