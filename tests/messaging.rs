@@ -495,3 +495,70 @@ async fn a_recipient_that_stops_reading_is_dropped_and_later_syncs_everything() 
     no_message_within(&mut events, 200).await;
     s.handle.shutdown().await;
 }
+
+/// With the sequence index moved into the database every 7 messages (the default holds
+/// 262,144 in memory), every read sees each message once, wherever its index entry is:
+/// history pages, the offline recipient's sync, the chat list's last message and unread
+/// count, and read marks.
+#[tokio::test]
+async fn reads_span_the_index_in_memory_and_in_the_database() {
+    let s = TestServer::start_with(|c| {
+        c.dm_policy = "anyone".into();
+        c.index_batch = 7;
+    })
+    .await;
+    let addr = s.addr();
+    register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let (alice, _) = login(&addr, "alice", "a").await;
+    let mut conv = 0;
+    for i in 1..=100 {
+        conv = alice
+            .send_text(bob_id, &format!("m{i}"))
+            .await
+            .unwrap()
+            .conversation_id;
+    }
+    let all = alice
+        .history(pb::History {
+            conversation_id: conv,
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=100).rev().collect::<Vec<_>>()
+    );
+    let page = alice
+        .history(pb::History {
+            conversation_id: conv,
+            limit: 10,
+            before_seq: 95,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (85..=94).rev().collect::<Vec<_>>()
+    );
+    let (bob, mut bob_ev) = login(&addr, "bob", "desk").await;
+    let got = messages(&mut bob_ev, 100).await;
+    assert_eq!(
+        got.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=100).collect::<Vec<_>>()
+    );
+    assert_eq!(got[99].text, "m100");
+    let list = bob.conversations().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!((list[0].unread, list[0].read_seq), (100, 0));
+    assert_eq!(list[0].last_message.as_ref().map(|m| m.seq), Some(100));
+    let read = bob.mark_read(conv, 40).await.unwrap();
+    assert_eq!((read.seq, read.unread), (40, 60));
+    let read = bob.mark_read(conv, 0).await.unwrap();
+    assert_eq!((read.seq, read.unread), (100, 0));
+    bob.close().await;
+    s.handle.shutdown().await;
+}
