@@ -11,10 +11,12 @@
 //!
 //! `meta.seq_indexed_upto` is the mark, raised in each move's transaction: every message with
 //! an id up to it is in `message_seq`, every newer one is here (rebuilt from `messages` at
-//! startup, a range scan of the newest rows). A reader takes the mark and the newest message id from its own read
-//! transaction ([`Snapshot`]) and asks for the entries between them, so it sees the index as
-//! of its snapshot: each message in exactly one of the two halves. Entries are published
-//! after their commit and before the commit is reported, so a push never overtakes them.
+//! startup, a range scan of the newest rows). A reader takes the mark and the newest message
+//! id from its own read transaction ([`Snapshot`]) and asks for the entries between them, so
+//! it sees the index as of its snapshot: each message in exactly one of the two halves.
+//! Entries are published after their commit and before the commit is reported, so a push
+//! never overtakes them. A move drops the moved entries only after its commit; a reader
+//! whose snapshot is older than that gets [`StorageError::SnapshotMoved`] and reads again.
 
 use std::sync::{PoisonError, RwLock};
 
