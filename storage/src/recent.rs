@@ -218,18 +218,23 @@ impl Recent {
         let Some(v) = g.convs.get(&conv) else {
             return Ok(Vec::new());
         };
-        let visible = |s: &&Slot| {
-            s.id > snap.mark && s.id <= snap.newest && s.seq > range.after && s.seq < range.before
-        };
+        // Seqs are in order: the range is a slice, found by binary search (a page deep in a
+        // busy group's entries skips nothing one by one).
+        let from = v.partition_point(|s| s.seq <= range.after);
+        let to = v.partition_point(|s| s.seq < range.before).max(from);
+        let in_range = &v[from..to];
+        let visible = |s: &&Slot| s.id > snap.mark && s.id <= snap.newest;
         Ok(if range.newest_first {
-            v.iter()
+            in_range
+                .iter()
                 .rev()
                 .filter(visible)
                 .take(range.limit)
                 .copied()
                 .collect()
         } else {
-            v.iter()
+            in_range
+                .iter()
                 .filter(visible)
                 .take(range.limit)
                 .copied()
@@ -282,6 +287,14 @@ mod tests {
         assert_eq!(seqs(r.view(7, snap(10, 13), oldest).unwrap()), [3]);
         let below4 = Range { before: 4, ..ALL };
         assert_eq!(seqs(r.view(7, snap(10, 13), below4).unwrap()), [3]);
+        let above3 = Range { after: 3, ..ALL };
+        assert_eq!(seqs(r.view(7, snap(10, 13), above3).unwrap()), [4]);
+        let empty = Range {
+            after: 4,
+            before: 3,
+            ..ALL
+        };
+        assert_eq!(r.view(7, snap(10, 13), empty).unwrap(), []);
         assert_eq!(r.sorted(), [(7, 3, 11), (7, 4, 13), (8, 1, 12)]);
         // A move up to 12: a snapshot that sees it reads only 13 here; an older one cannot
         // be served and must read again.
