@@ -9,6 +9,28 @@ use feige_protocol::{pb, Body, ErrorCode, PushKind, RequestKind, ResponseResult}
 use feige_tests::sdk::{code, login, messages, next_message, no_message_within, register};
 use feige_tests::{error_code, login_raw, TestServer};
 
+/// The seqs of one history page of `conversation`: at most `limit`, below `before_seq`
+/// (0 = from the newest), newest first.
+async fn history_seqs(
+    client: &feige_client::Client,
+    conversation: u64,
+    limit: u32,
+    before_seq: u64,
+) -> Vec<u64> {
+    client
+        .history(pb::History {
+            conversation_id: conversation,
+            limit,
+            before_seq,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect()
+}
+
 fn text(to_user: u64, text: &str) -> pb::SendMessage {
     pb::SendMessage {
         to_user,
@@ -229,17 +251,8 @@ async fn history_pages_and_time_ranges() {
         last10.iter().map(|m| m.seq).collect::<Vec<_>>(),
         (21..=30).rev().collect::<Vec<_>>()
     );
-    let before = alice
-        .history(pb::History {
-            conversation_id: conv,
-            limit: 5,
-            before_seq: 21,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     assert_eq!(
-        before.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        history_seqs(&alice, conv, 5, 21).await,
         vec![20, 19, 18, 17, 16]
     );
     let (from, until) = (acks[4].sent_at_ms, acks[9].sent_at_ms);
@@ -519,29 +532,12 @@ async fn reads_span_the_index_in_memory_and_in_the_database() {
             .unwrap()
             .conversation_id;
     }
-    let all = alice
-        .history(pb::History {
-            conversation_id: conv,
-            limit: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     assert_eq!(
-        all.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        history_seqs(&alice, conv, 500, 0).await,
         (1..=100).rev().collect::<Vec<_>>()
     );
-    let page = alice
-        .history(pb::History {
-            conversation_id: conv,
-            limit: 10,
-            before_seq: 95,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     assert_eq!(
-        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        history_seqs(&alice, conv, 10, 95).await,
         (85..=94).rev().collect::<Vec<_>>()
     );
     let (bob, mut bob_ev) = login(&addr, "bob", "desk").await;

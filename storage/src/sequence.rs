@@ -143,11 +143,15 @@ pub(crate) fn read_by_seq(
             limit: if timed { usize::MAX } else { limit - out.len() },
             ..q.range
         };
+        let slots = view.recent(q.conversation, range)?;
+        if slots.is_empty() {
+            return Ok(());
+        }
         let mut st = c.prepare_cached(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m
              WHERE m.id = ?1 AND m.sent_at_ms >= ?2 AND m.sent_at_ms < ?3"
         ))?;
-        for s in view.recent(q.conversation, range)? {
+        for s in slots {
             if out.len() == limit {
                 break;
             }

@@ -1151,6 +1151,16 @@ mod tests {
         (c, pairs)
     }
 
+    /// Six users, their pairs, and the writer's state on them with small move thresholds:
+    /// the pairs' tail moved past 4, the sequence entries past 100.
+    fn small_moves() -> (Connection, Vec<(u64, u64)>, State) {
+        let (c, pairs) = six_users();
+        let mut st = load(&c, 1000);
+        st.pairs_index_at = 4;
+        st.seq_index_at = 100;
+        (c, pairs, st)
+    }
+
     /// The writer's state as it starts on `c`, with a conversation cache of `cache`.
     fn load(c: &Connection, cache: usize) -> State {
         let recent = Arc::new(Recent::load(c).unwrap());
@@ -1228,10 +1238,7 @@ mod tests {
     /// every message keeps exactly one index entry with gapless seqs, across a restart too.
     #[test]
     fn bulk_moves_keep_the_tail_and_the_entries_in_memory_bounded() {
-        let (c, pairs) = six_users();
-        let mut st = load(&c, 1000);
-        st.pairs_index_at = 4;
-        st.seq_index_at = 100;
+        let (c, pairs, mut st) = small_moves();
         let batch = |st: &mut State, n: usize, from: usize| {
             run_batch(&c, st, (from..from + n).map(|i| pairs[i % pairs.len()]));
             (st.tail.len(), st.recent.len())
@@ -1311,10 +1318,7 @@ mod tests {
     /// tail and memory; once the fault clears, the next move takes everything.
     #[test]
     fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
-        let (c, pairs) = six_users();
-        let mut st = load(&c, 1000);
-        st.pairs_index_at = 4;
-        st.seq_index_at = 100;
+        let (c, pairs, mut st) = small_moves();
         let batch = |st: &mut State, n: usize| {
             run_batch(&c, st, (0..n).map(|i| pairs[i % pairs.len()]));
         };
