@@ -395,6 +395,11 @@ impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
         self.young.insert(k, v);
     }
 
+    /// The entry for `k`, without moving it between generations.
+    fn peek(&self, k: &K) -> Option<&V> {
+        self.young.get(k).or_else(|| self.old.get(k))
+    }
+
     fn get_mut(&mut self, k: &K) -> Option<&mut V> {
         if !self.young.contains_key(k) {
             let v = self.old.remove(k)?;
@@ -465,6 +470,29 @@ impl State {
             self.seen = newest;
         }
         Ok(())
+    }
+
+    /// Reads the cache entries the batch's messages will use, before the batch runs. Here the
+    /// lookups do not wait for each other, so the CPU overlaps their cache misses (the caches
+    /// hold up to a million entries, far beyond the CPU's caches); in the batch each miss
+    /// waits alone, behind a message's SQLite work. At C=1000 the misses were a tenth of the
+    /// writer's time.
+    fn warm<C>(&self, ops: &[Op<C>]) {
+        let mut touched = 0u64;
+        for op in ops {
+            let Op::Message(m) = op else { continue };
+            let id = match m.target {
+                Target::Direct(to) => self
+                    .direct
+                    .peek(&(m.sender.min(to), m.sender.max(to)))
+                    .copied(),
+                Target::Conversation(id) => Some(id),
+            };
+            if let Some(conv) = id.and_then(|id| self.convs.peek(&id)) {
+                touched = touched.wrapping_add(conv.last_seq);
+            }
+        }
+        std::hint::black_box(touched);
     }
 
     /// Between batches (outside a transaction): the bulk moves that are due.
@@ -1045,6 +1073,7 @@ impl<C: Send + 'static> Worker<C> {
         let n = ops.len() as u64;
         let mut stored = 0;
         let now = now_ms();
+        self.state.warm(ops);
         let begun = run_cached(&self.conn, "BEGIN IMMEDIATE");
         if let Err(e) = begun {
             tracing::error!(error = %e, "cannot begin a transaction");
