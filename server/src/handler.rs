@@ -355,7 +355,7 @@ impl Handler {
         let peer = self.peer(0);
         tokio::spawn(async move {
             let result = fut.await;
-            peer.deliver(frame::encode_to_bytes(&to_envelope(rid, result)));
+            peer.deliver(&frame::encode_to_bytes(&to_envelope(rid, result)));
             drop(permit);
         });
     }

@@ -70,9 +70,7 @@ pub(crate) fn changed(shared: &Arc<Shared>, user: UserId) {
             online,
         })));
         for friend in friends {
-            shared
-                .sessions
-                .for_each(friend, |p| p.deliver(push.clone()));
+            shared.sessions.for_each(friend, |p| p.deliver(&push));
         }
     });
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use feige_protocol::{frame, pb, Envelope, PushKind, ResponseResult};
 use feige_storage::{CommitSink, Committed};
 
@@ -100,12 +100,18 @@ impl CommitSink<ReplyTo> for Router {
 /// directly). `direct`: write each frame to an idle connection's socket right away
 /// ([`Peer::deliver_now`]) rather than waking its task; for small batches only.
 pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: bool) {
-    let deliver = |peer: &Peer, frame: Bytes| {
+    let deliver = |peer: &Peer, frame: &[u8]| {
         if direct {
             peer.deliver_now(frame);
         } else {
             peer.deliver(frame);
         }
+    };
+    // Each frame is encoded here and copied into the outboxes: no allocation per frame.
+    let mut scratch = BytesMut::new();
+    let encode = |scratch: &mut BytesMut, env: &Envelope| {
+        scratch.clear();
+        frame::encode(env, scratch);
     };
     {
         for done in batch.drain(..) {
@@ -128,27 +134,30 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                             duplicate: d.duplicate,
                         }),
                     );
-                    deliver(&reply, frame::encode_to_bytes(&ack));
+                    encode(&mut scratch, &ack);
+                    deliver(&reply, &scratch);
                     if d.duplicate {
                         continue;
                     }
-                    let push: Bytes = frame::encode_to_bytes(&Envelope::push(PushKind::Message(
-                        convert::message(m),
-                    )));
+                    encode(
+                        &mut scratch,
+                        &Envelope::push(PushKind::Message(convert::message(m))),
+                    );
                     for member in d.members.as_slice() {
                         sessions.for_each(*member, |peer| {
                             if peer.conn_id != ctx.conn_id {
-                                deliver(peer, push.clone());
+                                deliver(peer, &scratch);
                             }
                         });
                     }
                 }
                 Err(e) => {
                     let e = RequestError::from(e);
-                    deliver(
-                        &reply,
-                        frame::encode_to_bytes(&Envelope::error(ctx.request_id, e.code, e.message)),
+                    encode(
+                        &mut scratch,
+                        &Envelope::error(ctx.request_id, e.code, e.message),
                     );
+                    deliver(&reply, &scratch);
                 }
             }
         }
@@ -158,7 +167,6 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
     use feige_protocol::pb::envelope::Body;
     use feige_protocol::Push;
     use feige_storage::{Delivered, StoredMessage};

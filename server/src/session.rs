@@ -1,18 +1,17 @@
 //! The session map: which users are online on which connections.
 //!
 //! Sharded (dashmap) by user id. Each entry lists the user's live connections as [`Peer`]s;
-//! routing clones nothing but the frame (`Bytes` is reference counted) and never awaits while
+//! routing copies the encoded frame into each connection's outbox and never awaits while
 //! holding a shard guard: [`Outbox::push`] either queues the frame or marks the peer as too slow.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use dashmap::DashMap;
-use feige_protocol::ErrorCode;
+use feige_protocol::{frame, ErrorCode};
 use feige_storage::UserId;
 use tokio::net::TcpStream;
 
@@ -73,9 +72,10 @@ impl Control {
 }
 
 /// A connection's bounded queue of encoded frames: anyone may push (the router, reply tasks),
-/// its connection task drains it. The queue's storage grows with what is queued and is given
-/// back whenever the task drains it empty, so an idle connection's outbox holds no buffer; the
-/// bound is checked on every push.
+/// its connection task drains it. The frames are copied into one byte buffer, back to back,
+/// so a push allocates nothing of its own (the buffer grows by doubling); the buffer is given
+/// back whenever the task drains it empty, so an idle connection's outbox holds none. The
+/// bound, in frames, is checked on every push.
 ///
 /// [`Outbox::push_now`] writes the frame to the socket itself when nothing is queued or being
 /// written, which saves waking the connection task (at light load, most of a message's
@@ -94,7 +94,16 @@ struct OutboxShared {
 
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Bytes>,
+    /// Queued frames from `head` on, each whole (a frame carries its length, so the drain can
+    /// tell where one ends), except that the first `partial` bytes are the rest of a frame a
+    /// direct write sent in part. Bytes before `head` are drained already.
+    bytes: Vec<u8>,
+    head: usize,
+    /// At most one frame's length (`max_frame` is far below 4 GiB).
+    partial: u32,
+    /// Frames queued, a partly written one included (`u32`, like `partial`: they are part of
+    /// every idle connection).
+    frames: u32,
     /// The connection task, while it waits for a frame.
     waker: Option<Waker>,
     /// The connection task is gone: frames are dropped.
@@ -104,6 +113,33 @@ struct Queue {
     busy: bool,
     /// The connection's socket, for [`Outbox::push_now`]; dropped with the reader.
     socket: Option<Arc<TcpStream>>,
+}
+
+/// A drained prefix of at least this many bytes is dropped from an outbox that is not empty
+/// (when it is also at least half of the buffer), so a connection that never drains its queue
+/// empty does not keep what it wrote.
+const COMPACT_AT: usize = 64 * 1024;
+
+impl Queue {
+    /// Where the frame that starts at `at` ends. A frame is `[u32 length, big-endian][body]`;
+    /// a malformed one (only a bug could queue it) ends at the end of the queue.
+    fn frame_end(&self, at: usize) -> usize {
+        let len = self
+            .bytes
+            .get(at..at + frame::HEADER_LEN)
+            .and_then(|h| <[u8; 4]>::try_from(h).ok())
+            .map_or(0, |h| u32::from_be_bytes(h) as usize);
+        at.saturating_add(frame::HEADER_LEN + len)
+            .min(self.bytes.len())
+    }
+
+    /// Forgets everything queued, storage included.
+    fn clear(&mut self) {
+        self.bytes = Vec::new();
+        self.head = 0;
+        self.partial = 0;
+        self.frames = 0;
+    }
 }
 
 /// Why [`Outbox::push`] did not queue a frame.
@@ -128,7 +164,7 @@ impl Outbox {
     pub fn new(capacity: usize) -> (Outbox, OutboxReader) {
         let shared = Arc::new(OutboxShared {
             queue: Mutex::new(Queue::default()),
-            capacity: capacity.max(1),
+            capacity: capacity.clamp(1, u32::MAX as usize),
             control: Control::default(),
         });
         (
@@ -144,11 +180,12 @@ impl Outbox {
         &self.shared.control
     }
 
-    /// Queues `frame` without waiting.
+    /// Queues a copy of `frame`, one whole encoded frame (length header included), without
+    /// waiting.
     ///
     /// # Errors
     /// The outbox is full, or its connection has ended (the frame is dropped either way).
-    pub fn push(&self, frame: Bytes) -> Result<(), PushError> {
+    pub fn push(&self, frame: &[u8]) -> Result<(), PushError> {
         self.push_inner(frame, false)
     }
 
@@ -160,31 +197,42 @@ impl Outbox {
     ///
     /// # Errors
     /// As [`Outbox::push`].
-    pub fn push_now(&self, frame: Bytes) -> Result<(), PushError> {
+    pub fn push_now(&self, frame: &[u8]) -> Result<(), PushError> {
         self.push_inner(frame, true)
     }
 
-    fn push_inner(&self, mut frame: Bytes, direct: bool) -> Result<(), PushError> {
+    fn push_inner(&self, frame: &[u8], direct: bool) -> Result<(), PushError> {
+        debug_assert!(
+            frame.len() >= frame::HEADER_LEN
+                && frame[..frame::HEADER_LEN]
+                    == ((frame.len() - frame::HEADER_LEN) as u32).to_be_bytes(),
+            "not one whole frame"
+        );
         let waiting = {
             let mut q = self.shared.lock();
             if q.closed {
                 return Err(PushError::Closed);
             }
-            if q.frames.len() >= self.shared.capacity {
+            if q.frames as usize >= self.shared.capacity {
                 return Err(PushError::Full);
             }
-            if direct && q.frames.is_empty() && !q.busy {
+            let mut rest = frame;
+            if direct && q.frames == 0 && !q.busy {
                 if let Some(socket) = &q.socket {
                     // Under the lock, so the task cannot start a write of its own meanwhile.
-                    match socket.try_write(&frame) {
+                    match socket.try_write(frame) {
                         Ok(n) if n == frame.len() => return Ok(()),
-                        Ok(n) => frame = frame.slice(n..),
+                        Ok(n) => {
+                            rest = &frame[n..];
+                            q.partial = rest.len() as u32;
+                        }
                         // Would block, or failed: the task writes it, or meets the error.
                         Err(_) => {}
                     }
                 }
             }
-            q.frames.push_back(frame);
+            q.bytes.extend_from_slice(rest);
+            q.frames += 1;
             // Set only while the task waits on an empty queue: one wake-up per batch.
             q.waker.take()
         };
@@ -218,7 +266,7 @@ impl OutboxReader {
         std::future::poll_fn(move |cx| {
             // Looked at and registered under the lock that `push` takes.
             let mut q = self.shared.lock();
-            if q.frames.is_empty() {
+            if q.frames == 0 {
                 register(&mut q.waker, cx);
                 Poll::Pending
             } else {
@@ -247,29 +295,48 @@ impl OutboxReader {
     /// not, the task stays marked as busy (it will drain and write again).
     pub fn release(&self) -> bool {
         let mut q = self.shared.lock();
-        q.busy = !q.frames.is_empty();
+        q.busy = q.frames != 0;
         !q.busy
     }
 
     /// Whether no frame is queued.
     pub fn is_empty(&self) -> bool {
-        self.shared.lock().frames.is_empty()
+        self.shared.lock().frames == 0
     }
 
-    /// Moves queued frames into `buf` until it holds at least `limit` bytes or the queue is
-    /// empty; an emptied queue gives its storage back. Marks the task as busy, as
+    /// Moves queued frames into `buf`, whole, until it holds at least `limit` bytes or the
+    /// queue is empty; an emptied queue gives its storage back. Marks the task as busy, as
     /// [`OutboxReader::hold`] does: it is about to write `buf`.
     pub fn drain_into(&self, buf: &mut BytesMut, limit: usize) {
         let mut q = self.shared.lock();
         q.busy = true;
-        while buf.len() < limit {
-            match q.frames.pop_front() {
-                Some(f) => buf.extend_from_slice(&f),
-                None => break,
-            }
+        if q.frames == 0 {
+            return;
         }
-        if q.frames.is_empty() && q.frames.capacity() > 0 {
-            q.frames = VecDeque::new();
+        let start = q.head;
+        let mut end = start;
+        let mut taken = 0;
+        if q.partial > 0 {
+            end += q.partial as usize;
+            q.partial = 0;
+            taken += 1;
+        }
+        let room = limit.saturating_sub(buf.len());
+        while end < q.bytes.len() && end - start < room {
+            end = q.frame_end(end);
+            taken += 1;
+        }
+        buf.extend_from_slice(&q.bytes[start..end]);
+        if end >= q.bytes.len() {
+            q.clear();
+            return;
+        }
+        q.head = end;
+        q.frames = q.frames.saturating_sub(taken).max(1);
+        if q.head >= COMPACT_AT && q.head * 2 >= q.bytes.len() {
+            let head = q.head;
+            q.bytes.drain(..head);
+            q.head = 0;
         }
     }
 }
@@ -278,7 +345,7 @@ impl Drop for OutboxReader {
     fn drop(&mut self) {
         let mut q = self.shared.lock();
         q.closed = true;
-        q.frames = VecDeque::new();
+        q.clear();
         q.waker = None;
         q.socket = None;
     }
@@ -298,7 +365,7 @@ pub struct Peer {
 impl Peer {
     /// Queues `frame` without waiting; a full outbox kicks the connection as a slow consumer
     /// (it will reconnect and sync, so nothing is lost).
-    pub fn deliver(&self, frame: Bytes) {
+    pub fn deliver(&self, frame: &[u8]) {
         if let Err(PushError::Full) = self.outbox.push(frame) {
             self.control().kick(ErrorCode::SlowConsumer);
         }
@@ -311,7 +378,7 @@ impl Peer {
 
     /// Like [`Peer::deliver`], but writes to the socket directly when it can
     /// ([`Outbox::push_now`]).
-    pub fn deliver_now(&self, frame: Bytes) {
+    pub fn deliver_now(&self, frame: &[u8]) {
         if let Err(PushError::Full) = self.outbox.push_now(frame) {
             self.control().kick(ErrorCode::SlowConsumer);
         }
@@ -374,6 +441,24 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    /// `body` as one frame: its length, then the body.
+    fn f(body: &[u8]) -> Vec<u8> {
+        let mut v = (body.len() as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// The frames' bodies, concatenated, from bytes holding whole frames.
+    fn bodies(mut buf: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        while !buf.is_empty() {
+            let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+            out.extend_from_slice(&buf[4..4 + len]);
+            buf = &buf[4 + len..];
+        }
+        out
+    }
+
     fn peer(conn_id: u64, cap: usize) -> (Peer, OutboxReader) {
         let (tx, rx) = Outbox::new(cap);
         (
@@ -393,13 +478,13 @@ mod tests {
         let (p2, _r2) = peer(2, 1);
         assert!(s.add(7, p1.clone()));
         assert!(!s.add(7, p2));
-        s.for_each(7, |p| p.deliver(Bytes::from_static(b"x")));
+        s.for_each(7, |p| p.deliver(&f(b"x")));
         r1.ready().await;
         let mut buf = BytesMut::new();
         r1.drain_into(&mut buf, usize::MAX);
-        assert_eq!(&buf[..], b"x");
+        assert_eq!(&buf[..], f(b"x"));
         // p2's outbox (capacity 1) is full now: a second frame kicks it.
-        s.for_each(7, |p| p.deliver(Bytes::from_static(b"y")));
+        s.for_each(7, |p| p.deliver(&f(b"y")));
         assert!(!s.remove(7, 1));
         assert!(s.is_online(7));
         assert!(s.remove(7, 2));
@@ -430,23 +515,54 @@ mod tests {
     #[test]
     fn outbox_is_bounded_and_gives_its_storage_back_when_drained() {
         let (tx, rx) = Outbox::new(3);
-        assert_eq!(tx.shared.lock().frames.capacity(), 0);
-        for f in [&b"ab"[..], b"cd", b"ef"] {
-            tx.push(Bytes::copy_from_slice(f)).unwrap();
+        assert_eq!(tx.shared.lock().bytes.capacity(), 0);
+        for body in [&b"ab"[..], b"cd", b"ef"] {
+            tx.push(&f(body)).unwrap();
         }
-        assert_eq!(tx.push(Bytes::from_static(b"gh")), Err(PushError::Full));
-        // A limit stops the drain after the frame that reaches it.
+        assert_eq!(tx.push(&f(b"gh")), Err(PushError::Full));
+        // A limit stops the drain after the whole frame that reaches it.
         let mut buf = BytesMut::new();
-        rx.drain_into(&mut buf, 3);
-        assert_eq!(&buf[..], b"abcd");
+        rx.drain_into(&mut buf, 7);
+        assert_eq!(bodies(&buf), b"abcd");
         assert!(!rx.is_empty());
-        assert!(tx.shared.lock().frames.capacity() > 0);
+        assert!(tx.shared.lock().bytes.capacity() > 0);
+        // Drained frames no longer count against the bound.
+        tx.push(&f(b"gh")).unwrap();
+        tx.push(&f(b"ij")).unwrap();
+        assert_eq!(tx.push(&f(b"kl")), Err(PushError::Full));
         rx.drain_into(&mut buf, usize::MAX);
-        assert_eq!(&buf[..], b"abcdef");
+        assert_eq!(bodies(&buf), b"abcdefghij");
         assert!(rx.is_empty());
-        assert_eq!(tx.shared.lock().frames.capacity(), 0);
+        assert_eq!(tx.shared.lock().bytes.capacity(), 0);
         drop(rx);
-        assert_eq!(tx.push(Bytes::from_static(b"ij")), Err(PushError::Closed));
+        assert_eq!(tx.push(&f(b"mn")), Err(PushError::Closed));
+    }
+
+    /// A connection that keeps up but never drains its queue empty: the bound counts only what
+    /// is queued, and the buffer keeps only about that much, not everything ever written.
+    #[test]
+    fn a_queue_never_drained_empty_stays_bounded() {
+        let (tx, rx) = Outbox::new(64);
+        let body = [7u8; 1000];
+        let mut buf = BytesMut::new();
+        tx.push(&f(&body)).unwrap();
+        let mut pushed = 1;
+        let mut drained = 0;
+        for _ in 0..1000 {
+            for _ in 0..8 {
+                tx.push(&f(&body)).unwrap();
+                pushed += 1;
+            }
+            buf.clear();
+            // Eight frames' worth: one stays behind every time.
+            rx.drain_into(&mut buf, 8 * 1004 - 1);
+            drained += buf.len() / 1004;
+            assert!(!rx.is_empty());
+            assert!(tx.shared.lock().bytes.len() <= 2 * COMPACT_AT + 64 * 1004);
+        }
+        assert_eq!(tx.shared.lock().frames as usize, pushed - drained);
+        rx.drain_into(&mut buf, usize::MAX);
+        assert!(rx.is_empty());
     }
 
     #[tokio::test]
@@ -454,21 +570,21 @@ mod tests {
         let (tx, rx) = Outbox::new(16);
         let pusher = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(20));
-            tx.push(Bytes::from_static(b"x")).unwrap();
+            tx.push(&f(b"x")).unwrap();
             tx
         });
         rx.ready().await;
         let tx = pusher.join().unwrap();
         let mut buf = BytesMut::new();
         rx.drain_into(&mut buf, usize::MAX);
-        assert_eq!(&buf[..], b"x");
+        assert_eq!(&buf[..], f(b"x"));
         // Drained empty, it is not ready again until the next push.
         tokio::select! {
             biased;
             () = rx.ready() => panic!("an empty outbox looked ready"),
             () = std::future::ready(()) => {}
         }
-        tx.push(Bytes::from_static(b"y")).unwrap();
+        tx.push(&f(b"y")).unwrap();
         rx.ready().await;
     }
 
@@ -488,15 +604,15 @@ mod tests {
         let (server, mut peer) = socket_pair().await;
         let (tx, rx) = Outbox::new(16);
         rx.attach(server.clone());
-        tx.push_now(Bytes::from_static(b"a")).unwrap();
+        tx.push_now(&f(b"a")).unwrap();
         assert!(rx.is_empty(), "an idle connection's frame was queued");
         // The task holds unwritten bytes: the frame must wait behind them.
         rx.hold();
-        tx.push_now(Bytes::from_static(b"b")).unwrap();
+        tx.push_now(&f(b"b")).unwrap();
         assert!(!rx.is_empty());
         let mut buf = BytesMut::new();
         rx.drain_into(&mut buf, usize::MAX);
-        tx.push_now(Bytes::from_static(b"c")).unwrap();
+        tx.push_now(&f(b"c")).unwrap();
         assert!(!rx.is_empty(), "a frame overtook drained bytes");
         write_all_for_test(&server, &buf).await;
         buf.clear();
@@ -505,20 +621,17 @@ mod tests {
         rx.drain_into(&mut buf, usize::MAX);
         write_all_for_test(&server, &buf).await;
         assert!(rx.release());
-        tx.push_now(Bytes::from_static(b"d")).unwrap();
+        tx.push_now(&f(b"d")).unwrap();
         assert!(rx.is_empty());
         // Behind held bytes a direct push queues, and the queue's bound still holds.
         let (small, small_rx) = Outbox::new(1);
         small_rx.attach(server.clone());
         small_rx.hold();
-        small.push_now(Bytes::from_static(b"e")).unwrap();
-        assert_eq!(
-            small.push_now(Bytes::from_static(b"f")),
-            Err(PushError::Full)
-        );
-        let mut got = [0u8; 4];
+        small.push_now(&f(b"e")).unwrap();
+        assert_eq!(small.push_now(&f(b"f")), Err(PushError::Full));
+        let mut got = [0u8; 20];
         peer.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"abcd");
+        assert_eq!(bodies(&got), b"abcd");
     }
 
     /// A peer that stops reading fills its socket: what does not fit is queued, partial frame
@@ -529,15 +642,15 @@ mod tests {
         let (server, mut peer) = socket_pair().await;
         let (tx, rx) = Outbox::new(1 << 20);
         rx.attach(server.clone());
-        let frame = |i: u32| Bytes::from(vec![(i % 251) as u8; 10_000]);
+        let frame = |i: u32| f(&[(i % 251) as u8; 9_996]);
         let mut sent = 0;
         while rx.is_empty() {
-            tx.push_now(frame(sent)).unwrap();
+            tx.push_now(&frame(sent)).unwrap();
             sent += 1;
             assert!(sent < 100_000, "the socket never filled");
         }
         for i in sent..sent + 10 {
-            tx.push_now(frame(i)).unwrap();
+            tx.push_now(&frame(i)).unwrap();
         }
         sent += 10;
         let reader = tokio::spawn(async move {
@@ -555,8 +668,9 @@ mod tests {
         }
         let all = reader.await.unwrap();
         for (i, chunk) in all.chunks(10_000).enumerate() {
+            assert_eq!(chunk[..4], 9_996u32.to_be_bytes(), "frame {i}'s header");
             assert!(
-                chunk.iter().all(|&b| b == (i % 251) as u8),
+                chunk[4..].iter().all(|&b| b == (i % 251) as u8),
                 "frame {i} garbled"
             );
         }

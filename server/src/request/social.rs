@@ -37,7 +37,7 @@ impl Caller {
         let push = frame::encode_to_bytes(&Envelope::push(kind));
         self.shared.sessions.for_each(user, |p| {
             if p.conn_id != self.conn_id {
-                p.deliver(push.clone());
+                p.deliver(&push);
             }
         });
     }
@@ -46,9 +46,7 @@ impl Caller {
     pub(crate) fn push_to(&self, users: &[UserId], kind: PushKind) {
         let push = frame::encode_to_bytes(&Envelope::push(kind));
         for &user in users {
-            self.shared
-                .sessions
-                .for_each(user, |p| p.deliver(push.clone()));
+            self.shared.sessions.for_each(user, |p| p.deliver(&push));
         }
     }
 
