@@ -1291,6 +1291,42 @@ mod tests {
         done
     }
 
+    /// A job opened a conversation that the writer then failed to read back (`after_job`
+    /// failed, so the tail in memory lacks it): until the next move, pairs are looked up in
+    /// the database, tail included, so messages to that pair find its conversation instead
+    /// of opening a second one. The move reads the tail again, and a restart finds the pair
+    /// in the index.
+    #[test]
+    fn a_stale_tail_looks_pairs_up_in_the_database_until_the_next_move() {
+        let (c, _) = six_users();
+        let mut st = load(&c, 1000);
+        // What a job does (an accepted friend request opens the pair's conversation)...
+        let opened = crate::pairs::insert(&c, 2, 5, crate::now_ms()).unwrap();
+        // ...and what the writer does when it cannot read the job's conversations back.
+        st.stale = true;
+        st.direct_all = false;
+        let done = run_batch(&c, &mut st, [(5, 2), (2, 5), (1, 3)]);
+        let at = |d: &super::Delivered| (d.message.conversation_id, d.message.seq);
+        assert_eq!(at(&done[0]), (opened, 1));
+        assert_eq!(at(&done[1]), (opened, 2));
+        assert_ne!(done[2].message.conversation_id, opened);
+        let pair_convs: i64 = c
+            .query_row(
+                "SELECT count(*) FROM conversations WHERE kind = 1 AND user_a = 2 AND user_b = 5",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(pair_convs, 1, "a second conversation for one pair");
+        // The move at the batch's end read the tail again and cleared the flag.
+        assert!(!st.stale);
+        assert!(st.tail.is_empty());
+        assert!(crate::pairs::mark(&c).unwrap() >= done[2].message.conversation_id);
+        let mut restarted = load(&c, 1000);
+        let again = run_batch(&c, &mut restarted, [(2, 5)]);
+        assert_eq!(at(&again[0]), (opened, 3));
+    }
+
     /// Batches as the writer runs them, with small move thresholds: the pairs' tail and the
     /// sequence entries in memory are moved when they reach them, so both stay bounded, and
     /// every message keeps exactly one index entry with gapless seqs, across a restart too.
