@@ -44,8 +44,44 @@ struct Inner {
     /// The mark of the last move: every entry above it is here once committed.
     floor: u64,
     /// Each conversation's entries, in seq order (seqs grow with ids in a conversation).
-    convs: IdMap<ConversationId, Vec<Slot>>,
+    convs: IdMap<ConversationId, Slots>,
     len: usize,
+}
+
+/// A conversation's entries. Most conversations have one between two moves (at C=1000 the
+/// bench's ~500k pairs get ~0.5 messages each per move), so one is held inline: a `Vec` each
+/// was an allocation per message when published and a free when moved.
+#[derive(Debug)]
+enum Slots {
+    One(Slot),
+    Many(Vec<Slot>),
+}
+
+impl Slots {
+    fn push(&mut self, slot: Slot) {
+        match self {
+            Slots::One(first) => *self = Slots::Many(vec![*first, slot]),
+            Slots::Many(v) => v.push(slot),
+        }
+    }
+
+    fn as_slice(&self) -> &[Slot] {
+        match self {
+            Slots::One(slot) => std::slice::from_ref(slot),
+            Slots::Many(v) => v,
+        }
+    }
+
+    /// Keeps the entries `keep` accepts; returns whether any are left.
+    fn retain(&mut self, keep: impl Fn(&Slot) -> bool) -> bool {
+        match self {
+            Slots::One(slot) => keep(slot),
+            Slots::Many(v) => {
+                v.retain(|s| keep(s));
+                !v.is_empty()
+            }
+        }
+    }
 }
 
 /// What a reader's transaction sees: the mark and the newest committed message id.
@@ -152,7 +188,12 @@ impl Recent {
         }
         let mut g = self.write();
         for &(conv, slot) in entries {
-            g.convs.entry(conv).or_default().push(slot);
+            match g.convs.entry(conv) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().push(slot),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Slots::One(slot));
+                }
+            }
         }
         g.len += entries.len();
     }
@@ -167,7 +208,7 @@ impl Recent {
         self.read()
             .convs
             .get(&conv)
-            .and_then(|v| v.last())
+            .and_then(|v| v.as_slice().last())
             .map(|s| s.seq)
     }
 
@@ -177,7 +218,7 @@ impl Recent {
         let mut all: Vec<_> = g
             .convs
             .iter()
-            .flat_map(|(&conv, v)| v.iter().map(move |s| (conv, s.seq, s.id)))
+            .flat_map(|(&conv, v)| v.as_slice().iter().map(move |s| (conv, s.seq, s.id)))
             .collect();
         drop(g);
         all.sort_unstable();
@@ -188,15 +229,12 @@ impl Recent {
     pub(crate) fn moved(&self, mark: u64) {
         let mut g = self.write();
         g.floor = g.floor.max(mark);
-        g.convs.retain(|_, v| {
-            v.retain(|s| s.id > mark);
-            !v.is_empty()
-        });
+        g.convs.retain(|_, v| v.retain(|s| s.id > mark));
         // Give back the space of a map that held a burst.
         if g.convs.is_empty() {
             g.convs = IdMap::default();
         }
-        g.len = g.convs.values().map(Vec::len).sum();
+        g.len = g.convs.values().map(|v| v.as_slice().len()).sum();
     }
 
     /// The conversation's entries in `range` that `snap` sees (above its mark, up to its
@@ -215,7 +253,7 @@ impl Recent {
         if g.floor > snap.mark {
             return Err(StorageError::SnapshotMoved);
         }
-        let Some(v) = g.convs.get(&conv) else {
+        let Some(v) = g.convs.get(&conv).map(Slots::as_slice) else {
             return Ok(Vec::new());
         };
         // Seqs are in order: the range is a slice, found by binary search (a page deep in a
