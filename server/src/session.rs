@@ -127,13 +127,10 @@ impl Queue {
     /// Where the frame that starts at `at` ends. A frame is `[u32 length, big-endian][body]`;
     /// a malformed one (only a bug could queue it) ends at the end of the queue.
     fn frame_end(&self, at: usize) -> usize {
-        let len = self
-            .bytes
-            .get(at..at + frame::HEADER_LEN)
-            .and_then(|h| <[u8; 4]>::try_from(h).ok())
-            .map_or(0, |h| u32::from_be_bytes(h) as usize);
-        at.saturating_add(frame::HEADER_LEN + len)
-            .min(self.bytes.len())
+        match frame::check(self.bytes.get(at..).unwrap_or_default(), usize::MAX) {
+            Ok(Some(len)) => at + len,
+            _ => self.bytes.len(),
+        }
     }
 
     /// Forgets everything queued, storage included.
@@ -205,10 +202,9 @@ impl Outbox {
     }
 
     fn push_inner(&self, frame: &[u8], direct: bool) -> Result<(), PushError> {
-        debug_assert!(
-            frame.len() >= frame::HEADER_LEN
-                && frame[..frame::HEADER_LEN]
-                    == ((frame.len() - frame::HEADER_LEN) as u32).to_be_bytes(),
+        debug_assert_eq!(
+            frame::check(frame, usize::MAX).ok().flatten(),
+            Some(frame.len()),
             "not one whole frame"
         );
         let waiting = {
