@@ -75,6 +75,7 @@ mod tests {
         let e = ClientError::from(pb::Error {
             code: ErrorCode::BadCredentials as i32,
             message: String::new(),
+            retry_after_ms: 0,
         });
         assert_eq!(e.code(), Some(ErrorCode::BadCredentials));
         assert_eq!(

@@ -536,6 +536,7 @@ pub(crate) async fn open(
                     return Err(ClientError::from(pb::Error {
                         code: k.code,
                         message: k.reason,
+                        retry_after_ms: 0,
                     }))
                 }
                 _ => {}

@@ -162,6 +162,8 @@ fn session() -> pb::Session {
         token: Bytes::from_static(&TOKEN),
         profile: None,
         device: "d".into(),
+        session_id: 1,
+        expires_at_ms: 0,
     }
 }
 

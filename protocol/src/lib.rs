@@ -19,7 +19,7 @@ pub use pb::{
 /// The protocol's major version; a Hello with another major version is refused.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol's minor version; grows when messages or fields are added.
-pub const PROTOCOL_MINOR: u32 = 2;
+pub const PROTOCOL_MINOR: u32 = 3;
 /// Default maximum frame length (the payload after the 4-byte length prefix).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
 
@@ -49,6 +49,7 @@ impl Envelope {
             ResponseResult::Error(pb::Error {
                 code: code as i32,
                 message: message.into(),
+                retry_after_ms: 0,
             }),
         )
     }
@@ -91,6 +92,9 @@ impl ErrorCode {
             ErrorCode::Blocked => "blocked",
             ErrorCode::AlreadyFriends => "already friends",
             ErrorCode::RequestPending => "a friend request is already pending",
+            ErrorCode::RateLimited => "too many attempts, retry later",
+            ErrorCode::TooManyConnections => "too many connections",
+            ErrorCode::FrameTimeout => "a frame did not complete in time",
         }
     }
 }

@@ -155,6 +155,8 @@ impl Handler {
             token: token.to_vec().into(),
             profile: Some(crate::convert::profile(&user)),
             device,
+            session_id: 0,
+            expires_at_ms: 0,
         })
     }
 
@@ -181,6 +183,8 @@ impl Handler {
             token: r.token,
             profile: Some(crate::convert::profile(&user)),
             device,
+            session_id: 0,
+            expires_at_ms: 0,
         })
     }
 
