@@ -6,6 +6,7 @@
 //! wake-up writes everything pending with one `write` call.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -60,6 +61,8 @@ pub(crate) enum Flow {
 pub(crate) struct Handler {
     pub shared: Arc<Shared>,
     pub conn_id: u64,
+    /// The peer's address, for per-address limits and the session list.
+    pub peer_addr: SocketAddr,
     /// Shared with the outbox, which writes to it directly when the task holds nothing.
     stream: Arc<TcpStream>,
     rbuf: BytesMut,
@@ -70,13 +73,19 @@ pub(crate) struct Handler {
     inflight: Option<Arc<Semaphore>>,
 }
 
-pub(crate) async fn serve(shared: Arc<Shared>, stream: TcpStream, conn_id: u64) {
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    conn_id: u64,
+    peer_addr: SocketAddr,
+) {
     let (tx, rx) = Outbox::new(shared.config.outbox_capacity);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
     let mut h = Handler {
         shared,
         conn_id,
+        peer_addr,
         stream,
         rbuf: BytesMut::new(),
         wbuf: BytesMut::new(),

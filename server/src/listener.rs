@@ -42,7 +42,7 @@ pub(crate) async fn accept_loop(
                 let shared = shared.clone();
                 tracker.spawn(
                     async move {
-                        handler::serve(shared, stream, id).await;
+                        handler::serve(shared, stream, id, peer).await;
                         drop(permit);
                     }
                     .instrument(span),

@@ -149,7 +149,7 @@ impl Handler {
             .call(move |c| store_account::insert_session(c, &h, uid, &dev))
             .await?;
         self.enter(user.id, device.clone(), hash);
-        tracing::info!(user = user.id, %device, "logged in");
+        tracing::info!(user = user.id, %device, addr = %self.peer_addr, "logged in");
         Ok(pb::Session {
             user_id: user.id,
             token: token.to_vec().into(),
