@@ -802,14 +802,31 @@ mod tests {
             conversation_id: conv,
             seq: 98,
         }];
-        w.call(move |c| message::set_cursors(c, b, "phone", &device_pos))
-            .await
-            .unwrap();
+        w.ack(b, "phone".into(), device_pos).await.unwrap();
         let page = store.sync(b, "phone".into(), vec![], 30).await.unwrap();
         assert_eq!(
             page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
             vec![99, 100]
         );
+        // A cursor past the end stops at the newest message, and a lower one leaves it there.
+        for seq in [u64::MAX, 2] {
+            let at = vec![ConversationPosition {
+                conversation_id: conv,
+                seq,
+            }];
+            w.ack(b, "phone".into(), at).await.unwrap();
+        }
+        let cursor: i64 = store
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT seq FROM device_cursors WHERE user_id = ?1 AND device = 'phone'",
+                    [b as i64],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(cursor, 100);
         w.shutdown().await;
         assert!(w.send_message(msg(1, a, b, 0)).await.is_err());
 

@@ -272,6 +272,30 @@ impl<C: Send + 'static> Writer<C> {
         .await
     }
 
+    /// Stores `user`'s `device` cursors (`Ack`): each moves forward only, and no further than
+    /// its conversation's newest message; positions in conversations `user` is not in are
+    /// ignored.
+    ///
+    /// # Errors
+    /// As [`Writer::call`].
+    pub async fn ack(
+        &self,
+        user: UserId,
+        device: String,
+        positions: Vec<crate::ConversationPosition>,
+    ) -> Result<(), StorageError> {
+        let recent = self.recent.clone();
+        self.call(move |c| {
+            // As in `mark_read`: the writer's own transaction sees every committed entry.
+            let view = View {
+                recent: &recent,
+                snap: Snapshot::read(c)?,
+            };
+            crate::message::set_cursors(c, &view, user, &device, &positions)
+        })
+        .await
+    }
+
     /// Like [`Writer::call`], for jobs that change friendships or blocks (see
     /// [`crate::social`]): messages queued after it are judged by the new graph.
     ///
@@ -333,7 +357,10 @@ fn in_savepoint<T>(
     };
     match conn.execute_batch(end) {
         Ok(()) => (r, Ok(())),
-        Err(e) => (Err(StorageError::CommitFailed(e.to_string())), Err(e.to_string())),
+        Err(e) => (
+            Err(StorageError::CommitFailed(e.to_string())),
+            Err(e.to_string()),
+        ),
     }
 }
 
@@ -1480,7 +1507,10 @@ mod tests {
         assert_eq!(count(&w.conn, "users"), 3);
         run(&mut w, vec![message(3, 1, 2), message(4, 2, 1)]);
         let reported = std::mem::take(&mut *out.lock().unwrap());
-        let seqs: Vec<_> = reported.iter().map(|(k, r)| (*k, r.clone().unwrap().1)).collect();
+        let seqs: Vec<_> = reported
+            .iter()
+            .map(|(k, r)| (*k, r.clone().unwrap().1))
+            .collect();
         assert_eq!(seqs, [(3, 1), (4, 2)]);
         assert_eq!(count(&w.conn, "messages"), 2);
     }
@@ -1499,11 +1529,7 @@ mod tests {
         });
         run(
             &mut w,
-            vec![
-                message(1, 1, 2),
-                Op::Call(broken, false),
-                message(2, 2, 1),
-            ],
+            vec![message(1, 1, 2), Op::Call(broken, false), message(2, 2, 1)],
         );
         let reported = std::mem::take(&mut *out.lock().unwrap());
         assert!(reported.iter().all(|(_, r)| r.is_err()), "{reported:?}");
