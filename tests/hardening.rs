@@ -1,6 +1,6 @@
 //! Bad input a careless or hostile client sends, over TCP against a real server: message kinds
 //! only the server may use, ids and cursors past 2^63, text fields with control characters or
-//! bidirectional overrides, a user search for nothing.
+//! bidirectional overrides, a user search for nothing; and the data directory's permissions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -247,4 +247,42 @@ async fn register_without_a_nickname_uses_the_username() {
     assert_eq!(session.profile.unwrap().nickname, "carol");
     assert_eq!(c.user_by_name("dave").await.unwrap().nickname, "dave");
     c.close().await;
+}
+
+/// A fresh data directory is 0700 and the database files in it, with their WAL and
+/// shared-memory files, are 0600, whatever the umask: they hold every message and password
+/// hash.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = TestServer::start_with(|c| c.data_dir = c.data_dir.join("data")).await;
+    let addr = s.addr();
+    register_raw(&addr, "alice").await;
+    let bob = register_raw(&addr, "bob").await;
+    let (mut a, _) = login_raw(&addr, "alice", "laptop").await;
+    let _ = a.call(message(bob, 0, "hi")).await;
+    let data = s.dir.path().join("data");
+    let mode = |name: &str| {
+        let p = if name.is_empty() {
+            data.clone()
+        } else {
+            data.join(name)
+        };
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700);
+    for f in [
+        "feige.db",
+        "feige.db-wal",
+        "feige.db-shm",
+        "feige-search.db",
+    ] {
+        assert_eq!(mode(f), 0o600, "{f}");
+    }
+    for f in ["feige-search.db-wal", "feige-search.db-shm"] {
+        if data.join(f).exists() {
+            assert_eq!(mode(f), 0o600, "{f}");
+        }
+    }
 }
