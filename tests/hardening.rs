@@ -126,6 +126,39 @@ async fn an_ack_past_the_end_stops_at_the_newest_message_and_never_moves_back() 
     assert_eq!(synced(&mut b2).await, [4]);
 }
 
+/// A `client_msg_id` is the client's own 64-bit value: one past 2^63 is stored and handed
+/// back as sent, and a resend of it is found as a duplicate.
+#[tokio::test]
+async fn a_client_msg_id_past_2_63_round_trips_and_dedupes() {
+    let s = TestServer::start_open().await;
+    let addr = s.addr();
+    register_raw(&addr, "alice").await;
+    let bob = register_raw(&addr, "bob").await;
+    let (mut a, _) = login_raw(&addr, "alice", "laptop").await;
+    let resend = || {
+        RequestKind::SendMessage(pb::SendMessage {
+            to_user: bob,
+            client_msg_id: u64::MAX,
+            text: "once".into(),
+            ..Default::default()
+        })
+    };
+    let ResponseResult::Send(first) = a.call(resend()).await else {
+        panic!("send failed")
+    };
+    let ResponseResult::Send(again) = a.call(resend()).await else {
+        panic!("resend failed")
+    };
+    assert!(!first.duplicate && again.duplicate);
+    assert_eq!(again.message_id, first.message_id);
+    let (mut b, _) = login_raw(&addr, "bob", "phone").await;
+    let ResponseResult::Sync(page) = b.call(RequestKind::Sync(pb::Sync::default())).await else {
+        panic!("sync failed")
+    };
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.messages[0].client_msg_id, u64::MAX);
+}
+
 /// Ids past 2^63 name nothing the server handed out and are refused, not wrapped.
 #[tokio::test]
 async fn ids_past_2_63_are_refused() {
