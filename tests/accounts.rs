@@ -30,7 +30,7 @@ async fn register_and_duplicate_username() {
         ErrorCode::InvalidArgument
     );
     assert_eq!(
-        code(c.register("dave", PASSWORD, "  ").await),
+        code(c.register("dave", PASSWORD, "da\u{1b}ve").await),
         ErrorCode::InvalidArgument
     );
     c.close().await;

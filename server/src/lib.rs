@@ -13,6 +13,7 @@ mod presence;
 mod request;
 pub mod router;
 pub mod session;
+mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -193,6 +193,80 @@ pub(crate) fn in_transaction<T>(
     r
 }
 
+/// Creates `dir` private to its owner (0700), or tightens an existing one, and makes the
+/// database files `dbs` and their `-wal` and `-shm` files 0600, creating the databases empty
+/// before SQLite opens them: SQLite gives the `-wal` and `-shm` files it creates later the
+/// database file's mode. They hold every message and password hash.
+///
+/// # Errors
+/// The directory or a file cannot be created, or its mode read or set.
+#[cfg(unix)]
+fn private_files(dir: &Path, dbs: &[&Path]) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+            // The mode given to mkdir is masked by the umask; this one is not.
+            set_mode(dir, 0o700)?;
+        }
+        Err(e) => return Err(e),
+        Ok(m) => tighten(dir, &m, 0o700)?,
+    }
+    for db in dbs {
+        if !db.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(db)?;
+            set_mode(db, 0o600)?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = db.as_os_str().to_owned();
+            file.push(suffix);
+            let file = Path::new(&file);
+            match std::fs::metadata(file) {
+                Ok(m) => tighten(file, &m, 0o600)?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_files(dir: &Path, _dbs: &[&Path]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Sets `path` to `mode` when its group or others may access it, with a warning. A shared
+/// directory (sticky bit, like /tmp) is left alone, with a warning.
+#[cfg(unix)]
+fn tighten(path: &Path, meta: &std::fs::Metadata, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let was = meta.permissions().mode() & 0o7777;
+    if was & 0o077 == 0 {
+        return Ok(());
+    }
+    if meta.is_dir() && was & 0o1000 != 0 {
+        tracing::warn!(path = ?path, mode = format!("{was:o}"), "the data directory is shared with other users; use a directory of its own");
+        return Ok(());
+    }
+    set_mode(path, mode)?;
+    tracing::warn!(path = ?path, was = format!("{was:o}"), now = format!("{mode:o}"), "other users could read the server's data; permissions tightened");
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) the database `feige.db` in `dir`, applies migrations and
     /// starts the writer thread, which reports committed messages to `sink`.
@@ -204,8 +278,8 @@ impl Store {
         opts: StoreOptions,
         sink: Box<dyn CommitSink<C>>,
     ) -> Result<(Store, Writer<C>), StorageError> {
-        std::fs::create_dir_all(dir).map_err(StorageError::Io)?;
         let (path, index) = indexer::paths(dir);
+        private_files(dir, &[&path, &index]).map_err(StorageError::Io)?;
         let mut conn = Connection::open(&path)?;
         configure(&conn, &opts)?;
         schema::migrate(&mut conn)?;
@@ -466,6 +540,49 @@ mod tests {
             kind: 0,
             text: format!("hello world {ctx}"),
         }
+    }
+
+    /// An existing data directory and database files that others may read are tightened to
+    /// 0700 and 0600, the WAL and shared-memory files included; a shared directory (sticky
+    /// bit) is left as it is.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn loose_permissions_are_tightened_at_open() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (_, w, _) = open_store(&data);
+        w.send_message(msg(1, 1, 1, 1)).await.unwrap();
+        w.shutdown().await;
+        drop(w);
+        let set = |p: &std::path::Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        set(&data, 0o755);
+        let files = [
+            "feige.db",
+            "feige.db-wal",
+            "feige.db-shm",
+            "feige-search.db",
+        ];
+        for f in files {
+            let p = data.join(f);
+            if !p.exists() {
+                std::fs::write(&p, b"").unwrap();
+            }
+            set(&p, 0o644);
+        }
+        let (_, w, _) = open_store(&data);
+        assert_eq!(mode(&data), 0o700);
+        for f in files {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+        w.shutdown().await;
+        set(dir.path(), 0o1777);
+        assert!(private_files(dir.path(), &[]).is_ok());
+        assert_eq!(mode(dir.path()), 0o1777);
     }
 
     /// The writer creates a direct conversation with an insert first; one made meanwhile by
@@ -802,14 +919,31 @@ mod tests {
             conversation_id: conv,
             seq: 98,
         }];
-        w.call(move |c| message::set_cursors(c, b, "phone", &device_pos))
-            .await
-            .unwrap();
+        w.ack(b, "phone".into(), device_pos).await.unwrap();
         let page = store.sync(b, "phone".into(), vec![], 30).await.unwrap();
         assert_eq!(
             page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
             vec![99, 100]
         );
+        // A cursor past the end stops at the newest message, and a lower one leaves it there.
+        for seq in [u64::MAX, 2] {
+            let at = vec![ConversationPosition {
+                conversation_id: conv,
+                seq,
+            }];
+            w.ack(b, "phone".into(), at).await.unwrap();
+        }
+        let cursor: i64 = store
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT seq FROM device_cursors WHERE user_id = ?1 AND device = 'phone'",
+                    [b as i64],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(cursor, 100);
         w.shutdown().await;
         assert!(w.send_message(msg(1, a, b, 0)).await.is_err());
 

@@ -200,30 +200,39 @@ pub(crate) fn sync(
     Ok(page)
 }
 
-/// Records what `user`'s `device` has received; positions never move backwards. Run through
-/// [`crate::Writer::call`].
+/// Records what `user`'s `device` has received; positions never move backwards, nor past the
+/// conversation's newest message. Runs on the writer ([`crate::Writer::ack`]).
 ///
 /// # Errors
 /// Database errors.
-pub fn set_cursors(
+pub(crate) fn set_cursors(
     c: &Connection,
+    view: &View<'_>,
     user: UserId,
     device: &str,
     positions: &[ConversationPosition],
 ) -> Result<(), StorageError> {
+    let mut member = c.prepare_cached(
+        "SELECT 1 FROM conversation_members WHERE user_id = ?1 AND conversation_id = ?2",
+    )?;
     let mut st = c.prepare_cached(
-        "INSERT INTO device_cursors(user_id, device, conversation_id, seq)
-         SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
-           (SELECT 1 FROM conversation_members WHERE user_id = ?1 AND conversation_id = ?3)
+        "INSERT INTO device_cursors(user_id, device, conversation_id, seq) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(user_id, device, conversation_id) DO UPDATE SET seq = max(seq, excluded.seq)",
     )?;
     for p in positions {
-        st.execute(params![
-            user as i64,
-            device,
-            p.conversation_id as i64,
-            p.seq as i64
-        ])?;
+        // Ids from the client: one past i64 names no conversation.
+        let Ok(conv) = i64::try_from(p.conversation_id) else {
+            continue;
+        };
+        if member
+            .query_row(params![user as i64, conv], |_| Ok(()))
+            .optional()?
+            .is_none()
+        {
+            continue;
+        }
+        let seq = p.seq.min(view.last_seq(c, p.conversation_id)?);
+        st.execute(params![user as i64, device, conv, seq as i64])?;
     }
     Ok(())
 }

@@ -149,7 +149,7 @@ pub(crate) fn search(
         params![
             q,
             user as i64,
-            before_id.map_or(i64::MAX, |b| b as i64),
+            before_id.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64),
             conversation.unwrap_or(0) as i64,
             limit as i64
         ],

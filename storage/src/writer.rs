@@ -115,7 +115,34 @@ pub struct WriterStats {
 }
 
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// A queued call: run on the batch's connection, or, given `None`, dropped unrun because the
+/// batch failed first. Returns the reply to send after the commit, and `Err` when the batch's
+/// transaction can no longer be trusted (a savepoint statement failed), so the batch must fail.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (Reply, Result<(), String>) + Send>;
+
+/// Wraps `f` as a [`Job`] whose outcome (after the commit) arrives on the receiver.
+fn job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StorageError>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+{
+    let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StorageError>>();
+    let job: Job = Box::new(move |conn: Option<&Connection>| {
+        let (result, intact) = match conn {
+            Some(conn) => in_savepoint(conn, f),
+            None => (Err(StorageError::CommitFailed("not run".into())), Ok(())),
+        };
+        let reply: Reply = Box::new(move |commit: Result<(), String>| {
+            let out = match (commit, result) {
+                (Ok(()), r) => r,
+                (Err(e), _) => Err(StorageError::CommitFailed(e)),
+            };
+            let _ = reply_tx.send(out);
+        });
+        (reply, intact)
+    });
+    (job, reply_rx)
+}
 
 enum Op<C> {
     Message(NewMessage<C>),
@@ -245,6 +272,30 @@ impl<C: Send + 'static> Writer<C> {
         .await
     }
 
+    /// Stores `user`'s `device` cursors (`Ack`): each moves forward only, and no further than
+    /// its conversation's newest message; positions in conversations `user` is not in are
+    /// ignored.
+    ///
+    /// # Errors
+    /// As [`Writer::call`].
+    pub async fn ack(
+        &self,
+        user: UserId,
+        device: String,
+        positions: Vec<crate::ConversationPosition>,
+    ) -> Result<(), StorageError> {
+        let recent = self.recent.clone();
+        self.call(move |c| {
+            // As in `mark_read`: the writer's own transaction sees every committed entry.
+            let view = View {
+                recent: &recent,
+                snap: Snapshot::read(c)?,
+            };
+            crate::message::set_cursors(c, &view, user, &device, &positions)
+        })
+        .await
+    }
+
     /// Like [`Writer::call`], for jobs that change friendships or blocks (see
     /// [`crate::social`]): messages queued after it are judged by the new graph.
     ///
@@ -263,17 +314,7 @@ impl<C: Send + 'static> Writer<C> {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StorageError>>();
-        let job: Job = Box::new(move |conn: &Connection| {
-            let result = in_savepoint(conn, f);
-            Box::new(move |commit: Result<(), String>| {
-                let out = match (commit, result) {
-                    (Ok(()), r) => r,
-                    (Err(e), _) => Err(StorageError::CommitFailed(e)),
-                };
-                let _ = reply_tx.send(out);
-            })
-        });
+        let (job, reply_rx) = job(f);
         self.tx
             .send(Op::Call(job, graph))
             .await
@@ -296,18 +337,31 @@ impl<C: Send + 'static> Writer<C> {
     }
 }
 
+/// Runs `f` in a savepoint: released if `f` succeeds, rolled back to if it fails. Returns
+/// `f`'s result, and `Err` when a savepoint statement failed: the transaction then holds an
+/// unknown part of `f`'s writes (or was rolled back by a failed `INSERT OR ROLLBACK`), and
+/// only failing the whole batch keeps the replies true.
 fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StorageError>,
-) -> Result<T, StorageError> {
-    conn.execute_batch("SAVEPOINT op")?;
-    let r = f(conn);
-    if r.is_ok() {
-        conn.execute_batch("RELEASE op")?;
-    } else {
-        conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+) -> (Result<T, StorageError>, Result<(), String>) {
+    if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+        let e = e.to_string();
+        return (Err(StorageError::CommitFailed(e.clone())), Err(e));
     }
-    r
+    let r = f(conn);
+    let end = if r.is_ok() {
+        "RELEASE op"
+    } else {
+        "ROLLBACK TO op; RELEASE op"
+    };
+    match conn.execute_batch(end) {
+        Ok(()) => (r, Ok(())),
+        Err(e) => (
+            Err(StorageError::CommitFailed(e.to_string())),
+            Err(e.to_string()),
+        ),
+    }
 }
 
 /// Cached facts about a conversation, owned by the writer thread (32 bytes for a direct one).
@@ -1097,11 +1151,28 @@ impl<C: Send + 'static> Worker<C> {
         self.lookups.clear();
         self.lookups.extend(ops.iter().map(Lookup::of));
         let mut touched = 0u64;
-        let begun = run_cached(&self.conn, "BEGIN IMMEDIATE");
-        if let Err(e) = begun {
-            tracing::error!(error = %e, "cannot begin a transaction");
-        }
+        // Once set, the batch fails as a whole: the ops not yet run are not run (outside a
+        // transaction each would commit on its own, and be reported failed).
+        let mut failed = match run_cached(&self.conn, "BEGIN IMMEDIATE") {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot begin a transaction; batch refused");
+                Some(e.to_string())
+            }
+        };
+        let begun = failed.is_none();
         for (i, op) in ops.drain(..).enumerate() {
+            if let Some(e) = &failed {
+                match op {
+                    Op::Message(m) => results.push(Committed {
+                        ctx: m.ctx,
+                        result: Err(StorageError::CommitFailed(e.clone())),
+                    }),
+                    Op::Call(job, _) => replies.push(job(None).0),
+                    Op::Shutdown => *stopping = true,
+                }
+                continue;
+            }
             if i % WARM_AHEAD == 0 {
                 for l in self.lookups.iter().skip(i).take(WARM_AHEAD) {
                     touched ^= self.state.warm(*l);
@@ -1119,7 +1190,13 @@ impl<C: Send + 'static> Worker<C> {
                     if graph {
                         self.state.gate.clear();
                     }
-                    replies.push(job(&self.conn));
+                    let (reply, intact) = job(Some(&self.conn));
+                    replies.push(reply);
+                    if let Err(e) = intact {
+                        tracing::error!(error = %e, "a savepoint failed; batch rolled back");
+                        failed = Some(e);
+                        continue;
+                    }
                     if let Err(e) = self.state.after_job(&self.conn) {
                         tracing::error!(error = %e, "cannot read the conversations a job opened");
                         // Neither the tail nor the pair cache may know all pairs now.
@@ -1131,7 +1208,10 @@ impl<C: Send + 'static> Worker<C> {
             }
         }
         std::hint::black_box(touched);
-        let commit = run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string());
+        let commit = match failed {
+            Some(e) => Err(e),
+            None => run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string()),
+        };
         match &commit {
             Ok(()) => {
                 self.state.committed();
@@ -1152,21 +1232,32 @@ impl<C: Send + 'static> Worker<C> {
                 self.stats.ops.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::error!(error = %e, "commit failed; batch rolled back");
-                let _ = self.conn.execute_batch("ROLLBACK");
+                if begun {
+                    tracing::error!(error = %e, "batch failed; rolled back");
+                }
+                // Also when BEGIN failed: a connection still inside an earlier transaction
+                // refuses every BEGIN until that one is rolled back.
+                if !self.conn.is_autocommit() {
+                    if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                        tracing::error!(error = %e, "cannot roll back");
+                    }
+                }
                 self.state.rolled_back();
                 for r in results.iter_mut() {
                     r.result = Err(StorageError::CommitFailed(e.clone()));
                 }
-                // Caches may name rows that were rolled back: rebuild from disk.
-                if let Ok(state) = State::load(
-                    &self.conn,
-                    self.state.gate.policy,
-                    self.state.convs.cap,
-                    self.state.recent.clone(),
-                    self.state.seq_index_at,
-                ) {
-                    self.state = state;
+                // Caches may name rows that were rolled back: rebuild from disk. When BEGIN
+                // failed nothing ran, and they are as they were.
+                if begun {
+                    if let Ok(state) = State::load(
+                        &self.conn,
+                        self.state.gate.policy,
+                        self.state.convs.cap,
+                        self.state.recent.clone(),
+                        self.state.seq_index_at,
+                    ) {
+                        self.state = state;
+                    }
                 }
             }
         }
@@ -1187,8 +1278,8 @@ impl<C: Send + 'static> Worker<C> {
 #[cfg(test)]
 mod tests {
     use super::{
-        catch_up, Generations, NewMessage, State, Target, WalFlusher, WAL_FLUSH_EVERY,
-        WAL_FLUSH_IDLE, WAL_RESTART_FRAMES,
+        catch_up, job, Checkpointer, CommitSink, Committed, Generations, NewMessage, Op, State,
+        Target, WalFlusher, Worker, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_RESTART_FRAMES,
     };
     use crate::recent::{Recent, Snapshot};
     use crate::sequence::View;
@@ -1289,6 +1380,166 @@ mod tests {
         st.committed();
         st.index(c);
         done
+    }
+
+    /// What the writer reported for each message: its context, and (conversation, seq).
+    type Outcomes = Arc<std::sync::Mutex<Vec<(u32, Result<(u64, u64), String>)>>>;
+
+    struct Collect(Outcomes);
+
+    impl CommitSink<u32> for Collect {
+        fn committed(&mut self, batch: &mut Vec<Committed<u32>>) {
+            let mut out = self.0.lock().unwrap();
+            for c in batch.drain(..) {
+                let at = c
+                    .result
+                    .map(|d| (d.message.conversation_id, d.message.seq))
+                    .map_err(|e| e.to_string());
+                out.push((c.ctx, at));
+            }
+        }
+    }
+
+    /// The writer's worker as `Store::open` builds it, on a database in `dir` with users 1 to
+    /// 3 who may all message each other, but without its thread: tests run its batches.
+    fn worker(dir: &std::path::Path) -> (Worker<u32>, Outcomes) {
+        let opts = crate::StoreOptions {
+            direct_policy: DirectPolicy::Anyone,
+            ..Default::default()
+        };
+        let (path, index) = crate::indexer::paths(dir);
+        let mut conn = Connection::open(&path).unwrap();
+        crate::configure(&conn, &opts).unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        for i in 1..=3 {
+            crate::account::insert_user(&conn, &format!("u{i}"), "n", b"s", b"h").unwrap();
+        }
+        crate::indexer::prepare(&index).unwrap();
+        let checkpointer = Checkpointer::start(&path, &opts).unwrap();
+        let indexer = crate::indexer::Indexer::start(&path, &index).unwrap();
+        let recent = Arc::new(Recent::load(&conn).unwrap());
+        let state = State::load(&conn, opts.direct_policy, 1000, recent, 1 << 20).unwrap();
+        let (_, rx) = tokio::sync::mpsc::channel(1);
+        let out = Outcomes::default();
+        let w = Worker {
+            conn,
+            lookups: Vec::new(),
+            rx,
+            sink: Box::new(Collect(out.clone())),
+            state,
+            max_batch: 100,
+            stats: Arc::default(),
+            checkpointer,
+            indexer,
+            since_poke: 0,
+            ops_since_poke: 0,
+            last_poke: std::time::Instant::now(),
+        };
+        (w, out)
+    }
+
+    /// A text message from `from` to `to`, reported with `ctx`.
+    fn message(ctx: u32, from: u64, to: u64) -> Op<u32> {
+        Op::Message(NewMessage {
+            ctx,
+            sender: from,
+            target: Target::Direct(to),
+            client_msg_id: 0,
+            kind: 0,
+            text: "x".into(),
+        })
+    }
+
+    /// Runs `ops` as one batch through the writer's own batch function.
+    fn run(w: &mut Worker<u32>, ops: Vec<Op<u32>>) {
+        let mut ops = ops;
+        let (mut results, mut replies, mut stopping) = (Vec::new(), Vec::new(), false);
+        w.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
+    }
+
+    fn count(c: &Connection, table: &str) -> i64 {
+        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// `BEGIN IMMEDIATE` fails (another connection holds the write lock, and the writer waits
+    /// for no lock): nothing of the batch runs, not even a job that would release that lock
+    /// (after which each op would commit on its own), every op gets the failure, and the
+    /// caches stay as they were: the pair's first message, sent next, gets seq 1.
+    #[test]
+    fn a_batch_whose_begin_fails_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, out) = worker(dir.path());
+        w.conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let holder = Arc::new(std::sync::Mutex::new(
+            Connection::open(dir.path().join("feige.db")).unwrap(),
+        ));
+        holder
+            .lock()
+            .unwrap()
+            .execute_batch("BEGIN IMMEDIATE")
+            .unwrap();
+        let h = holder.clone();
+        let (release, mut released) = job(move |_| {
+            h.lock().unwrap().execute_batch("ROLLBACK")?;
+            Ok(())
+        });
+        let (insert, mut inserted) =
+            job(|c| crate::account::insert_user(c, "late", "n", b"s", b"h").map(|u| u.id));
+        run(
+            &mut w,
+            vec![
+                Op::Call(release, false),
+                message(1, 1, 2),
+                message(2, 2, 1),
+                Op::Call(insert, true),
+            ],
+        );
+        let reported = std::mem::take(&mut *out.lock().unwrap());
+        assert_eq!(reported.len(), 2);
+        assert!(reported.iter().all(|(_, r)| r.is_err()), "{reported:?}");
+        assert!(released.try_recv().unwrap().is_err());
+        assert!(inserted.try_recv().unwrap().is_err());
+        let holder = holder.lock().unwrap();
+        assert!(!holder.is_autocommit(), "the job ran and released the lock");
+        holder.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(count(&w.conn, "messages"), 0);
+        assert_eq!(count(&w.conn, "users"), 3);
+        run(&mut w, vec![message(3, 1, 2), message(4, 2, 1)]);
+        let reported = std::mem::take(&mut *out.lock().unwrap());
+        let seqs: Vec<_> = reported
+            .iter()
+            .map(|(k, r)| (*k, r.clone().unwrap().1))
+            .collect();
+        assert_eq!(seqs, [(3, 1), (4, 2)]);
+        assert_eq!(count(&w.conn, "messages"), 2);
+    }
+
+    /// A job's savepoint cannot be released (the job released it itself, so its writes are
+    /// part of the batch's transaction): the batch fails as a whole and is rolled back; the
+    /// messages before and after it are not stored, and later batches carry on.
+    #[test]
+    fn a_failed_savepoint_fails_the_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, out) = worker(dir.path());
+        let (broken, mut reply) = job(|c| {
+            crate::account::insert_user(c, "inside", "n", b"s", b"h")?;
+            c.execute_batch("RELEASE op")?;
+            Ok(())
+        });
+        run(
+            &mut w,
+            vec![message(1, 1, 2), Op::Call(broken, false), message(2, 2, 1)],
+        );
+        let reported = std::mem::take(&mut *out.lock().unwrap());
+        assert!(reported.iter().all(|(_, r)| r.is_err()), "{reported:?}");
+        assert!(reply.try_recv().unwrap().is_err());
+        assert_eq!(count(&w.conn, "messages"), 0);
+        assert_eq!(count(&w.conn, "users"), 3);
+        assert!(w.conn.is_autocommit());
+        run(&mut w, vec![message(3, 1, 2)]);
+        let reported = std::mem::take(&mut *out.lock().unwrap());
+        assert_eq!(reported[0].1.as_ref().map(|r| r.1), Ok(&1).copied());
     }
 
     /// A job opened a conversation that the writer then failed to read back (`after_job`

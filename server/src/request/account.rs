@@ -7,19 +7,7 @@ use feige_storage::account as store_account;
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
 use crate::error::RequestError;
 use crate::handler::{Flow, Handler, Login, State};
-
-/// Longest device name kept.
-const MAX_DEVICE_LEN: usize = 64;
-pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
-pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
-
-fn device_name(d: &str) -> Result<String, RequestError> {
-    let d = d.trim();
-    if d.len() > MAX_DEVICE_LEN {
-        return Err(RequestError::invalid("device name longer than 64 bytes"));
-    }
-    Ok(if d.is_empty() { "default" } else { d }.to_owned())
-}
+use crate::validate;
 
 impl Handler {
     /// Serves `Hello`: checks the version, then an optional login or resume.
@@ -71,27 +59,14 @@ impl Handler {
         &mut self,
         r: pb::Register,
     ) -> Result<ResponseResult, RequestError> {
-        let username = r.username.trim().to_owned();
-        if !account::valid_username(&username) {
-            return Err(RequestError::invalid(
-                "username must be 3 to 32 characters of letters, digits, '_', '.' or '-'",
-            ));
-        }
-        if r.password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(RequestError::invalid(
-                "password must have at least 8 characters",
-            ));
-        }
-        if r.password.len() > MAX_PASSWORD_BYTES {
-            return Err(RequestError::invalid("password longer than 1024 bytes"));
-        }
-        let nickname = r.nickname.trim().to_owned();
-        let nick_chars = nickname.chars().count();
-        if nick_chars == 0 || nick_chars > 64 {
-            return Err(RequestError::invalid(
-                "nickname must have 1 to 64 characters",
-            ));
-        }
+        let username = validate::username(&r.username)?;
+        validate::new_password("password", &r.password)?;
+        // No nickname: the username stands in for it.
+        let nickname = if r.nickname.trim().is_empty() {
+            username.clone()
+        } else {
+            validate::text(&validate::NICKNAME, &r.nickname)?
+        };
         if self.shared.store.user_by_name(&username).await?.is_some() {
             return Err(RequestError::new(
                 ErrorCode::UsernameTaken,
@@ -119,7 +94,7 @@ impl Handler {
 
     /// Serves `Login`: checks the password and opens a session for this device.
     pub(crate) async fn login(&mut self, l: pb::Login) -> Result<pb::Session, RequestError> {
-        let device = device_name(&l.device)?;
+        let device = validate::device(&l.device)?;
         let user = self.shared.store.user_by_name(l.username.trim()).await?;
         let password = l.password;
         let (ok, user) = tokio::task::spawn_blocking(move || match user {
@@ -149,7 +124,7 @@ impl Handler {
             .call(move |c| store_account::insert_session(c, &h, uid, &dev))
             .await?;
         self.enter(user.id, device.clone(), hash);
-        tracing::info!(user = user.id, %device, addr = %self.peer_addr, "logged in");
+        tracing::info!(user = user.id, ?device, addr = %self.peer_addr, "logged in");
         Ok(pb::Session {
             user_id: user.id,
             token: token.to_vec().into(),
@@ -177,7 +152,7 @@ impl Handler {
         // The device name is fixed at login; a resume may not rename it.
         let device = session.device;
         self.enter(user.id, device.clone(), hash);
-        tracing::info!(user = user.id, %device, "resumed");
+        tracing::info!(user = user.id, ?device, "resumed");
         Ok(pb::Session {
             user_id: user.id,
             token: r.token,

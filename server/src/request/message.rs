@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use feige_protocol::{pb, ErrorCode, ResponseResult};
-use feige_storage::{
-    message as store_message, ConversationPosition, HistoryQuery, NewMessage, Target, UserId,
-};
+use feige_storage::{ConversationPosition, HistoryQuery, NewMessage, Target, UserId};
 
 use crate::convert;
 use crate::error::RequestError;
 use crate::handler::{Handler, Login};
 use crate::router::ReplyTo;
+use crate::validate::{self, MESSAGE_QUERY};
 use crate::Shared;
 
 const SYNC_DEFAULT: u32 = 500;
@@ -22,7 +21,6 @@ const SEARCH_DEFAULT: u32 = 20;
 const SEARCH_MAX: u32 = 100;
 /// Most positions one Sync or Ack may carry.
 const MAX_POSITIONS: usize = 10_000;
-const MAX_QUERY_LEN: usize = 256;
 
 fn limit(asked: u32, default: u32, max: u32) -> usize {
     (if asked == 0 { default } else { asked.min(max) }) as usize
@@ -48,7 +46,9 @@ impl Handler {
         sender: UserId,
         m: pb::SendMessage,
     ) -> Result<(), RequestError> {
-        let target = match (m.to_user, m.conversation_id) {
+        let to_user = validate::id("to_user", m.to_user)?;
+        let conversation_id = validate::id("conversation_id", m.conversation_id)?;
+        let target = match (to_user, conversation_id) {
             (0, 0) => return Err(RequestError::invalid("set to_user or conversation_id")),
             (to, 0) => Target::Direct(to),
             (0, c) => Target::Conversation(c),
@@ -58,22 +58,20 @@ impl Handler {
                 ))
             }
         };
-        if pb::MessageKind::try_from(m.kind).is_err() {
-            return Err(RequestError::invalid(format!(
-                "unknown message kind {}",
-                m.kind
-            )));
+        match pb::MessageKind::try_from(m.kind) {
+            Err(_) => {
+                return Err(RequestError::invalid(format!(
+                    "unknown message kind {}",
+                    m.kind
+                )))
+            }
+            // System notices come from the server only.
+            Ok(pb::MessageKind::System) => {
+                return Err(RequestError::invalid("clients cannot send system messages"))
+            }
+            Ok(_) => {}
         }
-        if m.text.trim().is_empty() {
-            return Err(RequestError::invalid("message text is empty"));
-        }
-        let max = self.shared.config.max_text_len;
-        if m.text.len() > max {
-            return Err(RequestError::new(
-                ErrorCode::TooLarge,
-                format!("message text is {} bytes; the limit is {max}", m.text.len()),
-            ));
-        }
+        validate::message_text(&m.text, self.shared.config.max_text_len)?;
         let msg = NewMessage {
             ctx: ReplyTo {
                 request_id: rid,
@@ -120,10 +118,7 @@ pub(crate) async fn ack(
 ) -> Result<ResponseResult, RequestError> {
     let pos = positions(&a.positions)?;
     if !pos.is_empty() {
-        shared
-            .writer
-            .call(move |c| store_message::set_cursors(c, login.user, &login.device, &pos))
-            .await?;
+        shared.writer.ack(login.user, login.device, pos).await?;
     }
     Ok(ResponseResult::Ack(pb::AckOk {}))
 }
@@ -134,7 +129,9 @@ pub(crate) async fn history(
     login: Login,
     q: pb::History,
 ) -> Result<ResponseResult, RequestError> {
-    let conversation = match (q.conversation_id, q.peer_user) {
+    let conversation_id = validate::id("conversation_id", q.conversation_id)?;
+    let peer_user = validate::id("peer_user", q.peer_user)?;
+    let conversation = match (conversation_id, peer_user) {
         (0, 0) => return Err(RequestError::invalid("set conversation_id or peer_user")),
         (c, 0) => c,
         (0, peer) => match shared.store.direct_conversation(login.user, peer).await? {
@@ -171,19 +168,20 @@ pub(crate) async fn search(
     login: Login,
     q: pb::Search,
 ) -> Result<ResponseResult, RequestError> {
-    if q.query.len() > MAX_QUERY_LEN {
-        return Err(RequestError::invalid("query longer than 256 bytes"));
-    }
-    if feige_storage::search::fts_query(&q.query).is_none() {
+    let query = validate::text(&MESSAGE_QUERY, &q.query)?;
+    if feige_storage::search::fts_query(&query).is_none() {
         return Err(RequestError::invalid("query has no searchable words"));
     }
+    let conversation = validate::id("conversation_id", q.conversation_id)?;
+    // Message ids are below 2^63: a larger `before_id` bounds nothing (from the newest).
+    let before = (q.before_id != 0 && q.before_id <= i64::MAX as u64).then_some(q.before_id);
     let messages = shared
         .store
         .search(
             login.user,
-            q.query,
-            (q.conversation_id != 0).then_some(q.conversation_id),
-            (q.before_id != 0).then_some(q.before_id),
+            query,
+            (conversation != 0).then_some(conversation),
+            before,
             limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX),
         )
         .await?;

@@ -8,99 +8,14 @@ use feige_storage::social::{self, ProfileUpdate};
 use crate::account::{hash_password, verify_password};
 use crate::convert;
 use crate::error::RequestError;
-use crate::request::account::{token_tag, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::request::account::token_tag;
 use crate::request::social::Caller;
+use crate::validate::{self, NICKNAME, SIGNATURE};
 
-const MAX_NICKNAME_CHARS: usize = 64;
-const MAX_SIGNATURE_CHARS: usize = 256;
-const MAX_AVATAR_BYTES: usize = 128;
-const MAX_PHONE_BYTES: usize = 32;
-const MAX_EMAIL_BYTES: usize = 254;
-const MAX_QUERY_CHARS: usize = 64;
 const SEARCH_DEFAULT: u32 = 20;
 const SEARCH_MAX: u32 = 100;
 /// Deepest page of a user search.
 const MAX_OFFSET: u32 = 10_000;
-
-/// A nickname: trimmed, 1..=64 characters, no control characters.
-pub(crate) fn nickname(n: &str) -> Result<String, RequestError> {
-    let n = n.trim();
-    let chars = n.chars().count();
-    if chars == 0 || chars > MAX_NICKNAME_CHARS || n.chars().any(char::is_control) {
-        return Err(RequestError::invalid(
-            "nickname must have 1 to 64 characters and no control characters",
-        ));
-    }
-    Ok(n.to_owned())
-}
-
-fn signature(s: &str) -> Result<String, RequestError> {
-    let s = s.trim();
-    if s.chars().count() > MAX_SIGNATURE_CHARS || s.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(RequestError::invalid(
-            "signature must have at most 256 characters and no control characters",
-        ));
-    }
-    Ok(s.to_owned())
-}
-
-fn avatar(a: &str) -> Result<String, RequestError> {
-    let a = a.trim();
-    if a.len() > MAX_AVATAR_BYTES || !a.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(RequestError::invalid(
-            "avatar must be a file id of at most 128 printable ASCII characters",
-        ));
-    }
-    Ok(a.to_owned())
-}
-
-/// A phone number: empty (clears it), or up to 32 bytes of digits, spaces, '-', '(' and ')'
-/// with an optional leading '+', holding at least 3 digits.
-fn phone(p: &str) -> Result<String, RequestError> {
-    let p = p.trim();
-    if p.is_empty() {
-        return Ok(String::new());
-    }
-    let body = p.strip_prefix('+').unwrap_or(p);
-    let ok = p.len() <= MAX_PHONE_BYTES
-        && body
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')'))
-        && body.chars().filter(char::is_ascii_digit).count() >= 3;
-    if !ok {
-        return Err(RequestError::invalid(
-            "phone must be digits (with spaces, '-', '(', ')' and a leading '+'), at most 32 characters",
-        ));
-    }
-    Ok(p.to_owned())
-}
-
-/// An e-mail address: empty (clears it), or `local@domain` without spaces, at most 254 bytes.
-fn email(e: &str) -> Result<String, RequestError> {
-    let e = e.trim();
-    if e.is_empty() {
-        return Ok(String::new());
-    }
-    let ok = e.len() <= MAX_EMAIL_BYTES
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        && match e.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.is_empty()
-                    && !domain.contains('@')
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            }
-            None => false,
-        };
-    if !ok {
-        return Err(RequestError::invalid(
-            "email must look like name@example.com (at most 254 characters)",
-        ));
-    }
-    Ok(e.to_owned())
-}
 
 /// Serves `UpdateProfile`: validates the fields given and stores them; when something
 /// changed, pushes the new profile to the caller's other connections and, for nickname,
@@ -110,11 +25,19 @@ pub(crate) async fn update(
     r: pb::UpdateProfile,
 ) -> Result<ResponseResult, RequestError> {
     let update = ProfileUpdate {
-        nickname: r.nickname.as_deref().map(nickname).transpose()?,
-        signature: r.signature.as_deref().map(signature).transpose()?,
-        avatar: r.avatar.as_deref().map(avatar).transpose()?,
-        phone: r.phone.as_deref().map(phone).transpose()?,
-        email: r.email.as_deref().map(email).transpose()?,
+        nickname: r
+            .nickname
+            .as_deref()
+            .map(|n| validate::text(&NICKNAME, n))
+            .transpose()?,
+        signature: r
+            .signature
+            .as_deref()
+            .map(|s| validate::text(&SIGNATURE, s))
+            .transpose()?,
+        avatar: r.avatar.as_deref().map(validate::avatar).transpose()?,
+        phone: r.phone.as_deref().map(validate::phone).transpose()?,
+        email: r.email.as_deref().map(validate::email).transpose()?,
     };
     let user = me.user;
     let (before, after) = me
@@ -173,14 +96,7 @@ pub(crate) async fn change_password(
     me: Caller,
     r: pb::ChangePassword,
 ) -> Result<ResponseResult, RequestError> {
-    if r.new_password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(RequestError::invalid(
-            "new password must have at least 8 characters",
-        ));
-    }
-    if r.new_password.len() > MAX_PASSWORD_BYTES {
-        return Err(RequestError::invalid("new password longer than 1024 bytes"));
-    }
+    validate::new_password("new password", &r.new_password)?;
     let Some(user) = me.shared.store.user_by_id(me.user).await? else {
         return Err(RequestError::new(
             ErrorCode::NotFound,
@@ -225,7 +141,7 @@ pub(crate) async fn change_password(
 /// Serves `GetUser`: a user's public profile, by id or username.
 pub(crate) async fn get_user(me: Caller, r: pb::GetUser) -> Result<ResponseResult, RequestError> {
     let store = &me.shared.store;
-    let found = match (r.user_id, r.username.trim()) {
+    let found = match (validate::id("user_id", r.user_id)?, r.username.trim()) {
         (0, "") => return Err(RequestError::invalid("set user_id or username")),
         (id, "") => store.user_by_id(id).await?,
         (0, name) => store.user_by_name(name).await?,
@@ -243,11 +159,7 @@ pub(crate) async fn get_user(me: Caller, r: pb::GetUser) -> Result<ResponseResul
 
 /// Serves `SearchUsers`: a page of users whose username or nickname contains the query.
 pub(crate) async fn search(me: Caller, r: pb::SearchUsers) -> Result<ResponseResult, RequestError> {
-    let query = r.query.trim().to_owned();
-    let chars = query.chars().count();
-    if chars == 0 || chars > MAX_QUERY_CHARS {
-        return Err(RequestError::invalid("query must have 1 to 64 characters"));
-    }
+    let query = validate::user_query(&r.query)?;
     if r.offset > MAX_OFFSET {
         return Err(RequestError::invalid("offset larger than 10000"));
     }
@@ -266,30 +178,4 @@ pub(crate) async fn search(me: Caller, r: pb::SearchUsers) -> Result<ResponseRes
         users: users.iter().map(convert::public).collect(),
         has_more,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn field_rules() {
-        assert_eq!(nickname("  小明 ").unwrap(), "小明");
-        assert!(nickname(" ").is_err());
-        assert!(nickname(&"x".repeat(65)).is_err());
-        assert_eq!(phone("+86 138-0013-8000").unwrap(), "+86 138-0013-8000");
-        assert_eq!(phone("").unwrap(), "");
-        assert!(phone("12").is_err());
-        assert!(phone("call me").is_err());
-        assert!(phone("1+2345").is_err());
-        assert_eq!(email(" a@b.cn ").unwrap(), "a@b.cn");
-        assert!(email("a@b").is_err());
-        assert!(email("a b@c.d").is_err());
-        assert!(email("@c.d").is_err());
-        assert!(email("a@@c.d").is_err());
-        assert!(avatar("file-123").is_ok());
-        assert!(avatar("a b").is_err());
-        assert!(signature(&"字".repeat(256)).is_ok());
-        assert!(signature(&"字".repeat(257)).is_err());
-    }
 }

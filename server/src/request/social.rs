@@ -15,10 +15,9 @@ use crate::convert;
 use crate::error::RequestError;
 use crate::handler::{Handler, Login};
 use crate::request::profile;
+use crate::validate::{self, REMARK, REQUEST_NOTE};
 use crate::Shared;
 
-const MAX_REQUEST_MESSAGE_CHARS: usize = 256;
-const MAX_REMARK_CHARS: usize = 64;
 /// Largest page of `ListConversations` (a limit of 0 still means all).
 const MAX_CONVERSATION_PAGE: u32 = 500;
 
@@ -98,7 +97,7 @@ fn user_arg(id: u64) -> Result<UserId, RequestError> {
     if id == 0 {
         return Err(RequestError::invalid("user_id is required"));
     }
-    Ok(id)
+    validate::id("user_id", id)
 }
 
 fn ensure_other(me: &Caller, other: UserId, what: &str) -> Result<(), RequestError> {
@@ -117,12 +116,7 @@ async fn friend_request(
 ) -> Result<ResponseResult, RequestError> {
     let to = user_arg(r.to_user)?;
     ensure_other(&me, to, "send a friend request to")?;
-    let message = r.message.trim().to_owned();
-    if message.chars().count() > MAX_REQUEST_MESSAGE_CHARS {
-        return Err(RequestError::invalid(
-            "friend request message longer than 256 characters",
-        ));
-    }
+    let message = validate::text(&REQUEST_NOTE, &r.message)?;
     let from = me.user;
     let outcome = me
         .shared
@@ -217,7 +211,8 @@ async fn friend_respond(
     if r.request_id == 0 {
         return Err(RequestError::invalid("request_id is required"));
     }
-    let (user, id, accept) = (me.user, r.request_id, r.accept);
+    let id = validate::id("request_id", r.request_id)?;
+    let (user, accept) = (me.user, r.accept);
     let done = me
         .shared
         .writer
@@ -276,12 +271,7 @@ async fn friends(me: Caller) -> Result<ResponseResult, RequestError> {
 /// Serves `SetRemark`; the caller's other connections get `friend_updated`.
 async fn set_remark(me: Caller, r: pb::SetRemark) -> Result<ResponseResult, RequestError> {
     let other = user_arg(r.user_id)?;
-    let remark = r.remark.trim().to_owned();
-    if remark.chars().count() > MAX_REMARK_CHARS || remark.chars().any(char::is_control) {
-        return Err(RequestError::invalid(
-            "remark must have at most 64 characters and no control characters",
-        ));
-    }
+    let remark = validate::text(&REMARK, &r.remark)?;
     let user = me.user;
     let f = me
         .shared
@@ -429,6 +419,7 @@ async fn mark_read(me: Caller, r: pb::MarkRead) -> Result<ResponseResult, Reques
     if r.conversation_id == 0 {
         return Err(RequestError::invalid("conversation_id is required"));
     }
+    validate::id("conversation_id", r.conversation_id)?;
     let pos = me
         .shared
         .writer
