@@ -917,3 +917,29 @@ async fn other_users_text_prints_escaped() {
     assert_eq!(r.one()["text"], evil);
     s.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_against_a_friends_only_server_says_how_to_start_one() {
+    // The default dm_policy ("friends") refuses the bench's messages between strangers.
+    let s = TestServer::start().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feige-bench"));
+    // A run far longer than the 30 s bound below: only stopping at the first refusal ends it.
+    cmd.args(["im-1to1", "--addr", &s.addr(), "-c", "2", "-d", "600"])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        cmd.spawn().unwrap().wait_with_output(),
+    )
+    .await
+    .expect("feige-bench did not stop at the refusal")
+    .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(stderr.contains("NOT_FRIENDS"), "{stderr}");
+    assert!(stderr.contains("--dm-policy anyone"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    s.handle.shutdown().await;
+}
