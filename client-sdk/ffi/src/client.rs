@@ -102,10 +102,10 @@ impl Conn {
 }
 
 impl Shared {
-    /// Runs `call` until `deadline`: one bound for the wait for a connection and the request
-    /// together. Past it the call fails with DISCONNECTED when there is no connection at that
-    /// moment, else with TIMEOUT (the SDK's own request timeout started later, so this comes
-    /// first).
+    /// Runs an issued `call` until `deadline`, the deadline the dispatcher already held it to
+    /// while it waited for a connection: one bound for both. Past it the call fails with
+    /// DISCONNECTED when there is no connection at that moment, else with TIMEOUT (the SDK's
+    /// own request timeout started later, so this comes first).
     async fn bounded(&self, call: Call, deadline: tokio::time::Instant) -> Reply {
         match tokio::time::timeout_at(deadline, call).await {
             Ok(reply) => reply,
