@@ -264,6 +264,9 @@ int32_t feige_client_shutdown(FeigeClient *client, int32_t timeout_ms);
  * receives the id that its completion event (`FEIGE_EVENT_RESPONSE`) will carry; exactly one
  * completion follows every successful call, also on shutdown. Any thread.
  *
+ * The requests of one client reach the server in the order of their calls (their ids grow
+ * in that order), many in flight at once, also those made while there is no connection.
+ *
  * # Errors
  * Refused at once, with no completion: `FEIGE_ERR_NULL`, `FEIGE_ERR_UTF8`,
  * `FEIGE_ERR_UNKNOWN_METHOD`, `FEIGE_ERR_JSON` (malformed), `FEIGE_ERR_PARAMS` (a field

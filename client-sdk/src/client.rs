@@ -7,7 +7,7 @@ use feige_protocol::{pb, ErrorCode, PushKind, RequestKind, ResponseResult};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::link::{self, lock, unexpected, Inner, Purpose};
+use crate::link::{self, lock, unexpected, Inner, Purpose, SEND_ATTEMPTS};
 use crate::ClientError;
 
 /// Events buffered for the application before the reader waits (backpressure).
@@ -15,8 +15,6 @@ const EVENTS_CAPACITY: usize = 65_536;
 /// How long [`Client::send`] keeps retrying across reconnects: this, or the request timeout
 /// if that is longer.
 pub const SEND_RETRY_WINDOW: Duration = Duration::from_secs(30);
-/// Most attempts of one `send`.
-const SEND_ATTEMPTS: u32 = 10;
 /// Longest `close` waits for a last Ack.
 const CLOSE_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -188,9 +186,17 @@ impl Drop for CloseOnDrop {
 /// A connection to a Feige server. Cheap to clone; every clone drives the same connection,
 /// and calls from many tasks run concurrently (pipelined on the one connection).
 ///
+/// Order: a call's request is issued when its future is first polled (an `async fn` does
+/// nothing before), and requests go out in issue order. So calls awaited one after another,
+/// or futures created in order and polled together by `join!` (which polls in argument
+/// order), reach the server in that order; the server handles one connection's sends in the
+/// order it reads them. Futures polled first from different tasks go out in whichever order
+/// those polls happen.
+///
 /// Requests fail with [`ClientError::Closed`] while there is no connection, and when the
-/// connection is lost while they are in flight — except [`Client::send`], which waits for the
-/// reconnect and resends with the same `client_msg_id` (the server deduplicates).
+/// connection is lost while they are in flight — except [`Client::send`], which is queued
+/// while offline and resent on the next connection with the same `client_msg_id` (the server
+/// deduplicates), still in issue order.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -349,10 +355,12 @@ impl Client {
     }
 
     /// Sends a message; returns the server's ack once it is stored. A `client_msg_id` of 0 is
-    /// replaced by a fresh one. If the connection is lost before the ack, waits for the
-    /// reconnect and resends with the same `client_msg_id` (up to 10 attempts within
-    /// max(30 s, request timeout)); the server answers a resend of a stored message with the
-    /// original ack (`duplicate` set). `BUSY` is retried the same way.
+    /// replaced by a fresh one. Issued while the client is reconnecting, it is queued; if the
+    /// connection is lost before the ack, it is resent on the next one with the same
+    /// `client_msg_id` (up to 10 connections within max(30 s, request timeout)). Queued and
+    /// resent sends go out before any newer request, in their issue order. The server answers
+    /// a resend of a stored message with the original ack (`duplicate` set). `BUSY` is retried
+    /// after a pause, as a new request (behind those issued meanwhile).
     ///
     /// # Errors
     /// A server error (`NOT_FOUND`, `FORBIDDEN`, `INVALID_ARGUMENT`, `TOO_LARGE`, ...),
@@ -375,30 +383,23 @@ impl Client {
     async fn send_with_retries(&self, msg: pb::SendMessage) -> Result<pb::SendOk, ClientError> {
         let timeout = self.inner.config.request_timeout;
         let deadline = Instant::now() + timeout.max(SEND_RETRY_WINDOW);
-        let mut failed_link = None;
         let mut attempt = 1;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= deadline {
                 return Err(ClientError::Timeout);
             }
             let kind = RequestKind::SendMessage(msg.clone());
-            let (link, result) = self
+            let result = self
                 .inner
-                .call_on_link(kind, Purpose::Plain, left.min(timeout))
+                .request(kind, Purpose::Plain, Some(deadline))
                 .await;
-            let retry = attempt < SEND_ATTEMPTS;
             match result {
                 Ok(ResponseResult::Send(ok)) => return Ok(ok),
                 Ok(other) => return Err(unexpected("SendMessage", &other)),
-                Err(ClientError::Closed) if retry && self.inner.config.auto_reconnect => {
-                    failed_link = link.or(failed_link);
-                    self.inner.wait_link_after(failed_link, deadline).await?;
-                }
                 Err(ClientError::Server {
                     code: ErrorCode::Busy,
                     ..
-                }) if retry => {
+                }) if attempt < SEND_ATTEMPTS => {
                     let pause = Duration::from_millis(100) * attempt;
                     tokio::time::sleep_until((Instant::now() + pause).min(deadline)).await;
                 }

@@ -7,8 +7,13 @@
 //! reader task decodes frames in arrival order: responses complete their oneshot, and pushes,
 //! sync pages and send acks go through the delivery [`Tracker`] before their messages are
 //! emitted as events — so the reader is the only task that emits messages, in order.
+//!
+//! Issue order: a request's id is taken and its frame queued for the writer in one step under
+//! the link lock, so frames go out in the order their calls reached that step. Sends outlive a
+//! lost connection: they stay in the (id-ordered) table, are queued there while offline, and
+//! the next connection writes them all, in id order, before any new request.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -29,8 +34,6 @@ use crate::connection::{Connection, FrameReader, FrameWriter};
 use crate::delivery::{Applied, Tracker};
 use crate::ClientError;
 
-/// Frames queued for the writer task.
-const WRITE_QUEUE: usize = 1024;
 /// Bytes gathered before one write.
 const WRITE_BATCH: usize = 64 * 1024;
 /// A write that makes no progress for this long drops the connection.
@@ -48,10 +51,13 @@ const BACKOFF_RESET: Duration = Duration::from_secs(10);
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 /// Most positions in one Ack (the server takes up to 10 000).
 const ACK_CHUNK: usize = 5000;
-/// Most requests in flight per client; more wait for a slot. Keeps a burst of responses well
-/// inside the server's per-connection outbox (4096 frames by default), which it would
-/// otherwise drop the connection for.
+/// Most requests in flight per client; more wait for a slot (first come, first served, so
+/// they keep their order). Keeps a burst of responses well inside the server's
+/// per-connection outbox, which it would otherwise drop the connection for. It also bounds
+/// the writer's queue.
 const MAX_IN_FLIGHT: usize = 1024;
+/// Most connections one send is written on (the first and the resends after lost ones).
+pub(crate) const SEND_ATTEMPTS: u32 = 10;
 /// Failed background syncs retried while the connection stays up.
 const SYNC_RETRIES: u32 = 3;
 
@@ -73,6 +79,11 @@ pub(crate) enum Purpose {
 struct Pending {
     tx: oneshot::Sender<Result<ResponseResult, ClientError>>,
     purpose: Purpose,
+    /// The frame, for a request resent on the next connection when this one is lost (a
+    /// send: the server deduplicates it by `client_msg_id`).
+    resend: Option<Bytes>,
+    /// Connections the request was written on (or queued for).
+    attempts: u32,
 }
 
 /// Whether there is a connection to send on.
@@ -91,10 +102,24 @@ struct Link {
     gen: u64,
     up: bool,
     dead: bool,
-    writer: Option<mpsc::Sender<Bytes>>,
-    pending: HashMap<u64, Pending>,
+    writer: Option<mpsc::UnboundedSender<Bytes>>,
+    /// Keyed by request id, which grows in issue order.
+    pending: BTreeMap<u64, Pending>,
     server_max_frame: usize,
     conn_cancel: Option<CancellationToken>,
+}
+
+/// Removes a request from the table when its caller stops waiting (answered, failed, or
+/// the future was dropped), so it is not resent.
+struct Forget<'a> {
+    inner: &'a Inner,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(&self.inner.link).pending.remove(&self.id);
+    }
 }
 
 /// How a reader task ended.
@@ -135,7 +160,7 @@ impl Inner {
                 up: false,
                 dead: false,
                 writer: None,
-                pending: HashMap::new(),
+                pending: BTreeMap::new(),
                 server_max_frame: DEFAULT_MAX_FRAME_LEN,
                 conn_cancel: None,
             }),
@@ -235,93 +260,94 @@ impl Inner {
         kind: RequestKind,
         purpose: Purpose,
     ) -> Result<ResponseResult, ClientError> {
-        self.call_on_link(kind, purpose, self.config.request_timeout)
-            .await
-            .1
+        self.request(kind, purpose, None).await
     }
 
-    /// Like [`Inner::call`], also returning the connection number it went out on.
-    pub(crate) async fn call_on_link(
+    /// Issues a request and waits for its response, at most the request timeout on the
+    /// connection it went out on. Without `resend_until` it fails with `Closed` when there is
+    /// no connection or the connection is lost. With it (sends), the request outlives lost
+    /// connections while the client will resume: it is queued while there is none and written
+    /// again, in issue order, on the next one — until that deadline, or [`SEND_ATTEMPTS`]
+    /// connections.
+    pub(crate) async fn request(
         &self,
         kind: RequestKind,
         purpose: Purpose,
-        timeout: Duration,
-    ) -> (Option<u64>, Result<ResponseResult, ClientError>) {
-        let deadline = Instant::now() + timeout;
-        let _permit = match tokio::time::timeout_at(deadline, self.in_flight.acquire()).await {
+        resend_until: Option<Instant>,
+    ) -> Result<ResponseResult, ClientError> {
+        let timeout = self.config.request_timeout;
+        let first_until = Instant::now() + timeout;
+        let until = resend_until.map_or(first_until, |d| d.min(first_until));
+        let _permit = match tokio::time::timeout_at(until, self.in_flight.acquire()).await {
             Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return (None, Err(ClientError::Closed)),
-            Err(_) => return (None, Err(ClientError::Timeout)),
+            Ok(Err(_)) => return Err(ClientError::Closed),
+            Err(_) => return Err(ClientError::Timeout),
         };
-        let id = self.next_request_id();
-        let bytes = frame::encode_to_bytes(&Envelope::request(id, kind));
-        let (tx, rx) = oneshot::channel();
-        let (gen, writer) = {
+        let can_wait = resend_until.is_some() && self.config.auto_reconnect && self.logged_in();
+        let (tx, mut rx) = oneshot::channel();
+        // The id is taken and the frame queued under one lock: this fixes the issue order.
+        let (id, mut status, written) = {
             let mut link = lock(&self.link);
-            let writer = match (&link.writer, link.up) {
-                (Some(w), true) => w.clone(),
-                _ => return (None, Err(ClientError::Closed)),
-            };
+            let id = self.next_request_id();
+            let bytes = frame::encode_to_bytes(&Envelope::request(id, kind));
             let len = bytes.len() - HEADER_LEN;
             if len > link.server_max_frame {
                 let max = link.server_max_frame;
-                return (
-                    Some(link.gen),
-                    Err(ClientError::Protocol(format!(
-                        "request of {len} bytes exceeds the server's frame limit of {max} bytes"
-                    ))),
-                );
+                return Err(ClientError::Protocol(format!(
+                    "request of {len} bytes exceeds the server's frame limit of {max} bytes"
+                )));
             }
-            link.pending.insert(id, Pending { tx, purpose });
-            (link.gen, writer)
+            let written = match &link.writer {
+                Some(w) if link.up => w.send(bytes.clone()).is_ok(),
+                _ => false,
+            };
+            let queue_offline = can_wait && !link.dead;
+            if !written && !queue_offline {
+                return Err(ClientError::Closed);
+            }
+            let pending = Pending {
+                tx,
+                purpose,
+                resend: resend_until.is_some().then_some(bytes),
+                attempts: 1,
+            };
+            link.pending.insert(id, pending);
+            (id, self.status.subscribe(), written)
         };
-        let result = tokio::time::timeout_at(deadline, async {
-            writer.send(bytes).await.map_err(|_| ClientError::Closed)?;
-            rx.await.map_err(|_| ClientError::Closed)?
-        })
-        .await
-        .unwrap_or(Err(ClientError::Timeout));
-        if result.is_err() {
-            lock(&self.link).pending.remove(&id);
-        }
-        let result = match result {
+        let _forget = Forget { inner: self, id };
+        // The request timeout runs while the request is on a connection; offline, only
+        // `resend_until` does.
+        let mut attempt_until = match resend_until {
+            Some(end) if !written => end,
+            _ => first_until,
+        };
+        let result = loop {
+            let until = resend_until.map_or(attempt_until, |d| d.min(attempt_until));
+            tokio::select! {
+                r = &mut rx => break r.unwrap_or(Err(ClientError::Closed)),
+                () = tokio::time::sleep_until(until) => break Err(ClientError::Timeout),
+                changed = status.changed(), if resend_until.is_some() => {
+                    if changed.is_err() {
+                        break Err(ClientError::Closed);
+                    }
+                    attempt_until = match (*status.borrow_and_update(), resend_until) {
+                        (LinkStatus::Up(_), _) | (_, None) => Instant::now() + timeout,
+                        (_, Some(end)) => end,
+                    };
+                }
+            }
+        };
+        match result {
             Ok(ResponseResult::Error(e)) => Err(e.into()),
             other => other,
-        };
-        (Some(gen), result)
+        }
     }
 
-    /// Waits until a connection other than `failed` is live.
-    ///
-    /// # Errors
-    /// [`ClientError::Closed`] when the client gave up, [`ClientError::Timeout`] at `deadline`.
-    pub(crate) async fn wait_link_after(
-        &self,
-        failed: Option<u64>,
-        deadline: Instant,
-    ) -> Result<(), ClientError> {
-        let mut rx = self.status.subscribe();
-        let wait = async {
-            match rx
-                .wait_for(|s| match s {
-                    LinkStatus::Up(g) => Some(*g) != failed,
-                    LinkStatus::Dead => true,
-                    LinkStatus::Down => false,
-                })
-                .await
-            {
-                Ok(s) if matches!(*s, LinkStatus::Up(_)) => Ok(()),
-                _ => Err(ClientError::Closed),
-            }
-        };
-        tokio::time::timeout_at(deadline, wait)
-            .await
-            .unwrap_or(Err(ClientError::Timeout))
-    }
-
-    /// Marks connection `gen` as gone and fails its requests in flight with `Closed`.
+    /// Marks connection `gen` as gone. Its requests in flight fail with `Closed`, except sends
+    /// while the client will resume: those stay, to be written again on the next connection.
     fn link_down(&self, gen: u64) {
-        let pending = {
+        let keep = self.config.auto_reconnect && self.logged_in();
+        let failed = {
             let mut link = lock(&self.link);
             if link.gen != gen {
                 return;
@@ -334,9 +360,18 @@ impl Inner {
             if !link.dead {
                 self.status.send_replace(LinkStatus::Down);
             }
-            std::mem::take(&mut link.pending)
+            let mut failed = Vec::new();
+            for (id, mut p) in std::mem::take(&mut link.pending) {
+                if keep && p.resend.is_some() && p.attempts < SEND_ATTEMPTS && !p.tx.is_closed() {
+                    p.attempts += 1;
+                    link.pending.insert(id, p);
+                } else {
+                    failed.push(p);
+                }
+            }
+            failed
         };
-        for (_, p) in pending {
+        for p in failed {
             let _ = p.tx.send(Err(ClientError::Closed));
         }
     }
@@ -555,7 +590,9 @@ pub(crate) fn start_link(
     hello: &pb::HelloOk,
 ) -> (JoinHandle<ReadEnd>, u64) {
     let (reader, writer) = conn.into_split();
-    let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+    // Unbounded: every frame in it holds an in-flight permit, except pings and the resends
+    // below, which held one on their first connection.
+    let (tx, rx) = mpsc::unbounded_channel();
     let conn_cancel = inner.cancel.child_token();
     let heartbeat = match hello.heartbeat_ms {
         0 => DEFAULT_HEARTBEAT,
@@ -565,6 +602,12 @@ pub(crate) fn start_link(
         let mut link = lock(&inner.link);
         link.gen += 1;
         if !link.dead {
+            // Sends that outlived the last connection go first, in issue order.
+            for p in link.pending.values() {
+                if let Some(f) = &p.resend {
+                    let _ = tx.send(f.clone());
+                }
+            }
             link.up = true;
             link.writer = Some(tx);
             link.server_max_frame = match hello.max_frame_len {
@@ -602,7 +645,7 @@ pub(crate) fn start_link(
 async fn write_loop(
     inner: Arc<Inner>,
     mut w: FrameWriter,
-    mut rx: mpsc::Receiver<Bytes>,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
     ping_every: Duration,
     cancel: CancellationToken,
 ) {

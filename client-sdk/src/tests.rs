@@ -8,7 +8,7 @@ use feige_protocol::{frame, pb, Body, Envelope, PushKind, RequestKind, ResponseR
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::{Client, ClientConfig, Event, Events};
+use crate::{Client, ClientConfig, ConnState, Event, Events};
 
 const TOKEN: [u8; 32] = [7; 32];
 
@@ -288,5 +288,79 @@ async fn idle_connection_pings_within_the_heartbeat() {
             kind: Some(RequestKind::Ping(_))
         }))
     ));
+    client.close().await;
+}
+
+/// The texts of the next `n` SendMessages (answering Syncs and Acks); each is answered with
+/// its position as seq when `answer`.
+async fn sends(p: &mut Peer, n: usize, answer: bool) -> Vec<String> {
+    let mut texts = Vec::new();
+    for _ in 0..n {
+        let (id, m) = p.until_send().await;
+        texts.push(m.text.clone());
+        if answer {
+            let ok = pb::SendOk {
+                message_id: 100 + texts.len() as u64,
+                conversation_id: 1,
+                seq: texts.len() as u64,
+                sent_at_ms: 1,
+                duplicate: false,
+            };
+            p.respond(id, ResponseResult::Send(ok)).await;
+        }
+    }
+    texts
+}
+
+#[tokio::test]
+async fn sends_keep_issue_order_across_a_lost_connection() {
+    let (l, config) = start().await;
+    let (reconnect_tx, reconnect_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let mut p = Peer::accept(&l).await;
+        p.hello(30_000, false).await;
+        p.login().await;
+        // Futures created in order and polled by one join! go out in that order.
+        assert_eq!(sends(&mut p, 3, false).await, ["a", "b", "c"]);
+        drop(p);
+        // Answer the reconnect only after the client queued more sends while offline.
+        reconnect_rx.await.unwrap();
+        let mut p = Peer::accept(&l).await;
+        p.hello(30_000, true).await;
+        // The sends in flight first, in their order, then those queued while offline.
+        let texts = sends(&mut p, 5, true).await;
+        assert_eq!(texts, ["a", "b", "c", "d", "e"]);
+        p
+    });
+    let (client, mut ev) = Client::connect(config).await.unwrap();
+    client.login("u", "p").await.unwrap();
+    let c = client.clone();
+    let first = tokio::spawn(async move {
+        let (a, b, c) = tokio::join!(
+            c.send_text(1, "a"),
+            c.send_text(1, "b"),
+            c.send_text(1, "c")
+        );
+        [a.unwrap().seq, b.unwrap().seq, c.unwrap().seq]
+    });
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !matches!(
+            ev.recv().await,
+            Some(Event::State(ConnState::Disconnected { .. }))
+        ) {}
+    })
+    .await
+    .unwrap();
+    let c = client.clone();
+    let second = tokio::spawn(async move {
+        let (d, e) = tokio::join!(c.send_text(1, "d"), c.send_text(1, "e"));
+        [d.unwrap().seq, e.unwrap().seq]
+    });
+    // Let both sends be issued (queued) before the server answers again.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    reconnect_tx.send(()).unwrap();
+    assert_eq!(first.await.unwrap(), [1, 2, 3]);
+    assert_eq!(second.await.unwrap(), [4, 5]);
+    let _p = server.await.unwrap();
     client.close().await;
 }

@@ -225,6 +225,41 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (y, m, d)
 }
 
+/// Whether `c` must not reach a terminal as it is: C0 controls (newline and tab too, as every
+/// line the CLI prints is one listing), DEL, C1 controls (including the 8-bit CSI), and the
+/// bidi controls that reorder what follows them.
+fn unsafe_for_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` made safe to print on a terminal: text from other users cannot move the cursor, clear
+/// the screen, set the title (ESC and OSC sequences), start a fake line, or reverse the text
+/// that follows. Newline, carriage return and tab become `\n`, `\r`, `\t`; other controls
+/// `\x1b`-style below U+0080 and `\u{9b}`-style above; a backslash stays as it is.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !s.chars().any(unsafe_for_terminal) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_for_terminal(c) && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if unsafe_for_terminal(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// One message as a line of text: `[conv 3 #12] 2026-11-24T04:30:00Z user 5: hello`.
 pub fn message_line(m: &pb::Message) -> String {
     format!(
@@ -233,7 +268,7 @@ pub fn message_line(m: &pb::Message) -> String {
         m.seq,
         format_time(m.sent_at_ms),
         m.from_user,
-        m.text
+        terminal_safe(&m.text)
     )
 }
 
@@ -305,6 +340,17 @@ mod tests {
         assert_eq!(format_time(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(format_time(1_795_494_600_999), "2026-11-24T04:30:00Z");
         assert_eq!(format_time(-1000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn terminal_safe_escapes_controls_and_bidi() {
+        assert_eq!(terminal_safe("plain 中文 ok\\"), "plain 中文 ok\\");
+        assert_eq!(terminal_safe("\x1b[2Jgone"), "\\x1b[2Jgone");
+        assert_eq!(terminal_safe("\x1b]0;title\x07"), "\\x1b]0;title\\x07");
+        assert_eq!(terminal_safe("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(terminal_safe("\u{9b}2J \u{7f}"), "\\u{9b}2J \\x7f");
+        assert_eq!(terminal_safe("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(terminal_safe("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use feige_client::{code_name, pb, Client, ClientConfig, ClientError, ErrorCode, 
 use feige_tools::social::{self as out, Out, UserRef};
 use feige_tools::{
     check_username, current_user, default_state_dir, error_json, hex_decode, hex_encode,
-    load_session, message_json, message_line, remove_session, save_session, Failure, SavedSession,
-    DEFAULT_DEVICE, DEFAULT_SERVER,
+    load_session, message_json, message_line, remove_session, save_session, terminal_safe, Failure,
+    SavedSession, DEFAULT_DEVICE, DEFAULT_SERVER,
 };
 use serde::Serialize;
 
@@ -56,8 +56,9 @@ enum Command {
     Logout,
     /// Send a text message to a user.
     Send {
-        /// Recipient's user id.
-        user_id: u64,
+        /// Recipient: a user id or a username (`@name` for a username made of digits).
+        #[arg(value_name = "USER")]
+        who: String,
         /// The text (several words are joined with spaces).
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
@@ -70,8 +71,9 @@ enum Command {
     },
     /// Show the conversation with a user, oldest first.
     History {
-        /// The other user's id.
-        user_id: u64,
+        /// The other user: a user id or a username (`@name` for a username made of digits).
+        #[arg(value_name = "USER")]
+        who: String,
         /// Most messages to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -275,7 +277,7 @@ fn report(json: bool, e: &anyhow::Error) -> ExitCode {
     if json {
         eprintln!("{}", error_json(&code, &message));
     } else {
-        eprintln!("error: {message}");
+        eprintln!("error: {}", terminal_safe(&message));
     }
     ExitCode::FAILURE
 }
@@ -341,10 +343,11 @@ impl Ctx {
     }
 
     fn print<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        // Human lines carry other users' text: escaped, so it cannot drive the terminal.
         let line = if self.cli.json {
             serde_json::to_string(value).unwrap_or_default()
         } else {
-            human()
+            terminal_safe(&human()).into_owned()
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
@@ -486,13 +489,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login => login(&ctx).await,
         Command::Whoami => whoami(&ctx).await,
         Command::Logout => logout(&ctx).await,
-        Command::Send { user_id, text } => send(&ctx, *user_id, &text.join(" ")).await,
+        Command::Send { who, text } => send(&ctx, who, &text.join(" ")).await,
         Command::Listen { count } => listen(&ctx, *count).await,
-        Command::History {
-            user_id,
-            limit,
-            before,
-        } => history(&ctx, *user_id, *limit, *before).await,
+        Command::History { who, limit, before } => history(&ctx, who, *limit, *before).await,
         Command::Search { words, limit } => search(&ctx, &words.join(" "), *limit).await,
         Command::Profile { action } => profile(&ctx, action.as_ref()).await,
         Command::SearchUsers {
@@ -594,11 +593,12 @@ async fn logout(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn send(ctx: &Ctx, to_user: u64, text: &str) -> anyhow::Result<()> {
-    let (client, _events, _) = ctx.resume(false).await?;
-    let result = client.send_text(to_user, text).await;
-    client.close().await;
-    let ok = result?;
+async fn send(ctx: &Ctx, who: &str, text: &str) -> anyhow::Result<()> {
+    let (to_user, ok) = with_client(ctx, |client| async move {
+        let to_user = user_id(&client, who).await?;
+        Ok((to_user, client.send_text(to_user, text).await?))
+    })
+    .await?;
     ctx.print(
         &Sent {
             kind: "sent",
@@ -672,6 +672,7 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
                     .into());
                 }
                 if !ctx.cli.json {
+                    let reason = terminal_safe(&reason);
                     eprintln!("disconnected by the server: {reason}; reconnecting");
                 }
             }
@@ -683,19 +684,20 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
     result
 }
 
-async fn history(ctx: &Ctx, peer: u64, limit: u32, before: Option<u64>) -> anyhow::Result<()> {
-    let (client, _events, _) = ctx.resume(false).await?;
-    let result = client
-        .history(pb::History {
-            peer_user: peer,
+async fn history(ctx: &Ctx, who: &str, limit: u32, before: Option<u64>) -> anyhow::Result<()> {
+    let messages = with_client(ctx, |client| async move {
+        let peer_user = user_id(&client, who).await?;
+        let req = pb::History {
+            peer_user,
             limit,
             before_seq: before.unwrap_or(0),
             ..Default::default()
-        })
-        .await;
-    client.close().await;
+        };
+        Ok(client.history(req).await?)
+    })
+    .await?;
     // The server answers newest first; show the page as a chat log.
-    for m in result?.iter().rev() {
+    for m in messages.iter().rev() {
         ctx.print_message(m);
     }
     Ok(())

@@ -409,20 +409,13 @@ async fn social_commands_in_json() {
 
     // Chats and unread counts.
     for text in ["one", "two"] {
-        let r = feige(
-            &addr,
-            st,
-            &["--json", "--user", "dave", "send", "@carol", text],
-            None,
-        )
-        .await;
-        // `send` takes a user id only.
-        assert!(!r.ok);
+        // By username, then by id.
         let carol_id = f["user_id"].as_str().unwrap();
+        let to = if text == "one" { "@carol" } else { carol_id };
         let r = feige(
             &addr,
             st,
-            &["--json", "--user", "dave", "send", carol_id, text],
+            &["--json", "--user", "dave", "send", to, text],
             None,
         )
         .await;
@@ -761,5 +754,192 @@ async fn listen_follows_other_devices_and_friends_profiles_and_chats_page() {
     assert_eq!(updated[0]["nickname"], "Dåve", "{lines:?}");
     assert!(updated[0].get("phone").is_none(), "{lines:?}");
     assert_eq!(find("message")[0]["text"], "done");
+    s.handle.shutdown().await;
+}
+
+/// Registers and logs in `names` (in `st`); returns their user ids.
+async fn users(addr: &str, st: &Path, names: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for name in names {
+        let r = feige(addr, st, &["--json", "register", name], None).await;
+        assert!(r.ok, "{}", r.stderr);
+        ids.push(r.one()["user_id"].as_str().unwrap().to_owned());
+        let r = feige(addr, st, &["--user", name, "login"], None).await;
+        assert!(r.ok, "{}", r.stderr);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_and_history_take_a_username() {
+    let s = TestServer::start_open().await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    let ids = users(&addr, st, &["alice", "bob"]).await;
+    let r = feige(
+        &addr,
+        st,
+        &["--user", "alice", "send", "bob", "hi", "bob"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("user {}", ids[1])),
+        "{}",
+        r.stdout
+    );
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "send", "@alice", "yo"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "bob", "history", "alice"],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let texts: Vec<Value> = r.json().iter().map(|m| m["text"].clone()).collect();
+    assert_eq!(texts, ["hi bob", "yo"]);
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "alice", "history", &ids[1]],
+        None,
+    )
+    .await;
+    assert_eq!(r.json().len(), 2, "{}", r.stdout);
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "alice", "send", "nobody", "x"],
+        None,
+    )
+    .await;
+    assert_eq!(r.error_code(), "NOT_FOUND");
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "alice", "history", "nobody"],
+        None,
+    )
+    .await;
+    assert_eq!(r.error_code(), "NOT_FOUND");
+    s.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_users_text_prints_escaped() {
+    let s = TestServer::start_open().await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    users(&addr, st, &["mallory", "victim"]).await;
+    // Clear the screen, then set the window title with an OSC sequence.
+    let evil = "\x1b[2J\x1b]0;pwned\x07 \u{202e}olleh";
+    let r = feige(
+        &addr,
+        st,
+        &["--user", "mallory", "send", "victim", evil],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let r = feige(
+        &addr,
+        st,
+        &[
+            "--user",
+            "mallory",
+            "profile",
+            "set",
+            "--signature",
+            "one\ntwo",
+        ],
+        None,
+    )
+    .await;
+    assert!(r.ok, "{}", r.stderr);
+    let shown = [
+        feige(&addr, st, &["--user", "victim", "history", "mallory"], None).await,
+        feige(&addr, st, &["--user", "victim", "chats"], None).await,
+        feige(
+            &addr,
+            st,
+            &["--user", "victim", "listen", "--count", "1"],
+            None,
+        )
+        .await,
+        feige(
+            &addr,
+            st,
+            &["--user", "victim", "profile", "user", "mallory"],
+            None,
+        )
+        .await,
+    ];
+    for r in &shown {
+        assert!(r.ok, "{}", r.stderr);
+        assert!(
+            !r.stdout.contains(['\x1b', '\x07', '\u{202e}']),
+            "raw controls in {:?}",
+            r.stdout
+        );
+        assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
+    }
+    for r in &shown[..3] {
+        assert!(
+            r.stdout.contains(r"\x1b[2J\x1b]0;pwned\x07 \u{202e}olleh"),
+            "{:?}",
+            r.stdout
+        );
+    }
+    assert!(
+        shown[3].stdout.contains(r"one\ntwo"),
+        "{:?}",
+        shown[3].stdout
+    );
+    // JSON output keeps the text as it is (JSON escapes it).
+    let r = feige(
+        &addr,
+        st,
+        &["--json", "--user", "victim", "history", "mallory"],
+        None,
+    )
+    .await;
+    assert_eq!(r.one()["text"], evil);
+    s.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_against_a_friends_only_server_says_how_to_start_one() {
+    // The default dm_policy ("friends") refuses the bench's messages between strangers.
+    let s = TestServer::start().await;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feige-bench"));
+    // A run far longer than the 30 s bound below: only stopping at the first refusal ends it.
+    cmd.args(["im-1to1", "--addr", &s.addr(), "-c", "2", "-d", "600"])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        cmd.spawn().unwrap().wait_with_output(),
+    )
+    .await
+    .expect("feige-bench did not stop at the refusal")
+    .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(stderr.contains("NOT_FRIENDS"), "{stderr}");
+    assert!(stderr.contains("--dm-policy anyone"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
     s.handle.shutdown().await;
 }

@@ -4,17 +4,24 @@
 //! Every accepted request gets exactly one completion: the request's task completes it, unless
 //! shutdown took it first. Both go through [`Shared::complete`] / [`Shared::shutdown_requests`]
 //! under one lock, and whichever removes the request id from `live` queues the completion.
+//!
+//! Order: accepted requests enter one queue in request-id order. One dispatcher task takes
+//! them in that order, waits for a connected client, and issues each (polls its call once,
+//! which hands its frame to the Rust client) before taking the next; the rest of each call
+//! runs as its own task. So requests go out in call order, many in flight.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use feige_client::{Client, ClientConfig, ClientError, ConnState, Event};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +43,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const BACKOFF_RESET: Duration = Duration::from_secs(10);
 /// How long the runtime may take to stop its threads in `feige_client_free`.
 const RUNTIME_STOP: Duration = Duration::from_secs(2);
+/// Shortest pause between two scans for expired requests while there is no connection.
+const EXPIRY_SCAN: Duration = Duration::from_millis(10);
 
 /// What a method's future yields: its result JSON, or why it failed.
 pub(crate) type Reply = Result<Value, ClientError>;
@@ -47,11 +56,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The accepted requests.
-#[derive(Default)]
 struct Requests {
     shut_down: bool,
     next_id: u64,
     live: HashMap<u64, Option<AbortHandle>>,
+    /// To the dispatcher, in id order.
+    queue: mpsc::UnboundedSender<Queued>,
+}
+
+/// An accepted request waiting for the dispatcher.
+struct Queued {
+    call: Call,
+    deadline: Instant,
+    /// Where the dispatcher puts the client the call runs on.
+    client: Arc<OnceLock<Client>>,
+    done: Completion,
 }
 
 /// State shared by the API functions and the SDK's tasks.
@@ -67,32 +86,26 @@ pub(crate) struct Shared {
     rt: tokio::runtime::Handle,
 }
 
-/// A handle for method calls: waits for the connection, then hands out the client.
+/// A method call's way to its client: the dispatcher sets it before the call first runs.
 #[derive(Clone)]
-pub(crate) struct Conn(Arc<Shared>);
+pub(crate) struct Conn(Arc<OnceLock<Client>>);
 
 impl Conn {
-    /// The connected client, once there is one. The wait has no bound of its own: the whole
-    /// call is bounded by [`Shared::bounded`].
+    /// The connected client the dispatcher chose for this call. (Async so that methods read
+    /// as any other client call.)
     ///
     /// # Errors
-    /// [`ClientError::Closed`] when the client shuts down first.
+    /// [`ClientError::Closed`] if there is none (the call ran outside the dispatcher).
     pub(crate) async fn client(&self) -> Result<Client, ClientError> {
-        let mut rx = self.0.current.subscribe();
-        let client = rx
-            .wait_for(Option::is_some)
-            .await
-            .ok()
-            .and_then(|c| c.clone());
-        client.ok_or(ClientError::Closed)
+        self.0.get().cloned().ok_or(ClientError::Closed)
     }
 }
 
 impl Shared {
-    /// Runs `call` until `deadline`: one bound for the wait for a connection and the request
-    /// together. Past it the call fails with DISCONNECTED when there is no connection at that
-    /// moment, else with TIMEOUT (the SDK's own request timeout started later, so this comes
-    /// first).
+    /// Runs an issued `call` until `deadline`, the deadline the dispatcher already held it to
+    /// while it waited for a connection: one bound for both. Past it the call fails with
+    /// DISCONNECTED when there is no connection at that moment, else with TIMEOUT (the SDK's
+    /// own request timeout started later, so this comes first).
     async fn bounded(&self, call: Call, deadline: tokio::time::Instant) -> Reply {
         match tokio::time::timeout_at(deadline, call).await {
             Ok(reply) => reply,
@@ -149,25 +162,29 @@ impl FeigeClient {
             .enable_time()
             .build()
             .map_err(io)?;
+        let (to_dispatcher, from_calls) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             config,
             queue,
             requests: Mutex::new(Requests {
+                shut_down: false,
                 next_id: 1,
-                ..Requests::default()
+                live: HashMap::new(),
+                queue: to_dispatcher,
             }),
             current: watch::Sender::new(None),
             cancel: CancellationToken::new(),
             rt: runtime.handle().clone(),
         });
         runtime.spawn(run_connection(shared.clone()));
+        runtime.spawn(run_dispatcher(shared.clone(), from_calls));
         Ok(FeigeClient {
             runtime: Some(runtime),
             shared,
         })
     }
 
-    /// Accepts a request: parses its params now, runs it on the SDK's runtime, and returns its
+    /// Accepts a request: parses its params now, queues it for the dispatcher, and returns its
     /// request id. Its completion is queued later.
     ///
     /// # Errors
@@ -181,14 +198,14 @@ impl FeigeClient {
         let params = Params::parse(params)?;
         let deadline = tokio::time::Instant::now()
             + methods::time_limit(name, self.shared.config.request_timeout);
-        let call = method(&params, Conn(self.shared.clone())).map_err(|e| Refusal {
+        let client = Arc::new(OnceLock::new());
+        let call = method(&params, Conn(client.clone())).map_err(|e| Refusal {
             message: format!("{name}: {}", e.message),
             ..e
         })?;
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN))?;
+        if self.runtime.is_none() {
+            return Err(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN));
+        }
         let mut reqs = lock(&self.shared.requests);
         if reqs.shut_down {
             return Err(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN));
@@ -198,20 +215,24 @@ impl FeigeClient {
         }
         let id = reqs.next_id;
         reqs.next_id += 1;
-        reqs.live.insert(id, None);
-        // Spawned under the lock, so the task cannot complete before its entry holds its
-        // abort handle (completing needs the lock).
         let done = Completion {
             shared: self.shared.clone(),
             id,
             done: false,
         };
-        let shared = self.shared.clone();
-        let task = runtime.spawn(async move {
-            let reply = shared.bounded(call, deadline).await;
-            done.finish(reply);
-        });
-        reqs.live.insert(id, Some(task.abort_handle()));
+        // Queued under the lock, so the dispatcher gets requests in id order.
+        let queued = Queued {
+            call,
+            deadline,
+            client,
+            done,
+        };
+        if let Err(mpsc::error::SendError(mut q)) = reqs.queue.send(queued) {
+            // Never accepted: no completion (which would also need the lock held here).
+            q.done.done = true;
+            return Err(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN));
+        }
+        reqs.live.insert(id, None);
         Ok(id)
     }
 
@@ -365,6 +386,16 @@ impl Completion {
     }
 }
 
+impl Completion {
+    /// Completes with `FEIGE_ERR_PANIC` (the call panicked where no unwinding reached here).
+    fn panicked(mut self) {
+        self.done = true;
+        let status = FeigeStatus::FEIGE_ERR_PANIC;
+        let json = json::error(status.name(), "internal error in the SDK");
+        self.shared.complete(self.id, status, &json);
+    }
+}
+
 impl Drop for Completion {
     fn drop(&mut self) {
         if self.done {
@@ -380,6 +411,112 @@ impl Drop for Completion {
         };
         self.shared
             .complete(self.id, status, &json::error(status.name(), text));
+    }
+}
+
+/// Issues the accepted requests in id order until shutdown.
+async fn run_dispatcher(shared: Arc<Shared>, from_calls: mpsc::UnboundedReceiver<Queued>) {
+    tokio::select! {
+        () = dispatch(&shared, from_calls) => {}
+        () = shared.cancel.cancelled() => {}
+    }
+}
+
+/// Takes requests in order; while there is a connected client issues each, else holds them
+/// (failing those whose deadline passes with DISCONNECTED, as [`Shared::bounded`] does).
+async fn dispatch(shared: &Arc<Shared>, mut from_calls: mpsc::UnboundedReceiver<Queued>) {
+    let mut current = shared.current.subscribe();
+    let mut waiting: VecDeque<Queued> = VecDeque::new();
+    // The earliest deadline among `waiting`, if any.
+    let mut first_deadline: Option<Instant> = None;
+    loop {
+        while let Ok(q) = from_calls.try_recv() {
+            hold(&mut waiting, &mut first_deadline, q);
+        }
+        let client = current.borrow_and_update().clone();
+        if let Some(client) = client {
+            while let Some(q) = waiting.pop_front() {
+                issue(shared, q, &client).await;
+            }
+            first_deadline = None;
+            match from_calls.recv().await {
+                Some(q) => hold(&mut waiting, &mut first_deadline, q),
+                None => return,
+            }
+            continue;
+        }
+        let now = Instant::now();
+        if first_deadline.is_some_and(|d| d <= now) {
+            let (expired, kept): (VecDeque<_>, VecDeque<_>) =
+                waiting.drain(..).partition(|q| q.deadline <= now);
+            waiting = kept;
+            first_deadline = waiting.iter().map(|q| q.deadline).min();
+            for q in expired {
+                q.done.finish(Err(ClientError::Closed));
+            }
+        }
+        let scan_at = first_deadline.map(|d| d.max(now + EXPIRY_SCAN));
+        tokio::select! {
+            q = from_calls.recv() => match q {
+                Some(q) => hold(&mut waiting, &mut first_deadline, q),
+                None => return,
+            },
+            changed = current.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = sleep_until_some(scan_at) => {}
+        }
+    }
+}
+
+/// Adds `q` to the requests waiting for a client, keeping `first` their earliest deadline.
+fn hold(waiting: &mut VecDeque<Queued>, first: &mut Option<Instant>, q: Queued) {
+    *first = Some(first.map_or(q.deadline, |d| d.min(q.deadline)));
+    waiting.push_back(q);
+}
+
+/// Sleeps until `at`, or forever when `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Issues one request on `client`: runs its call up to its first wait (by then its frame is
+/// queued for the Rust client's writer, in order), then lets a task of its own finish it.
+async fn issue(shared: &Arc<Shared>, q: Queued, client: &Client) {
+    let Queued {
+        call,
+        deadline,
+        client: slot,
+        done,
+    } = q;
+    let _ = slot.set(client.clone());
+    let bounded = shared.clone();
+    let mut fut: Call = Box::pin(async move { bounded.bounded(call, deadline).await });
+    let first = std::future::poll_fn(|cx| {
+        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+            fut.as_mut().poll(cx)
+        })))
+    })
+    .await;
+    match first {
+        Ok(Poll::Ready(reply)) => done.finish(reply),
+        Ok(Poll::Pending) => {
+            let id = done.id;
+            let task = shared.rt.spawn(async move {
+                let reply = fut.await;
+                done.finish(reply);
+            });
+            // Kept for shutdown unless the request completed (or was cancelled) meanwhile.
+            if let Some(slot) = lock(&shared.requests).live.get_mut(&id) {
+                *slot = Some(task.abort_handle());
+            }
+        }
+        Err(_) => done.panicked(),
     }
 }
 

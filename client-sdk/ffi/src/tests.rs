@@ -991,3 +991,145 @@ fn version_constants_match_the_package() {
     let v = unsafe { CStr::from_ptr(feige_version()) };
     assert_eq!(v.to_str().unwrap(), FEIGE_VERSION);
 }
+
+/// The completions of `ids`, in `ids`' order, each checked to be a success.
+fn completions(c: &C, ids: &[u64]) -> Vec<Value> {
+    let mut done: HashMap<u64, Ev> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.len() < ids.len() && Instant::now() < deadline {
+        match c.wait(100) {
+            Ok(e) if e.kind == 1 => {
+                done.insert(e.request_id, e);
+            }
+            Ok(_) | Err(1) => {}
+            Err(rc) => panic!("wait_event: {rc}"),
+        }
+    }
+    ids.iter()
+        .map(|id| {
+            let e = done.remove(id).expect("a completion for every call");
+            assert_eq!(e.status, 0, "{e:?}");
+            e.json
+        })
+        .collect()
+}
+
+/// The number in a completion's string field `key`.
+fn num(v: &Value, key: &str) -> u64 {
+    v[key].as_str().unwrap().parse().unwrap()
+}
+
+/// Places where a later call got a smaller value than an earlier one.
+fn inversions(seqs: &[u64]) -> Vec<(usize, u64, u64)> {
+    seqs.windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0] >= w[1])
+        .map(|(i, w)| (i, w[0], w[1]))
+        .collect()
+}
+
+#[test]
+fn pipelined_sends_are_stored_in_call_order() {
+    let server = Server::start();
+    let c = C::connect(&server.addr());
+    c.ok("register", creds("ivy"));
+    let peer = c.ok("register", creds("jim"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.ok("login", creds("ivy"));
+    // 1,000 sends, at most 64 in flight: a new one as soon as one completes.
+    let mut ids = Vec::new();
+    let mut done: HashMap<u64, Ev> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.len() < 1000 && Instant::now() < deadline {
+        while ids.len() < 1000 && ids.len() - done.len() < 64 {
+            let text = format!("m{}", ids.len());
+            ids.push(
+                c.call("send_message", &json!({ "to_user": peer, "text": text }))
+                    .unwrap(),
+            );
+        }
+        match c.wait(100) {
+            Ok(e) if e.kind == 1 => {
+                done.insert(e.request_id, e);
+            }
+            Ok(_) | Err(1) => {}
+            Err(rc) => panic!("wait_event: {rc}"),
+        }
+    }
+    let seqs: Vec<u64> = ids
+        .iter()
+        .map(|id| {
+            let e = &done[id];
+            assert_eq!(e.status, 0, "{e:?}");
+            num(&e.json, "seq")
+        })
+        .collect();
+    assert_eq!(inversions(&seqs), vec![], "seqs must follow call order");
+    assert_eq!(seqs, (1..=1000).collect::<Vec<u64>>());
+}
+
+#[test]
+fn sends_queued_while_the_server_is_down_go_out_in_call_order() {
+    let mut server = Server::start();
+    let addr = server.addr();
+    let c = C::connect(&addr);
+    c.ok("register", creds("kim"));
+    let peer = c.ok("register", creds("lou"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.ok("login", creds("kim"));
+    let mut seen = Vec::new();
+    wait_for(&c, &mut seen, |j| j["state"] == "synced");
+
+    let TestServer { handle, dir } = server.server.take().unwrap();
+    server.rt.block_on(handle.shutdown());
+    wait_for(&c, &mut seen, |j| j["state"] == "disconnected");
+    let ids: Vec<u64> = (0..100)
+        .map(|i| {
+            let text = format!("offline {i}");
+            c.call("send_message", &json!({ "to_user": peer, "text": text }))
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let listen: std::net::SocketAddr = addr.parse().unwrap();
+    let data_dir = dir.path().to_owned();
+    server.server = Some(server.rt.block_on(TestServer::start_with(|config| {
+        config.listen = listen;
+        config.data_dir = data_dir;
+        config.dm_policy = "anyone".into();
+    })));
+    let seqs: Vec<u64> = completions(&c, &ids)
+        .iter()
+        .map(|v| num(v, "seq"))
+        .collect();
+    assert_eq!(inversions(&seqs), vec![], "seqs must follow call order");
+    assert_eq!(seqs, (1..=100).collect::<Vec<u64>>());
+    drop(c);
+    drop(server);
+    drop(dir);
+}
+
+#[test]
+fn back_to_back_registers_get_ids_in_call_order() {
+    let server = Server::start();
+    let c = C::connect(&server.addr());
+    for round in 0..5 {
+        let first = c
+            .call("register", &creds(&format!("first{round}")))
+            .unwrap();
+        let second = c
+            .call("register", &creds(&format!("second{round}")))
+            .unwrap();
+        let got = completions(&c, &[first, second]);
+        let (a, b) = (num(&got[0], "user_id"), num(&got[1], "user_id"));
+        assert!(
+            a < b,
+            "round {round}: the first register got {a}, the second {b}"
+        );
+    }
+}

@@ -165,14 +165,19 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
 
     let expect_acks = t.target == Kind::Feige || (t.target == Kind::Mqtt && t.qos > 0);
     let run_result = async {
-        tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
+        // A client task ends early only when it failed: stop at once and report it.
+        if !sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
+            return Ok(None);
+        }
         let us = shared.epoch.elapsed().as_micros() as u64;
         shared.start_us.store(us, Ordering::Relaxed);
         let d0 = shared.delivered.load(Ordering::Relaxed);
         let a0 = shared.acked.load(Ordering::Relaxed);
         let cpu = CpuWindow::start(server);
         let m0 = Instant::now();
-        tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
+        if !sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
+            return Ok(None);
+        }
         let secs = m0.elapsed().as_secs_f64();
         let d1 = shared.delivered.load(Ordering::Relaxed);
         let a1 = shared.acked.load(Ordering::Relaxed);
@@ -194,7 +199,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        anyhow::Ok((secs, d1 - d0, a1 - a0, server_cpu, gen_cpu))
+        anyhow::Ok(Some((secs, d1 - d0, a1 - a0, server_cpu, gen_cpu)))
     }
     .await;
     let _ = phase_tx.send(Phase::Done);
@@ -219,7 +224,9 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     if let Some(e) = first_err {
         return Err(e);
     }
-    let (secs, delivered, acked, server_cpu, gen_cpu) = run_result?;
+    let Some((secs, delivered, acked, server_cpu, gen_cpu)) = run_result? else {
+        bail!("a client stopped before the run ended");
+    };
     let sent = shared.sent.load(Ordering::Relaxed);
     let unique = shared.unique.load(Ordering::Relaxed);
     let acked_total = shared.acked.load(Ordering::Relaxed);
@@ -291,6 +298,19 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     );
     r.insert("generator_cpu_us_per_msg".into(), per_msg(gen_cpu));
     Ok(r)
+}
+
+/// Sleeps for `d`; returns early with `false` when a task of `tasks` has ended.
+async fn sleep_while_running<T>(d: Duration, tasks: &[tokio::task::JoinHandle<T>]) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if tasks.iter().any(|t| t.is_finished()) {
+            return false;
+        }
+        let step = end.saturating_duration_since(Instant::now());
+        tokio::time::sleep(step.min(Duration::from_millis(20))).await;
+    }
+    !tasks.iter().any(|t| t.is_finished())
 }
 
 /// Whether a report broke a promise: anything lost, duplicated, out of order or unacked.

@@ -130,6 +130,11 @@ pub async fn feige_call(
     .await
 }
 
+/// What a send refused with `NOT_FRIENDS` means for a benchmark between strangers.
+pub const NOT_FRIENDS_HINT: &str = "the server refuses messages between strangers \
+    (NOT_FRIENDS: its dm_policy is \"friends\", the default); for benchmarking, start it with \
+    `feige-server --dm-policy anyone` (or dm_policy = \"anyone\" in its config file)";
+
 /// Opens a Feige connection logged in with a session token (Hello carrying a Resume).
 ///
 /// # Errors
@@ -397,6 +402,9 @@ impl Wire {
                     Some(Body::Response(pb::Response {
                         result: Some(ResponseResult::Send(_)),
                     })) => Event::Acked,
+                    Some(Body::Response(pb::Response {
+                        result: Some(ResponseResult::Error(e)),
+                    })) if e.code == pb::ErrorCode::NotFriends as i32 => bail!(NOT_FRIENDS_HINT),
                     Some(Body::Response(pb::Response {
                         result: Some(ResponseResult::Error(e)),
                     })) => bail!(

@@ -74,8 +74,18 @@ type Workload<'a> = std::pin::Pin<
     >,
 >;
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error chain on one line; no backtrace (this is a user's error, not a bug).
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Summary { files } = &cli.command {
         let mut text = String::new();
         for f in files {
