@@ -66,6 +66,10 @@ fn main() -> anyhow::Result<()> {
         .with_max_level(level)
         .with_target(false)
         .init();
+    // Common server practice: use the whole open-file limit the system grants (the hard
+    // limit); `max_connections` = 0 then follows it.
+    let nofile = feige_server::limits::raise_fd_limit();
+    tracing::info!(?nofile, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("feige-io")

@@ -124,10 +124,11 @@ async fn friend_request(
         ));
     }
     let from = me.user;
+    let cooldown = me.shared.config.friend_request_cooldown_ms;
     let outcome = me
         .shared
         .writer
-        .call_graph(move |c| social::send_request(c, from, to, &message))
+        .call_graph(move |c| social::send_request(c, from, to, &message, cooldown))
         .await?;
     match outcome {
         RequestOutcome::Sent(req) => {
