@@ -30,6 +30,9 @@ struct Args {
     /// Who may send 1:1 messages: "friends" (only friends) or "anyone" [default: friends].
     #[arg(long)]
     dm_policy: Option<String>,
+    /// Addresses exempt from the abuse limits, comma-separated (replaces `trusted_addrs`).
+    #[arg(long, env = "FEIGE_TRUSTED_ADDRS", value_delimiter = ',')]
+    trusted_addrs: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Threads for blocking work: SQLite reads, which share a pool of 4 reader connections, and
@@ -57,6 +60,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(v) = args.dm_policy {
         config.dm_policy = v;
+    }
+    if let Some(v) = args.trusted_addrs {
+        config.trusted_addrs = v;
     }
     let level: tracing::Level = config
         .log
