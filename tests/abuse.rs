@@ -52,9 +52,7 @@ async fn register(r: &mut Raw, name: &str) -> ResponseResult {
 /// 127.0.0.0/8 to loopback), so one test can play two hosts.
 async fn connect_from(from: [u8; 4], server: &str) -> Raw {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(IpAddr::from(from), 0))
-        .unwrap();
+    socket.bind(SocketAddr::new(IpAddr::from(from), 0)).unwrap();
     Raw::from_stream(socket.connect(server.parse().unwrap()).await.unwrap())
 }
 
@@ -76,7 +74,11 @@ async fn failed_logins_lock_the_account_until_the_wait_is_over() {
         assert_eq!(error(&res).0, ErrorCode::BadCredentials);
     }
     let (code, wait) = error(&login(&mut r, "alice", PASSWORD).await);
-    assert_eq!(code, ErrorCode::RateLimited, "locked: the password is not checked");
+    assert_eq!(
+        code,
+        ErrorCode::RateLimited,
+        "locked: the password is not checked"
+    );
     assert!(wait > 0 && wait <= 400, "retry_after_ms {wait}");
     // Another connection (same address, same account) is locked too.
     let mut other = Raw::greeted(&addr).await;
@@ -344,7 +346,11 @@ async fn the_send_rate_is_limited_per_user() {
             }
         }
     }
-    assert_eq!(waits.len(), 3, "a burst of 3 for both connections together: {all:?}");
+    assert_eq!(
+        waits.len(),
+        3,
+        "a burst of 3 for both connections together: {all:?}"
+    );
     let history = a1
         .call(RequestKind::History(pb::History {
             conversation_id: conversation,

@@ -303,3 +303,17 @@ impl ServerHandle {
         let _ = self.task.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0 follows the process's open-file limit; an explicit value wins.
+    #[test]
+    fn max_connections_defaults_to_the_open_file_limit() {
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let expected = nofile.map_or(DEFAULT_MAX_CONNECTIONS, limits::connections_for_fd_limit);
+        assert_eq!(resolve_max_connections(0), expected);
+        assert_eq!(resolve_max_connections(5), 5);
+    }
+}

@@ -33,7 +33,7 @@ impl AddrKey {
             IpAddr::V4(v4) => AddrKey(u128::from(u32::from(v4))),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => AddrKey(u128::from(u32::from(v4))),
-                None => AddrKey(u128::from(v6) & !u128::from(u64::MAX) | (1 << 127)),
+                None => AddrKey((u128::from(v6) & !u128::from(u64::MAX)) | (1 << 127)),
             },
         }
     }
@@ -441,12 +441,21 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(l.login_allowed("alice", a, now()).is_ok());
         l.login_failed("alice", a, now());
-        assert_eq!(l.login_allowed("alice", a, now()), Err(Duration::from_secs(2)));
+        assert_eq!(
+            l.login_allowed("alice", a, now()),
+            Err(Duration::from_secs(2))
+        );
         tokio::time::advance(Duration::from_secs(2)).await;
         // The address has had 4 free failures; the 5th locks it too, for any name.
         l.login_failed("alice", a, now());
-        assert_eq!(l.login_allowed("alice", a, now()), Err(Duration::from_secs(4)));
-        assert_eq!(l.login_allowed("carol", a, now()), Err(Duration::from_secs(1)));
+        assert_eq!(
+            l.login_allowed("alice", a, now()),
+            Err(Duration::from_secs(4))
+        );
+        assert_eq!(
+            l.login_allowed("carol", a, now()),
+            Err(Duration::from_secs(1))
+        );
         tokio::time::advance(Duration::from_secs(4)).await;
         l.login_failed("alice", a, now());
         assert_eq!(
@@ -572,7 +581,10 @@ mod tests {
             window: Duration::from_secs(3600),
         };
         let d: Vec<u64> = (1..=16).map(|n| r.delay(n).as_secs()).collect();
-        assert_eq!(d, [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(
+            d,
+            [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+        );
         assert_eq!(r.delay(u32::MAX), Duration::from_secs(300));
     }
 }

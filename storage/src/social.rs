@@ -1017,7 +1017,11 @@ mod tests {
         };
         assert_eq!(count(&c), 3);
         assert_eq!(prune_requests(&c, 30 * DAY, DAY).unwrap(), 1, "the old one");
-        assert_eq!(prune_requests(&c, 0, DAY).unwrap(), 0, "the rejection cools down");
+        assert_eq!(
+            prune_requests(&c, 0, DAY).unwrap(),
+            0,
+            "the rejection cools down"
+        );
         assert_eq!(count(&c), 2);
         c.execute_batch("UPDATE friend_requests SET answered_at_ms = answered_at_ms - 1000")
             .unwrap();

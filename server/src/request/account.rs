@@ -243,7 +243,11 @@ impl Handler {
         {
             return Ok(());
         }
-        tracing::info!(user, current, "login refused: too many connections of this user");
+        tracing::info!(
+            user,
+            current,
+            "login refused: too many connections of this user"
+        );
         Err(RequestError::new(
             ErrorCode::TooManyConnections,
             "too many connections of this user; close one first",
