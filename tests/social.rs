@@ -441,7 +441,8 @@ async fn friend_request_accepted_online_opens_the_chat() {
 
 #[tokio::test]
 async fn friend_request_to_an_offline_user_waits_and_can_be_rejected() {
-    let s = TestServer::start().await;
+    // No cool-down after the rejection (tests/abuse.rs covers it).
+    let s = TestServer::start_with(|c| c.friend_request_cooldown_ms = 0).await;
     let addr = s.addr();
     let alice_id = register(&addr, "alice").await;
     let bob_id = register(&addr, "bob").await;
@@ -476,7 +477,7 @@ async fn friend_request_to_an_offline_user_waits_and_can_be_rejected() {
         code(bob.send_text(alice_id, "no").await),
         ErrorCode::NotFriends
     );
-    // A rejected request may be sent again.
+    // A rejected request may be sent again once the cool-down is over.
     alice.friend_request(bob_id, "please?").await.unwrap();
 
     // An accept while the requester is offline: they find the friend at their next login.

@@ -1,6 +1,6 @@
 //! Server settings: defaults, an optional TOML file, then command-line flags on top.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,8 +26,36 @@ pub struct Config {
     pub max_text_len: usize,
     /// Frames queued per connection before it counts as a slow consumer and is dropped.
     pub outbox_capacity: usize,
-    /// Most concurrent connections; further ones wait in the accept backlog.
+    /// Most concurrent connections; further ones wait in the accept backlog. 0: what the
+    /// open-file limit allows (see `limits::connections_for_fd_limit`).
     pub max_connections: usize,
+    /// Most connections from one address (an IPv6 /64); 0: no cap.
+    pub max_connections_per_addr: usize,
+    /// Most logged-in connections of one user; 0: no cap.
+    pub max_connections_per_user: usize,
+    /// Addresses exempt from every abuse limit (connection caps, login back-off, rate limits).
+    pub trusted_addrs: Vec<IpAddr>,
+    /// Failed logins of one account before each further one locks it.
+    pub login_free_failures: u32,
+    /// Failed logins from one address before each further one locks it.
+    pub login_free_failures_per_addr: u32,
+    /// First lock after the free failures, in milliseconds; each further failure doubles it.
+    pub login_backoff_base_ms: u64,
+    /// Longest lock after failed logins, in milliseconds.
+    pub login_backoff_max_ms: u64,
+    /// A failure count is forgotten after this many milliseconds without a failure.
+    pub login_failure_window_ms: u64,
+    /// Registrations per address per hour (token bucket, this many at once); 0: no limit.
+    pub registrations_per_hour: u32,
+    /// Messages per second per user (token bucket); 0: no limit.
+    pub send_rate: u32,
+    /// Messages a user may send at once before `send_rate` applies.
+    pub send_burst: u32,
+    /// After a rejected friend request, the sender may not ask the same user again for this
+    /// many milliseconds.
+    pub friend_request_cooldown_ms: u64,
+    /// Answered friend requests are deleted this many milliseconds after the answer.
+    pub friend_request_retention_ms: u64,
     /// Longest a graceful shutdown may take, in milliseconds.
     pub shutdown_grace_ms: u64,
     /// "process" (survives a server crash) or "fsync" (survives power loss).
@@ -59,7 +87,20 @@ impl Default for Config {
             heartbeat_ms: 30_000,
             max_text_len: 16 * 1024,
             outbox_capacity: 4096,
-            max_connections: 100_000,
+            max_connections: 0,
+            max_connections_per_addr: 256,
+            max_connections_per_user: 32,
+            trusted_addrs: Vec::new(),
+            login_free_failures: 5,
+            login_free_failures_per_addr: 20,
+            login_backoff_base_ms: 1000,
+            login_backoff_max_ms: 300_000,
+            login_failure_window_ms: 3_600_000,
+            registrations_per_hour: 10,
+            send_rate: 100,
+            send_burst: 200,
+            friend_request_cooldown_ms: 24 * 3_600_000,
+            friend_request_retention_ms: 30 * 24 * 3_600_000,
             shutdown_grace_ms: 10_000,
             durability: "process".into(),
             pbkdf2_iterations: 100_000,
@@ -131,6 +172,13 @@ impl Config {
         }
         if self.max_text_len == 0 || self.max_text_len + 1024 > self.max_frame_len {
             return bad("max_text_len: must be positive and fit in max_frame_len");
+        }
+        if self.login_backoff_base_ms == 0 || self.login_backoff_max_ms < self.login_backoff_base_ms
+        {
+            return bad("login_backoff_base_ms: must be positive and at most login_backoff_max_ms");
+        }
+        if self.friend_request_retention_ms == 0 {
+            return bad("friend_request_retention_ms: must be positive");
         }
         self.durability()?;
         self.dm_policy()?;

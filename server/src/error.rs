@@ -11,6 +11,8 @@ pub struct RequestError {
     pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: String,
+    /// With `RATE_LIMITED`: milliseconds until a retry can succeed (`Error.retry_after_ms`).
+    pub retry_after_ms: u64,
 }
 
 impl RequestError {
@@ -19,6 +21,16 @@ impl RequestError {
         RequestError {
             code,
             message: message.into(),
+            retry_after_ms: 0,
+        }
+    }
+
+    /// A RATE_LIMITED error: retry after `wait` (rounded up to whole milliseconds, at least 1).
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let ms = wait.as_nanos().div_ceil(1_000_000).max(1);
+        RequestError {
+            retry_after_ms: u64::try_from(ms).unwrap_or(u64::MAX),
+            ..Self::new(ErrorCode::RateLimited, message)
         }
     }
 
@@ -30,6 +42,12 @@ impl RequestError {
 
 impl From<StorageError> for RequestError {
     fn from(e: StorageError) -> Self {
+        if let StorageError::CoolingDown { retry_after_ms } = e {
+            return RequestError::rate_limited(
+                e.to_string(),
+                std::time::Duration::from_millis(retry_after_ms),
+            );
+        }
         let code = match &e {
             StorageError::UsernameTaken => ErrorCode::UsernameTaken,
             StorageError::UnknownUser => ErrorCode::NotFound,
@@ -42,6 +60,7 @@ impl From<StorageError> for RequestError {
             StorageError::AlreadyFriends => ErrorCode::AlreadyFriends,
             StorageError::RequestPending => ErrorCode::RequestPending,
             StorageError::SelfTarget => ErrorCode::InvalidArgument,
+            StorageError::CoolingDown { .. } => ErrorCode::RateLimited,
             StorageError::UnknownRequest | StorageError::NotBlocked => ErrorCode::NotFound,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)

@@ -265,11 +265,11 @@ impl Handler {
             }
             (State::Greeted, RequestKind::Login(l)) => {
                 let result = self.login(l).await;
-                self.respond(rid, result.map(ResponseResult::Session));
+                return self.answer_session(rid, result.map(ResponseResult::Session));
             }
             (State::Greeted, RequestKind::Resume(r)) => {
                 let result = self.resume(r).await;
-                self.respond(rid, result.map(ResponseResult::Session));
+                return self.answer_session(rid, result.map(ResponseResult::Session));
             }
             (State::LoggedIn(_), RequestKind::Login(_) | RequestKind::Resume(_)) => {
                 let e = RequestError::new(
@@ -287,7 +287,11 @@ impl Handler {
             // The hot path: a message needs only the sender's id, not a copy of the login.
             (State::LoggedIn(login), RequestKind::SendMessage(m)) => {
                 let sender = login.user;
-                if let Err(e) = self.send_message(rid, sender, m).await {
+                let now = Instant::now();
+                if let Err(wait) = self.shared.limits.send(sender, self.peer_addr.ip(), now) {
+                    let e = RequestError::rate_limited("sending too fast", wait);
+                    self.respond(rid, Err(e));
+                } else if let Err(e) = self.send_message(rid, sender, m).await {
                     self.respond(rid, Err(e));
                 }
             }
@@ -527,7 +531,16 @@ fn write_all<'a>(
 pub(crate) fn to_envelope(rid: u64, result: Result<ResponseResult, RequestError>) -> Envelope {
     match result {
         Ok(r) => Envelope::response(rid, r),
-        Err(e) => Envelope::error(rid, e.code, e.message),
+        Err(e) => {
+            let mut env = Envelope::error(rid, e.code, e.message);
+            if let Some(Body::Response(pb::Response {
+                result: Some(ResponseResult::Error(err)),
+            })) = &mut env.body
+            {
+                err.retry_after_ms = e.retry_after_ms;
+            }
+            env
+        }
     }
 }
 

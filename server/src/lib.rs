@@ -8,6 +8,7 @@ pub mod config;
 mod convert;
 pub mod error;
 mod handler;
+pub mod limits;
 mod listener;
 mod presence;
 mod request;
@@ -59,6 +60,11 @@ pub(crate) struct Shared {
     /// Orders presence announcements per user.
     pub presence: presence::Presence,
     pub rng: SystemRandom,
+    /// Abuse limits: login back-off, rate limits, connection caps.
+    pub limits: Arc<limits::Limits>,
+    /// (salt, hash) of a random password at the configured iterations: a login for an unknown
+    /// name verifies against it, so it costs as long as one for a known name.
+    pub dummy_hash: (Vec<u8>, Vec<u8>),
     pub next_conn_id: AtomicU64,
     /// Cancelled when shutdown begins: connections stop reading requests. A child of `close`,
     /// so a connection waits on one token at a time.
@@ -88,8 +94,9 @@ impl Server {
     ///
     /// # Errors
     /// Invalid settings, a store that cannot be opened, or an address that cannot be bound.
-    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+    pub async fn bind(mut config: Config) -> Result<Server, ServerError> {
         config.validate()?;
+        config.max_connections = resolve_max_connections(config.max_connections);
         let sessions = Arc::new(Sessions::default());
         let opts = StoreOptions {
             durability: config.durability()?,
@@ -114,6 +121,20 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        let iterations = config.pbkdf2_iterations;
+        let dummy_hash = tokio::task::spawn_blocking(move || {
+            let rng = SystemRandom::new();
+            let password = account::new_token(&rng)?;
+            account::hash_password(&rng, iterations, &format!("{password:?}"))
+        })
+        .await
+        .map_err(|_| feige_storage::StorageError::WorkerGone)?
+        .map_err(|_| {
+            ServerError::Storage(feige_storage::StorageError::Io(std::io::Error::other(
+                "random source failed",
+            )))
+        })?;
+        let limits = Arc::new(limits::Limits::new(&config));
         let close = CancellationToken::new();
         Ok(Server {
             listener,
@@ -124,6 +145,8 @@ impl Server {
                 sessions,
                 presence: presence::Presence::default(),
                 rng: SystemRandom::new(),
+                limits,
+                dummy_hash,
                 next_conn_id: AtomicU64::new(1),
                 stop_reading: close.child_token(),
                 close,
@@ -153,8 +176,10 @@ impl Server {
             tracker.clone(),
             accept_stop.clone(),
         ));
+        let upkeep = tokio::spawn(upkeep(shared.clone()));
         shutdown.await;
         tracing::info!("shutting down");
+        upkeep.abort();
         let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
         let deadline = tokio::time::Instant::now() + grace;
         accept_stop.cancel();
@@ -195,6 +220,69 @@ impl Server {
     }
 }
 
+/// `max_connections` as configured, or when 0 what the open-file limit allows; logged.
+fn resolve_max_connections(configured: usize) -> usize {
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    match (configured, nofile) {
+        (0, Some(n)) => {
+            let max = limits::connections_for_fd_limit(n);
+            tracing::info!(
+                max_connections = max,
+                open_file_limit = n,
+                headroom = limits::FD_HEADROOM,
+                "max_connections follows the open-file limit, less headroom for databases and threads"
+            );
+            max
+        }
+        (0, None) => {
+            tracing::info!(
+                max_connections = DEFAULT_MAX_CONNECTIONS,
+                "open-file limit unlimited or unknown: max_connections set to its fallback"
+            );
+            DEFAULT_MAX_CONNECTIONS
+        }
+        (max, Some(n)) if max > limits::connections_for_fd_limit(n) => {
+            tracing::warn!(
+                max_connections = max,
+                open_file_limit = n,
+                "max_connections exceeds what the open-file limit allows: accepts will fail with EMFILE"
+            );
+            max
+        }
+        (max, _) => max,
+    }
+}
+
+/// `max_connections` when the open-file limit is unlimited or cannot be read.
+const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+
+/// How often the limit tables are swept and answered friend requests looked at.
+const UPKEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Background upkeep until shutdown: sweeps the limit tables, and deletes answered friend
+/// requests past `friend_request_retention_ms` (on the writer thread), at start and then every
+/// [`UPKEEP_EVERY`] or retention period, whichever is shorter.
+async fn upkeep(shared: Arc<Shared>) {
+    let retention = shared.config.friend_request_retention_ms;
+    let cooldown = shared.config.friend_request_cooldown_ms;
+    let every = UPKEEP_EVERY.min(Duration::from_millis(retention.max(1)));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        shared.limits.sweep(tokio::time::Instant::now());
+        let pruned = shared
+            .writer
+            .call(move |c| feige_storage::social::prune_requests(c, retention, cooldown))
+            .await;
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(n, "pruned answered friend requests"),
+            Err(e) => tracing::warn!(error = %e, "pruning friend requests failed"),
+        }
+    }
+}
+
 /// A running server started with [`Server::spawn`].
 #[derive(Debug)]
 pub struct ServerHandle {
@@ -214,5 +302,19 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         self.stop.cancel();
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 0 follows the process's open-file limit; an explicit value wins.
+    #[test]
+    fn max_connections_defaults_to_the_open_file_limit() {
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let expected = nofile.map_or(DEFAULT_MAX_CONNECTIONS, limits::connections_for_fd_limit);
+        assert_eq!(resolve_max_connections(0), expected);
+        assert_eq!(resolve_max_connections(5), 5);
     }
 }

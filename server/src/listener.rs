@@ -1,10 +1,12 @@
-//! The accept loop: takes a connection slot before accepting, backs off on accept errors, and
-//! starts one handler task per connection inside a tracing span.
+//! The accept loop: takes a connection slot before accepting, backs off on accept errors,
+//! turns away an address over its connection cap, and starts one handler task per connection
+//! inside a tracing span.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use feige_protocol::{frame, pb, Envelope, ErrorCode, PushKind};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +38,10 @@ pub(crate) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                let Some(slot) = shared.limits.connect(peer.ip()) else {
+                    refuse(&stream, peer);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
                 let span = tracing::info_span!("conn", id, %peer);
@@ -43,6 +49,7 @@ pub(crate) async fn accept_loop(
                 tracker.spawn(
                     async move {
                         handler::serve(shared, stream, id, peer).await;
+                        drop(slot);
                         drop(permit);
                     }
                     .instrument(span),
@@ -59,4 +66,16 @@ pub(crate) async fn accept_loop(
             }
         }
     }
+}
+
+/// Turns away a connection from an address at its cap: a `Kicked{TOO_MANY_CONNECTIONS}` push
+/// written without waiting (a new socket's send buffer takes it), then the socket is dropped.
+fn refuse(stream: &tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    tracing::info!(%peer, "connection refused: too many connections from this address");
+    let env = Envelope::push(PushKind::Kicked(pb::Kicked {
+        code: ErrorCode::TooManyConnections as i32,
+        reason: "too many connections from this address".into(),
+    }));
+    let _ = stream.try_write(&frame::encode_to_bytes(&env));
+    let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
 }

@@ -30,6 +30,9 @@ struct Args {
     /// Who may send 1:1 messages: "friends" (only friends) or "anyone" [default: friends].
     #[arg(long)]
     dm_policy: Option<String>,
+    /// Addresses exempt from the abuse limits, comma-separated (replaces `trusted_addrs`).
+    #[arg(long, env = "FEIGE_TRUSTED_ADDRS", value_delimiter = ',')]
+    trusted_addrs: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Threads for blocking work: SQLite reads, which share a pool of 4 reader connections, and
@@ -58,6 +61,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(v) = args.dm_policy {
         config.dm_policy = v;
     }
+    if let Some(v) = args.trusted_addrs {
+        config.trusted_addrs = v;
+    }
     let level: tracing::Level = config
         .log
         .parse()
@@ -66,6 +72,10 @@ fn main() -> anyhow::Result<()> {
         .with_max_level(level)
         .with_target(false)
         .init();
+    // Common server practice: use the whole open-file limit the system grants (the hard
+    // limit); `max_connections` = 0 then follows it.
+    let nofile = feige_server::limits::raise_fd_limit();
+    tracing::info!(?nofile, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("feige-io")

@@ -51,6 +51,12 @@ pub enum StorageError {
     /// A second friend request while the first is pending.
     #[error("a friend request to this user is already pending")]
     RequestPending,
+    /// A friend request to a user who rejected the sender's last one within the cool-down.
+    #[error("this user declined your last friend request; try again later")]
+    CoolingDown {
+        /// Milliseconds until a new request is accepted.
+        retry_after_ms: u64,
+    },
     /// A friend request, block or the like aimed at oneself.
     #[error("you cannot do this to yourself")]
     SelfTarget,

@@ -192,6 +192,9 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE recent_seq;
     INSERT INTO meta(key, value)
         VALUES ('seq_indexed_upto', (SELECT COALESCE(MAX(id), 0) FROM messages));",
+    // 11: answered friend requests are deleted after a retention period
+    // (`social::prune_requests`), found by the time of their answer.
+    "CREATE INDEX friend_requests_answered ON friend_requests(answered_at_ms) WHERE status <> 0;",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

@@ -714,17 +714,20 @@ fn set_status(c: &Connection, request: u64, status: i64, now: i64) -> Result<(),
 }
 
 /// `from` asks `to` to be friends. If `to` had already asked `from`, that request is accepted
-/// instead. Run through [`crate::Writer::call_graph`].
+/// instead. Within `cooldown_ms` of `to` rejecting `from`'s last request, a new one is refused.
+/// Run through [`crate::Writer::call_graph`].
 ///
 /// # Errors
 /// [`StorageError::UnknownUser`], [`StorageError::SelfTarget`],
 /// [`StorageError::BlockedByPeer`], [`StorageError::PeerBlocked`],
-/// [`StorageError::AlreadyFriends`], [`StorageError::RequestPending`]; database errors.
+/// [`StorageError::AlreadyFriends`], [`StorageError::RequestPending`],
+/// [`StorageError::CoolingDown`]; database errors.
 pub fn send_request(
     c: &Connection,
     from: UserId,
     to: UserId,
     message: &str,
+    cooldown_ms: u64,
 ) -> Result<RequestOutcome, StorageError> {
     if from == to {
         return Err(StorageError::SelfTarget);
@@ -758,6 +761,20 @@ pub fn send_request(
         let friend = friend(c, from, to)?.ok_or(StorageError::NotAFriend)?;
         return Ok(RequestOutcome::Accepted { request, friend });
     }
+    let rejected_at: Option<i64> = c
+        .prepare_cached(
+            "SELECT MAX(answered_at_ms) FROM friend_requests
+             WHERE to_user = ?2 AND status = 2 AND from_user = ?1",
+        )?
+        .query_row(params![from as i64, to as i64], |r| r.get(0))?;
+    if let Some(at) = rejected_at {
+        let until = at.saturating_add(i64::try_from(cooldown_ms).unwrap_or(i64::MAX));
+        if until > now {
+            return Err(StorageError::CoolingDown {
+                retry_after_ms: (until - now) as u64,
+            });
+        }
+    }
     c.prepare_cached(
         "INSERT INTO friend_requests(from_user, to_user, message, status, created_at_ms)
          VALUES (?1, ?2, ?3, 0, ?4)",
@@ -767,6 +784,28 @@ pub fn send_request(
     Ok(RequestOutcome::Sent(
         request_by_id(c, id)?.ok_or(StorageError::UnknownRequest)?,
     ))
+}
+
+/// Deletes friend requests answered (accepted, rejected, withdrawn) more than `retention_ms`
+/// ago, but keeps a rejection while it still holds back a new request (`cooldown_ms`). Returns
+/// how many were deleted. Run through [`crate::Writer::call`].
+///
+/// # Errors
+/// Database errors.
+pub fn prune_requests(
+    c: &Connection,
+    retention_ms: u64,
+    cooldown_ms: u64,
+) -> Result<usize, StorageError> {
+    let now = now_ms();
+    let ago = |ms: u64| now.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX));
+    let answered_before = ago(retention_ms);
+    let rejected_before = answered_before.min(ago(cooldown_ms));
+    Ok(c.prepare_cached(
+        "DELETE FROM friend_requests
+         WHERE status <> 0 AND answered_at_ms < ?1 AND (status <> 2 OR answered_at_ms < ?2)",
+    )?
+    .execute(params![answered_before, rejected_before])?)
 }
 
 /// `user` accepts or rejects the pending request `request` addressed to them. Run through
@@ -941,14 +980,67 @@ mod tests {
         c
     }
 
+    /// A rejection holds back the sender's next request to that user for the cool-down (not
+    /// the reverse direction); pruning deletes answered requests past the retention but keeps
+    /// a rejection still cooling down.
+    #[test]
+    fn rejection_cool_down_and_pruning() {
+        const DAY: u64 = 86_400_000;
+        let c = db();
+        let RequestOutcome::Sent(r) = send_request(&c, 1, 2, "hi", DAY).unwrap() else {
+            panic!("not sent")
+        };
+        respond_request(&c, 2, r.id, false).unwrap();
+        match send_request(&c, 1, 2, "again", DAY) {
+            Err(StorageError::CoolingDown { retry_after_ms }) => {
+                assert!(retry_after_ms > DAY - 60_000 && retry_after_ms <= DAY)
+            }
+            other => panic!("not cooling down: {other:?}"),
+        }
+        assert!(matches!(
+            send_request(&c, 2, 1, "", DAY),
+            Ok(RequestOutcome::Sent(_))
+        ));
+        // Accepted and withdrawn requests, answered long ago; the rejection is recent.
+        let RequestOutcome::Sent(a) = send_request(&c, 3, 1, "", DAY).unwrap() else {
+            panic!("not sent")
+        };
+        respond_request(&c, 1, a.id, true).unwrap();
+        c.execute(
+            "UPDATE friend_requests SET answered_at_ms = answered_at_ms - ?1 WHERE id = ?2",
+            params![40 * DAY as i64, a.id as i64],
+        )
+        .unwrap();
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT COUNT(*) FROM friend_requests", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(&c), 3);
+        assert_eq!(prune_requests(&c, 30 * DAY, DAY).unwrap(), 1, "the old one");
+        assert_eq!(
+            prune_requests(&c, 0, DAY).unwrap(),
+            0,
+            "the rejection cools down"
+        );
+        assert_eq!(count(&c), 2);
+        c.execute_batch("UPDATE friend_requests SET answered_at_ms = answered_at_ms - 1000")
+            .unwrap();
+        assert_eq!(prune_requests(&c, 0, 0).unwrap(), 1);
+        assert_eq!(count(&c), 1, "the pending request stays");
+        assert!(matches!(
+            send_request(&c, 1, 2, "", DAY),
+            Ok(RequestOutcome::Accepted { .. })
+        ));
+    }
+
     #[test]
     fn request_accept_and_mutual_request() {
         let c = db();
-        let RequestOutcome::Sent(r) = send_request(&c, 1, 2, "hi").unwrap() else {
+        let RequestOutcome::Sent(r) = send_request(&c, 1, 2, "hi", 0).unwrap() else {
             panic!("not sent")
         };
         assert!(matches!(
-            send_request(&c, 1, 2, "again"),
+            send_request(&c, 1, 2, "again", 0),
             Err(StorageError::RequestPending)
         ));
         assert!(matches!(
@@ -960,12 +1052,12 @@ mod tests {
         assert_eq!(done.friend.unwrap().user.id, 1);
         assert!(is_friend(&c, 1, 2).unwrap() && is_friend(&c, 2, 1).unwrap());
         assert!(matches!(
-            send_request(&c, 2, 1, ""),
+            send_request(&c, 2, 1, "", 0),
             Err(StorageError::AlreadyFriends)
         ));
         // Mutual: carol asks alice, then alice asks carol -> friends.
-        send_request(&c, 3, 1, "").unwrap();
-        let out = send_request(&c, 1, 3, "").unwrap();
+        send_request(&c, 3, 1, "", 0).unwrap();
+        let out = send_request(&c, 1, 3, "", 0).unwrap();
         assert!(matches!(out, RequestOutcome::Accepted { .. }));
         assert_eq!(friend_ids(&c, 1).unwrap().len(), 2);
         let f = friends(&c, 1).unwrap();
@@ -975,16 +1067,16 @@ mod tests {
     #[test]
     fn blocks_withdraw_and_refuse() {
         let c = db();
-        send_request(&c, 2, 1, "").unwrap();
+        send_request(&c, 2, 1, "", 0).unwrap();
         let (blocked, were_friends) = block(&c, 1, 2).unwrap();
         assert_eq!((blocked.id, were_friends), (2, false));
         assert!(friend_requests(&c, 1).unwrap().0.is_empty());
         assert!(matches!(
-            send_request(&c, 2, 1, ""),
+            send_request(&c, 2, 1, "", 0),
             Err(StorageError::BlockedByPeer)
         ));
         assert!(matches!(
-            send_request(&c, 1, 2, ""),
+            send_request(&c, 1, 2, "", 0),
             Err(StorageError::PeerBlocked)
         ));
         let mut gate = Gate::new(DirectPolicy::Anyone);

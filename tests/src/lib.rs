@@ -40,6 +40,9 @@ impl TestServer {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
             shutdown_grace_ms: 3000,
+            // Tests register and send far beyond the abuse limits from one address; the tests
+            // of those limits (tests/abuse.rs) clear this.
+            trusted_addrs: vec![[127, 0, 0, 1].into()],
             ..Config::default()
         };
         tweak(&mut config);
@@ -86,17 +89,31 @@ impl Raw {
         }
     }
 
+    /// Wraps a connected socket (for instance one bound to a chosen source address).
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        Raw {
+            stream,
+            buf: BytesMut::new(),
+            next_id: 1,
+        }
+    }
+
     /// Connects and sends Hello (version 1).
     pub async fn greeted(addr: &str) -> Raw {
         let mut r = Self::connect(addr).await;
-        let res = r
+        r.hello().await;
+        r
+    }
+
+    /// Sends Hello (version 1) and expects its answer.
+    pub async fn hello(&mut self) {
+        let res = self
             .call(RequestKind::Hello(pb::Hello {
                 major: 1,
                 ..Default::default()
             }))
             .await;
         assert!(matches!(res, ResponseResult::Hello(_)), "{res:?}");
-        r
     }
 
     /// Writes raw bytes.

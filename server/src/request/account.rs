@@ -3,6 +3,7 @@
 
 use feige_protocol::{pb, ErrorCode, ResponseResult, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use feige_storage::account as store_account;
+use tokio::time::Instant;
 
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
 use crate::error::RequestError;
@@ -28,17 +29,11 @@ impl Handler {
             None => None,
             Some(pb::hello::Auth::Login(l)) => match self.login(l).await {
                 Ok(s) => Some(s),
-                Err(e) => {
-                    self.respond(rid, Err(e));
-                    return Flow::Continue;
-                }
+                Err(e) => return self.answer_session(rid, Err(e)),
             },
             Some(pb::hello::Auth::Resume(r)) => match self.resume(r).await {
                 Ok(s) => Some(s),
-                Err(e) => {
-                    self.respond(rid, Err(e));
-                    return Flow::Continue;
-                }
+                Err(e) => return self.answer_session(rid, Err(e)),
             },
         };
         let config = &self.shared.config;
@@ -67,6 +62,14 @@ impl Handler {
         } else {
             validate::text(&validate::NICKNAME, &r.nickname)?
         };
+        let ip = self.peer_addr.ip();
+        if let Err(wait) = self.shared.limits.register(ip, Instant::now()) {
+            tracing::info!(addr = %ip, "registration rate-limited");
+            return Err(RequestError::rate_limited(
+                "too many registrations from this address",
+                wait,
+            ));
+        }
         if self.shared.store.user_by_name(&username).await?.is_some() {
             return Err(RequestError::new(
                 ErrorCode::UsernameTaken,
@@ -92,29 +95,49 @@ impl Handler {
         }))
     }
 
-    /// Serves `Login`: checks the password and opens a session for this device.
+    /// Serves `Login`: checks the password and opens a session for this device. While the
+    /// account or the address is locked after failed passwords, refuses without checking; an
+    /// unknown name is verified against a dummy hash, so it takes as long as a known one.
     pub(crate) async fn login(&mut self, l: pb::Login) -> Result<pb::Session, RequestError> {
         let device = validate::device(&l.device)?;
-        let user = self.shared.store.user_by_name(l.username.trim()).await?;
+        let ip = self.peer_addr.ip();
+        let name = l.username.trim().to_owned();
+        let limits = self.shared.limits.clone();
+        if let Err(wait) = limits.login_allowed(&name, ip, Instant::now()) {
+            return Err(RequestError::rate_limited(
+                "too many failed logins; wait before trying again",
+                wait,
+            ));
+        }
+        let user = self.shared.store.user_by_name(&name).await?;
         let password = l.password;
+        let shared = self.shared.clone();
         let (ok, user) = tokio::task::spawn_blocking(move || match user {
             Some(u) => (
                 verify_password(&u.salt, &u.password_hash, &password),
                 Some(u),
             ),
-            None => (false, None),
+            None => {
+                let (salt, hash) = &shared.dummy_hash;
+                let _ = verify_password(salt, hash, &password);
+                (false, None)
+            }
         })
         .await
         .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?;
         let user = match (ok, user) {
             (true, Some(u)) => u,
             _ => {
+                limits.login_failed(&name, ip, Instant::now());
+                tracing::info!(username = ?name, addr = %ip, "failed login");
                 return Err(RequestError::new(
                     ErrorCode::BadCredentials,
                     "wrong username or password",
-                ))
+                ));
             }
         };
+        limits.login_succeeded(&name);
+        self.check_user_connections(user.id)?;
         let token = account::new_token(&self.shared.rng)
             .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
         let hash = token_hash(&token);
@@ -149,6 +172,7 @@ impl Handler {
         let Some(user) = self.shared.store.user_by_id(session.user_id).await? else {
             return Err(invalid());
         };
+        self.check_user_connections(user.id)?;
         // The device name is fixed at login; a resume may not rename it.
         let device = session.device;
         self.enter(user.id, device.clone(), hash);
@@ -180,6 +204,44 @@ impl Handler {
         self.state = State::Greeted;
         tracing::info!(user = login.user, "logged out");
         Ok(ResponseResult::Logout(pb::LogoutOk {}))
+    }
+
+    /// Refuses a login or resume when `user` already holds `max_connections_per_user`
+    /// logged-in connections.
+    fn check_user_connections(&self, user: u64) -> Result<(), RequestError> {
+        let mut current = 0;
+        self.shared.sessions.for_each(user, |_| current += 1);
+        if self
+            .shared
+            .limits
+            .user_connection_allowed(self.peer_addr.ip(), current)
+        {
+            return Ok(());
+        }
+        tracing::info!(
+            user,
+            current,
+            "login refused: too many connections of this user"
+        );
+        Err(RequestError::new(
+            ErrorCode::TooManyConnections,
+            "too many connections of this user; close one first",
+        ))
+    }
+
+    /// Answers a login or resume; after a refusal for too many connections, closes.
+    pub(crate) fn answer_session(
+        &mut self,
+        rid: u64,
+        result: Result<ResponseResult, RequestError>,
+    ) -> Flow {
+        let close = matches!(&result, Err(e) if e.code == ErrorCode::TooManyConnections);
+        self.respond(rid, result);
+        if close {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }
     }
 
     /// Marks this connection logged in and registers it for routing; the user's friends hear

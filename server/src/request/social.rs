@@ -118,10 +118,11 @@ async fn friend_request(
     ensure_other(&me, to, "send a friend request to")?;
     let message = validate::text(&REQUEST_NOTE, &r.message)?;
     let from = me.user;
+    let cooldown = me.shared.config.friend_request_cooldown_ms;
     let outcome = me
         .shared
         .writer
-        .call_graph(move |c| social::send_request(c, from, to, &message))
+        .call_graph(move |c| social::send_request(c, from, to, &message, cooldown))
         .await?;
     match outcome {
         RequestOutcome::Sent(req) => {
