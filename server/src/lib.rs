@@ -13,6 +13,8 @@ mod presence;
 mod request;
 pub mod router;
 pub mod session;
+mod socket;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +60,8 @@ pub(crate) struct Shared {
     /// Orders presence announcements per user.
     pub presence: presence::Presence,
     pub rng: SystemRandom,
+    /// Set when the listener speaks TLS (`tls_cert`, `tls_key`).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub next_conn_id: AtomicU64,
     /// Cancelled when shutdown begins: connections stop reading requests. A child of `close`,
     /// so a connection waits on one token at a time.
@@ -89,6 +93,10 @@ impl Server {
     /// Invalid settings, a store that cannot be opened, or an address that cannot be bound.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         config.validate()?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).await?),
+            _ => None,
+        };
         let sessions = Arc::new(Sessions::default());
         let opts = StoreOptions {
             durability: config.durability()?,
@@ -123,6 +131,7 @@ impl Server {
                 sessions,
                 presence: presence::Presence::default(),
                 rng: SystemRandom::new(),
+                tls,
                 next_conn_id: AtomicU64::new(1),
                 stop_reading: close.child_token(),
                 close,

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{handler, Shared};
+use crate::socket::Socket;
+use crate::{handler, tls, Shared};
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -42,7 +43,10 @@ pub(crate) async fn accept_loop(
                 let shared = shared.clone();
                 tracker.spawn(
                     async move {
-                        handler::serve(shared, stream, id, peer).await;
+                        match shared.tls.clone() {
+                            Some(tls) => tls::serve(shared, tls, stream, id, peer).await,
+                            None => handler::serve(shared, Socket::Tcp(stream), id, peer).await,
+                        }
                         drop(permit);
                     }
                     .instrument(span),

@@ -1,15 +1,22 @@
 //! Hello, Register, Login, Resume and Logout: the requests that change a connection's state.
 //! They run on the connection task (in order), with hashing and storage on blocking threads.
 
+use std::time::Duration;
+
 use feige_protocol::{pb, ErrorCode, ResponseResult, PROTOCOL_MAJOR, PROTOCOL_MINOR};
-use feige_storage::account as store_account;
+use feige_storage::account::{self as store_account, Resumed};
+use feige_storage::SessionRecord;
+use tokio::time::Instant;
 
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
 use crate::error::RequestError;
 use crate::handler::{Flow, Handler, Login, State};
+use crate::request::social::Caller;
 
 /// Longest device name kept.
 const MAX_DEVICE_LEN: usize = 64;
+/// A logged-in connection records a use of its session (last seen, expiry) at most this often.
+const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
 pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
 pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -144,9 +151,11 @@ impl Handler {
             .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
         let hash = token_hash(&token);
         let (uid, dev, h) = (user.id, device.clone(), hash.clone());
-        self.shared
+        let (addr, ttl) = (self.peer_addr.to_string(), self.shared.config.session_ttl_ms());
+        let stored = self
+            .shared
             .writer
-            .call(move |c| store_account::insert_session(c, &h, uid, &dev))
+            .call(move |c| store_account::insert_session(c, &h, uid, &dev, &addr, ttl))
             .await?;
         self.enter(user.id, device.clone(), hash);
         tracing::info!(user = user.id, %device, addr = %self.peer_addr, "logged in");
@@ -155,8 +164,8 @@ impl Handler {
             token: token.to_vec().into(),
             profile: Some(crate::convert::profile(&user)),
             device,
-            session_id: 0,
-            expires_at_ms: 0,
+            session_id: stored.id,
+            expires_at_ms: stored.expires_at_ms.max(0) as u64,
         })
     }
 
@@ -168,8 +177,25 @@ impl Handler {
             return Err(invalid());
         }
         let hash = token_hash(&r.token);
-        let Some(session) = self.shared.store.session(hash.clone()).await? else {
-            return Err(invalid());
+        let (h, addr, ttl) = (
+            hash.clone(),
+            self.peer_addr.to_string(),
+            self.shared.config.session_ttl_ms(),
+        );
+        let session = match self
+            .shared
+            .writer
+            .call(move |c| store_account::resume_session(c, &h, &addr, ttl))
+            .await?
+        {
+            Resumed::Live(s) => s,
+            Resumed::Expired => {
+                return Err(RequestError::new(
+                    ErrorCode::InvalidToken,
+                    "session expired; log in again",
+                ))
+            }
+            Resumed::Unknown => return Err(invalid()),
         };
         let Some(user) = self.shared.store.user_by_id(session.user_id).await? else {
             return Err(invalid());
@@ -177,14 +203,14 @@ impl Handler {
         // The device name is fixed at login; a resume may not rename it.
         let device = session.device;
         self.enter(user.id, device.clone(), hash);
-        tracing::info!(user = user.id, %device, "resumed");
+        tracing::info!(user = user.id, %device, addr = %self.peer_addr, "resumed");
         Ok(pb::Session {
             user_id: user.id,
             token: r.token,
             profile: Some(crate::convert::profile(&user)),
             device,
-            session_id: 0,
-            expires_at_ms: 0,
+            session_id: session.id,
+            expires_at_ms: session.expires_at_ms.max(0) as u64,
         })
     }
 
@@ -218,7 +244,96 @@ impl Handler {
             user,
             device,
             token_hash,
+            seen: Instant::now(),
         });
+    }
+
+    /// Records that a logged-in connection used its session, at most once a minute: the
+    /// session's last-seen time moves and its expiry slides, through the writer.
+    pub(crate) fn note_session_use(&mut self) {
+        let State::LoggedIn(login) = &mut self.state else {
+            return;
+        };
+        if login.seen.elapsed() < SESSION_TOUCH_EVERY {
+            return;
+        }
+        login.seen = Instant::now();
+        let (shared, hash) = (self.shared.clone(), login.token_hash.clone());
+        let ttl = shared.config.session_ttl_ms();
+        tokio::spawn(async move {
+            let touched = shared
+                .writer
+                .call(move |c| store_account::touch_session(c, &hash, ttl))
+                .await;
+            if let Err(e) = touched {
+                tracing::debug!(error = %e, "could not record a session's use");
+            }
+        });
+    }
+
+    /// Serves `RevokeSession`: deletes one of the caller's sessions and closes its
+    /// connections with Kicked(INVALID_TOKEN); the caller's own session logs this connection
+    /// out instead (as `Logout`).
+    pub(crate) async fn revoke_session(
+        &mut self,
+        me: &Caller,
+        r: pb::RevokeSession,
+    ) -> Result<ResponseResult, RequestError> {
+        let (user, id) = (me.user, r.session_id);
+        let Some(hash) = self
+            .shared
+            .writer
+            .call(move |c| store_account::revoke_session(c, user, id))
+            .await?
+        else {
+            return Err(RequestError::new(
+                ErrorCode::NotFound,
+                "no such session of yours",
+            ));
+        };
+        let tag = token_tag(&hash);
+        if hash == me.token_hash {
+            self.leave_sessions();
+            self.state = State::Greeted;
+        }
+        self.shared.sessions.for_each(user, |p| {
+            if p.token_tag == tag && p.conn_id != self.conn_id {
+                p.control().kick(ErrorCode::InvalidToken);
+            }
+        });
+        tracing::info!(user, session = id, "session revoked");
+        Ok(ResponseResult::RevokeSession(pb::Done {}))
+    }
+}
+
+/// Serves `ListSessions`: the caller's live sessions, with the ones logged in now marked.
+pub(crate) async fn list_sessions(me: Caller) -> Result<ResponseResult, RequestError> {
+    let user = me.user;
+    let stored = me
+        .shared
+        .store
+        .read(move |c| store_account::list_sessions(c, user))
+        .await?;
+    let sessions = stored
+        .into_iter()
+        .map(|s| session_info(&me, s))
+        .collect();
+    Ok(ResponseResult::Sessions(pb::SessionList { sessions }))
+}
+
+fn session_info(me: &Caller, s: SessionRecord) -> pb::SessionInfo {
+    let tag = token_tag(&s.token_hash);
+    let mut online = false;
+    me.shared.sessions.for_each(me.user, |p| online |= p.token_tag == tag);
+    pb::SessionInfo {
+        session_id: s.id,
+        current: s.token_hash == me.token_hash,
+        online,
+        device: s.device,
+        created_at_ms: s.created_at_ms.max(0) as u64,
+        last_seen_ms: s.last_seen_ms.max(0) as u64,
+        address: s.address,
+        expires_at_ms: s.expires_at_ms.max(0) as u64,
     }
 }
 
