@@ -6,6 +6,7 @@
 //! under one lock, and whichever removes the request id from `live` queues the completion.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -124,6 +125,9 @@ fn parse_config(text: &str) -> Result<ClientConfig, Refusal> {
     if let Some(auto_sync) = p.opt_bool("auto_sync")? {
         config.auto_sync = auto_sync;
     }
+    config.tls = p.opt_bool("tls")?.unwrap_or(false);
+    config.ca_file = p.opt_string("ca_file")?.map(PathBuf::from);
+    config.tls_server_name = p.opt_string("tls_server_name")?;
     Ok(config)
 }
 
@@ -495,5 +499,19 @@ mod tests {
         assert_eq!(c.server, "h:1");
         assert_eq!(c.device, "pc");
         assert_eq!(c.request_timeout, Duration::from_millis(500));
+        assert!(!c.tls);
+        let c = parse_config(
+            r#"{"server":"h:1","tls":true,"ca_file":"/ca.pem","tls_server_name":"chat.lan"}"#,
+        )
+        .unwrap();
+        assert!(c.tls);
+        assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        assert_eq!(c.tls_server_name.as_deref(), Some("chat.lan"));
+        assert_eq!(
+            parse_config(r#"{"server":"h:1","tls":"yes"}"#)
+                .map(|_| ())
+                .map_err(|e| e.status),
+            Err(FeigeStatus::FEIGE_ERR_PARAMS)
+        );
     }
 }
