@@ -402,6 +402,7 @@ async fn run_connection(shared: Arc<Shared>) {
 
 async fn connection_loop(shared: &Shared) {
     let mut delay = BACKOFF_MIN;
+    let mut failure = None;
     loop {
         shared.push_state(ConnState::Connecting);
         match Client::connect(shared.config.clone()).await {
@@ -422,9 +423,18 @@ async fn connection_loop(shared: &Shared) {
                     delay = BACKOFF_MIN;
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "connect failed"),
+            Err(e) => {
+                tracing::debug!(error = %e, "connect failed");
+                failure = Some(e.to_string());
+            }
         }
-        shared.push_state(ConnState::Disconnected { retry_in: delay });
+        // Why the connection could not be made (a refused TLS handshake, say), for the
+        // application to show.
+        let mut state = json::state(ConnState::Disconnected { retry_in: delay });
+        if let Some(why) = failure.take() {
+            state["error"] = why.into();
+        }
+        shared.queue.push(FeigeEvent::state(&state));
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(BACKOFF_MAX);
     }
