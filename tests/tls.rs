@@ -3,7 +3,7 @@
 //! server from starting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use feige_client::{Client, ClientError, ClientConfig};
+use feige_client::{Client, ClientConfig, ClientError};
 use feige_protocol::{pb, RequestKind};
 use feige_server::{Config, Server, ServerError};
 use feige_tests::sdk::{next_message, PASSWORD};

@@ -733,7 +733,10 @@ impl Client {
     /// # Errors
     /// A connection error.
     pub async fn sessions(&self) -> Result<Vec<pb::SessionInfo>, ClientError> {
-        match self.call(RequestKind::Sessions(pb::ListSessions {})).await? {
+        match self
+            .call(RequestKind::Sessions(pb::ListSessions {}))
+            .await?
+        {
             ResponseResult::Sessions(l) => Ok(l.sessions),
             other => Err(unexpected("ListSessions", &other)),
         }

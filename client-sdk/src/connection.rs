@@ -117,20 +117,21 @@ type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// The TLS connector trusting `config.ca_file`, and the name the server must prove.
-async fn tls_setup(config: &ClientConfig) -> Result<(TlsConnector, ServerName<'static>), ClientError> {
+async fn tls_setup(
+    config: &ClientConfig,
+) -> Result<(TlsConnector, ServerName<'static>), ClientError> {
     let Some(ca_file) = &config.ca_file else {
         return Err(ClientError::Tls(
             "TLS needs a CA file (ca_file) to verify the server".into(),
         ));
     };
-    let pem = tokio::fs::read(ca_file).await.map_err(|e| {
-        ClientError::Tls(format!("cannot read CA file {}: {e}", ca_file.display()))
-    })?;
+    let pem = tokio::fs::read(ca_file)
+        .await
+        .map_err(|e| ClientError::Tls(format!("cannot read CA file {}: {e}", ca_file.display())))?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| {
-            ClientError::Tls(format!("bad CA file {}: {e}", ca_file.display()))
-        })?;
+        let cert =
+            cert.map_err(|e| ClientError::Tls(format!("bad CA file {}: {e}", ca_file.display())))?;
         roots.add(cert).map_err(|e| {
             ClientError::Tls(format!("bad certificate in {}: {e}", ca_file.display()))
         })?;

@@ -98,7 +98,12 @@ pub(crate) async fn serve(
             tracing::debug!(error = %e, "TLS relay ended");
         }
     };
-    let handler = handler::serve(shared, Socket::Unix(Box::new(handler_end)), conn_id, peer_addr);
+    let handler = handler::serve(
+        shared,
+        Socket::Unix(Box::new(handler_end)),
+        conn_id,
+        peer_addr,
+    );
     tokio::pin!(relay, handler);
     tokio::select! {
         // The client is gone: the handler reads end of stream and finishes.

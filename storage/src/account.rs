@@ -288,10 +288,11 @@ pub fn revoke_session(
     let Ok(id) = i64::try_from(id) else {
         return Ok(None);
     };
-    Ok(c
-        .prepare_cached("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2 RETURNING token_hash")?
-        .query_row(params![id, user as i64], |r| r.get(0))
-        .optional()?)
+    Ok(c.prepare_cached(
+        "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2 RETURNING token_hash",
+    )?
+    .query_row(params![id, user as i64], |r| r.get(0))
+    .optional()?)
 }
 
 /// Revokes a session token; returns whether it existed. Run through [`crate::Writer::call`].
@@ -326,12 +327,19 @@ mod tests {
         let bobs = insert_session(&c, b"bob", bob, "pc", "10.0.0.3:3", DAY).unwrap();
         assert!(phone.id < laptop.id);
         assert!(phone.expires_at_ms >= phone.created_at_ms + DAY);
-        let ids: Vec<u64> = list_sessions(&c, alice).unwrap().iter().map(|s| s.id).collect();
+        let ids: Vec<u64> = list_sessions(&c, alice)
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
         assert_eq!(ids, [laptop.id, phone.id], "newest first, only alice's");
 
         // A resume records the address and slides the expiry.
-        c.execute("UPDATE sessions SET expires_at_ms = expires_at_ms - 1000", [])
-            .unwrap();
+        c.execute(
+            "UPDATE sessions SET expires_at_ms = expires_at_ms - 1000",
+            [],
+        )
+        .unwrap();
         let Resumed::Live(r) = resume_session(&c, b"phone", "10.0.0.9:9", 2 * DAY).unwrap() else {
             panic!("phone's token is live");
         };
@@ -355,8 +363,11 @@ mod tests {
         ));
 
         // Expiry: refused, deleted, not listed, not revived by a touch.
-        c.execute("UPDATE sessions SET expires_at_ms = 1 WHERE token_hash = x'626f62'", [])
-            .unwrap();
+        c.execute(
+            "UPDATE sessions SET expires_at_ms = 1 WHERE token_hash = x'626f62'",
+            [],
+        )
+        .unwrap();
         touch_session(&c, b"bob", DAY).unwrap();
         assert!(list_sessions(&c, bob).unwrap().is_empty());
         assert!(matches!(
@@ -373,7 +384,8 @@ mod tests {
         for i in 0..3u8 {
             insert_session(&c, &[i], alice, "d", "a", DAY).unwrap();
         }
-        c.execute("UPDATE sessions SET expires_at_ms = 1", []).unwrap();
+        c.execute("UPDATE sessions SET expires_at_ms = 1", [])
+            .unwrap();
         insert_session(&c, b"new", alice, "d", "a", DAY).unwrap();
         let n: i64 = c
             .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))

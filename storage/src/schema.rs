@@ -323,15 +323,15 @@ mod tests {
              VALUES (x'01', 1, 'phone', 5), (x'02', 1, 'laptop', 7);",
         );
         migrate(&mut conn).unwrap();
-        let rows = int_pairs(
-            &conn,
-            "SELECT id, last_seen_ms FROM sessions ORDER BY id",
-        );
+        let rows = int_pairs(&conn, "SELECT id, last_seen_ms FROM sessions ORDER BY id");
         assert_eq!(rows, [(1, 5), (2, 7)]);
         let expires: i64 = conn
             .query_row("SELECT MIN(expires_at_ms) FROM sessions", [], |r| r.get(0))
             .unwrap();
-        assert!(expires > crate::now_ms() + 29 * 86_400_000, "30 days from the upgrade");
+        assert!(
+            expires > crate::now_ms() + 29 * 86_400_000,
+            "30 days from the upgrade"
+        );
     }
 
     #[test]

@@ -810,10 +810,7 @@ async fn sessions_over_tls() {
     let listed = listed.json();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|s| s["type"] == "session"));
-    let laptop_id = listed
-        .iter()
-        .find(|s| s["device"] == "laptop")
-        .unwrap()["session_id"]
+    let laptop_id = listed.iter().find(|s| s["device"] == "laptop").unwrap()["session_id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -6,8 +6,8 @@
 //! under one lock, and whichever removes the request id from `live` queues the completion.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

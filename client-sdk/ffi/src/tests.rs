@@ -778,7 +778,10 @@ fn tls_from_the_config() {
         .iter()
         .find_map(|e| e.json["error"].as_str())
         .expect("a disconnected event with the reason");
-    assert!(why.contains("TLS") && why.contains("chat.example.com"), "{why}");
+    assert!(
+        why.contains("TLS") && why.contains("chat.example.com"),
+        "{why}"
+    );
     drop(wrong);
     let _guard = rt.enter();
     drop(server);

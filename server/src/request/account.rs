@@ -151,7 +151,10 @@ impl Handler {
             .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
         let hash = token_hash(&token);
         let (uid, dev, h) = (user.id, device.clone(), hash.clone());
-        let (addr, ttl) = (self.peer_addr.to_string(), self.shared.config.session_ttl_ms());
+        let (addr, ttl) = (
+            self.peer_addr.to_string(),
+            self.shared.config.session_ttl_ms(),
+        );
         let stored = self
             .shared
             .writer
@@ -314,17 +317,16 @@ pub(crate) async fn list_sessions(me: Caller) -> Result<ResponseResult, RequestE
         .store
         .read(move |c| store_account::list_sessions(c, user))
         .await?;
-    let sessions = stored
-        .into_iter()
-        .map(|s| session_info(&me, s))
-        .collect();
+    let sessions = stored.into_iter().map(|s| session_info(&me, s)).collect();
     Ok(ResponseResult::Sessions(pb::SessionList { sessions }))
 }
 
 fn session_info(me: &Caller, s: SessionRecord) -> pb::SessionInfo {
     let tag = token_tag(&s.token_hash);
     let mut online = false;
-    me.shared.sessions.for_each(me.user, |p| online |= p.token_tag == tag);
+    me.shared
+        .sessions
+        .for_each(me.user, |p| online |= p.token_tag == tag);
     pb::SessionInfo {
         session_id: s.id,
         current: s.token_hash == me.token_hash,
