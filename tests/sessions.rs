@@ -174,15 +174,16 @@ async fn revoking_ones_own_session_logs_out() {
     s.handle.shutdown().await;
 }
 
-/// With a lifetime of a quarter second, a token unused for longer is refused as expired,
-/// and no longer listed.
+/// With a lifetime of a quarter second, a token unused for longer (its connection gone) is
+/// refused as expired, and no longer listed.
 #[tokio::test]
 async fn an_expired_token_is_refused() {
     let s = TestServer::start_with(|c| c.session_ttl_days = 250.0 / DAY_MS as f64).await;
     let addr = s.addr();
     register_raw(&addr, "alice").await;
-    let (_old, session) = login_raw(&addr, "alice", "phone").await;
+    let (old, session) = login_raw(&addr, "alice", "phone").await;
     assert!(session.expires_at_ms <= now_ms() + 250);
+    drop(old);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (_r, res) = resume_raw(&addr, &session.token).await;
     assert_eq!(error_code(&res), Some(ErrorCode::InvalidToken));
@@ -221,5 +222,27 @@ async fn a_resume_slides_the_expiry() {
     assert!(listed[0].last_seen_ms > listed[0].created_at_ms);
     let local = again.stream.local_addr().unwrap().to_string();
     assert_eq!(listed[0].address, local, "the address of the last resume");
+    s.handle.shutdown().await;
+}
+
+/// Being logged in slides the expiry: with a lifetime of one second, a token whose
+/// connection stays logged in still resumes after three, and expires once it is gone.
+#[tokio::test]
+async fn staying_logged_in_keeps_the_token_alive() {
+    let s = TestServer::start_with(|c| c.session_ttl_days = 1000.0 / DAY_MS as f64).await;
+    let addr = s.addr();
+    register_raw(&addr, "alice").await;
+    let (online, session) = login_raw(&addr, "alice", "phone").await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let (again, res) = resume_raw(&addr, &session.token).await;
+    let ResponseResult::Session(resumed) = res else {
+        panic!("the token of a logged-in connection expired: {res:?}");
+    };
+    assert!(resumed.expires_at_ms > session.expires_at_ms + 2000);
+    drop(online);
+    drop(again);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_r, res) = resume_raw(&addr, &session.token).await;
+    assert_eq!(error_code(&res), Some(ErrorCode::InvalidToken));
     s.handle.shutdown().await;
 }

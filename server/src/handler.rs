@@ -49,8 +49,6 @@ pub(crate) struct Login {
     pub user: UserId,
     pub device: String,
     pub token_hash: Vec<u8>,
-    /// When this connection last recorded a use of the session (it slides the expiry).
-    pub seen: Instant,
 }
 
 /// Whether to keep the connection after a request.
@@ -225,7 +223,6 @@ impl Handler {
     /// Dispatches one envelope.
     async fn handle(&mut self, env: Envelope) -> Flow {
         let rid = env.request_id;
-        self.note_session_use();
         let kind = match env.body {
             Some(Body::Request(pb::Request { kind: Some(kind) })) => kind,
             _ => {

@@ -161,6 +161,10 @@ impl Server {
             tracker.clone(),
             accept_stop.clone(),
         ));
+        tokio::spawn(request::account::keep_sessions_alive(
+            shared.clone(),
+            accept_stop.clone(),
+        ));
         shutdown.await;
         tracing::info!("shutting down");
         let grace = Duration::from_millis(shared.config.shutdown_grace_ms);

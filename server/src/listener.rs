@@ -43,9 +43,12 @@ pub(crate) async fn accept_loop(
                 let shared = shared.clone();
                 tracker.spawn(
                     async move {
-                        match shared.tls.clone() {
-                            Some(tls) => tls::serve(shared, tls, stream, id, peer).await,
-                            None => handler::serve(shared, Socket::Tcp(stream), id, peer).await,
+                        // Boxed, and no acceptor held across the await: a plain connection's
+                        // task must not carry the TLS relay's space.
+                        if shared.tls.is_some() {
+                            Box::pin(tls::serve(shared, stream, id, peer)).await;
+                        } else {
+                            handler::serve(shared, Socket::Tcp(stream), id, peer).await;
                         }
                         drop(permit);
                     }

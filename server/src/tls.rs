@@ -67,11 +67,13 @@ pub(crate) async fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Con
 /// one end of a Unix socket pair while this task relays the other end to the TLS stream.
 pub(crate) async fn serve(
     shared: Arc<Shared>,
-    acceptor: TlsAcceptor,
     tcp: TcpStream,
     conn_id: u64,
     peer_addr: SocketAddr,
 ) {
+    let Some(acceptor) = shared.tls.clone() else {
+        return;
+    };
     let deadline = Duration::from_millis(shared.config.login_timeout_ms);
     let mut tls = match tokio::time::timeout(deadline, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,

@@ -260,18 +260,37 @@ pub fn resume_session(
     Ok(Resumed::Live(s))
 }
 
-/// Records a use of a live session: it was last seen now and lives `ttl_ms` from now. An
-/// expired or revoked one stays as it is. Run through [`crate::Writer::call`].
+/// Every session that has not expired: (id, user, token hash).
 ///
 /// # Errors
 /// Database errors.
-pub fn touch_session(c: &Connection, token_hash: &[u8], ttl_ms: i64) -> Result<(), StorageError> {
+pub fn live_sessions(c: &Connection) -> Result<Vec<(u64, UserId, Vec<u8>)>, StorageError> {
+    let mut st =
+        c.prepare_cached("SELECT id, user_id, token_hash FROM sessions WHERE expires_at_ms > ?1")?;
+    let rows = st.query_map([now_ms()], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get::<_, i64>(1)? as u64,
+            r.get(2)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records a use of the sessions `ids`: they were last seen now and live `ttl_ms` from now.
+/// Expired or revoked ones stay as they are. Run through [`crate::Writer::call`].
+///
+/// # Errors
+/// Database errors.
+pub fn touch_sessions(c: &Connection, ids: &[u64], ttl_ms: i64) -> Result<(), StorageError> {
     let now = now_ms();
-    c.prepare_cached(
+    let mut st = c.prepare_cached(
         "UPDATE sessions SET last_seen_ms = ?1, expires_at_ms = ?2
-         WHERE token_hash = ?3 AND expires_at_ms > ?1",
-    )?
-    .execute(params![now, now.saturating_add(ttl_ms), token_hash])?;
+         WHERE id = ?3 AND expires_at_ms > ?1",
+    )?;
+    for &id in ids {
+        st.execute(params![now, now.saturating_add(ttl_ms), id as i64])?;
+    }
     Ok(())
 }
 
@@ -362,14 +381,26 @@ mod tests {
             Resumed::Unknown
         ));
 
+        // A touch records the use and slides the expiry.
+        let before = session(&c, b"phone").unwrap().unwrap();
+        c.execute(
+            "UPDATE sessions SET expires_at_ms = expires_at_ms - 1000",
+            [],
+        )
+        .unwrap();
+        touch_sessions(&c, &[before.id], 3 * DAY).unwrap();
+        assert!(session(&c, b"phone").unwrap().unwrap().expires_at_ms > before.expires_at_ms);
+
         // Expiry: refused, deleted, not listed, not revived by a touch.
         c.execute(
             "UPDATE sessions SET expires_at_ms = 1 WHERE token_hash = x'626f62'",
             [],
         )
         .unwrap();
-        touch_session(&c, b"bob", DAY).unwrap();
+        touch_sessions(&c, &[bobs.id], DAY).unwrap();
         assert!(list_sessions(&c, bob).unwrap().is_empty());
+        let live: Vec<u64> = live_sessions(&c).unwrap().iter().map(|s| s.0).collect();
+        assert_eq!(live, [phone.id], "bob's expired, laptop revoked");
         assert!(matches!(
             resume_session(&c, b"bob", "x", DAY).unwrap(),
             Resumed::Expired

@@ -1,22 +1,27 @@
 //! Hello, Register, Login, Resume and Logout: the requests that change a connection's state.
 //! They run on the connection task (in order), with hashing and storage on blocking threads.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use feige_protocol::{pb, ErrorCode, ResponseResult, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use feige_storage::account::{self as store_account, Resumed};
 use feige_storage::SessionRecord;
-use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
 use crate::error::RequestError;
 use crate::handler::{Flow, Handler, Login, State};
 use crate::request::social::Caller;
+use crate::Shared;
 
 /// Longest device name kept.
 const MAX_DEVICE_LEN: usize = 64;
-/// A logged-in connection records a use of its session (last seen, expiry) at most this often.
+/// How often the sessions that connections are logged in with are recorded as used (last
+/// seen, expiry), at most.
 const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Sessions touched per writer job, so that one job stays short.
+const TOUCH_CHUNK: usize = 1024;
 pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
 pub(crate) const MAX_PASSWORD_BYTES: usize = 1024;
 
@@ -247,30 +252,6 @@ impl Handler {
             user,
             device,
             token_hash,
-            seen: Instant::now(),
-        });
-    }
-
-    /// Records that a logged-in connection used its session, at most once a minute: the
-    /// session's last-seen time moves and its expiry slides, through the writer.
-    pub(crate) fn note_session_use(&mut self) {
-        let State::LoggedIn(login) = &mut self.state else {
-            return;
-        };
-        if login.seen.elapsed() < SESSION_TOUCH_EVERY {
-            return;
-        }
-        login.seen = Instant::now();
-        let (shared, hash) = (self.shared.clone(), login.token_hash.clone());
-        let ttl = shared.config.session_ttl_ms();
-        tokio::spawn(async move {
-            let touched = shared
-                .writer
-                .call(move |c| store_account::touch_session(c, &hash, ttl))
-                .await;
-            if let Err(e) = touched {
-                tracing::debug!(error = %e, "could not record a session's use");
-            }
         });
     }
 
@@ -306,6 +287,59 @@ impl Handler {
         });
         tracing::info!(user, session = id, "session revoked");
         Ok(ResponseResult::RevokeSession(pb::Done {}))
+    }
+}
+
+/// How often [`keep_sessions_alive`] runs: every minute, or four times per session lifetime
+/// when that is shorter (tests use lifetimes of a second).
+fn touch_interval(shared: &Shared) -> Duration {
+    let quarter = Duration::from_millis((shared.config.session_ttl_ms() / 4).max(1) as u64);
+    quarter.min(SESSION_TOUCH_EVERY)
+}
+
+/// Until `stop`: now and then records a use of every live session that a connection is logged
+/// in with, so being logged in slides a token's expiry, with one write per session at most
+/// each [`touch_interval`] and nothing added to a connection's own state. The live sessions
+/// are read from the store (a LAN server's few thousand rows) and matched against the
+/// session map by token tag.
+pub(crate) async fn keep_sessions_alive(shared: Arc<Shared>, stop: CancellationToken) {
+    let every = touch_interval(&shared);
+    let ttl = shared.config.session_ttl_ms();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let live = match shared.store.read(store_account::live_sessions).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the sessions to keep alive");
+                continue;
+            }
+        };
+        let online: Vec<u64> = live
+            .into_iter()
+            .filter(|(_, user, hash)| {
+                let tag = token_tag(hash);
+                let mut online = false;
+                shared
+                    .sessions
+                    .for_each(*user, |p| online |= p.token_tag == tag);
+                online
+            })
+            .map(|(id, _, _)| id)
+            .collect();
+        for chunk in online.chunks(TOUCH_CHUNK) {
+            let ids = chunk.to_vec();
+            let touched = shared
+                .writer
+                .call(move |c| store_account::touch_sessions(c, &ids, ttl))
+                .await;
+            if let Err(e) = touched {
+                tracing::debug!(error = %e, "could not record the sessions' use");
+                break;
+            }
+        }
     }
 }
 
