@@ -199,11 +199,7 @@ pub fn insert_session(
     ttl_ms: i64,
 ) -> Result<SessionRecord, StorageError> {
     let now = now_ms();
-    c.prepare_cached(
-        "DELETE FROM sessions WHERE id IN
-            (SELECT id FROM sessions WHERE expires_at_ms <= ?1 LIMIT ?2)",
-    )?
-    .execute(params![now, PURGE_BATCH])?;
+    purge_expired_sessions(c, PURGE_BATCH)?;
     let expires = now.saturating_add(ttl_ms);
     c.prepare_cached(
         "INSERT INTO sessions(token_hash, user_id, device, created_at_ms, last_seen_ms,
@@ -258,6 +254,19 @@ pub fn resume_session(
     )?
     .execute(params![now, address, s.expires_at_ms, s.id as i64])?;
     Ok(Resumed::Live(s))
+}
+
+/// Deletes up to `limit` expired sessions; returns how many. Run through
+/// [`crate::Writer::call`].
+///
+/// # Errors
+/// Database errors.
+pub fn purge_expired_sessions(c: &Connection, limit: i64) -> Result<usize, StorageError> {
+    Ok(c.prepare_cached(
+        "DELETE FROM sessions WHERE id IN
+            (SELECT id FROM sessions WHERE expires_at_ms <= ?1 LIMIT ?2)",
+    )?
+    .execute(params![now_ms(), limit])?)
 }
 
 /// Every session that has not expired: (id, user, token hash).
@@ -418,9 +427,14 @@ mod tests {
         c.execute("UPDATE sessions SET expires_at_ms = 1", [])
             .unwrap();
         insert_session(&c, b"new", alice, "d", "a", DAY).unwrap();
-        let n: i64 = c
-            .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+        let count = || -> i64 {
+            c.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(), 1);
+        c.execute("UPDATE sessions SET expires_at_ms = 1", [])
             .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(purge_expired_sessions(&c, 10).unwrap(), 1);
+        assert_eq!(count(), 0);
     }
 }

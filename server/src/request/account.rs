@@ -299,9 +299,9 @@ fn touch_interval(shared: &Shared) -> Duration {
 
 /// Until `stop`: now and then records a use of every live session that a connection is logged
 /// in with, so being logged in slides a token's expiry, with one write per session at most
-/// each [`touch_interval`] and nothing added to a connection's own state. The live sessions
-/// are read from the store (a LAN server's few thousand rows) and matched against the
-/// session map by token tag.
+/// each [`touch_interval`] and nothing added to a connection's own state; then deletes up to
+/// 1,024 expired sessions. The live sessions are read from the store (a LAN server's few
+/// thousand rows) and matched against the session map by token tag.
 pub(crate) async fn keep_sessions_alive(shared: Arc<Shared>, stop: CancellationToken) {
     let every = touch_interval(&shared);
     let ttl = shared.config.session_ttl_ms();
@@ -339,6 +339,10 @@ pub(crate) async fn keep_sessions_alive(shared: Arc<Shared>, stop: CancellationT
                 tracing::debug!(error = %e, "could not record the sessions' use");
                 break;
             }
+        }
+        let purge = |c: &_| store_account::purge_expired_sessions(c, TOUCH_CHUNK as i64);
+        if let Err(e) = shared.writer.call(purge).await {
+            tracing::debug!(error = %e, "could not delete expired sessions");
         }
     }
 }
