@@ -179,8 +179,13 @@ impl Handler {
 
     /// Serves `Resume`: accepts a live token on a new connection.
     pub(crate) async fn resume(&mut self, r: pb::Resume) -> Result<pb::Session, RequestError> {
-        let invalid =
-            || RequestError::new(ErrorCode::InvalidToken, "invalid or revoked session token");
+        // An expired session is deleted within a minute; then it is unknown like a revoked one.
+        let invalid = || {
+            RequestError::new(
+                ErrorCode::InvalidToken,
+                "invalid, revoked or expired session token",
+            )
+        };
         if r.token.len() != TOKEN_LEN {
             return Err(invalid());
         }
