@@ -206,7 +206,9 @@ const char *feige_last_error(void);
  * Creates a client and starts connecting in the background; returns at once.
  *
  * `config_json`: `{"server":"host:port","device":"desktop"}` plus optional
- * `"request_timeout_ms"` (default 10000), `"auto_sync"` (default true), `"client_name"`.
+ * `"request_timeout_ms"` (default 10000), `"auto_sync"` (default true), `"client_name"`,
+ * and for TLS `"tls": true` with `"ca_file"` (PEM) and optionally `"tls_server_name"`
+ * (default: the host of `"server"`).
  * The connection comes and goes on its own (state events report it); requests made before it
  * is up wait for it. The request timeout bounds each call from `feige_call` on, that wait
  * included (`send_message`: 30 s or the request timeout, whichever is longer).

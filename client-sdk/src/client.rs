@@ -1,5 +1,6 @@
 //! The public client: [`Client`], its [`ClientConfig`], and the [`Events`] it emits.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,13 @@ pub struct ClientConfig {
     /// Without it the client only syncs and acks when [`Client::sync`] is called, so a
     /// short-lived client (a CLI command) leaves the device's unread messages unread.
     pub auto_sync: bool,
+    /// Speak TLS to the server (default false), verifying its certificate against
+    /// `ca_file`.
+    pub tls: bool,
+    /// PEM file of the certificate authorities trusted for TLS (required with `tls`).
+    pub ca_file: Option<PathBuf>,
+    /// Name the server's certificate must carry; default: the host part of `server`.
+    pub tls_server_name: Option<String>,
 }
 
 impl ClientConfig {
@@ -50,6 +58,9 @@ impl ClientConfig {
             auto_reconnect: true,
             max_frame_len: 64 * 1024 * 1024,
             auto_sync: true,
+            tls: false,
+            ca_file: None,
+            tls_server_name: None,
         }
     }
 }
@@ -714,6 +725,39 @@ impl Client {
         match self.call(RequestKind::Conversations(r)).await? {
             ResponseResult::Conversations(l) => Ok(l),
             other => Err(unexpected("ListConversations", &other)),
+        }
+    }
+
+    /// The user's sessions (logins) that have not expired, most recently seen first; the one
+    /// of this connection has `current` set.
+    ///
+    /// # Errors
+    /// A connection error.
+    pub async fn sessions(&self) -> Result<Vec<pb::SessionInfo>, ClientError> {
+        match self
+            .call(RequestKind::Sessions(pb::ListSessions {}))
+            .await?
+        {
+            ResponseResult::Sessions(l) => Ok(l.sessions),
+            other => Err(unexpected("ListSessions", &other)),
+        }
+    }
+
+    /// Revokes one of the user's sessions by its `session_id`: its token stops working and
+    /// its connections are closed. Revoking this client's own session logs it out.
+    ///
+    /// # Errors
+    /// `NOT_FOUND` (no such session of this user), or a connection error.
+    pub async fn revoke_session(&self, session_id: u64) -> Result<(), ClientError> {
+        let r = pb::RevokeSession { session_id };
+        match self.call(RequestKind::RevokeSession(r)).await? {
+            ResponseResult::RevokeSession(_) => {
+                if self.session().is_some_and(|s| s.session_id == session_id) {
+                    self.inner.forget_session();
+                }
+                Ok(())
+            }
+            other => Err(unexpected("RevokeSession", &other)),
         }
     }
 

@@ -26,6 +26,10 @@ pub enum ClientError {
     /// The server sent something this client does not understand.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// TLS could not be set up: a bad CA file or server name, or a failed handshake (the
+    /// server's certificate is not trusted or is for another name, or it does not speak TLS).
+    #[error("TLS error: {0}")]
+    Tls(String),
 }
 
 impl ClientError {

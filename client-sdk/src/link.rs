@@ -548,7 +548,7 @@ pub(crate) async fn open(
         auth,
     };
     let handshake = async {
-        let mut conn = Connection::connect(&config.server, config.max_frame_len).await?;
+        let mut conn = Connection::connect(config).await?;
         conn.write_frame(&Envelope::request(id, RequestKind::Hello(hello)))
             .await?;
         loop {

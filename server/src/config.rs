@@ -12,6 +12,10 @@ use serde::Deserialize;
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// PEM certificate chain; with `tls_key`, the listener speaks TLS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Directory holding the SQLite database.
     pub data_dir: PathBuf,
     /// Log level: error, warn, info, debug, trace.
@@ -62,6 +66,8 @@ pub struct Config {
     pub durability: String,
     /// PBKDF2-HMAC-SHA256 iterations for new password hashes (at least 100,000).
     pub pbkdf2_iterations: u32,
+    /// Days a session token lives after its last use (fractions allowed); each use slides it.
+    pub session_ttl_days: f64,
     /// Most writes committed in one transaction.
     pub max_batch: usize,
     /// Conversations the storage writer keeps in memory, per cache generation (two are kept;
@@ -80,6 +86,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 7900)),
+            tls_cert: None,
+            tls_key: None,
             data_dir: PathBuf::from("./feige-data"),
             log: "info".into(),
             max_frame_len: feige_protocol::DEFAULT_MAX_FRAME_LEN,
@@ -104,6 +112,7 @@ impl Default for Config {
             shutdown_grace_ms: 10_000,
             durability: "process".into(),
             pbkdf2_iterations: 100_000,
+            session_ttl_days: 30.0,
             max_batch: 16384,
             conversation_cache: 500_000,
             index_batch: 262_144,
@@ -167,6 +176,15 @@ impl Config {
         if self.pbkdf2_iterations < 100_000 {
             return bad("pbkdf2_iterations: must be at least 100000");
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert, tls_key: give both (TLS) or neither (plain TCP)");
+        }
+        if !(self.session_ttl_days.is_finite()
+            && self.session_ttl_days > 0.0
+            && self.session_ttl_days <= 36_500.0)
+        {
+            return bad("session_ttl_days: must be above 0 and at most 36500");
+        }
         if self.outbox_capacity < 16 {
             return bad("outbox_capacity: must be at least 16");
         }
@@ -213,6 +231,11 @@ impl Config {
         }
     }
 
+    /// How long a session token lives after its last use, in milliseconds.
+    pub(crate) fn session_ttl_ms(&self) -> i64 {
+        (self.session_ttl_days * 86_400_000.0) as i64
+    }
+
     /// Silence longer than this drops a logged-in connection.
     pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms * 3 / 2)
@@ -242,6 +265,12 @@ mod tests {
             feige_storage::DirectPolicy::FriendsOnly
         );
         let c: Config = toml::from_str("dm_policy = \"strangers\"").unwrap();
+        assert!(c.validate().is_err());
+        let c: Config = toml::from_str("tls_cert = \"cert.pem\"").unwrap();
+        assert!(c.validate().is_err(), "a certificate without a key");
+        let c: Config = toml::from_str("session_ttl_days = 0.5").unwrap();
+        assert_eq!(c.session_ttl_ms(), 43_200_000);
+        let c: Config = toml::from_str("session_ttl_days = 0").unwrap();
         assert!(c.validate().is_err());
     }
 }

@@ -15,12 +15,12 @@ use bytes::BytesMut;
 use feige_protocol::frame::{self, FrameError};
 use feige_protocol::{pb, Body, Envelope, ErrorCode, PushKind, RequestKind, ResponseResult};
 use feige_storage::UserId;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::error::RequestError;
 use crate::session::{Outbox, OutboxReader, Peer};
+use crate::socket::Socket;
 use crate::Shared;
 
 /// Requests served off the connection task (reads) that one connection may have in flight.
@@ -64,7 +64,7 @@ pub(crate) struct Handler {
     /// The peer's address, for per-address limits and the session list.
     pub peer_addr: SocketAddr,
     /// Shared with the outbox, which writes to it directly when the task holds nothing.
-    stream: Arc<TcpStream>,
+    stream: Arc<Socket>,
     rbuf: BytesMut,
     wbuf: BytesMut,
     pub tx: Outbox,
@@ -75,7 +75,7 @@ pub(crate) struct Handler {
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: Socket,
     conn_id: u64,
     peer_addr: SocketAddr,
 ) {
@@ -402,7 +402,7 @@ impl Handler {
         self.push_kicked(code, code.describe().to_owned());
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             let _ = write_all(&self.stream, &self.wbuf).await;
-            let _ = socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Write);
+            let _ = self.stream.shutdown_write();
         })
         .await;
         self.wbuf.clear();
@@ -482,7 +482,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut BytesMut) -> R) -> R {
 /// Drains queued frames into the empty `scratch` and writes them without waiting; what the
 /// socket does not take goes into `rest`. Returns whether any frame was drained.
 fn write_drained(
-    stream: &TcpStream,
+    stream: &Socket,
     rx: &OutboxReader,
     scratch: &mut BytesMut,
     rest: &mut BytesMut,
@@ -509,7 +509,7 @@ fn write_drained(
 /// the waker in the socket's registration: this future is part of every connection task's
 /// state, and a `writable()` future would add a waiter node to it.
 fn write_all<'a>(
-    stream: &'a TcpStream,
+    stream: &'a Socket,
     mut buf: &'a [u8],
 ) -> impl Future<Output = std::io::Result<()>> + 'a {
     std::future::poll_fn(move |cx| {

@@ -15,6 +15,8 @@ mod request;
 pub mod router;
 pub mod session;
 mod validate;
+mod socket;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -65,6 +67,8 @@ pub(crate) struct Shared {
     /// (salt, hash) of a random password at the configured iterations: a login for an unknown
     /// name verifies against it, so it costs as long as one for a known name.
     pub dummy_hash: (Vec<u8>, Vec<u8>),
+    /// Set when the listener speaks TLS (`tls_cert`, `tls_key`).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub next_conn_id: AtomicU64,
     /// Cancelled when shutdown begins: connections stop reading requests. A child of `close`,
     /// so a connection waits on one token at a time.
@@ -97,6 +101,10 @@ impl Server {
     pub async fn bind(mut config: Config) -> Result<Server, ServerError> {
         config.validate()?;
         config.max_connections = resolve_max_connections(config.max_connections);
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).await?),
+            _ => None,
+        };
         let sessions = Arc::new(Sessions::default());
         let opts = StoreOptions {
             durability: config.durability()?,
@@ -147,6 +155,7 @@ impl Server {
                 rng: SystemRandom::new(),
                 limits,
                 dummy_hash,
+                tls,
                 next_conn_id: AtomicU64::new(1),
                 stop_reading: close.child_token(),
                 close,
@@ -177,6 +186,10 @@ impl Server {
             accept_stop.clone(),
         ));
         let upkeep = tokio::spawn(upkeep(shared.clone()));
+        tokio::spawn(request::account::keep_sessions_alive(
+            shared.clone(),
+            accept_stop.clone(),
+        ));
         shutdown.await;
         tracing::info!("shutting down");
         upkeep.abort();

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::{handler, Shared};
+use crate::socket::Socket;
+use crate::{handler, tls, Shared};
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -48,7 +49,13 @@ pub(crate) async fn accept_loop(
                 let shared = shared.clone();
                 tracker.spawn(
                     async move {
-                        handler::serve(shared, stream, id, peer).await;
+                        // Boxed, and no acceptor held across the await: a plain connection's
+                        // task must not carry the TLS relay's space.
+                        if shared.tls.is_some() {
+                            Box::pin(tls::serve(shared, stream, id, peer)).await;
+                        } else {
+                            handler::serve(shared, Socket::Tcp(stream), id, peer).await;
+                        }
                         drop(slot);
                         drop(permit);
                     }

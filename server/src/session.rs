@@ -13,7 +13,8 @@ use bytes::BytesMut;
 use dashmap::DashMap;
 use feige_protocol::{frame, ErrorCode};
 use feige_storage::UserId;
-use tokio::net::TcpStream;
+
+use crate::socket::Socket;
 
 /// Lets anyone tell a connection task to close, and why.
 ///
@@ -112,7 +113,7 @@ struct Queue {
     /// a direct write now would overtake them.
     busy: bool,
     /// The connection's socket, for [`Outbox::push_now`]; dropped with the reader.
-    socket: Option<Arc<TcpStream>>,
+    socket: Option<Arc<Socket>>,
 }
 
 /// The first push into an empty outbox reserves this much (a window of 16 pushes is ~2.5 KB).
@@ -284,7 +285,7 @@ impl OutboxReader {
     }
 
     /// Lets [`Outbox::push_now`] write to `socket` while the task holds nothing unwritten.
-    pub fn attach(&self, socket: Arc<TcpStream>) {
+    pub fn attach(&self, socket: Arc<Socket>) {
         self.shared.lock().socket = Some(socket);
     }
 
@@ -443,6 +444,7 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     /// `body` as one frame: its length, then the body.
     fn f(body: &[u8]) -> Vec<u8> {
@@ -592,13 +594,13 @@ mod tests {
     }
 
     /// A connected pair of loopback sockets: (the server's end, the peer's end).
-    async fn socket_pair() -> (Arc<TcpStream>, TcpStream) {
+    async fn socket_pair() -> (Arc<Socket>, TcpStream) {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
         let (server, _) = l.accept().await.unwrap();
         // Direct writes need the reactor to have seen the socket writable once.
         server.writable().await.unwrap();
-        (Arc::new(server), peer)
+        (Arc::new(Socket::Tcp(server)), peer)
     }
 
     #[tokio::test]
@@ -679,9 +681,11 @@ mod tests {
         }
     }
 
-    async fn write_all_for_test(s: &TcpStream, mut buf: &[u8]) {
+    async fn write_all_for_test(s: &Socket, mut buf: &[u8]) {
         while !buf.is_empty() {
-            s.writable().await.unwrap();
+            std::future::poll_fn(|cx| s.poll_write_ready(cx))
+                .await
+                .unwrap();
             if let Ok(n) = s.try_write(buf) {
                 buf = &buf[n..];
             }

@@ -33,12 +33,52 @@ pub struct UserRecord {
 /// A live session token, stored by its hash.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
+    /// Names the session in lists and revocations (not a secret).
+    pub id: u64,
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
     /// Owner of the token.
     pub user_id: UserId,
     /// Device name given at login.
     pub device: String,
     /// When the token was issued (unix ms).
     pub created_at_ms: i64,
+    /// Its last login, resume or recorded use (unix ms).
+    pub last_seen_ms: i64,
+    /// Remote address of its last login or resume.
+    pub address: String,
+    /// When it expires unless used again (unix ms).
+    pub expires_at_ms: i64,
+}
+
+/// What [`resume_session`] found.
+#[derive(Debug, Clone)]
+pub enum Resumed {
+    /// The token is live; its use was recorded and its expiry slid.
+    Live(SessionRecord),
+    /// The token had expired; it is deleted now.
+    Expired,
+    /// No such token (never issued, revoked, or expired and deleted).
+    Unknown,
+}
+
+/// Expired sessions deleted per new login, so the purge stays small.
+const PURGE_BATCH: i64 = 64;
+
+const SESSION_COLUMNS: &str =
+    "id, token_hash, user_id, device, created_at_ms, last_seen_ms, address, expires_at_ms";
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        id: r.get::<_, i64>(0)? as u64,
+        token_hash: r.get(1)?,
+        user_id: r.get::<_, i64>(2)? as u64,
+        device: r.get(3)?,
+        created_at_ms: r.get(4)?,
+        last_seen_ms: r.get(5)?,
+        address: r.get(6)?,
+        expires_at_ms: r.get(7)?,
+    })
 }
 
 pub(crate) const USER_COLUMNS: &str =
@@ -78,18 +118,23 @@ pub(crate) fn session(
     c: &Connection,
     token_hash: &[u8],
 ) -> Result<Option<SessionRecord>, StorageError> {
-    let mut st = c.prepare_cached(
-        "SELECT user_id, device, created_at_ms FROM sessions WHERE token_hash = ?1",
-    )?;
-    Ok(st
-        .query_row([token_hash], |r| {
-            Ok(SessionRecord {
-                user_id: r.get::<_, i64>(0)? as u64,
-                device: r.get(1)?,
-                created_at_ms: r.get(2)?,
-            })
-        })
-        .optional()?)
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = ?1"
+    ))?;
+    Ok(st.query_row([token_hash], session_row).optional()?)
+}
+
+/// The user's sessions that have not expired, most recently seen first.
+///
+/// # Errors
+/// Database errors.
+pub fn list_sessions(c: &Connection, user: UserId) -> Result<Vec<SessionRecord>, StorageError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at_ms > ?2
+         ORDER BY last_seen_ms DESC, id DESC"
+    ))?;
+    let rows = st.query_map(params![user as i64, now_ms()], session_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Inserts a new user; to be run through [`crate::Writer::call`].
@@ -140,7 +185,8 @@ pub fn insert_user(
     }
 }
 
-/// Stores a new session token hash; to be run through [`crate::Writer::call`].
+/// Stores a new session token hash that lives `ttl_ms` past its last use, and deletes a few
+/// expired sessions; to be run through [`crate::Writer::call`].
 ///
 /// # Errors
 /// Database errors.
@@ -149,12 +195,132 @@ pub fn insert_session(
     token_hash: &[u8],
     user_id: UserId,
     device: &str,
-) -> Result<(), StorageError> {
+    address: &str,
+    ttl_ms: i64,
+) -> Result<SessionRecord, StorageError> {
+    let now = now_ms();
+    purge_expired_sessions(c, PURGE_BATCH)?;
+    let expires = now.saturating_add(ttl_ms);
     c.prepare_cached(
-        "INSERT INTO sessions(token_hash, user_id, device, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO sessions(token_hash, user_id, device, created_at_ms, last_seen_ms,
+                              address, expires_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
     )?
-    .execute(params![token_hash, user_id as i64, device, now_ms()])?;
+    .execute(params![
+        token_hash,
+        user_id as i64,
+        device,
+        now,
+        address,
+        expires
+    ])?;
+    Ok(SessionRecord {
+        id: c.last_insert_rowid() as u64,
+        token_hash: token_hash.to_vec(),
+        user_id,
+        device: device.to_owned(),
+        created_at_ms: now,
+        last_seen_ms: now,
+        address: address.to_owned(),
+        expires_at_ms: expires,
+    })
+}
+
+/// Checks a token on resume: a live one records the use (time, address) and lives `ttl_ms`
+/// from now; an expired one is deleted. Run through [`crate::Writer::call`].
+///
+/// # Errors
+/// Database errors.
+pub fn resume_session(
+    c: &Connection,
+    token_hash: &[u8],
+    address: &str,
+    ttl_ms: i64,
+) -> Result<Resumed, StorageError> {
+    let Some(mut s) = session(c, token_hash)? else {
+        return Ok(Resumed::Unknown);
+    };
+    let now = now_ms();
+    if s.expires_at_ms <= now {
+        c.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+            .execute([s.id as i64])?;
+        return Ok(Resumed::Expired);
+    }
+    s.last_seen_ms = now;
+    s.expires_at_ms = now.saturating_add(ttl_ms);
+    s.address = address.to_owned();
+    c.prepare_cached(
+        "UPDATE sessions SET last_seen_ms = ?1, address = ?2, expires_at_ms = ?3 WHERE id = ?4",
+    )?
+    .execute(params![now, address, s.expires_at_ms, s.id as i64])?;
+    Ok(Resumed::Live(s))
+}
+
+/// Deletes up to `limit` expired sessions; returns how many. Run through
+/// [`crate::Writer::call`].
+///
+/// # Errors
+/// Database errors.
+pub fn purge_expired_sessions(c: &Connection, limit: i64) -> Result<usize, StorageError> {
+    Ok(c.prepare_cached(
+        "DELETE FROM sessions WHERE id IN
+            (SELECT id FROM sessions WHERE expires_at_ms <= ?1 LIMIT ?2)",
+    )?
+    .execute(params![now_ms(), limit])?)
+}
+
+/// Every session that has not expired: (id, user, token hash).
+///
+/// # Errors
+/// Database errors.
+pub fn live_sessions(c: &Connection) -> Result<Vec<(u64, UserId, Vec<u8>)>, StorageError> {
+    let mut st =
+        c.prepare_cached("SELECT id, user_id, token_hash FROM sessions WHERE expires_at_ms > ?1")?;
+    let rows = st.query_map([now_ms()], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get::<_, i64>(1)? as u64,
+            r.get(2)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records a use of the sessions `ids`: they were last seen now and live `ttl_ms` from now.
+/// Expired or revoked ones stay as they are. Run through [`crate::Writer::call`].
+///
+/// # Errors
+/// Database errors.
+pub fn touch_sessions(c: &Connection, ids: &[u64], ttl_ms: i64) -> Result<(), StorageError> {
+    let now = now_ms();
+    let mut st = c.prepare_cached(
+        "UPDATE sessions SET last_seen_ms = ?1, expires_at_ms = ?2
+         WHERE id = ?3 AND expires_at_ms > ?1",
+    )?;
+    for &id in ids {
+        st.execute(params![now, now.saturating_add(ttl_ms), id as i64])?;
+    }
     Ok(())
+}
+
+/// Revokes the user's session `id`; returns its token hash, or `None` when the user has no
+/// such session (another user's id included). Run through [`crate::Writer::call`].
+///
+/// # Errors
+/// Database errors.
+pub fn revoke_session(
+    c: &Connection,
+    user: UserId,
+    id: u64,
+) -> Result<Option<Vec<u8>>, StorageError> {
+    let Ok(id) = i64::try_from(id) else {
+        return Ok(None);
+    };
+    Ok(c.prepare_cached(
+        "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2 RETURNING token_hash",
+    )?
+    .query_row(params![id, user as i64], |r| r.get(0))
+    .optional()?)
 }
 
 /// Revokes a session token; returns whether it existed. Run through [`crate::Writer::call`].
@@ -167,4 +333,108 @@ pub fn delete_session(c: &Connection, token_hash: &[u8]) -> Result<bool, Storage
             .execute([token_hash])?
             > 0,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::migrated_in_memory;
+
+    const DAY: i64 = 86_400_000;
+
+    fn user(c: &Connection, name: &str) -> UserId {
+        insert_user(c, name, name, b"s", b"h").unwrap().id
+    }
+
+    #[test]
+    fn sessions_list_slide_expire_and_revoke_per_user() {
+        let c = migrated_in_memory();
+        let (alice, bob) = (user(&c, "alice"), user(&c, "bob"));
+        let phone = insert_session(&c, b"phone", alice, "phone", "10.0.0.1:1", DAY).unwrap();
+        let laptop = insert_session(&c, b"laptop", alice, "laptop", "10.0.0.2:2", DAY).unwrap();
+        let bobs = insert_session(&c, b"bob", bob, "pc", "10.0.0.3:3", DAY).unwrap();
+        assert!(phone.id < laptop.id);
+        assert!(phone.expires_at_ms >= phone.created_at_ms + DAY);
+        let ids: Vec<u64> = list_sessions(&c, alice)
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(ids, [laptop.id, phone.id], "newest first, only alice's");
+
+        // A resume records the address and slides the expiry.
+        c.execute(
+            "UPDATE sessions SET expires_at_ms = expires_at_ms - 1000",
+            [],
+        )
+        .unwrap();
+        let Resumed::Live(r) = resume_session(&c, b"phone", "10.0.0.9:9", 2 * DAY).unwrap() else {
+            panic!("phone's token is live");
+        };
+        assert_eq!((r.id, r.address.as_str()), (phone.id, "10.0.0.9:9"));
+        assert!(r.expires_at_ms > phone.expires_at_ms);
+        assert_eq!(
+            session(&c, b"phone").unwrap().unwrap().expires_at_ms,
+            r.expires_at_ms
+        );
+
+        // Revoking: only one's own ids.
+        assert_eq!(revoke_session(&c, alice, bobs.id).unwrap(), None);
+        assert_eq!(revoke_session(&c, alice, u64::MAX).unwrap(), None);
+        assert_eq!(
+            revoke_session(&c, alice, laptop.id).unwrap().as_deref(),
+            Some(&b"laptop"[..])
+        );
+        assert!(matches!(
+            resume_session(&c, b"laptop", "x", DAY).unwrap(),
+            Resumed::Unknown
+        ));
+
+        // A touch records the use and slides the expiry.
+        let before = session(&c, b"phone").unwrap().unwrap();
+        c.execute(
+            "UPDATE sessions SET expires_at_ms = expires_at_ms - 1000",
+            [],
+        )
+        .unwrap();
+        touch_sessions(&c, &[before.id], 3 * DAY).unwrap();
+        assert!(session(&c, b"phone").unwrap().unwrap().expires_at_ms > before.expires_at_ms);
+
+        // Expiry: refused, deleted, not listed, not revived by a touch.
+        c.execute(
+            "UPDATE sessions SET expires_at_ms = 1 WHERE token_hash = x'626f62'",
+            [],
+        )
+        .unwrap();
+        touch_sessions(&c, &[bobs.id], DAY).unwrap();
+        assert!(list_sessions(&c, bob).unwrap().is_empty());
+        let live: Vec<u64> = live_sessions(&c).unwrap().iter().map(|s| s.0).collect();
+        assert_eq!(live, [phone.id], "bob's expired, laptop revoked");
+        assert!(matches!(
+            resume_session(&c, b"bob", "x", DAY).unwrap(),
+            Resumed::Expired
+        ));
+        assert!(session(&c, b"bob").unwrap().is_none(), "deleted");
+    }
+
+    #[test]
+    fn a_new_login_purges_expired_sessions() {
+        let c = migrated_in_memory();
+        let alice = user(&c, "alice");
+        for i in 0..3u8 {
+            insert_session(&c, &[i], alice, "d", "a", DAY).unwrap();
+        }
+        c.execute("UPDATE sessions SET expires_at_ms = 1", [])
+            .unwrap();
+        insert_session(&c, b"new", alice, "d", "a", DAY).unwrap();
+        let count = || -> i64 {
+            c.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(), 1);
+        c.execute("UPDATE sessions SET expires_at_ms = 1", [])
+            .unwrap();
+        assert_eq!(purge_expired_sessions(&c, 10).unwrap(), 1);
+        assert_eq!(count(), 0);
+    }
 }

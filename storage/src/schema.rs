@@ -195,6 +195,28 @@ const MIGRATIONS: &[&str] = &[
     // 11: answered friend requests are deleted after a retention period
     // (`social::prune_requests`), found by the time of their answer.
     "CREATE INDEX friend_requests_answered ON friend_requests(answered_at_ms) WHERE status <> 0;",
+    // 12: sessions get an id (for listing and revoking), when and from where they were last
+    // used, and an expiry that each use slides. Tokens issued before get the default 30 days
+    // from now.
+    "CREATE TABLE sessions_v12 (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_hash    BLOB NOT NULL UNIQUE,
+        user_id       INTEGER NOT NULL REFERENCES users(id),
+        device        TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        last_seen_ms  INTEGER NOT NULL,
+        address       TEXT NOT NULL DEFAULT '',
+        expires_at_ms INTEGER NOT NULL
+    );
+    INSERT INTO sessions_v12(token_hash, user_id, device, created_at_ms, last_seen_ms,
+                             expires_at_ms)
+        SELECT token_hash, user_id, device, created_at_ms, created_at_ms,
+               CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + 2592000000
+        FROM sessions ORDER BY created_at_ms;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_v12 RENAME TO sessions;
+    CREATE INDEX sessions_by_user ON sessions(user_id);
+    CREATE INDEX sessions_by_expiry ON sessions(expires_at_ms);",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).
@@ -292,6 +314,27 @@ mod tests {
             .unwrap();
         tx.commit().unwrap();
         conn
+    }
+
+    #[test]
+    fn version_12_keeps_sessions_and_gives_them_ids_and_a_fresh_expiry() {
+        let mut conn = database_at(
+            11,
+            "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms)
+             VALUES ('anne', 'Anne', x'00', x'00', 0);
+             INSERT INTO sessions(token_hash, user_id, device, created_at_ms)
+             VALUES (x'01', 1, 'phone', 5), (x'02', 1, 'laptop', 7);",
+        );
+        migrate(&mut conn).unwrap();
+        let rows = int_pairs(&conn, "SELECT id, last_seen_ms FROM sessions ORDER BY id");
+        assert_eq!(rows, [(1, 5), (2, 7)]);
+        let expires: i64 = conn
+            .query_row("SELECT MIN(expires_at_ms) FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert!(
+            expires > crate::now_ms() + 29 * 86_400_000,
+            "30 days from the upgrade"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod sdk;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

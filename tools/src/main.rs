@@ -34,6 +34,12 @@ struct Cli {
     /// Device name for login [default: the saved session's device, else "cli"].
     #[arg(long, global = true)]
     device: Option<String>,
+    /// Speak TLS to the server, verifying its certificate with --ca-file.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// PEM file of the certificate authority that signed the server's certificate (for --tls).
+    #[arg(long, global = true, env = "FEIGE_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +126,22 @@ enum Command {
         page: ChatsPage,
         #[command(subcommand)]
         action: Option<ChatsCmd>,
+    },
+    /// Your sessions (logins on each device) [default: list them].
+    Sessions {
+        #[command(subcommand)]
+        action: Option<SessionsCmd>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCmd {
+    /// List your sessions, most recently seen first.
+    List,
+    /// Revoke a session: its token stops working and its connections are closed.
+    Revoke {
+        /// The session id (from `feige sessions`).
+        session_id: u64,
     },
 }
 
@@ -296,6 +318,7 @@ fn describe(e: &anyhow::Error) -> (String, String) {
                 ClientError::Timeout => "TIMEOUT",
                 ClientError::Closed => "CLOSED",
                 ClientError::Protocol(_) => "PROTOCOL",
+                ClientError::Tls(_) => "TLS",
             };
             return (code.to_owned(), text);
         }
@@ -338,6 +361,8 @@ impl Ctx {
             device,
             client_name: concat!("feige-cli/", env!("CARGO_PKG_VERSION")).to_owned(),
             auto_sync,
+            tls: self.cli.tls,
+            ca_file: self.cli.ca_file.clone(),
             ..ClientConfig::new(server)
         }
     }
@@ -501,6 +526,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => search_users(&ctx, &query.join(" "), *limit, *offset).await,
         Command::Friends { action } => friends(&ctx, action.as_ref()).await,
         Command::Chats { page, action } => chats(&ctx, page, action.as_ref()).await,
+        Command::Sessions { action } => sessions(&ctx, action.as_ref()).await,
     }
 }
 
@@ -948,4 +974,67 @@ async fn chats(ctx: &Ctx, page: &ChatsPage, action: Option<&ChatsCmd>) -> anyhow
         ctx.out(o);
     }
     Ok(())
+}
+
+async fn sessions(ctx: &Ctx, action: Option<&SessionsCmd>) -> anyhow::Result<()> {
+    let action = action.unwrap_or(&SessionsCmd::List);
+    let outs: Vec<Out> = with_client(ctx, |c| async move {
+        Ok(match action {
+            SessionsCmd::List => c.sessions().await?.iter().map(session_out).collect(),
+            SessionsCmd::Revoke { session_id } => {
+                c.revoke_session(*session_id).await?;
+                vec![Out {
+                    json: serde_json::json!({
+                        "type": "session_revoked",
+                        "session_id": session_id.to_string(),
+                    }),
+                    text: format!("session #{session_id} revoked"),
+                }]
+            }
+        })
+    })
+    .await?;
+    for o in &outs {
+        ctx.out(o);
+    }
+    Ok(())
+}
+
+/// One session: `#3 phone  last seen 2026-11-24T04:30:00Z from 10.0.0.5:51234, expires
+/// 2026-12-24T04:30:00Z (this one, online)`.
+fn session_out(s: &pb::SessionInfo) -> Out {
+    let time = |ms: u64| feige_tools::format_time(i64::try_from(ms).unwrap_or(i64::MAX));
+    let mut marks = Vec::new();
+    if s.current {
+        marks.push("this one");
+    }
+    if s.online {
+        marks.push("online");
+    }
+    let marks = if marks.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", marks.join(", "))
+    };
+    Out {
+        json: serde_json::json!({
+            "type": "session",
+            "session_id": s.session_id.to_string(),
+            "device": s.device,
+            "created_at": s.created_at_ms.to_string(),
+            "last_seen": s.last_seen_ms.to_string(),
+            "address": s.address,
+            "expires_at": s.expires_at_ms.to_string(),
+            "current": s.current,
+            "online": s.online,
+        }),
+        text: format!(
+            "#{} {}  last seen {} from {}, expires {}{marks}",
+            s.session_id,
+            s.device.escape_debug(),
+            time(s.last_seen_ms),
+            s.address,
+            time(s.expires_at_ms)
+        ),
+    }
 }

@@ -946,3 +946,64 @@ async fn bench_against_a_friends_only_server_says_how_to_start_one() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     s.handle.shutdown().await;
 }
+
+/// `--tls --ca-file` reach a TLS server; `sessions` lists the logins with the current one
+/// marked, and `sessions revoke` ends another; without `--tls` the CLI cannot talk to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_over_tls() {
+    let pki = feige_tests::tls::TestPki::new();
+    let s = TestServer::start_with(|c| pki.serve(c)).await;
+    let addr = format!("localhost:{}", s.handle.addr().port());
+    let state = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let ca = pki.ca.to_str().unwrap();
+    let tls = |args: &[&str]| -> Vec<String> {
+        ["--json", "--tls", "--ca-file", ca]
+            .iter()
+            .chain(args)
+            .map(|a| a.to_string())
+            .collect()
+    };
+    let run = |dir: &Path, args: Vec<String>| {
+        let addr = addr.clone();
+        let dir = dir.to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            feige(&addr, &dir, &args, None).await
+        }
+    };
+    let plain = feige(&addr, state.path(), &["--json", "register", "tina"], None).await;
+    assert!(!plain.ok, "a plain client cannot talk to a TLS server");
+    assert!(run(state.path(), tls(&["register", "tina"])).await.ok);
+    let phone = run(
+        state.path(),
+        tls(&["--user", "tina", "--device", "phone", "login"]),
+    )
+    .await;
+    assert!(phone.ok, "{}", phone.stderr);
+    let laptop = run(
+        other.path(),
+        tls(&["--user", "tina", "--device", "laptop", "login"]),
+    )
+    .await;
+    assert!(laptop.ok, "{}", laptop.stderr);
+
+    let listed = run(state.path(), tls(&["sessions"])).await;
+    assert!(listed.ok, "{}", listed.stderr);
+    let listed = listed.json();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|s| s["type"] == "session"));
+    let laptop_id = listed.iter().find(|s| s["device"] == "laptop").unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = run(state.path(), tls(&["sessions", "revoke", &laptop_id])).await;
+    assert_eq!(revoked.one()["type"], "session_revoked");
+    let gone = run(other.path(), tls(&["whoami"])).await;
+    assert_eq!(gone.error_code(), "INVALID_TOKEN");
+    let left = run(state.path(), tls(&["sessions"])).await;
+    let left = left.one();
+    assert_eq!(left["device"], "phone");
+    assert_eq!(left["current"], true);
+    s.handle.shutdown().await;
+}

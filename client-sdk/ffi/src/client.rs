@@ -13,6 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
@@ -137,6 +138,9 @@ fn parse_config(text: &str) -> Result<ClientConfig, Refusal> {
     if let Some(auto_sync) = p.opt_bool("auto_sync")? {
         config.auto_sync = auto_sync;
     }
+    config.tls = p.opt_bool("tls")?.unwrap_or(false);
+    config.ca_file = p.opt_string("ca_file")?.map(PathBuf::from);
+    config.tls_server_name = p.opt_string("tls_server_name")?;
     Ok(config)
 }
 
@@ -535,6 +539,7 @@ async fn run_connection(shared: Arc<Shared>) {
 
 async fn connection_loop(shared: &Shared) {
     let mut delay = BACKOFF_MIN;
+    let mut failure = None;
     loop {
         shared.push_state(ConnState::Connecting);
         match Client::connect(shared.config.clone()).await {
@@ -555,9 +560,18 @@ async fn connection_loop(shared: &Shared) {
                     delay = BACKOFF_MIN;
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "connect failed"),
+            Err(e) => {
+                tracing::debug!(error = %e, "connect failed");
+                failure = Some(e.to_string());
+            }
         }
-        shared.push_state(ConnState::Disconnected { retry_in: delay });
+        // Why the connection could not be made (a refused TLS handshake, say), for the
+        // application to show.
+        let mut state = json::state(ConnState::Disconnected { retry_in: delay });
+        if let Some(why) = failure.take() {
+            state["error"] = why.into();
+        }
+        shared.queue.push(FeigeEvent::state(&state));
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(BACKOFF_MAX);
     }
@@ -632,5 +646,19 @@ mod tests {
         assert_eq!(c.server, "h:1");
         assert_eq!(c.device, "pc");
         assert_eq!(c.request_timeout, Duration::from_millis(500));
+        assert!(!c.tls);
+        let c = parse_config(
+            r#"{"server":"h:1","tls":true,"ca_file":"/ca.pem","tls_server_name":"chat.lan"}"#,
+        )
+        .unwrap();
+        assert!(c.tls);
+        assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
+        assert_eq!(c.tls_server_name.as_deref(), Some("chat.lan"));
+        assert_eq!(
+            parse_config(r#"{"server":"h:1","tls":"yes"}"#)
+                .map(|_| ())
+                .map_err(|e| e.status),
+            Err(FeigeStatus::FEIGE_ERR_PARAMS)
+        );
     }
 }

@@ -339,6 +339,22 @@ pub(crate) fn session(s: &pb::Session) -> Value {
         "token": hex(&s.token),
         "device": s.device,
         "profile": s.profile.as_ref().map(profile),
+        "session_id": s.session_id.to_string(),
+        "expires_at": s.expires_at_ms,
+    })
+}
+
+/// One entry of the `sessions` result.
+pub(crate) fn session_info(s: &pb::SessionInfo) -> Value {
+    json!({
+        "session_id": s.session_id.to_string(),
+        "device": s.device,
+        "created_at": s.created_at_ms,
+        "last_seen": s.last_seen_ms,
+        "address": s.address,
+        "expires_at": s.expires_at_ms,
+        "current": s.current,
+        "online": s.online,
     })
 }
 

@@ -47,6 +47,8 @@ pub(crate) const METHODS: &[(&str, Method)] = &[
     ("presence", presence),
     ("conversations", conversations),
     ("mark_read", mark_read),
+    ("sessions", sessions),
+    ("revoke_session", revoke_session),
 ];
 
 /// The handler of `name`.
@@ -412,6 +414,26 @@ fn mark_read(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         let pos = conn.client().await?.mark_read(conversation_id, seq).await?;
         Ok(json::read_position(&pos))
+    })
+}
+
+/// `sessions`: `{}` → `{"sessions":[{"session_id","device","created_at","last_seen","address",
+/// "expires_at","current","online"}]}`, most recently seen first.
+fn sessions(_: &Params, conn: Conn) -> Result<Call, Refusal> {
+    call(async move {
+        let list = conn.client().await?.sessions().await?;
+        let sessions: Vec<_> = list.iter().map(json::session_info).collect();
+        Ok(json!({ "sessions": sessions }))
+    })
+}
+
+/// `revoke_session`: `{"session_id"}` → `{}`. Its token stops working and its connections are
+/// closed; this client's own session logs it out.
+fn revoke_session(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let session_id = p.id("session_id")?;
+    call(async move {
+        conn.client().await?.revoke_session(session_id).await?;
+        Ok(json!({}))
     })
 }
 

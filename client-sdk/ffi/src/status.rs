@@ -126,7 +126,10 @@ impl FeigeStatus {
     /// The status of a failed client call.
     pub fn of_error(e: &ClientError) -> FeigeStatus {
         match e {
-            ClientError::Io(_) | ClientError::Closed => FEIGE_ERR_DISCONNECTED,
+            // The error JSON's message says what failed in TLS.
+            ClientError::Io(_) | ClientError::Closed | ClientError::Tls(_) => {
+                FEIGE_ERR_DISCONNECTED
+            }
             ClientError::Timeout => FEIGE_ERR_TIMEOUT,
             ClientError::Server { .. } => FEIGE_ERR_SERVER,
             ClientError::Protocol(_) => FEIGE_ERR_PROTOCOL,

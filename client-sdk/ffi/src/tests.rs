@@ -714,7 +714,12 @@ fn unreachable_server_backs_off_and_requests_fail_disconnected() {
     let done = c.response(id, &mut events);
     assert_eq!(done.status, FeigeStatus::FEIGE_ERR_DISCONNECTED as i32);
     assert_eq!(done.json["error"]["code"], "DISCONNECTED");
-    let states: Vec<Value> = events.into_iter().map(|e| e.json).collect();
+    let mut states: Vec<Value> = events.into_iter().map(|e| e.json).collect();
+    for s in &mut states {
+        if let Some(why) = s.as_object_mut().and_then(|o| o.remove("error")) {
+            assert!(why.as_str().unwrap().contains("refused"), "{why}");
+        }
+    }
     assert_eq!(states[0], json!({ "state": "connecting" }));
     assert_eq!(
         states[1],
@@ -726,6 +731,60 @@ fn unreachable_server_backs_off_and_requests_fail_disconnected() {
         json!({ "state": "disconnected", "retry_in_ms": 200 }),
         "the delay doubles"
     );
+}
+
+/// TLS from the config JSON: a client trusting the server's CA works (and lists its
+/// session); one expecting another name never connects, its state events say why, and its
+/// calls fail DISCONNECTED.
+#[test]
+fn tls_from_the_config() {
+    let pki = feige_tests::tls::TestPki::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(TestServer::start_with(|c| pki.serve(c)));
+    let port = server.handle.addr().port();
+    let c = C::new(&json!({
+        "server": format!("localhost:{port}"),
+        "tls": true,
+        "ca_file": pki.ca.to_str().unwrap(),
+    }));
+    c.ok("register", creds("tess"));
+    let session = c.ok("login", creds("tess"));
+    let listed = c.ok("sessions", json!({}));
+    let only = &listed["sessions"][0];
+    assert_eq!(only["session_id"], session["session_id"]);
+    assert_eq!(only["current"], true);
+    assert_eq!(only["online"], true);
+    let (status, err) = c.run("revoke_session", json!({ "session_id": "999999" }));
+    assert_eq!(status, FeigeStatus::FEIGE_ERR_SERVER as i32);
+    assert_eq!(err["error"]["code"], "NOT_FOUND");
+    drop(c);
+
+    let wrong = C::new(&json!({
+        "server": server.addr(),
+        "tls": true,
+        "ca_file": pki.ca.to_str().unwrap(),
+        "tls_server_name": "chat.example.com",
+        "request_timeout_ms": 700,
+    }));
+    let id = wrong.call("whoami", &json!({})).unwrap();
+    let mut events = Vec::new();
+    let done = wrong.response(id, &mut events);
+    assert_eq!(done.status, FeigeStatus::FEIGE_ERR_DISCONNECTED as i32);
+    let why = events
+        .iter()
+        .find_map(|e| e.json["error"].as_str())
+        .expect("a disconnected event with the reason");
+    assert!(
+        why.contains("TLS") && why.contains("chat.example.com"),
+        "{why}"
+    );
+    drop(wrong);
+    let _guard = rt.enter();
+    drop(server);
 }
 
 /// A server that lets a new connection wait `delay`, then answers its Hello, and then never

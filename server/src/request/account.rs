@@ -1,14 +1,27 @@
 //! Hello, Register, Login, Resume and Logout: the requests that change a connection's state.
 //! They run on the connection task (in order), with hashing and storage on blocking threads.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use feige_protocol::{pb, ErrorCode, ResponseResult, PROTOCOL_MAJOR, PROTOCOL_MINOR};
-use feige_storage::account as store_account;
+use feige_storage::account::{self as store_account, Resumed};
+use feige_storage::SessionRecord;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
 use crate::error::RequestError;
 use crate::handler::{Flow, Handler, Login, State};
+use crate::request::social::Caller;
 use crate::validate;
+use crate::Shared;
+
+/// How often the sessions that connections are logged in with are recorded as used (last
+/// seen, expiry), at most.
+const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// Sessions touched per writer job, so that one job stays short.
+const TOUCH_CHUNK: usize = 1024;
 
 impl Handler {
     /// Serves `Hello`: checks the version, then an optional login or resume.
@@ -142,9 +155,14 @@ impl Handler {
             .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
         let hash = token_hash(&token);
         let (uid, dev, h) = (user.id, device.clone(), hash.clone());
-        self.shared
+        let (addr, ttl) = (
+            self.peer_addr.to_string(),
+            self.shared.config.session_ttl_ms(),
+        );
+        let stored = self
+            .shared
             .writer
-            .call(move |c| store_account::insert_session(c, &h, uid, &dev))
+            .call(move |c| store_account::insert_session(c, &h, uid, &dev, &addr, ttl))
             .await?;
         self.enter(user.id, device.clone(), hash);
         tracing::info!(user = user.id, ?device, addr = %self.peer_addr, "logged in");
@@ -153,21 +171,43 @@ impl Handler {
             token: token.to_vec().into(),
             profile: Some(crate::convert::profile(&user)),
             device,
-            session_id: 0,
-            expires_at_ms: 0,
+            session_id: stored.id,
+            expires_at_ms: stored.expires_at_ms.max(0) as u64,
         })
     }
 
     /// Serves `Resume`: accepts a live token on a new connection.
     pub(crate) async fn resume(&mut self, r: pb::Resume) -> Result<pb::Session, RequestError> {
-        let invalid =
-            || RequestError::new(ErrorCode::InvalidToken, "invalid or revoked session token");
+        // An expired session is deleted within a minute; then it is unknown like a revoked one.
+        let invalid = || {
+            RequestError::new(
+                ErrorCode::InvalidToken,
+                "invalid, revoked or expired session token",
+            )
+        };
         if r.token.len() != TOKEN_LEN {
             return Err(invalid());
         }
         let hash = token_hash(&r.token);
-        let Some(session) = self.shared.store.session(hash.clone()).await? else {
-            return Err(invalid());
+        let (h, addr, ttl) = (
+            hash.clone(),
+            self.peer_addr.to_string(),
+            self.shared.config.session_ttl_ms(),
+        );
+        let session = match self
+            .shared
+            .writer
+            .call(move |c| store_account::resume_session(c, &h, &addr, ttl))
+            .await?
+        {
+            Resumed::Live(s) => s,
+            Resumed::Expired => {
+                return Err(RequestError::new(
+                    ErrorCode::InvalidToken,
+                    "session expired; log in again",
+                ))
+            }
+            Resumed::Unknown => return Err(invalid()),
         };
         let Some(user) = self.shared.store.user_by_id(session.user_id).await? else {
             return Err(invalid());
@@ -176,14 +216,14 @@ impl Handler {
         // The device name is fixed at login; a resume may not rename it.
         let device = session.device;
         self.enter(user.id, device.clone(), hash);
-        tracing::info!(user = user.id, ?device, "resumed");
+        tracing::info!(user = user.id, ?device, addr = %self.peer_addr, "resumed");
         Ok(pb::Session {
             user_id: user.id,
             token: r.token,
             profile: Some(crate::convert::profile(&user)),
             device,
-            session_id: 0,
-            expires_at_ms: 0,
+            session_id: session.id,
+            expires_at_ms: session.expires_at_ms.max(0) as u64,
         })
     }
 
@@ -256,6 +296,127 @@ impl Handler {
             device,
             token_hash,
         });
+    }
+
+    /// Serves `RevokeSession`: deletes one of the caller's sessions and closes its
+    /// connections with Kicked(INVALID_TOKEN); the caller's own session logs this connection
+    /// out instead (as `Logout`).
+    pub(crate) async fn revoke_session(
+        &mut self,
+        me: &Caller,
+        r: pb::RevokeSession,
+    ) -> Result<ResponseResult, RequestError> {
+        let (user, id) = (me.user, r.session_id);
+        let Some(hash) = self
+            .shared
+            .writer
+            .call(move |c| store_account::revoke_session(c, user, id))
+            .await?
+        else {
+            return Err(RequestError::new(
+                ErrorCode::NotFound,
+                "no such session of yours",
+            ));
+        };
+        let tag = token_tag(&hash);
+        if hash == me.token_hash {
+            self.leave_sessions();
+            self.state = State::Greeted;
+        }
+        self.shared.sessions.for_each(user, |p| {
+            if p.token_tag == tag && p.conn_id != self.conn_id {
+                p.control().kick(ErrorCode::InvalidToken);
+            }
+        });
+        tracing::info!(user, session = id, "session revoked");
+        Ok(ResponseResult::RevokeSession(pb::Done {}))
+    }
+}
+
+/// How often [`keep_sessions_alive`] runs: every minute, or four times per session lifetime
+/// when that is shorter (tests use lifetimes of a second).
+fn touch_interval(shared: &Shared) -> Duration {
+    let quarter = Duration::from_millis((shared.config.session_ttl_ms() / 4).max(1) as u64);
+    quarter.min(SESSION_TOUCH_EVERY)
+}
+
+/// Until `stop`: now and then records a use of every live session that a connection is logged
+/// in with, so being logged in slides a token's expiry, with one write per session at most
+/// each [`touch_interval`] and nothing added to a connection's own state; then deletes up to
+/// 1,024 expired sessions. The live sessions are read from the store (a LAN server's few
+/// thousand rows) and matched against the session map by token tag.
+pub(crate) async fn keep_sessions_alive(shared: Arc<Shared>, stop: CancellationToken) {
+    let every = touch_interval(&shared);
+    let ttl = shared.config.session_ttl_ms();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let live = match shared.store.read(store_account::live_sessions).await {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the sessions to keep alive");
+                continue;
+            }
+        };
+        let online: Vec<u64> = live
+            .into_iter()
+            .filter(|(_, user, hash)| {
+                let tag = token_tag(hash);
+                let mut online = false;
+                shared
+                    .sessions
+                    .for_each(*user, |p| online |= p.token_tag == tag);
+                online
+            })
+            .map(|(id, _, _)| id)
+            .collect();
+        for chunk in online.chunks(TOUCH_CHUNK) {
+            let ids = chunk.to_vec();
+            let touched = shared
+                .writer
+                .call(move |c| store_account::touch_sessions(c, &ids, ttl))
+                .await;
+            if let Err(e) = touched {
+                tracing::debug!(error = %e, "could not record the sessions' use");
+                break;
+            }
+        }
+        let purge = |c: &_| store_account::purge_expired_sessions(c, TOUCH_CHUNK as i64);
+        if let Err(e) = shared.writer.call(purge).await {
+            tracing::debug!(error = %e, "could not delete expired sessions");
+        }
+    }
+}
+
+/// Serves `ListSessions`: the caller's live sessions, with the ones logged in now marked.
+pub(crate) async fn list_sessions(me: Caller) -> Result<ResponseResult, RequestError> {
+    let user = me.user;
+    let stored = me
+        .shared
+        .store
+        .read(move |c| store_account::list_sessions(c, user))
+        .await?;
+    let sessions = stored.into_iter().map(|s| session_info(&me, s)).collect();
+    Ok(ResponseResult::Sessions(pb::SessionList { sessions }))
+}
+
+fn session_info(me: &Caller, s: SessionRecord) -> pb::SessionInfo {
+    let tag = token_tag(&s.token_hash);
+    let mut online = false;
+    me.shared
+        .sessions
+        .for_each(me.user, |p| online |= p.token_tag == tag);
+    pb::SessionInfo {
+        session_id: s.id,
+        current: s.token_hash == me.token_hash,
+        online,
+        device: s.device,
+        created_at_ms: s.created_at_ms.max(0) as u64,
+        last_seen_ms: s.last_seen_ms.max(0) as u64,
+        address: s.address,
+        expires_at_ms: s.expires_at_ms.max(0) as u64,
     }
 }
 

@@ -82,6 +82,14 @@ impl Handler {
             RequestKind::Presence(r) => self.spawn_reply(rid, presence(me, r)).await,
             RequestKind::Conversations(r) => self.spawn_reply(rid, conversations(me, r)).await,
             RequestKind::MarkRead(r) => self.spawn_reply(rid, mark_read(me, r)).await,
+            RequestKind::Sessions(_) => {
+                self.spawn_reply(rid, super::account::list_sessions(me))
+                    .await;
+            }
+            RequestKind::RevokeSession(r) => {
+                let result = self.revoke_session(&me, r).await;
+                self.respond(rid, result);
+            }
             _ => self.respond(
                 rid,
                 Err(RequestError::new(
