@@ -14,9 +14,9 @@ mod presence;
 mod request;
 pub mod router;
 pub mod session;
-mod validate;
 mod socket;
 mod tls;
+mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
