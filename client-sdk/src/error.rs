@@ -12,12 +12,14 @@ pub enum ClientError {
     #[error("request timed out")]
     Timeout,
     /// The server answered with an error response.
-    #[error("{message} ({})", code_name(*code))]
+    #[error("{message} ({}){}", code_name(*code), retry_text(*retry_after_ms))]
     Server {
         /// The wire error code.
         code: ErrorCode,
         /// The server's explanation.
         message: String,
+        /// With `RATE_LIMITED`: how long to wait before trying again, in ms; else 0.
+        retry_after_ms: u64,
     },
     /// The connection is gone (closed by the server, by [`crate::Client::close`], or lost
     /// while the request was in flight).
@@ -40,6 +42,24 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// How long the server asked to wait before trying again (`RATE_LIMITED`), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClientError::Server { retry_after_ms, .. } if *retry_after_ms > 0 => {
+                Some(std::time::Duration::from_millis(*retry_after_ms))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The wait appended to a server error's text, when there is one.
+fn retry_text(retry_after_ms: u64) -> String {
+    match retry_after_ms {
+        0 => String::new(),
+        ms => format!("; retry in {:.1} s", ms as f64 / 1000.0),
+    }
 }
 
 // Not `#[from]`: that would also make the io::Error the `source`, and error reports that
@@ -58,7 +78,11 @@ impl From<pb::Error> for ClientError {
         } else {
             e.message
         };
-        ClientError::Server { code, message }
+        ClientError::Server {
+            code,
+            message,
+            retry_after_ms: e.retry_after_ms,
+        }
     }
 }
 
@@ -82,6 +106,20 @@ mod tests {
             retry_after_ms: 0,
         });
         assert_eq!(e.code(), Some(ErrorCode::BadCredentials));
+        assert_eq!(e.retry_after(), None);
+        let limited = ClientError::from(pb::Error {
+            code: ErrorCode::RateLimited as i32,
+            message: "too many failed logins".into(),
+            retry_after_ms: 2500,
+        });
+        assert_eq!(
+            limited.retry_after(),
+            Some(std::time::Duration::from_millis(2500))
+        );
+        assert_eq!(
+            limited.to_string(),
+            "too many failed logins (RATE_LIMITED); retry in 2.5 s"
+        );
         assert_eq!(
             e.to_string(),
             "wrong username or password (BAD_CREDENTIALS)"

@@ -911,6 +911,7 @@ async fn reconnect(inner: &Arc<Inner>, delay: &mut Duration) -> Option<(JoinHand
             Err(ClientError::Server {
                 code: ErrorCode::InvalidToken,
                 message,
+                ..
             }) => {
                 inner.forget_session();
                 inner

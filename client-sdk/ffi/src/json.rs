@@ -385,18 +385,39 @@ pub(crate) fn error(code: &str, message: &str) -> Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
-/// The JSON of a failed client call.
+/// The JSON of a failed client call; a server error that asks to wait (`RATE_LIMITED`) also
+/// carries `"retry_after_ms"`.
 pub(crate) fn client_error(e: &ClientError) -> Value {
     let message = match e {
         ClientError::Server { message, .. } => message.clone(),
         other => other.to_string(),
     };
-    error(FeigeStatus::error_code(e), &message)
+    let mut v = error(FeigeStatus::error_code(e), &message);
+    if let (Some(wait), Some(obj)) = (e.retry_after(), v["error"].as_object_mut()) {
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        obj.insert("retry_after_ms".into(), ms.into());
+    }
+    v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_limited_error_carries_its_wait() {
+        let limited = ClientError::from(feige_protocol::pb::Error {
+            code: feige_protocol::ErrorCode::RateLimited as i32,
+            message: "slow down".into(),
+            retry_after_ms: 1500,
+        });
+        let v = client_error(&limited);
+        assert_eq!(v["error"]["code"], "RATE_LIMITED");
+        assert_eq!(v["error"]["message"], "slow down");
+        assert_eq!(v["error"]["retry_after_ms"], 1500);
+        let plain = client_error(&ClientError::Timeout);
+        assert!(plain["error"].get("retry_after_ms").is_none());
+    }
 
     #[test]
     fn ids_accept_strings_and_integers() {
