@@ -3,6 +3,10 @@
 # seed data directory (bench accounts already created), for before/after figures of a change.
 #
 #   benches/scripts/ab.sh before=/tmp/feige-server-old after=target/release/feige-server
+#   benches/scripts/ab.sh before=/tmp/feige-server-old after=target/release/feige-server mqtt-qos0=mosquitto
+#
+# A spec labelled mqtt-qos0 runs the same workload against a fresh mosquitto (QoS 0) in the
+# same rounds, for a peer to take ratios against.
 #
 # Settings (environment): ROUNDS (3), SEED (data dir with accounts; created when missing),
 # DURABILITY (process), BENCH (arguments of feige-bench; default im-1to1 -c 1000 -d 8),
@@ -32,6 +36,16 @@ fi
 for round in $(seq 1 "$ROUNDS"); do
     for spec in "$@"; do
         label=${spec%%=*} bin=${spec#*=}
+        if [ "$label" = mqtt-qos0 ]; then
+            install_peers
+            start_mosquitto 11889; pid=$MOSQ_PID
+            echo "== round $round: $label" >&2
+            # shellcheck disable=SC2086
+            "$bench" $BENCH --target mqtt --qos 0 --addr 127.0.0.1:11889 --server-pid "$pid" \
+                --label "$label" --round "$round" --json >>"$OUT" || echo "!! $label failed" >&2
+            stop_server "$pid"; pid=""
+            continue
+        fi
         rm -rf "$BENCH_TMP/data"; cp -r "$SEED" "$BENCH_TMP/data"
         FEIGE_BIN=$bin start_feige "$BENCH_TMP/data" "$DURABILITY" 17931; pid=$FEIGE_PID
         echo "== round $round: $label" >&2
