@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 /// What decoding a stream produced, frame by frame.
 #[derive(Debug, PartialEq)]
 enum Outcome {
-    Frame(Envelope),
+    Frame(Box<Envelope>),
     Malformed(usize),
     TooLarge(usize),
 }
@@ -81,7 +81,7 @@ fn drain(buf: &mut BytesMut, max: usize, out: &mut Vec<Outcome>) -> bool {
                 match decoded {
                     Ok(Some(env)) => {
                         check_round_trip(&env, &payload);
-                        out.push(Outcome::Frame(env));
+                        out.push(Outcome::Frame(Box::new(env)));
                     }
                     Err(frame::FrameError::Malformed(_)) => {
                         assert!(Envelope::decode(&payload[..]).is_err());
@@ -237,12 +237,6 @@ struct Conn {
     buf: BytesMut,
 }
 
-/// What the server did after a request.
-enum Answer {
-    Response(ResponseResult),
-    Closed,
-}
-
 impl Conn {
     async fn open(addr: SocketAddr) -> Conn {
         let s = TcpStream::connect(addr)
@@ -258,9 +252,10 @@ impl Conn {
         self.s.write_all(bytes).await.is_ok()
     }
 
-    /// The response to `rid` (or an error response to request 0: a malformed frame), or the
-    /// close; pushes are skipped. Panics when neither comes within [`WAIT`].
-    async fn answer(&mut self, rid: u64, what: &str) -> Answer {
+    /// The response to `rid` (or an error response to request 0: a malformed frame), or None
+    /// when the server closed the connection; pushes are skipped. Panics when neither comes
+    /// within [`WAIT`].
+    async fn answer(&mut self, rid: u64, what: &str) -> Option<ResponseResult> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             match frame::decode(&mut self.buf, usize::MAX) {
@@ -270,7 +265,7 @@ impl Conn {
                         let malformed =
                             env.request_id == 0 && matches!(result, ResponseResult::Error(_));
                         if env.request_id == rid || malformed {
-                            return Answer::Response(result);
+                            return Some(result);
                         }
                     }
                     continue;
@@ -279,7 +274,7 @@ impl Conn {
                 Err(e) => panic!("server sent an undecodable frame after {what}: {e}"),
             }
             match tokio::time::timeout_at(deadline, self.s.read_buf(&mut self.buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return Answer::Closed,
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
                 Ok(Ok(_)) => {}
                 Err(_) => panic!("no response and no close within {WAIT:?} after {what}"),
             }
@@ -304,10 +299,7 @@ impl Conn {
         if !self.write(&bytes).await {
             return None;
         }
-        match self.answer(rid, "a harness request").await {
-            Answer::Response(r) => Some(r),
-            Answer::Closed => None,
-        }
+        self.answer(rid, "a harness request").await
     }
 
     async fn hello(&mut self, auth: Option<pb::hello::Auth>) -> Option<ResponseResult> {
