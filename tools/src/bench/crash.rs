@@ -164,9 +164,11 @@ async fn send_round(
     window: usize,
     fresh: bool,
 ) -> anyhow::Result<Sender> {
-    let Ok((mut sock, mut buf)) = feige_resume(addr, None, &s.token).await else {
-        // The server was killed before this client connected.
-        return Ok(s);
+    let (mut sock, mut buf) = match feige_resume(addr, None, &s.token).await {
+        Ok(c) => c,
+        // Under load the server may be killed before this client connected.
+        Err(_) if fresh => return Ok(s),
+        Err(e) => return Err(e.context(format!("user {} resumes", s.me))),
     };
     let mut queue: VecDeque<u64> = s.pending.iter().copied().collect();
     let resends = queue.len() as u64;
