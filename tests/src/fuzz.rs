@@ -198,7 +198,14 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("fuzz runtime");
-        let dir = tempfile::tempdir().expect("temp dir");
+        // Under target/, not the system's temp directory: a static is never dropped, so the
+        // directory outlives the process, and `cargo clean` removes it.
+        let parent = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-data");
+        std::fs::create_dir_all(&parent).expect("create target/fuzz-data");
+        let dir = tempfile::Builder::new()
+            .prefix("server-")
+            .tempdir_in(&parent)
+            .expect("temp dir");
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
