@@ -1,10 +1,11 @@
 //! `crash-loop`: runs the real `feige-server` binary under `im-1to1`-style load (C senders,
 //! each pipelining W sends to the next client, every `client_msg_id` recorded), SIGKILLs it at a
 //! random moment, restarts it on the same data directory and checks through History that every
-//! acked message is stored exactly once, with the seq it was acked with, in send order, and that
-//! each conversation's seqs are gapless. Then every unacked message is resent with its same
-//! `client_msg_id` along with new ones. After the last round the unacked ones are resent until
-//! acked, and every message ever sent must be stored exactly once.
+//! acked message is stored exactly once, with the seq it was acked with, in send order, that
+//! each conversation's seqs are gapless, and that Sync from seq 0 gives the same messages. Then
+//! every unacked message is resent with its same `client_msg_id` along with new ones. After the
+//! last round the unacked ones are resent until acked, and every message ever sent must be
+//! stored exactly once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -294,7 +295,67 @@ async fn history(addr: SocketAddr, s: &Sender) -> anyhow::Result<Vec<pb::Message
 /// be there. Returns how many of its messages are stored.
 async fn verify(addr: SocketAddr, s: &Sender, complete: bool) -> anyhow::Result<usize> {
     let stored = history(addr, s).await?;
-    check(&stored, s, complete)
+    let mine = check(&stored, s, complete)?;
+    if let Some(first) = stored.first() {
+        let synced = sync(addr, s, first.conversation_id).await?;
+        let key = |m: &pb::Message| (m.seq, m.from_user, m.client_msg_id);
+        if synced.len() != stored.len() || !synced.iter().map(key).eq(stored.iter().map(key)) {
+            return Err(violation(format!(
+                "conversation {} of users {} and {}: Sync from seq 0 gives {} messages, History \
+                 {}, or they differ",
+                first.conversation_id,
+                s.me,
+                s.to,
+                synced.len(),
+                stored.len()
+            )));
+        }
+    }
+    Ok(mine)
+}
+
+/// Every message of `conversation` through Sync from seq 0, page by page, ascending.
+async fn sync(addr: SocketAddr, s: &Sender, conversation: u64) -> anyhow::Result<Vec<pb::Message>> {
+    let (mut sock, mut buf) = feige_resume(addr, None, &s.token)
+        .await
+        .context("resume for the check")?;
+    // The device never acks, so Sync also pages through the user's other conversation from
+    // seq 0: every conversation seen is listed with its position.
+    let mut positions: BTreeMap<u64, u64> = BTreeMap::from([(conversation, 0)]);
+    let mut out = Vec::new();
+    for rid in 10.. {
+        let r = feige_call(
+            &mut sock,
+            &mut buf,
+            rid,
+            RequestKind::Sync(pb::Sync {
+                positions: positions
+                    .iter()
+                    .map(|(&conversation_id, &seq)| pb::ConversationPosition {
+                        conversation_id,
+                        seq,
+                    })
+                    .collect(),
+                limit: 1000,
+            }),
+        )
+        .await
+        .context("Sync")?;
+        let ResponseResult::Sync(page) = r else {
+            bail!("unexpected answer to Sync: {r:?}");
+        };
+        for m in page.messages {
+            let at = positions.entry(m.conversation_id).or_insert(0);
+            *at = (*at).max(m.seq);
+            if m.conversation_id == conversation {
+                out.push(m);
+            }
+        }
+        if !page.has_more {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// The checks of [`verify`] on a conversation's messages (ascending by seq).
