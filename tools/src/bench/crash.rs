@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use feige_protocol::{frame, pb, Body, Envelope, RequestKind, ResponseResult};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use super::accounts::{self, Account};
@@ -63,8 +63,6 @@ pub struct CrashArgs {
 struct Proc {
     child: Child,
     addr: SocketAddr,
-    // Kept open: the server must not get EPIPE on stdout.
-    _stdout: BufReader<ChildStdout>,
 }
 
 async fn start(a: &CrashArgs, bin: &Path, dir: &Path) -> anyhow::Result<Proc> {
@@ -82,28 +80,37 @@ async fn start(a: &CrashArgs, bin: &Path, dir: &Path) -> anyhow::Result<Proc> {
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .kill_on_drop(true);
+    // Every client comes from loopback and sends as fast as it is acked: exempt it from the
+    // abuse limits (connections per address, registrations, send rate) unless told otherwise.
+    if std::env::var_os("FEIGE_TRUSTED_ADDRS").is_none() {
+        cmd.env("FEIGE_TRUSTED_ADDRS", "127.0.0.1");
+    }
     if let Some(c) = &a.server_config {
         cmd.arg("--config").arg(c);
     }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("start {}", bin.display()))?;
-    let mut stdout = BufReader::new(child.stdout.take().context("server stdout")?);
-    let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(60), stdout.read_line(&mut line))
-        .await
-        .context("the server did not print its address within 60 s")??;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .with_context(|| format!("unexpected first line from the server: {line:?}"))?
-        .parse()
-        .context("the server's address")?;
-    Ok(Proc {
-        child,
-        addr,
-        _stdout: stdout,
+    let mut lines = BufReader::new(child.stdout.take().context("server stdout")?).lines();
+    // Log lines (a warning, say) may come before the address.
+    let addr = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(addr) = line.trim().strip_prefix("listening on ") {
+                return addr.parse().context("the server's address");
+            }
+            eprintln!("server: {line}");
+        }
+        bail!("the server exited before printing its address")
     })
+    .await
+    .context("the server did not print its address within 60 s")??;
+    // Keep reading, so that the server never blocks on a full stdout pipe.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            eprintln!("server: {line}");
+        }
+    });
+    Ok(Proc { child, addr })
 }
 
 /// One sender's record, kept across rounds.
@@ -485,7 +492,8 @@ pub async fn run(a: &CrashArgs) -> anyhow::Result<Map<String, Value>> {
         Some(d) => run_in(a, &bin, d).await,
         None => {
             let tmp = TempDir::new()?;
-            let result = run_in(a, &bin, &tmp.0).await;
+            // Created by the server, with the permissions it wants.
+            let result = run_in(a, &bin, &tmp.0.join("data")).await;
             if result.is_err() {
                 eprintln!("crash-loop: data directory kept: {}", tmp.0.display());
                 std::mem::forget(tmp);
