@@ -2,9 +2,11 @@
 # Crash loop: runs the real feige-server with --dm-policy anyone under im-1to1-style load,
 # SIGKILLs it at a random moment (20 times by default), restarts it on the same data directory,
 # resends every unacked message with its same client_msg_id, and after each restart checks
-# that every acked message is stored exactly once, in send order, with gapless seqs. Exits
-# non-zero on any violation. Arguments go to `feige-bench crash-loop` (see its --help), e.g.
-#   benches/scripts/crash-loop.sh --rounds 3 --max-ms 1000     # the CI version
+# that every acked message is stored exactly once, in send order, with gapless seqs, and that
+# Sync agrees with History. Exits non-zero on any violation. Loopback, where all the load comes
+# from, is exempt from the server's abuse limits (FEIGE_TRUSTED_ADDRS=127.0.0.1) unless that
+# variable is set. Arguments go to `feige-bench crash-loop` (see its --help), e.g.
+#   benches/scripts/crash-loop.sh --rounds 3 --max-ms 1500     # the CI version
 #   benches/scripts/crash-loop.sh -c 32 -w 64 --seed 7         # more load, a fixed schedule
 # Uses whatever profile is built (BENCH_PROFILE=debug by default, so CI reuses its test build).
 set -euo pipefail
