@@ -6,6 +6,7 @@
 //! into medians and ratios.
 
 pub mod accounts;
+pub mod crash;
 pub mod history;
 pub mod idle;
 pub mod im;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use feige_tools::bench::{self, history, idle, im, login, sync, TargetArgs};
+use feige_tools::bench::{self, crash, history, idle, im, login, sync, TargetArgs};
 
 /// Load generator for Feige and, side by side, MQTT (mosquitto) and core NATS (nats-server).
 #[derive(Debug, Parser)]
@@ -59,6 +59,12 @@ enum Command {
         #[command(flatten)]
         args: login::LoginArgs,
     },
+    /// SIGKILL a real feige-server under load, restart it, check every acked message is kept.
+    #[command(name = "crash-loop")]
+    CrashLoop {
+        #[command(flatten)]
+        args: crash::CrashArgs,
+    },
     /// Medians and Feige-to-peer ratios of JSON reports (one per line), as Markdown.
     Summary {
         /// Files of JSON reports.
@@ -102,6 +108,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .thread_name("bench-io")
         .enable_all()
         .build()?;
+    if let Command::CrashLoop { args } = &cli.command {
+        let report = runtime.block_on(crash::run(args))?;
+        bench::print_report(&report, args.json);
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        return Ok(());
+    }
     runtime.block_on(async {
         let (target, fut): (&TargetArgs, Workload<'_>) = match &cli.command {
             Command::Im1to1 { target, args } => (target, Box::pin(im::run(target, args))),
@@ -109,7 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sync { target, args } => (target, Box::pin(sync::run(target, args))),
             Command::History { target, args } => (target, Box::pin(history::run(target, args))),
             Command::Login { target, args } => (target, Box::pin(login::run(target, args))),
-            Command::Summary { .. } => unreachable!("handled above"),
+            Command::Summary { .. } | Command::CrashLoop { .. } => unreachable!("handled above"),
         };
         let report = tokio::time::timeout(Duration::from_secs_f64(target.time_limit), fut)
             .await
