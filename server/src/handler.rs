@@ -29,6 +29,8 @@ const MAX_INFLIGHT: usize = 32;
 const READ_CHUNK: usize = 8 * 1024;
 /// Bytes gathered from the outbox before a write.
 const WRITE_BATCH: usize = 64 * 1024;
+/// Outbox room reserved for a reply known to be small (WhoAmI, Ack).
+const SMALL_REPLY: usize = 4 * 1024;
 /// A write that makes no progress for this long drops the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,6 +73,11 @@ pub(crate) struct Handler {
     rx: OutboxReader,
     pub state: State,
     inflight: Option<Arc<Semaphore>>,
+    /// The output reached the low-water mark ([`OutboxReader::backlogged`]): no request is
+    /// read or handled until it drains; whole frames may wait in `rbuf` meanwhile.
+    paused: bool,
+    /// When the unfinished frame at the end of `rbuf` started arriving.
+    partial_since: Option<Instant>,
 }
 
 pub(crate) async fn serve(
@@ -79,7 +86,7 @@ pub(crate) async fn serve(
     conn_id: u64,
     peer_addr: SocketAddr,
 ) {
-    let (tx, rx) = Outbox::new(shared.config.outbox_capacity);
+    let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
     let mut h = Handler {
@@ -93,6 +100,8 @@ pub(crate) async fn serve(
         rx,
         state: State::Fresh,
         inflight: None,
+        paused: false,
+        partial_since: None,
     };
     let end = h.run().await;
     h.leave_sessions();
@@ -104,12 +113,21 @@ pub(crate) async fn serve(
 
 impl Handler {
     async fn run(&mut self) -> std::io::Result<&'static str> {
-        // Few locals: they live in every idle connection's task.
-        let mut last_read = Instant::now();
-        let sleep = tokio::time::sleep(Duration::from_millis(self.shared.config.login_timeout_ms));
+        // Few locals: they live in every idle connection's task. `last_frame` is when the last
+        // whole frame arrived while logged in (before the first login: the connect time); the
+        // idle and login deadlines count from it.
+        let mut last_frame = Instant::now();
+        let sleep = tokio::time::sleep_until(self.deadline(last_frame));
         tokio::pin!(sleep);
         let mut reading = true;
         loop {
+            if self.paused && reading && !self.rx.backlogged() {
+                // The output drained below the mark: serve the frames that waited.
+                self.paused = false;
+                if Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close {
+                    return Ok("closed after error");
+                }
+            }
             tokio::select! {
                 biased;
                 code = self.rx.control().kicked() => {
@@ -130,8 +148,14 @@ impl Handler {
                 }
                 // `poll_read_ready` keeps the waker in the socket's registration: no waiter
                 // node in this task's state.
-                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if reading => {
+                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if reading && !self.paused => {
                     r?;
+                    if self.rx.backlogged() {
+                        // Backpressure: read nothing more until the output drains.
+                        self.paused = true;
+                        self.partial_since = None;
+                        continue;
+                    }
                     if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                         self.rbuf.reserve(READ_CHUNK);
                     }
@@ -146,23 +170,18 @@ impl Handler {
                             ));
                         }
                         Ok(_) => {
-                            last_read = Instant::now();
-                            // Responses go to `wbuf` first; `flush` releases.
-                            self.rx.hold();
-                            let was_logged_in = matches!(self.state, State::LoggedIn(_));
-                            // Boxed: the request futures below are large, and an idle
-                            // connection's task should not carry their space.
-                            let flow = Box::pin(self.process_frames()).await;
                             // The buffer is kept for the read that follows: readiness stays
                             // set until a read would block, so the task reads again at once,
                             // and that read gives the buffer back if it finds nothing (one
                             // allocation per burst instead of two).
-                            self.flush().await?;
-                            if flow == Flow::Close {
+                            if Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close {
                                 return Ok("closed after error");
                             }
-                            if !was_logged_in && matches!(self.state, State::LoggedIn(_)) {
-                                sleep.as_mut().reset(last_read + self.shared.config.idle_timeout());
+                            // A login, or a frame left unfinished, may bring the deadline
+                            // forward; a later one is taken up when the sleep fires.
+                            let due = self.deadline(last_frame);
+                            if due < sleep.deadline() {
+                                sleep.as_mut().reset(due);
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -177,25 +196,84 @@ impl Handler {
                     }
                 }
                 () = &mut sleep => {
-                    if !matches!(self.state, State::LoggedIn(_)) {
-                        Box::pin(self.say_goodbye(ErrorCode::LoginTimeout)).await;
-                        return Ok("login timeout");
+                    let now = Instant::now();
+                    let config = &self.shared.config;
+                    let timeout = |ms: u64| Duration::from_millis(ms);
+                    if self.partial_since.is_some_and(|t| t + timeout(config.frame_timeout_ms) <= now) {
+                        Box::pin(self.say_goodbye(ErrorCode::FrameTimeout)).await;
+                        return Ok("frame timeout");
                     }
-                    let idle = self.shared.config.idle_timeout();
-                    if last_read + idle <= Instant::now() {
+                    if !matches!(self.state, State::LoggedIn(_)) {
+                        if last_frame + timeout(config.login_timeout_ms) <= now {
+                            Box::pin(self.say_goodbye(ErrorCode::LoginTimeout)).await;
+                            return Ok("login timeout");
+                        }
+                    } else if last_frame + config.idle_timeout() <= now {
                         Box::pin(self.say_goodbye(ErrorCode::IdleTimeout)).await;
                         return Ok("idle timeout");
                     }
-                    sleep.as_mut().reset(last_read + idle);
+                    sleep.as_mut().reset(self.deadline(last_frame));
                 }
             }
         }
     }
 
-    /// Decodes and handles every whole frame in the read buffer.
+    /// When the connection is next due to be closed unless a frame arrives: the login or idle
+    /// deadline, or the unfinished frame's.
+    fn deadline(&self, last_frame: Instant) -> Instant {
+        let config = &self.shared.config;
+        let state = if matches!(self.state, State::LoggedIn(_)) {
+            last_frame + config.idle_timeout()
+        } else {
+            last_frame + Duration::from_millis(config.login_timeout_ms)
+        };
+        match self.partial_since {
+            Some(t) => state.min(t + Duration::from_millis(config.frame_timeout_ms)),
+            None => state,
+        }
+    }
+
+    /// Handles the whole frames in `rbuf` (until the output reaches the low-water mark) and
+    /// writes the answers; notes when the last whole frame and the unfinished one arrived.
+    /// Boxed by the caller: the request futures are large, and an idle connection's task
+    /// should not carry their space.
+    async fn serve_buffered(&mut self, last_frame: &mut Instant) -> std::io::Result<Flow> {
+        let before = self.rbuf.len();
+        let was_logged_in = matches!(self.state, State::LoggedIn(_));
+        // Responses go to `wbuf` first; `flush` releases.
+        self.rx.hold();
+        let flow = self.process_frames().await;
+        let now = Instant::now();
+        if self.rbuf.len() < before {
+            // Idle means no whole frame: bytes trickling into one do not count.
+            if was_logged_in || matches!(self.state, State::LoggedIn(_)) {
+                *last_frame = now;
+            }
+            self.partial_since = None;
+        }
+        if self.paused || self.rbuf.is_empty() {
+            self.partial_since = None;
+        } else if self.partial_since.is_none() {
+            self.partial_since = Some(now);
+        }
+        self.flush().await?;
+        Ok(flow)
+    }
+
+    /// Decodes and handles the whole frames in the read buffer; stops early, leaving them
+    /// there, when a reply's reservation brought the output to the low-water mark. Before
+    /// login a frame may be at most `max_prelogin_frame_len`.
     async fn process_frames(&mut self) -> Flow {
-        let max = self.shared.config.max_frame_len;
         loop {
+            if self.paused {
+                return Flow::Continue;
+            }
+            let config = &self.shared.config;
+            let max = if matches!(self.state, State::LoggedIn(_)) {
+                config.max_frame_len
+            } else {
+                config.max_prelogin_frame_len
+            };
             match frame::decode(&mut self.rbuf, max) {
                 Ok(Some(env)) => {
                     if self.handle(env).await == Flow::Close {
@@ -308,7 +386,7 @@ impl Handler {
             }
             RequestKind::Whoami(_) => {
                 let store = self.shared.store.clone();
-                self.spawn_reply(rid, async move {
+                self.spawn_reply_within(rid, SMALL_REPLY, async move {
                     match store.user_by_id(login.user).await? {
                         Some(u) => Ok(ResponseResult::Profile(crate::convert::profile(&u))),
                         None => Err(RequestError::new(
@@ -325,7 +403,7 @@ impl Handler {
             }
             RequestKind::Ack(a) => {
                 let fut = crate::request::message::ack(self.shared.clone(), login, a);
-                self.spawn_reply(rid, fut).await;
+                self.spawn_reply_within(rid, SMALL_REPLY, fut).await;
             }
             RequestKind::History(q) => {
                 let fut = crate::request::message::history(self.shared.clone(), login, q);
@@ -349,8 +427,21 @@ impl Handler {
     }
 
     /// Serves a request on another task (at most [`MAX_INFLIGHT`] per connection); its reply
-    /// goes through the outbox.
+    /// goes through the outbox, in room reserved for a reply page
+    /// ([`crate::Config::reply_page_bytes`]).
     pub(crate) async fn spawn_reply<F>(&mut self, rid: u64, fut: F)
+    where
+        F: std::future::Future<Output = Result<ResponseResult, RequestError>> + Send + 'static,
+    {
+        let room = self.shared.config.reply_page_bytes();
+        self.spawn_reply_within(rid, room, fut).await;
+    }
+
+    /// [`Handler::spawn_reply`] for a reply of at most about `room` bytes. The room is
+    /// reserved in the outbox first; once the reservations and the output reach the low-water
+    /// mark, no further request is handled until they drain, so a client that sends requests
+    /// and never reads cannot make the server build unbounded replies.
+    pub(crate) async fn spawn_reply_within<F>(&mut self, rid: u64, room: usize, fut: F)
     where
         F: std::future::Future<Output = Result<ResponseResult, RequestError>> + Send + 'static,
     {
@@ -361,10 +452,13 @@ impl Handler {
         let Ok(permit) = sem.acquire_owned().await else {
             return;
         };
-        let peer = self.peer(0);
+        let reservation = self.tx.reserve(room);
+        if self.rx.backlogged() {
+            self.paused = true;
+        }
         tokio::spawn(async move {
             let result = fut.await;
-            peer.deliver(&frame::encode_to_bytes(&to_envelope(rid, result)));
+            reservation.deliver(&frame::encode_to_bytes(&to_envelope(rid, result)));
             drop(permit);
         });
     }

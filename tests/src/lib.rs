@@ -86,6 +86,15 @@ impl Raw {
         }
     }
 
+    /// Wraps a connected socket (one set up by the test, e.g. with a small receive buffer).
+    pub fn from_stream(stream: TcpStream) -> Raw {
+        Raw {
+            stream,
+            buf: BytesMut::new(),
+            next_id: 1,
+        }
+    }
+
     /// Connects and sends Hello (version 1).
     pub async fn greeted(addr: &str) -> Raw {
         let mut r = Self::connect(addr).await;
