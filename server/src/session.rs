@@ -700,6 +700,75 @@ mod tests {
         assert!(rx.is_empty());
     }
 
+    /// The byte bound counts what is queued and what the task drained but has not written.
+    #[test]
+    fn output_is_bounded_in_bytes_including_what_the_task_holds() {
+        let (tx, rx) = Outbox::bounded(1000, 100);
+        let frame = f(&[1; 20]);
+        for _ in 0..4 {
+            tx.push(&frame).unwrap();
+        }
+        assert_eq!(tx.output_bytes(), 96);
+        assert_eq!(tx.push(&frame), Err(PushError::Full));
+        let mut buf = BytesMut::new();
+        rx.drain_into(&mut buf, 48);
+        assert_eq!(buf.len(), 48);
+        assert_eq!(tx.output_bytes(), 96, "drained bytes are held until written");
+        assert_eq!(tx.push(&frame), Err(PushError::Full));
+        assert!(!rx.release());
+        assert_eq!(tx.output_bytes(), 48);
+        tx.push(&frame).unwrap();
+        tx.push(&frame).unwrap();
+        assert_eq!(tx.push(&frame), Err(PushError::Full));
+        buf.clear();
+        rx.drain_into(&mut buf, usize::MAX);
+        assert!(rx.release());
+        assert_eq!(tx.output_bytes(), 0);
+    }
+
+    /// Reservations count towards the low-water mark (half the bound), not against pushes;
+    /// a reply is queued even past the bound, and its reservation is returned.
+    #[test]
+    fn replies_reserve_room_and_are_never_refused() {
+        let (tx, rx) = Outbox::bounded(1000, 100);
+        assert!(!rx.backlogged());
+        let reply = tx.reserve(40);
+        assert!(!rx.backlogged());
+        let other = tx.reserve(10);
+        assert!(rx.backlogged(), "40 + 10 reserved reach half of 100");
+        for _ in 0..3 {
+            tx.push(&f(&[1; 20])).unwrap();
+        }
+        reply.deliver(&f(&[2; 50]));
+        assert_eq!(tx.output_bytes(), 72 + 54, "a reply goes past the bound");
+        assert_eq!(tx.push(&f(&[1; 20])), Err(PushError::Full));
+        assert!(rx.backlogged());
+        let mut buf = BytesMut::new();
+        rx.drain_into(&mut buf, usize::MAX);
+        assert!(rx.release());
+        // Only the undelivered reservation is left: 10 of the 50 bytes of the mark.
+        assert!(!rx.backlogged());
+        drop(other);
+        assert_eq!(tx.shared.lock().reserved, 0);
+    }
+
+    /// A reservation dropped without a reply (its task died) wakes the waiting connection
+    /// task, which may be paused on it.
+    #[tokio::test]
+    async fn an_unused_reservation_wakes_the_task() {
+        let (tx, rx) = Outbox::bounded(1000, 100);
+        let r = tx.reserve(80);
+        assert!(rx.backlogged());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(r);
+        });
+        rx.ready().await;
+        t.join().unwrap();
+        assert!(!rx.backlogged());
+        assert!(rx.is_empty());
+    }
+
     #[tokio::test]
     async fn outbox_ready_wakes_on_a_push_from_another_thread() {
         let (tx, rx) = Outbox::new(16);
