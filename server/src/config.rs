@@ -223,4 +223,30 @@ mod tests {
         let c: Config = toml::from_str("dm_policy = \"strangers\"").unwrap();
         assert!(c.validate().is_err());
     }
+
+    /// One frame always fits in the output bound, and the pre-login limit is the smaller one.
+    #[test]
+    fn byte_limits_are_checked() {
+        let c = Config::default();
+        assert_eq!(c.outbox_bytes, 4 << 20);
+        assert_eq!(c.reply_page_bytes(), 1 << 20);
+        let small_outbox = Config {
+            outbox_bytes: c.max_frame_len,
+            ..Config::default()
+        };
+        assert!(small_outbox.validate().is_err());
+        let big_prelogin = Config {
+            max_prelogin_frame_len: c.max_frame_len + 1,
+            ..Config::default()
+        };
+        assert!(big_prelogin.validate().is_err());
+        let small_frames = Config {
+            max_frame_len: 64 * 1024,
+            max_text_len: 16 * 1024,
+            outbox_bytes: 256 * 1024,
+            ..Config::default()
+        };
+        assert!(small_frames.validate().is_ok());
+        assert_eq!(small_frames.reply_page_bytes(), 32 * 1024);
+    }
 }

@@ -713,7 +713,11 @@ mod tests {
         let mut buf = BytesMut::new();
         rx.drain_into(&mut buf, 48);
         assert_eq!(buf.len(), 48);
-        assert_eq!(tx.output_bytes(), 96, "drained bytes are held until written");
+        assert_eq!(
+            tx.output_bytes(),
+            96,
+            "drained bytes are held until written"
+        );
         assert_eq!(tx.push(&frame), Err(PushError::Full));
         assert!(!rx.release());
         assert_eq!(tx.output_bytes(), 48);
