@@ -191,10 +191,11 @@ impl Config {
         Duration::from_millis(self.heartbeat_ms * 3 / 2)
     }
 
-    /// The byte budget of one Sync, History or Search page: 1 MiB, at most half of
-    /// `max_frame_len`, so a reply always fits in a frame.
+    /// The byte budget of one Sync, History or Search page: 1 MiB, and 1 KiB under
+    /// `max_frame_len`, so a reply always fits in a frame (a page's first message is taken
+    /// whatever its size, and `max_text_len` leaves 1 KiB of `max_frame_len` too).
     pub fn reply_page_bytes(&self) -> usize {
-        (1024 * 1024).min(self.max_frame_len / 2)
+        (1024 * 1024).min(self.max_frame_len - 1024)
     }
 }
 
@@ -229,7 +230,7 @@ mod tests {
     fn byte_limits_are_checked() {
         let c = Config::default();
         assert_eq!(c.outbox_bytes, 4 << 20);
-        assert_eq!(c.reply_page_bytes(), 1 << 20);
+        assert_eq!(c.reply_page_bytes(), (1 << 20) - 1024);
         let small_outbox = Config {
             outbox_bytes: c.max_frame_len,
             ..Config::default()
@@ -247,6 +248,6 @@ mod tests {
             ..Config::default()
         };
         assert!(small_frames.validate().is_ok());
-        assert_eq!(small_frames.reply_page_bytes(), 32 * 1024);
+        assert_eq!(small_frames.reply_page_bytes(), 63 * 1024);
     }
 }
