@@ -73,11 +73,24 @@ pub(crate) struct Handler {
     rx: OutboxReader,
     pub state: State,
     inflight: Option<Arc<Semaphore>>,
+    /// Whether requests are read, and since when a frame is unfinished (8 bytes: this is
+    /// part of every idle connection's task).
+    intake: Intake,
+}
+
+/// What the connection task does with incoming bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    /// Reading requests; `rbuf` holds no unfinished frame.
+    Open,
+    /// Reading requests; an unfinished frame began this many milliseconds after the
+    /// connection's `last_frame`.
+    Partial(u32),
     /// The output reached the low-water mark ([`OutboxReader::backlogged`]): no request is
     /// read or handled until it drains; whole frames may wait in `rbuf` meanwhile.
-    paused: bool,
-    /// When the unfinished frame at the end of `rbuf` started arriving.
-    partial_since: Option<Instant>,
+    Paused,
+    /// Shutting down: no further request is read.
+    Stopped,
 }
 
 pub(crate) async fn serve(
@@ -100,8 +113,7 @@ pub(crate) async fn serve(
         rx,
         state: State::Fresh,
         inflight: None,
-        paused: false,
-        partial_since: None,
+        intake: Intake::Open,
     };
     let end = h.run().await;
     h.leave_sessions();
@@ -119,11 +131,10 @@ impl Handler {
         let mut last_frame = Instant::now();
         let sleep = tokio::time::sleep_until(self.deadline(last_frame));
         tokio::pin!(sleep);
-        let mut reading = true;
         loop {
-            if self.paused && reading && !self.rx.backlogged() {
+            if self.intake == Intake::Paused && !self.rx.backlogged() {
                 // The output drained below the mark: serve the frames that waited.
-                self.paused = false;
+                self.intake = Intake::Open;
                 if Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close {
                     return Ok("closed after error");
                 }
@@ -135,25 +146,24 @@ impl Handler {
                     return Ok("kicked");
                 }
                 // One shutdown token at a time (`stop_reading` is a child of `close`).
-                _ = if reading { self.shared.stop_reading.cancelled() } else { self.shared.close.cancelled() } => {
+                _ = if self.intake != Intake::Stopped { self.shared.stop_reading.cancelled() } else { self.shared.close.cancelled() } => {
                     if self.shared.close.is_cancelled() {
                         self.rx.drain_into(&mut self.wbuf, usize::MAX);
                         Box::pin(self.say_goodbye(ErrorCode::ShuttingDown)).await;
                         return Ok("server shutdown");
                     }
-                    reading = false;
+                    self.intake = Intake::Stopped;
                 }
                 () = self.rx.ready() => {
                     self.flush().await?;
                 }
                 // `poll_read_ready` keeps the waker in the socket's registration: no waiter
                 // node in this task's state.
-                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if reading && !self.paused => {
+                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if matches!(self.intake, Intake::Open | Intake::Partial(_)) => {
                     r?;
                     if self.rx.backlogged() {
                         // Backpressure: read nothing more until the output drains.
-                        self.paused = true;
-                        self.partial_since = None;
+                        self.intake = Intake::Paused;
                         continue;
                     }
                     if self.rbuf.capacity() - self.rbuf.len() < 1024 {
@@ -199,7 +209,7 @@ impl Handler {
                     let now = Instant::now();
                     let config = &self.shared.config;
                     let timeout = |ms: u64| Duration::from_millis(ms);
-                    if self.partial_since.is_some_and(|t| t + timeout(config.frame_timeout_ms) <= now) {
+                    if self.frame_due(last_frame).is_some_and(|t| t <= now) {
                         Box::pin(self.say_goodbye(ErrorCode::FrameTimeout)).await;
                         return Ok("frame timeout");
                     }
@@ -227,9 +237,20 @@ impl Handler {
         } else {
             last_frame + Duration::from_millis(config.login_timeout_ms)
         };
-        match self.partial_since {
-            Some(t) => state.min(t + Duration::from_millis(config.frame_timeout_ms)),
+        match self.frame_due(last_frame) {
+            Some(t) => state.min(t),
             None => state,
+        }
+    }
+
+    /// When the unfinished frame in `rbuf`, if any, is due to be complete.
+    fn frame_due(&self, last_frame: Instant) -> Option<Instant> {
+        match self.intake {
+            Intake::Partial(ms) => Some(
+                last_frame
+                    + Duration::from_millis(u64::from(ms) + self.shared.config.frame_timeout_ms),
+            ),
+            _ => None,
         }
     }
 
@@ -249,12 +270,14 @@ impl Handler {
             if was_logged_in || matches!(self.state, State::LoggedIn(_)) {
                 *last_frame = now;
             }
-            self.partial_since = None;
+            if self.intake != Intake::Paused {
+                self.intake = Intake::Open;
+            }
         }
-        if self.paused || self.rbuf.is_empty() {
-            self.partial_since = None;
-        } else if self.partial_since.is_none() {
-            self.partial_since = Some(now);
+        if self.intake == Intake::Open && !self.rbuf.is_empty() {
+            // A frame begins; its start is kept relative to `last_frame` (never later).
+            let ms = now.saturating_duration_since(*last_frame).as_millis();
+            self.intake = Intake::Partial(u32::try_from(ms).unwrap_or(u32::MAX));
         }
         self.flush().await?;
         Ok(flow)
@@ -265,7 +288,7 @@ impl Handler {
     /// login a frame may be at most `max_prelogin_frame_len`.
     async fn process_frames(&mut self) -> Flow {
         loop {
-            if self.paused {
+            if self.intake == Intake::Paused {
                 return Flow::Continue;
             }
             let config = &self.shared.config;
@@ -454,7 +477,7 @@ impl Handler {
         };
         let reservation = self.tx.reserve(room);
         if self.rx.backlogged() {
-            self.paused = true;
+            self.intake = Intake::Paused;
         }
         tokio::spawn(async move {
             let result = fut.await;
