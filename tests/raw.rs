@@ -57,8 +57,10 @@ async fn oversized_length_is_refused_before_the_body() {
     assert!(has_code(&frames, ErrorCode::FrameTooLarge), "{frames:?}");
     still_serving(&mut by).await;
 
-    // Exactly the maximum is fine (it is then just a malformed payload).
-    let mut r = Raw::greeted(&addr).await;
+    // Exactly the maximum is fine once logged in (it is then just a malformed payload);
+    // before login the limit is `max_prelogin_frame_len`.
+    register_raw(&addr, "maxframe").await;
+    let (mut r, _) = login_raw(&addr, "maxframe", "d").await;
     let mut buf = BytesMut::new();
     buf.put_u32(1024 * 1024);
     buf.put_bytes(0xff, 1024 * 1024);

@@ -22,6 +22,10 @@ pub struct Config {
     pub log: String,
     /// Largest frame payload accepted, in bytes.
     pub max_frame_len: usize,
+    /// Largest frame payload accepted before login, in bytes (Hello, Login, Register fit).
+    pub max_prelogin_frame_len: usize,
+    /// A frame begun must be complete within this many milliseconds.
+    pub frame_timeout_ms: u64,
     /// A connection must log in (or resume) within this many milliseconds.
     pub login_timeout_ms: u64,
     /// Heartbeat interval told to clients; silence for 1.5x this drops the connection.
@@ -30,6 +34,9 @@ pub struct Config {
     pub max_text_len: usize,
     /// Frames queued per connection before it counts as a slow consumer and is dropped.
     pub outbox_capacity: usize,
+    /// Bytes of output (queued and being written) per connection before it counts as a slow
+    /// consumer and is dropped; at half of it the connection stops reading requests.
+    pub outbox_bytes: usize,
     /// Most concurrent connections; further ones wait in the accept backlog. 0: what the
     /// open-file limit allows (see `limits::connections_for_fd_limit`).
     pub max_connections: usize,
@@ -91,10 +98,13 @@ impl Default for Config {
             data_dir: PathBuf::from("./feige-data"),
             log: "info".into(),
             max_frame_len: feige_protocol::DEFAULT_MAX_FRAME_LEN,
+            max_prelogin_frame_len: 64 * 1024,
+            frame_timeout_ms: 15_000,
             login_timeout_ms: 10_000,
             heartbeat_ms: 30_000,
             max_text_len: 16 * 1024,
             outbox_capacity: 4096,
+            outbox_bytes: 4 * 1024 * 1024,
             max_connections: 0,
             max_connections_per_addr: 256,
             max_connections_per_user: 32,
@@ -188,6 +198,17 @@ impl Config {
         if self.outbox_capacity < 16 {
             return bad("outbox_capacity: must be at least 16");
         }
+        if self.outbox_bytes <= self.max_frame_len
+            || self.outbox_bytes > crate::session::MAX_OUTBOX_BYTES
+        {
+            return bad("outbox_bytes: must be more than max_frame_len, and at most 1 GiB");
+        }
+        if self.max_prelogin_frame_len < 1024 || self.max_prelogin_frame_len > self.max_frame_len {
+            return bad("max_prelogin_frame_len: must be 1 KiB..max_frame_len");
+        }
+        if self.frame_timeout_ms < 100 {
+            return bad("frame_timeout_ms: must be at least 100");
+        }
         if self.max_text_len == 0 || self.max_text_len + 1024 > self.max_frame_len {
             return bad("max_text_len: must be positive and fit in max_frame_len");
         }
@@ -240,6 +261,13 @@ impl Config {
     pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms * 3 / 2)
     }
+
+    /// The byte budget of one Sync, History or Search page: 1 MiB, and 1 KiB under
+    /// `max_frame_len`, so a reply always fits in a frame (a page's first message is taken
+    /// whatever its size, and `max_text_len` leaves 1 KiB of `max_frame_len` too).
+    pub fn reply_page_bytes(&self) -> usize {
+        (1024 * 1024).min(self.max_frame_len - 1024)
+    }
 }
 
 #[cfg(test)]
@@ -272,5 +300,31 @@ mod tests {
         assert_eq!(c.session_ttl_ms(), 43_200_000);
         let c: Config = toml::from_str("session_ttl_days = 0").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    /// One frame always fits in the output bound, and the pre-login limit is the smaller one.
+    #[test]
+    fn byte_limits_are_checked() {
+        let c = Config::default();
+        assert_eq!(c.outbox_bytes, 4 << 20);
+        assert_eq!(c.reply_page_bytes(), (1 << 20) - 1024);
+        let small_outbox = Config {
+            outbox_bytes: c.max_frame_len,
+            ..Config::default()
+        };
+        assert!(small_outbox.validate().is_err());
+        let big_prelogin = Config {
+            max_prelogin_frame_len: c.max_frame_len + 1,
+            ..Config::default()
+        };
+        assert!(big_prelogin.validate().is_err());
+        let small_frames = Config {
+            max_frame_len: 64 * 1024,
+            max_text_len: 16 * 1024,
+            outbox_bytes: 256 * 1024,
+            ..Config::default()
+        };
+        assert!(small_frames.validate().is_ok());
+        assert_eq!(small_frames.reply_page_bytes(), 63 * 1024);
     }
 }

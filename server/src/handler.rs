@@ -29,6 +29,8 @@ const MAX_INFLIGHT: usize = 32;
 const READ_CHUNK: usize = 8 * 1024;
 /// Bytes gathered from the outbox before a write.
 const WRITE_BATCH: usize = 64 * 1024;
+/// Outbox room reserved for a reply known to be small (WhoAmI, Ack).
+const SMALL_REPLY: usize = 4 * 1024;
 /// A write that makes no progress for this long drops the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -71,6 +73,24 @@ pub(crate) struct Handler {
     rx: OutboxReader,
     pub state: State,
     inflight: Option<Arc<Semaphore>>,
+    /// Whether requests are read, and since when a frame is unfinished (8 bytes: this is
+    /// part of every idle connection's task).
+    intake: Intake,
+}
+
+/// What the connection task does with incoming bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intake {
+    /// Reading requests; `rbuf` holds no unfinished frame.
+    Open,
+    /// Reading requests; an unfinished frame began this many milliseconds after the
+    /// connection's `last_frame`.
+    Partial(u32),
+    /// The output reached the low-water mark ([`OutboxReader::backlogged`]): no request is
+    /// read or handled until it drains; whole frames may wait in `rbuf` meanwhile.
+    Paused,
+    /// Shutting down: no further request is read.
+    Stopped,
 }
 
 pub(crate) async fn serve(
@@ -79,7 +99,7 @@ pub(crate) async fn serve(
     conn_id: u64,
     peer_addr: SocketAddr,
 ) {
-    let (tx, rx) = Outbox::new(shared.config.outbox_capacity);
+    let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
     let mut h = Handler {
@@ -93,6 +113,7 @@ pub(crate) async fn serve(
         rx,
         state: State::Fresh,
         inflight: None,
+        intake: Intake::Open,
     };
     let end = h.run().await;
     h.leave_sessions();
@@ -104,12 +125,20 @@ pub(crate) async fn serve(
 
 impl Handler {
     async fn run(&mut self) -> std::io::Result<&'static str> {
-        // Few locals: they live in every idle connection's task.
-        let mut last_read = Instant::now();
-        let sleep = tokio::time::sleep(Duration::from_millis(self.shared.config.login_timeout_ms));
+        // Few locals: they live in every idle connection's task. `last_frame` is when the last
+        // whole frame arrived while logged in (before the first login: the connect time); the
+        // idle and login deadlines count from it.
+        let mut last_frame = Instant::now();
+        let sleep = tokio::time::sleep_until(self.deadline(last_frame));
         tokio::pin!(sleep);
-        let mut reading = true;
         loop {
+            if self.intake == Intake::Paused && !self.rx.backlogged() {
+                // The output drained below the mark: serve the frames that waited.
+                self.intake = Intake::Open;
+                if Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close {
+                    return Ok("closed after error");
+                }
+            }
             tokio::select! {
                 biased;
                 code = self.rx.control().kicked() => {
@@ -117,21 +146,26 @@ impl Handler {
                     return Ok("kicked");
                 }
                 // One shutdown token at a time (`stop_reading` is a child of `close`).
-                _ = if reading { self.shared.stop_reading.cancelled() } else { self.shared.close.cancelled() } => {
+                _ = if self.intake != Intake::Stopped { self.shared.stop_reading.cancelled() } else { self.shared.close.cancelled() } => {
                     if self.shared.close.is_cancelled() {
                         self.rx.drain_into(&mut self.wbuf, usize::MAX);
                         Box::pin(self.say_goodbye(ErrorCode::ShuttingDown)).await;
                         return Ok("server shutdown");
                     }
-                    reading = false;
+                    self.intake = Intake::Stopped;
                 }
                 () = self.rx.ready() => {
                     self.flush().await?;
                 }
                 // `poll_read_ready` keeps the waker in the socket's registration: no waiter
                 // node in this task's state.
-                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if reading => {
+                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if matches!(self.intake, Intake::Open | Intake::Partial(_)) => {
                     r?;
+                    if self.rx.backlogged() {
+                        // Backpressure: read nothing more until the output drains.
+                        self.intake = Intake::Paused;
+                        continue;
+                    }
                     if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                         self.rbuf.reserve(READ_CHUNK);
                     }
@@ -146,23 +180,18 @@ impl Handler {
                             ));
                         }
                         Ok(_) => {
-                            last_read = Instant::now();
-                            // Responses go to `wbuf` first; `flush` releases.
-                            self.rx.hold();
-                            let was_logged_in = matches!(self.state, State::LoggedIn(_));
-                            // Boxed: the request futures below are large, and an idle
-                            // connection's task should not carry their space.
-                            let flow = Box::pin(self.process_frames()).await;
                             // The buffer is kept for the read that follows: readiness stays
                             // set until a read would block, so the task reads again at once,
                             // and that read gives the buffer back if it finds nothing (one
                             // allocation per burst instead of two).
-                            self.flush().await?;
-                            if flow == Flow::Close {
+                            if Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close {
                                 return Ok("closed after error");
                             }
-                            if !was_logged_in && matches!(self.state, State::LoggedIn(_)) {
-                                sleep.as_mut().reset(last_read + self.shared.config.idle_timeout());
+                            // A login, or a frame left unfinished, may bring the deadline
+                            // forward; a later one is taken up when the sleep fires.
+                            let due = self.deadline(last_frame);
+                            if due < sleep.deadline() {
+                                sleep.as_mut().reset(due);
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -177,25 +206,97 @@ impl Handler {
                     }
                 }
                 () = &mut sleep => {
-                    if !matches!(self.state, State::LoggedIn(_)) {
-                        Box::pin(self.say_goodbye(ErrorCode::LoginTimeout)).await;
-                        return Ok("login timeout");
+                    let now = Instant::now();
+                    let config = &self.shared.config;
+                    let timeout = |ms: u64| Duration::from_millis(ms);
+                    if self.frame_due(last_frame).is_some_and(|t| t <= now) {
+                        Box::pin(self.say_goodbye(ErrorCode::FrameTimeout)).await;
+                        return Ok("frame timeout");
                     }
-                    let idle = self.shared.config.idle_timeout();
-                    if last_read + idle <= Instant::now() {
+                    if !matches!(self.state, State::LoggedIn(_)) {
+                        if last_frame + timeout(config.login_timeout_ms) <= now {
+                            Box::pin(self.say_goodbye(ErrorCode::LoginTimeout)).await;
+                            return Ok("login timeout");
+                        }
+                    } else if last_frame + config.idle_timeout() <= now {
                         Box::pin(self.say_goodbye(ErrorCode::IdleTimeout)).await;
                         return Ok("idle timeout");
                     }
-                    sleep.as_mut().reset(last_read + idle);
+                    sleep.as_mut().reset(self.deadline(last_frame));
                 }
             }
         }
     }
 
-    /// Decodes and handles every whole frame in the read buffer.
+    /// When the connection is next due to be closed unless a frame arrives: the login or idle
+    /// deadline, or the unfinished frame's.
+    fn deadline(&self, last_frame: Instant) -> Instant {
+        let config = &self.shared.config;
+        let state = if matches!(self.state, State::LoggedIn(_)) {
+            last_frame + config.idle_timeout()
+        } else {
+            last_frame + Duration::from_millis(config.login_timeout_ms)
+        };
+        match self.frame_due(last_frame) {
+            Some(t) => state.min(t),
+            None => state,
+        }
+    }
+
+    /// When the unfinished frame in `rbuf`, if any, is due to be complete.
+    fn frame_due(&self, last_frame: Instant) -> Option<Instant> {
+        match self.intake {
+            Intake::Partial(ms) => Some(
+                last_frame
+                    + Duration::from_millis(u64::from(ms) + self.shared.config.frame_timeout_ms),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Handles the whole frames in `rbuf` (until the output reaches the low-water mark) and
+    /// writes the answers; notes when the last whole frame and the unfinished one arrived.
+    /// Boxed by the caller: the request futures are large, and an idle connection's task
+    /// should not carry their space.
+    async fn serve_buffered(&mut self, last_frame: &mut Instant) -> std::io::Result<Flow> {
+        let before = self.rbuf.len();
+        let was_logged_in = matches!(self.state, State::LoggedIn(_));
+        // Responses go to `wbuf` first; `flush` releases.
+        self.rx.hold();
+        let flow = self.process_frames().await;
+        let now = Instant::now();
+        if self.rbuf.len() < before {
+            // Idle means no whole frame: bytes trickling into one do not count.
+            if was_logged_in || matches!(self.state, State::LoggedIn(_)) {
+                *last_frame = now;
+            }
+            if self.intake != Intake::Paused {
+                self.intake = Intake::Open;
+            }
+        }
+        if self.intake == Intake::Open && !self.rbuf.is_empty() {
+            // A frame begins; its start is kept relative to `last_frame` (never later).
+            let ms = now.saturating_duration_since(*last_frame).as_millis();
+            self.intake = Intake::Partial(u32::try_from(ms).unwrap_or(u32::MAX));
+        }
+        self.flush().await?;
+        Ok(flow)
+    }
+
+    /// Decodes and handles the whole frames in the read buffer; stops early, leaving them
+    /// there, when a reply's reservation brought the output to the low-water mark. Before
+    /// login a frame may be at most `max_prelogin_frame_len`.
     async fn process_frames(&mut self) -> Flow {
-        let max = self.shared.config.max_frame_len;
         loop {
+            if self.intake == Intake::Paused {
+                return Flow::Continue;
+            }
+            let config = &self.shared.config;
+            let max = if matches!(self.state, State::LoggedIn(_)) {
+                config.max_frame_len
+            } else {
+                config.max_prelogin_frame_len
+            };
             match frame::decode(&mut self.rbuf, max) {
                 Ok(Some(env)) => {
                     if self.handle(env).await == Flow::Close {
@@ -312,7 +413,7 @@ impl Handler {
             }
             RequestKind::Whoami(_) => {
                 let store = self.shared.store.clone();
-                self.spawn_reply(rid, async move {
+                self.spawn_reply_within(rid, SMALL_REPLY, async move {
                     match store.user_by_id(login.user).await? {
                         Some(u) => Ok(ResponseResult::Profile(crate::convert::profile(&u))),
                         None => Err(RequestError::new(
@@ -329,7 +430,7 @@ impl Handler {
             }
             RequestKind::Ack(a) => {
                 let fut = crate::request::message::ack(self.shared.clone(), login, a);
-                self.spawn_reply(rid, fut).await;
+                self.spawn_reply_within(rid, SMALL_REPLY, fut).await;
             }
             RequestKind::History(q) => {
                 let fut = crate::request::message::history(self.shared.clone(), login, q);
@@ -353,8 +454,21 @@ impl Handler {
     }
 
     /// Serves a request on another task (at most [`MAX_INFLIGHT`] per connection); its reply
-    /// goes through the outbox.
+    /// goes through the outbox, in room reserved for a reply page
+    /// ([`crate::Config::reply_page_bytes`]).
     pub(crate) async fn spawn_reply<F>(&mut self, rid: u64, fut: F)
+    where
+        F: std::future::Future<Output = Result<ResponseResult, RequestError>> + Send + 'static,
+    {
+        let room = self.shared.config.reply_page_bytes();
+        self.spawn_reply_within(rid, room, fut).await;
+    }
+
+    /// [`Handler::spawn_reply`] for a reply of at most about `room` bytes. The room is
+    /// reserved in the outbox first; once the reservations and the output reach the low-water
+    /// mark, no further request is handled until they drain, so a client that sends requests
+    /// and never reads cannot make the server build unbounded replies.
+    pub(crate) async fn spawn_reply_within<F>(&mut self, rid: u64, room: usize, fut: F)
     where
         F: std::future::Future<Output = Result<ResponseResult, RequestError>> + Send + 'static,
     {
@@ -365,10 +479,13 @@ impl Handler {
         let Ok(permit) = sem.acquire_owned().await else {
             return;
         };
-        let peer = self.peer(0);
+        let reservation = self.tx.reserve(room);
+        if self.rx.backlogged() {
+            self.intake = Intake::Paused;
+        }
         tokio::spawn(async move {
             let result = fut.await;
-            peer.deliver(&frame::encode_to_bytes(&to_envelope(rid, result)));
+            reservation.deliver(&frame::encode_to_bytes(&to_envelope(rid, result)));
             drop(permit);
         });
     }

@@ -228,8 +228,14 @@ impl Server {
         let stop = CancellationToken::new();
         let addr = self.local_addr().ok();
         let token = stop.clone();
+        let sessions = self.shared.sessions.clone();
         let task = tokio::spawn(async move { self.run(token.cancelled_owned()).await });
-        ServerHandle { addr, stop, task }
+        ServerHandle {
+            addr,
+            stop,
+            task,
+            sessions,
+        }
     }
 }
 
@@ -302,6 +308,7 @@ pub struct ServerHandle {
     addr: Option<SocketAddr>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    sessions: Arc<Sessions>,
 }
 
 impl ServerHandle {
@@ -309,6 +316,12 @@ impl ServerHandle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Bytes of output the logged-in connections hold: queued in their outboxes, or drained
+    /// and not written yet (what `outbox_bytes` bounds).
+    pub fn output_bytes(&self) -> usize {
+        self.sessions.output_bytes()
     }
 
     /// Stops the server gracefully and waits for it.

@@ -75,8 +75,14 @@ impl Control {
 /// A connection's bounded queue of encoded frames: anyone may push (the router, reply tasks),
 /// its connection task drains it. The frames are copied into one byte buffer, back to back,
 /// so a push allocates nothing of its own (the buffer grows by doubling); the buffer is given
-/// back whenever the task drains it empty, so an idle connection's outbox holds none. The
-/// bound, in frames, is checked on every push.
+/// back whenever the task drains it empty, so an idle connection's outbox holds none.
+///
+/// The bound is in bytes (and frames), checked on every push: the connection's output is what
+/// is queued plus what its task drained and has not written yet ([`OutboxReader::drain_into`]
+/// until [`OutboxReader::release`]). Replies of requests served off the task are not refused:
+/// each reserves room before it is built ([`Outbox::reserve`]), and the task reads no further
+/// request while the output and the reservations reach half the bound
+/// ([`OutboxReader::backlogged`]), so replies stay bounded while pushes keep the other half.
 ///
 /// [`Outbox::push_now`] writes the frame to the socket itself when nothing is queued or being
 /// written, which saves waking the connection task (at light load, most of a message's
@@ -89,6 +95,8 @@ pub struct Outbox {
 struct OutboxShared {
     queue: Mutex<Queue>,
     capacity: usize,
+    /// Most bytes of output (queued and held by the task) before a push is refused.
+    max_bytes: usize,
     /// The connection's kick switch, in the same allocation (one per connection, not two).
     control: Control,
 }
@@ -99,12 +107,17 @@ struct Queue {
     /// tell where one ends), except that the first `partial` bytes are the rest of a frame a
     /// direct write sent in part. Bytes before `head` are drained already.
     bytes: Vec<u8>,
-    head: usize,
+    /// `u32`, like the counts below (they are part of every idle connection): the buffer is
+    /// bounded by `max_bytes` (at most 1 GiB) plus the replies reserved within it.
+    head: u32,
     /// At most one frame's length (`max_frame` is far below 4 GiB).
     partial: u32,
-    /// Frames queued, a partly written one included (`u32`, like `partial`: they are part of
-    /// every idle connection).
+    /// Frames queued, a partly written one included.
     frames: u32,
+    /// Bytes the task drained and has not written yet.
+    held: u32,
+    /// Bytes reserved for replies being built ([`Outbox::reserve`]).
+    reserved: u32,
     /// The connection task, while it waits for a frame.
     waker: Option<Waker>,
     /// The connection task is gone: frames are dropped.
@@ -114,6 +127,8 @@ struct Queue {
     busy: bool,
     /// The connection's socket, for [`Outbox::push_now`]; dropped with the reader.
     socket: Option<Arc<Socket>>,
+    /// A reservation was given back unused: the waiting task should look at the backlog.
+    nudged: bool,
 }
 
 /// The first push into an empty outbox reserves this much (a window of 16 pushes is ~2.5 KB).
@@ -141,12 +156,27 @@ impl Queue {
         self.partial = 0;
         self.frames = 0;
     }
+
+    /// Bytes queued and not yet drained.
+    fn queued(&self) -> usize {
+        self.bytes.len() - self.head as usize
+    }
+
+    /// The connection's output: queued, plus drained and not written yet.
+    fn output(&self) -> usize {
+        self.queued() + self.held as usize
+    }
+}
+
+/// Saturates at `u32::MAX` (the counts are bounded far below it by configuration).
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Why [`Outbox::push`] did not queue a frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PushError {
-    /// `capacity` frames are queued already.
+    /// The frame would take the output past its bound (bytes or frames).
     Full,
     /// The connection has ended.
     Closed,
@@ -156,16 +186,25 @@ impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
             .field("capacity", &self.shared.capacity)
+            .field("max_bytes", &self.shared.max_bytes)
             .finish_non_exhaustive()
     }
 }
 
 impl Outbox {
-    /// A new, empty outbox holding at most `capacity` frames, and its reading end.
+    /// A new, empty outbox holding at most `capacity` frames (bytes bounded only by
+    /// [`MAX_OUTBOX_BYTES`]), and its reading end.
     pub fn new(capacity: usize) -> (Outbox, OutboxReader) {
+        Self::bounded(capacity, MAX_OUTBOX_BYTES)
+    }
+
+    /// A new, empty outbox whose output is at most `capacity` frames and `max_bytes` bytes
+    /// (at most [`MAX_OUTBOX_BYTES`]), and its reading end.
+    pub fn bounded(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReader) {
         let shared = Arc::new(OutboxShared {
             queue: Mutex::new(Queue::default()),
             capacity: capacity.clamp(1, u32::MAX as usize),
+            max_bytes: max_bytes.clamp(1, MAX_OUTBOX_BYTES),
             control: Control::default(),
         });
         (
@@ -202,7 +241,35 @@ impl Outbox {
         self.push_inner(frame, true)
     }
 
+    /// Reserves `bytes` of output for a reply about to be built; the reply goes in through
+    /// [`Reservation::deliver`], which is never refused for want of room. The reservation
+    /// counts towards [`OutboxReader::backlogged`] until then.
+    pub fn reserve(&self, bytes: usize) -> Reservation {
+        let bytes = to_u32(bytes);
+        let mut q = self.shared.lock();
+        q.reserved = q.reserved.saturating_add(bytes);
+        Reservation {
+            outbox: self.clone(),
+            bytes,
+        }
+    }
+
+    /// Bytes of output: queued, and held unwritten by the connection task.
+    pub fn output_bytes(&self) -> usize {
+        self.shared.lock().output()
+    }
+
     fn push_inner(&self, frame: &[u8], direct: bool) -> Result<(), PushError> {
+        self.push_frame(frame, direct, None)
+    }
+
+    /// Queues `frame`; a reply (`reserved` is its reservation) is never refused for room.
+    fn push_frame(
+        &self,
+        frame: &[u8],
+        direct: bool,
+        reserved: Option<u32>,
+    ) -> Result<(), PushError> {
         debug_assert_eq!(
             frame::check(frame, usize::MAX).ok().flatten(),
             Some(frame.len()),
@@ -213,7 +280,11 @@ impl Outbox {
             if q.closed {
                 return Err(PushError::Closed);
             }
-            if q.frames as usize >= self.shared.capacity {
+            if let Some(r) = reserved {
+                q.reserved = q.reserved.saturating_sub(r);
+            } else if q.frames as usize >= self.shared.capacity
+                || q.output() + frame.len() > self.shared.max_bytes
+            {
                 return Err(PushError::Full);
             }
             let mut rest = frame;
@@ -236,7 +307,7 @@ impl Outbox {
                 q.bytes.reserve(FIRST_RESERVE.max(rest.len()));
             }
             q.bytes.extend_from_slice(rest);
-            q.frames += 1;
+            q.frames = q.frames.saturating_add(1);
             // Set only while the task waits on an empty queue: one wake-up per batch.
             q.waker.take()
         };
@@ -253,6 +324,43 @@ impl OutboxShared {
     }
 }
 
+/// The largest output bound an outbox takes (its counts are `u32`).
+pub const MAX_OUTBOX_BYTES: usize = 1 << 30;
+
+/// Room reserved in an outbox for one reply ([`Outbox::reserve`]); given back when dropped
+/// undelivered.
+#[derive(Debug)]
+pub struct Reservation {
+    outbox: Outbox,
+    bytes: u32,
+}
+
+impl Reservation {
+    /// Queues the reply `frame` in place of the reservation, even past the outbox's bound.
+    /// A closed outbox drops it.
+    pub fn deliver(mut self, frame: &[u8]) {
+        let bytes = std::mem::take(&mut self.bytes);
+        let _ = self.outbox.push_frame(frame, false, Some(bytes));
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.bytes == 0 {
+            return;
+        }
+        let waiting = {
+            let mut q = self.outbox.shared.lock();
+            q.reserved = q.reserved.saturating_sub(self.bytes);
+            q.nudged = true;
+            q.waker.take()
+        };
+        if let Some(w) = waiting {
+            w.wake();
+        }
+    }
+}
+
 /// The connection task's end of an [`Outbox`]. Dropping it closes the outbox.
 pub struct OutboxReader {
     shared: Arc<OutboxShared>,
@@ -265,18 +373,26 @@ impl std::fmt::Debug for OutboxReader {
 }
 
 impl OutboxReader {
-    /// Waits until a frame is queued. Cancel safe.
+    /// Waits until a frame is queued (or a reservation was given back unused). Cancel safe.
     pub fn ready(&self) -> impl Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
             // Looked at and registered under the lock that `push` takes.
             let mut q = self.shared.lock();
-            if q.frames == 0 {
+            if q.frames == 0 && !q.nudged {
                 register(&mut q.waker, cx);
                 Poll::Pending
             } else {
+                q.nudged = false;
                 Poll::Ready(())
             }
         })
+    }
+
+    /// Whether the output and the replies reserved reach half the outbox's byte bound: the
+    /// connection task reads no further request until they drain below it.
+    pub fn backlogged(&self) -> bool {
+        let q = self.shared.lock();
+        q.output() + q.reserved as usize >= self.shared.max_bytes / 2
     }
 
     /// The connection's kick switch (the task waits on it).
@@ -299,6 +415,7 @@ impl OutboxReader {
     /// not, the task stays marked as busy (it will drain and write again).
     pub fn release(&self) -> bool {
         let mut q = self.shared.lock();
+        q.held = 0;
         q.busy = q.frames != 0;
         !q.busy
     }
@@ -310,14 +427,15 @@ impl OutboxReader {
 
     /// Moves queued frames into `buf`, whole, until it holds at least `limit` bytes or the
     /// queue is empty; an emptied queue gives its storage back. Marks the task as busy, as
-    /// [`OutboxReader::hold`] does: it is about to write `buf`.
+    /// [`OutboxReader::hold`] does: it is about to write `buf`; `buf`'s bytes count as held
+    /// output until [`OutboxReader::release`].
     pub fn drain_into(&self, buf: &mut BytesMut, limit: usize) {
         let mut q = self.shared.lock();
         q.busy = true;
         if q.frames == 0 {
             return;
         }
-        let start = q.head;
+        let start = q.head as usize;
         let mut end = start;
         let mut taken = 0;
         if q.partial > 0 {
@@ -331,15 +449,15 @@ impl OutboxReader {
             taken += 1;
         }
         buf.extend_from_slice(&q.bytes[start..end]);
+        q.held = to_u32(buf.len());
         if end >= q.bytes.len() {
             q.clear();
             return;
         }
-        q.head = end;
+        q.head = to_u32(end);
         q.frames = q.frames.saturating_sub(taken).max(1);
-        if q.head >= COMPACT_AT && q.head * 2 >= q.bytes.len() {
-            let head = q.head;
-            q.bytes.drain(..head);
+        if end >= COMPACT_AT && end * 2 >= q.bytes.len() {
+            q.bytes.drain(..end);
             q.head = 0;
         }
     }
@@ -350,6 +468,7 @@ impl Drop for OutboxReader {
         let mut q = self.shared.lock();
         q.closed = true;
         q.clear();
+        q.held = 0;
         q.waker = None;
         q.socket = None;
     }
@@ -429,6 +548,19 @@ impl Sessions {
     /// Number of users online.
     pub fn users_online(&self) -> usize {
         self.map.len()
+    }
+
+    /// Bytes of output all connections hold ([`Outbox::output_bytes`]).
+    pub fn output_bytes(&self) -> usize {
+        let mut total = 0;
+        for entry in self.map.iter() {
+            total += entry
+                .value()
+                .iter()
+                .map(|p| p.outbox.output_bytes())
+                .sum::<usize>();
+        }
+        total
     }
 
     /// Kicks every connection (for shutdown).
@@ -567,6 +699,79 @@ mod tests {
         }
         assert_eq!(tx.shared.lock().frames as usize, pushed - drained);
         rx.drain_into(&mut buf, usize::MAX);
+        assert!(rx.is_empty());
+    }
+
+    /// The byte bound counts what is queued and what the task drained but has not written.
+    #[test]
+    fn output_is_bounded_in_bytes_including_what_the_task_holds() {
+        let (tx, rx) = Outbox::bounded(1000, 100);
+        let frame = f(&[1; 20]);
+        for _ in 0..4 {
+            tx.push(&frame).unwrap();
+        }
+        assert_eq!(tx.output_bytes(), 96);
+        assert_eq!(tx.push(&frame), Err(PushError::Full));
+        let mut buf = BytesMut::new();
+        rx.drain_into(&mut buf, 48);
+        assert_eq!(buf.len(), 48);
+        assert_eq!(
+            tx.output_bytes(),
+            96,
+            "drained bytes are held until written"
+        );
+        assert_eq!(tx.push(&frame), Err(PushError::Full));
+        assert!(!rx.release());
+        assert_eq!(tx.output_bytes(), 48);
+        tx.push(&frame).unwrap();
+        tx.push(&frame).unwrap();
+        assert_eq!(tx.push(&frame), Err(PushError::Full));
+        buf.clear();
+        rx.drain_into(&mut buf, usize::MAX);
+        assert!(rx.release());
+        assert_eq!(tx.output_bytes(), 0);
+    }
+
+    /// Reservations count towards the low-water mark (half the bound), not against pushes;
+    /// a reply is queued even past the bound, and its reservation is returned.
+    #[test]
+    fn replies_reserve_room_and_are_never_refused() {
+        let (tx, rx) = Outbox::bounded(1000, 100);
+        assert!(!rx.backlogged());
+        let reply = tx.reserve(40);
+        assert!(!rx.backlogged());
+        let other = tx.reserve(10);
+        assert!(rx.backlogged(), "40 + 10 reserved reach half of 100");
+        for _ in 0..3 {
+            tx.push(&f(&[1; 20])).unwrap();
+        }
+        reply.deliver(&f(&[2; 50]));
+        assert_eq!(tx.output_bytes(), 72 + 54, "a reply goes past the bound");
+        assert_eq!(tx.push(&f(&[1; 20])), Err(PushError::Full));
+        assert!(rx.backlogged());
+        let mut buf = BytesMut::new();
+        rx.drain_into(&mut buf, usize::MAX);
+        assert!(rx.release());
+        // Only the undelivered reservation is left: 10 of the 50 bytes of the mark.
+        assert!(!rx.backlogged());
+        drop(other);
+        assert_eq!(tx.shared.lock().reserved, 0);
+    }
+
+    /// A reservation dropped without a reply (its task died) wakes the waiting connection
+    /// task, which may be paused on it.
+    #[tokio::test]
+    async fn an_unused_reservation_wakes_the_task() {
+        let (tx, rx) = Outbox::bounded(1000, 100);
+        let r = tx.reserve(80);
+        assert!(rx.backlogged());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            drop(r);
+        });
+        rx.ready().await;
+        t.join().unwrap();
+        assert!(!rx.backlogged());
         assert!(rx.is_empty());
     }
 

@@ -24,7 +24,7 @@ use rusqlite::Connection;
 
 pub use account::{SessionRecord, UserRecord};
 pub use error::StorageError;
-pub use message::{ConversationPosition, HistoryQuery, StoredMessage, SyncPage};
+pub use message::{ConversationPosition, HistoryPage, HistoryQuery, StoredMessage, SyncPage};
 pub use social::DirectPolicy;
 pub use writer::{
     CommitSink, Committed, Delivered, Members, NewMessage, Target, Writer, WriterStats,
@@ -419,7 +419,21 @@ impl Store {
         user: UserId,
         query: HistoryQuery,
     ) -> Result<Vec<StoredMessage>, StorageError> {
-        self.read_view(move |c, v| message::history(c, v, user, &query))
+        Ok(self.history_page(user, query, usize::MAX).await?.messages)
+    }
+
+    /// [`Store::history`] as a page of at most about `max_bytes` of encoded messages (the
+    /// first message always), and whether more may follow.
+    ///
+    /// # Errors
+    /// As [`Store::history`].
+    pub async fn history_page(
+        &self,
+        user: UserId,
+        query: HistoryQuery,
+        max_bytes: usize,
+    ) -> Result<message::HistoryPage, StorageError> {
+        self.read_view(move |c, v| message::history(c, v, user, &query, max_bytes))
             .await
     }
 
@@ -435,7 +449,24 @@ impl Store {
         positions: Vec<ConversationPosition>,
         limit: usize,
     ) -> Result<SyncPage, StorageError> {
-        self.read_view(move |c, v| message::sync(c, v, user, &device, &positions, limit))
+        self.sync_within(user, device, positions, limit, usize::MAX)
+            .await
+    }
+
+    /// [`Store::sync`] with a page of at most about `max_bytes` of encoded messages (the first
+    /// message always); a page cut short has `has_more` set.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn sync_within(
+        &self,
+        user: UserId,
+        device: String,
+        positions: Vec<ConversationPosition>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<SyncPage, StorageError> {
+        self.read_view(move |c, v| message::sync(c, v, user, &device, &positions, limit, max_bytes))
             .await
     }
 

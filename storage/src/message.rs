@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::recent::Range;
-use crate::sequence::{Query, View};
+use crate::sequence::{Budget, Query, View};
 use crate::{ConversationId, StorageError, UserId};
 
 /// A stored message, as pushed, synced and read from history.
@@ -45,6 +45,15 @@ pub struct SyncPage {
     /// Missed messages, oldest first within each conversation.
     pub messages: Vec<StoredMessage>,
     /// More messages wait after this page.
+    pub has_more: bool,
+}
+
+/// One page of a conversation's history.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    /// Messages, newest first.
+    pub messages: Vec<StoredMessage>,
+    /// More messages may follow: the page holds `limit` messages or was cut at its byte budget.
     pub has_more: bool,
 }
 
@@ -123,7 +132,8 @@ pub(crate) fn history(
     view: &View<'_>,
     user: UserId,
     q: &HistoryQuery,
-) -> Result<Vec<StoredMessage>, StorageError> {
+    max_bytes: usize,
+) -> Result<HistoryPage, StorageError> {
     let Some(pair) = membership(c, user, q.conversation)? else {
         return Err(StorageError::Forbidden);
     };
@@ -138,7 +148,12 @@ pub(crate) fn history(
         since_ms: q.since_ms.unwrap_or(i64::MIN),
         until_ms: q.until_ms.unwrap_or(i64::MAX),
     };
-    crate::sequence::read_by_seq(c, view, &query, pair)
+    let mut budget = Budget::new(max_bytes);
+    let messages = crate::sequence::read_by_seq_within(c, view, &query, pair, &mut budget)?;
+    Ok(HistoryPage {
+        has_more: budget.hit || messages.len() == q.limit,
+        messages,
+    })
 }
 
 pub(crate) fn sync(
@@ -148,6 +163,7 @@ pub(crate) fn sync(
     device: &str,
     positions: &[ConversationPosition],
     limit: usize,
+    max_bytes: usize,
 ) -> Result<SyncPage, StorageError> {
     let mut convs = c.prepare_cached(
         "SELECT mb.conversation_id, c.kind, c.user_a, c.user_b, COALESCE(dc.seq, 0)
@@ -166,6 +182,7 @@ pub(crate) fn sync(
         })?
         .collect::<Result<_, _>>()?;
     let mut page = SyncPage::default();
+    let mut budget = Budget::new(max_bytes);
     for (conv, pair, cursor) in convs {
         let after = positions
             .iter()
@@ -184,8 +201,13 @@ pub(crate) fn sync(
             since_ms: i64::MIN,
             until_ms: i64::MAX,
         };
-        let rows = crate::sequence::read_by_seq(c, view, &query, pair)?;
+        let rows = crate::sequence::read_by_seq_within(c, view, &query, pair, &mut budget)?;
         page.messages.extend(rows);
+        if budget.hit {
+            // Cut at the byte budget: the next page goes on from here.
+            page.has_more = true;
+            break;
+        }
         if page.messages.len() - before > room {
             page.messages.pop();
             page.has_more = true;

@@ -134,70 +134,130 @@ pub(crate) fn read_by_seq(
     q: &Query,
     pair: DirectPair,
 ) -> Result<Vec<StoredMessage>, StorageError> {
+    read_by_seq_within(c, view, q, pair, &mut Budget::new(usize::MAX))
+}
+
+/// An upper bound of a stored message's protobuf encoding besides its text: eight varint
+/// fields of at most 11 bytes each, the text's tag and length, and its own as a repeated field.
+const MESSAGE_OVERHEAD: usize = 128;
+
+/// A page's byte budget, shared by the reads that fill one page: a message is taken while
+/// its encoding fits in what is left, and the first one always, so a page is never empty for
+/// want of room.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    left: usize,
+    started: bool,
+    /// A message was left out for want of room: more follow.
+    pub hit: bool,
+}
+
+impl Budget {
+    /// A budget of `bytes`.
+    pub(crate) fn new(bytes: usize) -> Budget {
+        Budget {
+            left: bytes,
+            started: false,
+            hit: false,
+        }
+    }
+
+    /// Takes `m` into the page if it fits; false when the page is full.
+    fn take(&mut self, m: &StoredMessage) -> bool {
+        let cost = m.text.len() + MESSAGE_OVERHEAD;
+        if self.started && cost > self.left {
+            self.hit = true;
+            return false;
+        }
+        self.started = true;
+        self.left = self.left.saturating_sub(cost);
+        true
+    }
+}
+
+/// [`read_by_seq`] that stops, setting [`Budget::hit`], at the first message that does not fit
+/// in `budget`. Rows are read one at a time, so a page cut short reads no further.
+pub(crate) fn read_by_seq_within(
+    c: &Connection,
+    view: &View<'_>,
+    q: &Query,
+    pair: DirectPair,
+    budget: &mut Budget,
+) -> Result<Vec<StoredMessage>, StorageError> {
     let limit = q.range.limit;
     let mut out = Vec::new();
     let timed = q.since_ms != i64::MIN || q.until_ms != i64::MAX;
-    let from_memory = |out: &mut Vec<StoredMessage>| -> Result<(), StorageError> {
-        // With a time filter some entries may not qualify: take all in range, then filter.
-        let range = Range {
-            limit: if timed { usize::MAX } else { limit - out.len() },
-            ..q.range
-        };
-        let slots = view.recent(q.conversation, range)?;
-        if slots.is_empty() {
-            return Ok(());
-        }
-        let mut st = c.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m
+    let from_memory =
+        |out: &mut Vec<StoredMessage>, budget: &mut Budget| -> Result<(), StorageError> {
+            // With a time filter some entries may not qualify: take all in range, then filter.
+            let range = Range {
+                limit: if timed { usize::MAX } else { limit - out.len() },
+                ..q.range
+            };
+            let slots = view.recent(q.conversation, range)?;
+            if slots.is_empty() {
+                return Ok(());
+            }
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m
              WHERE m.id = ?1 AND m.sent_at_ms >= ?2 AND m.sent_at_ms < ?3"
-        ))?;
-        for s in slots {
-            if out.len() == limit {
-                break;
+            ))?;
+            for s in slots {
+                if out.len() == limit || budget.hit {
+                    break;
+                }
+                let row = st.query_map(params![s.id as i64, q.since_ms, q.until_ms], |r| {
+                    message_row(r, pair)
+                })?;
+                for m in row {
+                    let m = m?;
+                    if !budget.take(&m) {
+                        break;
+                    }
+                    out.push(m);
+                }
             }
-            let row = st.query_map(params![s.id as i64, q.since_ms, q.until_ms], |r| {
-                message_row(r, pair)
-            })?;
-            for m in row {
-                out.push(m?);
+            Ok(())
+        };
+    let from_index =
+        |out: &mut Vec<StoredMessage>, budget: &mut Budget| -> Result<(), StorageError> {
+            let room = limit - out.len();
+            if room == 0 || budget.hit {
+                return Ok(());
             }
-        }
-        Ok(())
-    };
-    let from_index = |out: &mut Vec<StoredMessage>| -> Result<(), StorageError> {
-        let room = limit - out.len();
-        if room == 0 {
-            return Ok(());
-        }
-        let dir = if q.range.newest_first { "DESC" } else { "ASC" };
-        let mut st = c.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM message_seq x JOIN messages m ON m.id = x.id
+            let dir = if q.range.newest_first { "DESC" } else { "ASC" };
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message_seq x JOIN messages m ON m.id = x.id
              WHERE x.conversation_id = ?1 AND x.seq > ?2 AND x.seq < ?3
                AND m.sent_at_ms >= ?4 AND m.sent_at_ms < ?5
              ORDER BY x.seq {dir} LIMIT ?6"
-        ))?;
-        let rows = st.query_map(
-            params![
-                q.conversation as i64,
-                q.range.after.min(i64::MAX as u64) as i64,
-                q.range.before.min(i64::MAX as u64) as i64,
-                q.since_ms,
-                q.until_ms,
-                room.min(i64::MAX as usize) as i64
-            ],
-            |r| message_row(r, pair),
-        )?;
-        for m in rows {
-            out.push(m?);
-        }
-        Ok(())
-    };
+            ))?;
+            let rows = st.query_map(
+                params![
+                    q.conversation as i64,
+                    q.range.after.min(i64::MAX as u64) as i64,
+                    q.range.before.min(i64::MAX as u64) as i64,
+                    q.since_ms,
+                    q.until_ms,
+                    room.min(i64::MAX as usize) as i64
+                ],
+                |r| message_row(r, pair),
+            )?;
+            for m in rows {
+                let m = m?;
+                if !budget.take(&m) {
+                    break;
+                }
+                out.push(m);
+            }
+            Ok(())
+        };
     if q.range.newest_first {
-        from_memory(&mut out)?;
-        from_index(&mut out)?;
+        from_memory(&mut out, budget)?;
+        from_index(&mut out, budget)?;
     } else {
-        from_index(&mut out)?;
-        from_memory(&mut out)?;
+        from_index(&mut out, budget)?;
+        from_memory(&mut out, budget)?;
     }
     Ok(out)
 }

@@ -1701,8 +1701,9 @@ mod tests {
                 recent: &st.recent,
                 snap: Snapshot::read(&c).unwrap(),
             };
-            let seqs: Vec<u64> = crate::message::history(&c, &view, a, &q)
+            let seqs: Vec<u64> = crate::message::history(&c, &view, a, &q, usize::MAX)
                 .unwrap()
+                .messages
                 .iter()
                 .map(|m| m.seq)
                 .collect();

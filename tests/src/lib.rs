@@ -91,7 +91,8 @@ impl Raw {
         }
     }
 
-    /// Wraps a connected socket (for instance one bound to a chosen source address).
+    /// Wraps a connected socket set up by the test (bound to a chosen source address, or with
+    /// a small receive buffer).
     pub fn from_stream(stream: TcpStream) -> Raw {
         Raw {
             stream,

@@ -97,11 +97,12 @@ pub(crate) async fn sync(
     let pos = positions(&s.positions)?;
     let page = shared
         .store
-        .sync(
+        .sync_within(
             login.user,
             login.device,
             pos,
             limit(s.limit, SYNC_DEFAULT, SYNC_MAX),
+            shared.config.reply_page_bytes(),
         )
         .await?;
     Ok(ResponseResult::Sync(pb::SyncPage {
@@ -156,9 +157,13 @@ pub(crate) async fn history(
         until_ms: (q.until_ms != 0).then_some(q.until_ms),
         limit: limit(q.limit, HISTORY_DEFAULT, HISTORY_MAX),
     };
-    let messages = shared.store.history(login.user, query).await?;
+    let page = shared
+        .store
+        .history_page(login.user, query, shared.config.reply_page_bytes())
+        .await?;
     Ok(ResponseResult::History(pb::Messages {
-        messages: messages.into_iter().map(convert::message).collect(),
+        messages: page.messages.into_iter().map(convert::message).collect(),
+        has_more: page.has_more,
     }))
 }
 
@@ -175,17 +180,34 @@ pub(crate) async fn search(
     let conversation = validate::id("conversation_id", q.conversation_id)?;
     // Message ids are below 2^63: a larger `before_id` bounds nothing (from the newest).
     let before = (q.before_id != 0 && q.before_id <= i64::MAX as u64).then_some(q.before_id);
-    let messages = shared
+    let limit = limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX);
+    let found = shared
         .store
         .search(
             login.user,
             query,
             (conversation != 0).then_some(conversation),
             before,
-            limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX),
+            limit,
         )
         .await?;
+    let full = found.len() == limit;
+    // At most `SEARCH_MAX` messages are read; the page keeps those that fit its byte budget.
+    let mut left = shared.config.reply_page_bytes();
+    let mut messages = Vec::with_capacity(found.len());
+    for m in found.into_iter().map(convert::message) {
+        let cost = prost::Message::encoded_len(&m) + 6;
+        if !messages.is_empty() && cost > left {
+            return Ok(ResponseResult::Search(pb::Messages {
+                messages,
+                has_more: true,
+            }));
+        }
+        left = left.saturating_sub(cost);
+        messages.push(m);
+    }
     Ok(ResponseResult::Search(pb::Messages {
-        messages: messages.into_iter().map(convert::message).collect(),
+        messages,
+        has_more: full,
     }))
 }
