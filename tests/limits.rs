@@ -393,3 +393,92 @@ async fn sync_and_history_pages_are_bounded_in_bytes() {
     no_message_within(&mut events, 200).await;
     s.handle.shutdown().await;
 }
+
+/// The Rust SDK's `history_page` and `search_page` report `has_more` on a page cut by the
+/// byte budget well before `limit`; paging on with the last message's cursor yields every
+/// message once, newest first, and the last page says there is no more.
+#[tokio::test]
+async fn sdk_pages_cut_by_the_byte_budget_say_has_more() {
+    let s = small_server(|_| {}).await;
+    let addr = s.addr();
+    register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let (alice, _events) = login(&addr, "alice", "a").await;
+    // 30 messages of about 10 KB: 300 KB, about five 63 KiB pages.
+    for i in 0..30 {
+        alice
+            .send_text(bob_id, &format!("needle {i:02} {}", "m".repeat(10_000)))
+            .await
+            .unwrap();
+    }
+
+    let mut seqs = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = alice
+            .history_page(pb::History {
+                peer_user: bob_id,
+                limit: 200,
+                before_seq: seqs.last().copied().unwrap_or(0),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(!page.messages.is_empty());
+        seqs.extend(page.messages.iter().map(|m| m.seq));
+        if !page.has_more {
+            break;
+        }
+        assert!(pages < 100, "history pages make no progress");
+    }
+    assert!(pages >= 5, "only {pages} history pages");
+    assert_eq!(seqs, (1..=30).rev().collect::<Vec<_>>());
+
+    // The search index follows the store shortly after the commit: wait for the last one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = alice
+            .search(pb::Search {
+                query: "needle 29".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if !last.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the index never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut texts = Vec::new();
+    let mut before_id = 0;
+    let mut pages = 0;
+    loop {
+        let page = alice
+            .search_page(pb::Search {
+                query: "needle".into(),
+                limit: 100,
+                before_id,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        let last = page.messages.last().unwrap();
+        before_id = last.message_id;
+        texts.extend(page.messages.iter().map(|m| m.text[7..9].to_owned()));
+        if !page.has_more {
+            break;
+        }
+        assert!(pages < 100, "search pages make no progress");
+    }
+    assert!(pages >= 5, "only {pages} search pages");
+    let want: Vec<String> = (0..30).rev().map(|i| format!("{i:02}")).collect();
+    assert_eq!(texts, want);
+    alice.close().await;
+    s.handle.shutdown().await;
+}

@@ -443,24 +443,45 @@ impl Client {
         }
     }
 
-    /// A page of a conversation's history, newest first.
+    /// One page of a conversation's history, newest first. A page may hold fewer than
+    /// `limit` messages and still not be the last; [`Client::history_page`] tells.
     ///
     /// # Errors
     /// `INVALID_ARGUMENT`, `NOT_FOUND`, `FORBIDDEN`, or a connection error.
     pub async fn history(&self, req: pb::History) -> Result<Vec<pb::Message>, ClientError> {
+        Ok(self.history_page(req).await?.messages)
+    }
+
+    /// One page of a conversation's history, newest first, with `has_more`: while it is set,
+    /// ask again with `before_seq` = the last message's `seq`.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT`, `NOT_FOUND`, `FORBIDDEN`, or a connection error.
+    pub async fn history_page(&self, req: pb::History) -> Result<pb::Messages, ClientError> {
         match self.call(RequestKind::History(req)).await? {
-            ResponseResult::History(m) => Ok(m.messages),
+            ResponseResult::History(m) => Ok(m),
             other => Err(unexpected("History", &other)),
         }
     }
 
-    /// Full-text search over the user's conversations, newest first.
+    /// One page of a full-text search over the user's conversations, newest first. A page
+    /// may hold fewer than `limit` messages and still not be the last;
+    /// [`Client::search_page`] tells.
     ///
     /// # Errors
     /// `INVALID_ARGUMENT`, or a connection error.
     pub async fn search(&self, req: pb::Search) -> Result<Vec<pb::Message>, ClientError> {
+        Ok(self.search_page(req).await?.messages)
+    }
+
+    /// One page of a full-text search, newest first, with `has_more`: while it is set, ask
+    /// again with `before_id` = the last message's `message_id`.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT`, or a connection error.
+    pub async fn search_page(&self, req: pb::Search) -> Result<pb::Messages, ClientError> {
         match self.call(RequestKind::Search(req)).await? {
-            ResponseResult::Search(m) => Ok(m.messages),
+            ResponseResult::Search(m) => Ok(m),
             other => Err(unexpected("Search", &other)),
         }
     }

@@ -237,6 +237,16 @@ pub(crate) fn messages(ms: &[pb::Message]) -> Value {
     json!({ "messages": list })
 }
 
+/// A page of messages (History, Search) with whether more follow.
+pub(crate) fn message_page(page: &pb::Messages) -> Value {
+    let list: Vec<Value> = page
+        .messages
+        .iter()
+        .map(|m| Value::Object(message(m)))
+        .collect();
+    json!({ "messages": list, "has_more": page.has_more })
+}
+
 /// One's own profile.
 pub(crate) fn profile(p: &pb::Profile) -> Value {
     json!({

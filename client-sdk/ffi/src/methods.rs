@@ -186,7 +186,8 @@ fn ack(p: &Params, conn: Conn) -> Result<Call, Refusal> {
 }
 
 /// `history`: `{"conversation_id" | "peer_user", "limit"?, "before_seq"?, "since"?, "until"?}`
-/// → `{"messages":[...]}`, newest first.
+/// → `{"messages":[...],"has_more"}`, newest first; while `has_more`, ask again with
+/// `before_seq` = the last message's `seq`.
 fn history(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let req = pb::History {
         conversation_id: p.opt_id("conversation_id")?.unwrap_or(0),
@@ -197,13 +198,14 @@ fn history(p: &Params, conn: Conn) -> Result<Call, Refusal> {
         until_ms: p.opt_i64("until")?.unwrap_or(0),
     };
     call(async move {
-        let got = conn.client().await?.history(req).await?;
-        Ok(json::messages(&got))
+        let page = conn.client().await?.history_page(req).await?;
+        Ok(json::message_page(&page))
     })
 }
 
-/// `search`: `{"query","limit"?,"before_id"?,"conversation_id"?}` → `{"messages":[...]}`,
-/// newest first.
+/// `search`: `{"query","limit"?,"before_id"?,"conversation_id"?}` →
+/// `{"messages":[...],"has_more"}`, newest first; while `has_more`, ask again with
+/// `before_id` = the last message's `message_id`.
 fn search(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let req = pb::Search {
         query: p.string("query")?,
@@ -212,8 +214,8 @@ fn search(p: &Params, conn: Conn) -> Result<Call, Refusal> {
         conversation_id: p.opt_id("conversation_id")?.unwrap_or(0),
     };
     call(async move {
-        let got = conn.client().await?.search(req).await?;
-        Ok(json::messages(&got))
+        let page = conn.client().await?.search_page(req).await?;
+        Ok(json::message_page(&page))
     })
 }
 

@@ -29,12 +29,24 @@ impl Server {
 
     /// A server with the given `dm_policy`.
     fn start_with(dm_policy: &str) -> Server {
+        Self::start_small(dm_policy, false)
+    }
+
+    /// A server with the given `dm_policy`; if `small`, with 64 KiB frames (so reply pages of
+    /// at most 63 KiB).
+    fn start_small(dm_policy: &str, small: bool) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let server = rt.block_on(TestServer::start_with(|c| c.dm_policy = dm_policy.into()));
+        let server = rt.block_on(TestServer::start_with(|c| {
+            c.dm_policy = dm_policy.into();
+            if small {
+                c.max_frame_len = 64 * 1024;
+                c.outbox_bytes = 256 * 1024;
+            }
+        }));
         Server {
             rt,
             server: Some(server),
@@ -637,6 +649,82 @@ fn social_methods_end_to_end() {
             "{method}"
         );
     }
+}
+
+/// `history` and `search` say `has_more` on a page cut by the server's byte budget (63 KiB
+/// here) well before `limit`; paging on with the last message's cursor yields every message
+/// once, newest first, and the last page says there is no more.
+#[test]
+fn history_and_search_pages_cut_by_the_byte_budget_say_has_more() {
+    let server = Server::start_small("anyone", true);
+    let c = C::connect(&server.addr());
+    c.ok("register", creds("kim"));
+    let peer = c.ok("register", creds("lou"))["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.ok("login", creds("kim"));
+    // 30 messages of about 10 KB: 300 KB, about five pages.
+    for i in 0..30 {
+        let text = format!("needle {i:02} {}", "m".repeat(10_000));
+        c.ok("send_message", json!({ "to_user": peer, "text": text }));
+    }
+
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let mut params = json!({ "peer_user": peer, "limit": 200 });
+        if let Some(seq) = seqs.last() {
+            params["before_seq"] = json!(seq.to_string());
+        }
+        let page = c.ok("history", params);
+        pages += 1;
+        let list = page["messages"].as_array().unwrap();
+        assert!(!list.is_empty(), "{page}");
+        seqs.extend(list.iter().map(|m| num(m, "seq")));
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+        assert!(pages < 100, "history pages make no progress");
+    }
+    assert!(pages >= 5, "only {pages} history pages");
+    assert_eq!(seqs, (1..=30).rev().collect::<Vec<u64>>());
+
+    // The search index follows the store shortly after the commit: wait for the last one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.ok("search", json!({ "query": "needle 29" }))["messages"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the index never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut texts = Vec::new();
+    let mut pages = 0;
+    let mut before_id: Option<String> = None;
+    loop {
+        let mut params = json!({ "query": "needle", "limit": 100 });
+        if let Some(id) = &before_id {
+            params["before_id"] = json!(id);
+        }
+        let page = c.ok("search", params);
+        pages += 1;
+        let list = page["messages"].as_array().unwrap();
+        let last = list.last().unwrap();
+        before_id = Some(last["message_id"].as_str().unwrap().to_owned());
+        texts.extend(
+            list.iter()
+                .map(|m| m["text"].as_str().unwrap()[7..9].to_owned()),
+        );
+        if !page["has_more"].as_bool().unwrap() {
+            break;
+        }
+        assert!(pages < 100, "search pages make no progress");
+    }
+    assert!(pages >= 5, "only {pages} search pages");
+    let want: Vec<String> = (0..30).rev().map(|i| format!("{i:02}")).collect();
+    assert_eq!(texts, want);
 }
 
 #[test]
