@@ -93,12 +93,19 @@ enum Intake {
     Stopped,
 }
 
-pub(crate) async fn serve(
+/// Serves one connection until it ends, then drops `guards` (the slots it holds).
+///
+/// Not an `async fn`: the handler is built first and captured by the returned future, which
+/// keeps it in place. An `async fn` would hold its arguments and the handler built from them
+/// side by side for the connection's whole life (so would an `async` block around this
+/// future), and every idle connection's task would carry both.
+pub(crate) fn serve<G: Send + 'static>(
     shared: Arc<Shared>,
     stream: Socket,
     conn_id: u64,
     peer_addr: SocketAddr,
-) {
+    guards: G,
+) -> impl Future<Output = ()> + Send + 'static {
     let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
@@ -115,11 +122,14 @@ pub(crate) async fn serve(
         inflight: None,
         intake: Intake::Open,
     };
-    let end = h.run().await;
-    h.leave_sessions();
-    match end {
-        Ok(why) => tracing::debug!(why, "connection closed"),
-        Err(e) => tracing::info!(error = %e, "connection dropped"),
+    async move {
+        let end = h.run().await;
+        h.leave_sessions();
+        match end {
+            Ok(why) => tracing::debug!(why, "connection closed"),
+            Err(e) => tracing::info!(error = %e, "connection dropped"),
+        }
+        drop(guards);
     }
 }
 

@@ -47,20 +47,19 @@ pub(crate) async fn accept_loop(
                 let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
                 let span = tracing::info_span!("conn", id, %peer);
                 let shared = shared.clone();
-                tracker.spawn(
-                    async move {
-                        // Boxed, and no acceptor held across the await: a plain connection's
-                        // task must not carry the TLS relay's space.
-                        if shared.tls.is_some() {
-                            Box::pin(tls::serve(shared, stream, id, peer)).await;
-                        } else {
-                            handler::serve(shared, Socket::Tcp(stream), id, peer).await;
-                        }
-                        drop(slot);
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
+                // The task is the handler's own future, nothing around it (see
+                // `handler::serve`); a TLS connection's is boxed, so that a plain one's task
+                // does not carry the TLS relay's space.
+                if shared.tls.is_some() {
+                    tracker.spawn(
+                        Box::pin(tls::serve(shared, stream, id, peer, (slot, permit)))
+                            .instrument(span),
+                    );
+                } else {
+                    let serve =
+                        handler::serve(shared, Socket::Tcp(stream), id, peer, (slot, permit));
+                    tracker.spawn(serve.instrument(span));
+                }
             }
             Err(e) => {
                 // Typically EMFILE: wait for connections to go away instead of spinning.

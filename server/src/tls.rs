@@ -65,11 +65,12 @@ pub(crate) async fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Con
 
 /// Serves one TLS connection: the handshake (within the login timeout), then the handler on
 /// one end of a Unix socket pair while this task relays the other end to the TLS stream.
-pub(crate) async fn serve(
+pub(crate) async fn serve<G: Send + 'static>(
     shared: Arc<Shared>,
     tcp: TcpStream,
     conn_id: u64,
     peer_addr: SocketAddr,
+    guards: G,
 ) {
     let Some(acceptor) = shared.tls.clone() else {
         return;
@@ -105,6 +106,7 @@ pub(crate) async fn serve(
         Socket::Unix(Box::new(handler_end)),
         conn_id,
         peer_addr,
+        guards,
     );
     tokio::pin!(relay, handler);
     tokio::select! {
