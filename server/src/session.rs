@@ -545,11 +545,6 @@ impl Sessions {
         self.map.contains_key(&user)
     }
 
-    /// Number of users online.
-    pub fn users_online(&self) -> usize {
-        self.map.len()
-    }
-
     /// Bytes of output all connections hold ([`Outbox::output_bytes`]).
     pub fn output_bytes(&self) -> usize {
         let mut total = 0;
@@ -561,15 +556,6 @@ impl Sessions {
                 .sum::<usize>();
         }
         total
-    }
-
-    /// Kicks every connection (for shutdown).
-    pub fn kick_all(&self, code: ErrorCode) {
-        for entry in self.map.iter() {
-            for p in entry.value() {
-                p.control().kick(code);
-            }
-        }
     }
 }
 
