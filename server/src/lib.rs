@@ -5,11 +5,13 @@
 
 pub mod account;
 pub mod config;
+pub mod control;
 mod convert;
 pub mod error;
 mod handler;
 pub mod limits;
 mod listener;
+pub mod outbox;
 mod presence;
 mod request;
 pub mod router;
