@@ -19,7 +19,7 @@ pub struct Config {
     /// Directory holding the SQLite database.
     pub data_dir: PathBuf,
     /// Log level: error, warn, info, debug, trace.
-    pub log: String,
+    pub log: LogLevel,
     /// Largest frame payload accepted, in bytes.
     pub max_frame_len: usize,
     /// Largest frame payload accepted before login, in bytes (Hello, Login, Register fit).
@@ -70,7 +70,7 @@ pub struct Config {
     /// Longest a graceful shutdown may take, in milliseconds.
     pub shutdown_grace_ms: u64,
     /// "process" (survives a server crash) or "fsync" (survives power loss).
-    pub durability: String,
+    pub durability: Durability,
     /// PBKDF2-HMAC-SHA256 iterations for new password hashes (at least 100,000).
     pub pbkdf2_iterations: u32,
     /// Days a session token lives after its last use (fractions allowed); each use slides it.
@@ -96,7 +96,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             data_dir: PathBuf::from("./feige-data"),
-            log: "info".into(),
+            log: LogLevel::Info,
             max_frame_len: feige_protocol::DEFAULT_MAX_FRAME_LEN,
             max_prelogin_frame_len: 64 * 1024,
             frame_timeout_ms: 15_000,
@@ -120,13 +120,60 @@ impl Default for Config {
             friend_request_cooldown_ms: 24 * 3_600_000,
             friend_request_retention_ms: 30 * 24 * 3_600_000,
             shutdown_grace_ms: 10_000,
-            durability: "process".into(),
+            durability: Durability::Process,
             pbkdf2_iterations: 100_000,
             session_ttl_days: 30.0,
             max_batch: 16384,
             conversation_cache: 500_000,
             index_batch: 262_144,
             dm_policy: "friends".into(),
+        }
+    }
+}
+
+/// The `log` setting: the most verbose level written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Informational lines and above.
+    Info,
+    /// Debugging detail and above.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// The `durability` setting: what a committed write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Survives a server crash.
+    Process,
+    /// Survives power loss.
+    Fsync,
+}
+
+impl From<Durability> for feige_storage::Durability {
+    fn from(d: Durability) -> Self {
+        match d {
+            Durability::Process => feige_storage::Durability::Process,
+            Durability::Fsync => feige_storage::Durability::Fsync,
         }
     }
 }
@@ -180,8 +227,12 @@ impl Config {
         if self.max_frame_len < 1024 || self.max_frame_len > 64 * 1024 * 1024 {
             return bad("max_frame_len: must be 1 KiB..64 MiB");
         }
-        if self.heartbeat_ms < 100 {
-            return bad("heartbeat_ms: must be at least 100");
+        // Clients are told the interval as a u32.
+        if self.heartbeat_ms < 100 || self.heartbeat_ms > u64::from(u32::MAX) {
+            return bad("heartbeat_ms: must be 100..4294967295");
+        }
+        if self.max_batch == 0 || self.conversation_cache == 0 || self.index_batch == 0 {
+            return bad("max_batch, conversation_cache, index_batch: must be positive");
         }
         if self.pbkdf2_iterations < 100_000 {
             return bad("pbkdf2_iterations: must be at least 100000");
@@ -219,23 +270,8 @@ impl Config {
         if self.friend_request_retention_ms == 0 {
             return bad("friend_request_retention_ms: must be positive");
         }
-        self.durability()?;
         self.dm_policy()?;
         Ok(())
-    }
-
-    /// The storage durability named by `durability`.
-    ///
-    /// # Errors
-    /// An unknown name.
-    pub fn durability(&self) -> Result<feige_storage::Durability, ConfigError> {
-        match self.durability.as_str() {
-            "process" => Ok(feige_storage::Durability::Process),
-            "fsync" => Ok(feige_storage::Durability::Fsync),
-            other => Err(ConfigError::Invalid(format!(
-                "durability: {other:?} is neither \"process\" nor \"fsync\""
-            ))),
-        }
     }
 
     /// The storage policy named by `dm_policy`.
@@ -300,6 +336,29 @@ mod tests {
         assert_eq!(c.session_ttl_ms(), 43_200_000);
         let c: Config = toml::from_str("session_ttl_days = 0").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    /// Choices parse from their documented strings; anything else is refused at parse time.
+    #[test]
+    fn choices_parse_from_strings() {
+        let c = Config::default();
+        assert_eq!(c.log, LogLevel::Info);
+        assert_eq!(c.durability, Durability::Process);
+        let c: Config = toml::from_str("log = \"debug\"\ndurability = \"fsync\"").unwrap();
+        assert_eq!(c.log, LogLevel::Debug);
+        assert_eq!(c.durability, Durability::Fsync);
+        assert!(toml::from_str::<Config>("durability = \"disk\"").is_err());
+        assert!(toml::from_str::<Config>("log = \"loud\"").is_err());
+        let slow = Config {
+            heartbeat_ms: u64::from(u32::MAX) + 1,
+            ..Config::default()
+        };
+        assert!(slow.validate().is_err());
+        let no_batch = Config {
+            max_batch: 0,
+            ..Config::default()
+        };
+        assert!(no_batch.validate().is_err());
     }
 
     /// One frame always fits in the output bound, and the pre-login limit is the smaller one.

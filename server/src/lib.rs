@@ -5,11 +5,13 @@
 
 pub mod account;
 pub mod config;
+pub mod control;
 mod convert;
 pub mod error;
 mod handler;
 pub mod limits;
 mod listener;
+pub mod outbox;
 mod presence;
 mod request;
 pub mod router;
@@ -51,6 +53,15 @@ pub enum ServerError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The router thread could not be started.
+    #[error("cannot start the router thread: {0}")]
+    RouterThread(std::io::Error),
+    /// A start-up task on the blocking pool panicked or was cancelled.
+    #[error("a start-up task failed")]
+    StartupTask,
+    /// The system's random source failed.
+    #[error("random source failed")]
+    Random,
 }
 
 /// State every connection shares.
@@ -107,21 +118,21 @@ impl Server {
         };
         let sessions = Arc::new(Sessions::default());
         let opts = StoreOptions {
-            durability: config.durability()?,
-            max_batch: config.max_batch.max(1),
-            conversation_cache: config.conversation_cache.max(1),
-            index_batch: config.index_batch.max(1),
+            durability: config.durability.into(),
+            max_batch: config.max_batch,
+            conversation_cache: config.conversation_cache,
+            index_batch: config.index_batch,
             direct_policy: config.dm_policy()?,
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
-        let (router, router_thread) = Router::start(sessions.clone())
-            .map_err(|source| ServerError::Storage(feige_storage::StorageError::Io(source)))?;
+        let (router, router_thread) =
+            Router::start(sessions.clone()).map_err(ServerError::RouterThread)?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
             Store::open::<ReplyTo>(&dir, opts, Box::new(router))
         })
         .await
-        .map_err(|_| feige_storage::StorageError::WorkerGone)??;
+        .map_err(|_| ServerError::StartupTask)??;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -136,12 +147,8 @@ impl Server {
             account::hash_password(&rng, iterations, &format!("{password:?}"))
         })
         .await
-        .map_err(|_| feige_storage::StorageError::WorkerGone)?
-        .map_err(|_| {
-            ServerError::Storage(feige_storage::StorageError::Io(std::io::Error::other(
-                "random source failed",
-            )))
-        })?;
+        .map_err(|_| ServerError::StartupTask)?
+        .map_err(|_| ServerError::Random)?;
         let limits = Arc::new(limits::Limits::new(&config));
         let close = CancellationToken::new();
         Ok(Server {

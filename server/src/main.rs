@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
+use feige_server::config::{Durability, LogLevel};
 use feige_server::{Config, Server};
 
 /// Feige (飞鸽) instant-messaging server: framed protobuf over TCP, SQLite storage.
@@ -21,12 +21,12 @@ struct Args {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Log level: error, warn, info, debug or trace [default: info].
-    #[arg(long)]
-    log: Option<String>,
+    #[arg(long, value_enum)]
+    log: Option<LogLevel>,
     /// Commit durability: "process" (survives a server crash) or "fsync" (survives power loss)
     /// [default: process].
-    #[arg(long)]
-    durability: Option<String>,
+    #[arg(long, value_enum)]
+    durability: Option<Durability>,
     /// Who may send 1:1 messages: "friends" (only friends) or "anyone" [default: friends].
     #[arg(long)]
     dm_policy: Option<String>,
@@ -64,10 +64,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(v) = args.trusted_addrs {
         config.trusted_addrs = v;
     }
-    let level: tracing::Level = config
-        .log
-        .parse()
-        .with_context(|| format!("invalid --log level {:?}", config.log))?;
+    let level = tracing::Level::from(config.log);
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false)

@@ -5,8 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::{now_ms, StorageError, UserId};
 
-/// A stored account.
-#[derive(Debug, Clone)]
+/// A stored account. Its `Debug` leaves out the salt and password hash so logs never carry them.
+#[derive(Clone)]
 pub struct UserRecord {
     /// User id.
     pub id: UserId,
@@ -28,6 +28,21 @@ pub struct UserRecord {
     pub phone: String,
     /// E-mail address (private to the user).
     pub email: String,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("nickname", &self.nickname)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("signature", &self.signature)
+            .field("avatar", &self.avatar)
+            .field("phone", &self.phone)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A live session token, stored by its hash.
@@ -337,6 +352,26 @@ pub fn delete_session(c: &Connection, token_hash: &[u8]) -> Result<bool, Storage
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_record_debug_hides_secrets() {
+        let u = super::UserRecord {
+            id: 7,
+            username: "alice".into(),
+            nickname: "Alice".into(),
+            salt: vec![0xAB; 16],
+            password_hash: vec![0xCD; 32],
+            created_at_ms: 1,
+            signature: String::new(),
+            avatar: String::new(),
+            phone: String::new(),
+            email: String::new(),
+        };
+        let text = format!("{u:?}");
+        assert!(text.contains("alice"));
+        assert!(!text.contains("salt") && !text.contains("password_hash"));
+        assert!(!text.contains("171") && !text.contains("205"));
+    }
+
     use super::*;
     use crate::schema::migrated_in_memory;
 

@@ -54,7 +54,7 @@ impl Handler {
             major: PROTOCOL_MAJOR,
             minor: PROTOCOL_MINOR,
             server: format!("feige/{}", env!("CARGO_PKG_VERSION")),
-            heartbeat_ms: config.heartbeat_ms as u32,
+            heartbeat_ms: u32::try_from(config.heartbeat_ms).unwrap_or(u32::MAX),
             max_frame_len: config.max_frame_len as u32,
             session,
         };
