@@ -29,9 +29,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{ClientConfig, ConnState, Event};
 use crate::connection::{Connection, FrameReader, FrameWriter};
 use crate::delivery::{Applied, Tracker};
+use crate::types::{ClientConfig, ConnState, Event};
 use crate::ClientError;
 
 /// Bytes gathered before one write.

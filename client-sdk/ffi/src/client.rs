@@ -616,6 +616,8 @@ async fn forward(shared: &Shared, event: Event) {
         }
         Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
         Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
+        // An event kind the C SDK does not map yet is not queued.
+        _ => {}
     }
 }
 
