@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod client;
 mod connection;
 mod delivery;
@@ -27,6 +28,7 @@ mod error;
 mod link;
 mod types;
 
+pub use backoff::Backoff;
 pub use client::{Client, Events, SEND_RETRY_WINDOW};
 pub use error::{code_name, ClientError};
 pub use feige_protocol::{self as protocol, pb, ErrorCode, RequestKind, ResponseResult};

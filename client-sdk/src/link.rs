@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::connection::{Connection, FrameReader, FrameWriter};
 use crate::delivery::{Applied, Tracker};
 use crate::types::{ClientConfig, ConnState, Event};
@@ -40,13 +41,6 @@ const WRITE_BATCH: usize = 64 * 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Delay between a delivered push and the Ack that reports it.
 const ACK_DEBOUNCE: Duration = Duration::from_millis(200);
-/// First reconnect delay; doubles up to [`BACKOFF_MAX`].
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest reconnect delay.
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A connection that lived this long restarts the backoff at [`BACKOFF_MIN`]; one that died
-/// sooner (e.g. kicked again right away) keeps doubling it.
-const BACKOFF_RESET: Duration = Duration::from_secs(10);
 /// Heartbeat used when the server announces none.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 /// Most positions in one Ack (the server takes up to 10 000).
@@ -840,7 +834,7 @@ async fn on_response(inner: &Arc<Inner>, out: &Emitter, id: u64, result: Option<
 /// Watches the live connection; when it drops, reconnects (if the client is logged in and
 /// allowed to) or closes the client for good.
 pub(crate) async fn supervise(inner: Arc<Inner>, mut reader: JoinHandle<ReadEnd>, mut gen: u64) {
-    let mut delay = BACKOFF_MIN;
+    let mut backoff = Backoff::new();
     let mut up_since = Instant::now();
     loop {
         let end = tokio::select! {
@@ -859,10 +853,8 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut reader: JoinHandle<ReadEnd>
             inner.set_dead();
             return;
         }
-        if up_since.elapsed() >= BACKOFF_RESET {
-            delay = BACKOFF_MIN;
-        }
-        match reconnect(&inner, &mut delay).await {
+        backoff.connection_ended(up_since.elapsed());
+        match reconnect(&inner, &mut backoff).await {
             Some((r, g)) => {
                 reader = r;
                 gen = g;
@@ -876,13 +868,15 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut reader: JoinHandle<ReadEnd>
     }
 }
 
-/// Reconnects with exponential backoff (starting at `*delay`, which it leaves doubled for the
-/// next time) and resumes the session; `None` when giving up (closed, or the token was
+/// Reconnects with the delays of `backoff` (which keeps its place for the next time) and
+/// resumes the session; `None` when giving up (closed, or the token was
 /// refused).
-async fn reconnect(inner: &Arc<Inner>, delay: &mut Duration) -> Option<(JoinHandle<ReadEnd>, u64)> {
+async fn reconnect(
+    inner: &Arc<Inner>,
+    backoff: &mut Backoff,
+) -> Option<(JoinHandle<ReadEnd>, u64)> {
     loop {
-        let wait = *delay;
-        *delay = (wait * 2).min(BACKOFF_MAX);
+        let wait = backoff.next_delay();
         inner.emit_state(ConnState::Disconnected { retry_in: wait });
         tokio::select! {
             () = tokio::time::sleep(wait) => {}

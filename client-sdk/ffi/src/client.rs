@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
-use feige_client::{Client, ClientConfig, ClientError, ConnState, Event};
+use feige_client::{Backoff, Client, ClientConfig, ClientError, ConnState, Event};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
@@ -34,14 +34,6 @@ use crate::status::FeigeStatus;
 
 /// Requests accepted and not yet completed; more are refused with `FEIGE_ERR_BUSY`.
 pub(crate) const MAX_LIVE_REQUESTS: usize = 16_384;
-/// First delay before reconnecting a client that lost its connection while logged out, or
-/// could not connect; doubles up to [`BACKOFF_MAX`]. (While logged in, the Rust client
-/// reconnects and resumes by itself.)
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest reconnect delay.
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A connection that lived this long restarts the backoff.
-const BACKOFF_RESET: Duration = Duration::from_secs(10);
 /// How long the runtime may take to stop its threads in `feige_client_free`.
 const RUNTIME_STOP: Duration = Duration::from_secs(2);
 /// Shortest pause between two scans for expired requests while there is no connection.
@@ -537,8 +529,11 @@ async fn run_connection(shared: Arc<Shared>) {
     shared.current.send_replace(None);
 }
 
+/// Keeps a Rust client connected, reconnecting with [`Backoff`] a client that lost its
+/// connection while logged out, or could not connect. (While logged in, the Rust client
+/// reconnects and resumes by itself.)
 async fn connection_loop(shared: &Shared) {
-    let mut delay = BACKOFF_MIN;
+    let mut backoff = Backoff::new();
     let mut failure = None;
     loop {
         shared.push_state(ConnState::Connecting);
@@ -556,15 +551,14 @@ async fn connection_loop(shared: &Shared) {
                     }
                 }
                 shared.current.send_replace(None);
-                if since.elapsed() >= BACKOFF_RESET {
-                    delay = BACKOFF_MIN;
-                }
+                backoff.connection_ended(since.elapsed());
             }
             Err(e) => {
                 tracing::debug!(error = %e, "connect failed");
                 failure = Some(e.to_string());
             }
         }
+        let delay = backoff.next_delay();
         // Why the connection could not be made (a refused TLS handshake, say), for the
         // application to show.
         let mut state = json::state(ConnState::Disconnected { retry_in: delay });
@@ -573,7 +567,6 @@ async fn connection_loop(shared: &Shared) {
         }
         shared.queue.push(FeigeEvent::state(&state));
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(BACKOFF_MAX);
     }
 }
 
