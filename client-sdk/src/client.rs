@@ -87,8 +87,8 @@ impl Client {
         let (conn, hello) = link::open(&inner, None).await?;
         let (reader, gen) = link::start_link(&inner, conn, &hello);
         inner.emit_state(ConnState::Connected);
-        tokio::spawn(link::supervise(inner.clone(), reader, gen));
-        tokio::spawn(link::ack_loop(inner.clone()));
+        tokio::spawn(link::supervisor::supervise(inner.clone(), reader, gen));
+        tokio::spawn(link::acks::ack_loop(inner.clone()));
         let client = Client {
             inner: inner.clone(),
             _close: Arc::new(CloseOnDrop(inner)),
