@@ -11,10 +11,8 @@
 //! runs as its own task. So requests go out in call order, many in flight.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
@@ -28,7 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::json::{self, Params, Refusal};
-use crate::methods;
+use crate::methods::{self, Call, Conn, Reply};
 use crate::queue::{EventQueue, FeigeEvent, Wake};
 use crate::status::FeigeStatus;
 
@@ -38,11 +36,6 @@ pub(crate) const MAX_LIVE_REQUESTS: usize = 16_384;
 const RUNTIME_STOP: Duration = Duration::from_secs(2);
 /// Shortest pause between two scans for expired requests while there is no connection.
 const EXPIRY_SCAN: Duration = Duration::from_millis(10);
-
-/// What a method's future yields: its result JSON, or why it failed.
-pub(crate) type Reply = Result<Value, ClientError>;
-/// A method call, ready to run on the SDK's runtime.
-pub(crate) type Call = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -77,21 +70,6 @@ pub(crate) struct Shared {
     cancel: CancellationToken,
     /// The SDK's runtime, where the wakeup callback is called from.
     rt: tokio::runtime::Handle,
-}
-
-/// A method call's way to its client: the dispatcher sets it before the call first runs.
-#[derive(Clone)]
-pub(crate) struct Conn(Arc<OnceLock<Client>>);
-
-impl Conn {
-    /// The connected client the dispatcher chose for this call. (Async so that methods read
-    /// as any other client call.)
-    ///
-    /// # Errors
-    /// [`ClientError::Closed`] if there is none (the call ran outside the dispatcher).
-    pub(crate) async fn client(&self) -> Result<Client, ClientError> {
-        self.0.get().cloned().ok_or(ClientError::Closed)
-    }
 }
 
 impl Shared {
@@ -195,7 +173,7 @@ impl FeigeClient {
         let deadline = tokio::time::Instant::now()
             + methods::time_limit(name, self.shared.config.request_timeout);
         let client = Arc::new(OnceLock::new());
-        let call = method(&params, Conn(client.clone())).map_err(|e| Refusal {
+        let call = method(&params, Conn::new(client.clone())).map_err(|e| Refusal {
             message: format!("{name}: {}", e.message),
             ..e
         })?;
