@@ -85,7 +85,7 @@ impl Client {
         let inner = Arc::new(Inner::new(config, tx));
         inner.emit_state(ConnState::Connecting);
         let (conn, hello) = link::open(&inner, None).await?;
-        let (reader, gen) = link::start_link(&inner, conn, &hello);
+        let (reader, gen) = link::tasks::start_link(&inner, conn, &hello);
         inner.emit_state(ConnState::Connected);
         tokio::spawn(link::supervisor::supervise(inner.clone(), reader, gen));
         tokio::spawn(link::acks::ack_loop(inner.clone()));

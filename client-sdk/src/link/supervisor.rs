@@ -7,7 +7,8 @@ use feige_protocol::{pb, ErrorCode};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{open, start_link, Inner, ReadEnd};
+use super::tasks::start_link;
+use super::{open, Inner, ReadEnd};
 use crate::backoff::Backoff;
 use crate::types::{ConnState, Event};
 use crate::ClientError;
