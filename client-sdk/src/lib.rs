@@ -20,15 +20,19 @@
 //! # Ok(()) }
 //! ```
 
+mod backoff;
 mod client;
 mod connection;
 mod delivery;
 mod error;
 mod link;
+mod types;
 
-pub use client::{Client, ClientConfig, ConnState, Event, Events, SEND_RETRY_WINDOW};
+pub use backoff::Backoff;
+pub use client::{Client, Events, SEND_RETRY_WINDOW};
 pub use error::{code_name, ClientError};
 pub use feige_protocol::{self as protocol, pb, ErrorCode, RequestKind, ResponseResult};
+pub use types::{ClientConfig, ConnState, Event};
 
 #[cfg(test)]
 mod tests;

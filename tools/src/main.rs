@@ -702,7 +702,8 @@ async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
                     eprintln!("disconnected by the server: {reason}; reconnecting");
                 }
             }
-            Some(Event::State(_)) => {}
+            // Connection states, and event kinds newer than this tool, are not shown.
+            Some(_) => {}
             None => break Err(ClientError::Closed.into()),
         }
     };

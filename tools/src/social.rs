@@ -350,6 +350,8 @@ pub fn event(e: &Event, me: u64) -> Option<Out> {
             }
         }
         Event::Message(_) | Event::Kicked { .. } | Event::State(_) => return None,
+        // An event kind newer than this tool is not shown.
+        _ => return None,
     })
 }
 

@@ -11,15 +11,13 @@
 //! runs as its own task. So requests go out in call order, many in flight.
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
-use feige_client::{Client, ClientConfig, ClientError, ConnState, Event};
+use feige_client::{Backoff, Client, ClientConfig, ClientError, ConnState, Event};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
@@ -28,29 +26,16 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::json::{self, Params, Refusal};
-use crate::methods;
+use crate::methods::{self, Call, Conn, Reply};
 use crate::queue::{EventQueue, FeigeEvent, Wake};
 use crate::status::FeigeStatus;
 
 /// Requests accepted and not yet completed; more are refused with `FEIGE_ERR_BUSY`.
 pub(crate) const MAX_LIVE_REQUESTS: usize = 16_384;
-/// First delay before reconnecting a client that lost its connection while logged out, or
-/// could not connect; doubles up to [`BACKOFF_MAX`]. (While logged in, the Rust client
-/// reconnects and resumes by itself.)
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest reconnect delay.
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// A connection that lived this long restarts the backoff.
-const BACKOFF_RESET: Duration = Duration::from_secs(10);
 /// How long the runtime may take to stop its threads in `feige_client_free`.
 const RUNTIME_STOP: Duration = Duration::from_secs(2);
 /// Shortest pause between two scans for expired requests while there is no connection.
 const EXPIRY_SCAN: Duration = Duration::from_millis(10);
-
-/// What a method's future yields: its result JSON, or why it failed.
-pub(crate) type Reply = Result<Value, ClientError>;
-/// A method call, ready to run on the SDK's runtime.
-pub(crate) type Call = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -85,21 +70,6 @@ pub(crate) struct Shared {
     cancel: CancellationToken,
     /// The SDK's runtime, where the wakeup callback is called from.
     rt: tokio::runtime::Handle,
-}
-
-/// A method call's way to its client: the dispatcher sets it before the call first runs.
-#[derive(Clone)]
-pub(crate) struct Conn(Arc<OnceLock<Client>>);
-
-impl Conn {
-    /// The connected client the dispatcher chose for this call. (Async so that methods read
-    /// as any other client call.)
-    ///
-    /// # Errors
-    /// [`ClientError::Closed`] if there is none (the call ran outside the dispatcher).
-    pub(crate) async fn client(&self) -> Result<Client, ClientError> {
-        self.0.get().cloned().ok_or(ClientError::Closed)
-    }
 }
 
 impl Shared {
@@ -203,7 +173,7 @@ impl FeigeClient {
         let deadline = tokio::time::Instant::now()
             + methods::time_limit(name, self.shared.config.request_timeout);
         let client = Arc::new(OnceLock::new());
-        let call = method(&params, Conn(client.clone())).map_err(|e| Refusal {
+        let call = method(&params, Conn::new(client.clone())).map_err(|e| Refusal {
             message: format!("{name}: {}", e.message),
             ..e
         })?;
@@ -537,8 +507,11 @@ async fn run_connection(shared: Arc<Shared>) {
     shared.current.send_replace(None);
 }
 
+/// Keeps a Rust client connected, reconnecting with [`Backoff`] a client that lost its
+/// connection while logged out, or could not connect. (While logged in, the Rust client
+/// reconnects and resumes by itself.)
 async fn connection_loop(shared: &Shared) {
-    let mut delay = BACKOFF_MIN;
+    let mut backoff = Backoff::new();
     let mut failure = None;
     loop {
         shared.push_state(ConnState::Connecting);
@@ -556,15 +529,14 @@ async fn connection_loop(shared: &Shared) {
                     }
                 }
                 shared.current.send_replace(None);
-                if since.elapsed() >= BACKOFF_RESET {
-                    delay = BACKOFF_MIN;
-                }
+                backoff.connection_ended(since.elapsed());
             }
             Err(e) => {
                 tracing::debug!(error = %e, "connect failed");
                 failure = Some(e.to_string());
             }
         }
+        let delay = backoff.next_delay();
         // Why the connection could not be made (a refused TLS handshake, say), for the
         // application to show.
         let mut state = json::state(ConnState::Disconnected { retry_in: delay });
@@ -573,7 +545,6 @@ async fn connection_loop(shared: &Shared) {
         }
         shared.queue.push(FeigeEvent::state(&state));
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -616,6 +587,8 @@ async fn forward(shared: &Shared, event: Event) {
         }
         Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
         Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
+        // An event kind the C SDK does not map yet is not queued.
+        _ => {}
     }
 }
 

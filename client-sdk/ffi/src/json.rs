@@ -387,6 +387,8 @@ pub(crate) fn state(s: ConnState) -> Value {
         }),
         ConnState::Syncing => json!({ "state": "syncing" }),
         ConnState::Synced => json!({ "state": "synced" }),
+        // A state the C SDK does not map yet.
+        _ => json!({ "state": "unknown" }),
     }
 }
 
