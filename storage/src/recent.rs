@@ -18,8 +18,7 @@
 //! never overtakes them. A move drops the moved entries only after its commit; a reader
 //! whose snapshot is older than that gets [`StorageError::SnapshotMoved`] and reads again.
 
-use std::sync::{PoisonError, RwLock};
-
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rusqlite::Connection;
 
 use crate::{ConversationId, IdMap, StorageError, UserId};
@@ -172,13 +171,14 @@ impl Recent {
         Ok(recent)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        // The data stays consistent if a holder panicked: every update is a push or a clear.
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    // parking_lot locks do not poison: the data stays consistent if a holder panicked,
+    // since every update is a push or a clear.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write()
     }
 
     /// Adds committed entries, each conversation's in seq order.

@@ -7,9 +7,10 @@
 //! After each commit it tells the search indexer how far messages go ([`crate::indexer`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
@@ -325,7 +326,7 @@ impl<C: Send + 'static> Writer<C> {
     /// Commits everything queued so far, stops the thread and waits for it.
     pub async fn shutdown(&self) {
         let _ = self.tx.send(Op::Shutdown).await;
-        let handle = self.thread.lock().ok().and_then(|mut h| h.take());
+        let handle = self.thread.lock().take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
