@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+mod db;
 mod error;
 pub mod indexer;
 pub mod message;

@@ -89,7 +89,7 @@ pub(crate) fn index_step(
     upto: u64,
     limit: usize,
 ) -> Result<(u64, usize), StorageError> {
-    crate::writer::run_cached(c, "BEGIN")?;
+    crate::db::run_cached(c, "BEGIN")?;
     let mut mark = upto;
     let mut n = 0;
     {
@@ -109,7 +109,7 @@ pub(crate) fn index_step(
     }
     c.prepare_cached("UPDATE main.meta SET value = ?1 WHERE key = 'indexed_upto'")?
         .execute([mark as i64])?;
-    crate::writer::run_cached(c, "COMMIT")?;
+    crate::db::run_cached(c, "COMMIT")?;
     Ok((mark, n))
 }
 

@@ -8,10 +8,11 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use super::checkpoint::{
-    run_cached, Checkpointer, CHECKPOINT_EVERY, CHECKPOINT_EVERY_OPS, CHECKPOINT_MIN_INTERVAL,
+    Checkpointer, CHECKPOINT_EVERY, CHECKPOINT_EVERY_OPS, CHECKPOINT_MIN_INTERVAL,
 };
 use super::state::{Lookup, State};
 use super::{CommitSink, Committed, Op, Reply, WriterStats};
+use crate::db::run_cached;
 use crate::indexer::Indexer;
 use crate::{now_ms, StorageError};
 

@@ -120,13 +120,6 @@ const WAL_RESTART_FRAMES: i64 = 16384;
 /// Largest WAL file kept on disk after a restart (`journal_size_limit`).
 pub(crate) const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
 
-/// Runs a statement without parameters or rows through the statement cache: under light load
-/// every message is its own transaction, and parsing `BEGIN` and `COMMIT` anew each time was
-/// ~5 % of the writer thread.
-pub(crate) fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
 /// Runs `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames backfilled).
 fn wal_checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {

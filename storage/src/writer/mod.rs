@@ -19,7 +19,7 @@ mod checkpoint;
 mod state;
 
 use batch::Worker;
-pub(crate) use checkpoint::{run_cached, Checkpointer, WAL_SIZE_LIMIT};
+pub(crate) use checkpoint::{Checkpointer, WAL_SIZE_LIMIT};
 use state::State;
 
 use crate::indexer::Indexer;
