@@ -15,6 +15,7 @@ mod schema;
 pub mod search;
 mod sequence;
 pub mod social;
+mod text;
 mod writer;
 
 use std::path::{Path, PathBuf};
