@@ -23,6 +23,9 @@ use rusqlite::Connection;
 
 use crate::{ConversationId, IdMap, StorageError, UserId};
 
+/// A message's index entry: (conversation, seq, message id).
+pub(crate) type Entry = (ConversationId, u64, u64);
+
 /// One message's entry: its seq, id and sender (the unread counts need the sender).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Slot {
@@ -213,7 +216,7 @@ impl Recent {
     }
 
     /// Every entry, as `(conversation, seq, id)` in key order, for a move into the index.
-    pub(crate) fn sorted(&self) -> Vec<crate::sequence::Entry> {
+    pub(crate) fn sorted(&self) -> Vec<Entry> {
         let g = self.read();
         let mut all: Vec<_> = g
             .convs
