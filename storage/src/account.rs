@@ -174,8 +174,8 @@ pub fn insert_user(
             salt,
             password_hash,
             now,
-            crate::social::search_key(username),
-            crate::social::search_key(nickname)
+            crate::text::search_key(username),
+            crate::text::search_key(nickname)
         ],
     );
     match res {

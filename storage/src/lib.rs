@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+mod db;
 mod error;
 pub mod indexer;
 pub mod message;
@@ -14,6 +15,7 @@ mod schema;
 pub mod search;
 mod sequence;
 pub mod social;
+mod text;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -18,11 +18,13 @@
 //! never overtakes them. A move drops the moved entries only after its commit; a reader
 //! whose snapshot is older than that gets [`StorageError::SnapshotMoved`] and reads again.
 
-use std::sync::{PoisonError, RwLock};
-
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rusqlite::Connection;
 
 use crate::{ConversationId, IdMap, StorageError, UserId};
+
+/// A message's index entry: (conversation, seq, message id).
+pub(crate) type Entry = (ConversationId, u64, u64);
 
 /// One message's entry: its seq, id and sender (the unread counts need the sender).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,13 +174,14 @@ impl Recent {
         Ok(recent)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        // The data stays consistent if a holder panicked: every update is a push or a clear.
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    // parking_lot locks do not poison: the data stays consistent if a holder panicked,
+    // since every update is a push or a clear.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write()
     }
 
     /// Adds committed entries, each conversation's in seq order.
@@ -213,7 +216,7 @@ impl Recent {
     }
 
     /// Every entry, as `(conversation, seq, id)` in key order, for a move into the index.
-    pub(crate) fn sorted(&self) -> Vec<crate::sequence::Entry> {
+    pub(crate) fn sorted(&self) -> Vec<Entry> {
         let g = self.read();
         let mut all: Vec<_> = g
             .convs

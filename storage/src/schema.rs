@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use crate::social::search_key;
+use crate::text::search_key;
 use crate::StorageError;
 
 /// Each entry migrates from version `i` to `i + 1`: its SQL, then, in the same transaction,
@@ -106,7 +106,7 @@ const MIGRATIONS: &[&str] = &[
         seq             INTEGER NOT NULL,
         PRIMARY KEY (user_id, conversation_id)
     ) WITHOUT ROWID;",
-    // 3: search keys (lower-cased in Rust by social::search_key, so user search is
+    // 3: search keys (lower-cased in Rust by text::search_key, so user search is
     // case-insensitive beyond ASCII); filled by fill_search_keys.
     "ALTER TABLE users ADD COLUMN username_key TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN nickname_key TEXT NOT NULL DEFAULT '';",
@@ -129,7 +129,7 @@ const MIGRATIONS: &[&str] = &[
     // The same pairs are unique, and a lookup by both columns is served either way.
     "DROP INDEX messages_dedupe;
     CREATE UNIQUE INDEX messages_dedupe ON messages(client_msg_id, sender_id);",
-    // 7: search keys are NFKC-normalized before lower-casing (`social::search_key`); the
+    // 7: search keys are NFKC-normalized before lower-casing (`text::search_key`); the
     // stored keys are computed again by fill_search_keys.
     "",
     // 8: direct pairs are indexed in bulk, off the per-message path (`pairs` module). The two

@@ -89,7 +89,7 @@ pub(crate) fn index_step(
     upto: u64,
     limit: usize,
 ) -> Result<(u64, usize), StorageError> {
-    crate::writer::run_cached(c, "BEGIN")?;
+    crate::db::run_cached(c, "BEGIN")?;
     let mut mark = upto;
     let mut n = 0;
     {
@@ -109,7 +109,7 @@ pub(crate) fn index_step(
     }
     c.prepare_cached("UPDATE main.meta SET value = ?1 WHERE key = 'indexed_upto'")?
         .execute([mark as i64])?;
-    crate::writer::run_cached(c, "COMMIT")?;
+    crate::db::run_cached(c, "COMMIT")?;
     Ok((mark, n))
 }
 
@@ -196,49 +196,5 @@ pub(crate) mod tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect()
-    }
-
-    /// The indexer's connection in miniature: a search database with messages attached.
-    fn indexer_conn() -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, index) = crate::indexer::paths(dir.path());
-        let m = Connection::open(&db).unwrap();
-        m.execute_batch(
-            "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT);
-             INSERT INTO messages VALUES (1, '你好世界'), (2, 'hello world'), (3, '世界和平'), (4, 'Worldwide');",
-        )
-        .unwrap();
-        crate::indexer::prepare(&index).unwrap();
-        let c = Connection::open(&index).unwrap();
-        crate::indexer::attach(&c, &db, "src").unwrap();
-        (dir, c)
-    }
-
-    #[test]
-    fn index_finds_chinese_and_english() {
-        let (_dir, c) = indexer_conn();
-        // Steps of `limit` messages; each goes on from the last one's mark.
-        assert_eq!(index_step(&c, 0, 1).unwrap(), (1, 1));
-        assert_eq!(index_step(&c, 1, 100).unwrap(), (4, 3));
-        assert_eq!(index_step(&c, 4, 100).unwrap(), (4, 0));
-        let mark: i64 = c
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'indexed_upto'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(mark, 4);
-        let find = |q: &str| matching(&c, &fts_query(q).unwrap());
-        assert_eq!(find("你好"), vec![1]);
-        assert_eq!(find("世界"), vec![1, 3]);
-        assert_eq!(find("好世"), vec![1]);
-        assert_eq!(find("world"), vec![2, 4]);
-        assert_eq!(find("hello world"), vec![2]);
-        assert!(find("好和").is_empty());
-        reset_index(&c).unwrap();
-        assert!(find("world").is_empty());
-        assert_eq!(index_step(&c, 0, 100).unwrap(), (4, 4));
-        assert_eq!(find("world"), vec![2, 4]);
     }
 }

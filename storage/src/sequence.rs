@@ -15,11 +15,8 @@
 use rusqlite::{params, Connection};
 
 use crate::message::{message_row, DirectPair, StoredMessage, MESSAGE_COLUMNS};
-use crate::recent::{Range, Recent, Slot, Snapshot};
+use crate::recent::{Entry, Range, Recent, Slot, Snapshot};
 use crate::{ConversationId, StorageError, UserId};
-
-/// A message's index entry: (conversation, seq, message id).
-pub(crate) type Entry = (ConversationId, u64, u64);
 
 /// Writes `entries` (in key order) into `message_seq` and raises the mark to `mark`, in a
 /// transaction of its own ([`crate::move_rows`]): the caller must not be in one.

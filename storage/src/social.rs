@@ -461,19 +461,7 @@ fn like_escape(s: &str) -> String {
     out
 }
 
-/// The form of a username or nickname that user search compares: NFKC-normalized (so the
-/// full-width `ＡＢＣ１２３` of a CJK input method meets `abc123`, a decomposed `é` meets the
-/// composed one, and `ﬁ` meets `fi`), then Unicode lower case one character at a time (so
-/// `ÄNNE` and `änne` meet), with the final sigma `ς` folded into `σ` (so `ΟΔΟΣ` and `οδος`
-/// meet). Stored beside each name (`users.username_key`, `users.nickname_key`) on every
-/// write, so a search compares plain strings.
-pub fn search_key(s: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    s.nfkc()
-        .flat_map(char::to_lowercase)
-        .map(|c| if c == 'ς' { 'σ' } else { c })
-        .collect()
-}
+pub use crate::text::search_key;
 
 /// Users whose username or nickname contains `query`, case-insensitively in any script (by
 /// [`search_key`]; Chinese and other scripts without case by substring): exact matches first,

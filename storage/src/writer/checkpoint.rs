@@ -1,0 +1,284 @@
+//! The checkpointer: copies the WAL back into the database file off the writer thread, and
+//! flushes the WAL's new pages between commits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use crate::{StorageError, StoreOptions};
+
+/// Copies the WAL back into the database file on its own thread and connection, so the
+/// writer's commits never pay for it. A PASSIVE checkpoint does not block the writer.
+///
+/// Under sustained writes a concurrent checkpoint never catches up with the writer, and SQLite
+/// restarts the WAL from its start only once every frame is backfilled; so the WAL would grow
+/// without bound (and each commit would append to a growing file). When a checkpoint finds the
+/// WAL longer than [`WAL_RESTART_FRAMES`], it raises `wal_large`; the writer then runs one
+/// PASSIVE checkpoint itself between two batches, which only has to copy the frames written
+/// since the background one, and its next transaction starts the WAL over.
+pub(crate) struct Checkpointer {
+    poke: std::sync::mpsc::SyncSender<()>,
+    thread: Option<JoinHandle<()>>,
+    wal_large: Arc<AtomicBool>,
+    /// Set by the writer after a commit, cleared by the [`WalFlusher`].
+    written: Arc<AtomicBool>,
+}
+
+/// How often the checkpointer thread flushes the WAL's new pages to disk when commits were
+/// made (process durability). A checkpoint must fsync the WAL before copying it back; when
+/// that fsync had a quarter second of commits to write (~7 MB at 2,000 one-message commits a
+/// second), the writer's next append to the WAL's last, partly written page waited for it:
+/// 10–25 ms stalls that set the light-load p99. Flushed every few milliseconds, each flush is
+/// small, so is the checkpoint's, and so is any wait.
+const WAL_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+/// The longest wait between flushes of an idle writer's WAL: the first commits after a quiet
+/// spell are flushed at most this late (a latency aid only; they are committed already).
+const WAL_FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+/// Checkpoint passes, at most, before the writer is asked to finish a long WAL's backfill...
+const CATCH_UP_PASSES: usize = 4;
+/// ...stopping early once a pass copied no more than this many frames.
+const CATCH_UP_FRAMES: i64 = 256;
+/// A checkpoint runs at least this often even without a poke from the writer.
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs checkpoint passes (`pass` returns busy, frames in the WAL, frames backfilled) and
+/// returns whether the WAL is long enough for the writer to finish the backfill and restart it.
+/// The writer's pass is one every queued message waits for; each pass here copies only what
+/// was committed during the previous one, so a few of them leave the writer little to copy.
+fn catch_up(mut pass: impl FnMut() -> rusqlite::Result<(i64, i64, i64)>) -> rusqlite::Result<bool> {
+    let mut backfilled = 0;
+    for _ in 0..CATCH_UP_PASSES {
+        let (_, log, done) = pass()?;
+        if log <= WAL_RESTART_FRAMES {
+            return Ok(false);
+        }
+        let copied = done - backfilled;
+        backfilled = done;
+        if copied <= CATCH_UP_FRAMES {
+            break;
+        }
+    }
+    Ok(true)
+}
+
+/// Flushes the WAL file's dirty pages (`fdatasync` on its own descriptor) when the writer has
+/// committed since the last flush. Only a latency aid: SQLite's own syncs stay as they are.
+struct WalFlusher {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    written: Arc<AtomicBool>,
+}
+
+impl WalFlusher {
+    fn new(db: &std::path::Path, written: Arc<AtomicBool>) -> Self {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        WalFlusher {
+            path: wal.into(),
+            file: None,
+            written,
+        }
+    }
+
+    /// Flushes if the writer committed since the last call; returns how long to wait before
+    /// the next call: [`WAL_FLUSH_EVERY`] while commits come, backing off (twice `waited`,
+    /// up to [`WAL_FLUSH_IDLE`]) while none do, so an idle server does not wake 200 times a
+    /// second.
+    fn flush(&mut self, waited: std::time::Duration) -> std::time::Duration {
+        if !self.written.swap(false, Ordering::Relaxed) {
+            return (waited * 2).min(WAL_FLUSH_IDLE);
+        }
+        if self.file.is_none() {
+            self.file = std::fs::File::open(&self.path).ok();
+        }
+        if let Some(f) = &self.file {
+            if let Err(e) = f.sync_data() {
+                tracing::debug!(error = %e, "WAL flush failed");
+                self.file = None;
+            }
+        }
+        WAL_FLUSH_EVERY
+    }
+}
+
+/// Commits between checkpoint requests...
+pub(super) const CHECKPOINT_EVERY: u64 = 64;
+/// ...or operations (under heavy load one commit holds thousands, and a checkpoint only every
+/// 64 of them left it to the checkpointer's 1 s timer)...
+pub(super) const CHECKPOINT_EVERY_OPS: u64 = 2048;
+/// ...and at least this long: under light load every message is its own commit, and a
+/// checkpoint (with its fsync) every 64 of them would keep a core busy for little gain.
+pub(super) const CHECKPOINT_MIN_INTERVAL: std::time::Duration =
+    std::time::Duration::from_millis(250);
+/// WAL length (in frames of one page) past which the writer helps restart the WAL: 64 MiB of
+/// 4 KiB pages. The help is a checkpoint with two fsyncs on the writer thread (~10 ms on this
+/// virtio disk) that every message queued meanwhile waits for; at 16 MiB, 2,000 msgs/s of
+/// one-message commits paid it every ~0.8 s, which put it into the p99 latency.
+const WAL_RESTART_FRAMES: i64 = 16384;
+/// Largest WAL file kept on disk after a restart (`journal_size_limit`).
+pub(crate) const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
+
+/// Runs `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames backfilled).
+fn wal_checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
+}
+
+impl Checkpointer {
+    pub(crate) fn start(path: &std::path::Path, opts: &StoreOptions) -> Result<Self, StorageError> {
+        let conn = Connection::open(path)?;
+        crate::configure(&conn, opts)?;
+        let (poke, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let wal_large = Arc::new(AtomicBool::new(false));
+        let large = wal_large.clone();
+        let written = Arc::new(AtomicBool::new(false));
+        // Under `fsync` durability every commit already syncs the WAL.
+        let mut flusher = (opts.durability == crate::Durability::Process)
+            .then(|| WalFlusher::new(path, written.clone()));
+        let thread = std::thread::Builder::new()
+            .name("feige-checkpoint".into())
+            .spawn(move || {
+                let checkpoint = |mode: &str| match catch_up(|| wal_checkpoint(&conn, mode)) {
+                    Ok(long) => large.store(long, Ordering::Relaxed),
+                    Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+                };
+                let mut wait = if flusher.is_some() {
+                    WAL_FLUSH_EVERY
+                } else {
+                    CHECKPOINT_IDLE
+                };
+                let mut last = std::time::Instant::now();
+                loop {
+                    match rx.recv_timeout(wait) {
+                        Ok(()) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if let Some(f) = flusher.as_mut() {
+                                wait = f.flush(wait);
+                            }
+                            if last.elapsed() < CHECKPOINT_IDLE {
+                                continue;
+                            }
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    checkpoint("PASSIVE");
+                    last = std::time::Instant::now();
+                }
+                // The writer is gone: fold the whole WAL back and truncate it.
+                checkpoint("TRUNCATE");
+            })
+            .map_err(StorageError::Io)?;
+        Ok(Checkpointer {
+            poke,
+            thread: Some(thread),
+            wal_large,
+            written,
+        })
+    }
+
+    /// Called by the writer after each commit.
+    pub(super) fn committed(&self) {
+        self.written.store(true, Ordering::Relaxed);
+    }
+
+    /// Called by the writer between batches: when the WAL has grown long, backfill the rest
+    /// of it so that the next transaction restarts it.
+    pub(super) fn help_restart(&self, conn: &Connection) {
+        if !self.wal_large.load(Ordering::Relaxed) {
+            return;
+        }
+        match wal_checkpoint(conn, "PASSIVE") {
+            // Done when every frame is backfilled; otherwise a reader held an old snapshot:
+            // try again after the next background checkpoint.
+            Ok((0, log, done)) if log == done => self.wal_large.store(false, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
+        }
+    }
+
+    pub(super) fn poke(&self) {
+        let _ = self.poke.try_send(());
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // Disconnect, then wait for the final checkpoint.
+        let (dead, _) = std::sync::mpsc::sync_channel(0);
+        self.poke = dead;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{catch_up, WalFlusher, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_RESTART_FRAMES};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Feeds `catch_up` a scripted run of passes; returns its answer and the passes it ran.
+    fn passes(script: &[(i64, i64)]) -> (bool, usize) {
+        let mut n = 0;
+        let long = catch_up(|| {
+            let (log, done) = script[n.min(script.len() - 1)];
+            n += 1;
+            Ok((0, log, done))
+        })
+        .unwrap();
+        (long, n)
+    }
+
+    #[test]
+    fn checkpoint_catches_up_before_asking_the_writer_to_restart_the_wal() {
+        let big = WAL_RESTART_FRAMES + 10_000;
+        // A short WAL: one pass, nothing for the writer.
+        assert_eq!(passes(&[(100, 100)]), (false, 1));
+        // A long one: passes until one copies little (here the third), then the writer helps.
+        assert_eq!(
+            passes(&[
+                (big, big - 3000),
+                (big + 3000, big + 3000),
+                (big + 3100, big + 3100)
+            ]),
+            (true, 3)
+        );
+        // Under sustained load the passes never converge: four, then the writer helps anyway.
+        let grow: Vec<_> = (0..8).map(|i| (big + i * 5000, big + i * 5000)).collect();
+        assert_eq!(passes(&grow), (true, 4));
+    }
+
+    #[test]
+    fn wal_flusher_flushes_the_wal_file_only_after_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = Arc::new(AtomicBool::new(false));
+        let mut f = WalFlusher::new(&dir.path().join("feige.db"), written.clone());
+        // Nothing committed: the file is not even opened, and the next call comes later.
+        std::fs::write(dir.path().join("feige.db-wal"), b"frames").unwrap();
+        assert_eq!(f.flush(WAL_FLUSH_EVERY), WAL_FLUSH_EVERY * 2);
+        assert_eq!(
+            f.flush(WAL_FLUSH_IDLE),
+            WAL_FLUSH_IDLE,
+            "backs off up to a bound"
+        );
+        assert!(f.file.is_none());
+        written.store(true, Ordering::Relaxed);
+        assert_eq!(
+            f.flush(WAL_FLUSH_IDLE),
+            WAL_FLUSH_EVERY,
+            "commits: back to the short beat"
+        );
+        assert!(
+            f.file.is_some(),
+            "the WAL next to the database is opened and synced"
+        );
+        assert!(
+            !written.load(Ordering::Relaxed),
+            "the commit mark is consumed"
+        );
+    }
+}

@@ -1,0 +1,539 @@
+//! The writer thread's in-memory state: the id clock and the conversation caches.
+
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Delivered, Members, NewMessage, Op, Target};
+use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::recent::{Recent, Slot};
+use crate::social::{DirectPolicy, Gate};
+use crate::{ConversationId, IdMap as HashMap, StorageError, UserId};
+
+/// Cached facts about a conversation, owned by the writer thread (32 bytes for a direct one).
+pub(super) struct Conv {
+    pub(super) last_seq: u64,
+    pub(super) members: Members,
+}
+
+/// In-memory state that only the writer changes: the id clock and conversation caches.
+pub(super) struct State {
+    pub(super) last_id: u64,
+    pub(super) direct: Generations<(UserId, UserId), ConversationId>,
+    /// `direct` was loaded with every direct conversation; while it has lost none since, a
+    /// pair it lacks has no conversation, and a new pair needs no lookup in the index.
+    pub(super) direct_all: bool,
+    pub(super) convs: Generations<ConversationId, Conv>,
+    pub(super) gate: Gate,
+    /// Every direct conversation above the pair index's mark (see [`crate::pairs`]), by pair:
+    /// a pair missing here and from the index has no conversation yet.
+    pub(super) tail: HashMap<(UserId, UserId), ConversationId>,
+    /// The newest conversation id the writer knows of; a job that opened conversations
+    /// (a friend request) moves it, and [`State::after_job`] adds them to `tail`.
+    pub(super) seen: ConversationId,
+    /// When the tail was last moved into the index.
+    pub(super) indexed_at: std::time::Instant,
+    /// `tail` may lack a conversation a job opened (reading them failed): look pairs up in
+    /// the database, tail included, until the next move into the index.
+    pub(super) stale: bool,
+    /// The committed sequence-index entries not yet in `message_seq` (see [`crate::recent`]).
+    pub(super) recent: Arc<Recent>,
+    /// [`PAIRS_INDEX_AT`] (smaller in tests) and [`crate::StoreOptions::index_batch`]: entries held
+    /// in memory past which the writer moves them into `message_seq`. A move writes most
+    /// pages of `message_seq` once, so larger moves put more messages on each page.
+    pub(super) pairs_index_at: usize,
+    pub(super) seq_index_at: usize,
+    /// This batch's sequence-index entries: published to `recent` after the commit.
+    pub(super) pending: Vec<(ConversationId, Slot)>,
+    /// When a move last failed: the next waits [`MOVE_RETRY`].
+    pub(super) move_failed_at: Option<std::time::Instant>,
+}
+
+/// Direct pairs in the tail past which the writer moves them into the index (between batches,
+/// in its own transaction). Larger moves put more pairs on each index page they write; readers scan the
+/// tail, so it stays bounded.
+pub(super) const PAIRS_INDEX_AT: usize = 16_384;
+/// A smaller tail is moved once it is this old, so that a quiet server's tail is short.
+pub(super) const PAIRS_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// After a failed move into `message_seq`, the writer tries again after this long (and
+/// meanwhile the entries stay in memory, where readers find them).
+pub(super) const MOVE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A map bounded to two generations of `cap` entries: when the young one is full it becomes
+/// the old one (dropping the previous old one), and a hit in the old one moves back to the
+/// young one. So the recently used entries survive a turnover, unlike a cache that is cleared
+/// when full and then misses on every busy conversation at once.
+pub(super) struct Generations<K, V> {
+    pub(super) young: HashMap<K, V>,
+    pub(super) old: HashMap<K, V>,
+    pub(super) cap: usize,
+    /// A turnover has dropped entries: a miss no longer means the key was never inserted.
+    pub(super) lost: bool,
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
+    pub(super) fn new(cap: usize) -> Self {
+        Generations {
+            young: HashMap::default(),
+            old: HashMap::default(),
+            cap: cap.max(1),
+            lost: false,
+        }
+    }
+
+    pub(super) fn insert(&mut self, k: K, v: V) {
+        if self.young.len() >= self.cap && !self.young.contains_key(&k) {
+            // The dropped generation's table becomes the new young one: already as large as
+            // a full generation needs and in memory, so the new one never grows by copying
+            // (growing 200k-entry maps by doubling, with fresh pages each time, was 8 % of
+            // the writer at C=1000). The first generation grows as entries come, so a small
+            // server's caches stay small.
+            let mut recycled = std::mem::take(&mut self.old);
+            self.lost |= !recycled.is_empty();
+            recycled.clear();
+            self.old = std::mem::replace(&mut self.young, recycled);
+        }
+        self.young.insert(k, v);
+    }
+
+    /// The entry for `k`, without moving it between generations.
+    pub(super) fn peek(&self, k: &K) -> Option<&V> {
+        self.young.get(k).or_else(|| self.old.get(k))
+    }
+
+    pub(super) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        if !self.young.contains_key(k) {
+            let v = self.old.remove(k)?;
+            self.insert(*k, v);
+        }
+        self.young.get_mut(k)
+    }
+}
+
+impl State {
+    pub(super) fn load(
+        conn: &Connection,
+        policy: DirectPolicy,
+        cache: usize,
+        recent: Arc<Recent>,
+        index_batch: usize,
+    ) -> Result<Self, StorageError> {
+        // Past the mark too: a message at or below it would be taken as moved into the index.
+        let last_id: i64 = conn.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),
+                        (SELECT value FROM meta WHERE key = 'seq_indexed_upto'))",
+            [],
+            |r| r.get(0),
+        )?;
+        // The newest direct conversations, so that a message to an existing one needs no
+        // lookup; a pair missing here is created (or found) by `direct_conv`.
+        let mut direct = Generations::new(cache);
+        let mut st = conn.prepare(
+            "SELECT id, user_a, user_b FROM conversations WHERE kind = 1 ORDER BY id DESC LIMIT ?1",
+        )?;
+        let mut rows = st.query([cache as i64])?;
+        let mut loaded = 0;
+        while let Some(r) = rows.next()? {
+            loaded += 1;
+            let (id, a, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            direct.insert((a as UserId, b as UserId), id as ConversationId);
+        }
+        let tail = crate::pairs::tail_after(conn, crate::pairs::mark(conn)?)?
+            .into_iter()
+            .collect();
+        Ok(State {
+            last_id: last_id as u64,
+            direct,
+            direct_all: loaded < cache,
+            convs: Generations::new(cache),
+            gate: Gate::new(policy),
+            tail,
+            seen: crate::pairs::newest(conn)?,
+            indexed_at: std::time::Instant::now(),
+            stale: false,
+            recent,
+            pairs_index_at: PAIRS_INDEX_AT,
+            seq_index_at: index_batch.max(1),
+            pending: Vec::new(),
+            move_failed_at: None,
+        })
+    }
+
+    /// After a job: conversations it opened join the tail, so that a message to the pair
+    /// finds them instead of opening a second one.
+    pub(super) fn after_job(&mut self, c: &Connection) -> Result<(), StorageError> {
+        let newest = crate::pairs::newest(c)?;
+        if newest > self.seen {
+            for (pair, id) in crate::pairs::tail_after(c, self.seen)? {
+                self.tail.insert(pair, id);
+                self.direct.insert(pair, id);
+            }
+            self.seen = newest;
+        }
+        Ok(())
+    }
+
+    /// Reads the cache entry a message will use, for the next [`super::WARM_AHEAD`] messages at once:
+    /// the caches hold up to a million entries, far beyond the CPU's caches, and a miss met
+    /// while a message runs waits alone, behind SQLite work; met in a row of lookups that do
+    /// not depend on each other, the misses overlap. At C=1000 they were a tenth of the
+    /// writer's time.
+    /// Returns a value read from the entry, for `black_box`.
+    pub(super) fn warm(&self, lookup: Lookup) -> u64 {
+        let id = match lookup {
+            Lookup::Pair(a, b) => self.direct.peek(&(a, b)).copied(),
+            Lookup::Conv(id) => Some(id),
+            Lookup::Nothing => None,
+        };
+        id.and_then(|id| self.convs.peek(&id))
+            .map_or(0, |conv| conv.last_seq)
+    }
+
+    /// Between batches (outside a transaction): the bulk moves that are due.
+    pub(super) fn index(&mut self, c: &Connection) {
+        self.index_pairs(c);
+        self.index_seqs(c);
+    }
+
+    /// After the batch committed: its index entries join the others in memory. Before the
+    /// commit is reported, so that a reader that sees a pushed message sees its entry.
+    pub(super) fn committed(&mut self) {
+        self.recent.publish(&self.pending);
+        self.pending.clear();
+    }
+
+    /// After the batch failed: nothing of it is in the database, so none of it is published.
+    pub(super) fn rolled_back(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]).
+    pub(super) fn index_pairs(&mut self, c: &Connection) {
+        if !self.stale
+            && (self.tail.is_empty()
+                || (self.tail.len() < self.pairs_index_at
+                    && self.indexed_at.elapsed() < PAIRS_INDEX_EVERY))
+        {
+            return;
+        }
+        // The tail in memory is all of it unless a job's pairs could not be read back; then
+        // it is read again from the database first.
+        if self.stale {
+            let reread = crate::pairs::mark(c).and_then(|m| crate::pairs::tail_after(c, m));
+            match reread {
+                Ok(tail) => self.tail = tail.into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the direct pairs' tail");
+                    return;
+                }
+            }
+        }
+        match crate::pairs::index_pairs(c, &self.tail) {
+            Ok(upto) => {
+                self.tail.clear();
+                self.seen = self.seen.max(upto);
+                self.stale = false;
+                self.indexed_at = std::time::Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "indexing direct pairs failed"),
+        }
+    }
+
+    /// Between batches (outside a transaction): moves the entries in memory into
+    /// `message_seq` when there are many (see [`crate::recent`]).
+    pub(super) fn index_seqs(&mut self, c: &Connection) {
+        if self.recent.len() < self.seq_index_at
+            || self
+                .move_failed_at
+                .is_some_and(|t| t.elapsed() < MOVE_RETRY)
+        {
+            return;
+        }
+        let entries = self.recent.sorted();
+        // Every committed message's id is at most the newest id handed out.
+        let mark = self.last_id;
+        let started = std::time::Instant::now();
+        match crate::sequence::move_into_index(c, &entries, mark) {
+            Ok(()) => {
+                self.recent.moved(mark);
+                self.move_failed_at = None;
+                tracing::debug!(
+                    entries = entries.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "moved the sequence index into the database"
+                );
+            }
+            Err(e) => {
+                self.move_failed_at = Some(std::time::Instant::now());
+                tracing::warn!(error = %e, "moving the sequence index into the database failed");
+            }
+        }
+    }
+
+    /// Next server id: milliseconds since the epoch in the high bits, a counter in the low 16;
+    /// strictly increasing even if the clock steps back.
+    pub(super) fn next_id(&mut self, now: i64) -> u64 {
+        let candidate = (now.max(0) as u64) << 16;
+        self.last_id = candidate.max(self.last_id + 1);
+        self.last_id
+    }
+
+    pub(super) fn conv(
+        &mut self,
+        c: &Connection,
+        id: ConversationId,
+    ) -> Result<&mut Conv, StorageError> {
+        if self.convs.get_mut(&id).is_none() {
+            let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, i64) = c
+                .prepare_cached(&format!(
+                    "SELECT kind, user_a, user_b, {} FROM conversations WHERE id = ?1",
+                    crate::sequence::INDEXED_LAST_SEQ
+                ))?
+                .query_row([id as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?
+                .ok_or(StorageError::UnknownConversation)?;
+            // Newer entries are in memory, this batch's in `pending` (a conversation dropped
+            // from the cache within one batch: only with a batch far beyond the cache's size).
+            let last_seq = self
+                .pending
+                .iter()
+                .filter(|e| e.0 == id)
+                .map(|e| e.1.seq)
+                .chain(self.recent.newest_seq(id))
+                .fold(last_seq as u64, u64::max);
+            // A direct conversation's members are its pair, always.
+            let members = match pair_of(kind, a, b) {
+                Some((a, b)) => Members::direct(a, b),
+                None => Members::Group(
+                    c.prepare_cached(
+                        "SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id",
+                    )?
+                    .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into(),
+                ),
+            };
+            self.convs.insert(id, Conv { last_seq, members });
+        }
+        self.convs
+            .get_mut(&id)
+            .ok_or(StorageError::UnknownConversation)
+    }
+
+    pub(super) fn direct_conv(
+        &mut self,
+        c: &Connection,
+        sender: UserId,
+        to: UserId,
+        now: i64,
+    ) -> Result<ConversationId, StorageError> {
+        if sender == to {
+            return Err(StorageError::SelfMessage);
+        }
+        let key = (sender.min(to), sender.max(to));
+        if let Some(id) = self.direct.get_mut(&key) {
+            return Ok(*id);
+        }
+        // The gate has checked that `to` exists. A conversation older than the cached ones is
+        // in the tail (all of which is in memory) or in the index.
+        let found = match self.tail.get(&key) {
+            Some(id) => Some(*id),
+            None if self.stale => crate::pairs::direct_conversation(c, key.0, key.1)?,
+            None if self.direct_all && !self.direct.lost => None,
+            None => crate::pairs::indexed(c, key.0, key.1)?,
+        };
+        let (id, created) = match found {
+            Some(id) => (id, false),
+            None => (crate::pairs::insert(c, key.0, key.1, now)?, true),
+        };
+        if created {
+            self.tail.insert(key, id);
+            self.seen = self.seen.max(id);
+            self.convs.insert(
+                id,
+                Conv {
+                    last_seq: 0,
+                    members: Members::direct(key.0, key.1),
+                },
+            );
+        }
+        self.direct.insert(key, id);
+        Ok(id)
+    }
+
+    /// The stored message `m` resends (same sender and client id), as a duplicate result.
+    pub(super) fn original<C>(
+        &mut self,
+        c: &Connection,
+        m: &NewMessage<C>,
+    ) -> Result<Option<Delivered>, StorageError> {
+        if m.client_msg_id == 0 {
+            return Ok(None);
+        }
+        let found = c
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_msg_id = ?2"
+            ))?
+            .query_row(params![m.sender as i64, m.client_msg_id as i64], |r| {
+                message_row(r, None)
+            })
+            .optional()?;
+        let Some(mut original) = found else {
+            return Ok(None);
+        };
+        let conv = self.conv(c, original.conversation_id)?;
+        if let Some((a, b)) = conv.members.pair() {
+            original.to_user = if original.from_user == a { b } else { a };
+        }
+        Ok(Some(Delivered {
+            message: original,
+            duplicate: true,
+            members: conv.members.clone(),
+        }))
+    }
+
+    pub(super) fn insert<C>(
+        &mut self,
+        c: &Connection,
+        m: &mut NewMessage<C>,
+        now: i64,
+    ) -> Result<Delivered, StorageError> {
+        // A resend of an already stored message gets its original ack even where the send
+        // would now be refused (the recipient has since blocked the sender, say).
+        let conv_id = match m.target {
+            Target::Direct(to) => {
+                if let Err(e) = self.gate.check(c, m.sender, to) {
+                    return self.original(c, m)?.ok_or(e);
+                }
+                self.direct_conv(c, m.sender, to, now)?
+            }
+            Target::Conversation(id) => {
+                if let Some((a, b)) = self.conv(c, id)?.members.pair() {
+                    if m.sender == a || m.sender == b {
+                        let peer = if m.sender == a { b } else { a };
+                        if let Err(e) = self.gate.check(c, m.sender, peer) {
+                            return self.original(c, m)?.ok_or(e);
+                        }
+                    }
+                }
+                id
+            }
+        };
+        let id = self.next_id(now);
+        let conv = self.conv(c, conv_id)?;
+        if conv.members.as_slice().binary_search(&m.sender).is_err() {
+            // A resend of a message stored before the sender left is still a duplicate.
+            return match self.original(c, m)? {
+                Some(d) => Ok(d),
+                None => Err(StorageError::Forbidden),
+            };
+        }
+        let seq = conv.last_seq + 1;
+        let client_id = (m.client_msg_id != 0).then_some(m.client_msg_id as i64);
+        // The unique (sender, client_msg_id) index finds resends: a conflict inserts nothing,
+        // and only then is the original looked up (one index probe per message, not two).
+        let inserted = c
+            .prepare_cached(
+                "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
+            )?
+            .execute(params![
+                id as i64,
+                conv_id as i64,
+                seq as i64,
+                m.sender as i64,
+                client_id,
+                m.kind,
+                m.text,
+                now
+            ])?;
+        if inserted == 0 {
+            return self
+                .original(c, m)?
+                .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
+        }
+        conv.last_seq = seq;
+        let to_user = match conv.members.pair() {
+            Some((a, b)) => {
+                if m.sender == a {
+                    b
+                } else {
+                    a
+                }
+            }
+            None => 0,
+        };
+        let members = conv.members.clone();
+        self.pending.push((
+            conv_id,
+            Slot {
+                seq,
+                id,
+                sender: m.sender,
+            },
+        ));
+        Ok(Delivered {
+            message: StoredMessage {
+                id,
+                conversation_id: conv_id,
+                seq,
+                from_user: m.sender,
+                to_user,
+                client_msg_id: m.client_msg_id,
+                kind: m.kind,
+                text: std::mem::take(&mut m.text),
+                sent_at_ms: now,
+            },
+            duplicate: false,
+            members,
+        })
+    }
+}
+
+/// The cache entry an op will look up first (see [`State::warm`]).
+#[derive(Clone, Copy)]
+pub(super) enum Lookup {
+    Pair(UserId, UserId),
+    Conv(ConversationId),
+    Nothing,
+}
+
+impl Lookup {
+    pub(super) fn of<C>(op: &Op<C>) -> Self {
+        match op {
+            Op::Message(m) => match m.target {
+                Target::Direct(to) => Lookup::Pair(m.sender.min(to), m.sender.max(to)),
+                Target::Conversation(id) => Lookup::Conv(id),
+            },
+            _ => Lookup::Nothing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Generations;
+
+    #[test]
+    fn generations_keep_recent_entries_across_a_turnover() {
+        let mut g = Generations::new(2);
+        g.insert(1, "a");
+        g.insert(2, "b");
+        // Full: 1 and 2 become the old generation.
+        g.insert(3, "c");
+        assert!(!g.lost, "nothing dropped yet");
+        // A hit in the old generation moves back to the young one...
+        assert_eq!(g.get_mut(&1).copied(), Some("a"));
+        // ...so the next turnover drops 2 (unused), and keeps 1 and 3 reachable.
+        g.insert(4, "d");
+        assert_eq!(g.get_mut(&2), None);
+        assert!(g.lost);
+        assert_eq!(g.get_mut(&1).copied(), Some("a"));
+        assert_eq!(g.get_mut(&3).copied(), Some("c"));
+        assert_eq!(g.get_mut(&4).copied(), Some("d"));
+        assert!(g.young.len() + g.old.len() <= 4);
+    }
+}
