@@ -11,6 +11,7 @@ pub mod indexer;
 pub mod message;
 mod pairs;
 mod recent;
+mod row;
 mod schema;
 pub mod search;
 mod sequence;

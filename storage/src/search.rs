@@ -10,7 +10,7 @@
 
 use rusqlite::{params, Connection};
 
-use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::row::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::{ConversationId, StorageError, UserId};
 
 /// Whether `c` is a CJK character that the index treats as a word of its own.

@@ -9,8 +9,8 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::account::{user_row, UserRecord, USER_COLUMNS};
-use crate::message::{pair_of, StoredMessage};
 use crate::recent::Range;
+use crate::row::{pair_of, StoredMessage};
 use crate::sequence::{Query, View};
 use crate::{now_ms, ConversationId, IdSet as HashSet, StorageError, UserId};
 
