@@ -132,7 +132,7 @@ pub(crate) fn newest(c: &Connection) -> Result<ConversationId, StorageError> {
 
 /// Moves the tail into the index: both directions of every pair in `tail` (the writer's copy,
 /// every direct conversation above the mark, or [`tail_after`] the mark), sorted in memory
-/// ([`crate::move_rows`]), and raises the mark to the newest
+/// ([`crate::db::move_rows`]), and raises the mark to the newest
 /// conversation, in its own transaction (the caller must not be in one), so each index page
 /// written takes many pairs. Returns the new mark.
 ///
@@ -149,8 +149,8 @@ pub(crate) fn index_pairs<S>(
         rows.push((b, a, id));
     }
     rows.sort_unstable();
-    crate::in_transaction(c, |c| {
-        crate::move_rows(c, "direct_pairs(user_id, peer_id, conversation_id)", &rows)?;
+    crate::db::in_transaction(c, |c| {
+        crate::db::move_rows(c, "direct_pairs(user_id, peer_id, conversation_id)", &rows)?;
         c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'pairs_indexed_upto'")?
             .execute([upto as i64])?;
         Ok(upto)

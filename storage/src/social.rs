@@ -8,21 +8,13 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+pub use crate::options::DirectPolicy;
+
 use crate::account::{user_row, UserRecord, USER_COLUMNS};
 use crate::recent::Range;
 use crate::row::{pair_of, StoredMessage};
 use crate::sequence::{Query, View};
 use crate::{now_ms, ConversationId, IdSet as HashSet, StorageError, UserId};
-
-/// Who may start or continue a 1:1 conversation with whom.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DirectPolicy {
-    /// Only friends may exchange 1:1 messages (the default, as in WeChat-like apps).
-    #[default]
-    FriendsOnly,
-    /// Any two users may, unless one blocked the other.
-    Anyone,
-}
 
 /// What anyone may see of a user: no phone, e-mail, password hash or token.
 #[derive(Debug, Clone, PartialEq, Eq)]
