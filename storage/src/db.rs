@@ -3,6 +3,7 @@
 
 use rusqlite::Connection;
 
+use crate::int::Uint;
 use crate::options::{Durability, StoreOptions};
 use crate::StorageError;
 
@@ -67,7 +68,7 @@ pub(crate) fn move_rows(
             st.execute(rusqlite::params_from_iter(
                 chunk
                     .iter()
-                    .flat_map(|&(a, b, c)| [a as i64, b as i64, c as i64]),
+                    .flat_map(|&(a, b, c)| [Uint(a), Uint(b), Uint(c)]),
             ))?;
         }
     }
@@ -78,7 +79,7 @@ pub(crate) fn move_rows(
             values(1)
         ))?;
         for &(a, b, c) in rest {
-            st.execute([a as i64, b as i64, c as i64])?;
+            st.execute([Uint(a), Uint(b), Uint(c)])?;
         }
     }
     Ok(())

@@ -121,7 +121,7 @@ impl Indexer {
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM src.messages", [], |r| {
                 r.get(0)
             })?;
-        let last_id = last_id.max(0) as u64;
+        let last_id = u64::try_from(last_id).unwrap_or(0);
         let shared = Arc::new(Shared::default());
         shared.last_id.store(last_id, Ordering::Relaxed);
         let mut upto = indexed_upto(&conn)?;
@@ -196,7 +196,7 @@ fn indexed_upto(c: &Connection) -> Result<u64, StorageError> {
             |r| r.get(0),
         )
         .optional()?;
-    Ok(v.unwrap_or(0).max(0) as u64)
+    Ok(v.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
 }
 
 fn run(conn: &Connection, shared: &Shared, mut upto: u64) {
@@ -209,7 +209,9 @@ fn run(conn: &Connection, shared: &Shared, mut upto: u64) {
             match search::index_step(conn, upto, CHUNK) {
                 Ok((mark, n)) => {
                     upto = mark;
-                    shared.indexed.fetch_add(n as u64, Ordering::Relaxed);
+                    shared
+                        .indexed
+                        .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
                     // A full chunk: a backlog, go on; at once if the writer is idle, after a
                     // rest if it is busy. Less: what arrived meanwhile waits for the beat, so
                     // steady light traffic is indexed in few transactions.

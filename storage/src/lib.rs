@@ -9,6 +9,7 @@ mod db;
 mod error;
 mod files;
 pub mod indexer;
+mod int;
 pub mod message;
 mod options;
 mod pairs;
@@ -48,6 +49,6 @@ pub(crate) type IdSet<K> = std::collections::HashSet<K, foldhash::fast::FixedSta
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }

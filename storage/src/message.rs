@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::int::{get_u64, Uint};
 use crate::recent::Range;
 pub use crate::row::StoredMessage;
 pub(crate) use crate::row::{message_row, pair_of, DirectPair, MESSAGE_COLUMNS};
@@ -62,7 +63,7 @@ fn membership(
          WHERE mb.user_id = ?1 AND mb.conversation_id = ?2",
     )?;
     Ok(st
-        .query_row(params![user as i64, conversation as i64], |r| {
+        .query_row(params![Uint(user), Uint(conversation)], |r| {
             Ok(pair_of(r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?)
@@ -114,11 +115,11 @@ pub(crate) fn sync(
          WHERE mb.user_id = ?1 ORDER BY mb.conversation_id",
     )?;
     let convs: Vec<(u64, DirectPair, u64)> = convs
-        .query_map(params![user as i64, device], |r| {
+        .query_map(params![Uint(user), device], |r| {
             Ok((
-                r.get::<_, i64>(0)? as u64,
+                get_u64(r, 0)?,
                 pair_of(r.get(1)?, r.get(2)?, r.get(3)?),
-                r.get::<_, i64>(4)? as u64,
+                get_u64(r, 4)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
@@ -188,14 +189,14 @@ pub(crate) fn set_cursors(
             continue;
         };
         if member
-            .query_row(params![user as i64, conv], |_| Ok(()))
+            .query_row(params![Uint(user), conv], |_| Ok(()))
             .optional()?
             .is_none()
         {
             continue;
         }
         let seq = p.seq.min(view.last_seq(c, p.conversation_id)?);
-        st.execute(params![user as i64, device, conv, seq as i64])?;
+        st.execute(params![Uint(user), device, conv, Uint(seq)])?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use rusqlite::Row;
 
+use crate::int::get_u64;
 use crate::{ConversationId, UserId};
 
 /// A stored message, as pushed, synced and read from history.
@@ -36,19 +37,20 @@ pub(crate) fn message_row(
     r: &Row<'_>,
     pair: Option<(u64, u64)>,
 ) -> rusqlite::Result<StoredMessage> {
-    let from_user = r.get::<_, i64>(3)? as u64;
+    let from_user = get_u64(r, 3)?;
     let to_user = match pair {
         Some((a, b)) if from_user == a => b,
         Some((a, b)) if from_user == b => a,
         _ => 0,
     };
     Ok(StoredMessage {
-        id: r.get::<_, i64>(0)? as u64,
-        conversation_id: r.get::<_, i64>(1)? as u64,
-        seq: r.get::<_, i64>(2)? as u64,
+        id: get_u64(r, 0)?,
+        conversation_id: get_u64(r, 1)?,
+        seq: get_u64(r, 2)?,
         from_user,
         to_user,
-        client_msg_id: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
+        // The writer stores a client's id by its bits: ids past i64::MAX are negative here.
+        client_msg_id: r.get::<_, Option<i64>>(4)?.map_or(0, i64::cast_unsigned),
         kind: r.get(5)?,
         text: r.get(6)?,
         sent_at_ms: r.get(7)?,
@@ -61,7 +63,7 @@ pub(crate) type DirectPair = Option<(u64, u64)>;
 /// The two members of a direct conversation, or None for other kinds.
 pub(crate) fn pair_of(kind: i64, a: Option<i64>, b: Option<i64>) -> Option<(u64, u64)> {
     match (kind, a, b) {
-        (1, Some(a), Some(b)) => Some((a as u64, b as u64)),
+        (1, Some(a), Some(b)) => Some((u64::try_from(a).ok()?, u64::try_from(b).ok()?)),
         _ => None,
     }
 }

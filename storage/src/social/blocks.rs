@@ -4,6 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::friends::unfriend;
 use super::profile::{public_row, required_user, PublicUser, PUBLIC_COLUMNS};
+use crate::int::Uint;
 use crate::{now_ms, StorageError, UserId};
 
 /// Whether `user` blocked `other`.
@@ -13,7 +14,7 @@ use crate::{now_ms, StorageError, UserId};
 pub fn blocks(c: &Connection, user: UserId, other: UserId) -> Result<bool, StorageError> {
     Ok(
         c.prepare_cached("SELECT 1 FROM blocks WHERE user_id = ?1 AND blocked_id = ?2")?
-            .query_row(params![user as i64, other as i64], |_| Ok(()))
+            .query_row(params![Uint(user), Uint(other)], |_| Ok(()))
             .optional()?
             .is_some(),
     )
@@ -28,7 +29,7 @@ pub fn blocked(c: &Connection, user: UserId) -> Result<Vec<PublicUser>, StorageE
         "SELECT {PUBLIC_COLUMNS} FROM blocks b JOIN users u ON u.id = b.blocked_id
          WHERE b.user_id = ?1 ORDER BY b.blocked_id"
     ))?;
-    let rows = st.query_map([user as i64], |r| public_row(r, 0))?;
+    let rows = st.query_map([Uint(user)], |r| public_row(r, 0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -51,12 +52,12 @@ pub fn block(
     c.prepare_cached(
         "INSERT INTO blocks(user_id, blocked_id, since_ms) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
     )?
-    .execute(params![user as i64, other as i64, now])?;
+    .execute(params![Uint(user), Uint(other), now])?;
     c.prepare_cached(
         "UPDATE friend_requests SET status = 3, answered_at_ms = ?3
          WHERE status = 0 AND ((from_user = ?1 AND to_user = ?2) OR (from_user = ?2 AND to_user = ?1))",
     )?
-    .execute(params![user as i64, other as i64, now])?;
+    .execute(params![Uint(user), Uint(other), now])?;
     Ok((blocked, unfriend(c, user, other)?))
 }
 
@@ -68,7 +69,7 @@ pub fn block(
 pub fn unblock(c: &Connection, user: UserId, other: UserId) -> Result<PublicUser, StorageError> {
     let n = c
         .prepare_cached("DELETE FROM blocks WHERE user_id = ?1 AND blocked_id = ?2")?
-        .execute(params![user as i64, other as i64])?;
+        .execute(params![Uint(user), Uint(other)])?;
     if n == 0 {
         return Err(StorageError::NotBlocked);
     }

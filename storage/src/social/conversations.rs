@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::profile::{public_user, PublicUser};
+use crate::int::{get_u64, Uint};
 use crate::recent::Range;
 use crate::row::{pair_of, StoredMessage};
 use crate::sequence::{Query, View};
@@ -65,12 +66,12 @@ pub(crate) fn conversations(
     )?;
     type Row0 = (u64, Option<(u64, u64)>, i64, u64, i64);
     let rows: Vec<Row0> = st
-        .query_map(params![user as i64], |r| {
+        .query_map(params![Uint(user)], |r| {
             Ok((
-                r.get::<_, i64>(0)? as u64,
+                get_u64(r, 0)?,
                 pair_of(r.get(1)?, r.get(2)?, r.get(3)?),
                 r.get(4)?,
-                r.get::<_, i64>(5)? as u64,
+                get_u64(r, 5)?,
                 r.get(6)?,
             ))
         })?
@@ -79,7 +80,7 @@ pub(crate) fn conversations(
     let mut convs = Vec::with_capacity(rows.len());
     for (id, pair, created, read_seq, indexed_active) in rows {
         let active = match view.recent(id, Range::NEWEST)?.first() {
-            Some(s) => sent_at.query_row([s.id as i64], |r| r.get(0))?,
+            Some(s) => sent_at.query_row([Uint(s.id)], |r| r.get(0))?,
             None => indexed_active,
         };
         let after_cursor = match page.before {
@@ -112,7 +113,7 @@ pub(crate) fn conversations(
                     .prepare_cached(
                         "SELECT remark FROM friends WHERE user_id = ?1 AND friend_id = ?2",
                     )?
-                    .query_row(params![user as i64, other as i64], |r| r.get(0))
+                    .query_row(params![Uint(user), Uint(other)], |r| r.get(0))
                     .optional()?
                     .unwrap_or_default();
                 (public_user(c, other)?, remark)

@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::profile::{public_row, PublicUser};
+use crate::int::{get_u64, Uint};
 use crate::{ConversationId, StorageError, UserId};
 
 /// One of a user's friends.
@@ -25,7 +26,7 @@ pub struct FriendRecord {
 pub fn is_friend(c: &Connection, a: UserId, b: UserId) -> Result<bool, StorageError> {
     Ok(
         c.prepare_cached("SELECT 1 FROM friends WHERE user_id = ?1 AND friend_id = ?2")?
-            .query_row(params![a as i64, b as i64], |_| Ok(()))
+            .query_row(params![Uint(a), Uint(b)], |_| Ok(()))
             .optional()?
             .is_some(),
     )
@@ -46,7 +47,7 @@ fn friend_row(r: &Row<'_>) -> rusqlite::Result<FriendRecord> {
         user: public_row(r, 0)?,
         remark: r.get(5)?,
         since_ms: r.get(6)?,
-        conversation_id: r.get::<_, i64>(7)? as u64,
+        conversation_id: get_u64(r, 7)?,
     })
 }
 
@@ -58,7 +59,7 @@ pub fn friends(c: &Connection, user: UserId) -> Result<Vec<FriendRecord>, Storag
     let mut st = c.prepare_cached(&format!(
         "{FRIEND_SELECT} WHERE f.user_id = ?1 ORDER BY f.friend_id"
     ))?;
-    let rows = st.query_map([user as i64], friend_row)?;
+    let rows = st.query_map([Uint(user)], friend_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -75,7 +76,7 @@ pub fn friend(
         "{FRIEND_SELECT} WHERE f.user_id = ?1 AND f.friend_id = ?2"
     ))?;
     Ok(st
-        .query_row(params![user as i64, other as i64], friend_row)
+        .query_row(params![Uint(user), Uint(other)], friend_row)
         .optional()?)
 }
 
@@ -85,7 +86,7 @@ pub fn friend(
 /// Database errors.
 pub fn friend_ids(c: &Connection, user: UserId) -> Result<Vec<UserId>, StorageError> {
     let mut st = c.prepare_cached("SELECT friend_id FROM friends WHERE user_id = ?1")?;
-    let rows = st.query_map([user as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?;
+    let rows = st.query_map([Uint(user)], |r| get_u64(r, 0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -95,8 +96,8 @@ pub(super) fn befriend(c: &Connection, a: UserId, b: UserId, now: i64) -> Result
         "INSERT INTO friends(user_id, friend_id, remark, since_ms) VALUES (?1, ?2, '', ?3)
          ON CONFLICT DO NOTHING",
     )?;
-    st.execute(params![a as i64, b as i64, now])?;
-    st.execute(params![b as i64, a as i64, now])?;
+    st.execute(params![Uint(a), Uint(b), now])?;
+    st.execute(params![Uint(b), Uint(a), now])?;
     crate::pairs::ensure_direct(c, a, b, now)?;
     Ok(())
 }
@@ -121,7 +122,7 @@ pub(super) fn unfriend(c: &Connection, a: UserId, b: UserId) -> Result<bool, Sto
             "DELETE FROM friends WHERE (user_id = ?1 AND friend_id = ?2)
                 OR (user_id = ?2 AND friend_id = ?1)",
         )?
-        .execute(params![a as i64, b as i64])?;
+        .execute(params![Uint(a), Uint(b)])?;
     Ok(n > 0)
 }
 
@@ -136,6 +137,6 @@ pub fn set_remark(
     remark: &str,
 ) -> Result<FriendRecord, StorageError> {
     c.prepare_cached("UPDATE friends SET remark = ?3 WHERE user_id = ?1 AND friend_id = ?2")?
-        .execute(params![user as i64, other as i64, remark])?;
+        .execute(params![Uint(user), Uint(other), remark])?;
     friend(c, user, other)?.ok_or(StorageError::NotAFriend)
 }

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::blocks::blocks;
 use super::friends::is_friend;
+use crate::int::{get_u64, Uint};
 use crate::options::DirectPolicy;
 use crate::{IdSet as HashSet, StorageError, UserId};
 
@@ -49,12 +50,10 @@ impl Gate {
         let count: i64 = c
             .prepare_cached("SELECT COUNT(*) FROM blocks")?
             .query_row([], |r| r.get(0))?;
-        self.blocks = if count as usize <= MAX_GATE_CACHE {
+        self.blocks = if usize::try_from(count).is_ok_and(|n| n <= MAX_GATE_CACHE) {
             let rows = c
                 .prepare_cached("SELECT user_id, blocked_id FROM blocks")?
-                .query_map([], |r| {
-                    Ok((r.get::<_, i64>(0)? as UserId, r.get::<_, i64>(1)? as UserId))
-                })?
+                .query_map([], |r| Ok((get_u64(r, 0)?, get_u64(r, 1)?)))?
                 .collect::<Result<HashSet<_>, _>>()?;
             Some(rows)
         } else {
@@ -118,7 +117,7 @@ impl Gate {
 /// Whether a user with this id exists.
 fn user_exists(c: &Connection, id: UserId) -> Result<bool, StorageError> {
     Ok(c.prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
-        .query_row([id as i64], |_| Ok(()))
+        .query_row([Uint(id)], |_| Ok(()))
         .optional()?
         .is_some())
 }

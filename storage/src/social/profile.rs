@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::account::{user_row, UserRecord, USER_COLUMNS};
+use crate::int::{get_u64, Uint};
 use crate::text::search_key;
 use crate::{StorageError, UserId};
 
@@ -28,7 +29,7 @@ pub(super) const PUBLIC_COLUMNS: &str = "u.id, u.username, u.nickname, u.signatu
 /// Reads a [`PublicUser`] from the five columns of [`PUBLIC_COLUMNS`] starting at `at`.
 pub(super) fn public_row(r: &Row<'_>, at: usize) -> rusqlite::Result<PublicUser> {
     Ok(PublicUser {
-        id: r.get::<_, i64>(at)? as u64,
+        id: get_u64(r, at)?,
         username: r.get(at + 1)?,
         nickname: r.get(at + 2)?,
         signature: r.get(at + 3)?,
@@ -71,7 +72,7 @@ pub fn public_user(c: &Connection, id: UserId) -> Result<Option<PublicUser>, Sto
     Ok(c.prepare_cached(&format!(
         "SELECT {PUBLIC_COLUMNS} FROM users u WHERE u.id = ?1"
     ))?
-    .query_row([id as i64], |r| public_row(r, 0))
+    .query_row([Uint(id)], |r| public_row(r, 0))
     .optional()?)
 }
 
@@ -100,14 +101,14 @@ pub fn update_profile(
 ) -> Result<(UserRecord, UserRecord), StorageError> {
     let read = |c: &Connection| -> Result<UserRecord, StorageError> {
         c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
-            .query_row([user as i64], user_row)
+            .query_row([Uint(user)], user_row)
             .optional()?
             .ok_or(StorageError::UnknownUser)
     };
     let before = read(c)?;
     if let Some(n) = &update.nickname {
         c.prepare_cached("UPDATE users SET nickname_key = ?1 WHERE id = ?2")?
-            .execute(params![search_key(n), user as i64])?;
+            .execute(params![search_key(n), Uint(user)])?;
     }
     let fields = [
         ("nickname", &update.nickname),
@@ -120,7 +121,7 @@ pub fn update_profile(
         if let Some(v) = value {
             c.execute(
                 &format!("UPDATE users SET {column} = ?1 WHERE id = ?2"),
-                params![v, user as i64],
+                params![v, Uint(user)],
             )?;
         }
     }
@@ -141,14 +142,14 @@ pub fn set_password(
 ) -> Result<u32, StorageError> {
     let n = c.execute(
         "UPDATE users SET salt = ?1, password_hash = ?2 WHERE id = ?3",
-        params![salt, hash, user as i64],
+        params![salt, hash, Uint(user)],
     )?;
     if n == 0 {
         return Err(StorageError::UnknownUser);
     }
     let revoked = c.execute(
         "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
-        params![user as i64, keep],
+        params![Uint(user), keep],
     )?;
-    Ok(revoked as u32)
+    Ok(u32::try_from(revoked).unwrap_or(u32::MAX))
 }

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::int::{get_u64, Uint};
 use crate::sequence::View;
 use crate::{ConversationId, StorageError, UserId};
 
@@ -32,7 +33,7 @@ pub(crate) fn mark_read(
         .prepare_cached(
             "SELECT 1 FROM conversation_members WHERE user_id = ?1 AND conversation_id = ?2",
         )?
-        .query_row(params![user as i64, conversation as i64], |_| Ok(()))
+        .query_row(params![Uint(user), Uint(conversation)], |_| Ok(()))
         .optional()?
         .is_some();
     if !member {
@@ -44,13 +45,12 @@ pub(crate) fn mark_read(
         "INSERT INTO read_positions(user_id, conversation_id, seq) VALUES (?1, ?2, ?3)
          ON CONFLICT(user_id, conversation_id) DO UPDATE SET seq = max(seq, excluded.seq)",
     )?
-    .execute(params![user as i64, conversation as i64, target as i64])?;
-    let now_at: i64 = c
+    .execute(params![Uint(user), Uint(conversation), Uint(target)])?;
+    let now_at = c
         .prepare_cached(
             "SELECT seq FROM read_positions WHERE user_id = ?1 AND conversation_id = ?2",
         )?
-        .query_row(params![user as i64, conversation as i64], |r| r.get(0))?;
-    let now_at = now_at as u64;
+        .query_row(params![Uint(user), Uint(conversation)], |r| get_u64(r, 0))?;
     Ok(ReadPositionRecord {
         conversation_id: conversation,
         seq: now_at,

@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::blocks::blocks;
 use super::friends::{befriend, friend, is_friend, FriendRecord};
 use super::profile::{public_row, required_user, PublicUser};
+use crate::int::{get_u64, last_id, Uint};
 use crate::{now_ms, StorageError, UserId};
 
 /// A pending friend request.
@@ -55,7 +56,7 @@ const REQUEST_SELECT: &str = "SELECT r.id, r.message, r.created_at_ms,
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<FriendRequestRecord> {
     Ok(FriendRequestRecord {
-        id: r.get::<_, i64>(0)? as u64,
+        id: get_u64(r, 0)?,
         message: r.get(1)?,
         created_at_ms: r.get(2)?,
         from: public_row(r, 3)?,
@@ -66,7 +67,7 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<FriendRequestRecord> {
 fn request_by_id(c: &Connection, id: u64) -> Result<Option<FriendRequestRecord>, StorageError> {
     Ok(
         c.prepare_cached(&format!("{REQUEST_SELECT} WHERE r.id = ?1"))?
-            .query_row([id as i64], request_row)
+            .query_row([Uint(id)], request_row)
             .optional()?,
     )
 }
@@ -83,20 +84,20 @@ pub fn friend_requests(
         .prepare_cached(&format!(
             "{REQUEST_SELECT} WHERE r.to_user = ?1 AND r.status = 0 ORDER BY r.id"
         ))?
-        .query_map([user as i64], request_row)?
+        .query_map([Uint(user)], request_row)?
         .collect::<Result<_, _>>()?;
     let outgoing = c
         .prepare_cached(&format!(
             "{REQUEST_SELECT} WHERE r.from_user = ?1 AND r.status = 0 ORDER BY r.id"
         ))?
-        .query_map([user as i64], request_row)?
+        .query_map([Uint(user)], request_row)?
         .collect::<Result<_, _>>()?;
     Ok((incoming, outgoing))
 }
 
 fn set_status(c: &Connection, request: u64, status: i64, now: i64) -> Result<(), StorageError> {
     c.prepare_cached("UPDATE friend_requests SET status = ?1, answered_at_ms = ?2 WHERE id = ?3")?
-        .execute(params![status, now, request as i64])?;
+        .execute(params![status, now, Uint(request)])?;
     Ok(())
 }
 
@@ -133,9 +134,8 @@ pub fn send_request(
         Ok(c.prepare_cached(
             "SELECT id FROM friend_requests WHERE from_user = ?1 AND to_user = ?2 AND status = 0",
         )?
-        .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
-        .optional()?
-        .map(|v| v as u64))
+        .query_row(params![Uint(a), Uint(b)], |r| get_u64(r, 0))
+        .optional()?)
     };
     if pending(from, to)?.is_some() {
         return Err(StorageError::RequestPending);
@@ -153,12 +153,12 @@ pub fn send_request(
             "SELECT MAX(answered_at_ms) FROM friend_requests
              WHERE to_user = ?2 AND status = 2 AND from_user = ?1",
         )?
-        .query_row(params![from as i64, to as i64], |r| r.get(0))?;
+        .query_row(params![Uint(from), Uint(to)], |r| r.get(0))?;
     if let Some(at) = rejected_at {
         let until = at.saturating_add(i64::try_from(cooldown_ms).unwrap_or(i64::MAX));
         if until > now {
             return Err(StorageError::CoolingDown {
-                retry_after_ms: (until - now) as u64,
+                retry_after_ms: (until - now).unsigned_abs(),
             });
         }
     }
@@ -166,8 +166,8 @@ pub fn send_request(
         "INSERT INTO friend_requests(from_user, to_user, message, status, created_at_ms)
          VALUES (?1, ?2, ?3, 0, ?4)",
     )?
-    .execute(params![from as i64, to as i64, message, now])?;
-    let id = c.last_insert_rowid() as u64;
+    .execute(params![Uint(from), Uint(to), message, now])?;
+    let id = last_id(c)?;
     Ok(RequestOutcome::Sent(
         request_by_id(c, id)?.ok_or(StorageError::UnknownRequest)?,
     ))
@@ -211,9 +211,8 @@ pub fn respond_request(
         .prepare_cached(
             "SELECT from_user FROM friend_requests WHERE id = ?1 AND to_user = ?2 AND status = 0",
         )?
-        .query_row(params![request as i64, user as i64], |r| r.get::<_, i64>(0))
-        .optional()?
-        .map(|v| v as u64);
+        .query_row(params![Uint(request), Uint(user)], |r| get_u64(r, 0))
+        .optional()?;
     let Some(from) = found else {
         return Err(StorageError::UnknownRequest);
     };

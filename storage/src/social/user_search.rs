@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection};
 
 use super::profile::{public_row, PublicUser, PUBLIC_COLUMNS};
+use crate::int::Uint;
 use crate::text::search_key;
 use crate::{StorageError, UserId};
 
@@ -53,9 +54,9 @@ pub fn search_users(
             key,
             prefix,
             anywhere,
-            searcher as i64,
-            limit as i64 + 1,
-            offset as i64
+            Uint(searcher),
+            Uint::from_usize(limit.saturating_add(1)),
+            Uint::from_usize(offset)
         ],
         |r| public_row(r, 0),
     )?;
