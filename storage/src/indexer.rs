@@ -2,8 +2,8 @@
 //!
 //! The index lives in `feige-search.db` next to `feige.db`, so that writing it never takes the
 //! message database's write lock: an index transaction (an FTS5 segment flush, sometimes a
-//! merge; 2 ms on average, up to 16 ms) used to run on the writer thread between batches, and
-//! every message queued meanwhile waited for it. At light load that set the p99.
+//! merge) on the writer's thread or database would make every message queued meanwhile wait
+//! for it.
 //!
 //! The `feige-indexer` thread follows `messages` by id: it reads new messages from the message
 //! database (attached as `src`, read only) and indexes them in chunks, recording how far it got
@@ -36,8 +36,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// Under load (messages were committed since the indexer last rested), the indexer rests
 /// this many times as long as it worked since then: search falls behind during a burst and
 /// catches up after it, instead of taking a core from message traffic. Judged over the whole
-/// stretch, not per step: at C=1000 a commit comes every 50–150 ms, so most 512-message steps
-/// saw none, and resting only after those that did left the indexer at ~26 % of a core.
+/// stretch, not per step: under load commits come less often than steps, so most steps see
+/// none, and resting only after those that did would barely slow the indexer.
 const BUSY_REST: u32 = 9;
 /// Pause after a failed step, so a persistent failure does not spin.
 const RETRY: Duration = Duration::from_secs(1);

@@ -1,9 +1,9 @@
 //! The direct-pair index: which 1:1 conversation two users share, and each user's 1:1
 //! conversations.
 //!
-//! A new pair used to cost two random-keyed B-tree inserts (the `(user_a, user_b)` and
-//! `user_b` indexes of `conversations`), one page each written to the WAL per pair once the
-//! indexes outgrew a commit. Now `conversations` keeps no pair index; `direct_pairs` holds both
+//! A pair index on `conversations` would cost random-keyed B-tree inserts per new pair, each a
+//! page written to the WAL once the index outgrows a commit. So `conversations` keeps no pair
+//! index; `direct_pairs` holds both
 //! directions of every direct conversation up to the mark `meta.pairs_indexed_upto`, and the
 //! writer adds the conversations above the mark (the tail) to it in bulk ([`index_pairs`]):
 //! sorted, many thousands at a time, so each page it dirties takes many pairs. Readers find
