@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::int::{get_u64, last_id, Uint};
 use crate::{now_ms, StorageError, UserId};
 
 /// A stored account. Its `Debug` leaves out the salt and password hash so logs never carry them.
@@ -85,9 +86,9 @@ const SESSION_COLUMNS: &str =
 
 fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
     Ok(SessionRecord {
-        id: r.get::<_, i64>(0)? as u64,
+        id: get_u64(r, 0)?,
         token_hash: r.get(1)?,
-        user_id: r.get::<_, i64>(2)? as u64,
+        user_id: get_u64(r, 2)?,
         device: r.get(3)?,
         created_at_ms: r.get(4)?,
         last_seen_ms: r.get(5)?,
@@ -101,7 +102,7 @@ pub(crate) const USER_COLUMNS: &str =
 
 pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
-        id: r.get::<_, i64>(0)? as u64,
+        id: get_u64(r, 0)?,
         username: r.get(1)?,
         nickname: r.get(2)?,
         salt: r.get(3)?,
@@ -126,7 +127,7 @@ pub(crate) fn user_by_name(
 
 pub(crate) fn user_by_id(c: &Connection, id: UserId) -> Result<Option<UserRecord>, StorageError> {
     let mut st = c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
-    Ok(st.query_row([id as i64], user_row).optional()?)
+    Ok(st.query_row([Uint(id)], user_row).optional()?)
 }
 
 pub(crate) fn session(
@@ -148,7 +149,7 @@ pub fn list_sessions(c: &Connection, user: UserId) -> Result<Vec<SessionRecord>,
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at_ms > ?2
          ORDER BY last_seen_ms DESC, id DESC"
     ))?;
-    let rows = st.query_map(params![user as i64, now_ms()], session_row)?;
+    let rows = st.query_map(params![Uint(user), now_ms()], session_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -180,7 +181,7 @@ pub fn insert_user(
     );
     match res {
         Ok(_) => Ok(UserRecord {
-            id: c.last_insert_rowid() as u64,
+            id: last_id(c)?,
             username: username.to_owned(),
             nickname: nickname.to_owned(),
             salt: salt.to_vec(),
@@ -223,14 +224,14 @@ pub fn insert_session(
     )?
     .execute(params![
         token_hash,
-        user_id as i64,
+        Uint(user_id),
         device,
         now,
         address,
         expires
     ])?;
     Ok(SessionRecord {
-        id: c.last_insert_rowid() as u64,
+        id: last_id(c)?,
         token_hash: token_hash.to_vec(),
         user_id,
         device: device.to_owned(),
@@ -258,7 +259,7 @@ pub fn resume_session(
     let now = now_ms();
     if s.expires_at_ms <= now {
         c.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-            .execute([s.id as i64])?;
+            .execute([Uint(s.id)])?;
         return Ok(Resumed::Expired);
     }
     s.last_seen_ms = now;
@@ -267,7 +268,7 @@ pub fn resume_session(
     c.prepare_cached(
         "UPDATE sessions SET last_seen_ms = ?1, address = ?2, expires_at_ms = ?3 WHERE id = ?4",
     )?
-    .execute(params![now, address, s.expires_at_ms, s.id as i64])?;
+    .execute(params![now, address, s.expires_at_ms, Uint(s.id)])?;
     Ok(Resumed::Live(s))
 }
 
@@ -292,11 +293,7 @@ pub fn live_sessions(c: &Connection) -> Result<Vec<(u64, UserId, Vec<u8>)>, Stor
     let mut st =
         c.prepare_cached("SELECT id, user_id, token_hash FROM sessions WHERE expires_at_ms > ?1")?;
     let rows = st.query_map([now_ms()], |r| {
-        Ok((
-            r.get::<_, i64>(0)? as u64,
-            r.get::<_, i64>(1)? as u64,
-            r.get(2)?,
-        ))
+        Ok((get_u64(r, 0)?, get_u64(r, 1)?, r.get(2)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -313,7 +310,7 @@ pub fn touch_sessions(c: &Connection, ids: &[u64], ttl_ms: i64) -> Result<(), St
          WHERE id = ?3 AND expires_at_ms > ?1",
     )?;
     for &id in ids {
-        st.execute(params![now, now.saturating_add(ttl_ms), id as i64])?;
+        st.execute(params![now, now.saturating_add(ttl_ms), Uint(id)])?;
     }
     Ok(())
 }
@@ -334,7 +331,7 @@ pub fn revoke_session(
     Ok(c.prepare_cached(
         "DELETE FROM sessions WHERE id = ?1 AND user_id = ?2 RETURNING token_hash",
     )?
-    .query_row(params![id, user as i64], |r| r.get(0))
+    .query_row(params![id, Uint(user)], |r| r.get(0))
     .optional()?)
 }
 

@@ -2,8 +2,8 @@
 //!
 //! The index lives in `feige-search.db` next to `feige.db`, so that writing it never takes the
 //! message database's write lock: an index transaction (an FTS5 segment flush, sometimes a
-//! merge; 2 ms on average, up to 16 ms) used to run on the writer thread between batches, and
-//! every message queued meanwhile waited for it. At light load that set the p99.
+//! merge) on the writer's thread or database would make every message queued meanwhile wait
+//! for it.
 //!
 //! The `feige-indexer` thread follows `messages` by id: it reads new messages from the message
 //! database (attached as `src`, read only) and indexes them in chunks, recording how far it got
@@ -36,8 +36,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// Under load (messages were committed since the indexer last rested), the indexer rests
 /// this many times as long as it worked since then: search falls behind during a burst and
 /// catches up after it, instead of taking a core from message traffic. Judged over the whole
-/// stretch, not per step: at C=1000 a commit comes every 50–150 ms, so most 512-message steps
-/// saw none, and resting only after those that did left the indexer at ~26 % of a core.
+/// stretch, not per step: under load commits come less often than steps, so most steps see
+/// none, and resting only after those that did would barely slow the indexer.
 const BUSY_REST: u32 = 9;
 /// Pause after a failed step, so a persistent failure does not spin.
 const RETRY: Duration = Duration::from_secs(1);
@@ -121,7 +121,7 @@ impl Indexer {
             conn.query_row("SELECT COALESCE(MAX(id), 0) FROM src.messages", [], |r| {
                 r.get(0)
             })?;
-        let last_id = last_id.max(0) as u64;
+        let last_id = u64::try_from(last_id).unwrap_or(0);
         let shared = Arc::new(Shared::default());
         shared.last_id.store(last_id, Ordering::Relaxed);
         let mut upto = indexed_upto(&conn)?;
@@ -196,7 +196,7 @@ fn indexed_upto(c: &Connection) -> Result<u64, StorageError> {
             |r| r.get(0),
         )
         .optional()?;
-    Ok(v.unwrap_or(0).max(0) as u64)
+    Ok(v.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
 }
 
 fn run(conn: &Connection, shared: &Shared, mut upto: u64) {
@@ -209,7 +209,9 @@ fn run(conn: &Connection, shared: &Shared, mut upto: u64) {
             match search::index_step(conn, upto, CHUNK) {
                 Ok((mark, n)) => {
                     upto = mark;
-                    shared.indexed.fetch_add(n as u64, Ordering::Relaxed);
+                    shared
+                        .indexed
+                        .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
                     // A full chunk: a backlog, go on; at once if the writer is idle, after a
                     // rest if it is busy. Less: what arrived meanwhile waits for the beat, so
                     // steady light traffic is indexed in few transactions.

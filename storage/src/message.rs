@@ -1,34 +1,14 @@
 //! Conversations and messages: the read side (history, sync) and the per-device cursors.
 //! Message inserts happen in the writer ([`crate::Writer`]), which owns sequence assignment.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::int::{get_u64, Uint};
 use crate::recent::Range;
+pub use crate::row::StoredMessage;
+pub(crate) use crate::row::{message_row, pair_of, DirectPair, MESSAGE_COLUMNS};
 use crate::sequence::{Budget, Query, View};
 use crate::{ConversationId, StorageError, UserId};
-
-/// A stored message, as pushed, synced and read from history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    /// Server id: time-ordered, unique.
-    pub id: u64,
-    /// Conversation it belongs to.
-    pub conversation_id: ConversationId,
-    /// Gapless sequence number within the conversation, from 1.
-    pub seq: u64,
-    /// Sender.
-    pub from_user: UserId,
-    /// For 1:1 conversations the other member; 0 otherwise.
-    pub to_user: UserId,
-    /// The sender's id for deduplication; 0 when none.
-    pub client_msg_id: u64,
-    /// Message kind (text, image...), as the protocol's enum number.
-    pub kind: i32,
-    /// Text body.
-    pub text: String,
-    /// Commit time (unix ms).
-    pub sent_at_ms: i64,
-}
 
 /// A device's position in one conversation: the highest contiguous sequence it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,44 +52,6 @@ pub struct HistoryQuery {
     pub limit: usize,
 }
 
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms";
-
-/// Reads a row of [`MESSAGE_COLUMNS`]; `pair` is the direct conversation's two members.
-pub(crate) fn message_row(
-    r: &Row<'_>,
-    pair: Option<(u64, u64)>,
-) -> rusqlite::Result<StoredMessage> {
-    let from_user = r.get::<_, i64>(3)? as u64;
-    let to_user = match pair {
-        Some((a, b)) if from_user == a => b,
-        Some((a, b)) if from_user == b => a,
-        _ => 0,
-    };
-    Ok(StoredMessage {
-        id: r.get::<_, i64>(0)? as u64,
-        conversation_id: r.get::<_, i64>(1)? as u64,
-        seq: r.get::<_, i64>(2)? as u64,
-        from_user,
-        to_user,
-        client_msg_id: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
-        kind: r.get(5)?,
-        text: r.get(6)?,
-        sent_at_ms: r.get(7)?,
-    })
-}
-
-/// A direct conversation's two members (None for other kinds).
-pub(crate) type DirectPair = Option<(u64, u64)>;
-
-/// The two members of a direct conversation, or None for other kinds.
-pub(crate) fn pair_of(kind: i64, a: Option<i64>, b: Option<i64>) -> Option<(u64, u64)> {
-    match (kind, a, b) {
-        (1, Some(a), Some(b)) => Some((a as u64, b as u64)),
-        _ => None,
-    }
-}
-
 /// The conversation's kind and direct pair if `user` is a member.
 fn membership(
     c: &Connection,
@@ -121,7 +63,7 @@ fn membership(
          WHERE mb.user_id = ?1 AND mb.conversation_id = ?2",
     )?;
     Ok(st
-        .query_row(params![user as i64, conversation as i64], |r| {
+        .query_row(params![Uint(user), Uint(conversation)], |r| {
             Ok(pair_of(r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?)
@@ -173,11 +115,11 @@ pub(crate) fn sync(
          WHERE mb.user_id = ?1 ORDER BY mb.conversation_id",
     )?;
     let convs: Vec<(u64, DirectPair, u64)> = convs
-        .query_map(params![user as i64, device], |r| {
+        .query_map(params![Uint(user), device], |r| {
             Ok((
-                r.get::<_, i64>(0)? as u64,
+                get_u64(r, 0)?,
                 pair_of(r.get(1)?, r.get(2)?, r.get(3)?),
-                r.get::<_, i64>(4)? as u64,
+                get_u64(r, 4)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
@@ -247,14 +189,14 @@ pub(crate) fn set_cursors(
             continue;
         };
         if member
-            .query_row(params![user as i64, conv], |_| Ok(()))
+            .query_row(params![Uint(user), conv], |_| Ok(()))
             .optional()?
             .is_none()
         {
             continue;
         }
         let seq = p.seq.min(view.last_seq(c, p.conversation_id)?);
-        st.execute(params![user as i64, device, conv, seq as i64])?;
+        st.execute(params![Uint(user), device, conv, Uint(seq)])?;
     }
     Ok(())
 }

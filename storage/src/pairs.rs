@@ -1,9 +1,9 @@
 //! The direct-pair index: which 1:1 conversation two users share, and each user's 1:1
 //! conversations.
 //!
-//! A new pair used to cost two random-keyed B-tree inserts (the `(user_a, user_b)` and
-//! `user_b` indexes of `conversations`), one page each written to the WAL per pair once the
-//! indexes outgrew a commit. Now `conversations` keeps no pair index; `direct_pairs` holds both
+//! A pair index on `conversations` would cost random-keyed B-tree inserts per new pair, each a
+//! page written to the WAL once the index outgrows a commit. So `conversations` keeps no pair
+//! index; `direct_pairs` holds both
 //! directions of every direct conversation up to the mark `meta.pairs_indexed_upto`, and the
 //! writer adds the conversations above the mark (the tail) to it in bulk ([`index_pairs`]):
 //! sorted, many thousands at a time, so each page it dirties takes many pairs. Readers find
@@ -13,6 +13,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::int::{get_u64, last_id, Uint};
 use crate::{ConversationId, StorageError, UserId};
 
 /// A direct pair in the tail: (lower user id, higher user id) and its conversation.
@@ -60,9 +61,8 @@ fn conversation_of(
     b: UserId,
 ) -> Result<Option<ConversationId>, StorageError> {
     Ok(c.prepare_cached(sql)?
-        .query_row(params![a as i64, b as i64], |r| r.get::<_, i64>(0))
-        .optional()?
-        .map(|id| id as u64))
+        .query_row(params![Uint(a), Uint(b)], |r| get_u64(r, 0))
+        .optional()?)
 }
 
 /// Creates the 1:1 conversation of `a` and `b`, which the caller has found missing.
@@ -75,8 +75,8 @@ pub(crate) fn insert(
     c.prepare_cached(
         "INSERT INTO conversations(kind, user_a, user_b, created_at_ms) VALUES (1, ?1, ?2, ?3)",
     )?
-    .execute(params![a.min(b) as i64, a.max(b) as i64, now])?;
-    Ok(c.last_insert_rowid() as u64)
+    .execute(params![Uint(a.min(b)), Uint(a.max(b)), now])?;
+    Ok(last_id(c)?)
 }
 
 /// The 1:1 conversation of `a` and `b`, created if missing; true when it was created. For
@@ -100,11 +100,11 @@ pub(crate) fn ensure_direct(
 /// The index's mark: every direct conversation with an id at or below it is in
 /// `direct_pairs`.
 pub(crate) fn mark(c: &Connection) -> Result<ConversationId, StorageError> {
-    let v: Option<i64> = c
+    let v = c
         .prepare_cached("SELECT value FROM meta WHERE key = 'pairs_indexed_upto'")?
-        .query_row([], |r| r.get(0))
+        .query_row([], |r| get_u64(r, 0))
         .optional()?;
-    Ok(v.unwrap_or(0) as u64)
+    Ok(v.unwrap_or(0))
 }
 
 /// The direct conversations with an id above `after`, oldest first.
@@ -115,24 +115,23 @@ pub(crate) fn tail_after(
     let mut st = c.prepare_cached(
         "SELECT id, user_a, user_b FROM conversations WHERE id > ?1 AND kind = 1 ORDER BY id",
     )?;
-    let rows = st.query_map([after as i64], |r| {
-        let (id, a, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        Ok(((a as UserId, b as UserId), id as ConversationId))
+    let rows = st.query_map([Uint(after)], |r| {
+        Ok(((get_u64(r, 1)?, get_u64(r, 2)?), get_u64(r, 0)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The newest conversation id (any kind), 0 when there is none.
 pub(crate) fn newest(c: &Connection) -> Result<ConversationId, StorageError> {
-    let v: i64 = c
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM conversations")?
-        .query_row([], |r| r.get(0))?;
-    Ok(v as u64)
+    Ok(
+        c.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM conversations")?
+            .query_row([], |r| get_u64(r, 0))?,
+    )
 }
 
 /// Moves the tail into the index: both directions of every pair in `tail` (the writer's copy,
 /// every direct conversation above the mark, or [`tail_after`] the mark), sorted in memory
-/// ([`crate::move_rows`]), and raises the mark to the newest
+/// ([`crate::db::move_rows`]), and raises the mark to the newest
 /// conversation, in its own transaction (the caller must not be in one), so each index page
 /// written takes many pairs. Returns the new mark.
 ///
@@ -149,10 +148,10 @@ pub(crate) fn index_pairs<S>(
         rows.push((b, a, id));
     }
     rows.sort_unstable();
-    crate::in_transaction(c, |c| {
-        crate::move_rows(c, "direct_pairs(user_id, peer_id, conversation_id)", &rows)?;
+    crate::db::in_transaction(c, |c| {
+        crate::db::move_rows(c, "direct_pairs(user_id, peer_id, conversation_id)", &rows)?;
         c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'pairs_indexed_upto'")?
-            .execute([upto as i64])?;
+            .execute([Uint(upto)])?;
         Ok(upto)
     })
 }

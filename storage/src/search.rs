@@ -10,12 +10,13 @@
 
 use rusqlite::{params, Connection};
 
-use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::int::{get_u64, Uint};
+use crate::row::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::{ConversationId, StorageError, UserId};
 
 /// Whether `c` is a CJK character that the index treats as a word of its own.
 fn is_cjk(c: char) -> bool {
-    matches!(c as u32,
+    matches!(u32::from(c),
         0x3040..=0x30FF      // Hiragana, Katakana
         | 0x3400..=0x4DBF    // CJK Extension A
         | 0x4E00..=0x9FFF    // CJK Unified Ideographs
@@ -98,17 +99,17 @@ pub(crate) fn index_step(
         )?;
         let mut add =
             c.prepare_cached("INSERT INTO main.message_fts(rowid, body) VALUES (?1, ?2)")?;
-        let mut rows = read.query(params![upto as i64, limit as i64])?;
+        let mut rows = read.query(params![Uint(upto), Uint::from_usize(limit)])?;
         while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
+            let id = get_u64(row, 0)?;
             let body: String = row.get(1)?;
-            add.execute(params![id, segment(&body)])?;
-            mark = id as u64;
+            add.execute(params![Uint(id), segment(&body)])?;
+            mark = id;
             n += 1;
         }
     }
     c.prepare_cached("UPDATE main.meta SET value = ?1 WHERE key = 'indexed_upto'")?
-        .execute([mark as i64])?;
+        .execute([Uint(mark)])?;
     crate::db::run_cached(c, "COMMIT")?;
     Ok((mark, n))
 }
@@ -148,10 +149,10 @@ pub(crate) fn search(
     let rows = st.query_map(
         params![
             q,
-            user as i64,
-            before_id.map_or(i64::MAX, |b| b.min(i64::MAX as u64) as i64),
-            conversation.unwrap_or(0) as i64,
-            limit as i64
+            Uint(user),
+            before_id.map_or(i64::MAX, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            Uint(conversation.unwrap_or(0)),
+            Uint::from_usize(limit)
         ],
         |r| {
             let pair = pair_of(r.get(8)?, r.get(9)?, r.get(10)?);

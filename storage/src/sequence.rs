@@ -14,8 +14,8 @@
 
 use rusqlite::{params, Connection};
 
-use crate::message::{message_row, DirectPair, StoredMessage, MESSAGE_COLUMNS};
 use crate::recent::{Entry, Range, Recent, Slot, Snapshot};
+use crate::row::{message_row, DirectPair, StoredMessage, MESSAGE_COLUMNS};
 use crate::{ConversationId, StorageError, UserId};
 
 /// Writes `entries` (in key order) into `message_seq` and raises the mark to `mark`, in a

@@ -1,0 +1,69 @@
+//! Row mapping shared by the message readers: the stored message, the columns they select
+//! and the function that turns such a row into a [`StoredMessage`].
+
+use rusqlite::Row;
+
+use crate::int::get_u64;
+use crate::{ConversationId, UserId};
+
+/// A stored message, as pushed, synced and read from history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Server id: time-ordered, unique.
+    pub id: u64,
+    /// Conversation it belongs to.
+    pub conversation_id: ConversationId,
+    /// Gapless sequence number within the conversation, from 1.
+    pub seq: u64,
+    /// Sender.
+    pub from_user: UserId,
+    /// For 1:1 conversations the other member; 0 otherwise.
+    pub to_user: UserId,
+    /// The sender's id for deduplication; 0 when none.
+    pub client_msg_id: u64,
+    /// Message kind (text, image...), as the protocol's enum number.
+    pub kind: i32,
+    /// Text body.
+    pub text: String,
+    /// Commit time (unix ms).
+    pub sent_at_ms: i64,
+}
+
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms";
+
+/// Reads a row of [`MESSAGE_COLUMNS`]; `pair` is the direct conversation's two members.
+pub(crate) fn message_row(
+    r: &Row<'_>,
+    pair: Option<(u64, u64)>,
+) -> rusqlite::Result<StoredMessage> {
+    let from_user = get_u64(r, 3)?;
+    let to_user = match pair {
+        Some((a, b)) if from_user == a => b,
+        Some((a, b)) if from_user == b => a,
+        _ => 0,
+    };
+    Ok(StoredMessage {
+        id: get_u64(r, 0)?,
+        conversation_id: get_u64(r, 1)?,
+        seq: get_u64(r, 2)?,
+        from_user,
+        to_user,
+        // The writer stores a client's id by its bits: ids past i64::MAX are negative here.
+        client_msg_id: r.get::<_, Option<i64>>(4)?.map_or(0, i64::cast_unsigned),
+        kind: r.get(5)?,
+        text: r.get(6)?,
+        sent_at_ms: r.get(7)?,
+    })
+}
+
+/// A direct conversation's two members (None for other kinds).
+pub(crate) type DirectPair = Option<(u64, u64)>;
+
+/// The two members of a direct conversation, or None for other kinds.
+pub(crate) fn pair_of(kind: i64, a: Option<i64>, b: Option<i64>) -> Option<(u64, u64)> {
+    match (kind, a, b) {
+        (1, Some(a), Some(b)) => Some((u64::try_from(a).ok()?, u64::try_from(b).ok()?)),
+        _ => None,
+    }
+}
