@@ -68,6 +68,7 @@ pub(super) fn describe(e: &anyhow::Error) -> (String, String) {
                 ClientError::Closed => "CLOSED",
                 ClientError::Protocol(_) => "PROTOCOL",
                 ClientError::Tls(_) => "TLS",
+                _ => "ERROR",
             };
             return (code.to_owned(), text);
         }
