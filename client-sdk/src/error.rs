@@ -4,6 +4,7 @@ use feige_protocol::{pb, ErrorCode};
 
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The socket failed (connect, read or write).
     #[error("i/o error: {0}")]

@@ -10,6 +10,7 @@ use feige_client::{code_name, ClientError};
 #[repr(i32)]
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FeigeStatus {
     /// Success.
     FEIGE_OK = 0,
@@ -133,6 +134,8 @@ impl FeigeStatus {
             ClientError::Timeout => FEIGE_ERR_TIMEOUT,
             ClientError::Server { .. } => FEIGE_ERR_SERVER,
             ClientError::Protocol(_) => FEIGE_ERR_PROTOCOL,
+            // A kind newer than this mapping: the error JSON's message says what failed.
+            _ => FEIGE_ERR_DISCONNECTED,
         }
     }
 
@@ -150,6 +153,7 @@ impl FeigeStatus {
 #[repr(i32)]
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FeigeEventKind {
     /// The completion of a `feige_call` request: `feige_event_request_id` names it,
     /// `feige_event_status` tells how it ended, the JSON is its result or `{"error":{...}}`.

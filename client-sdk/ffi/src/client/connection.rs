@@ -1,0 +1,118 @@
+//! The connection task: keeps a Rust client connected and forwards its events to the queue.
+
+use std::sync::Arc;
+
+use feige_client::{Backoff, Client, ConnState, Event};
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::shared::Shared;
+use crate::json;
+use crate::queue::FeigeEvent;
+
+/// Keeps a client connected until shutdown: connects, forwards its events to the queue, and
+/// when it closes for good (lost while logged out, or its session was revoked) connects a new
+/// one after a backoff.
+pub(super) async fn run_connection(shared: Arc<Shared>) {
+    tokio::select! {
+        () = connection_loop(&shared) => {}
+        () = shared.cancel.cancelled() => {}
+    }
+    // A client connected while shutdown was taking the previous one is dropped (and closed)
+    // here.
+    shared.current.send_replace(None);
+}
+
+/// Keeps a Rust client connected, reconnecting with [`Backoff`] a client that lost its
+/// connection while logged out, or could not connect. (While logged in, the Rust client
+/// reconnects and resumes by itself.)
+async fn connection_loop(shared: &Shared) {
+    let mut backoff = Backoff::new();
+    let mut failure = None;
+    loop {
+        shared.push_state(ConnState::Connecting);
+        match Client::connect(shared.config.clone()).await {
+            Ok((client, mut events)) => {
+                let since = Instant::now();
+                shared.current.send_replace(Some(client));
+                let mut first = true;
+                while let Some(event) = events.recv().await {
+                    // A fresh client's first event repeats the "connecting" queued above.
+                    let repeat = first && event == Event::State(ConnState::Connecting);
+                    first = false;
+                    if !repeat {
+                        forward(shared, event).await;
+                    }
+                }
+                shared.current.send_replace(None);
+                backoff.connection_ended(since.elapsed());
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connect failed");
+                failure = Some(e.to_string());
+            }
+        }
+        let delay = backoff.next_delay();
+        // Why the connection could not be made (a refused TLS handshake, say), for the
+        // application to show.
+        let mut state = json::state(ConnState::Disconnected { retry_in: delay });
+        if let Some(why) = failure.take() {
+            state["error"] = why.into();
+        }
+        shared.queue.push(FeigeEvent::state(&state));
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Queues one event of the Rust client.
+async fn forward(shared: &Shared, event: Event) {
+    match event {
+        Event::Message(m) => {
+            let push = FeigeEvent::push(&json::message_push(&m));
+            shared.queue.push_bounded(push).await;
+        }
+        Event::Kicked { code, reason } => {
+            shared.queue.push(FeigeEvent::push(&json!({
+                "type": "kicked",
+                "code": feige_client::code_name(code),
+                "reason": reason,
+            })));
+        }
+        Event::State(s) => shared.push_state(s),
+        Event::FriendRequest(r) => social(shared, "friend_request", json::friend_request(&r)).await,
+        Event::FriendResponse(r) => {
+            social(shared, "friend_response", json::friend_response(&r)).await;
+        }
+        Event::FriendAdded(f) => social(shared, "friend_added", json::friend(&f)).await,
+        Event::FriendRemoved { user_id } => {
+            let v = json!({ "user_id": user_id.to_string() });
+            social(shared, "friend_removed", v).await;
+        }
+        Event::Presence { user_id, online } => {
+            let v = json!({ "user_id": user_id.to_string(), "online": online });
+            social(shared, "presence", v).await;
+        }
+        Event::ReadPosition(p) => social(shared, "read_position", json::read_position(&p)).await,
+        Event::FriendRequestAnswered(r) => {
+            social(shared, "friend_request_answered", json::friend_response(&r)).await;
+        }
+        Event::FriendUpdated(f) => social(shared, "friend_updated", json::friend(&f)).await,
+        Event::BlockChanged { user, blocked } => {
+            let v = json!({ "user": json::user(&user), "blocked": blocked });
+            social(shared, "block_changed", v).await;
+        }
+        Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
+        Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
+        // An event kind the C SDK does not map yet is not queued.
+        _ => {}
+    }
+}
+
+/// Queues a social push (`{"type": kind, ...}`), waiting for room like a message.
+async fn social(shared: &Shared, kind: &str, fields: serde_json::Value) {
+    let push = FeigeEvent::push(&json::typed(kind, fields));
+    tokio::select! {
+        () = shared.queue.push_bounded(push) => {}
+        () = shared.cancel.cancelled() => {}
+    }
+}

@@ -1,0 +1,158 @@
+//! Message commands: send, listen, history and search.
+
+use anyhow::Context;
+use feige_client::{code_name, pb, ClientError, ErrorCode, Event};
+use feige_tools::social as out;
+use feige_tools::{terminal_safe, Failure};
+use serde::Serialize;
+
+use super::{user_id, with_client, Ctx};
+
+/// `feige send`: sends a text message to a user.
+pub(crate) async fn send(ctx: &Ctx, who: &str, text: &str) -> anyhow::Result<()> {
+    let (to_user, ok) = with_client(ctx, |client| async move {
+        let to_user = user_id(&client, who).await?;
+        Ok((to_user, client.send_text(to_user, text).await?))
+    })
+    .await?;
+    ctx.print(
+        &Sent {
+            kind: "sent",
+            message_id: ok.message_id.to_string(),
+            conversation_id: ok.conversation_id.to_string(),
+            seq: ok.seq.to_string(),
+            sent_at: ok.sent_at_ms.to_string(),
+            duplicate: ok.duplicate,
+        },
+        || {
+            format!(
+                "sent to user {to_user}: [conv {} #{}] message {}",
+                ok.conversation_id, ok.seq, ok.message_id
+            )
+        },
+    );
+    Ok(())
+}
+
+/// `feige listen`: prints missed messages, then new messages and social events as they
+/// arrive, until Ctrl-C or `count` messages.
+pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> {
+    let (client, mut events, saved) = ctx.resume(true).await?;
+    if count == Some(0) {
+        client.close().await;
+        return Ok(());
+    }
+    if !ctx.cli.json {
+        eprintln!(
+            "listening as {} (user {}); Ctrl-C to stop",
+            saved.username, saved.user_id
+        );
+    }
+    let mut seen = 0;
+    let result = loop {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            r = tokio::signal::ctrl_c() => {
+                break r.context("cannot wait for Ctrl-C");
+            }
+        };
+        match event {
+            Some(
+                e @ (Event::FriendRequest(_)
+                | Event::FriendResponse(_)
+                | Event::FriendAdded(_)
+                | Event::FriendRemoved { .. }
+                | Event::Presence { .. }
+                | Event::ReadPosition(_)
+                | Event::FriendRequestAnswered(_)
+                | Event::FriendUpdated(_)
+                | Event::BlockChanged { .. }
+                | Event::ProfileUpdated(_)
+                | Event::UserUpdated(_)),
+            ) => {
+                if let Some(o) = out::event(&e, saved.user_id) {
+                    ctx.out(&o);
+                }
+            }
+            Some(Event::Message(m)) => {
+                ctx.print_message(&m);
+                seen += 1;
+                if count.is_some_and(|n| seen >= n) {
+                    break Ok(());
+                }
+            }
+            Some(Event::Kicked { code, reason }) => {
+                if code == ErrorCode::InvalidToken {
+                    break Err(Failure::new(
+                        code_name(code),
+                        format!("session revoked: {reason}; run `feige login`"),
+                    )
+                    .into());
+                }
+                if !ctx.cli.json {
+                    let reason = terminal_safe(&reason);
+                    eprintln!("disconnected by the server: {reason}; reconnecting");
+                }
+            }
+            // Connection states, and event kinds newer than this tool, are not shown.
+            Some(_) => {}
+            None => break Err(ClientError::Closed.into()),
+        }
+    };
+    client.close().await;
+    result
+}
+
+/// `feige history`: one page of the conversation with a user, oldest first.
+pub(crate) async fn history(
+    ctx: &Ctx,
+    who: &str,
+    limit: u32,
+    before: Option<u64>,
+) -> anyhow::Result<()> {
+    let messages = with_client(ctx, |client| async move {
+        let peer_user = user_id(&client, who).await?;
+        let req = pb::History {
+            peer_user,
+            limit,
+            before_seq: before.unwrap_or(0),
+            ..Default::default()
+        };
+        Ok(client.history(req).await?)
+    })
+    .await?;
+    // The server answers newest first; show the page as a chat log.
+    for m in messages.iter().rev() {
+        ctx.print_message(m);
+    }
+    Ok(())
+}
+
+/// `feige search`: full-text search over the user's conversations, newest first.
+pub(crate) async fn search(ctx: &Ctx, query: &str, limit: Option<u32>) -> anyhow::Result<()> {
+    let (client, _events, _) = ctx.resume(false).await?;
+    let result = client
+        .search(pb::Search {
+            query: query.to_owned(),
+            limit: limit.unwrap_or(0),
+            ..Default::default()
+        })
+        .await;
+    client.close().await;
+    for m in &result? {
+        ctx.print_message(m);
+    }
+    Ok(())
+}
+
+/// What `feige send --json` prints.
+#[derive(Serialize)]
+struct Sent {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message_id: String,
+    conversation_id: String,
+    seq: String,
+    sent_at: String,
+    duplicate: bool,
+}
