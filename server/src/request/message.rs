@@ -2,14 +2,14 @@
 //! History and Search (served from the reader pool on their own tasks).
 
 use feige_protocol::{pb, ErrorCode, ResponseResult};
-use feige_storage::{ConversationPosition, HistoryQuery, NewMessage, Target, UserId};
+use feige_storage::{HistoryQuery, NewMessage, Target, UserId};
 use tokio::time::Instant;
 
 use super::caller::{Caller, Conn, Flow, Reply, State};
 use crate::convert;
 use crate::error::RequestError;
 use crate::router::ReplyTo;
-use crate::validate::{self, MESSAGE_QUERY};
+use crate::validate::{self, page_limit, MESSAGE_QUERY};
 
 const SYNC_DEFAULT: u32 = 500;
 const SYNC_MAX: u32 = 1000;
@@ -17,25 +17,6 @@ const HISTORY_DEFAULT: u32 = 50;
 const HISTORY_MAX: u32 = 200;
 const SEARCH_DEFAULT: u32 = 20;
 const SEARCH_MAX: u32 = 100;
-/// Most positions one Sync or Ack may carry.
-const MAX_POSITIONS: usize = 10_000;
-
-fn limit(asked: u32, default: u32, max: u32) -> usize {
-    (if asked == 0 { default } else { asked.min(max) }) as usize
-}
-
-fn positions(p: &[pb::ConversationPosition]) -> Result<Vec<ConversationPosition>, RequestError> {
-    if p.len() > MAX_POSITIONS {
-        return Err(RequestError::invalid("too many positions (at most 10000)"));
-    }
-    Ok(p.iter()
-        .map(|p| ConversationPosition {
-            conversation_id: p.conversation_id,
-            seq: p.seq,
-        })
-        .collect())
-}
-
 /// Serves `SendMessage`: checks the sender's rate, validates the message and queues it; the
 /// router acks it after the commit. The hot path: it needs only the sender's id, not a copy of
 /// the login.
@@ -108,7 +89,7 @@ async fn queue(
 
 /// Serves `Sync`: one page of what the device missed.
 pub(crate) async fn sync(me: Caller, s: pb::Sync) -> Reply {
-    let pos = positions(&s.positions)?;
+    let pos = validate::positions(&s.positions)?;
     let page = me
         .shared
         .store
@@ -116,7 +97,7 @@ pub(crate) async fn sync(me: Caller, s: pb::Sync) -> Reply {
             me.user,
             me.device,
             pos,
-            limit(s.limit, SYNC_DEFAULT, SYNC_MAX),
+            page_limit(s.limit, SYNC_DEFAULT, SYNC_MAX),
             me.shared.config.reply_page_bytes(),
         )
         .await?;
@@ -128,7 +109,7 @@ pub(crate) async fn sync(me: Caller, s: pb::Sync) -> Reply {
 
 /// Serves `Ack`: stores the device's positions (through the writer).
 pub(crate) async fn ack(me: Caller, a: pb::Ack) -> Reply {
-    let pos = positions(&a.positions)?;
+    let pos = validate::positions(&a.positions)?;
     if !pos.is_empty() {
         me.shared.writer.ack(me.user, me.device, pos).await?;
     }
@@ -162,7 +143,7 @@ pub(crate) async fn history(me: Caller, q: pb::History) -> Reply {
         before_seq: (q.before_seq != 0).then_some(q.before_seq),
         since_ms: (q.since_ms != 0).then_some(q.since_ms),
         until_ms: (q.until_ms != 0).then_some(q.until_ms),
-        limit: limit(q.limit, HISTORY_DEFAULT, HISTORY_MAX),
+        limit: page_limit(q.limit, HISTORY_DEFAULT, HISTORY_MAX),
     };
     let page = me
         .shared
@@ -184,7 +165,7 @@ pub(crate) async fn search(me: Caller, q: pb::Search) -> Reply {
     let conversation = validate::id("conversation_id", q.conversation_id)?;
     // Message ids are below 2^63: a larger `before_id` bounds nothing (from the newest).
     let before = (q.before_id != 0 && q.before_id <= i64::MAX as u64).then_some(q.before_id);
-    let limit = limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX);
+    let limit = page_limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX);
     let found = me
         .shared
         .store

@@ -167,11 +167,7 @@ pub(crate) async fn search(me: Caller, r: pb::SearchUsers) -> Reply {
     if r.offset > MAX_OFFSET {
         return Err(RequestError::invalid("offset larger than 10000"));
     }
-    let limit = (if r.limit == 0 {
-        SEARCH_DEFAULT
-    } else {
-        r.limit.min(SEARCH_MAX)
-    }) as usize;
+    let limit = validate::page_limit(r.limit, SEARCH_DEFAULT, SEARCH_MAX);
     let (user, offset) = (me.user, r.offset as usize);
     let (users, has_more) = me
         .shared

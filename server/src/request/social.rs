@@ -17,13 +17,6 @@ use crate::validate::{self, REMARK, REQUEST_NOTE};
 /// Largest page of `ListConversations` (a limit of 0 still means all).
 const MAX_CONVERSATION_PAGE: u32 = 500;
 
-fn user_arg(id: u64) -> Result<UserId, RequestError> {
-    if id == 0 {
-        return Err(RequestError::invalid("user_id is required"));
-    }
-    validate::id("user_id", id)
-}
-
 fn ensure_other(me: &Caller, other: UserId, what: &str) -> Result<(), RequestError> {
     if other == me.user {
         return Err(RequestError::invalid(format!("cannot {what} yourself")));
@@ -35,7 +28,7 @@ fn ensure_other(me: &Caller, other: UserId, what: &str) -> Result<(), RequestErr
 /// had already asked the caller, that request is accepted instead and they get a
 /// `friend_response` push.
 pub(crate) async fn friend_request(me: Caller, r: pb::SendFriendRequest) -> Reply {
-    let to = user_arg(r.to_user)?;
+    let to = validate::required_id("user_id", r.to_user)?;
     ensure_other(&me, to, "send a friend request to")?;
     let message = validate::text(&REQUEST_NOTE, &r.message)?;
     let from = me.user;
@@ -127,10 +120,7 @@ pub(crate) async fn friend_requests(me: Caller) -> Reply {
 /// Serves `RespondFriendRequest`; the requester gets a `friend_response` push, the caller's
 /// other connections `friend_request_answered`.
 pub(crate) async fn friend_respond(me: Caller, r: pb::RespondFriendRequest) -> Reply {
-    if r.request_id == 0 {
-        return Err(RequestError::invalid("request_id is required"));
-    }
-    let id = validate::id("request_id", r.request_id)?;
+    let id = validate::required_id("request_id", r.request_id)?;
     let (user, accept) = (me.user, r.accept);
     let done = me
         .shared
@@ -189,7 +179,7 @@ pub(crate) async fn friends(me: Caller) -> Reply {
 
 /// Serves `SetRemark`; the caller's other connections get `friend_updated`.
 pub(crate) async fn set_remark(me: Caller, r: pb::SetRemark) -> Reply {
-    let other = user_arg(r.user_id)?;
+    let other = validate::required_id("user_id", r.user_id)?;
     let remark = validate::text(&REMARK, &r.remark)?;
     let user = me.user;
     let f = me
@@ -216,7 +206,7 @@ fn notify_removed(me: &Caller, other: UserId) {
 
 /// Serves `DeleteFriend`: both sides lose the friendship; the other gets `friend_removed`.
 pub(crate) async fn delete_friend(me: Caller, r: pb::DeleteFriend) -> Reply {
-    let other = user_arg(r.user_id)?;
+    let other = validate::required_id("user_id", r.user_id)?;
     let user = me.user;
     me.shared
         .writer
@@ -229,7 +219,7 @@ pub(crate) async fn delete_friend(me: Caller, r: pb::DeleteFriend) -> Reply {
 /// Serves `Block`: ends a friendship (with `friend_removed` pushes) and pending requests; the
 /// caller's other connections get `block_changed`.
 pub(crate) async fn block(me: Caller, r: pb::Block) -> Reply {
-    let other = user_arg(r.user_id)?;
+    let other = validate::required_id("user_id", r.user_id)?;
     ensure_other(&me, other, "block")?;
     let user = me.user;
     let (blocked, were_friends) = me
@@ -252,7 +242,7 @@ pub(crate) async fn block(me: Caller, r: pb::Block) -> Reply {
 
 /// Serves `Unblock`; the caller's other connections get `block_changed`.
 pub(crate) async fn unblock(me: Caller, r: pb::Unblock) -> Reply {
-    let other = user_arg(r.user_id)?;
+    let other = validate::required_id("user_id", r.user_id)?;
     let user = me.user;
     let unblocked = me
         .shared
@@ -285,7 +275,7 @@ pub(crate) async fn blocked(me: Caller) -> Reply {
 
 /// Serves `GetPresence`: for friends and oneself only.
 pub(crate) async fn presence(me: Caller, r: pb::GetPresence) -> Reply {
-    let other = user_arg(r.user_id)?;
+    let other = validate::required_id("user_id", r.user_id)?;
     if other != me.user {
         let user = me.user;
         let friends = me
@@ -332,10 +322,7 @@ pub(crate) async fn conversations(me: Caller, r: pb::ListConversations) -> Reply
 
 /// Serves `MarkRead`; the user's other connections get a `read_position` push.
 pub(crate) async fn mark_read(me: Caller, r: pb::MarkRead) -> Reply {
-    if r.conversation_id == 0 {
-        return Err(RequestError::invalid("conversation_id is required"));
-    }
-    validate::id("conversation_id", r.conversation_id)?;
+    validate::required_id("conversation_id", r.conversation_id)?;
     let pos = me
         .shared
         .writer
