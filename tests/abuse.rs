@@ -316,7 +316,7 @@ async fn answers(r: &mut Raw, ids: &[u64]) -> HashMap<u64, ResponseResult> {
 #[tokio::test]
 async fn the_send_rate_is_limited_per_user() {
     let s = limited(|c| {
-        c.dm_policy = "anyone".into();
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
         c.send_rate = 1;
         c.send_burst = 3;
     })

@@ -15,7 +15,7 @@ const OUTBOX: usize = 256 * 1024;
 
 async fn small_server(tweak: impl FnOnce(&mut feige_server::Config)) -> TestServer {
     TestServer::start_with(|c| {
-        c.dm_policy = "anyone".into();
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
         c.max_frame_len = MAX_FRAME;
         c.max_text_len = 16 * 1024;
         c.outbox_bytes = OUTBOX;

@@ -378,7 +378,7 @@ async fn non_members_cannot_read_a_conversation() {
 async fn bad_messages_get_clear_errors() {
     let s = TestServer::start_with(|c| {
         c.max_text_len = 2048;
-        c.dm_policy = "anyone".into();
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
     })
     .await;
     let addr = s.addr();
@@ -452,7 +452,7 @@ async fn bad_messages_get_clear_errors() {
 #[tokio::test]
 async fn a_recipient_that_stops_reading_is_dropped_and_later_syncs_everything() {
     let s = TestServer::start_with(|c| {
-        c.dm_policy = "anyone".into();
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
         c.outbox_capacity = 16;
     })
     .await;
@@ -516,7 +516,7 @@ async fn a_recipient_that_stops_reading_is_dropped_and_later_syncs_everything() 
 #[tokio::test]
 async fn reads_span_the_index_in_memory_and_in_the_database() {
     let s = TestServer::start_with(|c| {
-        c.dm_policy = "anyone".into();
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
         c.index_batch = 7;
     })
     .await;

@@ -13,7 +13,7 @@ use feige_tests::{Raw, TestServer};
 async fn tls_server(pki: &TestPki) -> TestServer {
     TestServer::start_with(|c| {
         pki.serve(c);
-        c.dm_policy = "anyone".into();
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
     })
     .await
 }

@@ -86,7 +86,7 @@ pub struct Config {
     pub index_batch: usize,
     /// Who may send 1:1 messages: "friends" (only friends; the default) or "anyone" (any two
     /// users, unless one blocked the other).
-    pub dm_policy: String,
+    pub dm_policy: DmPolicy,
 }
 
 impl Default for Config {
@@ -126,7 +126,7 @@ impl Default for Config {
             max_batch: 16384,
             conversation_cache: 500_000,
             index_batch: 262_144,
-            dm_policy: "friends".into(),
+            dm_policy: DmPolicy::Friends,
         }
     }
 }
@@ -174,6 +174,25 @@ impl From<Durability> for feige_storage::Durability {
         match d {
             Durability::Process => feige_storage::Durability::Process,
             Durability::Fsync => feige_storage::Durability::Fsync,
+        }
+    }
+}
+
+/// The `dm_policy` setting: who may send 1:1 messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicy {
+    /// Only friends.
+    Friends,
+    /// Any two users, unless one blocked the other.
+    Anyone,
+}
+
+impl From<DmPolicy> for feige_storage::DirectPolicy {
+    fn from(p: DmPolicy) -> Self {
+        match p {
+            DmPolicy::Friends => feige_storage::DirectPolicy::FriendsOnly,
+            DmPolicy::Anyone => feige_storage::DirectPolicy::Anyone,
         }
     }
 }
@@ -270,22 +289,7 @@ impl Config {
         if self.friend_request_retention_ms == 0 {
             return bad("friend_request_retention_ms: must be positive");
         }
-        self.dm_policy()?;
         Ok(())
-    }
-
-    /// The storage policy named by `dm_policy`.
-    ///
-    /// # Errors
-    /// An unknown name.
-    pub fn dm_policy(&self) -> Result<feige_storage::DirectPolicy, ConfigError> {
-        match self.dm_policy.as_str() {
-            "friends" => Ok(feige_storage::DirectPolicy::FriendsOnly),
-            "anyone" => Ok(feige_storage::DirectPolicy::Anyone),
-            other => Err(ConfigError::Invalid(format!(
-                "dm_policy: {other:?} is neither \"friends\" nor \"anyone\""
-            ))),
-        }
     }
 
     /// How long a session token lives after its last use, in milliseconds.
@@ -322,14 +326,6 @@ mod tests {
             ..Config::default()
         };
         assert!(weak.validate().is_err());
-        let c: Config = toml::from_str("dm_policy = \"anyone\"").unwrap();
-        assert_eq!(c.dm_policy().unwrap(), feige_storage::DirectPolicy::Anyone);
-        assert_eq!(
-            Config::default().dm_policy().unwrap(),
-            feige_storage::DirectPolicy::FriendsOnly
-        );
-        let c: Config = toml::from_str("dm_policy = \"strangers\"").unwrap();
-        assert!(c.validate().is_err());
         let c: Config = toml::from_str("tls_cert = \"cert.pem\"").unwrap();
         assert!(c.validate().is_err(), "a certificate without a key");
         let c: Config = toml::from_str("session_ttl_days = 0.5").unwrap();
@@ -344,10 +340,19 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.log, LogLevel::Info);
         assert_eq!(c.durability, Durability::Process);
-        let c: Config = toml::from_str("log = \"debug\"\ndurability = \"fsync\"").unwrap();
+        assert_eq!(c.dm_policy, DmPolicy::Friends);
+        let c: Config =
+            toml::from_str("log = \"debug\"\ndurability = \"fsync\"\ndm_policy = \"anyone\"")
+                .unwrap();
         assert_eq!(c.log, LogLevel::Debug);
         assert_eq!(c.durability, Durability::Fsync);
+        assert_eq!(c.dm_policy, DmPolicy::Anyone);
+        assert_eq!(
+            feige_storage::DirectPolicy::from(c.dm_policy),
+            feige_storage::DirectPolicy::Anyone
+        );
         assert!(toml::from_str::<Config>("durability = \"disk\"").is_err());
+        assert!(toml::from_str::<Config>("dm_policy = \"strangers\"").is_err());
         assert!(toml::from_str::<Config>("log = \"loud\"").is_err());
         let slow = Config {
             heartbeat_ms: u64::from(u32::MAX) + 1,

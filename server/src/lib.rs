@@ -122,7 +122,7 @@ impl Server {
             max_batch: config.max_batch,
             conversation_cache: config.conversation_cache,
             index_batch: config.index_batch,
-            direct_policy: config.dm_policy()?,
+            direct_policy: config.dm_policy.into(),
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use feige_server::config::{Durability, LogLevel};
+use feige_server::config::{DmPolicy, Durability, LogLevel};
 use feige_server::{Config, Server};
 
 /// Feige (飞鸽) instant-messaging server: framed protobuf over TCP, SQLite storage.
@@ -28,8 +28,8 @@ struct Args {
     #[arg(long, value_enum)]
     durability: Option<Durability>,
     /// Who may send 1:1 messages: "friends" (only friends) or "anyone" [default: friends].
-    #[arg(long)]
-    dm_policy: Option<String>,
+    #[arg(long, value_enum)]
+    dm_policy: Option<DmPolicy>,
     /// Addresses exempt from the abuse limits, comma-separated (replaces `trusted_addrs`).
     #[arg(long, env = "FEIGE_TRUSTED_ADDRS", value_delimiter = ',')]
     trusted_addrs: Option<Vec<std::net::IpAddr>>,

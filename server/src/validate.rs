@@ -6,9 +6,13 @@
 //! (U+202A–U+202E, U+2066–U+2069: they make a name display as another), or when it is too long
 //! in characters or in bytes.
 
-use feige_protocol::ErrorCode;
+use feige_protocol::{pb, ErrorCode};
+use feige_storage::ConversationPosition;
 
 use crate::error::RequestError;
+
+/// Most positions one Sync or Ack may carry.
+const MAX_POSITIONS: usize = 10_000;
 
 /// How a field's text may look.
 #[derive(Debug, Clone, Copy)]
@@ -331,6 +335,40 @@ pub(crate) fn id(what: &str, id: u64) -> Result<u64, RequestError> {
     Ok(id)
 }
 
+/// An id the request cannot do without: as [`id`], and 0 is refused.
+///
+/// # Errors
+/// INVALID_ARGUMENT.
+pub(crate) fn required_id(what: &str, id: u64) -> Result<u64, RequestError> {
+    if id == 0 {
+        return Err(RequestError::invalid(format!("{what} is required")));
+    }
+    self::id(what, id)
+}
+
+/// The size of a page a client asks for: 0 means `default`, and more than `max` is `max`.
+pub(crate) fn page_limit(asked: u32, default: u32, max: u32) -> usize {
+    (if asked == 0 { default } else { asked.min(max) }) as usize
+}
+
+/// The read positions of a Sync or Ack: at most 10,000.
+///
+/// # Errors
+/// INVALID_ARGUMENT.
+pub(crate) fn positions(
+    p: &[pb::ConversationPosition],
+) -> Result<Vec<ConversationPosition>, RequestError> {
+    if p.len() > MAX_POSITIONS {
+        return Err(RequestError::invalid("too many positions (at most 10000)"));
+    }
+    Ok(p.iter()
+        .map(|p| ConversationPosition {
+            conversation_id: p.conversation_id,
+            seq: p.seq,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,5 +479,24 @@ mod tests {
         assert_eq!(id("user_id", i64::MAX as u64).unwrap(), i64::MAX as u64);
         assert!(id("user_id", 1 << 63).is_err());
         assert!(id("user_id", u64::MAX).is_err());
+        assert!(required_id("user_id", 0).is_err());
+        assert_eq!(required_id("user_id", 7).unwrap(), 7);
+        assert!(required_id("user_id", 1 << 63).is_err());
+    }
+
+    #[test]
+    fn pages_and_positions_are_bounded() {
+        assert_eq!(page_limit(0, 20, 100), 20);
+        assert_eq!(page_limit(5, 20, 100), 5);
+        assert_eq!(page_limit(500, 20, 100), 100);
+        let p = pb::ConversationPosition {
+            conversation_id: 3,
+            seq: 9,
+        };
+        assert_eq!(
+            positions(&vec![p; MAX_POSITIONS]).unwrap().len(),
+            MAX_POSITIONS
+        );
+        assert!(positions(&vec![p; MAX_POSITIONS + 1]).is_err());
     }
 }

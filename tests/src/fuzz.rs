@@ -209,7 +209,7 @@ fn harness() -> &'static Harness {
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
-            dm_policy: "anyone".into(),
+            dm_policy: crate::DmPolicy::Anyone,
             shutdown_grace_ms: 1000,
             ..Config::default()
         };

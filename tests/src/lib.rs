@@ -6,6 +6,9 @@ pub mod fuzz;
 pub mod sdk;
 pub mod tls;
 
+/// Who may send 1:1 messages, for tests that set `dm_policy`.
+pub use feige_server::config::DmPolicy;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,7 +35,7 @@ impl TestServer {
     /// Starts a server where any two users may message each other (`dm_policy = "anyone"`),
     /// for tests about messaging rather than friendship.
     pub async fn start_open() -> TestServer {
-        Self::start_with(|c| c.dm_policy = "anyone".into()).await
+        Self::start_with(|c| c.dm_policy = DmPolicy::Anyone).await
     }
 
     /// Starts a server after `tweak` adjusts its config.

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use feige_tests::TestServer;
+use feige_tests::{DmPolicy, TestServer};
 use serde_json::{json, Value};
 
 use super::*;
@@ -24,24 +24,24 @@ struct Server {
 impl Server {
     /// A server where strangers may message each other (`dm_policy = "anyone"`).
     fn start() -> Server {
-        Self::start_with("anyone")
+        Self::start_with(DmPolicy::Anyone)
     }
 
     /// A server with the given `dm_policy`.
-    fn start_with(dm_policy: &str) -> Server {
+    fn start_with(dm_policy: DmPolicy) -> Server {
         Self::start_small(dm_policy, false)
     }
 
     /// A server with the given `dm_policy`; if `small`, with 64 KiB frames (so reply pages of
     /// at most 63 KiB).
-    fn start_small(dm_policy: &str, small: bool) -> Server {
+    fn start_small(dm_policy: DmPolicy, small: bool) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
         let server = rt.block_on(TestServer::start_with(|c| {
-            c.dm_policy = dm_policy.into();
+            c.dm_policy = dm_policy;
             if small {
                 c.max_frame_len = 64 * 1024;
                 c.outbox_bytes = 256 * 1024;
@@ -436,7 +436,7 @@ impl C {
 
 #[test]
 fn social_methods_end_to_end() {
-    let server = Server::start_with("friends");
+    let server = Server::start_with(DmPolicy::Friends);
     let addr = server.addr();
     let alice = C::connect(&addr);
     let bob = C::connect(&addr);
@@ -656,7 +656,7 @@ fn social_methods_end_to_end() {
 /// once, newest first, and the last page says there is no more.
 #[test]
 fn history_and_search_pages_cut_by_the_byte_budget_say_has_more() {
-    let server = Server::start_small("anyone", true);
+    let server = Server::start_small(DmPolicy::Anyone, true);
     let c = C::connect(&server.addr());
     c.ok("register", creds("kim"));
     let peer = c.ok("register", creds("lou"))["user_id"]
@@ -1248,7 +1248,7 @@ fn sends_queued_while_the_server_is_down_go_out_in_call_order() {
     server.server = Some(server.rt.block_on(TestServer::start_with(|config| {
         config.listen = listen;
         config.data_dir = data_dir;
-        config.dm_policy = "anyone".into();
+        config.dm_policy = DmPolicy::Anyone;
     })));
     let seqs: Vec<u64> = completions(&c, &ids)
         .iter()

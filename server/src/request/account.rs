@@ -1,19 +1,20 @@
-//! Hello, Register, Login, Resume and Logout: the requests that change a connection's state.
-//! They run on the connection task (in order), with hashing and storage on blocking threads.
+//! The connection and its sessions: Hello, Ping, Register, Login, Resume, Logout and
+//! RevokeSession run in order on the connection task, since they change its state, with hashing
+//! and storage on blocking threads; ListSessions runs on its own task. Also the upkeep that
+//! keeps the sessions of logged-in connections alive.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use feige_protocol::{pb, ErrorCode, ResponseResult, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use feige_storage::account::{self as store_account, Resumed};
-use feige_storage::SessionRecord;
+use feige_storage::{SessionRecord, UserId};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::caller::{token_tag, Caller, Conn, Flow, Login, Reply, State};
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
 use crate::error::RequestError;
-use crate::handler::{Flow, Handler, Login, State};
-use crate::request::social::Caller;
 use crate::validate;
 use crate::Shared;
 
@@ -23,314 +24,369 @@ const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
 /// Sessions touched per writer job, so that one job stays short.
 const TOUCH_CHUNK: usize = 1024;
 
-impl Handler {
-    /// Serves `Hello`: checks the version, then an optional login or resume.
-    pub(crate) async fn hello(&mut self, rid: u64, h: pb::Hello) -> Flow {
-        if h.major != PROTOCOL_MAJOR {
-            let e = RequestError::new(
-                ErrorCode::UnsupportedVersion,
-                format!(
-                    "protocol major version {} is not supported; this server speaks {PROTOCOL_MAJOR}",
-                    h.major
-                ),
-            );
-            self.respond(rid, Err(e));
-            return Flow::Close;
+/// Serves `Hello`: checks the version, then an optional login or resume. Only the first
+/// request may be a Hello.
+pub(crate) async fn hello(conn: &mut Conn, rid: u64, h: pb::Hello) -> Flow {
+    if !matches!(conn.state, State::Fresh) {
+        let e = RequestError::new(
+            ErrorCode::AlreadyLoggedIn,
+            "Hello was already sent on this connection",
+        );
+        conn.respond(rid, Err(e));
+        return Flow::Continue;
+    }
+    if h.major != PROTOCOL_MAJOR {
+        let e = RequestError::new(
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "protocol major version {} is not supported; this server speaks {PROTOCOL_MAJOR}",
+                h.major
+            ),
+        );
+        conn.respond(rid, Err(e));
+        return Flow::Close;
+    }
+    conn.state = State::Greeted;
+    let session = match h.auth {
+        None => None,
+        Some(pb::hello::Auth::Login(l)) => match open_session(conn, l).await {
+            Ok(s) => Some(s),
+            Err(e) => return answer_session(conn, rid, Err(e)),
+        },
+        Some(pb::hello::Auth::Resume(r)) => match resume_session(conn, r).await {
+            Ok(s) => Some(s),
+            Err(e) => return answer_session(conn, rid, Err(e)),
+        },
+    };
+    let config = &conn.shared.config;
+    let ok = pb::HelloOk {
+        major: PROTOCOL_MAJOR,
+        minor: PROTOCOL_MINOR,
+        server: format!("feige/{}", env!("CARGO_PKG_VERSION")),
+        heartbeat_ms: u32::try_from(config.heartbeat_ms).unwrap_or(u32::MAX),
+        max_frame_len: config.max_frame_len as u32,
+        session,
+    };
+    conn.respond(rid, Ok(ResponseResult::Hello(ok)));
+    Flow::Continue
+}
+
+/// Serves `Ping`: answers `Pong` with the same nonce.
+pub(crate) fn ping(conn: &mut Conn, rid: u64, p: pb::Ping) -> Flow {
+    conn.respond(rid, Ok(ResponseResult::Pong(pb::Pong { nonce: p.nonce })));
+    Flow::Continue
+}
+
+/// Serves `Register`: validates, hashes the password off the reactor, stores the user.
+pub(crate) async fn register(conn: &mut Conn, rid: u64, r: pb::Register) -> Flow {
+    let result = new_user(conn, r).await;
+    conn.respond(rid, result);
+    Flow::Continue
+}
+
+async fn new_user(conn: &Conn, r: pb::Register) -> Reply {
+    let username = validate::username(&r.username)?;
+    validate::new_password("password", &r.password)?;
+    // No nickname: the username stands in for it.
+    let nickname = if r.nickname.trim().is_empty() {
+        username.clone()
+    } else {
+        validate::text(&validate::NICKNAME, &r.nickname)?
+    };
+    let ip = conn.peer_addr.ip();
+    if let Err(wait) = conn.shared.limits.register(ip, Instant::now()) {
+        tracing::info!(addr = %ip, "registration rate-limited");
+        return Err(RequestError::rate_limited(
+            "too many registrations from this address",
+            wait,
+        ));
+    }
+    if conn.shared.store.user_by_name(&username).await?.is_some() {
+        return Err(RequestError::new(
+            ErrorCode::UsernameTaken,
+            "username already taken",
+        ));
+    }
+    let shared = conn.shared.clone();
+    let iterations = shared.config.pbkdf2_iterations;
+    let password = r.password;
+    let (salt, hash) =
+        tokio::task::spawn_blocking(move || hash_password(&shared.rng, iterations, &password))
+            .await
+            .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?
+            .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
+    let user = conn
+        .shared
+        .writer
+        .call(move |c| store_account::insert_user(c, &username, &nickname, &salt, &hash))
+        .await?;
+    tracing::info!(user = user.id, username = %user.username, "registered");
+    Ok(ResponseResult::Register(pb::RegisterOk {
+        user_id: user.id,
+    }))
+}
+
+/// Serves `Login` after Hello (a login inside Hello is answered by [`hello`]).
+pub(crate) async fn login(conn: &mut Conn, rid: u64, l: pb::Login) -> Flow {
+    if conn.logged_in() {
+        return already_logged_in(conn, rid);
+    }
+    let result = open_session(conn, l).await;
+    answer_session(conn, rid, result.map(ResponseResult::Session))
+}
+
+/// Serves `Resume` after Hello (a resume inside Hello is answered by [`hello`]).
+pub(crate) async fn resume(conn: &mut Conn, rid: u64, r: pb::Resume) -> Flow {
+    if conn.logged_in() {
+        return already_logged_in(conn, rid);
+    }
+    let result = resume_session(conn, r).await;
+    answer_session(conn, rid, result.map(ResponseResult::Session))
+}
+
+fn already_logged_in(conn: &mut Conn, rid: u64) -> Flow {
+    let e = RequestError::new(
+        ErrorCode::AlreadyLoggedIn,
+        "this connection is already logged in",
+    );
+    conn.respond(rid, Err(e));
+    Flow::Continue
+}
+
+/// Checks the password and opens a session for this device. While the account or the
+/// address is locked after failed passwords, refuses without checking; an unknown name is
+/// verified against a dummy hash, so it takes as long as a known one.
+async fn open_session(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, RequestError> {
+    let device = validate::device(&l.device)?;
+    let ip = conn.peer_addr.ip();
+    let name = l.username.trim().to_owned();
+    let limits = conn.shared.limits.clone();
+    if let Err(wait) = limits.login_allowed(&name, ip, Instant::now()) {
+        return Err(RequestError::rate_limited(
+            "too many failed logins; wait before trying again",
+            wait,
+        ));
+    }
+    let user = conn.shared.store.user_by_name(&name).await?;
+    let password = l.password;
+    let shared = conn.shared.clone();
+    let (ok, user) = tokio::task::spawn_blocking(move || match user {
+        Some(u) => (
+            verify_password(&u.salt, &u.password_hash, &password),
+            Some(u),
+        ),
+        None => {
+            let (salt, hash) = &shared.dummy_hash;
+            let _ = verify_password(salt, hash, &password);
+            (false, None)
         }
-        self.state = State::Greeted;
-        let session = match h.auth {
-            None => None,
-            Some(pb::hello::Auth::Login(l)) => match self.login(l).await {
-                Ok(s) => Some(s),
-                Err(e) => return self.answer_session(rid, Err(e)),
-            },
-            Some(pb::hello::Auth::Resume(r)) => match self.resume(r).await {
-                Ok(s) => Some(s),
-                Err(e) => return self.answer_session(rid, Err(e)),
-            },
-        };
-        let config = &self.shared.config;
-        let ok = pb::HelloOk {
-            major: PROTOCOL_MAJOR,
-            minor: PROTOCOL_MINOR,
-            server: format!("feige/{}", env!("CARGO_PKG_VERSION")),
-            heartbeat_ms: u32::try_from(config.heartbeat_ms).unwrap_or(u32::MAX),
-            max_frame_len: config.max_frame_len as u32,
-            session,
-        };
-        self.respond(rid, Ok(ResponseResult::Hello(ok)));
+    })
+    .await
+    .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?;
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        _ => {
+            limits.login_failed(&name, ip, Instant::now());
+            tracing::info!(username = ?name, addr = %ip, "failed login");
+            return Err(RequestError::new(
+                ErrorCode::BadCredentials,
+                "wrong username or password",
+            ));
+        }
+    };
+    limits.login_succeeded(&name);
+    check_user_connections(conn, user.id)?;
+    let token = account::new_token(&conn.shared.rng)
+        .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
+    let hash = token_hash(&token);
+    let (uid, dev, h) = (user.id, device.clone(), hash.clone());
+    let (addr, ttl) = (
+        conn.peer_addr.to_string(),
+        conn.shared.config.session_ttl_ms(),
+    );
+    let stored = conn
+        .shared
+        .writer
+        .call(move |c| store_account::insert_session(c, &h, uid, &dev, &addr, ttl))
+        .await?;
+    enter(conn, user.id, device.clone(), hash);
+    tracing::info!(user = user.id, ?device, addr = %conn.peer_addr, "logged in");
+    Ok(pb::Session {
+        user_id: user.id,
+        token: token.to_vec().into(),
+        profile: Some(crate::convert::profile(&user)),
+        device,
+        session_id: stored.id,
+        expires_at_ms: stored.expires_at_ms.max(0) as u64,
+    })
+}
+
+/// Accepts a live token on a new connection.
+async fn resume_session(conn: &mut Conn, r: pb::Resume) -> Result<pb::Session, RequestError> {
+    // An expired session is deleted within a minute; then it is unknown like a revoked one.
+    let invalid = || {
+        RequestError::new(
+            ErrorCode::InvalidToken,
+            "invalid, revoked or expired session token",
+        )
+    };
+    if r.token.len() != TOKEN_LEN {
+        return Err(invalid());
+    }
+    let hash = token_hash(&r.token);
+    let (h, addr, ttl) = (
+        hash.clone(),
+        conn.peer_addr.to_string(),
+        conn.shared.config.session_ttl_ms(),
+    );
+    let session = match conn
+        .shared
+        .writer
+        .call(move |c| store_account::resume_session(c, &h, &addr, ttl))
+        .await?
+    {
+        Resumed::Live(s) => s,
+        Resumed::Expired => {
+            return Err(RequestError::new(
+                ErrorCode::InvalidToken,
+                "session expired; log in again",
+            ))
+        }
+        Resumed::Unknown => return Err(invalid()),
+    };
+    let Some(user) = conn.shared.store.user_by_id(session.user_id).await? else {
+        return Err(invalid());
+    };
+    check_user_connections(conn, user.id)?;
+    // The device name is fixed at login; a resume may not rename it.
+    let device = session.device;
+    enter(conn, user.id, device.clone(), hash);
+    tracing::info!(user = user.id, ?device, addr = %conn.peer_addr, "resumed");
+    Ok(pb::Session {
+        user_id: user.id,
+        token: r.token,
+        profile: Some(crate::convert::profile(&user)),
+        device,
+        session_id: session.id,
+        expires_at_ms: session.expires_at_ms.max(0) as u64,
+    })
+}
+
+/// Serves `Logout`: revokes the token and closes the other connections that use it.
+pub(crate) async fn logout(conn: &mut Conn, rid: u64) -> Flow {
+    let State::LoggedIn(login) = &conn.state else {
+        return conn.not_logged_in(rid);
+    };
+    let login = login.clone();
+    let result = end_session(conn, &login).await;
+    conn.respond(rid, result);
+    Flow::Continue
+}
+
+async fn end_session(conn: &mut Conn, login: &Login) -> Reply {
+    let hash = login.token_hash.clone();
+    conn.shared
+        .writer
+        .call(move |c| store_account::delete_session(c, &hash))
+        .await?;
+    conn.leave_sessions();
+    let tag = token_tag(&login.token_hash);
+    conn.shared.sessions.for_each(login.user, |p| {
+        if p.token_tag == tag {
+            p.control().kick(ErrorCode::InvalidToken);
+        }
+    });
+    conn.state = State::Greeted;
+    tracing::info!(user = login.user, "logged out");
+    Ok(ResponseResult::Logout(pb::LogoutOk {}))
+}
+
+/// Refuses a login or resume when `user` already holds `max_connections_per_user`
+/// logged-in connections.
+fn check_user_connections(conn: &Conn, user: u64) -> Result<(), RequestError> {
+    let mut current = 0;
+    conn.shared.sessions.for_each(user, |_| current += 1);
+    if conn
+        .shared
+        .limits
+        .user_connection_allowed(conn.peer_addr.ip(), current)
+    {
+        return Ok(());
+    }
+    tracing::info!(
+        user,
+        current,
+        "login refused: too many connections of this user"
+    );
+    Err(RequestError::new(
+        ErrorCode::TooManyConnections,
+        "too many connections of this user; close one first",
+    ))
+}
+
+/// Answers a login or resume; after a refusal for too many connections, closes.
+fn answer_session(conn: &mut Conn, rid: u64, result: Reply) -> Flow {
+    let close = matches!(&result, Err(e) if e.code == ErrorCode::TooManyConnections);
+    conn.respond(rid, result);
+    if close {
+        Flow::Close
+    } else {
         Flow::Continue
     }
+}
 
-    /// Serves `Register`: validates, hashes the password off the reactor, stores the user.
-    pub(crate) async fn register(
-        &mut self,
-        r: pb::Register,
-    ) -> Result<ResponseResult, RequestError> {
-        let username = validate::username(&r.username)?;
-        validate::new_password("password", &r.password)?;
-        // No nickname: the username stands in for it.
-        let nickname = if r.nickname.trim().is_empty() {
-            username.clone()
-        } else {
-            validate::text(&validate::NICKNAME, &r.nickname)?
-        };
-        let ip = self.peer_addr.ip();
-        if let Err(wait) = self.shared.limits.register(ip, Instant::now()) {
-            tracing::info!(addr = %ip, "registration rate-limited");
-            return Err(RequestError::rate_limited(
-                "too many registrations from this address",
-                wait,
-            ));
-        }
-        if self.shared.store.user_by_name(&username).await?.is_some() {
-            return Err(RequestError::new(
-                ErrorCode::UsernameTaken,
-                "username already taken",
-            ));
-        }
-        let shared = self.shared.clone();
-        let iterations = shared.config.pbkdf2_iterations;
-        let password = r.password;
-        let (salt, hash) =
-            tokio::task::spawn_blocking(move || hash_password(&shared.rng, iterations, &password))
-                .await
-                .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?
-                .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
-        let user = self
-            .shared
-            .writer
-            .call(move |c| store_account::insert_user(c, &username, &nickname, &salt, &hash))
-            .await?;
-        tracing::info!(user = user.id, username = %user.username, "registered");
-        Ok(ResponseResult::Register(pb::RegisterOk {
-            user_id: user.id,
-        }))
+/// Marks the connection logged in and registers it for routing; the user's friends hear
+/// when it is the user's first.
+fn enter(conn: &mut Conn, user: u64, device: String, token_hash: Vec<u8>) {
+    let peer = conn.peer(token_tag(&token_hash));
+    if conn.shared.sessions.add(user, peer) {
+        crate::presence::changed(&conn.shared, user);
     }
+    conn.state = State::LoggedIn(Login {
+        user,
+        device,
+        token_hash,
+    });
+}
 
-    /// Serves `Login`: checks the password and opens a session for this device. While the
-    /// account or the address is locked after failed passwords, refuses without checking; an
-    /// unknown name is verified against a dummy hash, so it takes as long as a known one.
-    pub(crate) async fn login(&mut self, l: pb::Login) -> Result<pb::Session, RequestError> {
-        let device = validate::device(&l.device)?;
-        let ip = self.peer_addr.ip();
-        let name = l.username.trim().to_owned();
-        let limits = self.shared.limits.clone();
-        if let Err(wait) = limits.login_allowed(&name, ip, Instant::now()) {
-            return Err(RequestError::rate_limited(
-                "too many failed logins; wait before trying again",
-                wait,
-            ));
-        }
-        let user = self.shared.store.user_by_name(&name).await?;
-        let password = l.password;
-        let shared = self.shared.clone();
-        let (ok, user) = tokio::task::spawn_blocking(move || match user {
-            Some(u) => (
-                verify_password(&u.salt, &u.password_hash, &password),
-                Some(u),
-            ),
-            None => {
-                let (salt, hash) = &shared.dummy_hash;
-                let _ = verify_password(salt, hash, &password);
-                (false, None)
-            }
-        })
-        .await
-        .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?;
-        let user = match (ok, user) {
-            (true, Some(u)) => u,
-            _ => {
-                limits.login_failed(&name, ip, Instant::now());
-                tracing::info!(username = ?name, addr = %ip, "failed login");
-                return Err(RequestError::new(
-                    ErrorCode::BadCredentials,
-                    "wrong username or password",
-                ));
-            }
-        };
-        limits.login_succeeded(&name);
-        self.check_user_connections(user.id)?;
-        let token = account::new_token(&self.shared.rng)
-            .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
-        let hash = token_hash(&token);
-        let (uid, dev, h) = (user.id, device.clone(), hash.clone());
-        let (addr, ttl) = (
-            self.peer_addr.to_string(),
-            self.shared.config.session_ttl_ms(),
-        );
-        let stored = self
-            .shared
-            .writer
-            .call(move |c| store_account::insert_session(c, &h, uid, &dev, &addr, ttl))
-            .await?;
-        self.enter(user.id, device.clone(), hash);
-        tracing::info!(user = user.id, ?device, addr = %self.peer_addr, "logged in");
-        Ok(pb::Session {
-            user_id: user.id,
-            token: token.to_vec().into(),
-            profile: Some(crate::convert::profile(&user)),
-            device,
-            session_id: stored.id,
-            expires_at_ms: stored.expires_at_ms.max(0) as u64,
-        })
-    }
+/// Serves `RevokeSession`: deletes one of the caller's sessions and closes its connections
+/// with Kicked(INVALID_TOKEN); the caller's own session logs this connection out instead (as
+/// `Logout`).
+pub(crate) async fn revoke_session(conn: &mut Conn, rid: u64, r: pb::RevokeSession) -> Flow {
+    let State::LoggedIn(login) = &conn.state else {
+        return conn.not_logged_in(rid);
+    };
+    let (user, own) = (login.user, login.token_hash.clone());
+    let result = revoke(conn, user, &own, r.session_id).await;
+    conn.respond(rid, result);
+    Flow::Continue
+}
 
-    /// Serves `Resume`: accepts a live token on a new connection.
-    pub(crate) async fn resume(&mut self, r: pb::Resume) -> Result<pb::Session, RequestError> {
-        // An expired session is deleted within a minute; then it is unknown like a revoked one.
-        let invalid = || {
-            RequestError::new(
-                ErrorCode::InvalidToken,
-                "invalid, revoked or expired session token",
-            )
-        };
-        if r.token.len() != TOKEN_LEN {
-            return Err(invalid());
+async fn revoke(conn: &mut Conn, user: UserId, own: &[u8], id: u64) -> Reply {
+    let Some(hash) = conn
+        .shared
+        .writer
+        .call(move |c| store_account::revoke_session(c, user, id))
+        .await?
+    else {
+        return Err(RequestError::new(
+            ErrorCode::NotFound,
+            "no such session of yours",
+        ));
+    };
+    let tag = token_tag(&hash);
+    if hash == own {
+        conn.leave_sessions();
+        conn.state = State::Greeted;
+    }
+    let conn_id = conn.conn_id;
+    conn.shared.sessions.for_each(user, |p| {
+        if p.token_tag == tag && p.conn_id != conn_id {
+            p.control().kick(ErrorCode::InvalidToken);
         }
-        let hash = token_hash(&r.token);
-        let (h, addr, ttl) = (
-            hash.clone(),
-            self.peer_addr.to_string(),
-            self.shared.config.session_ttl_ms(),
-        );
-        let session = match self
-            .shared
-            .writer
-            .call(move |c| store_account::resume_session(c, &h, &addr, ttl))
-            .await?
-        {
-            Resumed::Live(s) => s,
-            Resumed::Expired => {
-                return Err(RequestError::new(
-                    ErrorCode::InvalidToken,
-                    "session expired; log in again",
-                ))
-            }
-            Resumed::Unknown => return Err(invalid()),
-        };
-        let Some(user) = self.shared.store.user_by_id(session.user_id).await? else {
-            return Err(invalid());
-        };
-        self.check_user_connections(user.id)?;
-        // The device name is fixed at login; a resume may not rename it.
-        let device = session.device;
-        self.enter(user.id, device.clone(), hash);
-        tracing::info!(user = user.id, ?device, addr = %self.peer_addr, "resumed");
-        Ok(pb::Session {
-            user_id: user.id,
-            token: r.token,
-            profile: Some(crate::convert::profile(&user)),
-            device,
-            session_id: session.id,
-            expires_at_ms: session.expires_at_ms.max(0) as u64,
-        })
-    }
-
-    /// Serves `Logout`: revokes the token and closes the other connections that use it.
-    pub(crate) async fn logout(&mut self, login: &Login) -> Result<ResponseResult, RequestError> {
-        let hash = login.token_hash.clone();
-        self.shared
-            .writer
-            .call(move |c| store_account::delete_session(c, &hash))
-            .await?;
-        self.leave_sessions();
-        let tag = token_tag(&login.token_hash);
-        self.shared.sessions.for_each(login.user, |p| {
-            if p.token_tag == tag {
-                p.control().kick(ErrorCode::InvalidToken);
-            }
-        });
-        self.state = State::Greeted;
-        tracing::info!(user = login.user, "logged out");
-        Ok(ResponseResult::Logout(pb::LogoutOk {}))
-    }
-
-    /// Refuses a login or resume when `user` already holds `max_connections_per_user`
-    /// logged-in connections.
-    fn check_user_connections(&self, user: u64) -> Result<(), RequestError> {
-        let mut current = 0;
-        self.shared.sessions.for_each(user, |_| current += 1);
-        if self
-            .shared
-            .limits
-            .user_connection_allowed(self.peer_addr.ip(), current)
-        {
-            return Ok(());
-        }
-        tracing::info!(
-            user,
-            current,
-            "login refused: too many connections of this user"
-        );
-        Err(RequestError::new(
-            ErrorCode::TooManyConnections,
-            "too many connections of this user; close one first",
-        ))
-    }
-
-    /// Answers a login or resume; after a refusal for too many connections, closes.
-    pub(crate) fn answer_session(
-        &mut self,
-        rid: u64,
-        result: Result<ResponseResult, RequestError>,
-    ) -> Flow {
-        let close = matches!(&result, Err(e) if e.code == ErrorCode::TooManyConnections);
-        self.respond(rid, result);
-        if close {
-            Flow::Close
-        } else {
-            Flow::Continue
-        }
-    }
-
-    /// Marks this connection logged in and registers it for routing; the user's friends hear
-    /// when it is the user's first.
-    fn enter(&mut self, user: u64, device: String, token_hash: Vec<u8>) {
-        let peer = self.peer(token_tag(&token_hash));
-        if self.shared.sessions.add(user, peer) {
-            crate::presence::changed(&self.shared, user);
-        }
-        self.state = State::LoggedIn(Login {
-            user,
-            device,
-            token_hash,
-        });
-    }
-
-    /// Serves `RevokeSession`: deletes one of the caller's sessions and closes its
-    /// connections with Kicked(INVALID_TOKEN); the caller's own session logs this connection
-    /// out instead (as `Logout`).
-    pub(crate) async fn revoke_session(
-        &mut self,
-        me: &Caller,
-        r: pb::RevokeSession,
-    ) -> Result<ResponseResult, RequestError> {
-        let (user, id) = (me.user, r.session_id);
-        let Some(hash) = self
-            .shared
-            .writer
-            .call(move |c| store_account::revoke_session(c, user, id))
-            .await?
-        else {
-            return Err(RequestError::new(
-                ErrorCode::NotFound,
-                "no such session of yours",
-            ));
-        };
-        let tag = token_tag(&hash);
-        if hash == me.token_hash {
-            self.leave_sessions();
-            self.state = State::Greeted;
-        }
-        self.shared.sessions.for_each(user, |p| {
-            if p.token_tag == tag && p.conn_id != self.conn_id {
-                p.control().kick(ErrorCode::InvalidToken);
-            }
-        });
-        tracing::info!(user, session = id, "session revoked");
-        Ok(ResponseResult::RevokeSession(pb::Done {}))
-    }
+    });
+    tracing::info!(user, session = id, "session revoked");
+    Ok(ResponseResult::RevokeSession(pb::Done {}))
 }
 
 /// How often [`keep_sessions_alive`] runs: every minute, or four times per session lifetime
@@ -391,7 +447,7 @@ pub(crate) async fn keep_sessions_alive(shared: Arc<Shared>, stop: CancellationT
 }
 
 /// Serves `ListSessions`: the caller's live sessions, with the ones logged in now marked.
-pub(crate) async fn list_sessions(me: Caller) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn list_sessions(me: Caller) -> Reply {
     let user = me.user;
     let stored = me
         .shared
@@ -418,12 +474,4 @@ fn session_info(me: &Caller, s: SessionRecord) -> pb::SessionInfo {
         address: s.address,
         expires_at_ms: s.expires_at_ms.max(0) as u64,
     }
-}
-
-/// The first 8 bytes of a token hash, naming the token in the session map.
-pub(crate) fn token_tag(hash: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = hash.len().min(8);
-    b[..n].copy_from_slice(&hash[..n]);
-    u64::from_be_bytes(b)
 }

@@ -1,17 +1,15 @@
 //! SendMessage (queued to the writer; acked by the router after commit), and Sync, Ack,
 //! History and Search (served from the reader pool on their own tasks).
 
-use std::sync::Arc;
-
 use feige_protocol::{pb, ErrorCode, ResponseResult};
-use feige_storage::{ConversationPosition, HistoryQuery, NewMessage, Target, UserId};
+use feige_storage::{HistoryQuery, NewMessage, Target, UserId};
+use tokio::time::Instant;
 
+use super::caller::{Caller, Conn, Flow, Reply, State};
 use crate::convert;
 use crate::error::RequestError;
-use crate::handler::{Handler, Login};
 use crate::router::ReplyTo;
-use crate::validate::{self, MESSAGE_QUERY};
-use crate::Shared;
+use crate::validate::{self, page_limit, MESSAGE_QUERY};
 
 const SYNC_DEFAULT: u32 = 500;
 const SYNC_MAX: u32 = 1000;
@@ -19,90 +17,88 @@ const HISTORY_DEFAULT: u32 = 50;
 const HISTORY_MAX: u32 = 200;
 const SEARCH_DEFAULT: u32 = 20;
 const SEARCH_MAX: u32 = 100;
-/// Most positions one Sync or Ack may carry.
-const MAX_POSITIONS: usize = 10_000;
-
-fn limit(asked: u32, default: u32, max: u32) -> usize {
-    (if asked == 0 { default } else { asked.min(max) }) as usize
-}
-
-fn positions(p: &[pb::ConversationPosition]) -> Result<Vec<ConversationPosition>, RequestError> {
-    if p.len() > MAX_POSITIONS {
-        return Err(RequestError::invalid("too many positions (at most 10000)"));
+/// Serves `SendMessage`: checks the sender's rate, validates the message and queues it; the
+/// router acks it after the commit. The hot path: it needs only the sender's id, not a copy of
+/// the login.
+pub(crate) async fn send(conn: &mut Conn, rid: u64, m: pb::SendMessage) -> Flow {
+    let State::LoggedIn(login) = &conn.state else {
+        return conn.not_logged_in(rid);
+    };
+    let sender = login.user;
+    let result = match conn
+        .shared
+        .limits
+        .send(sender, conn.peer_addr.ip(), Instant::now())
+    {
+        Err(wait) => Err(RequestError::rate_limited("sending too fast", wait)),
+        Ok(()) => queue(conn, rid, sender, m).await,
+    };
+    if let Err(e) = result {
+        conn.respond(rid, Err(e));
     }
-    Ok(p.iter()
-        .map(|p| ConversationPosition {
-            conversation_id: p.conversation_id,
-            seq: p.seq,
-        })
-        .collect())
+    Flow::Continue
 }
 
-impl Handler {
-    /// Serves `SendMessage`: validates and queues it; the router acks it after commit.
-    pub(crate) async fn send_message(
-        &mut self,
-        rid: u64,
-        sender: UserId,
-        m: pb::SendMessage,
-    ) -> Result<(), RequestError> {
-        let to_user = validate::id("to_user", m.to_user)?;
-        let conversation_id = validate::id("conversation_id", m.conversation_id)?;
-        let target = match (to_user, conversation_id) {
-            (0, 0) => return Err(RequestError::invalid("set to_user or conversation_id")),
-            (to, 0) => Target::Direct(to),
-            (0, c) => Target::Conversation(c),
-            _ => {
-                return Err(RequestError::invalid(
-                    "set only one of to_user and conversation_id",
-                ))
-            }
-        };
-        match pb::MessageKind::try_from(m.kind) {
-            Err(_) => {
-                return Err(RequestError::invalid(format!(
-                    "unknown message kind {}",
-                    m.kind
-                )))
-            }
-            // System notices come from the server only.
-            Ok(pb::MessageKind::System) => {
-                return Err(RequestError::invalid("clients cannot send system messages"))
-            }
-            Ok(_) => {}
+/// Validates a message and hands it to the writer, with where its ack goes.
+async fn queue(
+    conn: &Conn,
+    rid: u64,
+    sender: UserId,
+    m: pb::SendMessage,
+) -> Result<(), RequestError> {
+    let to_user = validate::id("to_user", m.to_user)?;
+    let conversation_id = validate::id("conversation_id", m.conversation_id)?;
+    let target = match (to_user, conversation_id) {
+        (0, 0) => return Err(RequestError::invalid("set to_user or conversation_id")),
+        (to, 0) => Target::Direct(to),
+        (0, c) => Target::Conversation(c),
+        _ => {
+            return Err(RequestError::invalid(
+                "set only one of to_user and conversation_id",
+            ))
         }
-        validate::message_text(&m.text, self.shared.config.max_text_len)?;
-        let msg = NewMessage {
-            ctx: ReplyTo {
-                request_id: rid,
-                conn_id: self.conn_id,
-                outbox: self.tx.clone(),
-            },
-            sender,
-            target,
-            client_msg_id: m.client_msg_id,
-            kind: m.kind,
-            text: m.text,
-        };
-        Ok(self.shared.writer.send_message(msg).await?)
+    };
+    match pb::MessageKind::try_from(m.kind) {
+        Err(_) => {
+            return Err(RequestError::invalid(format!(
+                "unknown message kind {}",
+                m.kind
+            )))
+        }
+        // System notices come from the server only.
+        Ok(pb::MessageKind::System) => {
+            return Err(RequestError::invalid("clients cannot send system messages"))
+        }
+        Ok(_) => {}
     }
+    validate::message_text(&m.text, conn.shared.config.max_text_len)?;
+    let msg = NewMessage {
+        ctx: ReplyTo {
+            request_id: rid,
+            conn_id: conn.conn_id,
+            outbox: conn.tx.clone(),
+        },
+        sender,
+        target,
+        client_msg_id: m.client_msg_id,
+        kind: m.kind,
+        text: m.text,
+    };
+    Ok(conn.shared.writer.send_message(msg).await?)
 }
 
 /// Serves `Sync`: one page of what the device missed.
-pub(crate) async fn sync(
-    shared: Arc<Shared>,
-    login: Login,
-    s: pb::Sync,
-) -> Result<ResponseResult, RequestError> {
-    let pos = positions(&s.positions)?;
-    let page = shared
+pub(crate) async fn sync(me: Caller, s: pb::Sync) -> Reply {
+    let pos = validate::positions(&s.positions)?;
+    let page = me
+        .shared
         .store
         .sync_within(
-            login.user,
-            login.device,
+            me.user,
+            me.device,
             pos,
-            limit(s.limit, SYNC_DEFAULT, SYNC_MAX),
-            shared.config.reply_page_bytes(),
+            page_limit(s.limit, SYNC_DEFAULT, SYNC_MAX),
+            me.shared.config.reply_page_bytes(),
         )
         .await?;
     Ok(ResponseResult::Sync(pb::SyncPage {
@@ -112,33 +108,25 @@ pub(crate) async fn sync(
 }
 
 /// Serves `Ack`: stores the device's positions (through the writer).
-pub(crate) async fn ack(
-    shared: Arc<Shared>,
-    login: Login,
-    a: pb::Ack,
-) -> Result<ResponseResult, RequestError> {
-    let pos = positions(&a.positions)?;
+pub(crate) async fn ack(me: Caller, a: pb::Ack) -> Reply {
+    let pos = validate::positions(&a.positions)?;
     if !pos.is_empty() {
-        shared.writer.ack(login.user, login.device, pos).await?;
+        me.shared.writer.ack(me.user, me.device, pos).await?;
     }
     Ok(ResponseResult::Ack(pb::AckOk {}))
 }
 
 /// Serves `History`: a page of one conversation, newest first.
-pub(crate) async fn history(
-    shared: Arc<Shared>,
-    login: Login,
-    q: pb::History,
-) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn history(me: Caller, q: pb::History) -> Reply {
     let conversation_id = validate::id("conversation_id", q.conversation_id)?;
     let peer_user = validate::id("peer_user", q.peer_user)?;
     let conversation = match (conversation_id, peer_user) {
         (0, 0) => return Err(RequestError::invalid("set conversation_id or peer_user")),
         (c, 0) => c,
-        (0, peer) => match shared.store.direct_conversation(login.user, peer).await? {
+        (0, peer) => match me.shared.store.direct_conversation(me.user, peer).await? {
             Some(c) => c,
             None => {
-                if shared.store.user_by_id(peer).await?.is_none() {
+                if me.shared.store.user_by_id(peer).await?.is_none() {
                     return Err(RequestError::new(ErrorCode::NotFound, "no such user"));
                 }
                 return Ok(ResponseResult::History(pb::Messages::default()));
@@ -155,11 +143,12 @@ pub(crate) async fn history(
         before_seq: (q.before_seq != 0).then_some(q.before_seq),
         since_ms: (q.since_ms != 0).then_some(q.since_ms),
         until_ms: (q.until_ms != 0).then_some(q.until_ms),
-        limit: limit(q.limit, HISTORY_DEFAULT, HISTORY_MAX),
+        limit: page_limit(q.limit, HISTORY_DEFAULT, HISTORY_MAX),
     };
-    let page = shared
+    let page = me
+        .shared
         .store
-        .history_page(login.user, query, shared.config.reply_page_bytes())
+        .history_page(me.user, query, me.shared.config.reply_page_bytes())
         .await?;
     Ok(ResponseResult::History(pb::Messages {
         messages: page.messages.into_iter().map(convert::message).collect(),
@@ -168,11 +157,7 @@ pub(crate) async fn history(
 }
 
 /// Serves `Search`: full-text search over the caller's conversations, newest first.
-pub(crate) async fn search(
-    shared: Arc<Shared>,
-    login: Login,
-    q: pb::Search,
-) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn search(me: Caller, q: pb::Search) -> Reply {
     let query = validate::text(&MESSAGE_QUERY, &q.query)?;
     if feige_storage::search::fts_query(&query).is_none() {
         return Err(RequestError::invalid("query has no searchable words"));
@@ -180,11 +165,12 @@ pub(crate) async fn search(
     let conversation = validate::id("conversation_id", q.conversation_id)?;
     // Message ids are below 2^63: a larger `before_id` bounds nothing (from the newest).
     let before = (q.before_id != 0 && q.before_id <= i64::MAX as u64).then_some(q.before_id);
-    let limit = limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX);
-    let found = shared
+    let limit = page_limit(q.limit, SEARCH_DEFAULT, SEARCH_MAX);
+    let found = me
+        .shared
         .store
         .search(
-            login.user,
+            me.user,
             query,
             (conversation != 0).then_some(conversation),
             before,
@@ -193,7 +179,7 @@ pub(crate) async fn search(
         .await?;
     let full = found.len() == limit;
     // At most `SEARCH_MAX` messages are read; the page keeps those that fit its byte budget.
-    let mut left = shared.config.reply_page_bytes();
+    let mut left = me.shared.config.reply_page_bytes();
     let mut messages = Vec::with_capacity(found.len());
     for m in found.into_iter().map(convert::message) {
         let cost = prost::Message::encoded_len(&m) + 6;

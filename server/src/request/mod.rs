@@ -1,6 +1,100 @@
-//! Request handlers, one module per area; [`crate::handler`] dispatches to them.
+//! The request layer: [`dispatch`] maps each request kind to its handler, one file per family
+//! (`account`, `message`, `profile`, `social`). Handlers are free functions: the ones that
+//! change the connection (Hello, Login, Logout, SendMessage...) run in order on the connection
+//! task over its [`Conn`]; the others run on their own task over a [`Caller`] and answer
+//! through the outbox. Field checks shared by all of them are in [`crate::validate`].
+//! Nothing here depends on the connection task (`crate::handler`).
 
 pub(crate) mod account;
-pub(crate) mod message;
-pub(crate) mod profile;
-pub(crate) mod social;
+pub(crate) mod caller;
+mod message;
+mod profile;
+mod social;
+
+use std::future::Future;
+
+use feige_protocol::{pb, Body, Envelope, ErrorCode, RequestKind};
+
+use self::caller::{Caller, Conn, Flow, Reply, State, SMALL_REPLY};
+use crate::error::RequestError;
+
+/// Handles one envelope from the client: refuses what is not a request, and anything but
+/// Hello first, then runs the request kind's handler. Each handler checks the rest of what
+/// the connection's state allows (a login, or none yet).
+pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
+    let rid = env.request_id;
+    let fresh = matches!(conn.state, State::Fresh);
+    let Some(Body::Request(pb::Request { kind: Some(kind) })) = env.body else {
+        let e = RequestError::new(
+            ErrorCode::UnknownRequest,
+            "unknown request kind (or not a request)",
+        );
+        conn.respond(rid, Err(e));
+        return if fresh { Flow::Close } else { Flow::Continue };
+    };
+    if fresh && !matches!(kind, RequestKind::Hello(_)) {
+        let e = RequestError::new(ErrorCode::HelloRequired, "the first request must be Hello");
+        conn.respond(rid, Err(e));
+        return Flow::Close;
+    }
+    let page = conn.shared.config.reply_page_bytes();
+    match kind {
+        // The connection and its sessions: in order, on the connection task.
+        RequestKind::Hello(r) => account::hello(conn, rid, r).await,
+        RequestKind::Ping(r) => account::ping(conn, rid, r),
+        RequestKind::Register(r) => account::register(conn, rid, r).await,
+        RequestKind::Login(r) => account::login(conn, rid, r).await,
+        RequestKind::Resume(r) => account::resume(conn, rid, r).await,
+        RequestKind::Logout(_) => account::logout(conn, rid).await,
+        RequestKind::RevokeSession(r) => account::revoke_session(conn, rid, r).await,
+        RequestKind::Sessions(_) => spawn(conn, rid, page, account::list_sessions).await,
+        // Messages: SendMessage is queued to the writer, which acks after the commit.
+        RequestKind::SendMessage(r) => message::send(conn, rid, r).await,
+        RequestKind::Sync(r) => spawn(conn, rid, page, |me| message::sync(me, r)).await,
+        RequestKind::Ack(r) => spawn(conn, rid, SMALL_REPLY, |me| message::ack(me, r)).await,
+        RequestKind::History(r) => spawn(conn, rid, page, |me| message::history(me, r)).await,
+        RequestKind::Search(r) => spawn(conn, rid, page, |me| message::search(me, r)).await,
+        // One's own profile, and finding other users.
+        RequestKind::Whoami(_) => spawn(conn, rid, SMALL_REPLY, profile::whoami).await,
+        RequestKind::UpdateProfile(r) => spawn(conn, rid, page, |me| profile::update(me, r)).await,
+        RequestKind::ChangePassword(r) => {
+            spawn(conn, rid, page, |me| profile::change_password(me, r)).await
+        }
+        RequestKind::GetUser(r) => spawn(conn, rid, page, |me| profile::get_user(me, r)).await,
+        RequestKind::SearchUsers(r) => spawn(conn, rid, page, |me| profile::search(me, r)).await,
+        // Friends, blocks, presence and the conversation list.
+        RequestKind::FriendRequest(r) => {
+            spawn(conn, rid, page, |me| social::friend_request(me, r)).await
+        }
+        RequestKind::FriendRequests(_) => spawn(conn, rid, page, social::friend_requests).await,
+        RequestKind::FriendRespond(r) => {
+            spawn(conn, rid, page, |me| social::friend_respond(me, r)).await
+        }
+        RequestKind::Friends(_) => spawn(conn, rid, page, social::friends).await,
+        RequestKind::SetRemark(r) => spawn(conn, rid, page, |me| social::set_remark(me, r)).await,
+        RequestKind::DeleteFriend(r) => {
+            spawn(conn, rid, page, |me| social::delete_friend(me, r)).await
+        }
+        RequestKind::Block(r) => spawn(conn, rid, page, |me| social::block(me, r)).await,
+        RequestKind::Unblock(r) => spawn(conn, rid, page, |me| social::unblock(me, r)).await,
+        RequestKind::Blocked(_) => spawn(conn, rid, page, social::blocked).await,
+        RequestKind::Presence(r) => spawn(conn, rid, page, |me| social::presence(me, r)).await,
+        RequestKind::Conversations(r) => {
+            spawn(conn, rid, page, |me| social::conversations(me, r)).await
+        }
+        RequestKind::MarkRead(r) => spawn(conn, rid, page, |me| social::mark_read(me, r)).await,
+    }
+}
+
+/// Serves a request that needs a login on its own task, with `room` bytes of the outbox
+/// reserved for its reply ([`Conn::spawn_reply`]); before login, answers `NOT_LOGGED_IN`.
+async fn spawn<H, F>(conn: &mut Conn, rid: u64, room: usize, handler: H) -> Flow
+where
+    H: FnOnce(Caller) -> F,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    match conn.caller() {
+        Some(me) => conn.spawn_reply(rid, room, handler(me)).await,
+        None => conn.not_logged_in(rid),
+    }
+}

@@ -1,15 +1,14 @@
-//! UpdateProfile, ChangePassword, GetUser and SearchUsers: one's own profile and finding
-//! others. Served on their own tasks; writes go through the storage writer, hashing and reads
+//! WhoAmI, UpdateProfile, ChangePassword, GetUser and SearchUsers: one's own profile and
+//! finding others. Served on their own tasks; writes go through the storage writer, hashing and reads
 //! run on blocking threads.
 
 use feige_protocol::{pb, ErrorCode, PushKind, ResponseResult};
 use feige_storage::social::{self, ProfileUpdate};
 
+use super::caller::{token_tag, Caller, Reply};
 use crate::account::{hash_password, verify_password};
 use crate::convert;
 use crate::error::RequestError;
-use crate::request::account::token_tag;
-use crate::request::social::Caller;
 use crate::validate::{self, NICKNAME, SIGNATURE};
 
 const SEARCH_DEFAULT: u32 = 20;
@@ -17,13 +16,21 @@ const SEARCH_MAX: u32 = 100;
 /// Deepest page of a user search.
 const MAX_OFFSET: u32 = 10_000;
 
+/// Serves `WhoAmI`: the caller's own profile.
+pub(crate) async fn whoami(me: Caller) -> Reply {
+    match me.shared.store.user_by_id(me.user).await? {
+        Some(u) => Ok(ResponseResult::Profile(convert::profile(&u))),
+        None => Err(RequestError::new(
+            ErrorCode::NotFound,
+            "user no longer exists",
+        )),
+    }
+}
+
 /// Serves `UpdateProfile`: validates the fields given and stores them; when something
 /// changed, pushes the new profile to the caller's other connections and, for nickname,
 /// signature or avatar, to the friends.
-pub(crate) async fn update(
-    me: Caller,
-    r: pb::UpdateProfile,
-) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn update(me: Caller, r: pb::UpdateProfile) -> Reply {
     let update = ProfileUpdate {
         nickname: r
             .nickname
@@ -92,10 +99,7 @@ async fn announce(me: &Caller, public_changed: bool) {
 
 /// Serves `ChangePassword`: checks the old password, stores the new one, revokes every other
 /// session token of the user and closes their connections.
-pub(crate) async fn change_password(
-    me: Caller,
-    r: pb::ChangePassword,
-) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn change_password(me: Caller, r: pb::ChangePassword) -> Reply {
     validate::new_password("new password", &r.new_password)?;
     let Some(user) = me.shared.store.user_by_id(me.user).await? else {
         return Err(RequestError::new(
@@ -139,7 +143,7 @@ pub(crate) async fn change_password(
 }
 
 /// Serves `GetUser`: a user's public profile, by id or username.
-pub(crate) async fn get_user(me: Caller, r: pb::GetUser) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn get_user(me: Caller, r: pb::GetUser) -> Reply {
     let store = &me.shared.store;
     let found = match (validate::id("user_id", r.user_id)?, r.username.trim()) {
         (0, "") => return Err(RequestError::invalid("set user_id or username")),
@@ -158,16 +162,12 @@ pub(crate) async fn get_user(me: Caller, r: pb::GetUser) -> Result<ResponseResul
 }
 
 /// Serves `SearchUsers`: a page of users whose username or nickname contains the query.
-pub(crate) async fn search(me: Caller, r: pb::SearchUsers) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn search(me: Caller, r: pb::SearchUsers) -> Reply {
     let query = validate::user_query(&r.query)?;
     if r.offset > MAX_OFFSET {
         return Err(RequestError::invalid("offset larger than 10000"));
     }
-    let limit = (if r.limit == 0 {
-        SEARCH_DEFAULT
-    } else {
-        r.limit.min(SEARCH_MAX)
-    }) as usize;
+    let limit = validate::page_limit(r.limit, SEARCH_DEFAULT, SEARCH_MAX);
     let (user, offset) = (me.user, r.offset as usize);
     let (users, has_more) = me
         .shared

@@ -5,108 +5,17 @@
 //! it). Pushes to the other user, and to the caller's other connections, go out after the
 //! commit.
 
-use std::sync::Arc;
-
-use feige_protocol::{frame, pb, Envelope, ErrorCode, PushKind, RequestKind, ResponseResult};
+use feige_protocol::{pb, ErrorCode, PushKind, ResponseResult};
 use feige_storage::social::{self, RequestOutcome};
 use feige_storage::UserId;
 
+use super::caller::{Caller, Reply};
 use crate::convert;
 use crate::error::RequestError;
-use crate::handler::{Handler, Login};
-use crate::request::profile;
 use crate::validate::{self, REMARK, REQUEST_NOTE};
-use crate::Shared;
 
 /// Largest page of `ListConversations` (a limit of 0 still means all).
 const MAX_CONVERSATION_PAGE: u32 = 500;
-
-/// Who is asking, for requests served off the connection task.
-#[derive(Clone)]
-pub(crate) struct Caller {
-    pub shared: Arc<Shared>,
-    pub user: UserId,
-    pub conn_id: u64,
-    pub token_hash: Vec<u8>,
-}
-
-impl Caller {
-    /// Pushes to every connection of `user` except the caller's own.
-    pub(crate) fn push(&self, user: UserId, kind: PushKind) {
-        let push = frame::encode_to_bytes(&Envelope::push(kind));
-        self.shared.sessions.for_each(user, |p| {
-            if p.conn_id != self.conn_id {
-                p.deliver(&push);
-            }
-        });
-    }
-
-    /// Pushes `kind` to every connection of each of `users` (none of which is the caller).
-    pub(crate) fn push_to(&self, users: &[UserId], kind: PushKind) {
-        let push = frame::encode_to_bytes(&Envelope::push(kind));
-        for &user in users {
-            self.shared.sessions.for_each(user, |p| p.deliver(&push));
-        }
-    }
-
-    fn online(&self, user: UserId) -> bool {
-        self.shared.sessions.is_online(user)
-    }
-}
-
-impl Handler {
-    /// Dispatches the profile, friend, presence and conversation-list requests.
-    pub(crate) async fn social(&mut self, rid: u64, login: Login, kind: RequestKind) {
-        let me = Caller {
-            shared: self.shared.clone(),
-            user: login.user,
-            conn_id: self.conn_id,
-            token_hash: login.token_hash,
-        };
-        match kind {
-            RequestKind::UpdateProfile(r) => self.spawn_reply(rid, profile::update(me, r)).await,
-            RequestKind::ChangePassword(r) => {
-                self.spawn_reply(rid, profile::change_password(me, r)).await;
-            }
-            RequestKind::GetUser(r) => self.spawn_reply(rid, profile::get_user(me, r)).await,
-            RequestKind::SearchUsers(r) => self.spawn_reply(rid, profile::search(me, r)).await,
-            RequestKind::FriendRequest(r) => self.spawn_reply(rid, friend_request(me, r)).await,
-            RequestKind::FriendRequests(_) => self.spawn_reply(rid, friend_requests(me)).await,
-            RequestKind::FriendRespond(r) => self.spawn_reply(rid, friend_respond(me, r)).await,
-            RequestKind::Friends(_) => self.spawn_reply(rid, friends(me)).await,
-            RequestKind::SetRemark(r) => self.spawn_reply(rid, set_remark(me, r)).await,
-            RequestKind::DeleteFriend(r) => self.spawn_reply(rid, delete_friend(me, r)).await,
-            RequestKind::Block(r) => self.spawn_reply(rid, block(me, r)).await,
-            RequestKind::Unblock(r) => self.spawn_reply(rid, unblock(me, r)).await,
-            RequestKind::Blocked(_) => self.spawn_reply(rid, blocked(me)).await,
-            RequestKind::Presence(r) => self.spawn_reply(rid, presence(me, r)).await,
-            RequestKind::Conversations(r) => self.spawn_reply(rid, conversations(me, r)).await,
-            RequestKind::MarkRead(r) => self.spawn_reply(rid, mark_read(me, r)).await,
-            RequestKind::Sessions(_) => {
-                self.spawn_reply(rid, super::account::list_sessions(me))
-                    .await;
-            }
-            RequestKind::RevokeSession(r) => {
-                let result = self.revoke_session(&me, r).await;
-                self.respond(rid, result);
-            }
-            _ => self.respond(
-                rid,
-                Err(RequestError::new(
-                    ErrorCode::UnknownRequest,
-                    "unknown request kind",
-                )),
-            ),
-        }
-    }
-}
-
-fn user_arg(id: u64) -> Result<UserId, RequestError> {
-    if id == 0 {
-        return Err(RequestError::invalid("user_id is required"));
-    }
-    validate::id("user_id", id)
-}
 
 fn ensure_other(me: &Caller, other: UserId, what: &str) -> Result<(), RequestError> {
     if other == me.user {
@@ -118,11 +27,8 @@ fn ensure_other(me: &Caller, other: UserId, what: &str) -> Result<(), RequestErr
 /// Serves `SendFriendRequest`; the recipient gets a `friend_request` push. When the recipient
 /// had already asked the caller, that request is accepted instead and they get a
 /// `friend_response` push.
-async fn friend_request(
-    me: Caller,
-    r: pb::SendFriendRequest,
-) -> Result<ResponseResult, RequestError> {
-    let to = user_arg(r.to_user)?;
+pub(crate) async fn friend_request(me: Caller, r: pb::SendFriendRequest) -> Reply {
+    let to = validate::required_id("user_id", r.to_user)?;
     ensure_other(&me, to, "send a friend request to")?;
     let message = validate::text(&REQUEST_NOTE, &r.message)?;
     let from = me.user;
@@ -198,7 +104,7 @@ async fn notify_accepted(
 }
 
 /// Serves `ListFriendRequests`: pending requests received and sent.
-async fn friend_requests(me: Caller) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn friend_requests(me: Caller) -> Reply {
     let user = me.user;
     let (incoming, outgoing) = me
         .shared
@@ -213,14 +119,8 @@ async fn friend_requests(me: Caller) -> Result<ResponseResult, RequestError> {
 
 /// Serves `RespondFriendRequest`; the requester gets a `friend_response` push, the caller's
 /// other connections `friend_request_answered`.
-async fn friend_respond(
-    me: Caller,
-    r: pb::RespondFriendRequest,
-) -> Result<ResponseResult, RequestError> {
-    if r.request_id == 0 {
-        return Err(RequestError::invalid("request_id is required"));
-    }
-    let id = validate::id("request_id", r.request_id)?;
+pub(crate) async fn friend_respond(me: Caller, r: pb::RespondFriendRequest) -> Reply {
+    let id = validate::required_id("request_id", r.request_id)?;
     let (user, accept) = (me.user, r.accept);
     let done = me
         .shared
@@ -262,7 +162,7 @@ async fn friend_respond(
 }
 
 /// Serves `ListFriends`: each friend with remark and online state.
-async fn friends(me: Caller) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn friends(me: Caller) -> Reply {
     let user = me.user;
     let list = me
         .shared
@@ -278,8 +178,8 @@ async fn friends(me: Caller) -> Result<ResponseResult, RequestError> {
 }
 
 /// Serves `SetRemark`; the caller's other connections get `friend_updated`.
-async fn set_remark(me: Caller, r: pb::SetRemark) -> Result<ResponseResult, RequestError> {
-    let other = user_arg(r.user_id)?;
+pub(crate) async fn set_remark(me: Caller, r: pb::SetRemark) -> Reply {
+    let other = validate::required_id("user_id", r.user_id)?;
     let remark = validate::text(&REMARK, &r.remark)?;
     let user = me.user;
     let f = me
@@ -305,8 +205,8 @@ fn notify_removed(me: &Caller, other: UserId) {
 }
 
 /// Serves `DeleteFriend`: both sides lose the friendship; the other gets `friend_removed`.
-async fn delete_friend(me: Caller, r: pb::DeleteFriend) -> Result<ResponseResult, RequestError> {
-    let other = user_arg(r.user_id)?;
+pub(crate) async fn delete_friend(me: Caller, r: pb::DeleteFriend) -> Reply {
+    let other = validate::required_id("user_id", r.user_id)?;
     let user = me.user;
     me.shared
         .writer
@@ -318,8 +218,8 @@ async fn delete_friend(me: Caller, r: pb::DeleteFriend) -> Result<ResponseResult
 
 /// Serves `Block`: ends a friendship (with `friend_removed` pushes) and pending requests; the
 /// caller's other connections get `block_changed`.
-async fn block(me: Caller, r: pb::Block) -> Result<ResponseResult, RequestError> {
-    let other = user_arg(r.user_id)?;
+pub(crate) async fn block(me: Caller, r: pb::Block) -> Reply {
+    let other = validate::required_id("user_id", r.user_id)?;
     ensure_other(&me, other, "block")?;
     let user = me.user;
     let (blocked, were_friends) = me
@@ -341,8 +241,8 @@ async fn block(me: Caller, r: pb::Block) -> Result<ResponseResult, RequestError>
 }
 
 /// Serves `Unblock`; the caller's other connections get `block_changed`.
-async fn unblock(me: Caller, r: pb::Unblock) -> Result<ResponseResult, RequestError> {
-    let other = user_arg(r.user_id)?;
+pub(crate) async fn unblock(me: Caller, r: pb::Unblock) -> Reply {
+    let other = validate::required_id("user_id", r.user_id)?;
     let user = me.user;
     let unblocked = me
         .shared
@@ -360,7 +260,7 @@ async fn unblock(me: Caller, r: pb::Unblock) -> Result<ResponseResult, RequestEr
 }
 
 /// Serves `ListBlocked`.
-async fn blocked(me: Caller) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn blocked(me: Caller) -> Reply {
     let user = me.user;
     let list = me
         .shared
@@ -374,8 +274,8 @@ async fn blocked(me: Caller) -> Result<ResponseResult, RequestError> {
 }
 
 /// Serves `GetPresence`: for friends and oneself only.
-async fn presence(me: Caller, r: pb::GetPresence) -> Result<ResponseResult, RequestError> {
-    let other = user_arg(r.user_id)?;
+pub(crate) async fn presence(me: Caller, r: pb::GetPresence) -> Reply {
+    let other = validate::required_id("user_id", r.user_id)?;
     if other != me.user {
         let user = me.user;
         let friends = me
@@ -398,10 +298,7 @@ async fn presence(me: Caller, r: pb::GetPresence) -> Result<ResponseResult, Requ
 
 /// Serves `ListConversations`: one page (or, without a limit, all) of the caller's
 /// conversations, most recently active first.
-async fn conversations(
-    me: Caller,
-    r: pb::ListConversations,
-) -> Result<ResponseResult, RequestError> {
+pub(crate) async fn conversations(me: Caller, r: pb::ListConversations) -> Reply {
     let before = match (r.before_active_ms, r.before_id) {
         (0, 0) => None,
         (0, _) => {
@@ -424,11 +321,8 @@ async fn conversations(
 }
 
 /// Serves `MarkRead`; the user's other connections get a `read_position` push.
-async fn mark_read(me: Caller, r: pb::MarkRead) -> Result<ResponseResult, RequestError> {
-    if r.conversation_id == 0 {
-        return Err(RequestError::invalid("conversation_id is required"));
-    }
-    validate::id("conversation_id", r.conversation_id)?;
+pub(crate) async fn mark_read(me: Caller, r: pb::MarkRead) -> Reply {
+    validate::required_id("conversation_id", r.conversation_id)?;
     let pos = me
         .shared
         .writer
