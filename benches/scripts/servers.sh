@@ -8,6 +8,8 @@
 # FEIGE_BIN defaults to target/release/feige-server. Logs go to $BENCH_TMP (default /tmp).
 
 BENCH_TMP=${BENCH_TMP:-/tmp}
+# The loopback source addresses feige-bench may connect from (`--sources` up to 8).
+BENCH_SOURCES=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8
 
 # Installs mosquitto and nats-server from Debian packages when they are missing.
 install_peers() {
@@ -43,9 +45,11 @@ start_feige() {
     port_free "$port" || return 1
     mkdir -p "$dir"
     # The bench's users are strangers: allow 1:1 messages between non-friends. Its clients
-    # all come from loopback: exempt it from the abuse limits (connections per address,
-    # registrations, send rate); builds without them ignore the variable.
-    FEIGE_TRUSTED_ADDRS=127.0.0.1 "${FEIGE_BIN:-target/release/feige-server}" --listen "127.0.0.1:$port" --data-dir "$dir" \
+    # all come from loopback, spread over up to 8 source addresses (`--sources`): exempt them
+    # from the abuse limits (connections per address, registrations, send rate), or the
+    # 257th connection from one address is turned away (`max_connections_per_addr`); builds
+    # without the limits ignore the variable.
+    FEIGE_TRUSTED_ADDRS=$BENCH_SOURCES "${FEIGE_BIN:-target/release/feige-server}" --listen "127.0.0.1:$port" --data-dir "$dir" \
         --durability "$durability" --dm-policy anyone --log warn >"$BENCH_TMP/feige-$port.log" 2>&1 &
     FEIGE_PID=$!
     wait_port "$port"

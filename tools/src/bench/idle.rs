@@ -22,9 +22,10 @@ pub struct IdleArgs {
     /// Idle connections to open.
     #[arg(short = 'n', long, default_value_t = 1000)]
     pub connections: usize,
-    /// Feige accounts the connections log in as (connection i resumes account i mod users).
-    #[arg(long, default_value_t = 1000)]
-    pub users: usize,
+    /// Feige accounts the connections log in as (connection i resumes account i mod users)
+    /// [default: one account per connection].
+    #[arg(long)]
+    pub users: Option<usize>,
     /// Seconds to hold the connections after the last one is up.
     #[arg(long, default_value_t = 5.0)]
     pub hold: f64,
@@ -44,7 +45,7 @@ pub async fn run(t: &TargetArgs, a: &IdleArgs) -> anyhow::Result<Map<String, Val
         accounts::ensure(
             addr,
             &t.user_prefix,
-            a.users.clamp(1, n.max(1)),
+            a.users.unwrap_or(n).clamp(1, n.max(1)),
             t.accounts.as_deref(),
         )
         .await?

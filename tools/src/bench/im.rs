@@ -6,6 +6,8 @@
 //! whatever the server does; latency is measured from the actual send and the generator's
 //! lateness against the schedule is reported as `send_lag_p99_ms`.
 //! Every delivery is checked against its sender's sequence: lost, duplicated, out of order.
+//! Deliveries are also counted per 50 ms window of the measured phase ([`super::timeline`]),
+//! which gives the longest stall.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use super::procstat::{CpuWindow, PeakRss};
+use super::timeline::{self, Timeline};
 use super::wire::{parse_payload, payload, Event, Kind, Wire};
 use super::{accounts, connect_client, r3, TargetArgs};
 
@@ -48,6 +51,10 @@ pub struct ImArgs {
     /// Connections opened at once during setup.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
+    /// Write the delivery timeline (deliveries per 50 ms window of the measured phase) to
+    /// this CSV file.
+    #[arg(long)]
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +84,8 @@ struct Shared {
     unique: AtomicU64,
     duplicated: AtomicU64,
     out_of_order: AtomicU64,
+    /// Deliveries per window of the measured phase, by the time they were read.
+    timeline: Timeline,
 }
 
 /// Runs `im-1to1` and returns its report.
@@ -138,6 +147,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         unique: AtomicU64::new(0),
         duplicated: AtomicU64::new(0),
         out_of_order: AtomicU64::new(0),
+        timeline: Timeline::new(a.duration),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
     let interval = a
@@ -297,6 +307,11 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         server_cpu.map_or(Value::Null, per_msg),
     );
     r.insert("generator_cpu_us_per_msg".into(), per_msg(gen_cpu));
+    let windows = shared.timeline.windows(secs);
+    timeline::stalls(&windows).report(&mut r);
+    if let Some(path) = &a.timeline {
+        timeline::write_csv(path, &windows).with_context(|| format!("write {}", path.display()))?;
+    }
     Ok(r)
 }
 
@@ -438,6 +453,7 @@ async fn client(
                 let start = sh.start_us.load(Ordering::Relaxed);
                 let end = sh.end_us.load(Ordering::Relaxed);
                 let mut now_us = None;
+                let mut got = 0;
                 while let Some(ev) = wire.decode(&mut buf, &mut out)? {
                     match ev {
                         Event::Delivered(p) => {
@@ -448,6 +464,7 @@ async fn client(
                                 bail!("client {idx}: message from unknown sender {from}");
                             }
                             sh.delivered.fetch_add(1, Ordering::Relaxed);
+                            got += 1;
                             let l = &mut last[from];
                             if sq > *l {
                                 *l = sq;
@@ -471,6 +488,12 @@ async fn client(
                             sh.acked.fetch_add(1, Ordering::Relaxed);
                         }
                         Event::Other => {}
+                    }
+                }
+                if got > 0 && start != u64::MAX {
+                    let now = *now_us.get_or_insert_with(|| sh.epoch.elapsed().as_micros() as u64);
+                    if now >= start && now < end {
+                        sh.timeline.record(now - start, got);
                     }
                 }
             }

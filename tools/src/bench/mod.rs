@@ -14,6 +14,7 @@ pub mod login;
 pub mod procstat;
 pub mod summary;
 pub mod sync;
+pub mod timeline;
 pub mod wire;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -53,6 +54,10 @@ pub struct TargetArgs {
     /// Free-form label copied into the report (e.g. "feige-process").
     #[arg(long)]
     pub label: Option<String>,
+    /// The state of the Feige store at the start, copied into the report: `fresh` (a copy of
+    /// the seed: the bench accounts, no messages) or `warm` (after an earlier run).
+    #[arg(long, value_enum)]
+    pub store: Option<Store>,
     /// Round number copied into the report (pairs runs of an interleaved script).
     #[arg(long, default_value_t = 0)]
     pub round: u32,
@@ -62,6 +67,25 @@ pub struct TargetArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The state of a Feige store when a run starts (see `--store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Store {
+    /// A copy of the seed: the bench accounts, no messages.
+    Fresh,
+    /// A store that has carried an earlier run: its conversations exist.
+    Warm,
+}
+
+impl Store {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::Fresh => "fresh",
+            Store::Warm => "warm",
+        }
+    }
 }
 
 impl TargetArgs {
@@ -114,6 +138,10 @@ impl TargetArgs {
                 .clone()
                 .unwrap_or_else(|| self.target_name())
                 .into(),
+        );
+        m.insert(
+            "store".into(),
+            self.store.map_or(Value::Null, |s| s.name().into()),
         );
         m.insert("round".into(), self.round.into());
         // The machine's 1-minute load average: how much else wanted the cores.

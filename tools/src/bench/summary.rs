@@ -1,10 +1,11 @@
 //! `feige-bench summary`: medians of repeated runs and Feige-to-peer ratios, as Markdown.
 //!
-//! Runs are grouped by workload, label and shape (clients, window, rate, connections...). For
-//! each group the median of every figure is shown; then, within one workload and shape, each
-//! Feige label is compared to each peer label: the ratio of the medians and the median of the
-//! per-round ratios (a round is one A B A B pass of the script, so both ran at nearly the
-//! same time on this noisy machine).
+//! Runs are grouped by workload, label (with the store state, fresh or warm, when the report
+//! names one) and shape (clients, window, rate, connections...). For each group the median of
+//! every figure is shown; then, within one workload and shape, each Feige label is compared to
+//! each peer label: the ratio of the medians, and the median and range of the per-round ratios
+//! (a round is one A B A B pass of the script, so both ran at nearly the same time on this
+//! noisy machine), of the headline figure and of the server CPU per message.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -36,6 +37,9 @@ fn columns(workload: &str) -> &'static [(&'static str, &'static str)] {
             ("server_cpu_us_per_msg", "server CPU µs/msg"),
             ("generator_cpu_pct", "generator CPU %"),
             ("generator_cpu_us_per_msg", "generator CPU µs/msg"),
+            ("longest_stall_ms", "longest stall ms"),
+            ("stall_windows", "stall windows"),
+            ("min_window_ratio", "min window ÷ median"),
             ("loadavg", "load avg"),
             ("lost", "lost"),
             ("duplicated", "dup"),
@@ -84,6 +88,19 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// Feige ÷ peer of `key` in each round both ran (paired by the report's `round`).
+fn per_round(feige: &[&Map<String, Value>], peer: &[&Map<String, Value>], key: &str) -> Vec<f64> {
+    let num = |r: &Map<String, Value>| r.get(key).and_then(Value::as_f64);
+    feige
+        .iter()
+        .filter_map(|fr| {
+            let pr = peer.iter().find(|pr| pr.get("round") == fr.get("round"))?;
+            let (a, b) = (num(fr)?, num(pr)?);
+            (b != 0.0).then(|| a / b)
+        })
+        .collect()
+}
+
 fn shape_of(r: &Map<String, Value>) -> String {
     SHAPE
         .iter()
@@ -120,12 +137,16 @@ pub fn summarize(text: &str) -> String {
     for r in &reports {
         let w = r.get("workload").and_then(Value::as_str).unwrap_or("?");
         let l = r.get("label").and_then(Value::as_str).unwrap_or("?");
+        let l = match r.get("store").and_then(Value::as_str) {
+            Some(store) => format!("{l} ({store})"),
+            None => l.to_owned(),
+        };
         groups
             .entry(w.into())
             .or_default()
             .entry(shape_of(r))
             .or_default()
-            .entry(l.into())
+            .entry(l)
             .or_default()
             .push(r);
     }
@@ -162,33 +183,42 @@ pub fn summarize(text: &str) -> String {
             }
             let _ = writeln!(
                 out,
-                "\nFeige ÷ peer, {key} ({}):\n\n| Feige | peer | ratio of medians | median of per-round ratios |\n|---|---|---|---|",
-                if higher { "above 1 means Feige is better" } else { "below 1 means Feige is better" }
+                "\nFeige ÷ peer, {key} ({}); server CPU per message (below 1 means Feige uses \
+                 less):\n\n| Feige | peer | rounds | ratio of medians | median of per-round \
+                 ratios | per-round range | CPU µs/msg, median of per-round ratios |\n\
+                 |---|---|---|---|---|---|---|",
+                if higher {
+                    "above 1 means Feige is better"
+                } else {
+                    "below 1 means Feige is better"
+                }
             );
             for f in &feige {
                 for p in &peers {
-                    let fm = median(labels[*f].iter().filter_map(|r| num(r, key)).collect());
-                    let pm = median(labels[*p].iter().filter_map(|r| num(r, key)).collect());
+                    let (fr, pr) = (&labels[*f], &labels[*p]);
+                    let fm = median(fr.iter().filter_map(|r| num(r, key)).collect());
+                    let pm = median(pr.iter().filter_map(|r| num(r, key)).collect());
                     let ratio = match (fm, pm) {
                         (Some(a), Some(b)) if b != 0.0 => Some(a / b),
                         _ => None,
                     };
-                    let mut per_round = Vec::new();
-                    for fr in &labels[*f] {
-                        let round = fr.get("round");
-                        if let Some(pr) = labels[*p].iter().find(|pr| pr.get("round") == round) {
-                            if let (Some(a), Some(b)) = (num(fr, key), num(pr, key)) {
-                                if b != 0.0 {
-                                    per_round.push(a / b);
-                                }
-                            }
-                        }
-                    }
+                    let rounds = per_round(fr, pr, key);
+                    let range = match (
+                        rounds.iter().copied().reduce(f64::min),
+                        rounds.iter().copied().reduce(f64::max),
+                    ) {
+                        (Some(lo), Some(hi)) => format!("{lo:.2}–{hi:.2}"),
+                        _ => "–".into(),
+                    };
+                    let n = rounds.len();
+                    let cpu = median(per_round(fr, pr, "server_cpu_us_per_msg"));
+                    let x = |v: Option<f64>| v.map_or("–".into(), |r| format!("{r:.2}×"));
                     let _ = writeln!(
                         out,
-                        "| {f} | {p} | {} | {} |",
-                        ratio.map_or("–".into(), |r| format!("{r:.2}×")),
-                        median(per_round).map_or("–".into(), |r| format!("{r:.2}×"))
+                        "| {f} | {p} | {n} | {} | {} | {range} | {} |",
+                        x(ratio),
+                        x(median(rounds)),
+                        x(cpu)
                     );
                 }
             }
@@ -211,7 +241,27 @@ mod tests {
 {"workload":"im-1to1","label":"nats","round":3,"clients":10,"delivered_per_s":200.0}"#;
         let md = summarize(text);
         assert!(md.contains("| feige | 3 | 200 |"), "{md}");
-        // Medians 200 / 100; per-round ratios 2, 3, 1 -> median 2.
-        assert!(md.contains("| feige | nats | 2.00× | 2.00× |"), "{md}");
+        // Medians 200 / 100; per-round ratios 2, 3, 1 -> median 2, range 1–3.
+        assert!(
+            md.contains("| feige | nats | 3 | 2.00× | 2.00× | 1.00–3.00 | – |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn store_states_are_labelled_and_cpu_ratios_paired() {
+        let text = r#"{"workload":"im-1to1","label":"feige","store":"fresh","round":1,"clients":10,"delivered_per_s":80.0,"server_cpu_us_per_msg":20.0}
+{"workload":"im-1to1","label":"feige","store":"warm","round":1,"clients":10,"delivered_per_s":120.0,"server_cpu_us_per_msg":12.0}
+{"workload":"im-1to1","label":"mqtt-qos0","round":1,"clients":10,"delivered_per_s":100.0,"server_cpu_us_per_msg":10.0}"#;
+        let md = summarize(text);
+        assert!(md.contains("| feige (fresh) | 1 | 80 |"), "{md}");
+        assert!(
+            md.contains("| feige (fresh) | mqtt-qos0 | 1 | 0.80× | 0.80× | 0.80–0.80 | 2.00× |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| feige (warm) | mqtt-qos0 | 1 | 1.20× | 1.20× | 1.20–1.20 | 1.20× |"),
+            "{md}"
+        );
     }
 }

@@ -110,15 +110,29 @@ pub async fn feige_call(
         .await?;
     read_until(s, buf, |b| {
         while let Some(env) = frame::decode(b, usize::MAX)? {
+            // A connection turned away (a connection cap, the login deadline) hears why in a
+            // Kicked push before the server closes it.
+            if let Some(Body::Push(pb::Push {
+                kind: Some(PushKind::Kicked(k)),
+            })) = &env.body
+            {
+                bail!(
+                    "kicked by the server during setup: {} ({}){}",
+                    pb::ErrorCode::try_from(k.code).map_or("UNKNOWN", |c| c.as_str_name()),
+                    k.reason,
+                    hint(k.code)
+                );
+            }
             if env.request_id != rid {
                 continue;
             }
             if let Some(Body::Response(r)) = env.body {
                 return match r.result {
                     Some(ResponseResult::Error(e)) => bail!(
-                        "{}: {}",
+                        "{}: {}{}",
                         pb::ErrorCode::try_from(e.code).map_or("UNKNOWN", |c| c.as_str_name()),
-                        e.message
+                        e.message,
+                        hint(e.code)
                     ),
                     Some(r) => Ok(Some(r)),
                     None => bail!("empty response"),
@@ -128,6 +142,22 @@ pub async fn feige_call(
         Ok(None)
     })
     .await
+}
+
+/// What a connection turned away with `TOO_MANY_CONNECTIONS` means for a load test.
+pub const TOO_MANY_CONNECTIONS_HINT: &str = "; the server caps connections per source \
+    address (max_connections_per_addr, 256 by default) and per user (max_connections_per_user, \
+    32): put the generator's source addresses (127.0.0.1 up to --sources) in the server's \
+    trusted_addrs (FEIGE_TRUSTED_ADDRS=127.0.0.1,127.0.0.2,...; benches/scripts/servers.sh \
+    does), or raise those caps in its config";
+
+/// The hint for an error `code` that a load test's setup can run into, or nothing.
+fn hint(code: i32) -> &'static str {
+    if code == pb::ErrorCode::TooManyConnections as i32 {
+        TOO_MANY_CONNECTIONS_HINT
+    } else {
+        ""
+    }
 }
 
 /// What a send refused with `NOT_FRIENDS` means for a benchmark between strangers.

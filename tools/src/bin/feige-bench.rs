@@ -59,6 +59,15 @@ enum Command {
         #[command(flatten)]
         args: login::LoginArgs,
     },
+    /// Register and log in N Feige bench accounts and cache their tokens (`--accounts`),
+    /// sending nothing: the seed store that benches/scripts/seed.sh keeps.
+    Seed {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Accounts to have (the ones already cached are kept).
+        #[arg(short = 'n', long, default_value_t = 1000)]
+        users: usize,
+    },
     /// SIGKILL a real feige-server under load, restart it, check every acked message is kept.
     #[command(name = "crash-loop")]
     CrashLoop {
@@ -91,6 +100,23 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// `feige-bench seed`: the bench accounts, created where missing, and a report of them.
+async fn seed(
+    t: &TargetArgs,
+    users: usize,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    if t.target != bench::wire::Kind::Feige {
+        bail!("seed makes Feige accounts: --target feige");
+    }
+    let t0 = std::time::Instant::now();
+    let accounts =
+        bench::accounts::ensure(t.addr(), &t.user_prefix, users, t.accounts.as_deref()).await?;
+    let mut r = t.report("seed");
+    r.insert("users".into(), accounts.len().into());
+    r.insert("seconds".into(), bench::r3(t0.elapsed().as_secs_f64()));
+    Ok(r)
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Summary { files } = &cli.command {
         let mut text = String::new();
@@ -121,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sync { target, args } => (target, Box::pin(sync::run(target, args))),
             Command::History { target, args } => (target, Box::pin(history::run(target, args))),
             Command::Login { target, args } => (target, Box::pin(login::run(target, args))),
+            Command::Seed { target, users } => (target, Box::pin(seed(target, *users))),
             Command::Summary { .. } | Command::CrashLoop { .. } => unreachable!("handled above"),
         };
         let report = tokio::time::timeout(Duration::from_secs_f64(target.time_limit), fut)
