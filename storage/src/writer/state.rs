@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Delivered, Members, NewMessage, Op, Target};
+use super::op::{Delivered, Members, NewMessage, Op, Target};
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::recent::{Recent, Slot};
 use crate::social::{DirectPolicy, Gate};
