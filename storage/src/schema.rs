@@ -217,6 +217,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions_v12 RENAME TO sessions;
     CREATE INDEX sessions_by_user ON sessions(user_id);
     CREATE INDEX sessions_by_expiry ON sessions(expires_at_ms);",
+    // 13: the writer moves the sequence index in slices (`writer::index`): the mark of the
+    // move under way (0 = none) and the last (conversation, seq) it has moved.
+    "INSERT INTO meta(key, value)
+        VALUES ('seq_moving_upto', 0), ('seq_moved_conv', 0), ('seq_moved_seq', 0);",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

@@ -4,12 +4,16 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use rusqlite::Connection;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use super::checkpoint::{
     Checkpointer, CHECKPOINT_EVERY, CHECKPOINT_EVERY_OPS, CHECKPOINT_MIN_INTERVAL,
 };
+use super::index::Next;
 use super::op::{CommitSink, Committed, Op, Reply, WriterStats};
 use super::state::{Lookup, State};
 use crate::db::run_cached;
@@ -37,7 +41,14 @@ pub(super) struct Worker<C> {
     pub(super) since_poke: u64,
     pub(super) ops_since_poke: u64,
     pub(super) last_poke: std::time::Instant,
+    /// What the last index step left: while it is [`Next::Work`], the writer runs more
+    /// steps whenever nothing is queued.
+    pub(super) next: Next,
 }
+
+/// A batch that holds the writer longer than this is logged (debug) with where its time
+/// went, to find what delays deliveries.
+const SLOW_BATCH: Duration = Duration::from_millis(20);
 
 impl<C: Send + 'static> Worker<C> {
     pub(super) fn run(&mut self) {
@@ -47,9 +58,22 @@ impl<C: Send + 'static> Worker<C> {
         let mut stopping = false;
         loop {
             if ops.is_empty() {
-                match self.rx.blocking_recv() {
-                    Some(op) => ops.push(op),
-                    None => break,
+                // Nothing queued: move the index on while nothing comes.
+                while self.next == Next::Work {
+                    match self.rx.try_recv() {
+                        Ok(op) => {
+                            ops.push(op);
+                            break;
+                        }
+                        Err(TryRecvError::Empty) => self.next = self.state.index(&self.conn),
+                        Err(TryRecvError::Disconnected) => break,
+                    }
+                }
+                if ops.is_empty() {
+                    match self.rx.blocking_recv() {
+                        Some(op) => ops.push(op),
+                        None => break,
+                    }
                 }
             }
             while ops.len() < self.max_batch {
@@ -59,7 +83,13 @@ impl<C: Send + 'static> Worker<C> {
                 }
             }
             self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
-            self.checkpointer.help_restart(&self.conn);
+            let started = Instant::now();
+            if self.checkpointer.help_restart(&self.conn) {
+                tracing::debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "writer helped restart the WAL"
+                );
+            }
             if stopping {
                 // Commit whatever was queued before the channel closed, then stop.
                 self.rx.close();
@@ -87,6 +117,7 @@ impl<C: Send + 'static> Worker<C> {
         stopping: &mut bool,
     ) {
         let n = ops.len() as u64;
+        let started = Instant::now();
         let mut stored = 0;
         let now = now_ms();
         self.lookups.clear();
@@ -149,10 +180,12 @@ impl<C: Send + 'static> Worker<C> {
             }
         }
         std::hint::black_box(touched);
+        let ran = started.elapsed();
         let commit = match failed {
             Some(e) => Err(e),
             None => run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string()),
         };
+        let committed = started.elapsed();
         match &commit {
             Ok(()) => {
                 self.state.committed();
@@ -195,7 +228,7 @@ impl<C: Send + 'static> Worker<C> {
                         self.state.gate.policy,
                         self.state.convs.cap,
                         self.state.recent.clone(),
-                        self.state.seq_index_at,
+                        self.state.seqs.index_at,
                     ) {
                         self.state = state;
                     }
@@ -209,9 +242,20 @@ impl<C: Send + 'static> Worker<C> {
         for reply in replies.drain(..) {
             reply(commit.clone());
         }
-        // After the batch's acks are out: a move takes a while.
+        let reported = started.elapsed();
+        // After the batch's acks are out: one step of each move that is due.
         if commit.is_ok() {
-            self.state.index(&self.conn);
+            self.next = self.state.index(&self.conn);
+        }
+        if started.elapsed() >= SLOW_BATCH {
+            tracing::debug!(
+                ops = n,
+                run_ms = ran.as_millis() as u64,
+                commit_ms = (committed - ran).as_millis() as u64,
+                report_ms = (reported - committed).as_millis() as u64,
+                index_ms = (started.elapsed() - reported).as_millis() as u64,
+                "slow batch"
+            );
         }
     }
 }

@@ -185,10 +185,10 @@ impl Checkpointer {
     }
 
     /// Called by the writer between batches: when the WAL has grown long, backfill the rest
-    /// of it so that the next transaction restarts it.
-    pub(super) fn help_restart(&self, conn: &Connection) {
+    /// of it so that the next transaction restarts it. True when it tried.
+    pub(super) fn help_restart(&self, conn: &Connection) -> bool {
         if !self.wal_large.load(Ordering::Relaxed) {
-            return;
+            return false;
         }
         match wal_checkpoint(conn, "PASSIVE") {
             // Done when every frame is backfilled; otherwise a reader held an old snapshot:
@@ -197,6 +197,7 @@ impl Checkpointer {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
         }
+        true
     }
 
     pub(super) fn poke(&self) {

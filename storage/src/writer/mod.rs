@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 mod batch;
 mod checkpoint;
+mod index;
 mod op;
 mod state;
 #[cfg(test)]
@@ -90,6 +91,7 @@ impl<C: Send + 'static> Writer<C> {
             since_poke: 0,
             ops_since_poke: 0,
             last_poke: std::time::Instant::now(),
+            next: index::Next::Idle,
         };
         let thread = std::thread::Builder::new()
             .name("feige-writer".into())

@@ -1,6 +1,7 @@
 //! Tests of the writer's batches and bulk moves, run through `run_batch` and the state.
 
 use super::batch::Worker;
+use super::index::Next;
 use super::op::{job, CommitSink, Committed, NewMessage, Op, Target};
 use super::state::State;
 use super::Checkpointer;
@@ -28,7 +29,7 @@ fn small_moves() -> (Connection, Vec<(u64, u64)>, State) {
     let (c, pairs) = six_users();
     let mut st = load(&c, 1000);
     st.pairs_index_at = 4;
-    st.seq_index_at = 100;
+    st.seqs.index_at = 100;
     (c, pairs, st)
 }
 
@@ -77,8 +78,19 @@ fn readable(c: &Connection, st: &State) -> Vec<(Vec<u64>, u64)> {
 }
 
 /// Runs one batch as the writer does: each `(from, to)` a text message, then the batch's
-/// end and the commit. Returns the messages' outcomes.
+/// end and the commit, and the index steps due. Returns the messages' outcomes.
 fn run_batch(
+    c: &Connection,
+    st: &mut State,
+    messages: impl IntoIterator<Item = (u64, u64)>,
+) -> Vec<super::Delivered> {
+    let done = commit_batch(c, st, messages);
+    settle(c, st);
+    done
+}
+
+/// [`run_batch`] without the index steps.
+fn commit_batch(
     c: &Connection,
     st: &mut State,
     messages: impl IntoIterator<Item = (u64, u64)>,
@@ -100,8 +112,19 @@ fn run_batch(
         .collect();
     c.execute_batch("COMMIT").unwrap();
     st.committed();
-    st.index(c);
     done
+}
+
+/// Runs index steps as an idle writer does, until none is due (or the last one failed).
+fn settle(c: &Connection, st: &mut State) {
+    loop {
+        match st.index(c) {
+            Next::Idle => return,
+            Next::Work => {}
+            Next::Waiting if st.seqs.failed_at.is_some() => return,
+            Next::Waiting => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
 }
 
 /// What the writer reported for each message: its context, and (conversation, seq).
@@ -156,6 +179,7 @@ fn worker(dir: &std::path::Path) -> (Worker<u32>, Outcomes) {
         since_poke: 0,
         ops_since_poke: 0,
         last_poke: std::time::Instant::now(),
+        next: super::index::Next::Idle,
     };
     (w, out)
 }
@@ -382,7 +406,7 @@ fn a_cache_smaller_than_the_conversations_in_use_loses_nothing() {
 
 /// Moves that keep failing (a fault injected with triggers on both index tables) leave the
 /// batches committing, with every message readable by seq and every pair found, from the
-/// tail and memory; once the fault clears, the next move takes everything.
+/// tail and memory; once the fault clears, the failed move completes.
 #[test]
 fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
     let (c, pairs, mut st) = small_moves();
@@ -399,7 +423,7 @@ fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
     for _ in 0..3 {
         batch(&mut st, 70);
         // Let the next batch try again at once (the writer waits a second).
-        st.move_failed_at = None;
+        st.seqs.failed_at = None;
     }
     // Past both thresholds, nothing moved, nothing lost.
     assert_eq!((st.tail.len(), st.recent.len()), (15, 3 * 70));
@@ -436,9 +460,12 @@ fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
     c.execute_batch("DROP TRIGGER temp.fault_pairs; DROP TRIGGER temp.fault_seq;")
         .unwrap();
     batch(&mut st, 3);
-    assert_eq!((st.tail.len(), st.recent.len()), (0, 0));
+    // The move that failed (the first 140 entries) completes; the 73 sent since wait for
+    // the next one.
+    assert_eq!((st.tail.len(), st.recent.len()), (0, 73));
     assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
-    assert_eq!(q("SELECT count(*) FROM message_seq"), 3 * 70 + 3);
+    assert_eq!(q("SELECT count(*) FROM message_seq"), 140);
+    assert_eq!(st.seqs.waiting(), 73);
 }
 
 /// A failed commit publishes nothing of its batch; the entries of earlier batches stay.
@@ -461,4 +488,169 @@ fn a_rolled_back_batch_leaves_no_entries() {
     st.rolled_back();
     assert_eq!(st.recent.len(), 3);
     assert!(st.pending.is_empty());
+}
+
+/// Every conversation reads each of its messages exactly once, in seq order both ways.
+fn each_once(c: &Connection, st: &State) {
+    for (seqs, n) in readable(c, st) {
+        assert_eq!(seqs, (1..=n).collect::<Vec<u64>>());
+    }
+    let view = View {
+        recent: &st.recent,
+        snap: Snapshot::read(c).unwrap(),
+    };
+    let ids: Vec<i64> = c
+        .prepare("SELECT DISTINCT conversation_id FROM messages")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for conv in ids {
+        let n: i64 = c
+            .query_row(
+                "SELECT count(*) FROM messages WHERE conversation_id = ?1",
+                [conv],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(view.last_seq(c, conv as u64).unwrap(), n as u64);
+        let q = crate::sequence::Query {
+            conversation: conv as u64,
+            range: crate::recent::Range::ALL,
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
+        };
+        let newest_first: Vec<u64> = crate::sequence::read_by_seq(c, &view, &q, None)
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(newest_first, (1..=n as u64).rev().collect::<Vec<u64>>());
+    }
+}
+
+/// The move's progress in `meta`: (mark, moving mark, last key's conversation and seq).
+fn move_meta(c: &Connection) -> [i64; 4] {
+    [
+        "seq_indexed_upto",
+        "seq_moving_upto",
+        "seq_moved_conv",
+        "seq_moved_seq",
+    ]
+    .map(|k| {
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+            .unwrap()
+    })
+}
+
+/// Six users, and the writer's state with a move due at 300 entries, one step per slice.
+fn sliced_moves(c: &Connection) -> State {
+    let mut st = load(c, 1000);
+    st.pairs_index_at = 4;
+    st.seqs.index_at = 300;
+    st.seqs.budget = std::time::Duration::ZERO;
+    st
+}
+
+/// Runs index steps until the move has started (few entries: sorted, and the first slice
+/// committed).
+fn start_move(c: &Connection, st: &mut State) {
+    while st.index(c) != Next::Work {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A move runs as several short transactions while messages keep coming, into the same
+/// conversations too: after every slice, reads see each message exactly once and in order;
+/// a snapshot older than the move's end must read again once moved entries leave memory;
+/// and a state reloaded between the move's end and the drop (after a failed batch) drops
+/// them itself.
+#[test]
+fn a_move_in_slices_keeps_each_message_readable_exactly_once() {
+    let (c, pairs) = six_users();
+    let mut st = sliced_moves(&c);
+    for b in 0..3 {
+        commit_batch(
+            &c,
+            &mut st,
+            (0..100).map(|i| pairs[(b * 100 + i) % pairs.len()]),
+        );
+    }
+    let upto = st.last_id as i64;
+    start_move(&c, &mut st);
+    let mut slices = 1;
+    let mut old = None;
+    let mut sent = 0;
+    while move_meta(&c)[0] != upto {
+        each_once(&c, &st);
+        old = Some(Snapshot::read(&c).unwrap());
+        commit_batch(&c, &mut st, (0..7).map(|i| pairs[(sent + i) % pairs.len()]));
+        sent += 7;
+        assert_eq!(st.index(&c), Next::Work);
+        slices += 1;
+        let [mark, moving, _, _] = move_meta(&c);
+        assert!(moving == upto || (moving == 0 && mark == upto));
+    }
+    // 300 entries, 64 a slice.
+    assert_eq!(slices, 5);
+    each_once(&c, &st);
+    let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(q("SELECT count(*) FROM message_seq"), 300);
+    assert_eq!(move_meta(&c), [upto, 0, 0, 0]);
+    // The moved entries are still in memory: a reload drops them.
+    assert_eq!(st.recent.len(), 300 + sent);
+    let recent = st.recent.clone();
+    let mut st = State::load(&c, DirectPolicy::Anyone, 1000, recent, 300).unwrap();
+    assert_eq!(st.recent.len(), sent);
+    assert!(matches!(
+        st.recent.view(1, old.unwrap(), crate::recent::Range::ALL),
+        Err(crate::StorageError::SnapshotMoved)
+    ));
+    each_once(&c, &st);
+    settle(&c, &mut st);
+    assert_eq!(st.seqs.waiting(), sent);
+    each_once(&c, &st);
+}
+
+/// A restart in the middle of a move (some slices committed) resumes it after the last key
+/// moved: reads before and after see each message once, new messages get ids above the
+/// move's mark, and the move ends with every entry in `message_seq` once.
+#[test]
+fn a_restart_in_the_middle_of_a_move_resumes_it() {
+    let (c, pairs) = six_users();
+    let mut st = sliced_moves(&c);
+    for b in 0..3 {
+        commit_batch(
+            &c,
+            &mut st,
+            (0..100).map(|i| pairs[(b * 100 + i) % pairs.len()]),
+        );
+    }
+    let upto = st.last_id;
+    start_move(&c, &mut st);
+    assert_eq!(st.index(&c), Next::Work);
+    let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(q("SELECT count(*) FROM message_seq"), 128);
+    let [mark, moving, conv, seq] = move_meta(&c);
+    assert_eq!((mark, moving), (0, upto as i64));
+    assert!(conv > 0 && seq > 0);
+    // The process dies: nothing of the writer's memory survives.
+    drop(st);
+    let mut st = sliced_moves(&c);
+    assert_eq!(
+        st.recent.len(),
+        300,
+        "every entry above the mark is loaded again"
+    );
+    each_once(&c, &st);
+    let fresh = commit_batch(&c, &mut st, pairs.iter().copied().take(10));
+    assert!(fresh.iter().all(|d| d.message.id > upto));
+    each_once(&c, &st);
+    settle(&c, &mut st);
+    assert_eq!(q("SELECT count(*) FROM message_seq"), 300);
+    assert_eq!(move_meta(&c), [upto as i64, 0, 0, 0]);
+    assert_eq!(st.recent.len(), 10);
+    each_once(&c, &st);
+    assert_eq!(sliced_moves(&c).recent.len(), 10);
 }
