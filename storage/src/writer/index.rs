@@ -131,7 +131,7 @@ enum Phase {
 }
 
 /// What a call to [`SeqMove::step`] left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Next {
     /// Nothing to do until more entries come.
     Idle,

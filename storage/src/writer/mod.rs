@@ -17,6 +17,7 @@ mod batch;
 mod checkpoint;
 mod index;
 mod op;
+mod pairs;
 mod state;
 #[cfg(test)]
 mod tests;

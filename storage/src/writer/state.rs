@@ -6,6 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::index::{Next, SeqMove};
 use super::op::{Delivered, Members, NewMessage, Op, Target};
+use super::pairs::PairMove;
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::recent::{Recent, Slot};
 use crate::social::{DirectPolicy, Gate};
@@ -32,11 +33,13 @@ pub(super) struct State {
     /// The newest conversation id the writer knows of; a job that opened conversations
     /// (a friend request) moves it, and [`State::after_job`] adds them to `tail`.
     pub(super) seen: ConversationId,
-    /// When the tail was last moved into the index.
+    /// When the last move of the tail into the index started.
     pub(super) indexed_at: std::time::Instant,
     /// `tail` may lack a conversation a job opened (reading them failed): look pairs up in
-    /// the database, tail included, until the next move into the index.
+    /// the database, tail included, until the tail is read again (before the next move).
     pub(super) stale: bool,
+    /// The move of the tail into `direct_pairs` (see [`super::pairs`]).
+    pub(super) pairs: PairMove,
     /// The committed sequence-index entries not yet in `message_seq` (see [`crate::recent`]).
     pub(super) recent: Arc<Recent>,
     /// Direct pairs in the tail past which it is moved: [`PAIRS_INDEX_AT`] (smaller in tests).
@@ -49,7 +52,7 @@ pub(super) struct State {
 }
 
 /// Direct pairs in the tail past which the writer moves them into the index (between batches,
-/// in its own transaction). Larger moves put more pairs on each index page they write; readers scan the
+/// in slices). Larger moves put more pairs on each index page they write; readers scan the
 /// tail, so it stays bounded.
 pub(super) const PAIRS_INDEX_AT: usize = 16_384;
 /// A smaller tail is moved once it is this old, so that a quiet server's tail is short.
@@ -139,6 +142,7 @@ impl State {
         let tail = crate::pairs::tail_after(conn, crate::pairs::mark(conn)?)?
             .into_iter()
             .collect();
+        let pairs = PairMove::load(conn, &tail)?;
         let seqs = SeqMove::load(conn, &recent, index_batch)?;
         Ok(State {
             last_id: last_id as u64,
@@ -150,6 +154,7 @@ impl State {
             seen: crate::pairs::newest(conn)?,
             indexed_at: std::time::Instant::now(),
             stale: false,
+            pairs,
             recent,
             pairs_index_at: PAIRS_INDEX_AT,
             seqs,
@@ -190,14 +195,12 @@ impl State {
     /// Between batches (outside a transaction): the moves that are due, a step each; says
     /// whether more steps wait.
     pub(super) fn index(&mut self, c: &Connection) -> Next {
-        let started = std::time::Instant::now();
-        if self.index_pairs(c) {
-            tracing::debug!(
-                ms = started.elapsed().as_millis() as u64,
-                "moved the direct pairs' tail into the index"
-            );
+        // One slice per call: the sequence index waits while the pairs move.
+        let pairs = self.index_pairs(c);
+        if pairs == Next::Work {
+            return pairs;
         }
-        self.seqs.step(c, &self.recent, self.last_id)
+        pairs.max(self.seqs.step(c, &self.recent, self.last_id))
     }
 
     /// After the batch committed: its index entries join the others in memory. Before the
@@ -213,38 +216,43 @@ impl State {
         self.pending.clear();
     }
 
-    /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]);
-    /// true when it tried.
-    pub(super) fn index_pairs(&mut self, c: &Connection) -> bool {
+    /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]): a
+    /// slice of the move under way, or a new move.
+    pub(super) fn index_pairs(&mut self, c: &Connection) -> Next {
+        if self.pairs.busy() {
+            return self.pairs.step(c, &mut self.tail, &mut self.seen);
+        }
         if !self.stale
             && (self.tail.is_empty()
                 || (self.tail.len() < self.pairs_index_at
                     && self.indexed_at.elapsed() < PAIRS_INDEX_EVERY))
         {
-            return false;
+            return Next::Idle;
         }
         // The tail in memory is all of it unless a job's pairs could not be read back; then
         // it is read again from the database first.
         if self.stale {
             let reread = crate::pairs::mark(c).and_then(|m| crate::pairs::tail_after(c, m));
             match reread {
-                Ok(tail) => self.tail = tail.into_iter().collect(),
+                Ok(tail) => {
+                    self.tail = tail.into_iter().collect();
+                    self.stale = false;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the direct pairs' tail");
-                    return true;
+                    return Next::Idle;
                 }
             }
         }
-        match crate::pairs::index_pairs(c, &self.tail) {
-            Ok(upto) => {
-                self.tail.clear();
-                self.seen = self.seen.max(upto);
-                self.stale = false;
-                self.indexed_at = std::time::Instant::now();
-            }
-            Err(e) => tracing::warn!(error = %e, "indexing direct pairs failed"),
+        self.indexed_at = std::time::Instant::now();
+        if self.tail.is_empty() {
+            return Next::Idle;
         }
-        true
+        if let Err(e) = self.pairs.start(c, &self.tail) {
+            tracing::warn!(error = %e, "cannot start indexing direct pairs");
+            return Next::Idle;
+        }
+        self.pairs.step(c, &mut self.tail, &mut self.seen)
     }
 
     /// Next server id: milliseconds since the epoch in the high bits, a counter in the low 16;

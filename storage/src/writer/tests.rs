@@ -121,7 +121,7 @@ fn settle(c: &Connection, st: &mut State) {
         match st.index(c) {
             Next::Idle => return,
             Next::Work => {}
-            Next::Waiting if st.seqs.failed_at.is_some() => return,
+            Next::Waiting if st.seqs.failed_at.is_some() || st.pairs.failed_at.is_some() => return,
             Next::Waiting => std::thread::sleep(std::time::Duration::from_millis(1)),
         }
     }
@@ -424,6 +424,7 @@ fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
         batch(&mut st, 70);
         // Let the next batch try again at once (the writer waits a second).
         st.seqs.failed_at = None;
+        st.pairs.failed_at = None;
     }
     // Past both thresholds, nothing moved, nothing lost.
     assert_eq!((st.tail.len(), st.recent.len()), (15, 3 * 70));
@@ -653,4 +654,87 @@ fn a_restart_in_the_middle_of_a_move_resumes_it() {
     assert_eq!(st.recent.len(), 10);
     each_once(&c, &st);
     assert_eq!(sliced_moves(&c).recent.len(), 10);
+}
+
+/// Each user's conversations as `memberships` lists them, against the conversations table;
+/// and every pair found in both orders.
+fn memberships_once(c: &Connection) {
+    let list = |sql: &str| -> Vec<(i64, i64)> {
+        c.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        list("SELECT user_id, conversation_id FROM memberships ORDER BY 1, 2"),
+        list(
+            "SELECT user_a, id FROM conversations UNION ALL SELECT user_b, id FROM conversations
+             ORDER BY 1, 2"
+        )
+    );
+    for (a, b, id) in c
+        .prepare("SELECT user_a, user_b, id FROM conversations")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<(i64, i64, i64)>>()
+    {
+        let found = |x: i64, y: i64| crate::pairs::direct_conversation(c, x as u64, y as u64);
+        assert_eq!(found(a, b).unwrap(), Some(id as u64));
+        assert_eq!(found(b, a).unwrap(), Some(id as u64));
+    }
+}
+
+/// The pairs' tail moves in slices: during the move and after a restart in its middle, each
+/// membership is listed once and every pair is found; the restarted writer resumes the move
+/// after its last key, and at its end the index holds both directions of every pair once.
+#[test]
+fn a_pairs_move_in_slices_lists_each_membership_once_across_a_restart() {
+    let c = crate::schema::migrated_in_memory();
+    for i in 1..=30 {
+        crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
+    }
+    let pairs: Vec<(u64, u64)> = (1..=30u64)
+        .flat_map(|a| (a + 1..=30).map(move |b| (a, b)))
+        .collect();
+    let setup = |c: &Connection| {
+        let mut st = load(c, 100_000);
+        st.pairs_index_at = 400;
+        st.pairs.budget = std::time::Duration::ZERO;
+        st
+    };
+    let mut st = setup(&c);
+    commit_batch(&c, &mut st, pairs.iter().copied());
+    assert_eq!(st.tail.len(), 435);
+    let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    for slices in 1..=3 {
+        assert_eq!(st.index(&c), Next::Work);
+        assert_eq!(q("SELECT count(*) FROM direct_pairs"), 64 * slices);
+        memberships_once(&c);
+    }
+    assert!(q("SELECT value FROM meta WHERE key = 'pairs_moving_upto'") > 0);
+    drop(st);
+    let mut st = setup(&c);
+    assert!(st.pairs.busy());
+    memberships_once(&c);
+    // A pair opened during the move stays in the tail after it.
+    let extra = crate::account::insert_user(&c, "late", "n", b"s", b"h")
+        .unwrap()
+        .id;
+    commit_batch(&c, &mut st, [(extra, 1)]);
+    settle(&c, &mut st);
+    assert_eq!(q("SELECT count(*) FROM direct_pairs"), 870);
+    assert_eq!(st.tail.len(), 1);
+    assert_eq!(
+        q("SELECT value FROM meta WHERE key = 'pairs_indexed_upto'"),
+        435
+    );
+    assert_eq!(
+        q("SELECT value FROM meta WHERE key = 'pairs_moving_upto'"),
+        0
+    );
+    memberships_once(&c);
 }
