@@ -18,6 +18,9 @@ use super::index::{slice, Cost, Next, MOVE_RETRY, SLICE_BUDGET};
 use crate::recent::Entry;
 use crate::{ConversationId, IdMap as HashMap, StorageError, UserId};
 
+/// Pairs a move takes at most (sorting their rows takes a few milliseconds).
+const MOVE_AT_MOST: usize = 16_384;
+
 /// A move under way: `rows[..next]` are in `direct_pairs`.
 struct Moving {
     upto: ConversationId,
@@ -91,7 +94,9 @@ impl PairMove {
         self.moving.is_some()
     }
 
-    /// Starts a move of the whole tail (the caller holds all of it).
+    /// Starts a move of the tail (the caller holds all of it): all of it up to the newest
+    /// conversation, or, when it holds more than [`MOVE_AT_MOST`] pairs, its oldest ones, so
+    /// that sorting a move's rows stays short.
     ///
     /// # Errors
     /// Database errors.
@@ -100,7 +105,12 @@ impl PairMove {
         c: &Connection,
         tail: &HashMap<(UserId, UserId), ConversationId>,
     ) -> Result<(), StorageError> {
-        let upto = crate::pairs::newest(c)?;
+        let upto = if tail.len() > MOVE_AT_MOST {
+            let mut ids: Vec<ConversationId> = tail.values().copied().collect();
+            *ids.select_nth_unstable(MOVE_AT_MOST - 1).1
+        } else {
+            crate::pairs::newest(c)?
+        };
         self.moving = Some(Moving {
             upto,
             rows: rows(tail, upto),
