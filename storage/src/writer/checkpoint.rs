@@ -123,9 +123,9 @@ pub(super) const CHECKPOINT_EVERY_OPS: u64 = 2048;
 pub(super) const CHECKPOINT_MIN_INTERVAL: std::time::Duration =
     std::time::Duration::from_millis(250);
 /// WAL length (in frames of one page) past which the writer helps restart the WAL: 64 MiB of
-/// 4 KiB pages. The help is a checkpoint with two fsyncs on the writer thread (~10 ms on this
-/// virtio disk) that every message queued meanwhile waits for; at 16 MiB, 2,000 msgs/s of
-/// one-message commits paid it every ~0.8 s, which put it into the p99 latency.
+/// 4 KiB pages. The help is a checkpoint with two fsyncs on the writer thread that every
+/// message queued meanwhile waits for, so it should come seldom: a smaller WAL put it into
+/// the light-load p99 latency.
 const WAL_RESTART_FRAMES: i64 = 16384;
 /// Largest WAL file kept on disk after a restart (`journal_size_limit`).
 pub(crate) const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
