@@ -17,6 +17,11 @@
 //! Entries are published after their commit and before the commit is reported, so a push
 //! never overtakes them. A move drops the moved entries only after its commit; a reader
 //! whose snapshot is older than that gets [`StorageError::SnapshotMoved`] and reads again.
+//!
+//! A move runs in short slices, each its own transaction, in key order (`crate::writer`'s
+//! index module): while one is under way, `meta.seq_moving_upto` is its mark and
+//! `seq_moved_conv`/`seq_moved_seq` the last key moved, so an entry here at or below both is
+//! already in `message_seq` for a snapshot that sees them, and is skipped.
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rusqlite::Connection;
@@ -91,6 +96,9 @@ impl Slots {
 pub(crate) struct Snapshot {
     mark: u64,
     newest: u64,
+    /// The mark of the move under way (0 = none), and the last key it has moved.
+    moving: u64,
+    moved: (ConversationId, u64),
 }
 
 impl Snapshot {
@@ -100,15 +108,22 @@ impl Snapshot {
     /// # Errors
     /// Database errors.
     pub(crate) fn read(c: &Connection) -> Result<Snapshot, StorageError> {
-        let (mark, newest): (i64, i64) = c
+        let (mark, newest, moving, conv, seq): (i64, i64, i64, i64, i64) = c
             .prepare_cached(
                 "SELECT (SELECT value FROM meta WHERE key = 'seq_indexed_upto'),
-                        (SELECT COALESCE(MAX(id), 0) FROM messages)",
+                        (SELECT COALESCE(MAX(id), 0) FROM messages),
+                        (SELECT value FROM meta WHERE key = 'seq_moving_upto'),
+                        (SELECT value FROM meta WHERE key = 'seq_moved_conv'),
+                        (SELECT value FROM meta WHERE key = 'seq_moved_seq')",
             )?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .query_row([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
         Ok(Snapshot {
             mark: mark as u64,
             newest: newest as u64,
+            moving: moving as u64,
+            moved: (conv as u64, seq as u64),
         })
     }
 }
@@ -228,7 +243,32 @@ impl Recent {
         all
     }
 
+    /// After a move up to `mark` committed: drops the moved entries of `convs` (a part of
+    /// the move's entries, so that the lock is held briefly). A snapshot older than the move
+    /// gets [`StorageError::SnapshotMoved`] from the first call on.
+    pub(crate) fn drop_moved(&self, convs: impl IntoIterator<Item = ConversationId>, mark: u64) {
+        let mut g = self.write();
+        g.floor = g.floor.max(mark);
+        let mut dropped = 0;
+        for conv in convs {
+            if let std::collections::hash_map::Entry::Occupied(mut e) = g.convs.entry(conv) {
+                let before = e.get().as_slice().len();
+                let left = e.get_mut().retain(|s| s.id > mark);
+                dropped += before - if left { e.get().as_slice().len() } else { 0 };
+                if !left {
+                    e.remove();
+                }
+            }
+        }
+        g.len -= dropped;
+        // Give back the space of a map that held a burst.
+        if g.convs.is_empty() {
+            g.convs = IdMap::default();
+        }
+    }
+
     /// After a move up to `mark` committed: drops the moved entries.
+    #[cfg(test)]
     pub(crate) fn moved(&self, mark: u64) {
         let mut g = self.write();
         g.floor = g.floor.max(mark);
@@ -264,7 +304,11 @@ impl Recent {
         let from = v.partition_point(|s| s.seq <= range.after);
         let to = v.partition_point(|s| s.seq < range.before).max(from);
         let in_range = &v[from..to];
-        let visible = |s: &&Slot| s.id > snap.mark && s.id <= snap.newest;
+        let visible = |s: &&Slot| {
+            s.id > snap.mark
+                && s.id <= snap.newest
+                && !(s.id <= snap.moving && (conv, s.seq) <= snap.moved)
+        };
         Ok(if range.newest_first {
             in_range
                 .iter()
@@ -316,7 +360,12 @@ mod tests {
         assert_eq!(r.len(), 3);
         assert_eq!(r.newest_seq(7), Some(4));
         assert_eq!(r.newest_seq(9), None);
-        let snap = |mark, newest| Snapshot { mark, newest };
+        let snap = |mark, newest| Snapshot {
+            mark,
+            newest,
+            moving: 0,
+            moved: (0, 0),
+        };
         // Message 13 is not committed in an older snapshot.
         assert_eq!(seqs(r.view(7, snap(10, 12), ALL).unwrap()), [3]);
         assert_eq!(seqs(r.view(7, snap(10, 13), ALL).unwrap()), [4, 3]);
@@ -358,7 +407,12 @@ mod tests {
     fn entries_below_the_snapshots_mark_are_skipped() {
         let r = Recent::new(0);
         r.publish(&[(7, slot(1, 5)), (7, slot(2, 6))]);
-        let snap = Snapshot { mark: 5, newest: 6 };
+        let snap = Snapshot {
+            mark: 5,
+            newest: 6,
+            moving: 0,
+            moved: (0, 0),
+        };
         assert_eq!(seqs(r.view(7, snap, ALL).unwrap()), [2]);
     }
 }

@@ -217,6 +217,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions_v12 RENAME TO sessions;
     CREATE INDEX sessions_by_user ON sessions(user_id);
     CREATE INDEX sessions_by_expiry ON sessions(expires_at_ms);",
+    // 13: the writer moves the sequence index in slices (`writer::index`): the mark of the
+    // move under way (0 = none) and the last (conversation, seq) it has moved.
+    "INSERT INTO meta(key, value)
+        VALUES ('seq_moving_upto', 0), ('seq_moved_conv', 0), ('seq_moved_seq', 0);",
+    // 14: the writer moves the direct pairs' tail in slices too (`writer::pairs`): the mark of
+    // the move under way (0 = none) and the last (user, peer) it has moved. `memberships`
+    // skips a tail row that the move has already put in `direct_pairs`.
+    "INSERT INTO meta(key, value)
+        VALUES ('pairs_moving_upto', 0), ('pairs_moved_user', 0), ('pairs_moved_peer', 0);
+    DROP VIEW memberships;
+    CREATE VIEW memberships(user_id, conversation_id) AS
+        SELECT user_id, conversation_id FROM members
+        UNION ALL SELECT user_id, conversation_id FROM direct_pairs
+        UNION ALL SELECT user_a, conversation_id FROM direct_tail
+            WHERE NOT (conversation_id <= (SELECT value FROM meta WHERE key = 'pairs_moving_upto')
+                AND (user_a, user_b) <= ((SELECT value FROM meta WHERE key = 'pairs_moved_user'),
+                                         (SELECT value FROM meta WHERE key = 'pairs_moved_peer')))
+        UNION ALL SELECT user_b, conversation_id FROM direct_tail
+            WHERE NOT (conversation_id <= (SELECT value FROM meta WHERE key = 'pairs_moving_upto')
+                AND (user_b, user_a) <= ((SELECT value FROM meta WHERE key = 'pairs_moved_user'),
+                                         (SELECT value FROM meta WHERE key = 'pairs_moved_peer')));",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

@@ -4,14 +4,18 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use rusqlite::Connection;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use super::checkpoint::{
     Checkpointer, CHECKPOINT_EVERY, CHECKPOINT_EVERY_OPS, CHECKPOINT_MIN_INTERVAL,
 };
+use super::index::Next;
+use super::op::{CommitSink, Committed, Op, Reply, WriterStats};
 use super::state::{Lookup, State};
-use super::{CommitSink, Committed, Op, Reply, WriterStats};
 use crate::db::run_cached;
 use crate::indexer::Indexer;
 use crate::{now_ms, StorageError};
@@ -37,7 +41,14 @@ pub(super) struct Worker<C> {
     pub(super) since_poke: u64,
     pub(super) ops_since_poke: u64,
     pub(super) last_poke: std::time::Instant,
+    /// What the last index step left: while it is [`Next::Work`], the writer runs more
+    /// steps whenever nothing is queued.
+    pub(super) next: Next,
 }
+
+/// A batch that holds the writer longer than this is logged (debug) with where its time
+/// went, to find what delays deliveries.
+const SLOW_BATCH: Duration = Duration::from_millis(20);
 
 impl<C: Send + 'static> Worker<C> {
     pub(super) fn run(&mut self) {
@@ -47,9 +58,22 @@ impl<C: Send + 'static> Worker<C> {
         let mut stopping = false;
         loop {
             if ops.is_empty() {
-                match self.rx.blocking_recv() {
-                    Some(op) => ops.push(op),
-                    None => break,
+                // Nothing queued: move the index on while nothing comes.
+                while self.next == Next::Work {
+                    match self.rx.try_recv() {
+                        Ok(op) => {
+                            ops.push(op);
+                            break;
+                        }
+                        Err(TryRecvError::Empty) => self.next = self.state.index(&self.conn),
+                        Err(TryRecvError::Disconnected) => break,
+                    }
+                }
+                if ops.is_empty() {
+                    match self.rx.blocking_recv() {
+                        Some(op) => ops.push(op),
+                        None => break,
+                    }
                 }
             }
             while ops.len() < self.max_batch {
@@ -59,7 +83,13 @@ impl<C: Send + 'static> Worker<C> {
                 }
             }
             self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
-            self.checkpointer.help_restart(&self.conn);
+            let started = Instant::now();
+            if self.checkpointer.help_restart(&self.conn) {
+                tracing::debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "writer helped restart the WAL"
+                );
+            }
             if stopping {
                 // Commit whatever was queued before the channel closed, then stop.
                 self.rx.close();
@@ -87,6 +117,7 @@ impl<C: Send + 'static> Worker<C> {
         stopping: &mut bool,
     ) {
         let n = ops.len() as u64;
+        let started = Instant::now();
         let mut stored = 0;
         let now = now_ms();
         self.lookups.clear();
@@ -149,10 +180,12 @@ impl<C: Send + 'static> Worker<C> {
             }
         }
         std::hint::black_box(touched);
+        let ran = started.elapsed();
         let commit = match failed {
             Some(e) => Err(e),
             None => run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string()),
         };
+        let committed = started.elapsed();
         match &commit {
             Ok(()) => {
                 self.state.committed();
@@ -195,7 +228,7 @@ impl<C: Send + 'static> Worker<C> {
                         self.state.gate.policy,
                         self.state.convs.cap,
                         self.state.recent.clone(),
-                        self.state.seq_index_at,
+                        self.state.seqs.index_at,
                     ) {
                         self.state = state;
                     }
@@ -209,473 +242,20 @@ impl<C: Send + 'static> Worker<C> {
         for reply in replies.drain(..) {
             reply(commit.clone());
         }
-        // After the batch's acks are out: a move takes a while.
+        let reported = started.elapsed();
+        // After the batch's acks are out: one step of each move that is due.
         if commit.is_ok() {
-            self.state.index(&self.conn);
+            self.next = self.state.index(&self.conn);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Worker;
-    use crate::recent::{Recent, Snapshot};
-    use crate::sequence::View;
-    use crate::social::DirectPolicy;
-    use crate::writer::{job, Checkpointer, CommitSink, Committed, NewMessage, Op, State, Target};
-    use rusqlite::Connection;
-    use std::sync::Arc;
-
-    /// An in-memory store with users 1 to 6, and their 15 pairs.
-    fn six_users() -> (Connection, Vec<(u64, u64)>) {
-        let c = crate::schema::migrated_in_memory();
-        for i in 1..=6 {
-            crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
+        if started.elapsed() >= SLOW_BATCH {
+            tracing::debug!(
+                ops = n,
+                run_ms = ran.as_millis() as u64,
+                commit_ms = (committed - ran).as_millis() as u64,
+                report_ms = (reported - committed).as_millis() as u64,
+                index_ms = (started.elapsed() - reported).as_millis() as u64,
+                "slow batch"
+            );
         }
-        let pairs = (1..=6u64)
-            .flat_map(|a| (a + 1..=6).map(move |b| (a, b)))
-            .collect();
-        (c, pairs)
-    }
-
-    /// Six users, their pairs, and the writer's state on them with small move thresholds:
-    /// the pairs' tail moved past 4, the sequence entries past 100.
-    fn small_moves() -> (Connection, Vec<(u64, u64)>, State) {
-        let (c, pairs) = six_users();
-        let mut st = load(&c, 1000);
-        st.pairs_index_at = 4;
-        st.seq_index_at = 100;
-        (c, pairs, st)
-    }
-
-    /// The writer's state as it starts on `c`, with a conversation cache of `cache`.
-    fn load(c: &Connection, cache: usize) -> State {
-        let recent = Arc::new(Recent::load(c).unwrap());
-        State::load(c, DirectPolicy::Anyone, cache, recent, 1 << 20).unwrap()
-    }
-
-    /// Each conversation's seqs as a reader reads them, oldest first, against the number of
-    /// its messages.
-    fn readable(c: &Connection, st: &State) -> Vec<(Vec<u64>, u64)> {
-        let view = View {
-            recent: &st.recent,
-            snap: Snapshot::read(c).unwrap(),
-        };
-        let convs: Vec<(u64, u64)> = c
-            .prepare("SELECT conversation_id, count(*) FROM messages GROUP BY 1 ORDER BY 1")
-            .unwrap()
-            .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        convs
-            .into_iter()
-            .map(|(conv, n)| {
-                let q = crate::sequence::Query {
-                    conversation: conv,
-                    range: crate::recent::Range {
-                        newest_first: false,
-                        ..crate::recent::Range::ALL
-                    },
-                    since_ms: i64::MIN,
-                    until_ms: i64::MAX,
-                };
-                let seqs = crate::sequence::read_by_seq(c, &view, &q, None)
-                    .unwrap()
-                    .iter()
-                    .map(|m| m.seq)
-                    .collect();
-                (seqs, n)
-            })
-            .collect()
-    }
-
-    /// Runs one batch as the writer does: each `(from, to)` a text message, then the batch's
-    /// end and the commit. Returns the messages' outcomes.
-    fn run_batch(
-        c: &Connection,
-        st: &mut State,
-        messages: impl IntoIterator<Item = (u64, u64)>,
-    ) -> Vec<crate::writer::Delivered> {
-        c.execute_batch("BEGIN").unwrap();
-        let done = messages
-            .into_iter()
-            .map(|(from, to)| {
-                let mut m = NewMessage {
-                    ctx: (),
-                    sender: from,
-                    target: Target::Direct(to),
-                    client_msg_id: 0,
-                    kind: 1,
-                    text: "x".into(),
-                };
-                st.insert(c, &mut m, crate::now_ms()).unwrap()
-            })
-            .collect();
-        c.execute_batch("COMMIT").unwrap();
-        st.committed();
-        st.index(c);
-        done
-    }
-
-    /// What the writer reported for each message: its context, and (conversation, seq).
-    type Outcomes = Arc<std::sync::Mutex<Vec<(u32, Result<(u64, u64), String>)>>>;
-
-    struct Collect(Outcomes);
-
-    impl CommitSink<u32> for Collect {
-        fn committed(&mut self, batch: &mut Vec<Committed<u32>>) {
-            let mut out = self.0.lock().unwrap();
-            for c in batch.drain(..) {
-                let at = c
-                    .result
-                    .map(|d| (d.message.conversation_id, d.message.seq))
-                    .map_err(|e| e.to_string());
-                out.push((c.ctx, at));
-            }
-        }
-    }
-
-    /// The writer's worker as `Store::open` builds it, on a database in `dir` with users 1 to
-    /// 3 who may all message each other, but without its thread: tests run its batches.
-    fn worker(dir: &std::path::Path) -> (Worker<u32>, Outcomes) {
-        let opts = crate::StoreOptions {
-            direct_policy: DirectPolicy::Anyone,
-            ..Default::default()
-        };
-        let (path, index) = crate::indexer::paths(dir);
-        let mut conn = Connection::open(&path).unwrap();
-        crate::configure(&conn, &opts).unwrap();
-        crate::schema::migrate(&mut conn).unwrap();
-        for i in 1..=3 {
-            crate::account::insert_user(&conn, &format!("u{i}"), "n", b"s", b"h").unwrap();
-        }
-        crate::indexer::prepare(&index).unwrap();
-        let checkpointer = Checkpointer::start(&path, &opts).unwrap();
-        let indexer = crate::indexer::Indexer::start(&path, &index).unwrap();
-        let recent = Arc::new(Recent::load(&conn).unwrap());
-        let state = State::load(&conn, opts.direct_policy, 1000, recent, 1 << 20).unwrap();
-        let (_, rx) = tokio::sync::mpsc::channel(1);
-        let out = Outcomes::default();
-        let w = Worker {
-            conn,
-            lookups: Vec::new(),
-            rx,
-            sink: Box::new(Collect(out.clone())),
-            state,
-            max_batch: 100,
-            stats: Arc::default(),
-            checkpointer,
-            indexer,
-            since_poke: 0,
-            ops_since_poke: 0,
-            last_poke: std::time::Instant::now(),
-        };
-        (w, out)
-    }
-
-    /// A text message from `from` to `to`, reported with `ctx`.
-    fn message(ctx: u32, from: u64, to: u64) -> Op<u32> {
-        Op::Message(NewMessage {
-            ctx,
-            sender: from,
-            target: Target::Direct(to),
-            client_msg_id: 0,
-            kind: 0,
-            text: "x".into(),
-        })
-    }
-
-    /// Runs `ops` as one batch through the writer's own batch function.
-    fn run(w: &mut Worker<u32>, ops: Vec<Op<u32>>) {
-        let mut ops = ops;
-        let (mut results, mut replies, mut stopping) = (Vec::new(), Vec::new(), false);
-        w.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
-    }
-
-    fn count(c: &Connection, table: &str) -> i64 {
-        c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    }
-
-    /// `BEGIN IMMEDIATE` fails (another connection holds the write lock, and the writer waits
-    /// for no lock): nothing of the batch runs, not even a job that would release that lock
-    /// (after which each op would commit on its own), every op gets the failure, and the
-    /// caches stay as they were: the pair's first message, sent next, gets seq 1.
-    #[test]
-    fn a_batch_whose_begin_fails_runs_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut w, out) = worker(dir.path());
-        w.conn.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let holder = Arc::new(std::sync::Mutex::new(
-            Connection::open(dir.path().join("feige.db")).unwrap(),
-        ));
-        holder
-            .lock()
-            .unwrap()
-            .execute_batch("BEGIN IMMEDIATE")
-            .unwrap();
-        let h = holder.clone();
-        let (release, mut released) = job(move |_| {
-            h.lock().unwrap().execute_batch("ROLLBACK")?;
-            Ok(())
-        });
-        let (insert, mut inserted) =
-            job(|c| crate::account::insert_user(c, "late", "n", b"s", b"h").map(|u| u.id));
-        run(
-            &mut w,
-            vec![
-                Op::Call(release, false),
-                message(1, 1, 2),
-                message(2, 2, 1),
-                Op::Call(insert, true),
-            ],
-        );
-        let reported = std::mem::take(&mut *out.lock().unwrap());
-        assert_eq!(reported.len(), 2);
-        assert!(reported.iter().all(|(_, r)| r.is_err()), "{reported:?}");
-        assert!(released.try_recv().unwrap().is_err());
-        assert!(inserted.try_recv().unwrap().is_err());
-        let holder = holder.lock().unwrap();
-        assert!(!holder.is_autocommit(), "the job ran and released the lock");
-        holder.execute_batch("ROLLBACK").unwrap();
-        assert_eq!(count(&w.conn, "messages"), 0);
-        assert_eq!(count(&w.conn, "users"), 3);
-        run(&mut w, vec![message(3, 1, 2), message(4, 2, 1)]);
-        let reported = std::mem::take(&mut *out.lock().unwrap());
-        let seqs: Vec<_> = reported
-            .iter()
-            .map(|(k, r)| (*k, r.clone().unwrap().1))
-            .collect();
-        assert_eq!(seqs, [(3, 1), (4, 2)]);
-        assert_eq!(count(&w.conn, "messages"), 2);
-    }
-
-    /// A job's savepoint cannot be released (the job released it itself, so its writes are
-    /// part of the batch's transaction): the batch fails as a whole and is rolled back; the
-    /// messages before and after it are not stored, and later batches carry on.
-    #[test]
-    fn a_failed_savepoint_fails_the_whole_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut w, out) = worker(dir.path());
-        let (broken, mut reply) = job(|c| {
-            crate::account::insert_user(c, "inside", "n", b"s", b"h")?;
-            c.execute_batch("RELEASE op")?;
-            Ok(())
-        });
-        run(
-            &mut w,
-            vec![message(1, 1, 2), Op::Call(broken, false), message(2, 2, 1)],
-        );
-        let reported = std::mem::take(&mut *out.lock().unwrap());
-        assert!(reported.iter().all(|(_, r)| r.is_err()), "{reported:?}");
-        assert!(reply.try_recv().unwrap().is_err());
-        assert_eq!(count(&w.conn, "messages"), 0);
-        assert_eq!(count(&w.conn, "users"), 3);
-        assert!(w.conn.is_autocommit());
-        run(&mut w, vec![message(3, 1, 2)]);
-        let reported = std::mem::take(&mut *out.lock().unwrap());
-        assert_eq!(reported[0].1.as_ref().map(|r| r.1), Ok(&1).copied());
-    }
-
-    /// A job opened a conversation that the writer then failed to read back (`after_job`
-    /// failed, so the tail in memory lacks it): until the next move, pairs are looked up in
-    /// the database, tail included, so messages to that pair find its conversation instead
-    /// of opening a second one. The move reads the tail again, and a restart finds the pair
-    /// in the index.
-    #[test]
-    fn a_stale_tail_looks_pairs_up_in_the_database_until_the_next_move() {
-        let (c, _) = six_users();
-        let mut st = load(&c, 1000);
-        // What a job does (an accepted friend request opens the pair's conversation)...
-        let opened = crate::pairs::insert(&c, 2, 5, crate::now_ms()).unwrap();
-        // ...and what the writer does when it cannot read the job's conversations back.
-        st.stale = true;
-        st.direct_all = false;
-        let done = run_batch(&c, &mut st, [(5, 2), (2, 5), (1, 3)]);
-        let at = |d: &crate::writer::Delivered| (d.message.conversation_id, d.message.seq);
-        assert_eq!(at(&done[0]), (opened, 1));
-        assert_eq!(at(&done[1]), (opened, 2));
-        assert_ne!(done[2].message.conversation_id, opened);
-        let pair_convs: i64 = c
-            .query_row(
-                "SELECT count(*) FROM conversations WHERE kind = 1 AND user_a = 2 AND user_b = 5",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(pair_convs, 1, "a second conversation for one pair");
-        // The move at the batch's end read the tail again and cleared the flag.
-        assert!(!st.stale);
-        assert!(st.tail.is_empty());
-        assert!(crate::pairs::mark(&c).unwrap() >= done[2].message.conversation_id);
-        let mut restarted = load(&c, 1000);
-        let again = run_batch(&c, &mut restarted, [(2, 5)]);
-        assert_eq!(at(&again[0]), (opened, 3));
-    }
-
-    /// Batches as the writer runs them, with small move thresholds: the pairs' tail and the
-    /// sequence entries in memory are moved when they reach them, so both stay bounded, and
-    /// every message keeps exactly one index entry with gapless seqs, across a restart too.
-    #[test]
-    fn bulk_moves_keep_the_tail_and_the_entries_in_memory_bounded() {
-        let (c, pairs, mut st) = small_moves();
-        let batch = |st: &mut State, n: usize, from: usize| {
-            run_batch(&c, st, (from..from + n).map(|i| pairs[i % pairs.len()]));
-            (st.tail.len(), st.recent.len())
-        };
-        let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
-        // 15 new pairs in the first batch: past 4, moved at once. 70 entries wait in memory;
-        // the next 70 pass 100 and all are moved, with the mark at the newest message.
-        assert_eq!(batch(&mut st, 70, 0), (0, 70));
-        assert_eq!(q("SELECT count(*) FROM message_seq"), 0);
-        assert_eq!(batch(&mut st, 70, 70), (0, 0));
-        assert_eq!(q("SELECT count(*) FROM message_seq"), 140);
-        assert_eq!(
-            crate::recent::mark(&c).unwrap() as i64,
-            q("SELECT max(id) FROM messages")
-        );
-        assert_eq!(batch(&mut st, 3, 140), (0, 3));
-        assert_eq!(batch(&mut st, 70, 0), (0, 73));
-        assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
-        assert_eq!(q("SELECT count(*) FROM conversations"), 15);
-        assert_eq!(q("SELECT count(*) FROM message_seq"), 140);
-        let all_there = |st: &State| {
-            let convs = readable(&c, st);
-            assert_eq!(convs.len(), 15);
-            for (seqs, n) in convs {
-                assert_eq!(seqs, (1..=n).collect::<Vec<u64>>());
-            }
-        };
-        all_there(&st);
-        // A restart reads the 73 entries above the mark back from the messages.
-        let st = load(&c, 1000);
-        assert_eq!(st.recent.len(), 73);
-        all_there(&st);
-    }
-
-    /// A conversation cache far smaller than the conversations in use (two entries per
-    /// generation, fifteen pairs): every miss finds the pair's conversation and its last seq
-    /// in the database, within a batch and across a restart, so no pair gets a second
-    /// conversation and seqs stay gapless.
-    #[test]
-    fn a_cache_smaller_than_the_conversations_in_use_loses_nothing() {
-        let (c, pairs) = six_users();
-        let mut seqs = std::collections::HashMap::new();
-        for restart in 0..2 {
-            let mut st = load(&c, 2);
-            st.pairs_index_at = 4;
-            for batch in 0..3 {
-                // Both directions, and a stride that revisits pairs out of cache order.
-                let sends: Vec<(u64, u64)> = (0..40)
-                    .map(|i| {
-                        let (a, b) = pairs[(i * 7 + batch) % pairs.len()];
-                        if i % 2 == 0 {
-                            (a, b)
-                        } else {
-                            (b, a)
-                        }
-                    })
-                    .collect();
-                for (d, &(from, to)) in run_batch(&c, &mut st, sends.clone()).iter().zip(&sends) {
-                    assert_eq!(d.members.as_slice(), &[from.min(to), from.max(to)]);
-                    assert_eq!(d.message.to_user, to);
-                    let last = seqs.entry(d.message.conversation_id).or_insert(0);
-                    assert_eq!(d.message.seq, *last + 1, "restart {restart} batch {batch}");
-                    *last = d.message.seq;
-                }
-            }
-            assert!(st.convs.lost && st.direct.lost, "the caches turned over");
-        }
-        let convs: i64 = c
-            .query_row("SELECT count(*) FROM conversations", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(convs, 15);
-        assert_eq!(seqs.len(), 15);
-    }
-
-    /// Moves that keep failing (a fault injected with triggers on both index tables) leave the
-    /// batches committing, with every message readable by seq and every pair found, from the
-    /// tail and memory; once the fault clears, the next move takes everything.
-    #[test]
-    fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
-        let (c, pairs, mut st) = small_moves();
-        let batch = |st: &mut State, n: usize| {
-            run_batch(&c, st, (0..n).map(|i| pairs[i % pairs.len()]));
-        };
-        c.execute_batch(
-            "CREATE TEMP TRIGGER fault_pairs BEFORE INSERT ON main.direct_pairs
-                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END;
-             CREATE TEMP TRIGGER fault_seq BEFORE INSERT ON main.message_seq
-                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
-        )
-        .unwrap();
-        for _ in 0..3 {
-            batch(&mut st, 70);
-            // Let the next batch try again at once (the writer waits a second).
-            st.move_failed_at = None;
-        }
-        // Past both thresholds, nothing moved, nothing lost.
-        assert_eq!((st.tail.len(), st.recent.len()), (15, 3 * 70));
-        let q = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
-        assert_eq!(q("SELECT count(*) FROM direct_pairs"), 0);
-        assert_eq!(q("SELECT count(*) FROM message_seq"), 0);
-        assert_eq!(crate::recent::mark(&c).unwrap(), 0);
-        assert_eq!(q("SELECT count(*) FROM conversations"), 15);
-        for (k, &(a, b)) in pairs.iter().enumerate() {
-            let id = crate::pairs::direct_conversation(&c, a, b)
-                .unwrap()
-                .unwrap();
-            let q = crate::HistoryQuery {
-                conversation: id,
-                before_seq: None,
-                since_ms: None,
-                until_ms: None,
-                limit: 100,
-            };
-            let view = View {
-                recent: &st.recent,
-                snap: Snapshot::read(&c).unwrap(),
-            };
-            let seqs: Vec<u64> = crate::message::history(&c, &view, a, &q, usize::MAX)
-                .unwrap()
-                .messages
-                .iter()
-                .map(|m| m.seq)
-                .collect();
-            // Each batch sends 70 over the 15 pairs in turn, from the first.
-            let n = 3 * (70 / pairs.len() + usize::from(k < 70 % pairs.len())) as u64;
-            assert_eq!(seqs, (1..=n).rev().collect::<Vec<u64>>(), "pair ({a}, {b})");
-        }
-        c.execute_batch("DROP TRIGGER temp.fault_pairs; DROP TRIGGER temp.fault_seq;")
-            .unwrap();
-        batch(&mut st, 3);
-        assert_eq!((st.tail.len(), st.recent.len()), (0, 0));
-        assert_eq!(q("SELECT count(*) FROM direct_pairs"), 30);
-        assert_eq!(q("SELECT count(*) FROM message_seq"), 3 * 70 + 3);
-    }
-
-    /// A failed commit publishes nothing of its batch; the entries of earlier batches stay.
-    #[test]
-    fn a_rolled_back_batch_leaves_no_entries() {
-        let (c, pairs) = six_users();
-        let mut st = load(&c, 1000);
-        run_batch(&c, &mut st, pairs.iter().copied().take(3));
-        c.execute_batch("BEGIN").unwrap();
-        let mut m = NewMessage {
-            ctx: (),
-            sender: 1,
-            target: Target::Direct(2),
-            client_msg_id: 0,
-            kind: 1,
-            text: "x".into(),
-        };
-        st.insert(&c, &mut m, crate::now_ms()).unwrap();
-        c.execute_batch("ROLLBACK").unwrap();
-        st.rolled_back();
-        assert_eq!(st.recent.len(), 3);
-        assert!(st.pending.is_empty());
     }
 }

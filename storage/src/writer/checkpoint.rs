@@ -36,31 +36,41 @@ const WAL_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5)
 /// The longest wait between flushes of an idle writer's WAL: the first commits after a quiet
 /// spell are flushed at most this late (a latency aid only; they are committed already).
 const WAL_FLUSH_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
-/// Checkpoint passes, at most, before the writer is asked to finish a long WAL's backfill...
+/// Checkpoint passes, at most, per request: each copies what was committed during the one
+/// before...
 const CATCH_UP_PASSES: usize = 4;
-/// ...stopping early once a pass copied no more than this many frames.
+/// ...until one copies no more than this many frames: then the writer, asked to finish the
+/// backfill, has about as few left to copy.
 const CATCH_UP_FRAMES: i64 = 256;
+/// WAL length (frames) past which the writer is asked to finish the backfill even though
+/// the passes did not catch up, so that the WAL stays bounded.
+const WAL_HARD_FRAMES: i64 = 4 * WAL_RESTART_FRAMES;
 /// A checkpoint runs at least this often even without a poke from the writer.
 const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs checkpoint passes (`pass` returns busy, frames in the WAL, frames backfilled) and
-/// returns whether the WAL is long enough for the writer to finish the backfill and restart it.
-/// The writer's pass is one every queued message waits for; each pass here copies only what
-/// was committed during the previous one, so a few of them leave the writer little to copy.
+/// returns whether the writer should finish the backfill and so restart the WAL: the WAL is
+/// long, and either a pass caught up (copied at most [`CATCH_UP_FRAMES`]) or the WAL is past
+/// [`WAL_HARD_FRAMES`]. The writer's pass is one every queued message waits for; each pass
+/// here copies only what was committed during the previous one, so once they catch up the
+/// writer has little to copy. Under a load they cannot catch up with, the next request
+/// tries again, until the hard bound.
 fn catch_up(mut pass: impl FnMut() -> rusqlite::Result<(i64, i64, i64)>) -> rusqlite::Result<bool> {
     let mut backfilled = 0;
+    let mut log = 0;
     for _ in 0..CATCH_UP_PASSES {
-        let (_, log, done) = pass()?;
+        let (_, frames, done) = pass()?;
+        log = frames;
         if log <= WAL_RESTART_FRAMES {
             return Ok(false);
         }
         let copied = done - backfilled;
         backfilled = done;
         if copied <= CATCH_UP_FRAMES {
-            break;
+            return Ok(true);
         }
     }
-    Ok(true)
+    Ok(log > WAL_HARD_FRAMES)
 }
 
 /// Flushes the WAL file's dirty pages (`fdatasync` on its own descriptor) when the writer has
@@ -113,9 +123,9 @@ pub(super) const CHECKPOINT_EVERY_OPS: u64 = 2048;
 pub(super) const CHECKPOINT_MIN_INTERVAL: std::time::Duration =
     std::time::Duration::from_millis(250);
 /// WAL length (in frames of one page) past which the writer helps restart the WAL: 64 MiB of
-/// 4 KiB pages. The help is a checkpoint with two fsyncs on the writer thread (~10 ms on this
-/// virtio disk) that every message queued meanwhile waits for; at 16 MiB, 2,000 msgs/s of
-/// one-message commits paid it every ~0.8 s, which put it into the p99 latency.
+/// 4 KiB pages. The help is a checkpoint with two fsyncs on the writer thread that every
+/// message queued meanwhile waits for, so it should come seldom: a smaller WAL put it into
+/// the light-load p99 latency.
 const WAL_RESTART_FRAMES: i64 = 16384;
 /// Largest WAL file kept on disk after a restart (`journal_size_limit`).
 pub(crate) const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;
@@ -185,10 +195,10 @@ impl Checkpointer {
     }
 
     /// Called by the writer between batches: when the WAL has grown long, backfill the rest
-    /// of it so that the next transaction restarts it.
-    pub(super) fn help_restart(&self, conn: &Connection) {
+    /// of it so that the next transaction restarts it. True when it tried.
+    pub(super) fn help_restart(&self, conn: &Connection) -> bool {
         if !self.wal_large.load(Ordering::Relaxed) {
-            return;
+            return false;
         }
         match wal_checkpoint(conn, "PASSIVE") {
             // Done when every frame is backfilled; otherwise a reader held an old snapshot:
@@ -197,6 +207,7 @@ impl Checkpointer {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
         }
+        true
     }
 
     pub(super) fn poke(&self) {
@@ -217,7 +228,9 @@ impl Drop for Checkpointer {
 
 #[cfg(test)]
 mod tests {
-    use super::{catch_up, WalFlusher, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_RESTART_FRAMES};
+    use super::{
+        catch_up, WalFlusher, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_HARD_FRAMES, WAL_RESTART_FRAMES,
+    };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -247,8 +260,13 @@ mod tests {
             ]),
             (true, 3)
         );
-        // Under sustained load the passes never converge: four, then the writer helps anyway.
+        // Under sustained load the passes never converge: four, and the writer is not asked
+        // to copy the rest...
         let grow: Vec<_> = (0..8).map(|i| (big + i * 5000, big + i * 5000)).collect();
+        assert_eq!(passes(&grow), (false, 4));
+        // ...until the WAL passes the hard bound.
+        let past = WAL_HARD_FRAMES + 1;
+        let grow: Vec<_> = (0..8).map(|i| (past + i * 5000, past + i * 5000)).collect();
         assert_eq!(passes(&grow), (true, 4));
     }
 

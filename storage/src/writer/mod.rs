@@ -6,158 +6,32 @@
 //! callers. So an ack can never precede its commit, and one fsync covers a whole batch.
 //! After each commit it tells the search indexer how far messages go ([`crate::indexer`]).
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 mod batch;
 mod checkpoint;
+mod index;
+mod op;
+mod pairs;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use batch::Worker;
 pub(crate) use checkpoint::{Checkpointer, WAL_SIZE_LIMIT};
+use op::{job, Op};
+pub use op::{CommitSink, Committed, Delivered, Members, NewMessage, Target, WriterStats};
 use state::State;
 
 use crate::indexer::Indexer;
-use crate::message::StoredMessage;
 use crate::recent::{Recent, Snapshot};
 use crate::sequence::View;
 use crate::{ConversationId, StorageError, StoreOptions, UserId};
-
-/// Where a new message goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// The 1:1 conversation with this user (created on first message).
-    Direct(UserId),
-    /// An existing conversation the sender is a member of.
-    Conversation(ConversationId),
-}
-
-/// A message to store; `ctx` travels with it to the [`CommitSink`] (e.g. where to send the ack).
-#[derive(Debug)]
-pub struct NewMessage<C> {
-    /// Caller's context, handed back with the result.
-    pub ctx: C,
-    /// Sender.
-    pub sender: UserId,
-    /// Destination.
-    pub target: Target,
-    /// Sender-chosen id for idempotent resends; 0 = none.
-    pub client_msg_id: u64,
-    /// Message kind (protocol enum number).
-    pub kind: i32,
-    /// Body text.
-    pub text: String,
-}
-
-/// A committed (or refused) message and who should hear of it.
-#[derive(Debug)]
-pub struct Delivered {
-    /// The stored message (the original one for a duplicate).
-    pub message: StoredMessage,
-    /// True when the client id was already stored; nothing new was written.
-    pub duplicate: bool,
-    /// Members of the conversation.
-    pub members: Members,
-}
-
-/// A conversation's members, sorted by id. A direct conversation's are its pair, held inline:
-/// no allocation per conversation and no shared count touched per message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Members {
-    /// A direct conversation: the pair, smaller id first.
-    Pair([UserId; 2]),
-    /// Any other conversation.
-    Group(Arc<[UserId]>),
-}
-
-impl Members {
-    /// The members, sorted.
-    pub fn as_slice(&self) -> &[UserId] {
-        match self {
-            Members::Pair(p) => p,
-            Members::Group(g) => g,
-        }
-    }
-
-    /// The direct conversation's pair, smaller id first; None for other kinds.
-    pub fn pair(&self) -> Option<(UserId, UserId)> {
-        match self {
-            Members::Pair([a, b]) => Some((*a, *b)),
-            Members::Group(_) => None,
-        }
-    }
-
-    fn direct(a: UserId, b: UserId) -> Self {
-        Members::Pair([a.min(b), a.max(b)])
-    }
-}
-
-/// One message's outcome, reported after its transaction committed.
-#[derive(Debug)]
-pub struct Committed<C> {
-    /// The context given in [`NewMessage::ctx`].
-    pub ctx: C,
-    /// The stored message, or why it was refused.
-    pub result: Result<Delivered, StorageError>,
-}
-
-/// Receives message outcomes on the writer thread, in commit order, right after each commit.
-/// It must not block: hand work to queues.
-pub trait CommitSink<C>: Send {
-    /// Called once per committed batch; drain `batch`.
-    fn committed(&mut self, batch: &mut Vec<Committed<C>>);
-}
-
-/// Counters for benchmarks and logs.
-#[derive(Debug, Default)]
-pub struct WriterStats {
-    /// Transactions committed.
-    pub batches: AtomicU64,
-    /// Operations committed.
-    pub ops: AtomicU64,
-}
-
-type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A queued call: run on the batch's connection, or, given `None`, dropped unrun because the
-/// batch failed first. Returns the reply to send after the commit, and `Err` when the batch's
-/// transaction can no longer be trusted (a savepoint statement failed), so the batch must fail.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (Reply, Result<(), String>) + Send>;
-
-/// Wraps `f` as a [`Job`] whose outcome (after the commit) arrives on the receiver.
-fn job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StorageError>>)
-where
-    T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
-{
-    let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StorageError>>();
-    let job: Job = Box::new(move |conn: Option<&Connection>| {
-        let (result, intact) = match conn {
-            Some(conn) => in_savepoint(conn, f),
-            None => (Err(StorageError::CommitFailed("not run".into())), Ok(())),
-        };
-        let reply: Reply = Box::new(move |commit: Result<(), String>| {
-            let out = match (commit, result) {
-                (Ok(()), r) => r,
-                (Err(e), _) => Err(StorageError::CommitFailed(e)),
-            };
-            let _ = reply_tx.send(out);
-        });
-        (reply, intact)
-    });
-    (job, reply_rx)
-}
-
-enum Op<C> {
-    Message(NewMessage<C>),
-    /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
-    Call(Job, bool),
-    Shutdown,
-}
 
 /// Handle to the writer thread. Cheap to clone.
 pub struct Writer<C> {
@@ -218,6 +92,7 @@ impl<C: Send + 'static> Writer<C> {
             since_poke: 0,
             ops_since_poke: 0,
             last_poke: std::time::Instant::now(),
+            next: index::Next::Idle,
         };
         let thread = std::thread::Builder::new()
             .name("feige-writer".into())
@@ -342,43 +217,5 @@ impl<C: Send + 'static> Writer<C> {
     /// Commit counters.
     pub fn stats(&self) -> &WriterStats {
         &self.stats
-    }
-}
-
-/// Runs `f` in a savepoint: released if `f` succeeds, rolled back to if it fails. Returns
-/// `f`'s result, and `Err` when a savepoint statement failed: the transaction then holds an
-/// unknown part of `f`'s writes (or was rolled back by a failed `INSERT OR ROLLBACK`), and
-/// only failing the whole batch keeps the replies true.
-fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StorageError>,
-) -> (Result<T, StorageError>, Result<(), String>) {
-    if let Err(e) = conn.execute_batch("SAVEPOINT op") {
-        let e = e.to_string();
-        return (Err(StorageError::CommitFailed(e.clone())), Err(e));
-    }
-    let r = f(conn);
-    let end = if r.is_ok() {
-        "RELEASE op"
-    } else {
-        "ROLLBACK TO op; RELEASE op"
-    };
-    match conn.execute_batch(end) {
-        Ok(()) => (r, Ok(())),
-        Err(e) => (
-            Err(StorageError::CommitFailed(e.to_string())),
-            Err(e.to_string()),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn direct_members_are_the_sorted_pair() {
-        let m = super::Members::direct(9, 4);
-        assert_eq!(m.as_slice(), &[4, 9]);
-        assert_eq!(m.pair(), Some((4, 9)));
-        assert_eq!(super::Members::Group(vec![1, 2, 3].into()).pair(), None);
     }
 }

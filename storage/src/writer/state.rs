@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Delivered, Members, NewMessage, Op, Target};
+use super::index::{Next, SeqMove};
+use super::op::{Delivered, Members, NewMessage, Op, Target};
+use super::pairs::PairMove;
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::recent::{Recent, Slot};
 use crate::social::{DirectPolicy, Gate};
@@ -31,33 +33,30 @@ pub(super) struct State {
     /// The newest conversation id the writer knows of; a job that opened conversations
     /// (a friend request) moves it, and [`State::after_job`] adds them to `tail`.
     pub(super) seen: ConversationId,
-    /// When the tail was last moved into the index.
+    /// When the last move of the tail into the index started.
     pub(super) indexed_at: std::time::Instant,
     /// `tail` may lack a conversation a job opened (reading them failed): look pairs up in
-    /// the database, tail included, until the next move into the index.
+    /// the database, tail included, until the tail is read again (before the next move).
     pub(super) stale: bool,
+    /// The move of the tail into `direct_pairs` (see [`super::pairs`]).
+    pub(super) pairs: PairMove,
     /// The committed sequence-index entries not yet in `message_seq` (see [`crate::recent`]).
     pub(super) recent: Arc<Recent>,
-    /// [`PAIRS_INDEX_AT`] (smaller in tests) and [`crate::StoreOptions::index_batch`]: entries held
-    /// in memory past which the writer moves them into `message_seq`. A move writes most
-    /// pages of `message_seq` once, so larger moves put more messages on each page.
+    /// Direct pairs in the tail past which it is moved: [`PAIRS_INDEX_AT`] (smaller in tests).
+    /// Larger moves put more pairs on each index page.
     pub(super) pairs_index_at: usize,
-    pub(super) seq_index_at: usize,
+    /// The move of the sequence index into `message_seq` (see [`super::index`]).
+    pub(super) seqs: SeqMove,
     /// This batch's sequence-index entries: published to `recent` after the commit.
     pub(super) pending: Vec<(ConversationId, Slot)>,
-    /// When a move last failed: the next waits [`MOVE_RETRY`].
-    pub(super) move_failed_at: Option<std::time::Instant>,
 }
 
 /// Direct pairs in the tail past which the writer moves them into the index (between batches,
-/// in its own transaction). Larger moves put more pairs on each index page they write; readers scan the
+/// in slices). Larger moves put more pairs on each index page they write; readers scan the
 /// tail, so it stays bounded.
 pub(super) const PAIRS_INDEX_AT: usize = 16_384;
 /// A smaller tail is moved once it is this old, so that a quiet server's tail is short.
 pub(super) const PAIRS_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-/// After a failed move into `message_seq`, the writer tries again after this long (and
-/// meanwhile the entries stay in memory, where readers find them).
-pub(super) const MOVE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A map bounded to two generations of `cap` entries: when the young one is full it becomes
 /// the old one (dropping the previous old one), and a hit in the old one moves back to the
@@ -118,10 +117,12 @@ impl State {
         recent: Arc<Recent>,
         index_batch: usize,
     ) -> Result<Self, StorageError> {
-        // Past the mark too: a message at or below it would be taken as moved into the index.
+        // Past the marks too: a message at or below one would be taken as moved into the
+        // index.
         let last_id: i64 = conn.query_row(
             "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),
-                        (SELECT value FROM meta WHERE key = 'seq_indexed_upto'))",
+                        (SELECT value FROM meta WHERE key = 'seq_indexed_upto'),
+                        (SELECT value FROM meta WHERE key = 'seq_moving_upto'))",
             [],
             |r| r.get(0),
         )?;
@@ -141,6 +142,8 @@ impl State {
         let tail = crate::pairs::tail_after(conn, crate::pairs::mark(conn)?)?
             .into_iter()
             .collect();
+        let pairs = PairMove::load(conn, &tail)?;
+        let seqs = SeqMove::load(conn, &recent, index_batch)?;
         Ok(State {
             last_id: last_id as u64,
             direct,
@@ -151,11 +154,11 @@ impl State {
             seen: crate::pairs::newest(conn)?,
             indexed_at: std::time::Instant::now(),
             stale: false,
+            pairs,
             recent,
             pairs_index_at: PAIRS_INDEX_AT,
-            seq_index_at: index_batch.max(1),
+            seqs,
             pending: Vec::new(),
-            move_failed_at: None,
         })
     }
 
@@ -189,16 +192,22 @@ impl State {
             .map_or(0, |conv| conv.last_seq)
     }
 
-    /// Between batches (outside a transaction): the bulk moves that are due.
-    pub(super) fn index(&mut self, c: &Connection) {
-        self.index_pairs(c);
-        self.index_seqs(c);
+    /// Between batches (outside a transaction): the moves that are due, a step each; says
+    /// whether more steps wait.
+    pub(super) fn index(&mut self, c: &Connection) -> Next {
+        // One slice per call: the sequence index waits while the pairs move.
+        let pairs = self.index_pairs(c);
+        if pairs == Next::Work {
+            return pairs;
+        }
+        pairs.max(self.seqs.step(c, &self.recent, self.last_id))
     }
 
     /// After the batch committed: its index entries join the others in memory. Before the
     /// commit is reported, so that a reader that sees a pushed message sees its entry.
     pub(super) fn committed(&mut self) {
         self.recent.publish(&self.pending);
+        self.seqs.committed(&self.pending);
         self.pending.clear();
     }
 
@@ -207,67 +216,43 @@ impl State {
         self.pending.clear();
     }
 
-    /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]).
-    pub(super) fn index_pairs(&mut self, c: &Connection) {
+    /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]): a
+    /// slice of the move under way, or a new move.
+    pub(super) fn index_pairs(&mut self, c: &Connection) -> Next {
+        if self.pairs.busy() {
+            return self.pairs.step(c, &mut self.tail, &mut self.seen);
+        }
         if !self.stale
             && (self.tail.is_empty()
                 || (self.tail.len() < self.pairs_index_at
                     && self.indexed_at.elapsed() < PAIRS_INDEX_EVERY))
         {
-            return;
+            return Next::Idle;
         }
         // The tail in memory is all of it unless a job's pairs could not be read back; then
         // it is read again from the database first.
         if self.stale {
             let reread = crate::pairs::mark(c).and_then(|m| crate::pairs::tail_after(c, m));
             match reread {
-                Ok(tail) => self.tail = tail.into_iter().collect(),
+                Ok(tail) => {
+                    self.tail = tail.into_iter().collect();
+                    self.stale = false;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the direct pairs' tail");
-                    return;
+                    return Next::Idle;
                 }
             }
         }
-        match crate::pairs::index_pairs(c, &self.tail) {
-            Ok(upto) => {
-                self.tail.clear();
-                self.seen = self.seen.max(upto);
-                self.stale = false;
-                self.indexed_at = std::time::Instant::now();
-            }
-            Err(e) => tracing::warn!(error = %e, "indexing direct pairs failed"),
+        self.indexed_at = std::time::Instant::now();
+        if self.tail.is_empty() {
+            return Next::Idle;
         }
-    }
-
-    /// Between batches (outside a transaction): moves the entries in memory into
-    /// `message_seq` when there are many (see [`crate::recent`]).
-    pub(super) fn index_seqs(&mut self, c: &Connection) {
-        if self.recent.len() < self.seq_index_at
-            || self
-                .move_failed_at
-                .is_some_and(|t| t.elapsed() < MOVE_RETRY)
-        {
-            return;
+        if let Err(e) = self.pairs.start(c, &self.tail) {
+            tracing::warn!(error = %e, "cannot start indexing direct pairs");
+            return Next::Idle;
         }
-        let entries = self.recent.sorted();
-        // Every committed message's id is at most the newest id handed out.
-        let mark = self.last_id;
-        let started = std::time::Instant::now();
-        match crate::sequence::move_into_index(c, &entries, mark) {
-            Ok(()) => {
-                self.recent.moved(mark);
-                self.move_failed_at = None;
-                tracing::debug!(
-                    entries = entries.len(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "moved the sequence index into the database"
-                );
-            }
-            Err(e) => {
-                self.move_failed_at = Some(std::time::Instant::now());
-                tracing::warn!(error = %e, "moving the sequence index into the database failed");
-            }
-        }
+        self.pairs.step(c, &mut self.tail, &mut self.seen)
     }
 
     /// Next server id: milliseconds since the epoch in the high bits, a counter in the low 16;
