@@ -24,16 +24,20 @@ const MAX_NAME_KEY: usize = 64;
 
 /// The key of a source address: an IPv4 address, or the /64 network of an IPv6 address (one
 /// host usually holds a whole /64); an IPv4-mapped IPv6 address counts as its IPv4 address.
+///
+/// Two `u64`s rather than a `u128`: an [`AddrSlot`] is part of every connection's task, and a
+/// `u128` would align the whole task future to 16 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct AddrKey(u128);
+pub(crate) struct AddrKey(u64, u64);
 
 impl AddrKey {
     pub(crate) fn of(ip: IpAddr) -> AddrKey {
         match ip {
-            IpAddr::V4(v4) => AddrKey(u128::from(u32::from(v4))),
+            IpAddr::V4(v4) => AddrKey(0, u64::from(u32::from(v4))),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => AddrKey(u128::from(u32::from(v4))),
-                None => AddrKey((u128::from(v6) & !u128::from(u64::MAX)) | (1 << 127)),
+                Some(v4) => AddrKey(0, u64::from(u32::from(v4))),
+                // The /64 network, with a tag bit no IPv4 key has.
+                None => AddrKey(1, (u128::from(v6) >> 64) as u64),
             },
         }
     }
@@ -563,6 +567,33 @@ mod tests {
         assert!(l.connect(ip("2001:db8:0:1::1")).is_some());
         drop(s1);
         assert!(l.connect(a).is_some());
+    }
+
+    #[test]
+    fn address_keys_tell_v4_from_v6_networks() {
+        assert_eq!(
+            AddrKey::of(ip("10.0.0.1")),
+            AddrKey::of(ip("::ffff:10.0.0.1"))
+        );
+        assert_ne!(AddrKey::of(ip("10.0.0.1")), AddrKey::of(ip("10.0.0.2")));
+        assert_eq!(
+            AddrKey::of(ip("2001:db8::1")),
+            AddrKey::of(ip("2001:db8::ffff"))
+        );
+        assert_ne!(
+            AddrKey::of(ip("2001:db8::1")),
+            AddrKey::of(ip("2001:db8:0:1::1"))
+        );
+        // An IPv6 network whose upper 64 bits equal an IPv4 address's key stays apart.
+        assert_ne!(AddrKey::of(ip("0:0:a00:1::")), AddrKey::of(ip("10.0.0.1")));
+    }
+
+    /// A slot is part of every connection's task: no wider than two words and a pointer, and
+    /// aligned like a pointer (a 16-byte alignment would pad the whole task).
+    #[test]
+    fn a_connection_slot_is_small() {
+        assert_eq!(std::mem::size_of::<AddrSlot>(), 24);
+        assert_eq!(std::mem::align_of::<AddrSlot>(), 8);
     }
 
     #[test]

@@ -45,26 +45,81 @@ impl Peer {
     }
 }
 
+/// One user's live connections. Most users have one, held inline: a `Vec` would cost every
+/// logged-in user a heap allocation (room for four peers) beside its map entry.
+#[derive(Debug, Clone)]
+enum Peers {
+    One(Peer),
+    /// Two or more.
+    Many(Vec<Peer>),
+}
+
+impl Peers {
+    fn push(&mut self, peer: Peer) {
+        match self {
+            Peers::One(first) => {
+                // Two peers take exactly their room; further ones grow it as a `Vec` does.
+                *self = Peers::Many(vec![first.clone(), peer]);
+            }
+            Peers::Many(v) => v.push(peer),
+        }
+    }
+
+    /// Removes the connection `conn_id`; returns true when none is left (the entry is then
+    /// to be dropped). Back to one, the list is held inline again.
+    fn remove(&mut self, conn_id: u64) -> bool {
+        match self {
+            Peers::One(p) => p.conn_id == conn_id,
+            Peers::Many(v) => {
+                v.retain(|p| p.conn_id != conn_id);
+                match v.len() {
+                    0 => true,
+                    1 => {
+                        if let Some(p) = v.pop() {
+                            *self = Peers::One(p);
+                        }
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[Peer] {
+        match self {
+            Peers::One(p) => std::slice::from_ref(p),
+            Peers::Many(v) => v,
+        }
+    }
+}
+
 /// user id → that user's live connections.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    map: DashMap<UserId, Vec<Peer>>,
+    map: DashMap<UserId, Peers>,
 }
 
 impl Sessions {
     /// Registers a logged-in connection; returns true when it is the user's first.
     pub fn add(&self, user: UserId, peer: Peer) -> bool {
-        let mut entry = self.map.entry(user).or_default();
-        entry.push(peer);
-        entry.len() == 1
+        match self.map.entry(user) {
+            dashmap::Entry::Occupied(mut e) => {
+                e.get_mut().push(peer);
+                false
+            }
+            dashmap::Entry::Vacant(e) => {
+                e.insert(Peers::One(peer));
+                true
+            }
+        }
     }
 
     /// Removes a connection; returns true when it was the user's last.
     pub fn remove(&self, user: UserId, conn_id: u64) -> bool {
         let mut last = false;
         self.map.remove_if_mut(&user, |_, peers| {
-            peers.retain(|p| p.conn_id != conn_id);
-            last = peers.is_empty();
+            last = peers.remove(conn_id);
             last
         });
         last
@@ -73,7 +128,7 @@ impl Sessions {
     /// Calls `f` for each live connection of `user`, under the shard lock (`f` must not block).
     pub fn for_each(&self, user: UserId, mut f: impl FnMut(&Peer)) {
         if let Some(peers) = self.map.get(&user) {
-            peers.iter().for_each(&mut f);
+            peers.as_slice().iter().for_each(&mut f);
         }
     }
 
@@ -88,6 +143,7 @@ impl Sessions {
         for entry in self.map.iter() {
             total += entry
                 .value()
+                .as_slice()
                 .iter()
                 .map(|p| p.outbox.output_bytes())
                 .sum::<usize>();
@@ -139,5 +195,70 @@ mod tests {
         assert!(s.remove(7, 2));
         assert!(!s.is_online(7));
         assert_eq!(p1.control().reason.load(Ordering::Relaxed), 0);
+    }
+
+    fn ids(s: &Sessions, user: UserId) -> Vec<u64> {
+        let mut v = Vec::new();
+        s.for_each(user, |p| v.push(p.conn_id));
+        v
+    }
+
+    #[test]
+    fn a_users_connections_are_kept_in_order_and_removed_one_by_one() {
+        let s = Sessions::default();
+        let (peers, _readers): (Vec<_>, Vec<_>) = (1..=4).map(|i| peer(i, 8)).unzip();
+        assert!(s.add(7, peers[0].clone()));
+        assert!(
+            matches!(*s.map.get(&7).unwrap(), Peers::One(_)),
+            "one is inline"
+        );
+        for p in &peers[1..] {
+            assert!(!s.add(7, p.clone()));
+        }
+        assert_eq!(ids(&s, 7), [1, 2, 3, 4]);
+        assert!(!s.remove(7, 9), "an unknown connection");
+        assert!(!s.remove(7, 2));
+        assert_eq!(ids(&s, 7), [1, 3, 4]);
+        assert!(!s.remove(7, 1));
+        assert!(!s.remove(7, 4));
+        assert_eq!(ids(&s, 7), [3]);
+        assert!(
+            matches!(*s.map.get(&7).unwrap(), Peers::One(_)),
+            "back to one, inline again"
+        );
+        assert!(!s.remove(7, 1), "already gone");
+        assert!(s.remove(7, 3));
+        assert!(!s.is_online(7));
+        assert!(ids(&s, 7).is_empty());
+        assert!(!s.remove(7, 3), "no entry left");
+        // And again from empty: the first is the first again.
+        assert!(s.add(7, peers[1].clone()));
+        assert!(!s.remove(8, 2), "another user");
+        assert_eq!(ids(&s, 7), [2]);
+    }
+
+    #[test]
+    fn a_single_peer_needs_no_allocation_of_its_own() {
+        // The entry holds the peer itself: no wider than a peer and a tag.
+        assert!(std::mem::size_of::<Peers>() <= std::mem::size_of::<Peer>() + 8);
+        let (p, _r) = peer(1, 8);
+        let mut one = Peers::One(p.clone());
+        one.push(p.clone());
+        assert!(matches!(&one, Peers::Many(v) if v.capacity() == 2));
+        assert!(one.remove(1), "both were connection 1");
+    }
+
+    #[tokio::test]
+    async fn output_bytes_counts_every_connection() {
+        let s = Sessions::default();
+        let (a, _ra) = peer(1, 8);
+        let (b, _rb) = peer(2, 8);
+        let (c, _rc) = peer(3, 8);
+        s.add(7, a);
+        s.add(7, b);
+        s.add(8, c);
+        s.for_each(7, |p| p.deliver(&f(b"abc")));
+        s.for_each(8, |p| p.deliver(&f(b"de")));
+        assert_eq!(s.output_bytes(), 2 * 7 + 6);
     }
 }

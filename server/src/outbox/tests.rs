@@ -267,3 +267,18 @@ async fn write_all_for_test(s: &Socket, mut buf: &[u8]) {
         }
     }
 }
+
+/// Every connection holds one outbox allocation: its contents, with the `Arc`'s two counts,
+/// stay within 136 bytes (glibc's 144-byte chunk; 8 bytes more take the 160-byte one).
+#[test]
+fn an_outbox_fits_its_malloc_size_class() {
+    assert!(std::mem::size_of::<OutboxShared>() + 16 <= 136);
+}
+
+#[test]
+fn a_huge_frame_bound_is_clamped_not_wrapped() {
+    let (tx, _rx) = Outbox::bounded(usize::MAX, usize::MAX);
+    assert_eq!(tx.shared.capacity, u32::MAX);
+    assert_eq!(tx.shared.max_bytes as usize, MAX_OUTBOX_BYTES);
+    assert_eq!(tx.push(&f(b"x")), Ok(()));
+}
