@@ -26,6 +26,7 @@
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rusqlite::Connection;
 
+use crate::int::{get_u64, Uint};
 use crate::{ConversationId, IdMap, StorageError, UserId};
 
 /// A message's index entry: (conversation, seq, message id).
@@ -108,7 +109,7 @@ impl Snapshot {
     /// # Errors
     /// Database errors.
     pub(crate) fn read(c: &Connection) -> Result<Snapshot, StorageError> {
-        let (mark, newest, moving, conv, seq): (i64, i64, i64, i64, i64) = c
+        let snap = c
             .prepare_cached(
                 "SELECT (SELECT value FROM meta WHERE key = 'seq_indexed_upto'),
                         (SELECT COALESCE(MAX(id), 0) FROM messages),
@@ -117,14 +118,14 @@ impl Snapshot {
                         (SELECT value FROM meta WHERE key = 'seq_moved_seq')",
             )?
             .query_row([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(Snapshot {
+                    mark: get_u64(r, 0)?,
+                    newest: get_u64(r, 1)?,
+                    moving: get_u64(r, 2)?,
+                    moved: (get_u64(r, 3)?, get_u64(r, 4)?),
+                })
             })?;
-        Ok(Snapshot {
-            mark: mark as u64,
-            newest: newest as u64,
-            moving: moving as u64,
-            moved: (conv as u64, seq as u64),
-        })
+        Ok(snap)
     }
 }
 
@@ -174,13 +175,13 @@ impl Recent {
         let mut st = c.prepare(
             "SELECT conversation_id, seq, id, sender_id FROM messages WHERE id > ?1 ORDER BY id",
         )?;
-        let rows = st.query_map([mark as i64], |r| {
+        let rows = st.query_map([Uint(mark)], |r| {
             Ok((
-                r.get::<_, i64>(0)? as u64,
+                get_u64(r, 0)?,
                 Slot {
-                    seq: r.get::<_, i64>(1)? as u64,
-                    id: r.get::<_, i64>(2)? as u64,
-                    sender: r.get::<_, i64>(3)? as u64,
+                    seq: get_u64(r, 1)?,
+                    id: get_u64(r, 2)?,
+                    sender: get_u64(r, 3)?,
                 },
             ))
         })?;
@@ -333,10 +334,10 @@ impl Recent {
 /// # Errors
 /// Database errors.
 pub(crate) fn mark(c: &Connection) -> Result<u64, StorageError> {
-    let v: i64 = c
+    let v = c
         .prepare_cached("SELECT value FROM meta WHERE key = 'seq_indexed_upto'")?
-        .query_row([], |r| r.get(0))?;
-    Ok(v as u64)
+        .query_row([], |r| get_u64(r, 0))?;
+    Ok(v)
 }
 
 #[cfg(test)]
