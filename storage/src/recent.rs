@@ -2,10 +2,9 @@
 //!
 //! The sequence index (which message has `seq` in a conversation) is keyed at random in a
 //! busy server: every message lands on its own page of `message_seq`. Written per batch, it
-//! cost a page write per message; gathered in a small table (`recent_seq`, until migration 10)
-//! and moved in bulk, it cost that table's pages on every commit and a rewrite of most of
-//! `message_seq` every 32k messages. Now a batch writes no index entries at all: the
-//! messages' own rows (which hold their conversation and seq) are the durable record, and
+//! would cost a page write per message; gathered in a small table and moved in bulk, that
+//! table's pages on every commit. So a batch writes no index entries at all: the messages' own
+//! rows (which hold their conversation and seq) are the durable record, and
 //! their entries wait here until the writer moves many at once into `message_seq`
 //! ([`crate::sequence::move_into_index`]), so each page that move writes takes many.
 //!
@@ -56,9 +55,10 @@ struct Inner {
     len: usize,
 }
 
-/// A conversation's entries. Most conversations have one between two moves (at C=1000 the
-/// bench's ~500k pairs get ~0.5 messages each per move), so one is held inline: a `Vec` each
-/// was an allocation per message when published and a free when moved.
+/// A conversation's entries. In a busy server most conversations have one between two moves
+/// (a move comes every `index_batch` messages, spread over all of them), so one is held
+/// inline: a `Vec` each would cost an allocation per message when published and a free when
+/// moved.
 #[derive(Debug)]
 enum Slots {
     One(Slot),

@@ -1,8 +1,8 @@
 //! The sequence index: which message has sequence number `seq` in a conversation.
 //!
-//! An index of `messages` on `(conversation_id, seq)` took a random-keyed B-tree insert per
-//! message, and once it outgrew a commit every message wrote one more 4 KiB page to the WAL.
-//! Now the index has two halves with the same key: `message_seq` in the database holds every
+//! An index of `messages` on `(conversation_id, seq)` would take a random-keyed B-tree insert
+//! per message, and once it outgrew a commit every message would write one more page to the
+//! WAL. So the index has two halves with the same key: `message_seq` in the database holds every
 //! message up to a mark, and the newest ones wait in memory ([`crate::recent`]) until the
 //! writer moves many at once ([`move_into_index`]), in key order, so that each page of
 //! `message_seq` the move writes takes many messages.

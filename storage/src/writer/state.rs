@@ -85,8 +85,8 @@ impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
         if self.young.len() >= self.cap && !self.young.contains_key(&k) {
             // The dropped generation's table becomes the new young one: already as large as
             // a full generation needs and in memory, so the new one never grows by copying
-            // (growing 200k-entry maps by doubling, with fresh pages each time, was 8 % of
-            // the writer at C=1000). The first generation grows as entries come, so a small
+            // (growing a generation-sized map by doubling touches fresh pages at every step,
+            // on the writer's thread). The first generation grows as entries come, so a small
             // server's caches stay small.
             let mut recycled = std::mem::take(&mut self.old);
             self.lost |= !recycled.is_empty();
@@ -180,8 +180,7 @@ impl State {
     /// Reads the cache entry a message will use, for the next [`super::WARM_AHEAD`] messages at once:
     /// the caches hold up to a million entries, far beyond the CPU's caches, and a miss met
     /// while a message runs waits alone, behind SQLite work; met in a row of lookups that do
-    /// not depend on each other, the misses overlap. At C=1000 they were a tenth of the
-    /// writer's time.
+    /// not depend on each other, the misses overlap.
     /// Returns a value read from the entry, for `black_box`.
     pub(super) fn warm(&self, lookup: Lookup) -> u64 {
         let id = match lookup {
