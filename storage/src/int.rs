@@ -28,6 +28,28 @@ impl ToSql for Uint {
     }
 }
 
+/// An unsigned upper or lower bound as a query parameter, clamped to `i64::MAX`.
+///
+/// Unlike [`Uint`], a value past `i64::MAX` stays above every stored value: an open upper
+/// bound (`u64::MAX`) keeps every row, a lower bound that high keeps none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bound(pub u64);
+
+impl Bound {
+    /// A limit (`usize` is at most 64 bits on every target Feige builds for).
+    pub(crate) fn from_usize(n: usize) -> Bound {
+        Bound(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+}
+
+impl ToSql for Bound {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Owned(Value::Integer(
+            i64::try_from(self.0).unwrap_or(i64::MAX),
+        )))
+    }
+}
+
 /// Column `idx` of `r`: an id, seq or count the server stored, as `u64`.
 ///
 /// # Errors
@@ -58,6 +80,10 @@ mod tests {
         assert_eq!(bound(i64::MAX as u64), i64::MAX);
         assert_eq!(bound(i64::MAX as u64 + 1), -1);
         assert_eq!(bound(u64::MAX), -1);
+        let clamped =
+            |v: u64| -> i64 { c.query_row("SELECT ?1", [Bound(v)], |r| r.get(0)).unwrap() };
+        assert_eq!(clamped(7), 7);
+        assert_eq!(clamped(u64::MAX), i64::MAX);
         let read = |sql: &str| c.query_row(sql, [], |r| get_u64(r, 0));
         assert_eq!(read("SELECT 7").unwrap(), 7);
         assert!(matches!(

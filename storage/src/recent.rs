@@ -2,10 +2,9 @@
 //!
 //! The sequence index (which message has `seq` in a conversation) is keyed at random in a
 //! busy server: every message lands on its own page of `message_seq`. Written per batch, it
-//! cost a page write per message; gathered in a small table (`recent_seq`, until migration 10)
-//! and moved in bulk, it cost that table's pages on every commit and a rewrite of most of
-//! `message_seq` every 32k messages. Now a batch writes no index entries at all: the
-//! messages' own rows (which hold their conversation and seq) are the durable record, and
+//! would cost a page write per message; gathered in a small table and moved in bulk, that
+//! table's pages on every commit. So a batch writes no index entries at all: the messages' own
+//! rows (which hold their conversation and seq) are the durable record, and
 //! their entries wait here until the writer moves many at once into `message_seq`
 //! ([`crate::sequence::move_into_index`]), so each page that move writes takes many.
 //!
@@ -26,6 +25,7 @@
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use rusqlite::Connection;
 
+use crate::int::{get_u64, Uint};
 use crate::{ConversationId, IdMap, StorageError, UserId};
 
 /// A message's index entry: (conversation, seq, message id).
@@ -55,9 +55,10 @@ struct Inner {
     len: usize,
 }
 
-/// A conversation's entries. Most conversations have one between two moves (at C=1000 the
-/// bench's ~500k pairs get ~0.5 messages each per move), so one is held inline: a `Vec` each
-/// was an allocation per message when published and a free when moved.
+/// A conversation's entries. In a busy server most conversations have one between two moves
+/// (a move comes every `index_batch` messages, spread over all of them), so one is held
+/// inline: a `Vec` each would cost an allocation per message when published and a free when
+/// moved.
 #[derive(Debug)]
 enum Slots {
     One(Slot),
@@ -108,7 +109,7 @@ impl Snapshot {
     /// # Errors
     /// Database errors.
     pub(crate) fn read(c: &Connection) -> Result<Snapshot, StorageError> {
-        let (mark, newest, moving, conv, seq): (i64, i64, i64, i64, i64) = c
+        let snap = c
             .prepare_cached(
                 "SELECT (SELECT value FROM meta WHERE key = 'seq_indexed_upto'),
                         (SELECT COALESCE(MAX(id), 0) FROM messages),
@@ -117,14 +118,14 @@ impl Snapshot {
                         (SELECT value FROM meta WHERE key = 'seq_moved_seq')",
             )?
             .query_row([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(Snapshot {
+                    mark: get_u64(r, 0)?,
+                    newest: get_u64(r, 1)?,
+                    moving: get_u64(r, 2)?,
+                    moved: (get_u64(r, 3)?, get_u64(r, 4)?),
+                })
             })?;
-        Ok(Snapshot {
-            mark: mark as u64,
-            newest: newest as u64,
-            moving: moving as u64,
-            moved: (conv as u64, seq as u64),
-        })
+        Ok(snap)
     }
 }
 
@@ -174,13 +175,13 @@ impl Recent {
         let mut st = c.prepare(
             "SELECT conversation_id, seq, id, sender_id FROM messages WHERE id > ?1 ORDER BY id",
         )?;
-        let rows = st.query_map([mark as i64], |r| {
+        let rows = st.query_map([Uint(mark)], |r| {
             Ok((
-                r.get::<_, i64>(0)? as u64,
+                get_u64(r, 0)?,
                 Slot {
-                    seq: r.get::<_, i64>(1)? as u64,
-                    id: r.get::<_, i64>(2)? as u64,
-                    sender: r.get::<_, i64>(3)? as u64,
+                    seq: get_u64(r, 1)?,
+                    id: get_u64(r, 2)?,
+                    sender: get_u64(r, 3)?,
                 },
             ))
         })?;
@@ -333,10 +334,10 @@ impl Recent {
 /// # Errors
 /// Database errors.
 pub(crate) fn mark(c: &Connection) -> Result<u64, StorageError> {
-    let v: i64 = c
+    let v = c
         .prepare_cached("SELECT value FROM meta WHERE key = 'seq_indexed_upto'")?
-        .query_row([], |r| r.get(0))?;
-    Ok(v as u64)
+        .query_row([], |r| get_u64(r, 0))?;
+    Ok(v)
 }
 
 #[cfg(test)]

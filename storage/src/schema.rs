@@ -111,7 +111,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE users ADD COLUMN username_key TEXT NOT NULL DEFAULT '';
     ALTER TABLE users ADD COLUMN nickname_key TEXT NOT NULL DEFAULT '';",
     // 4: a direct conversation's members are its pair, so it keeps no `members` rows (opening
-    // one was most of the cost of a first message); `memberships` lists every (user,
+    // one, on a first message, writes none); `memberships` lists every (user,
     // conversation) and is what reads use.
     "CREATE INDEX conversations_direct_b ON conversations(user_b) WHERE kind = 1;
     DELETE FROM members WHERE conversation_id IN (SELECT id FROM conversations WHERE kind = 1);

@@ -1,8 +1,8 @@
 //! The sequence index: which message has sequence number `seq` in a conversation.
 //!
-//! An index of `messages` on `(conversation_id, seq)` took a random-keyed B-tree insert per
-//! message, and once it outgrew a commit every message wrote one more 4 KiB page to the WAL.
-//! Now the index has two halves with the same key: `message_seq` in the database holds every
+//! An index of `messages` on `(conversation_id, seq)` would take a random-keyed B-tree insert
+//! per message, and once it outgrew a commit every message would write one more page to the
+//! WAL. So the index has two halves with the same key: `message_seq` in the database holds every
 //! message up to a mark, and the newest ones wait in memory ([`crate::recent`]) until the
 //! writer moves many at once ([`move_into_index`]), in key order, so that each page of
 //! `message_seq` the move writes takes many messages.
@@ -14,6 +14,7 @@
 
 use rusqlite::{params, Connection};
 
+use crate::int::{get_u64, Bound, Uint};
 use crate::recent::{Range, Recent, Slot, Snapshot};
 use crate::row::{message_row, DirectPair, StoredMessage, MESSAGE_COLUMNS};
 use crate::{ConversationId, StorageError, UserId};
@@ -33,7 +34,7 @@ pub(crate) fn move_into_index(
     crate::in_transaction(c, |c| {
         crate::move_rows(c, "message_seq(conversation_id, seq, id)", entries)?;
         c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'seq_indexed_upto'")?
-            .execute([mark as i64])?;
+            .execute([Uint(mark)])?;
         Ok(())
     })
 }
@@ -76,10 +77,10 @@ impl View<'_> {
         if let Some(s) = self.recent(conv, Range::NEWEST)?.first() {
             return Ok(s.seq);
         }
-        let seq: i64 = c
+        let seq = c
             .prepare_cached(&format!("SELECT {INDEXED_LAST_SEQ}"))?
-            .query_row([conv as i64], |r| r.get(0))?;
-        Ok(seq as u64)
+            .query_row([Uint(conv)], |r| get_u64(r, 0))?;
+        Ok(seq)
     }
 
     /// Messages after `seq` in the conversation that `user` did not send.
@@ -101,14 +102,17 @@ impl View<'_> {
             .recent(conv, range)?
             .iter()
             .filter(|s| s.sender != user)
-            .count() as u64;
-        let indexed: i64 = c
+            .count();
+        let recent = u64::try_from(recent).unwrap_or(u64::MAX);
+        let indexed = c
             .prepare_cached(
                 "SELECT COUNT(*) FROM message_seq x JOIN messages m ON m.id = x.id
                  WHERE x.conversation_id = ?1 AND x.seq > ?2 AND m.sender_id != ?3",
             )?
-            .query_row(params![conv as i64, seq as i64, user as i64], |r| r.get(0))?;
-        Ok(recent + indexed as u64)
+            .query_row(params![Uint(conv), Uint(seq), Uint(user)], |r| {
+                get_u64(r, 0)
+            })?;
+        Ok(recent + indexed)
     }
 }
 
@@ -205,7 +209,7 @@ pub(crate) fn read_by_seq_within(
                 if out.len() == limit || budget.hit {
                     break;
                 }
-                let row = st.query_map(params![s.id as i64, q.since_ms, q.until_ms], |r| {
+                let row = st.query_map(params![Uint(s.id), q.since_ms, q.until_ms], |r| {
                     message_row(r, pair)
                 })?;
                 for m in row {
@@ -233,12 +237,12 @@ pub(crate) fn read_by_seq_within(
             ))?;
             let rows = st.query_map(
                 params![
-                    q.conversation as i64,
-                    q.range.after.min(i64::MAX as u64) as i64,
-                    q.range.before.min(i64::MAX as u64) as i64,
+                    Uint(q.conversation),
+                    Bound(q.range.after),
+                    Bound(q.range.before),
                     q.since_ms,
                     q.until_ms,
-                    room.min(i64::MAX as usize) as i64
+                    Bound::from_usize(room)
                 ],
                 |r| message_row(r, pair),
             )?;

@@ -65,7 +65,8 @@ impl Store {
             writer::WAL_SIZE_LIMIT
         ))?;
         let checkpointer = writer::Checkpointer::start(&path, &opts)?;
-        // After the migrations (5 moved the index out), before the writer's first commit.
+        // After the migrations (one moves the search index into its own file), before the
+        // writer's first commit.
         let indexer = indexer::Indexer::start(&path, &index)?;
         let recent = Arc::new(recent::Recent::load(&conn)?);
         let writer = Writer::start(conn, &opts, sink, checkpointer, indexer, recent.clone())?;

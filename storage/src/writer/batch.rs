@@ -22,7 +22,7 @@ use crate::{now_ms, StorageError};
 
 /// How many messages' cache entries the writer reads at once, before running them: enough
 /// to overlap the misses, few enough that the entries are still in the CPU's caches when
-/// their message runs (read before a whole batch of hundreds, many were not).
+/// their message runs (read for a whole batch of hundreds at once, many would not be).
 pub(super) const WARM_AHEAD: usize = 16;
 
 pub(super) struct Worker<C> {

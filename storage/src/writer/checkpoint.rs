@@ -27,11 +27,10 @@ pub(crate) struct Checkpointer {
 }
 
 /// How often the checkpointer thread flushes the WAL's new pages to disk when commits were
-/// made (process durability). A checkpoint must fsync the WAL before copying it back; when
-/// that fsync had a quarter second of commits to write (~7 MB at 2,000 one-message commits a
-/// second), the writer's next append to the WAL's last, partly written page waited for it:
-/// 10–25 ms stalls that set the light-load p99. Flushed every few milliseconds, each flush is
-/// small, so is the checkpoint's, and so is any wait.
+/// made (process durability). A checkpoint must fsync the WAL before copying it back, and the
+/// writer's next append to the WAL's last, partly written page waits for that fsync: with a
+/// large backlog to write, long enough to set the light-load p99. Flushed every few
+/// milliseconds, each flush is small, so is the checkpoint's, and so is any wait.
 const WAL_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 /// The longest wait between flushes of an idle writer's WAL: the first commits after a quiet
 /// spell are flushed at most this late (a latency aid only; they are committed already).
@@ -115,8 +114,8 @@ impl WalFlusher {
 
 /// Commits between checkpoint requests...
 pub(super) const CHECKPOINT_EVERY: u64 = 64;
-/// ...or operations (under heavy load one commit holds thousands, and a checkpoint only every
-/// 64 of them left it to the checkpointer's 1 s timer)...
+/// ...or operations (under heavy load one commit holds thousands, and counting commits alone
+/// would leave checkpoints to the checkpointer's 1 s timer)...
 pub(super) const CHECKPOINT_EVERY_OPS: u64 = 2048;
 /// ...and at least this long: under light load every message is its own commit, and a
 /// checkpoint (with its fsync) every 64 of them would keep a core busy for little gain.
@@ -124,8 +123,8 @@ pub(super) const CHECKPOINT_MIN_INTERVAL: std::time::Duration =
     std::time::Duration::from_millis(250);
 /// WAL length (in frames of one page) past which the writer helps restart the WAL: 64 MiB of
 /// 4 KiB pages. The help is a checkpoint with two fsyncs on the writer thread that every
-/// message queued meanwhile waits for, so it should come seldom: a smaller WAL put it into
-/// the light-load p99 latency.
+/// message queued meanwhile waits for, so it should come seldom enough to stay out of the
+/// light-load p99 latency.
 const WAL_RESTART_FRAMES: i64 = 16384;
 /// Largest WAL file kept on disk after a restart (`journal_size_limit`).
 pub(crate) const WAL_SIZE_LIMIT: i64 = 128 * 1024 * 1024;

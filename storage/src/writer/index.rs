@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use crate::int::{get_u64, Uint};
 use crate::recent::{Entry, Recent, Slot};
 use crate::{ConversationId, StorageError};
 
@@ -173,10 +174,10 @@ impl SeqMove {
         index_at: usize,
     ) -> Result<SeqMove, StorageError> {
         let meta = |key: &str| -> Result<u64, StorageError> {
-            let v: i64 = c
+            let v = c
                 .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-                .query_row([key], |r| r.get(0))?;
-            Ok(v as u64)
+                .query_row([key], |r| get_u64(r, 0))?;
+            Ok(v)
         };
         let (mark, moving) = (meta("seq_indexed_upto")?, meta("seq_moving_upto")?);
         let moved = (meta("seq_moved_conv")?, meta("seq_moved_seq")?);
@@ -416,7 +417,7 @@ fn set_meta(
                                           WHEN 'seq_moved_conv' THEN ?3 ELSE ?4 END
          WHERE key IN ('seq_indexed_upto', 'seq_moving_upto', 'seq_moved_conv', 'seq_moved_seq')",
     )?
-    .execute([indexed as i64, moving as i64, conv as i64, seq as i64])?;
+    .execute([Uint(indexed), Uint(moving), Uint(conv), Uint(seq)])?;
     Ok(())
 }
 

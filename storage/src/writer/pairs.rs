@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::index::{slice, Cost, Next, MOVE_RETRY, SLICE_BUDGET};
+use crate::int::{get_u64, Uint};
 use crate::recent::Entry;
 use crate::{ConversationId, IdMap as HashMap, StorageError, UserId};
 
@@ -66,10 +67,10 @@ impl PairMove {
         tail: &HashMap<(UserId, UserId), ConversationId>,
     ) -> Result<PairMove, StorageError> {
         let meta = |key: &str| -> Result<u64, StorageError> {
-            let v: i64 = c
+            let v = c
                 .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-                .query_row([key], |r| r.get(0))?;
-            Ok(v as u64)
+                .query_row([key], |r| get_u64(r, 0))?;
+            Ok(v)
         };
         let upto = meta("pairs_moving_upto")?;
         let moved = (meta("pairs_moved_user")?, meta("pairs_moved_peer")?);
@@ -191,13 +192,13 @@ fn set_meta(
 ) -> Result<(), StorageError> {
     if let Some(mark) = indexed {
         c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'pairs_indexed_upto'")?
-            .execute([mark as i64])?;
+            .execute([Uint(mark)])?;
     }
     c.prepare_cached(
         "UPDATE meta SET value = CASE key WHEN 'pairs_moving_upto' THEN ?1
                                           WHEN 'pairs_moved_user' THEN ?2 ELSE ?3 END
          WHERE key IN ('pairs_moving_upto', 'pairs_moved_user', 'pairs_moved_peer')",
     )?
-    .execute([moving as i64, user as i64, peer as i64])?;
+    .execute([Uint(moving), Uint(user), Uint(peer)])?;
     Ok(())
 }

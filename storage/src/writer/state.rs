@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::index::{Next, SeqMove};
 use super::op::{Delivered, Members, NewMessage, Op, Target};
 use super::pairs::PairMove;
+use crate::int::{get_u64, Uint};
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::recent::{Recent, Slot};
 use crate::social::{DirectPolicy, Gate};
@@ -84,8 +85,8 @@ impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
         if self.young.len() >= self.cap && !self.young.contains_key(&k) {
             // The dropped generation's table becomes the new young one: already as large as
             // a full generation needs and in memory, so the new one never grows by copying
-            // (growing 200k-entry maps by doubling, with fresh pages each time, was 8 % of
-            // the writer at C=1000). The first generation grows as entries come, so a small
+            // (growing a generation-sized map by doubling touches fresh pages at every step,
+            // on the writer's thread). The first generation grows as entries come, so a small
             // server's caches stay small.
             let mut recycled = std::mem::take(&mut self.old);
             self.lost |= !recycled.is_empty();
@@ -119,12 +120,12 @@ impl State {
     ) -> Result<Self, StorageError> {
         // Past the marks too: a message at or below one would be taken as moved into the
         // index.
-        let last_id: i64 = conn.query_row(
+        let last_id = conn.query_row(
             "SELECT MAX(COALESCE((SELECT MAX(id) FROM messages), 0),
                         (SELECT value FROM meta WHERE key = 'seq_indexed_upto'),
                         (SELECT value FROM meta WHERE key = 'seq_moving_upto'))",
             [],
-            |r| r.get(0),
+            |r| get_u64(r, 0),
         )?;
         // The newest direct conversations, so that a message to an existing one needs no
         // lookup; a pair missing here is created (or found) by `direct_conv`.
@@ -132,12 +133,12 @@ impl State {
         let mut st = conn.prepare(
             "SELECT id, user_a, user_b FROM conversations WHERE kind = 1 ORDER BY id DESC LIMIT ?1",
         )?;
-        let mut rows = st.query([cache as i64])?;
+        let mut rows = st.query([Uint::from_usize(cache)])?;
         let mut loaded = 0;
         while let Some(r) = rows.next()? {
             loaded += 1;
-            let (id, a, b): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            direct.insert((a as UserId, b as UserId), id as ConversationId);
+            let (id, a, b) = (get_u64(r, 0)?, get_u64(r, 1)?, get_u64(r, 2)?);
+            direct.insert((a, b), id);
         }
         let tail = crate::pairs::tail_after(conn, crate::pairs::mark(conn)?)?
             .into_iter()
@@ -145,7 +146,7 @@ impl State {
         let pairs = PairMove::load(conn, &tail)?;
         let seqs = SeqMove::load(conn, &recent, index_batch)?;
         Ok(State {
-            last_id: last_id as u64,
+            last_id,
             direct,
             direct_all: loaded < cache,
             convs: Generations::new(cache),
@@ -179,8 +180,7 @@ impl State {
     /// Reads the cache entry a message will use, for the next [`super::WARM_AHEAD`] messages at once:
     /// the caches hold up to a million entries, far beyond the CPU's caches, and a miss met
     /// while a message runs waits alone, behind SQLite work; met in a row of lookups that do
-    /// not depend on each other, the misses overlap. At C=1000 they were a tenth of the
-    /// writer's time.
+    /// not depend on each other, the misses overlap.
     /// Returns a value read from the entry, for `black_box`.
     pub(super) fn warm(&self, lookup: Lookup) -> u64 {
         let id = match lookup {
@@ -258,7 +258,7 @@ impl State {
     /// Next server id: milliseconds since the epoch in the high bits, a counter in the low 16;
     /// strictly increasing even if the clock steps back.
     pub(super) fn next_id(&mut self, now: i64) -> u64 {
-        let candidate = (now.max(0) as u64) << 16;
+        let candidate = u64::try_from(now).unwrap_or(0) << 16;
         self.last_id = candidate.max(self.last_id + 1);
         self.last_id
     }
@@ -269,13 +269,13 @@ impl State {
         id: ConversationId,
     ) -> Result<&mut Conv, StorageError> {
         if self.convs.get_mut(&id).is_none() {
-            let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, i64) = c
+            let (kind, a, b, last_seq): (i64, Option<i64>, Option<i64>, u64) = c
                 .prepare_cached(&format!(
                     "SELECT kind, user_a, user_b, {} FROM conversations WHERE id = ?1",
                     crate::sequence::INDEXED_LAST_SEQ
                 ))?
-                .query_row([id as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                .query_row([Uint(id)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, get_u64(r, 3)?))
                 })
                 .optional()?
                 .ok_or(StorageError::UnknownConversation)?;
@@ -287,7 +287,7 @@ impl State {
                 .filter(|e| e.0 == id)
                 .map(|e| e.1.seq)
                 .chain(self.recent.newest_seq(id))
-                .fold(last_seq as u64, u64::max);
+                .fold(last_seq, u64::max);
             // A direct conversation's members are its pair, always.
             let members = match pair_of(kind, a, b) {
                 Some((a, b)) => Members::direct(a, b),
@@ -295,7 +295,7 @@ impl State {
                     c.prepare_cached(
                         "SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id",
                     )?
-                    .query_map([id as i64], |r| r.get::<_, i64>(0).map(|v| v as u64))?
+                    .query_map([Uint(id)], |r| get_u64(r, 0))?
                     .collect::<Result<Vec<_>, _>>()?
                     .into(),
                 ),
@@ -361,7 +361,7 @@ impl State {
             .prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.sender_id = ?1 AND m.client_msg_id = ?2"
             ))?
-            .query_row(params![m.sender as i64, m.client_msg_id as i64], |r| {
+            .query_row(params![Uint(m.sender), m.client_msg_id.cast_signed()], |r| {
                 message_row(r, None)
             })
             .optional()?;
@@ -416,7 +416,8 @@ impl State {
             };
         }
         let seq = conv.last_seq + 1;
-        let client_id = (m.client_msg_id != 0).then_some(m.client_msg_id as i64);
+        // Stored by its bits, so ids past i64::MAX stay distinct (`row.rs` reads them back).
+        let client_id = (m.client_msg_id != 0).then_some(m.client_msg_id.cast_signed());
         // The unique (sender, client_msg_id) index finds resends: a conflict inserts nothing,
         // and only then is the original looked up (one index probe per message, not two).
         let inserted = c
@@ -426,10 +427,10 @@ impl State {
                  ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
             )?
             .execute(params![
-                id as i64,
-                conv_id as i64,
-                seq as i64,
-                m.sender as i64,
+                Uint(id),
+                Uint(conv_id),
+                Uint(seq),
+                Uint(m.sender),
                 client_id,
                 m.kind,
                 m.text,
