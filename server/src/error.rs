@@ -67,7 +67,8 @@ impl From<StorageError> for RequestError {
             | StorageError::Io(_)
             | StorageError::CommitFailed(_)
             | StorageError::SnapshotMoved
-            | StorageError::SchemaTooNew { .. } => {
+            | StorageError::SchemaTooNew { .. }
+            | StorageError::SchemaUnknown { .. } => {
                 tracing::error!(error = %e, "storage failure");
                 return RequestError::new(ErrorCode::Internal, "internal storage error");
             }

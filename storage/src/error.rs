@@ -79,4 +79,10 @@ pub enum StorageError {
         /// Newest version this build knows.
         supported: i64,
     },
+    /// The database's schema version is negative: no Feige wrote it.
+    #[error("database schema version {found} is not one Feige writes")]
+    SchemaUnknown {
+        /// Version in the file.
+        found: i64,
+    },
 }

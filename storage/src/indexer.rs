@@ -54,11 +54,14 @@ const SCHEMA_VERSION: i64 = 1;
 /// Creates the search database's schema in `path` if it is new.
 ///
 /// # Errors
-/// The file cannot be opened, or it was made by a newer Feige.
+/// The file cannot be opened, or it was made by a newer Feige or has a negative schema version.
 pub(crate) fn prepare(path: &Path) -> Result<(), StorageError> {
     let mut c = Connection::open(path)?;
     c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000;")?;
     let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 0 {
+        return Err(StorageError::SchemaUnknown { found: version });
+    }
     if version > SCHEMA_VERSION {
         return Err(StorageError::SchemaTooNew {
             found: version,

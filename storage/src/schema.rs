@@ -267,7 +267,7 @@ fn fill_search_keys(c: &Connection) -> Result<(), StorageError> {
 /// Applies every migration newer than the database's `user_version`.
 ///
 /// # Errors
-/// A migration fails, or the database is newer than this build.
+/// A migration fails, or the database is newer than this build or has a negative version.
 pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let supported = MIGRATIONS.len() as i64;
@@ -277,7 +277,10 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
             supported,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    let Ok(applied) = usize::try_from(current) else {
+        return Err(StorageError::SchemaUnknown { found: current });
+    };
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         for (_, fill) in FILLS.iter().filter(|(v, _)| *v == i + 1) {
@@ -561,5 +564,22 @@ mod tests {
             migrate(&mut conn),
             Err(StorageError::SchemaTooNew { found: 999, .. })
         ));
+    }
+
+    #[test]
+    fn refuses_negative_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA user_version = -1").unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StorageError::SchemaUnknown { found: -1 })
+        ));
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            tables, 0,
+            "nothing applied to a database Feige did not write"
+        );
     }
 }
