@@ -13,7 +13,8 @@
 # workload's clients), SEED (the seed directory; default seed.sh's, made with the first build
 # when missing), DURABILITY (process), BENCH (arguments of feige-bench; default im-1to1 -c 1000
 # -d 8), WARM (1: a second run of each build on the store its first run left, reported as
-# warm), OUT (JSON lines file). Prints the summary at the end.
+# warm), MOSQ_NODELAY (1: mosquitto with Nagle off, for open-loop latency), OUT (JSON lines
+# file). Prints the summary at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -41,7 +42,7 @@ for round in $(seq 1 "$ROUNDS"); do
         label=${spec%%=*} bin=${spec#*=}
         if [ "$label" = mqtt-qos0 ]; then
             install_peers
-            start_mosquitto 11889; pid=$MOSQ_PID
+            start_mosquitto 11889 ${MOSQ_NODELAY:+nodelay}; pid=$MOSQ_PID
             echo "== round $round: $label" >&2
             # shellcheck disable=SC2086
             "$bench" $BENCH --target mqtt --qos 0 --addr 127.0.0.1:11889 --server-pid "$pid" \
