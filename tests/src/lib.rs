@@ -153,6 +153,33 @@ impl Raw {
         .expect("no frame within 10 s")
     }
 
+    /// Reads frames until one that `pick` accepts and returns its encoded payload (the bytes
+    /// after the length prefix), for tests of what is on the wire; panics after 10 s or when
+    /// the connection closes first.
+    pub async fn frame_bytes(&mut self, pick: impl Fn(&Envelope) -> bool) -> Vec<u8> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                while self.buf.len() >= 4 {
+                    let n =
+                        u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+                    let end = 4 + n as usize;
+                    if self.buf.len() < end {
+                        break;
+                    }
+                    let payload = self.buf.split_to(end).split_off(4).to_vec();
+                    let env: Envelope = prost::Message::decode(&payload[..]).unwrap();
+                    if pick(&env) {
+                        return payload;
+                    }
+                }
+                let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+                assert!(n > 0, "closed before the frame");
+            }
+        })
+        .await
+        .expect("no such frame within 10 s")
+    }
+
     /// Reads frames until the response to `id` (skipping pushes).
     pub async fn response(&mut self, id: u64) -> ResponseResult {
         loop {

@@ -138,3 +138,16 @@ pub async fn befriend(a: &Client, b: &Client) -> u64 {
         .unwrap();
     answer.friend.unwrap().conversation_id
 }
+
+/// The user id `c` is logged in as.
+pub fn uid(c: &Client) -> u64 {
+    c.session().unwrap().user_id
+}
+
+/// An event filter for [`next_event`]: `user`'s presence changes, as online or not.
+pub fn is_presence(user: u64) -> impl FnMut(Event) -> Option<bool> {
+    move |e| match e {
+        Event::Presence { user_id, online } if user_id == user => Some(online),
+        _ => None,
+    }
+}
