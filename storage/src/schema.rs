@@ -238,6 +238,32 @@ const MIGRATIONS: &[&str] = &[
             WHERE NOT (conversation_id <= (SELECT value FROM meta WHERE key = 'pairs_moving_upto')
                 AND (user_b, user_a) <= ((SELECT value FROM meta WHERE key = 'pairs_moved_user'),
                                          (SELECT value FROM meta WHERE key = 'pairs_moved_peer')));",
+    // 15: groups. A group is a conversation of kind 2 and its id is the conversation's; its
+    // members are `members` rows with a role (0 member, 1 admin, 2 owner), a card name (群名片),
+    // a mute deadline and the last seq sent before they joined (they read only what follows).
+    // An invitation that waits for approval is a `group_invites` row.
+    "CREATE TABLE groups (
+        conversation_id INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        avatar          TEXT NOT NULL DEFAULT '',
+        announcement    TEXT NOT NULL DEFAULT '',
+        owner_id        INTEGER NOT NULL,
+        mute_all        INTEGER NOT NULL DEFAULT 0,
+        join_approval   INTEGER NOT NULL DEFAULT 0,
+        created_at_ms   INTEGER NOT NULL,
+        dismissed_at_ms INTEGER
+    );
+    ALTER TABLE members ADD COLUMN role INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN card TEXT NOT NULL DEFAULT '';
+    ALTER TABLE members ADD COLUMN muted_until_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE group_invites (
+        group_id      INTEGER NOT NULL,
+        user_id       INTEGER NOT NULL,
+        inviter_id    INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (group_id, user_id)
+    ) WITHOUT ROWID;",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

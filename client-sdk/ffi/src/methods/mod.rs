@@ -2,9 +2,10 @@
 //!
 //! A handler reads its params synchronously — so bad params are refused by `feige_call` itself,
 //! before a request id is handed out — and returns the future that performs the call on the
-//! SDK's runtime and yields the result JSON. To add a method: write a handler below (its doc
-//! comment gives params → result, as `docs/sdk.md` does), add one row to [`METHODS`], and
-//! document it in `docs/sdk.md`. Names and result fields, once released, are never changed;
+//! SDK's runtime and yields the result JSON. To add a method: write a handler (its doc
+//! comment gives params → result, as `docs/sdk.md` does) in the file of its family, add one
+//! row to that family's `METHODS` (a new family's table joins [`FAMILIES`]), and document it
+//! in `docs/sdk.md`. Names and result fields, once released, are never changed;
 //! fields may be added.
 
 use std::future::Future;
@@ -45,8 +46,12 @@ impl Conn {
 /// A method handler: params → the call to run.
 pub(crate) type Method = fn(&Params, Conn) -> Result<Call, Refusal>;
 
-/// Every method of `feige_call`, by name.
-pub(crate) const METHODS: &[(&str, Method)] = &[
+/// Every family's table of methods: this file's (accounts, messages, the social graph), then
+/// one per file of this module.
+const FAMILIES: &[&[(&str, Method)]] = &[METHODS];
+
+/// The methods of accounts, messages and the social graph, by name.
+const METHODS: &[(&str, Method)] = &[
     ("register", register),
     ("login", login),
     ("resume", resume),
@@ -80,7 +85,11 @@ pub(crate) const METHODS: &[(&str, Method)] = &[
 
 /// The handler of `name`.
 pub(crate) fn find(name: &str) -> Option<Method> {
-    METHODS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+    FAMILIES
+        .iter()
+        .flat_map(|family| family.iter())
+        .find(|(n, _)| *n == name)
+        .map(|(_, m)| *m)
 }
 
 /// How long a call may take from `feige_call`, waiting for a connection included: the request
@@ -94,7 +103,9 @@ pub(crate) fn time_limit(name: &str, request_timeout: Duration) -> Duration {
 }
 
 /// Boxes a call's future.
-fn call(f: impl std::future::Future<Output = Reply> + Send + 'static) -> Result<Call, Refusal> {
+pub(super) fn call(
+    f: impl std::future::Future<Output = Reply> + Send + 'static,
+) -> Result<Call, Refusal> {
     Ok(Box::pin(f))
 }
 
@@ -472,10 +483,11 @@ mod tests {
 
     #[test]
     fn names_are_unique() {
-        let mut names: Vec<&str> = METHODS.iter().map(|(n, _)| *n).collect();
+        let all = || FAMILIES.iter().flat_map(|family| family.iter());
+        let mut names: Vec<&str> = all().map(|(n, _)| *n).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), METHODS.len());
+        assert_eq!(names.len(), all().count());
         assert!(find("login").is_some());
         assert!(find("Login").is_none());
     }
