@@ -103,14 +103,32 @@ pub struct Sessions {
 impl Sessions {
     /// Registers a logged-in connection; returns true when it is the user's first.
     pub fn add(&self, user: UserId, peer: Peer) -> bool {
+        self.add_if(user, peer, |_| true).unwrap_or(false)
+    }
+
+    /// Registers a logged-in connection if `allowed(connections the user holds now)`, counted
+    /// and added under the entry's lock, so that concurrent logins cannot pass a cap together.
+    /// Returns whether it is the user's first, or `None` when refused.
+    pub fn add_if(
+        &self,
+        user: UserId,
+        peer: Peer,
+        allowed: impl FnOnce(usize) -> bool,
+    ) -> Option<bool> {
         match self.map.entry(user) {
             dashmap::Entry::Occupied(mut e) => {
+                if !allowed(e.get().as_slice().len()) {
+                    return None;
+                }
                 e.get_mut().push(peer);
-                false
+                Some(false)
             }
             dashmap::Entry::Vacant(e) => {
+                if !allowed(0) {
+                    return None;
+                }
                 e.insert(Peers::One(peer));
-                true
+                Some(true)
             }
         }
     }
@@ -176,6 +194,34 @@ mod tests {
             rx,
         )
     }
+    #[test]
+    fn racing_adds_never_pass_the_cap() {
+        let s = std::sync::Arc::new(Sessions::default());
+        let added: usize = std::thread::scope(|scope| {
+            let joins: Vec<_> = (0..8u64)
+                .map(|i| {
+                    let s = s.clone();
+                    scope.spawn(move || {
+                        let (p, rx) = peer(i, 1);
+                        let ok = s.add_if(7, p, |current| current < 3).is_some();
+                        (ok, rx)
+                    })
+                })
+                .collect();
+            joins
+                .into_iter()
+                .map(|j| usize::from(j.join().unwrap().0))
+                .sum()
+        });
+        assert_eq!(added, 3);
+        let mut held = 0;
+        s.for_each(7, |_| held += 1);
+        assert_eq!(held, 3);
+        // A refused first connection leaves no entry.
+        assert_eq!(s.add_if(8, peer(9, 1).0, |_| false), None);
+        assert!(!s.is_online(8));
+    }
+
     #[tokio::test]
     async fn first_and_last_device_and_slow_kick() {
         let s = Sessions::default();

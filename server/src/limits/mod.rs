@@ -2,7 +2,7 @@
 //! registrations (per address) and messages (per user), and connection counts per address.
 //!
 //! Every table is keyed by something an attacker can vary (names, addresses), so each is
-//! swept by time ([`Limits::sweep`], run every few seconds by `Server::run`) and capped in
+//! swept by time (`Limits::sweep`, run every few seconds by `Server::run`) and capped in
 //! size: an entry that is back to its resting state (a full bucket, a forgotten failure count,
 //! no connection) is dropped, and a full table takes no new key until a sweep frees room.
 //! Times come from `tokio::time::Instant`, so unit tests drive them with `time::pause()`.

@@ -209,7 +209,15 @@ async fn open_session(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, Requ
         .writer
         .call(move |c| store_account::insert_session(c, &h, uid, &dev, &addr, ttl))
         .await?;
-    enter(conn, user.id, device.clone(), hash);
+    if let Err(e) = enter(conn, user.id, device.clone(), hash.clone()) {
+        // A concurrent login took the last place: the new token goes unused.
+        let _ = conn
+            .shared
+            .writer
+            .call(move |c| store_account::delete_session(c, &hash))
+            .await;
+        return Err(e);
+    }
     tracing::info!(user = user.id, ?device, addr = %conn.peer_addr, "logged in");
     Ok(pb::Session {
         user_id: user.id,
@@ -260,7 +268,7 @@ async fn resume_session(conn: &mut Conn, r: pb::Resume) -> Result<pb::Session, R
     check_user_connections(conn, user.id)?;
     // The device name is fixed at login; a resume may not rename it.
     let device = session.device;
-    enter(conn, user.id, device.clone(), hash);
+    enter(conn, user.id, device.clone(), hash)?;
     tracing::info!(user = user.id, ?device, addr = %conn.peer_addr, "resumed");
     Ok(pb::Session {
         user_id: user.id,
@@ -301,8 +309,8 @@ async fn end_session(conn: &mut Conn, login: &Login) -> Reply {
     Ok(ResponseResult::Logout(pb::LogoutOk {}))
 }
 
-/// Refuses a login or resume when `user` already holds `max_connections_per_user`
-/// logged-in connections.
+/// Refuses a login or resume early when `user` already holds `max_connections_per_user`
+/// logged-in connections (`enter` checks again, atomically).
 fn check_user_connections(conn: &Conn, user: u64) -> Result<(), RequestError> {
     let mut current = 0;
     conn.shared.sessions.for_each(user, |_| current += 1);
@@ -313,15 +321,19 @@ fn check_user_connections(conn: &Conn, user: u64) -> Result<(), RequestError> {
     {
         return Ok(());
     }
+    Err(too_many_connections(user, current))
+}
+
+fn too_many_connections(user: u64, current: usize) -> RequestError {
     tracing::info!(
         user,
         current,
         "login refused: too many connections of this user"
     );
-    Err(RequestError::new(
+    RequestError::new(
         ErrorCode::TooManyConnections,
         "too many connections of this user; close one first",
-    ))
+    )
 }
 
 /// Answers a login or resume; after a refusal for too many connections, closes.
@@ -336,17 +348,32 @@ fn answer_session(conn: &mut Conn, rid: u64, result: Reply) -> Flow {
 }
 
 /// Marks the connection logged in and registers it for routing; the user's friends hear
-/// when it is the user's first.
-fn enter(conn: &mut Conn, user: u64, device: String, token_hash: Vec<u8>) {
+/// when it is the user's first. Refused when the user holds `max_connections_per_user`
+/// connections: counted and added in one step, so racing logins cannot both pass the cap.
+fn enter(
+    conn: &mut Conn,
+    user: u64,
+    device: String,
+    token_hash: Vec<u8>,
+) -> Result<(), RequestError> {
     let peer = conn.peer(token_tag(&token_hash));
-    if conn.shared.sessions.add(user, peer) {
-        crate::presence::changed(&conn.shared, user);
+    let (limits, ip) = (&conn.shared.limits, conn.peer_addr.ip());
+    let mut held = 0;
+    let added = conn.shared.sessions.add_if(user, peer, |current| {
+        held = current;
+        limits.user_connection_allowed(ip, current)
+    });
+    match added {
+        None => return Err(too_many_connections(user, held)),
+        Some(true) => crate::presence::changed(&conn.shared, user),
+        Some(false) => {}
     }
     conn.state = State::LoggedIn(Login {
         user,
         device,
         token_hash,
     });
+    Ok(())
 }
 
 /// Serves `RevokeSession`: deletes one of the caller's sessions and closes its connections
