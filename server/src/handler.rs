@@ -137,8 +137,8 @@ impl Handler {
                     if self.rbuf.capacity() - self.rbuf.len() < 1024 {
                         self.rbuf.reserve(READ_CHUNK);
                     }
-                    match self.stream.try_read_buf(&mut self.rbuf) {
-                        Ok(0) => {
+                    match self.stream.try_read_drained(&mut self.rbuf) {
+                        Ok((0, _)) => {
                             if self.rbuf.is_empty() {
                                 return Ok("peer closed");
                             }
@@ -147,13 +147,16 @@ impl Handler {
                                 "peer closed mid-frame",
                             ));
                         }
-                        Ok(_) => {
-                            // The buffer is kept for the read that follows: readiness stays
-                            // set until a read would block, so the task reads again at once,
-                            // and that read gives the buffer back if it finds nothing (one
-                            // allocation per burst instead of two).
+                        Ok((_, drained)) => {
+                            // A full buffer keeps the readiness: the task reads again at once,
+                            // into the same buffer (one allocation per burst). A short read
+                            // drained the socket: once its frames are served, hold no buffer
+                            // while waiting for the next one, unless it holds part of a frame.
                             if Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close {
                                 return Ok("closed after error");
+                            }
+                            if drained && self.rbuf.is_empty() {
+                                self.rbuf = BytesMut::new();
                             }
                             // A login, or a frame left unfinished, may bring the deadline
                             // forward; a later one is taken up when the sleep fires.
@@ -163,9 +166,9 @@ impl Handler {
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            // Nothing more for now (readiness is only cleared by a read that
-                            // would block, so every burst ends here): hold no buffer while
-                            // waiting for the next frame, unless it holds part of one.
+                            // Nothing more for now (a burst that filled the buffer exactly
+                            // ends here): hold no buffer while waiting for the next frame,
+                            // unless it holds part of one.
                             if self.rbuf.is_empty() {
                                 self.rbuf = BytesMut::new();
                             }

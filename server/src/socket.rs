@@ -7,7 +7,8 @@
 use std::io;
 use std::task::{Context, Poll};
 
-use bytes::BufMut;
+use bytes::{BufMut, BytesMut};
+use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
 /// A connection's byte stream.
@@ -45,6 +46,35 @@ impl Socket {
         }
     }
 
+    /// Reads what is there into `buf` without waiting, and says whether the socket is drained.
+    /// A read that fills less than the buffer's room took everything the kernel held (the
+    /// sockets are edge-triggered), so it clears the readiness as a read that would block
+    /// does, and as tokio's own `poll_read` does: the burst ends without a read that finds
+    /// nothing. The readiness cleared is the one seen before the read; bytes that arrive
+    /// after it set it again.
+    pub fn try_read_drained(&self, buf: &mut BytesMut) -> io::Result<(usize, bool)> {
+        let room = buf.chunk_mut().len();
+        let mut got = 0;
+        // Run inside `try_io`, whose readiness is cleared when this returns `WouldBlock`.
+        let mut read = || {
+            got = self.try_read_buf(buf)?;
+            if got > 0 && got < room {
+                Err(io::Error::from(io::ErrorKind::WouldBlock))
+            } else {
+                Ok(())
+            }
+        };
+        let result = match self {
+            Socket::Tcp(s) => s.try_io(Interest::READABLE, &mut read),
+            Socket::Unix(s) => s.try_io(Interest::READABLE, &mut read),
+        };
+        match result {
+            Ok(()) => Ok((got, false)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => Ok((got, true)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes what the socket takes without waiting; `WouldBlock` clears the readiness.
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
@@ -77,6 +107,48 @@ mod tests {
             std::mem::size_of::<Socket>(),
             std::mem::size_of::<TcpStream>()
         );
+    }
+
+    /// Whether the socket's read readiness is set now.
+    async fn read_ready_now(s: &Socket) -> bool {
+        std::future::poll_fn(|cx| Poll::Ready(s.poll_read_ready(cx).is_ready())).await
+    }
+
+    #[tokio::test]
+    async fn a_short_read_clears_the_readiness_and_new_bytes_set_it_again() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let s = Socket::Unix(Box::new(a));
+        tokio::io::AsyncWriteExt::write_all(&mut b, b"0123456789")
+            .await
+            .unwrap();
+        std::future::poll_fn(|cx| s.poll_read_ready(cx))
+            .await
+            .unwrap();
+        // Exactly the buffer's room: not known to be drained, readiness kept.
+        let mut buf = BytesMut::with_capacity(4);
+        let room = buf.chunk_mut().len();
+        let (n, drained) = s.try_read_drained(&mut buf).unwrap();
+        assert_eq!((n, drained), (room, false));
+        assert!(read_ready_now(&s).await);
+        // Less than the room: drained, and the readiness is cleared without a read that
+        // finds nothing.
+        let mut buf = BytesMut::with_capacity(64);
+        let (n, drained) = s.try_read_drained(&mut buf).unwrap();
+        assert_eq!((n, drained), (10 - room, true));
+        assert!(!read_ready_now(&s).await);
+        tokio::io::AsyncWriteExt::write_all(&mut b, b"more")
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            std::future::poll_fn(|cx| s.poll_read_ready(cx)),
+        )
+        .await
+        .expect("new bytes make the socket readable again")
+        .unwrap();
+        buf.clear();
+        assert_eq!(s.try_read_drained(&mut buf).unwrap(), (4, true));
+        assert_eq!(&buf[..], b"more");
     }
 
     #[tokio::test]
