@@ -48,6 +48,12 @@ impl From<StorageError> for RequestError {
                 std::time::Duration::from_millis(retry_after_ms),
             );
         }
+        if let StorageError::Muted { retry_after_ms } = e {
+            return RequestError {
+                retry_after_ms,
+                ..RequestError::new(ErrorCode::Muted, e.to_string())
+            };
+        }
         let code = match &e {
             StorageError::UsernameTaken => ErrorCode::UsernameTaken,
             StorageError::UnknownUser => ErrorCode::NotFound,
@@ -62,6 +68,11 @@ impl From<StorageError> for RequestError {
             StorageError::SelfTarget => ErrorCode::InvalidArgument,
             StorageError::CoolingDown { .. } => ErrorCode::RateLimited,
             StorageError::UnknownRequest | StorageError::NotBlocked => ErrorCode::NotFound,
+            StorageError::NotAMember(_) => ErrorCode::NotAMember,
+            StorageError::Muted { .. } => ErrorCode::Muted,
+            StorageError::GroupFull(_) => ErrorCode::GroupFull,
+            StorageError::NotAllowed(_) => ErrorCode::Forbidden,
+            StorageError::Invalid(_) => ErrorCode::InvalidArgument,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)
             | StorageError::Io(_)
