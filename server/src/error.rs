@@ -34,6 +34,19 @@ impl RequestError {
         }
     }
 
+    /// The error response to request `rid`, with `retry_after_ms` when set.
+    pub fn into_envelope(self, rid: u64) -> feige_protocol::Envelope {
+        use feige_protocol::{pb, Body, ResponseResult};
+        let mut env = feige_protocol::Envelope::error(rid, self.code, self.message);
+        if let Some(Body::Response(pb::Response {
+            result: Some(ResponseResult::Error(err)),
+        })) = &mut env.body
+        {
+            err.retry_after_ms = self.retry_after_ms;
+        }
+        env
+    }
+
     /// An INVALID_ARGUMENT error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidArgument, message)

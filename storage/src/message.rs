@@ -78,7 +78,9 @@ pub(crate) fn history(
 ) -> Result<HistoryPage, StorageError> {
     let Some(pair) = membership(c, user, q.conversation)? else {
         if crate::group::is_group(c, q.conversation)? {
-            return Err(StorageError::NotAMember("you are not a member of this group"));
+            return Err(StorageError::NotAMember(
+                "you are not a member of this group",
+            ));
         }
         return Err(StorageError::Forbidden);
     };

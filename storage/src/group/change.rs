@@ -79,11 +79,12 @@ pub struct Mute {
 
 /// The user's nickname, for notices.
 fn name(c: &Connection, user: UserId) -> Result<String, StorageError> {
-    Ok(c
-        .prepare_cached("SELECT nickname FROM users WHERE id = ?1")?
-        .query_row([Uint(user)], |r| r.get(0))
-        .optional()?
-        .unwrap_or_else(|| format!("user {user}")))
+    Ok(
+        c.prepare_cached("SELECT nickname FROM users WHERE id = ?1")?
+            .query_row([Uint(user)], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| format!("user {user}")),
+    )
 }
 
 fn names(c: &Connection, users: &[UserId]) -> Result<String, StorageError> {
@@ -109,7 +110,9 @@ fn target_role(
     if user == actor {
         return Err(StorageError::SelfTarget);
     }
-    role_of(c, group, user)?.ok_or(StorageError::NotAMember("that user is not a member of this group"))
+    role_of(c, group, user)?.ok_or(StorageError::NotAMember(
+        "that user is not a member of this group",
+    ))
 }
 
 fn member_count(c: &Connection, group: ConversationId) -> Result<usize, StorageError> {
@@ -131,7 +134,13 @@ fn add_member(
         "INSERT INTO members(user_id, conversation_id, joined_at_ms, role, joined_seq)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![Uint(user), Uint(group), now, role as i64, Uint(joined_seq)])?;
+    .execute(params![
+        Uint(user),
+        Uint(group),
+        now,
+        role as i64,
+        Uint(joined_seq)
+    ])?;
     c.prepare_cached("DELETE FROM group_invites WHERE group_id = ?1 AND user_id = ?2")?
         .execute(params![Uint(group), Uint(user)])?;
     Ok(())
@@ -254,8 +263,12 @@ pub fn answer_invite(
     now: i64,
 ) -> Result<Change<bool>, StorageError> {
     let inviter: Option<u64> = c
-        .prepare_cached("SELECT inviter_id FROM group_invites WHERE group_id = ?1 AND user_id = ?2")?
-        .query_row(params![Uint(group), Uint(user)], |r| crate::int::get_u64(r, 0))
+        .prepare_cached(
+            "SELECT inviter_id FROM group_invites WHERE group_id = ?1 AND user_id = ?2",
+        )?
+        .query_row(params![Uint(group), Uint(user)], |r| {
+            crate::int::get_u64(r, 0)
+        })
         .optional()?;
     let Some(inviter) = inviter else {
         return Err(StorageError::UnknownRequest);
@@ -323,7 +336,11 @@ pub fn remove(
 ///
 /// # Errors
 /// `NotAllowed` (the owner), `NotAMember`.
-pub fn leave(c: &Connection, actor: UserId, group: ConversationId) -> Result<Change<()>, StorageError> {
+pub fn leave(
+    c: &Connection,
+    actor: UserId,
+    group: ConversationId,
+) -> Result<Change<()>, StorageError> {
     if actor_role(c, group, actor)? == Role::Owner {
         return Err(StorageError::NotAllowed(
             "the owner cannot leave: transfer the group or dismiss it",
@@ -347,9 +364,14 @@ pub fn dismiss(
     now: i64,
 ) -> Result<Change<Vec<UserId>>, StorageError> {
     if actor_role(c, group, actor)? != Role::Owner {
-        return Err(StorageError::NotAllowed("only the owner dismisses the group"));
+        return Err(StorageError::NotAllowed(
+            "only the owner dismisses the group",
+        ));
     }
-    let members: Vec<UserId> = super::member_roles(c, group)?.into_iter().map(|m| m.0).collect();
+    let members: Vec<UserId> = super::member_roles(c, group)?
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
     let text = format!("{} dismissed the group", name(c, actor)?);
     c.prepare_cached("DELETE FROM members WHERE conversation_id = ?1")?
         .execute([Uint(group)])?;
@@ -373,7 +395,9 @@ pub fn transfer(
     user: UserId,
 ) -> Result<Change<()>, StorageError> {
     if actor_role(c, group, actor)? != Role::Owner {
-        return Err(StorageError::NotAllowed("only the owner transfers the group"));
+        return Err(StorageError::NotAllowed(
+            "only the owner transfers the group",
+        ));
     }
     target_role(c, group, actor, user)?;
     let set = "UPDATE members SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2";
@@ -383,7 +407,11 @@ pub fn transfer(
         .execute(params![Uint(group), Uint(actor), Role::Member as i64])?;
     c.prepare_cached("UPDATE groups SET owner_id = ?2 WHERE conversation_id = ?1")?
         .execute(params![Uint(group), Uint(user)])?;
-    let text = format!("{} made {} the group owner", name(c, actor)?, name(c, user)?);
+    let text = format!(
+        "{} made {} the group owner",
+        name(c, actor)?,
+        name(c, user)?
+    );
     Ok(Change::new(group, Some(text), ()))
 }
 
@@ -465,7 +493,11 @@ pub fn mute(
             "only the owner mutes admins, and owner or admins mute members",
         ));
     }
-    let until = if m.duration_ms > 0 { now.saturating_add(m.duration_ms) } else { 0 };
+    let until = if m.duration_ms > 0 {
+        now.saturating_add(m.duration_ms)
+    } else {
+        0
+    };
     c.prepare_cached(
         "UPDATE members SET muted_until_ms = ?3 WHERE conversation_id = ?1 AND user_id = ?2",
     )?
@@ -495,7 +527,9 @@ pub fn mute_all(
 ) -> Result<Change<GroupRecord>, StorageError> {
     let info = record(c, group, actor)?;
     if !info.my_role.manages() {
-        return Err(StorageError::NotAllowed("only the owner or an admin mutes the group"));
+        return Err(StorageError::NotAllowed(
+            "only the owner or an admin mutes the group",
+        ));
     }
     if info.mute_all == on {
         return Ok(Change::new(group, None, info));
@@ -503,7 +537,10 @@ pub fn mute_all(
     c.prepare_cached("UPDATE groups SET mute_all = ?2 WHERE conversation_id = ?1")?
         .execute(params![Uint(group), on])?;
     let text = if on {
-        format!("{} muted everyone (only the owner and admins can speak)", name(c, actor)?)
+        format!(
+            "{} muted everyone (only the owner and admins can speak)",
+            name(c, actor)?
+        )
     } else {
         format!("{} lifted the group mute", name(c, actor)?)
     };
@@ -522,10 +559,14 @@ pub fn update(
 ) -> Result<Change<GroupRecord>, StorageError> {
     let info = record(c, group, actor)?;
     if !info.my_role.manages() {
-        return Err(StorageError::NotAllowed("only the owner or an admin edits the group"));
+        return Err(StorageError::NotAllowed(
+            "only the owner or an admin edits the group",
+        ));
     }
     if u.join_approval.is_some() && info.my_role != Role::Owner {
-        return Err(StorageError::NotAllowed("only the owner sets join approval"));
+        return Err(StorageError::NotAllowed(
+            "only the owner sets join approval",
+        ));
     }
     let who = name(c, actor)?;
     let mut said = Vec::new();

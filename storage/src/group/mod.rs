@@ -12,7 +12,10 @@ pub use change::{
 };
 pub use read::{group_info, groups, invites, members, MemberPage};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
+
+/// The connection a group change runs on ([`crate::Writer::group`]).
+pub use rusqlite::Connection;
 
 use crate::int::{get_u64, Uint};
 use crate::{ConversationId, StorageError, UserId};
@@ -142,7 +145,9 @@ pub(crate) fn record(
         .optional()?;
     match row {
         None => Err(StorageError::UnknownConversation),
-        Some((_, None)) => Err(StorageError::NotAMember("you are not a member of this group")),
+        Some((_, None)) => Err(StorageError::NotAMember(
+            "you are not a member of this group",
+        )),
         Some((mut g, Some(role))) => {
             g.my_role = Role::from_i64(role);
             Ok(g)
@@ -156,11 +161,12 @@ pub(crate) fn role_of(
     group: ConversationId,
     user: UserId,
 ) -> Result<Option<Role>, StorageError> {
-    Ok(c
-        .prepare_cached("SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2")?
-        .query_row(params![Uint(group), Uint(user)], |r| r.get::<_, i64>(0))
-        .optional()?
-        .map(Role::from_i64))
+    Ok(
+        c.prepare_cached("SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2")?
+            .query_row(params![Uint(group), Uint(user)], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(Role::from_i64),
+    )
 }
 
 /// The last seq before `user` joined `group` (what they may not read), or `None` when the
@@ -170,21 +176,21 @@ pub(crate) fn joined_seq(
     group: ConversationId,
     user: UserId,
 ) -> Result<Option<u64>, StorageError> {
-    Ok(c
-        .prepare_cached(
-            "SELECT joined_seq FROM members WHERE conversation_id = ?1 AND user_id = ?2",
-        )?
-        .query_row(params![Uint(group), Uint(user)], |r| get_u64(r, 0))
-        .optional()?)
+    Ok(c.prepare_cached(
+        "SELECT joined_seq FROM members WHERE conversation_id = ?1 AND user_id = ?2",
+    )?
+    .query_row(params![Uint(group), Uint(user)], |r| get_u64(r, 0))
+    .optional()?)
 }
 
 /// Whether `id` is a group (live or dismissed).
 pub(crate) fn is_group(c: &Connection, id: ConversationId) -> Result<bool, StorageError> {
-    Ok(c
-        .prepare_cached("SELECT 1 FROM groups WHERE conversation_id = ?1")?
-        .query_row([Uint(id)], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(
+        c.prepare_cached("SELECT 1 FROM groups WHERE conversation_id = ?1")?
+            .query_row([Uint(id)], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
 /// The members of `group` with their roles, by id.

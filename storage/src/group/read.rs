@@ -63,7 +63,11 @@ pub fn members(
     )?;
     let mut list: Vec<MemberRecord> = st
         .query_map(
-            params![Uint(group), Uint(page.after), Uint::from_usize(page.limit + 1)],
+            params![
+                Uint(group),
+                Uint(page.after),
+                Uint::from_usize(page.limit + 1)
+            ],
             |r| {
                 Ok(MemberRecord {
                     user_id: get_u64(r, 0)?,

@@ -35,7 +35,10 @@ fn new_group(c: &Connection, approval: bool) -> u64 {
         max_members: 3,
     };
     let ch = create(c, 1, &g, 5).unwrap();
-    assert_eq!(ch.notice.as_deref(), Some("alice created the group \"g\" and added bob"));
+    assert_eq!(
+        ch.notice.as_deref(),
+        Some("alice created the group \"g\" and added bob")
+    );
     assert_eq!(ch.value.member_count, 2);
     assert_eq!(ch.value.my_role, Role::Owner);
     ch.group
@@ -46,18 +49,30 @@ fn roles_rule_changes() {
     let c = db();
     let g = new_group(&c, false);
     // Only friends of the inviter; members are skipped.
-    assert!(matches!(invite(&c, 1, g, &[4], 3, 1, 6), Err(StorageError::NotAFriend)));
+    assert!(matches!(
+        invite(&c, 1, g, &[4], 3, 1, 6),
+        Err(StorageError::NotAFriend)
+    ));
     let ch = invite(&c, 1, g, &[3, 2], 3, 1, 6).unwrap();
     assert_eq!(ch.value.added, vec![3]);
     assert_eq!(joined_seq(&c, g, 3).unwrap(), Some(1));
     // Full at 3.
-    assert!(matches!(invite(&c, 2, g, &[4], 3, 2, 6), Err(StorageError::GroupFull(3))));
+    assert!(matches!(
+        invite(&c, 2, g, &[4], 3, 2, 6),
+        Err(StorageError::GroupFull(3))
+    ));
     // A plain member removes nobody; the owner cannot leave.
-    assert!(matches!(remove(&c, 2, g, 3), Err(StorageError::NotAllowed(_))));
+    assert!(matches!(
+        remove(&c, 2, g, 3),
+        Err(StorageError::NotAllowed(_))
+    ));
     assert!(matches!(leave(&c, 1, g), Err(StorageError::NotAllowed(_))));
     set_role(&c, 1, g, 2, Role::Admin).unwrap();
     // An admin removes members, not the owner.
-    assert!(matches!(remove(&c, 2, g, 1), Err(StorageError::NotAllowed(_))));
+    assert!(matches!(
+        remove(&c, 2, g, 1),
+        Err(StorageError::NotAllowed(_))
+    ));
     let ch = remove(&c, 2, g, 3).unwrap();
     assert_eq!(ch.departed, vec![3]);
     assert_eq!(role_of(&c, g, 3).unwrap(), None);
@@ -66,7 +81,10 @@ fn roles_rule_changes() {
     assert_eq!(role_of(&c, g, 1).unwrap(), Some(Role::Member));
     let ch = dismiss(&c, 2, g, 9).unwrap();
     assert_eq!(ch.departed, vec![1, 2]);
-    assert!(matches!(group_info(&c, 1, g), Err(StorageError::UnknownConversation)));
+    assert!(matches!(
+        group_info(&c, 1, g),
+        Err(StorageError::UnknownConversation)
+    ));
 }
 
 #[test]
@@ -89,6 +107,9 @@ fn approval_keeps_invitations_pending() {
     assert_eq!(role_of(&c, g, 4).unwrap(), Some(Role::Member));
     assert!(invites(&c, 1).unwrap().is_empty());
     let (page, more) = members(&c, 4, g, MemberPage { after: 0, limit: 2 }).unwrap();
-    assert_eq!(page.iter().map(|m| m.user_id).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        page.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     assert!(more);
 }

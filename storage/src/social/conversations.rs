@@ -156,12 +156,11 @@ fn mentioned(
     user: UserId,
     read_seq: u64,
 ) -> Result<bool, StorageError> {
-    Ok(c
-        .prepare_cached(
-            "SELECT 1 FROM mentions WHERE conversation_id = ?1 AND user_id IN (?2, 0)
+    Ok(c.prepare_cached(
+        "SELECT 1 FROM mentions WHERE conversation_id = ?1 AND user_id IN (?2, 0)
              AND seq > ?3 AND sender_id != ?2 LIMIT 1",
-        )?
-        .query_row(params![Uint(group), Uint(user), Uint(read_seq)], |_| Ok(()))
-        .optional()?
-        .is_some())
+    )?
+    .query_row(params![Uint(group), Uint(user), Uint(read_seq)], |_| Ok(()))
+    .optional()?
+    .is_some())
 }

@@ -51,9 +51,7 @@ pub(super) fn refusal<C>(members: &Members, m: &NewMessage<C>, now: i64) -> Opti
         Err(_) => {
             return Some(match members {
                 Members::Pair(_) => StorageError::Forbidden,
-                Members::Group(_) => {
-                    StorageError::NotAMember("you are not a member of this group")
-                }
+                Members::Group(_) => StorageError::NotAMember("you are not a member of this group"),
             })
         }
     };

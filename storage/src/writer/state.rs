@@ -9,8 +9,8 @@ use super::op::{Delivered, Members, NewMessage, Op, Target};
 use super::pairs::PairMove;
 use crate::int::{get_u64, Uint};
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
-use crate::row::encode_mentions;
 use crate::recent::{Recent, Slot};
+use crate::row::encode_mentions;
 use crate::social::{DirectPolicy, Gate};
 use crate::{ConversationId, IdMap as HashMap, StorageError, UserId};
 
