@@ -63,6 +63,8 @@ fn routing(c: &mut Criterion) {
                                 kind: 0,
                                 text: "x".repeat(100),
                                 sent_at_ms: 1_764_000_000_000,
+                                mentions: Vec::new(),
+                                mention_all: false,
                             },
                             duplicate: false,
                             members: Members::Pair([from.min(to), from.max(to)]),

@@ -112,6 +112,14 @@ pub enum Event {
     ProfileUpdated(pb::Profile),
     /// A friend changed their nickname, signature or avatar: their public profile now.
     UserUpdated(pb::PublicProfile),
+    /// A group of the user changed (profile, announcement, owner, members, mute), or the
+    /// user joined one: its profile now, with the user's role.
+    GroupUpdated(pb::GroupInfo),
+    /// The user is no longer in a group: left (on another device), removed, or dismissed.
+    GroupRemoved(pb::GroupRemoved),
+    /// An invitation waits for approval: one of the user (who may decline it), or one the
+    /// user may approve as the group's owner or admin.
+    GroupInvitation(pb::GroupInvitation),
 }
 
 impl Event {
@@ -135,6 +143,9 @@ impl Event {
             },
             PushKind::ProfileUpdated(p) => Event::ProfileUpdated(p),
             PushKind::UserUpdated(u) => Event::UserUpdated(u),
+            PushKind::GroupUpdated(g) => Event::GroupUpdated(g),
+            PushKind::GroupRemoved(g) => Event::GroupRemoved(g),
+            PushKind::GroupInvitation(i) => Event::GroupInvitation(i),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }

@@ -95,6 +95,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "too many attempts, retry later",
             ErrorCode::TooManyConnections => "too many connections",
             ErrorCode::FrameTimeout => "a frame did not complete in time",
+            ErrorCode::NotAMember => "not a member of the group",
+            ErrorCode::Muted => "muted in this group",
+            ErrorCode::GroupFull => "the group is full",
         }
     }
 }

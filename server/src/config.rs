@@ -67,6 +67,8 @@ pub struct Config {
     pub friend_request_cooldown_ms: u64,
     /// Answered friend requests are deleted this many milliseconds after the answer.
     pub friend_request_retention_ms: u64,
+    /// Most members of a group, the owner included (`GROUP_FULL` beyond).
+    pub max_group_members: usize,
     /// Longest a graceful shutdown may take, in milliseconds.
     pub shutdown_grace_ms: u64,
     /// "process" (survives a server crash) or "fsync" (survives power loss).
@@ -119,6 +121,7 @@ impl Default for Config {
             send_burst: 200,
             friend_request_cooldown_ms: 24 * 3_600_000,
             friend_request_retention_ms: 30 * 24 * 3_600_000,
+            max_group_members: 10_000,
             shutdown_grace_ms: 10_000,
             durability: Durability::Process,
             pbkdf2_iterations: 100_000,
@@ -288,6 +291,9 @@ impl Config {
         }
         if self.friend_request_retention_ms == 0 {
             return bad("friend_request_retention_ms: must be positive");
+        }
+        if !(2..=1_000_000).contains(&self.max_group_members) {
+            return bad("max_group_members: must be 2..=1000000");
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Storage records to wire messages.
 
 use feige_protocol::pb;
+use feige_storage::group::{GroupRecord, InviteRecord, MemberRecord, Role};
 use feige_storage::social::{
     ConversationRecord, FriendRecord, FriendRequestRecord, PublicUser, ReadPositionRecord,
 };
@@ -19,6 +20,8 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
         text: m.text,
         sent_at_ms: m.sent_at_ms,
         to_user: m.to_user,
+        mentions: m.mentions,
+        mention_all: m.mention_all,
     }
 }
 
@@ -84,5 +87,55 @@ pub(crate) fn conversation(c: &ConversationRecord) -> pb::Conversation {
         unread: c.unread,
         read_seq: c.read_seq,
         last_active_ms: c.last_active_ms,
+        group: c.group.as_ref().map(group),
+        mentioned: c.mentioned,
+    }
+}
+
+/// A group's role on the wire.
+pub(crate) fn role(r: Role) -> pb::GroupRole {
+    match r {
+        Role::Member => pb::GroupRole::Member,
+        Role::Admin => pb::GroupRole::Admin,
+        Role::Owner => pb::GroupRole::Owner,
+    }
+}
+
+/// A group's profile, with the role of the user it was read for.
+pub(crate) fn group(g: &GroupRecord) -> pb::GroupInfo {
+    pb::GroupInfo {
+        group_id: g.id,
+        conversation_id: g.id,
+        name: g.name.clone(),
+        avatar: g.avatar.clone(),
+        announcement: g.announcement.clone(),
+        owner: g.owner,
+        member_count: g.member_count,
+        mute_all: g.mute_all,
+        join_approval: g.join_approval,
+        created_at_ms: g.created_at_ms,
+        my_role: role(g.my_role) as i32,
+    }
+}
+
+pub(crate) fn member(m: &MemberRecord, online: bool) -> pb::GroupMember {
+    pb::GroupMember {
+        user_id: m.user_id,
+        role: role(m.role) as i32,
+        card: m.card.clone(),
+        online,
+        muted_until_ms: m.muted_until_ms,
+        joined_at_ms: m.joined_at_ms,
+        nickname: m.nickname.clone(),
+    }
+}
+
+pub(crate) fn invitation(i: &InviteRecord) -> pb::GroupInvitation {
+    pb::GroupInvitation {
+        group_id: i.group_id,
+        group_name: i.group_name.clone(),
+        user_id: i.user_id,
+        inviter: i.inviter,
+        created_at_ms: i.created_at_ms,
     }
 }

@@ -34,6 +34,19 @@ impl RequestError {
         }
     }
 
+    /// The error response to request `rid`, with `retry_after_ms` when set.
+    pub fn into_envelope(self, rid: u64) -> feige_protocol::Envelope {
+        use feige_protocol::{pb, Body, ResponseResult};
+        let mut env = feige_protocol::Envelope::error(rid, self.code, self.message);
+        if let Some(Body::Response(pb::Response {
+            result: Some(ResponseResult::Error(err)),
+        })) = &mut env.body
+        {
+            err.retry_after_ms = self.retry_after_ms;
+        }
+        env
+    }
+
     /// An INVALID_ARGUMENT error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidArgument, message)
@@ -47,6 +60,12 @@ impl From<StorageError> for RequestError {
                 e.to_string(),
                 std::time::Duration::from_millis(retry_after_ms),
             );
+        }
+        if let StorageError::Muted { retry_after_ms } = e {
+            return RequestError {
+                retry_after_ms,
+                ..RequestError::new(ErrorCode::Muted, e.to_string())
+            };
         }
         let code = match &e {
             StorageError::UsernameTaken => ErrorCode::UsernameTaken,
@@ -62,6 +81,11 @@ impl From<StorageError> for RequestError {
             StorageError::SelfTarget => ErrorCode::InvalidArgument,
             StorageError::CoolingDown { .. } => ErrorCode::RateLimited,
             StorageError::UnknownRequest | StorageError::NotBlocked => ErrorCode::NotFound,
+            StorageError::NotAMember(_) => ErrorCode::NotAMember,
+            StorageError::Muted { .. } => ErrorCode::Muted,
+            StorageError::GroupFull(_) => ErrorCode::GroupFull,
+            StorageError::NotAllowed(_) => ErrorCode::Forbidden,
+            StorageError::Invalid(_) => ErrorCode::InvalidArgument,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)
             | StorageError::Io(_)

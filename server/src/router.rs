@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use feige_protocol::{frame, pb, Envelope, PushKind, ResponseResult};
+use feige_storage::group::SYSTEM_KIND;
 use feige_storage::{CommitSink, Committed};
 
 use crate::convert;
@@ -122,6 +123,18 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                 outbox: ctx.outbox,
             };
             match done.result {
+                Ok(d) if d.message.kind == SYSTEM_KIND => {
+                    // A group's system notice: its request has its own answer; every
+                    // connection of every member (the acting one too) gets the push, so
+                    // each one's stream of the group stays gapless.
+                    encode(
+                        &mut scratch,
+                        &Envelope::push(PushKind::Message(convert::message(d.message))),
+                    );
+                    for member in d.members.as_slice() {
+                        sessions.for_each(*member, |peer| deliver(peer, &scratch));
+                    }
+                }
                 Ok(d) => {
                     let m = d.message;
                     let ack = Envelope::response(
@@ -152,11 +165,9 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                     }
                 }
                 Err(e) => {
-                    let e = RequestError::from(e);
-                    encode(
-                        &mut scratch,
-                        &Envelope::error(ctx.request_id, e.code, e.message),
-                    );
+                    // With retry_after_ms (MUTED says how long the mute lasts).
+                    let env = RequestError::from(e).into_envelope(ctx.request_id);
+                    encode(&mut scratch, &env);
                     deliver(&reply, &scratch);
                 }
             }
@@ -189,6 +200,8 @@ mod tests {
                     kind: 0,
                     text: format!("m{seq}"),
                     sent_at_ms: 0,
+                    mentions: Vec::new(),
+                    mention_all: false,
                 },
                 duplicate: false,
                 members: feige_storage::Members::Pair([1, 2]),

@@ -67,6 +67,33 @@ pub(crate) const REQUEST_NOTE: Field = Field {
     multiline: false,
     name_like: false,
 };
+/// A group's name: 1–64 characters.
+pub(crate) const GROUP_NAME: Field = Field {
+    name: "group name",
+    min_chars: 1,
+    max_chars: 64,
+    max_bytes: 256,
+    multiline: false,
+    name_like: true,
+};
+/// A group's announcement: up to 1024 characters, may span lines.
+pub(crate) const ANNOUNCEMENT: Field = Field {
+    name: "announcement",
+    min_chars: 0,
+    max_chars: 1024,
+    max_bytes: 4096,
+    multiline: true,
+    name_like: false,
+};
+/// A member's card name in a group: up to 64 characters.
+pub(crate) const CARD: Field = Field {
+    name: "card",
+    min_chars: 0,
+    max_chars: 64,
+    max_bytes: 256,
+    multiline: false,
+    name_like: true,
+};
 /// A device name: up to 64 bytes (empty means "default").
 pub(crate) const DEVICE: Field = Field {
     name: "device name",

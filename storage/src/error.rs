@@ -66,6 +66,25 @@ pub enum StorageError {
     /// Unblock of a user who is not blocked.
     #[error("this user is not blocked")]
     NotBlocked,
+    /// The caller (or the user named) is not a member of the group.
+    #[error("{0}")]
+    NotAMember(&'static str),
+    /// The sender is muted in the group: for `retry_after_ms` more (0 = the whole group is
+    /// muted until lifted).
+    #[error("you are muted in this group")]
+    Muted {
+        /// Milliseconds until the mute ends; 0 when the whole group is muted.
+        retry_after_ms: u64,
+    },
+    /// The group has reached its member limit.
+    #[error("the group is full ({0} members at most)")]
+    GroupFull(usize),
+    /// The caller's role does not allow this (or the target's role protects them).
+    #[error("{0}")]
+    NotAllowed(&'static str),
+    /// A request that does not make sense for this group or message.
+    #[error("{0}")]
+    Invalid(String),
     /// A read's snapshot is older than a move of the sequence index that has since dropped
     /// entries it needs from memory (see `recent`); the store reads again, so callers of the
     /// public API do not see this.

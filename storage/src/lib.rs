@@ -8,6 +8,7 @@ pub mod account;
 mod db;
 mod error;
 mod files;
+pub mod group;
 pub mod indexer;
 mod int;
 pub mod message;
@@ -29,7 +30,8 @@ pub use message::{ConversationPosition, HistoryPage, HistoryQuery, StoredMessage
 pub use options::{DirectPolicy, Durability, StoreOptions};
 pub use store::Store;
 pub use writer::{
-    CommitSink, Committed, Delivered, Members, NewMessage, Target, Writer, WriterStats,
+    CommitSink, Committed, Delivered, GroupMembers, Members, Mentions, NewMessage, Target, Writer,
+    WriterStats,
 };
 
 pub(crate) use db::{configure, in_transaction, move_rows};

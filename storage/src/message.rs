@@ -77,12 +77,22 @@ pub(crate) fn history(
     max_bytes: usize,
 ) -> Result<HistoryPage, StorageError> {
     let Some(pair) = membership(c, user, q.conversation)? else {
+        if crate::group::is_group(c, q.conversation)? {
+            return Err(StorageError::NotAMember(
+                "you are not a member of this group",
+            ));
+        }
         return Err(StorageError::Forbidden);
+    };
+    // A group member reads only what follows their joining.
+    let after = match pair {
+        Some(_) => 0,
+        None => crate::group::joined_seq(c, q.conversation, user)?.unwrap_or(0),
     };
     let query = Query {
         conversation: q.conversation,
         range: Range {
-            after: 0,
+            after,
             before: q.before_seq.unwrap_or(u64::MAX),
             newest_first: true,
             limit: q.limit,
@@ -108,28 +118,33 @@ pub(crate) fn sync(
     max_bytes: usize,
 ) -> Result<SyncPage, StorageError> {
     let mut convs = c.prepare_cached(
-        "SELECT mb.conversation_id, c.kind, c.user_a, c.user_b, COALESCE(dc.seq, 0)
+        "SELECT mb.conversation_id, c.kind, c.user_a, c.user_b, COALESCE(dc.seq, 0),
+                COALESCE(g.joined_seq, 0)
          FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
          LEFT JOIN device_cursors dc
            ON dc.user_id = mb.user_id AND dc.device = ?2 AND dc.conversation_id = mb.conversation_id
+         LEFT JOIN members g ON g.user_id = mb.user_id AND g.conversation_id = mb.conversation_id
          WHERE mb.user_id = ?1 ORDER BY mb.conversation_id",
     )?;
-    let convs: Vec<(u64, DirectPair, u64)> = convs
+    // A group's cursor starts at the member's joining (they read only what follows).
+    let convs: Vec<(u64, DirectPair, u64, u64)> = convs
         .query_map(params![Uint(user), device], |r| {
             Ok((
                 get_u64(r, 0)?,
                 pair_of(r.get(1)?, r.get(2)?, r.get(3)?),
                 get_u64(r, 4)?,
+                get_u64(r, 5)?,
             ))
         })?
         .collect::<Result<_, _>>()?;
     let mut page = SyncPage::default();
     let mut budget = Budget::new(max_bytes);
-    for (conv, pair, cursor) in convs {
+    for (conv, pair, cursor, joined) in convs {
         let after = positions
             .iter()
             .find(|p| p.conversation_id == conv)
-            .map_or(cursor, |p| p.seq);
+            .map_or(cursor, |p| p.seq)
+            .max(joined);
         let room = limit - page.messages.len();
         let before = page.messages.len();
         let query = Query {

@@ -27,10 +27,46 @@ pub struct StoredMessage {
     pub text: String,
     /// Commit time (unix ms).
     pub sent_at_ms: i64,
+    /// Groups: the members mentioned (@).
+    pub mentions: Vec<UserId>,
+    /// Groups: everyone was mentioned (@all).
+    pub mention_all: bool,
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =
-    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms";
+    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms, m.mentions";
+
+/// A message's mentions as stored in `messages.mentions`: "*" first for @all, then the ids,
+/// comma-separated; `None` when there are none.
+pub(crate) fn encode_mentions(users: &[UserId], all: bool) -> Option<String> {
+    if users.is_empty() && !all {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::with_capacity(users.len() + 1);
+    if all {
+        parts.push("*".to_owned());
+    }
+    parts.extend(users.iter().map(u64::to_string));
+    Some(parts.join(","))
+}
+
+/// Reads `messages.mentions` back (see [`encode_mentions`]); parts that are not ids are
+/// skipped.
+pub(crate) fn decode_mentions(s: Option<&str>) -> (Vec<UserId>, bool) {
+    let Some(s) = s else {
+        return (Vec::new(), false);
+    };
+    let mut all = false;
+    let mut users = Vec::new();
+    for part in s.split(',') {
+        if part == "*" {
+            all = true;
+        } else if let Ok(id) = part.parse() {
+            users.push(id);
+        }
+    }
+    (users, all)
+}
 
 /// Reads a row of [`MESSAGE_COLUMNS`]; `pair` is the direct conversation's two members.
 pub(crate) fn message_row(
@@ -43,7 +79,10 @@ pub(crate) fn message_row(
         Some((a, b)) if from_user == b => a,
         _ => 0,
     };
+    let (mentions, mention_all) = decode_mentions(r.get::<_, Option<String>>(8)?.as_deref());
     Ok(StoredMessage {
+        mentions,
+        mention_all,
         id: get_u64(r, 0)?,
         conversation_id: get_u64(r, 1)?,
         seq: get_u64(r, 2)?,
@@ -65,5 +104,20 @@ pub(crate) fn pair_of(kind: i64, a: Option<i64>, b: Option<i64>) -> Option<(u64,
     match (kind, a, b) {
         (1, Some(a), Some(b)) => Some((u64::try_from(a).ok()?, u64::try_from(b).ok()?)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_mentions, encode_mentions};
+
+    #[test]
+    fn mentions_round_trip() {
+        assert_eq!(encode_mentions(&[], false), None);
+        assert_eq!(decode_mentions(None), (vec![], false));
+        let s = encode_mentions(&[3, 12], true).unwrap();
+        assert_eq!(s, "*,3,12");
+        assert_eq!(decode_mentions(Some(&s)), (vec![3, 12], true));
+        assert_eq!(decode_mentions(Some("7")), (vec![7], false));
     }
 }

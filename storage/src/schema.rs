@@ -264,6 +264,20 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL,
         PRIMARY KEY (group_id, user_id)
     ) WITHOUT ROWID;",
+    // 16: @mentions. A message's mentions are stored with it ("*" first for @all, then the
+    // user ids, comma-separated; NULL for none), and once per mentioned user (0 = everyone)
+    // in `mentions`, which the conversation list reads for its `mentioned` flag. Invitations
+    // are listed by invitee too.
+    "ALTER TABLE messages ADD COLUMN mentions TEXT;
+    CREATE TABLE mentions (
+        conversation_id INTEGER NOT NULL,
+        user_id         INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        sender_id       INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, user_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX group_invites_by_user ON group_invites(user_id);
+    CREATE INDEX groups_by_owner ON groups(owner_id);",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

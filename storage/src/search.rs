@@ -144,6 +144,8 @@ pub(crate) fn search(
          WHERE f.message_fts MATCH ?1 AND f.rowid < ?3 AND (?4 = 0 OR m.conversation_id = ?4)
            AND EXISTS (SELECT 1 FROM conversation_members mb
                        WHERE mb.user_id = ?2 AND mb.conversation_id = m.conversation_id)
+           AND NOT EXISTS (SELECT 1 FROM members g WHERE g.user_id = ?2
+                           AND g.conversation_id = m.conversation_id AND m.seq <= g.joined_seq)
          ORDER BY f.rowid DESC LIMIT ?5"
     ))?;
     let rows = st.query_map(
@@ -155,7 +157,7 @@ pub(crate) fn search(
             Uint::from_usize(limit)
         ],
         |r| {
-            let pair = pair_of(r.get(8)?, r.get(9)?, r.get(10)?);
+            let pair = pair_of(r.get(9)?, r.get(10)?, r.get(11)?);
             message_row(r, pair)
         },
     )?;

@@ -133,6 +133,15 @@ impl Params {
         }
     }
 
+    /// An optional array of ids (empty when absent).
+    pub(crate) fn ids(&self, key: &str) -> Result<Vec<u64>, Refusal> {
+        self.opt_array(key)?
+            .into_iter()
+            .flatten()
+            .map(|v| id_of(key, v))
+            .collect()
+    }
+
     /// Params of one element of an array param.
     pub(crate) fn of(key: &str, v: &Value) -> Result<Params, Refusal> {
         match v {
@@ -224,6 +233,8 @@ pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
         "kind": kind_name(m.kind),
         "text": m.text,
         "sent_at": m.sent_at_ms,
+        "mentions": ids(&m.mentions),
+        "mention_all": m.mention_all,
     });
     match v {
         Value::Object(map) => map,
@@ -329,6 +340,50 @@ pub(crate) fn conversation(c: &pb::Conversation) -> Value {
         "unread": c.unread,
         "read_seq": c.read_seq.to_string(),
         "last_active": c.last_active_ms,
+        "group": c.group.as_ref().map(group),
+        "mentioned": c.mentioned,
+    })
+}
+
+/// Ids as a JSON array of decimal strings.
+pub(crate) fn ids(ids: &[u64]) -> Value {
+    Value::Array(ids.iter().map(|i| Value::from(i.to_string())).collect())
+}
+
+/// A group role's name: "owner", "admin" or "member".
+pub(crate) fn role_name(role: i32) -> &'static str {
+    match pb::GroupRole::try_from(role) {
+        Ok(pb::GroupRole::Owner) => "owner",
+        Ok(pb::GroupRole::Admin) => "admin",
+        _ => "member",
+    }
+}
+
+/// A group's profile (`group_info`, the `group_updated` event).
+pub(crate) fn group(g: &pb::GroupInfo) -> Value {
+    json!({
+        "group_id": g.group_id.to_string(),
+        "conversation_id": g.conversation_id.to_string(),
+        "name": g.name,
+        "avatar": g.avatar,
+        "announcement": g.announcement,
+        "owner": g.owner.to_string(),
+        "member_count": g.member_count,
+        "mute_all": g.mute_all,
+        "join_approval": g.join_approval,
+        "created_at": g.created_at_ms,
+        "my_role": role_name(g.my_role),
+    })
+}
+
+/// A pending group invitation (`group_invites`, the `group_invitation` event).
+pub(crate) fn group_invitation(i: &pb::GroupInvitation) -> Value {
+    json!({
+        "group_id": i.group_id.to_string(),
+        "group_name": i.group_name,
+        "user": i.user_id.to_string(),
+        "inviter": i.inviter.to_string(),
+        "created_at": i.created_at_ms,
     })
 }
 

@@ -2,6 +2,7 @@
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
 //! [`Client::request`]; `messages` and `social` add the other requests to the same handle.
 
+mod groups;
 mod messages;
 mod social;
 

@@ -108,6 +108,7 @@ impl Conn {
             device: login.device.clone(),
             conn_id: self.conn_id,
             token_hash: login.token_hash.clone(),
+            outbox: self.tx.clone(),
         })
     }
 
@@ -190,6 +191,8 @@ pub(crate) struct Caller {
     pub device: String,
     pub conn_id: u64,
     pub token_hash: Vec<u8>,
+    /// The connection's outbox (the context of a group change's notice in the writer).
+    pub outbox: Outbox,
 }
 
 impl Caller {

@@ -2,7 +2,7 @@
 //! History and Search (served from the reader pool on their own tasks).
 
 use feige_protocol::{pb, ErrorCode, ResponseResult};
-use feige_storage::{HistoryQuery, NewMessage, Target, UserId};
+use feige_storage::{HistoryQuery, Mentions, NewMessage, Target, UserId};
 use tokio::time::Instant;
 
 use super::caller::{Caller, Conn, Flow, Reply, State};
@@ -17,6 +17,8 @@ const HISTORY_DEFAULT: u32 = 50;
 const HISTORY_MAX: u32 = 200;
 const SEARCH_DEFAULT: u32 = 20;
 const SEARCH_MAX: u32 = 100;
+/// Most users one message mentions.
+const MAX_MENTIONS: usize = 100;
 /// Serves `SendMessage`: checks the sender's rate, validates the message and queues it; the
 /// router acks it after the commit. The hot path: it needs only the sender's id, not a copy of
 /// the login.
@@ -72,6 +74,26 @@ async fn queue(
         Ok(_) => {}
     }
     validate::message_text(&m.text, conn.shared.config.max_text_len)?;
+    // Mentions: groups only (the writer checks the members and the sender's role).
+    let mentions = if m.mentions.is_empty() && !m.mention_all {
+        None
+    } else {
+        if !matches!(target, Target::Conversation(_)) {
+            return Err(RequestError::invalid("mentions are for group messages"));
+        }
+        if m.mentions.len() > MAX_MENTIONS {
+            return Err(RequestError::invalid(format!(
+                "at most {MAX_MENTIONS} mentions per message"
+            )));
+        }
+        let mut users = m.mentions;
+        users.sort_unstable();
+        users.dedup();
+        Some(Box::new(Mentions {
+            users,
+            all: m.mention_all,
+        }))
+    };
     let msg = NewMessage {
         ctx: ReplyTo {
             request_id: rid,
@@ -83,6 +105,7 @@ async fn queue(
         client_msg_id: m.client_msg_id,
         kind: m.kind,
         text: m.text,
+        mentions,
     };
     Ok(conn.shared.writer.send_message(msg).await?)
 }

@@ -1,5 +1,5 @@
 //! The request layer: [`dispatch`] maps each request kind to its handler, one file per family
-//! (`account`, `message`, `profile`, `social`). Handlers are free functions: the ones that
+//! (`account`, `message`, `profile`, `social`, `groups`). Handlers are free functions: the ones that
 //! change the connection (Hello, Login, Logout, SendMessage...) run in order on the connection
 //! task over its [`Conn`]; the others run on their own task over a [`Caller`] and answer
 //! through the outbox. Field checks shared by all of them are in [`crate::validate`].
@@ -7,6 +7,7 @@
 
 pub(crate) mod account;
 pub(crate) mod caller;
+mod groups;
 mod message;
 mod profile;
 mod social;
@@ -83,6 +84,25 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
             spawn(conn, rid, page, |me| social::conversations(me, r)).await
         }
         RequestKind::MarkRead(r) => spawn(conn, rid, page, |me| social::mark_read(me, r)).await,
+        // Groups.
+        RequestKind::GroupCreate(r) => spawn(conn, rid, page, |me| groups::create(me, r)).await,
+        RequestKind::GroupInfo(r) => spawn(conn, rid, page, |me| groups::info(me, r)).await,
+        RequestKind::GroupUpdate(r) => spawn(conn, rid, page, |me| groups::update(me, r)).await,
+        RequestKind::GroupInvite(r) => spawn(conn, rid, page, |me| groups::invite(me, r)).await,
+        RequestKind::GroupRemove(r) => spawn(conn, rid, page, |me| groups::remove(me, r)).await,
+        RequestKind::GroupLeave(r) => spawn(conn, rid, page, |me| groups::leave(me, r)).await,
+        RequestKind::GroupDismiss(r) => spawn(conn, rid, page, |me| groups::dismiss(me, r)).await,
+        RequestKind::GroupTransfer(r) => spawn(conn, rid, page, |me| groups::transfer(me, r)).await,
+        RequestKind::GroupSetRole(r) => spawn(conn, rid, page, |me| groups::set_role(me, r)).await,
+        RequestKind::GroupMembers(r) => spawn(conn, rid, page, |me| groups::members(me, r)).await,
+        RequestKind::GroupSetCard(r) => spawn(conn, rid, page, |me| groups::set_card(me, r)).await,
+        RequestKind::GroupMute(r) => spawn(conn, rid, page, |me| groups::mute(me, r)).await,
+        RequestKind::GroupMuteAll(r) => spawn(conn, rid, page, |me| groups::mute_all(me, r)).await,
+        RequestKind::Groups(_) => spawn(conn, rid, page, groups::list).await,
+        RequestKind::GroupInvites(_) => spawn(conn, rid, page, groups::invites).await,
+        RequestKind::GroupAnswerInvite(r) => {
+            spawn(conn, rid, page, |me| groups::answer_invite(me, r)).await
+        }
     }
 }
 

@@ -26,6 +26,10 @@ pub struct ConversationRecord {
     pub read_seq: u64,
     /// Time of the newest message, else when the conversation was opened.
     pub last_active_ms: i64,
+    /// A group's profile.
+    pub group: Option<crate::group::GroupRecord>,
+    /// Groups: a message after `read_seq` mentions the user or everyone.
+    pub mentioned: bool,
 }
 
 /// Which part of a conversation list to read.
@@ -54,7 +58,8 @@ pub(crate) fn conversations(
     // Each conversation's last activity: its newest message (in memory, else in
     // `message_seq`), or its creation.
     let mut st = c.prepare_cached(
-        "SELECT c.id, c.kind, c.user_a, c.user_b, c.created_at_ms, COALESCE(rp.seq, 0),
+        "SELECT c.id, c.kind, c.user_a, c.user_b, c.created_at_ms,
+            max(COALESCE(rp.seq, 0), COALESCE(g.joined_seq, 0)),
             COALESCE(
                 (SELECT m.sent_at_ms FROM message_seq x JOIN messages m ON m.id = x.id
                  WHERE x.conversation_id = c.id ORDER BY x.seq DESC LIMIT 1),
@@ -62,6 +67,7 @@ pub(crate) fn conversations(
          FROM memberships mb JOIN conversations c ON c.id = mb.conversation_id
          LEFT JOIN read_positions rp
            ON rp.user_id = mb.user_id AND rp.conversation_id = mb.conversation_id
+         LEFT JOIN members g ON g.user_id = mb.user_id AND g.conversation_id = mb.conversation_id
          WHERE mb.user_id = ?1",
     )?;
     type Row0 = (u64, Option<(u64, u64)>, i64, u64, i64);
@@ -106,6 +112,13 @@ pub(crate) fn conversations(
             until_ms: i64::MAX,
         };
         let last_message = crate::sequence::read_by_seq(c, view, &newest, pair)?.pop();
+        let (group, mentioned) = match pair {
+            Some(_) => (None, false),
+            None => (
+                Some(crate::group::group_info(c, user, id)?),
+                mentioned(c, id, user, read_seq)?,
+            ),
+        };
         let (peer, remark) = match pair {
             Some((a, b)) => {
                 let other = if a == user { b } else { a };
@@ -128,7 +141,26 @@ pub(crate) fn conversations(
             read_seq,
             last_active_ms: last_message.as_ref().map_or(created, |m| m.sent_at_ms),
             last_message,
+            group,
+            mentioned,
         });
     }
     Ok((out, more))
+}
+
+/// Whether a message after `read_seq` in the group mentions `user` or everyone (and was not
+/// sent by `user`).
+fn mentioned(
+    c: &Connection,
+    group: ConversationId,
+    user: UserId,
+    read_seq: u64,
+) -> Result<bool, StorageError> {
+    Ok(c.prepare_cached(
+        "SELECT 1 FROM mentions WHERE conversation_id = ?1 AND user_id IN (?2, 0)
+             AND seq > ?3 AND sender_id != ?2 LIMIT 1",
+    )?
+    .query_row(params![Uint(group), Uint(user), Uint(read_seq)], |_| Ok(()))
+    .optional()?
+    .is_some())
 }

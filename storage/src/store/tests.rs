@@ -61,6 +61,7 @@ fn msg(ctx: u32, sender: UserId, to: UserId, client: u64) -> NewMessage<u32> {
         client_msg_id: client,
         kind: 0,
         text: format!("hello world {ctx}"),
+        mentions: None,
     }
 }
 

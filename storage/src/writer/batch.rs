@@ -123,6 +123,9 @@ impl<C: Send + 'static> Worker<C> {
         self.lookups.clear();
         self.lookups.extend(ops.iter().map(Lookup::of));
         let mut touched = 0u64;
+        // Group notices in `results`: on a failed batch they are dropped, not reported (their
+        // job's own reply tells the caller).
+        let mut notices = 0usize;
         // Once set, the batch fails as a whole: the ops not yet run are not run (outside a
         // transaction each would commit on its own, and be reported failed).
         let mut failed = match run_cached(&self.conn, "BEGIN IMMEDIATE") {
@@ -141,6 +144,7 @@ impl<C: Send + 'static> Worker<C> {
                         result: Err(StorageError::CommitFailed(e.clone())),
                     }),
                     Op::Call(job, _) => replies.push(job(None).0),
+                    Op::Group(job) => replies.push(job(None).0),
                     Op::Shutdown => *stopping = true,
                 }
                 continue;
@@ -174,6 +178,20 @@ impl<C: Send + 'static> Worker<C> {
                         // Neither the tail nor the pair cache may know all pairs now.
                         self.state.stale = true;
                         self.state.direct_all = false;
+                    }
+                }
+                Op::Group(job) => {
+                    let (reply, intact, notice) = job(Some((&self.conn, &mut self.state, now)));
+                    replies.push(reply);
+                    if let Err(e) = intact {
+                        tracing::error!(error = %e, "a savepoint failed; batch rolled back");
+                        failed = Some(e);
+                        continue;
+                    }
+                    if let Some(n) = notice {
+                        stored += 1;
+                        notices += 1;
+                        results.push(n);
                     }
                 }
                 Op::Shutdown => *stopping = true,
@@ -217,6 +235,11 @@ impl<C: Send + 'static> Worker<C> {
                     }
                 }
                 self.state.rolled_back();
+                if notices > 0 {
+                    results.retain(|r| {
+                        !matches!(&r.result, Ok(d) if d.message.kind == crate::group::SYSTEM_KIND)
+                    });
+                }
                 for r in results.iter_mut() {
                     r.result = Err(StorageError::CommitFailed(e.clone()));
                 }

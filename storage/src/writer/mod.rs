@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 mod batch;
 mod checkpoint;
+mod groups;
 mod index;
 mod op;
 mod pairs;
@@ -25,7 +26,10 @@ mod tests;
 use batch::Worker;
 pub(crate) use checkpoint::{Checkpointer, WAL_SIZE_LIMIT};
 use op::{job, Op};
-pub use op::{CommitSink, Committed, Delivered, Members, NewMessage, Target, WriterStats};
+pub use op::{
+    CommitSink, Committed, Delivered, GroupMembers, Members, Mentions, NewMessage, Target,
+    WriterStats,
+};
 use state::State;
 
 use crate::indexer::Indexer;

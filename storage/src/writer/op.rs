@@ -34,6 +34,18 @@ pub struct NewMessage<C> {
     pub kind: i32,
     /// Body text.
     pub text: String,
+    /// Groups only: who the message mentions (boxed: most messages have none, and the op
+    /// stays small).
+    pub mentions: Option<Box<Mentions>>,
+}
+
+/// The @mentions of a group message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// Members mentioned.
+    pub users: Vec<UserId>,
+    /// Everyone (@all): the owner and admins only.
+    pub all: bool,
 }
 
 /// A committed (or refused) message and who should hear of it.
@@ -53,8 +65,32 @@ pub struct Delivered {
 pub enum Members {
     /// A direct conversation: the pair, smaller id first.
     Pair([UserId; 2]),
-    /// Any other conversation.
-    Group(Arc<[UserId]>),
+    /// A group: its members with their roles and mutes.
+    Group(Arc<GroupMembers>),
+}
+
+/// A group's members as the writer checks its messages: sorted ids, and at the same index
+/// each one's role and mute deadline.
+#[derive(Debug, PartialEq, Eq, Default)]
+pub struct GroupMembers {
+    /// Member ids, sorted.
+    pub ids: Box<[UserId]>,
+    /// Per member (same index): role (0 member, 1 admin, 2 owner) and mute deadline (unix ms).
+    pub rules: Box<[(u8, i64)]>,
+    /// Only the owner and admins may speak.
+    pub mute_all: bool,
+}
+
+impl GroupMembers {
+    /// Plain members without mutes (for tests and for notices to departed users).
+    pub fn plain(ids: Vec<UserId>) -> Self {
+        let rules = vec![(0, 0); ids.len()].into();
+        GroupMembers {
+            ids: ids.into(),
+            rules,
+            mute_all: false,
+        }
+    }
 }
 
 impl Members {
@@ -62,7 +98,7 @@ impl Members {
     pub fn as_slice(&self) -> &[UserId] {
         match self {
             Members::Pair(p) => p,
-            Members::Group(g) => g,
+            Members::Group(g) => &g.ids,
         }
     }
 
@@ -134,8 +170,20 @@ where
     (job, reply_rx)
 }
 
+/// A group job ([`super::Writer::group`]): run with the batch's connection, the writer's state
+/// and the batch time, or, given `None`, dropped unrun. Besides what a [`Job`] returns, it
+/// gives the system notice it stored, to report with the batch's messages.
+pub(super) type GroupJob<C> = Box<
+    dyn FnOnce(
+            Option<(&Connection, &mut super::state::State, i64)>,
+        ) -> (Reply, Result<(), String>, Option<Committed<C>>)
+        + Send,
+>;
+
 pub(super) enum Op<C> {
     Message(NewMessage<C>),
+    /// A change of a group's members or rules, with its system notice.
+    Group(GroupJob<C>),
     /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
     Call(Job, bool),
     Shutdown,
@@ -145,7 +193,7 @@ pub(super) enum Op<C> {
 /// `f`'s result, and `Err` when a savepoint statement failed: the transaction then holds an
 /// unknown part of `f`'s writes (or was rolled back by a failed `INSERT OR ROLLBACK`), and
 /// only failing the whole batch keeps the replies true.
-fn in_savepoint<T>(
+pub(super) fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> (Result<T, StorageError>, Result<(), String>) {
@@ -175,6 +223,7 @@ mod tests {
         let m = super::Members::direct(9, 4);
         assert_eq!(m.as_slice(), &[4, 9]);
         assert_eq!(m.pair(), Some((4, 9)));
-        assert_eq!(super::Members::Group(vec![1, 2, 3].into()).pair(), None);
+        let g = super::GroupMembers::plain(vec![1, 2, 3]);
+        assert_eq!(super::Members::Group(g.into()).pair(), None);
     }
 }

@@ -10,6 +10,7 @@ use super::pairs::PairMove;
 use crate::int::{get_u64, Uint};
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
 use crate::recent::{Recent, Slot};
+use crate::row::encode_mentions;
 use crate::social::{DirectPolicy, Gate};
 use crate::{ConversationId, IdMap as HashMap, StorageError, UserId};
 
@@ -291,14 +292,7 @@ impl State {
             // A direct conversation's members are its pair, always.
             let members = match pair_of(kind, a, b) {
                 Some((a, b)) => Members::direct(a, b),
-                None => Members::Group(
-                    c.prepare_cached(
-                        "SELECT user_id FROM members WHERE conversation_id = ?1 ORDER BY user_id",
-                    )?
-                    .query_map([Uint(id)], |r| get_u64(r, 0))?
-                    .collect::<Result<Vec<_>, _>>()?
-                    .into(),
-                ),
+                None => super::groups::load_members(c, id)?,
             };
             self.convs.insert(id, Conv { last_seq, members });
         }
@@ -408,11 +402,12 @@ impl State {
         };
         let id = self.next_id(now);
         let conv = self.conv(c, conv_id)?;
-        if conv.members.as_slice().binary_search(&m.sender).is_err() {
+        // Not a member, muted, bad mentions (`groups::refusal`).
+        if let Some(e) = super::groups::refusal(&conv.members, m, now) {
             // A resend of a message stored before the sender left is still a duplicate.
             return match self.original(c, m)? {
                 Some(d) => Ok(d),
-                None => Err(StorageError::Forbidden),
+                None => Err(e),
             };
         }
         let seq = conv.last_seq + 1;
@@ -422,8 +417,8 @@ impl State {
         // and only then is the original looked up (one index probe per message, not two).
         let inserted = c
             .prepare_cached(
-                "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms, mentions)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
             )?
             .execute(params![
@@ -434,7 +429,10 @@ impl State {
                 client_id,
                 m.kind,
                 m.text,
-                now
+                now,
+                m.mentions
+                    .as_deref()
+                    .and_then(|mn| encode_mentions(&mn.users, mn.all))
             ])?;
         if inserted == 0 {
             return self
@@ -461,18 +459,24 @@ impl State {
                 sender: m.sender,
             },
         ));
+        let mut message = StoredMessage {
+            id,
+            conversation_id: conv_id,
+            seq,
+            from_user: m.sender,
+            to_user,
+            client_msg_id: m.client_msg_id,
+            kind: m.kind,
+            text: std::mem::take(&mut m.text),
+            sent_at_ms: now,
+            mentions: Vec::new(),
+            mention_all: false,
+        };
+        if m.mentions.is_some() {
+            State::record_mentions(c, m, conv_id, seq, &mut message)?;
+        }
         Ok(Delivered {
-            message: StoredMessage {
-                id,
-                conversation_id: conv_id,
-                seq,
-                from_user: m.sender,
-                to_user,
-                client_msg_id: m.client_msg_id,
-                kind: m.kind,
-                text: std::mem::take(&mut m.text),
-                sent_at_ms: now,
-            },
+            message,
             duplicate: false,
             members,
         })

@@ -106,6 +106,7 @@ fn commit_batch(
                 client_msg_id: 0,
                 kind: 1,
                 text: "x".into(),
+                mentions: None,
             };
             st.insert(c, &mut m, crate::now_ms()).unwrap()
         })
@@ -193,6 +194,7 @@ fn message(ctx: u32, from: u64, to: u64) -> Op<u32> {
         client_msg_id: 0,
         kind: 0,
         text: "x".into(),
+        mentions: None,
     })
 }
 
@@ -483,6 +485,7 @@ fn a_rolled_back_batch_leaves_no_entries() {
         client_msg_id: 0,
         kind: 1,
         text: "x".into(),
+        mentions: None,
     };
     st.insert(&c, &mut m, crate::now_ms()).unwrap();
     c.execute_batch("ROLLBACK").unwrap();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use feige_client::{Backoff, Client, ConnState, Event};
+use feige_client::{pb, Backoff, Client, ConnState, Event};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -103,6 +103,23 @@ async fn forward(shared: &Shared, event: Event) {
         }
         Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
         Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
+        Event::GroupUpdated(g) => social(shared, "group_updated", json::group(&g)).await,
+        Event::GroupRemoved(r) => {
+            let reason = match pb::GroupRemovedReason::try_from(r.reason) {
+                Ok(pb::GroupRemovedReason::Removed) => "removed",
+                Ok(pb::GroupRemovedReason::Dismissed) => "dismissed",
+                _ => "left",
+            };
+            let v = json!({
+                "group_id": r.group_id.to_string(),
+                "reason": reason,
+                "by_user": r.by_user.to_string(),
+            });
+            social(shared, "group_removed", v).await;
+        }
+        Event::GroupInvitation(i) => {
+            social(shared, "group_invitation", json::group_invitation(&i)).await;
+        }
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }

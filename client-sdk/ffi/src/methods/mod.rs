@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 
 use crate::json::{self, Params, Refusal};
 
+mod groups;
+
 /// What a method's future yields: its result JSON, or why it failed.
 pub(crate) type Reply = Result<Value, ClientError>;
 /// A method call, ready to run on the SDK's runtime.
@@ -48,7 +50,7 @@ pub(crate) type Method = fn(&Params, Conn) -> Result<Call, Refusal>;
 
 /// Every family's table of methods: this file's (accounts, messages, the social graph), then
 /// one per file of this module.
-const FAMILIES: &[&[(&str, Method)]] = &[METHODS];
+const FAMILIES: &[&[(&str, Method)]] = &[METHODS, groups::METHODS];
 
 /// The methods of accounts, messages and the social graph, by name.
 const METHODS: &[(&str, Method)] = &[
@@ -165,7 +167,8 @@ fn ping(_: &Params, conn: Conn) -> Result<Call, Refusal> {
     })
 }
 
-/// `send_message`: `{"to_user" | "conversation_id", "text", "client_msg_id"?, "kind"?}` →
+/// `send_message`: `{"to_user" | "conversation_id", "text", "client_msg_id"?, "kind"?,
+/// "mentions"?: [user...], "mention_all"?}` →
 /// `{"message_id","conversation_id","seq","sent_at","duplicate"}`, once stored.
 fn send_message(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let to_user = p.opt_id("to_user")?.unwrap_or(0);
@@ -186,6 +189,8 @@ fn send_message(p: &Params, conn: Conn) -> Result<Call, Refusal> {
         client_msg_id: p.opt_id("client_msg_id")?.unwrap_or(0),
         kind: kind as i32,
         text: p.string("text")?,
+        mentions: p.ids("mentions")?,
+        mention_all: p.opt_bool("mention_all")?.unwrap_or(false),
     };
     call(async move {
         let ok = conn.client().await?.send(msg).await?;
