@@ -11,9 +11,14 @@
 #
 #   benches/scripts/compare.sh                  # 3 rounds, the shapes of BENCHMARKS.md
 #   ROUNDS=5 WORKLOADS=im TARGETS="feige-process mqtt-qos0 nats" benches/scripts/compare.sh
+#   WORKLOADS="fan100 fan1000" TARGETS="feige-process mqtt-qos0 nats" benches/scripts/compare.sh
+#
+# Workloads: im (im-1to1 closed loop), open (im-1to1 open loop), idle, and fanG (fanout: one
+# sender posting to a group of G receivers, window FANOUT_WINDOW; e.g. fan100, fan1000).
 #
 # Settings (environment): ROUNDS (3), CLIENTS (1000), WINDOW (16), DURATION (10), WARMUP (2),
 # RATE (open-loop msgs/s, 2000), RATE_CLIENTS (100), IDLE_N (19500), IDLE_SOURCES (4),
+# FANOUT_WINDOW (16),
 # WORKLOADS ("im open idle"), TARGETS ("feige-process feige-fsync mqtt-qos0 mqtt-qos1 nats"),
 # WARM (workloads with a warm Feige run too: "im open"), OUT (the JSON lines file),
 # SEED (the seed directory; default: seed.sh's, with as many accounts as the largest workload
@@ -30,6 +35,7 @@ RATE=${RATE:-2000}
 RATE_CLIENTS=${RATE_CLIENTS:-100}
 IDLE_N=${IDLE_N:-19500}
 IDLE_SOURCES=${IDLE_SOURCES:-4}
+FANOUT_WINDOW=${FANOUT_WINDOW:-16}
 WORKLOADS=${WORKLOADS:-"im open idle"}
 TARGETS=${TARGETS:-"feige-process feige-fsync mqtt-qos0 mqtt-qos1 nats"}
 WARM=${WARM:-"im open"}
@@ -45,6 +51,7 @@ for w in $WORKLOADS; do
         im) k=$CLIENTS ;;
         open) k=$RATE_CLIENTS ;;
         idle) k=$IDLE_N ;;
+        fan[0-9]*) k=$(( ${w#fan} + 1 )) ;;
         *) echo "unknown workload $w" >&2; exit 2 ;;
     esac
     [ "$k" -gt "$users" ] && users=$k
@@ -64,6 +71,7 @@ shape() {
         im) echo "im-1to1 -c $CLIENTS -w $WINDOW -d $DURATION --warmup $WARMUP" ;;
         open) echo "im-1to1 -c $RATE_CLIENTS --rate $RATE -d $DURATION --warmup $WARMUP" ;;
         idle) echo "idle -n $IDLE_N --sources $IDLE_SOURCES --hold 5" ;;
+        fan*) echo "fanout -g ${1#fan} -w $FANOUT_WINDOW -d $DURATION --warmup $WARMUP" ;;
     esac
 }
 

@@ -30,6 +30,7 @@ run idle "${feige[@]}" -n 300 --users 20 --sources 3 --hold 1
 run sync "${feige[@]}" -k 500 --conversations 10 --repeat 2
 run history "${feige[@]}" --messages 3000 --conversations 10 --pages 100 --searches 20
 run login "${feige[@]}" -d 1 --concurrency 2
+run fanout "${feige[@]}" -g 30 -s 2 -w 8 -d 1 --warmup 0.5
 
 if install_peers; then
     start_mosquitto 11884; pids+=("$MOSQ_PID")
@@ -39,6 +40,8 @@ if install_peers; then
     done
     run idle --target mqtt --addr 127.0.0.1:11884 --server-pid "$MOSQ_PID" -n 300 --sources 3 --hold 1
     run im-1to1 --target nats --addr 127.0.0.1:14223 --server-pid "$NATS_PID" -c 20 -w 8 -d 1 --warmup 0.5
+    run fanout --target mqtt --addr 127.0.0.1:11884 --server-pid "$MOSQ_PID" -g 30 -w 8 -d 1 --warmup 0.5
+    run fanout --target nats --addr 127.0.0.1:14223 --server-pid "$NATS_PID" -g 30 -w 8 -d 1 --warmup 0.5
     run idle --target nats --addr 127.0.0.1:14223 --server-pid "$NATS_PID" -n 300 --sources 3 --hold 1
 else
     echo "smoke: mosquitto/nats-server could not be installed; peers skipped" >&2

@@ -7,6 +7,8 @@
 
 pub mod accounts;
 pub mod crash;
+pub mod fanout;
+pub mod group;
 pub mod history;
 pub mod idle;
 pub mod im;
@@ -25,7 +27,7 @@ use bytes::BytesMut;
 use serde_json::{Map, Value};
 use tokio::net::TcpStream;
 
-use wire::{Kind, Wire};
+use wire::{Kind, Subscription, Wire};
 
 /// Which server to drive and how to watch it; shared by every workload.
 #[derive(Debug, Clone, clap::Args)]
@@ -153,7 +155,8 @@ impl TargetArgs {
     }
 }
 
-/// Opens client `idx`'s connection, logged in / subscribed, and its protocol state.
+/// Opens client `idx`'s connection, logged in / subscribed to its own address, and its
+/// protocol state.
 ///
 /// # Errors
 /// The connection or its handshake fails.
@@ -163,6 +166,22 @@ pub async fn connect_client(
     accounts: &[accounts::Account],
     ids: &Arc<Vec<u64>>,
     run_id: u32,
+) -> anyhow::Result<(TcpStream, BytesMut, Wire)> {
+    connect_subscribed(t, idx, accounts, ids, run_id, Subscription::Own).await
+}
+
+/// Opens client `idx`'s connection, logged in / subscribed to `sub`, and its protocol state.
+/// (A Feige client receives what its user receives, whatever `sub` says.)
+///
+/// # Errors
+/// The connection or its handshake fails.
+pub async fn connect_subscribed(
+    t: &TargetArgs,
+    idx: usize,
+    accounts: &[accounts::Account],
+    ids: &Arc<Vec<u64>>,
+    run_id: u32,
+    sub: Subscription,
 ) -> anyhow::Result<(TcpStream, BytesMut, Wire)> {
     let addr = t.addr();
     let src = t.source(idx);
@@ -180,7 +199,7 @@ pub async fn connect_client(
             )
         }
         Kind::Mqtt => {
-            let (s, b) = wire::mqtt_connect(addr, src, idx, t.qos, run_id).await?;
+            let (s, b) = wire::mqtt_connect(addr, src, idx, sub, t.qos, run_id).await?;
             (
                 s,
                 b,
@@ -191,7 +210,7 @@ pub async fn connect_client(
             )
         }
         Kind::Nats => {
-            let (s, b) = wire::nats_connect(addr, src, idx).await?;
+            let (s, b) = wire::nats_connect(addr, src, idx, sub).await?;
             (s, b, Wire::Nats)
         }
     })

@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 /// Fields that name a run's shape.
 const SHAPE: &[&str] = &[
     "clients",
+    "senders",
+    "members",
     "window",
     "rate",
     "mode",
@@ -45,6 +47,19 @@ fn columns(workload: &str) -> &'static [(&'static str, &'static str)] {
             ("duplicated", "dup"),
             ("out_of_order", "ooo"),
         ],
+        "fanout" => &[
+            ("delivered_per_s", "deliveries/s"),
+            ("messages_per_s", "group msgs/s"),
+            ("p50_ms", "p50 ms"),
+            ("p99_ms", "p99 ms"),
+            ("server_cpu_pct", "server CPU %"),
+            ("server_cpu_us_per_msg", "server CPU µs/delivery"),
+            ("generator_cpu_pct", "generator CPU %"),
+            ("longest_stall_ms", "longest stall ms"),
+            ("lost", "lost"),
+            ("duplicated", "dup"),
+            ("out_of_order", "ooo"),
+        ],
         "idle" => &[
             ("rss_per_conn_bytes", "server RSS/conn B"),
             ("server_rss_mb", "server RSS MB"),
@@ -66,7 +81,7 @@ fn columns(workload: &str) -> &'static [(&'static str, &'static str)] {
 /// The figure a ratio is taken of, and whether higher is better.
 fn headline(workload: &str) -> Option<(&'static str, bool)> {
     match workload {
-        "im-1to1" => Some(("delivered_per_s", true)),
+        "im-1to1" | "fanout" => Some(("delivered_per_s", true)),
         "idle" => Some(("rss_per_conn_bytes", false)),
         _ => None,
     }

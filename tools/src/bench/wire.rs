@@ -240,7 +240,26 @@ fn mqtt_packet(buf: &mut BytesMut) -> anyhow::Result<Option<(u8, Bytes)>> {
     Ok(Some((first, buf.split_to(len).freeze())))
 }
 
-/// Opens an MQTT connection (clean session, no keep-alive) subscribed to `u/idx` at `qos`.
+/// What a client receives besides nothing: its own address, or the fan-out group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscription {
+    /// Client `i`'s own: MQTT topic `u/i`, NATS subject `u.i` (Feige: its user id).
+    Own,
+    /// The one group: MQTT topic `g/0`, NATS subject `g.0` (Feige: the group's members).
+    Group,
+}
+
+/// Where a message goes: client `i`, or the group (for Feige, its conversation id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// Client `i`.
+    Client(usize),
+    /// The group; for Feige, the group's conversation.
+    Group(u64),
+}
+
+/// Opens an MQTT connection (clean session, no keep-alive) subscribed at `qos` to `u/idx`, or
+/// to `g/0` for [`Subscription::Group`].
 ///
 /// # Errors
 /// The connection, CONNACK or SUBACK fails.
@@ -248,6 +267,7 @@ pub async fn mqtt_connect(
     addr: SocketAddr,
     src: Option<IpAddr>,
     idx: usize,
+    sub: Subscription,
     qos: u8,
     run_id: u32,
 ) -> anyhow::Result<(TcpStream, BytesMut)> {
@@ -265,7 +285,11 @@ pub async fn mqtt_connect(
     out.put_slice(&body);
     body.clear();
     body.put_u16(1); // packet id
-    mqtt_str(format!("u/{idx}").as_bytes(), &mut body);
+    let topic = match sub {
+        Subscription::Own => format!("u/{idx}"),
+        Subscription::Group => "g/0".to_owned(),
+    };
+    mqtt_str(topic.as_bytes(), &mut body);
     body.put_u8(qos);
     out.put_u8(0x82);
     mqtt_len(body.len(), &mut out);
@@ -327,7 +351,8 @@ enum NatsOp {
     Other,
 }
 
-/// Opens a core NATS connection subscribed to `u.idx` (confirmed by a PING/PONG round trip).
+/// Opens a core NATS connection subscribed to `u.idx`, or to `g.0` for
+/// [`Subscription::Group`] (confirmed by a PING/PONG round trip).
 ///
 /// # Errors
 /// The connection fails or the server reports an error.
@@ -335,11 +360,16 @@ pub async fn nats_connect(
     addr: SocketAddr,
     src: Option<IpAddr>,
     idx: usize,
+    sub: Subscription,
 ) -> anyhow::Result<(TcpStream, BytesMut)> {
     let mut s = tcp_connect(addr, src).await?;
     let mut buf = BytesMut::new();
+    let subject = match sub {
+        Subscription::Own => format!("u.{idx}"),
+        Subscription::Group => "g.0".to_owned(),
+    };
     let hello = format!(
-        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"echo\":false,\"lang\":\"rust\",\"version\":\"0\",\"protocol\":1,\"name\":\"fb{idx}\"}}\r\nSUB u.{idx} 1\r\nPING\r\n"
+        "CONNECT {{\"verbose\":false,\"pedantic\":false,\"echo\":false,\"lang\":\"rust\",\"version\":\"0\",\"protocol\":1,\"name\":\"fb{idx}\"}}\r\nSUB {subject} 1\r\nPING\r\n"
     );
     s.write_all(hello.as_bytes()).await?;
     loop {
@@ -362,12 +392,28 @@ impl Wire {
         payload: &[u8],
         out: &mut BytesMut,
     ) {
+        self.encode_to(Dest::Client(to), client_msg_id, payload, out);
+    }
+
+    /// Appends a message with `payload` for `dest`.
+    pub fn encode_to(
+        &mut self,
+        dest: Dest,
+        client_msg_id: u64,
+        payload: &[u8],
+        out: &mut BytesMut,
+    ) {
         match self {
             Wire::Feige { ids, next_rid } => {
+                let (to_user, conversation_id) = match dest {
+                    Dest::Client(to) => (ids[to], 0),
+                    Dest::Group(conv) => (0, conv),
+                };
                 let env = Envelope::request(
                     *next_rid,
                     RequestKind::SendMessage(pb::SendMessage {
-                        to_user: ids[to],
+                        to_user,
+                        conversation_id,
                         client_msg_id,
                         text: String::from_utf8_lossy(payload).into_owned(),
                         ..Default::default()
@@ -377,7 +423,10 @@ impl Wire {
                 frame::encode(&env, out);
             }
             Wire::Mqtt { qos, next_pid } => {
-                let topic = format!("u/{to}");
+                let topic = match dest {
+                    Dest::Client(to) => format!("u/{to}"),
+                    Dest::Group(_) => "g/0".to_owned(),
+                };
                 let pid_len = if *qos > 0 { 2 } else { 0 };
                 out.put_u8(0x30 | (*qos << 1));
                 mqtt_len(2 + topic.len() + pid_len + payload.len(), out);
@@ -389,7 +438,11 @@ impl Wire {
                 out.put_slice(payload);
             }
             Wire::Nats => {
-                out.put_slice(format!("PUB u.{to} {}\r\n", payload.len()).as_bytes());
+                let subject = match dest {
+                    Dest::Client(to) => format!("u.{to}"),
+                    Dest::Group(_) => "g.0".to_owned(),
+                };
+                out.put_slice(format!("PUB {subject} {}\r\n", payload.len()).as_bytes());
                 out.put_slice(payload);
                 out.put_slice(b"\r\n");
             }

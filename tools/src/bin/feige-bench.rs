@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use feige_tools::bench::{self, crash, history, idle, im, login, sync, TargetArgs};
+use feige_tools::bench::{self, crash, fanout, history, idle, im, login, sync, TargetArgs};
 
 /// Load generator for Feige and, side by side, MQTT (mosquitto) and core NATS (nats-server).
 #[derive(Debug, Parser)]
@@ -30,6 +30,14 @@ enum Command {
         target: TargetArgs,
         #[command(flatten)]
         args: im::ImArgs,
+    },
+    /// S senders post to one group of G receivers (a Feige group, an MQTT topic, a NATS
+    /// subject), closed loop (window W).
+    Fanout {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: fanout::FanoutArgs,
     },
     /// N logged-in idle connections: server RSS per connection.
     Idle {
@@ -143,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async {
         let (target, fut): (&TargetArgs, Workload<'_>) = match &cli.command {
             Command::Im1to1 { target, args } => (target, Box::pin(im::run(target, args))),
+            Command::Fanout { target, args } => (target, Box::pin(fanout::run(target, args))),
             Command::Idle { target, args } => (target, Box::pin(idle::run(target, args))),
             Command::Sync { target, args } => (target, Box::pin(sync::run(target, args))),
             Command::History { target, args } => (target, Box::pin(history::run(target, args))),
