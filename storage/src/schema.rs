@@ -264,6 +264,8 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL,
         PRIMARY KEY (group_id, user_id)
     ) WITHOUT ROWID;",
+    // 16: world rooms' kept history, wallets with their ledger, and red packets.
+    crate::red_packet::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

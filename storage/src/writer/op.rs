@@ -136,6 +136,8 @@ where
 
 pub(super) enum Op<C> {
     Message(NewMessage<C>),
+    /// A message with work to run in its transaction (see [`super::attach`]).
+    Attached(NewMessage<C>, super::attach::Attachment),
     /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
     Call(Job, bool),
     Shutdown,
