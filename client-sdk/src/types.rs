@@ -112,6 +112,12 @@ pub enum Event {
     ProfileUpdated(pb::Profile),
     /// A friend changed their nickname, signature or avatar: their public profile now.
     UserUpdated(pb::PublicProfile),
+    /// A message in a world room this connection has joined (sent by someone else, or by
+    /// the user on another connection). Rooms keep no delivery state: what arrives while
+    /// disconnected is read with [`Client::room_history`].
+    RoomMessage(pb::RoomMessage),
+    /// Someone took a share of a red packet the user sent.
+    RedPacketGrabbed(pb::RedPacketGrabbed),
 }
 
 impl Event {
@@ -135,6 +141,8 @@ impl Event {
             },
             PushKind::ProfileUpdated(p) => Event::ProfileUpdated(p),
             PushKind::UserUpdated(u) => Event::UserUpdated(u),
+            PushKind::RoomMessage(m) => Event::RoomMessage(m),
+            PushKind::RedPacketGrabbed(g) => Event::RedPacketGrabbed(g),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }

@@ -95,6 +95,13 @@ impl ErrorCode {
             ErrorCode::RateLimited => "too many attempts, retry later",
             ErrorCode::TooManyConnections => "too many connections",
             ErrorCode::FrameTimeout => "a frame did not complete in time",
+            ErrorCode::RedPacketEmpty => "every share of the red packet has been taken",
+            ErrorCode::AlreadyGrabbed => "already took a share of this red packet",
+            ErrorCode::InsufficientFunds => "insufficient funds",
+            ErrorCode::RedPacketExpired => "the red packet has expired",
+            ErrorCode::NotInRoom => "not in this room",
+            ErrorCode::TooManyRooms => "in too many rooms",
+            ErrorCode::RoomFull => "the room is full",
         }
     }
 }

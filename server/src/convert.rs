@@ -19,6 +19,12 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
         text: m.text,
         sent_at_ms: m.sent_at_ms,
         to_user: m.to_user,
+        // A red packet's id is its message's.
+        red_packet_id: if m.kind == pb::MessageKind::RedPacket as i32 {
+            m.id
+        } else {
+            0
+        },
     }
 }
 

@@ -62,6 +62,11 @@ impl From<StorageError> for RequestError {
             StorageError::SelfTarget => ErrorCode::InvalidArgument,
             StorageError::CoolingDown { .. } => ErrorCode::RateLimited,
             StorageError::UnknownRequest | StorageError::NotBlocked => ErrorCode::NotFound,
+            StorageError::UnknownRedPacket => ErrorCode::NotFound,
+            StorageError::RedPacketEmpty => ErrorCode::RedPacketEmpty,
+            StorageError::AlreadyGrabbed => ErrorCode::AlreadyGrabbed,
+            StorageError::RedPacketExpired => ErrorCode::RedPacketExpired,
+            StorageError::InsufficientFunds { .. } => ErrorCode::InsufficientFunds,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)
             | StorageError::Io(_)
