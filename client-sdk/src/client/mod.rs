@@ -3,6 +3,8 @@
 //! [`Client::request`]; `messages` and `social` add the other requests to the same handle.
 
 mod messages;
+mod red_packets;
+mod rooms;
 mod social;
 
 use std::sync::Arc;
