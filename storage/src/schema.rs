@@ -265,7 +265,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (group_id, user_id)
     ) WITHOUT ROWID;",
     // 16: world rooms' kept history, wallets with their ledger, and red packets.
-    crate::red_packet::MIGRATION,
+    crate::red_packet::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

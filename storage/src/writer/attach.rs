@@ -1,32 +1,13 @@
-//! Messages with work attached: a write that must commit with the message or not at all (a
+//! Messages with work attached ([`Attachment`]): a write that must commit with the message or not at all (a
 //! red packet's debit and its row). The work runs in a savepoint with the message's insert,
 //! after the sender is found to be a member, so a refusal of either undoes both. Plain
 //! messages never come here.
 
 use rusqlite::Connection;
 
-use super::op::{Delivered, Members, NewMessage};
+use super::op::{Attached, Attachment, Delivered, NewMessage};
 use super::state::State;
-use crate::{ConversationId, StorageError, UserId};
-
-/// What attached work learns of its message before the row is inserted.
-#[derive(Debug)]
-pub struct Attached<'a> {
-    /// The id the message will have.
-    pub message_id: u64,
-    /// Its conversation.
-    pub conversation_id: ConversationId,
-    /// Its sender, a member of the conversation.
-    pub sender: UserId,
-    /// The conversation's members.
-    pub members: &'a Members,
-    /// The commit's clock (unix ms), the message's `sent_at_ms`.
-    pub now_ms: i64,
-}
-
-/// Work run in a message's transaction (see [`crate::Writer::send_attached`]).
-pub type Attachment =
-    Box<dyn FnOnce(&Connection, &Attached<'_>) -> Result<(), StorageError> + Send>;
+use crate::{ConversationId, StorageError};
 
 impl State {
     /// Runs `attach` and stores `m` as `id` in one savepoint; a resend of a stored client id

@@ -23,11 +23,13 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use attach::{Attached, Attachment};
 use batch::Worker;
 pub(crate) use checkpoint::{Checkpointer, WAL_SIZE_LIMIT};
 use op::{job, Op};
-pub use op::{CommitSink, Committed, Delivered, Members, NewMessage, Target, WriterStats};
+pub use op::{
+    Attached, Attachment, CommitSink, Committed, Delivered, Members, NewMessage, Target,
+    WriterStats,
+};
 use state::State;
 
 use crate::indexer::Indexer;

@@ -36,6 +36,25 @@ pub struct NewMessage<C> {
     pub text: String,
 }
 
+/// What attached work learns of its message before the row is inserted.
+#[derive(Debug)]
+pub struct Attached<'a> {
+    /// The id the message will have.
+    pub message_id: u64,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+    /// Its sender, a member of the conversation.
+    pub sender: UserId,
+    /// The conversation's members.
+    pub members: &'a Members,
+    /// The commit's clock (unix ms), the message's `sent_at_ms`.
+    pub now_ms: i64,
+}
+
+/// Work run in a message's transaction (see [`crate::Writer::send_attached`]).
+pub type Attachment =
+    Box<dyn FnOnce(&Connection, &Attached<'_>) -> Result<(), StorageError> + Send>;
+
 /// A committed (or refused) message and who should hear of it.
 #[derive(Debug)]
 pub struct Delivered {
@@ -136,8 +155,8 @@ where
 
 pub(super) enum Op<C> {
     Message(NewMessage<C>),
-    /// A message with work to run in its transaction (see [`super::attach`]).
-    Attached(NewMessage<C>, super::attach::Attachment),
+    /// A message with work to run in its transaction (see [`Attachment`]).
+    Attached(NewMessage<C>, Attachment),
     /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
     Call(Job, bool),
     Shutdown,

@@ -4,9 +4,8 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::attach::Attachment;
 use super::index::{Next, SeqMove};
-use super::op::{Delivered, Members, NewMessage, Op, Target};
+use super::op::{Attachment, Delivered, Members, NewMessage, Op, Target};
 use super::pairs::PairMove;
 use crate::int::{get_u64, Uint};
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
@@ -390,7 +389,7 @@ impl State {
     }
 
     /// [`State::insert`], running `attach` in the message's transaction before its row is
-    /// inserted (see [`super::attach`]); without one, the plain path.
+    /// inserted ([`Attachment`]); without one, the plain path.
     pub(super) fn insert_with<C>(
         &mut self,
         c: &Connection,

@@ -103,6 +103,14 @@ async fn forward(shared: &Shared, event: Event) {
         }
         Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
         Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
+        Event::RoomMessage(m) => {
+            let v = crate::methods::rooms::room_message(&m);
+            social(shared, "room_message", v).await;
+        }
+        Event::RedPacketGrabbed(g) => {
+            let v = crate::methods::red_packets::grabbed(&g);
+            social(shared, "red_packet_grabbed", v).await;
+        }
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }
