@@ -90,15 +90,7 @@ async fn members_hear_each_other_and_read_the_history() {
     bob2.close().await;
     assert_eq!(alice.room_members(room, 0).await.unwrap().count, 2);
     bob.close().await;
-    let mut count = 0;
-    for _ in 0..100 {
-        count = alice.room_members(room, 0).await.unwrap().count;
-        if count == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(count, 1);
+    assert_eq!(count_becomes(&alice, room, 1).await, 1);
 }
 
 #[tokio::test]
@@ -217,5 +209,95 @@ async fn logging_out_leaves_the_rooms() {
     alice.room_join(5).await.unwrap();
     bob.room_join(5).await.unwrap();
     bob.logout().await.unwrap();
+    // Logged out, the connection is in no room and may not send to one.
     assert_eq!(alice.room_members(5, 0).await.unwrap().count, 1);
+    assert_eq!(code(bob.room_send(5, "x").await), ErrorCode::NotLoggedIn);
+}
+
+/// A raw connection with a tiny receive buffer that never reads.
+async fn stalled(addr: &str, name: &str) -> Raw {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let stream = sock.connect(addr.parse().unwrap()).await.unwrap();
+    let mut r = Raw::from_stream(stream);
+    let hello = r
+        .call(RequestKind::Hello(pb::Hello {
+            major: 1,
+            ..Default::default()
+        }))
+        .await;
+    assert!(error_code(&hello).is_none(), "{hello:?}");
+    let login = r
+        .call(RequestKind::Login(pb::Login {
+            username: name.into(),
+            password: feige_tests::sdk::PASSWORD.into(),
+            device: "stalled".into(),
+        }))
+        .await;
+    assert!(error_code(&login).is_none(), "{login:?}");
+    r
+}
+
+/// A member that never reads is dropped as a slow consumer once its output is full; the
+/// sender and the other members go on, and the dropped connection leaves the room.
+#[tokio::test]
+async fn a_member_that_never_reads_is_dropped_and_nobody_waits() {
+    let s = TestServer::start_with(|c| {
+        c.max_frame_len = 64 * 1024;
+        c.max_text_len = 16 * 1024;
+        c.outbox_bytes = 256 * 1024;
+    })
+    .await;
+    let addr = s.addr();
+    for name in ["alice", "bob", "slow"] {
+        register(&addr, name).await;
+    }
+    let (alice, _aev) = login(&addr, "alice", "a").await;
+    let (bob, mut bev) = login(&addr, "bob", "b").await;
+    let mut slow = stalled(&addr, "slow").await;
+    let joined = slow
+        .call(RequestKind::RoomJoin(pb::RoomJoin { room: 3 }))
+        .await;
+    assert!(error_code(&joined).is_none(), "{joined:?}");
+    alice.room_join(3).await.unwrap();
+    bob.room_join(3).await.unwrap();
+    assert_eq!(alice.room_members(3, 0).await.unwrap().count, 3);
+    let text = "x".repeat(16 * 1024 - 16);
+    for i in 0..200 {
+        alice.room_send(3, &format!("{i:05}{text}")).await.unwrap();
+    }
+    for i in 0..200 {
+        let m = next_event(&mut bev, room_message(3)).await;
+        assert!(m.text.starts_with(&format!("{i:05}")));
+    }
+    let frames = slow.expect_closed().await;
+    let pushed = frames
+        .iter()
+        .filter(|f| {
+            matches!(
+                &f.body,
+                Some(feige_protocol::Body::Push(pb::Push {
+                    kind: Some(feige_protocol::PushKind::RoomMessage(_))
+                }))
+            )
+        })
+        .count();
+    assert!(
+        pushed < 200,
+        "the stalled member was fed all {pushed} pushes"
+    );
+    assert_eq!(count_becomes(&alice, 3, 2).await, 2);
+}
+
+/// The room's user count once it is `want`, or what it is after a second.
+async fn count_becomes(c: &feige_client::Client, room: u64, want: u32) -> u32 {
+    let mut count = 0;
+    for _ in 0..50 {
+        count = c.room_members(room, 0).await.unwrap().count;
+        if count == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    count
 }

@@ -223,12 +223,13 @@ pub fn grab(
     if taken.is_some() {
         return Err(StorageError::AlreadyGrabbed);
     }
+    // An empty packet says so, expired or not.
+    if p.remaining_count == 0 {
+        return Err(StorageError::RedPacketEmpty);
+    }
     if now >= p.expires_at_ms {
         let refunded_cents = refund(c, &p, now)?;
         return Ok(GrabOutcome::Expired { refunded_cents });
-    }
-    if p.remaining_count == 0 {
-        return Err(StorageError::RedPacketEmpty);
     }
     let amount = split::next_share(
         p.mode,

@@ -113,8 +113,14 @@ mod tests {
             crate::account::insert_user(&c, &format!("u{i}"), "n", b"s", b"h").unwrap();
         }
         let recent = Arc::new(crate::recent::Recent::load(&c).unwrap());
-        let mut st =
-            State::load(&c, crate::social::DirectPolicy::Anyone, 100, recent, 1 << 20).unwrap();
+        let mut st = State::load(
+            &c,
+            crate::social::DirectPolicy::Anyone,
+            100,
+            recent,
+            1 << 20,
+        )
+        .unwrap();
         c.execute_batch("BEGIN").unwrap();
         // Failing work: neither its row nor the message stays, and no seq is used.
         let mut m = message(1, Target::Direct(2), 0);
@@ -122,15 +128,23 @@ mod tests {
         assert!(matches!(r, Err(StorageError::InsufficientFunds { .. })));
         assert_eq!((count(&c, "wallets"), count(&c, "messages")), (0, 0));
         let mut m = message(1, Target::Direct(2), 9);
-        let d = st.insert_with(&c, &mut m, Some(attachment(false)), 11).unwrap();
+        let d = st
+            .insert_with(&c, &mut m, Some(attachment(false)), 11)
+            .unwrap();
         assert_eq!((d.message.seq, d.duplicate), (1, false));
         let stored: i64 = c
-            .query_row("SELECT balance_cents FROM wallets WHERE user_id = 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT balance_cents FROM wallets WHERE user_id = 1",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(stored as u64, d.message.id, "the work saw the message's id");
         // A resend is the original; its work does not run (it would fail).
         let mut again = message(1, Target::Direct(2), 9);
-        let dup = st.insert_with(&c, &mut again, Some(attachment(true)), 12).unwrap();
+        let dup = st
+            .insert_with(&c, &mut again, Some(attachment(true)), 12)
+            .unwrap();
         assert!(dup.duplicate);
         assert_eq!(dup.message.id, d.message.id);
         // Plain messages go on from the next seq.
