@@ -87,6 +87,11 @@ fn grabs_take_every_cent_once_and_refuse_the_rest() {
         grab(&c, 1, 100, |_| 0, 1000, 10),
         Err(StorageError::RedPacketEmpty)
     ));
+    // Empty, and expired: still empty.
+    assert!(matches!(
+        grab(&c, 1, 100, |_| 0, 1000, 5000),
+        Err(StorageError::RedPacketEmpty)
+    ));
     assert!(matches!(
         grab(&c, 4, 100, |_| 0, 1000, 10),
         Err(StorageError::Forbidden)
