@@ -463,3 +463,34 @@ async fn admins_top_up_wallets() {
     let r = raw.call(RequestKind::Wallet(pb::GetWallet {})).await;
     assert_eq!(error_code(&r), Some(ErrorCode::NotLoggedIn));
 }
+
+/// One user grabbing from two devices at once gets one share; the other device is told
+/// `ALREADY_GRABBED`.
+#[tokio::test]
+async fn one_user_on_two_devices_gets_one_share() {
+    let s = TestServer::start_with(|c| c.wallet_initial_cents = 1_000).await;
+    let addr = s.addr();
+    register(&addr, "alice").await;
+    register(&addr, "bob").await;
+    register(&addr, "carol").await;
+    let (alice, _aev) = login(&addr, "alice", "a").await;
+    let (bob, _bev) = login(&addr, "bob", "phone").await;
+    let (bob2, _bev2) = login(&addr, "bob", "laptop").await;
+    let (carol, _cev) = login(&addr, "carol", "c").await;
+    let group = make_group(s.dir.path(), &[uid(&alice), uid(&bob), uid(&carol)]);
+    let id = alice
+        .red_packet_send(packet(group, 500, 2, pb::RedPacketMode::Random))
+        .await
+        .unwrap()
+        .message_id;
+    let (a, b) = tokio::join!(bob.red_packet_grab(id), bob2.red_packet_grab(id));
+    let (won, lost) = match (a, b) {
+        (Ok(g), Err(e)) | (Err(e), Ok(g)) => (g, e),
+        other => panic!("expected one share and one refusal, got {other:?}"),
+    };
+    assert_eq!(code::<()>(Err(lost)), ErrorCode::AlreadyGrabbed);
+    let last = carol.red_packet_grab(id).await.unwrap();
+    assert_eq!(won.amount_cents + last.amount_cents, 500);
+    assert_eq!(bob.wallet().await.unwrap(), 1_000 + won.amount_cents as i64);
+    check_ledger(s.dir.path());
+}
