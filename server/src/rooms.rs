@@ -58,14 +58,20 @@ impl Rooms {
     pub(crate) fn join(&self, room: u64, user: UserId, peer: Peer) -> Result<usize, JoinError> {
         let conn_id = peer.conn_id;
         let mut mine = self.by_conn.entry(conn_id).or_default();
-        let mut r = self.rooms.entry(room).or_default();
-        if r.conns.contains_key(&conn_id) {
-            return Ok(r.users.len());
+        if mine.contains(&room) {
+            return Ok(self.rooms.get(&room).map_or(0, |r| r.users.len()));
         }
         if mine.len() >= self.max_per_conn {
             return Err(JoinError::TooManyRooms);
         }
+        let mut r = self.rooms.entry(room).or_default();
+        // A new room holds no connection yet, so it is never full: no empty room is left.
         if r.conns.len() >= self.max_conns {
+            let none = mine.is_empty();
+            drop((r, mine));
+            if none {
+                self.by_conn.remove_if(&conn_id, |_, m| m.is_empty());
+            }
             return Err(JoinError::RoomFull);
         }
         r.conns.insert(conn_id, (user, peer));
@@ -178,8 +184,13 @@ mod tests {
         assert_eq!(rooms.join(7, 100, a2), Ok(1), "one user on two connections");
         assert_eq!(rooms.join(7, 200, b), Ok(2));
         assert_eq!(rooms.join(7, 300, c.clone()), Err(JoinError::RoomFull));
+        assert!(
+            rooms.by_conn.get(&4).is_none(),
+            "a refused join leaves nothing behind"
+        );
         assert_eq!(rooms.join(8, 100, a1.clone()), Ok(1));
         assert_eq!(rooms.join(9, 100, a1), Err(JoinError::TooManyRooms));
+        assert!(rooms.rooms.get(&9).is_none(), "no empty room is made");
         assert_eq!(rooms.members(7, 10), (vec![100, 200], 2));
         assert_eq!(rooms.members(7, 1), (vec![100], 2));
         assert!(rooms.contains(7, 1));
