@@ -120,6 +120,12 @@ pub enum Event {
     /// An invitation waits for approval: one of the user (who may decline it), or one the
     /// user may approve as the group's owner or admin.
     GroupInvitation(pb::GroupInvitation),
+    /// A message in a world room this connection has joined (sent by someone else, or by
+    /// the user on another connection). Rooms keep no delivery state: what arrives while
+    /// disconnected is read with [`Client::room_history`].
+    RoomMessage(pb::RoomMessage),
+    /// Someone took a share of a red packet the user sent.
+    RedPacketGrabbed(pb::RedPacketGrabbed),
 }
 
 impl Event {
@@ -146,6 +152,8 @@ impl Event {
             PushKind::GroupUpdated(g) => Event::GroupUpdated(g),
             PushKind::GroupRemoved(g) => Event::GroupRemoved(g),
             PushKind::GroupInvitation(i) => Event::GroupInvitation(i),
+            PushKind::RoomMessage(m) => Event::RoomMessage(m),
+            PushKind::RedPacketGrabbed(g) => Event::RedPacketGrabbed(g),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }

@@ -98,6 +98,13 @@ impl ErrorCode {
             ErrorCode::NotAMember => "not a member of the group",
             ErrorCode::Muted => "muted in this group",
             ErrorCode::GroupFull => "the group is full",
+            ErrorCode::RedPacketEmpty => "every share of the red packet has been taken",
+            ErrorCode::AlreadyGrabbed => "already took a share of this red packet",
+            ErrorCode::InsufficientFunds => "insufficient funds",
+            ErrorCode::RedPacketExpired => "the red packet has expired",
+            ErrorCode::NotInRoom => "not in this room",
+            ErrorCode::TooManyRooms => "in too many rooms",
+            ErrorCode::RoomFull => "the room is full",
         }
     }
 }

@@ -89,6 +89,19 @@ pub struct Config {
     /// Who may send 1:1 messages: "friends" (only friends; the default) or "anyone" (any two
     /// users, unless one blocked the other).
     pub dm_policy: DmPolicy,
+    /// Messages each world room keeps for its history (the newest; older ones are deleted).
+    pub room_history: usize,
+    /// Most world rooms one connection may be in at once.
+    pub max_rooms_per_connection: usize,
+    /// Most connections one world room may hold.
+    pub max_room_connections: usize,
+    /// A red packet's unclaimed rest goes back to its sender this many milliseconds after it
+    /// was sent.
+    pub red_packet_expiry_ms: u64,
+    /// Cents a wallet holds before its first movement (credited from the system account).
+    pub wallet_initial_cents: u64,
+    /// Usernames allowed to top up wallets (`TopUp`), compared without case.
+    pub admins: Vec<String>,
 }
 
 impl Default for Config {
@@ -130,6 +143,12 @@ impl Default for Config {
             conversation_cache: 500_000,
             index_batch: 262_144,
             dm_policy: DmPolicy::Friends,
+            room_history: 1000,
+            max_rooms_per_connection: 16,
+            max_room_connections: 100_000,
+            red_packet_expiry_ms: 24 * 3_600_000,
+            wallet_initial_cents: 0,
+            admins: Vec::new(),
         }
     }
 }
@@ -294,6 +313,20 @@ impl Config {
         }
         if !(2..=1_000_000).contains(&self.max_group_members) {
             return bad("max_group_members: must be 2..=1000000");
+        }
+        if self.room_history == 0
+            || self.max_rooms_per_connection == 0
+            || self.max_room_connections == 0
+        {
+            return bad(
+                "room_history, max_rooms_per_connection, max_room_connections: must be positive",
+            );
+        }
+        if self.red_packet_expiry_ms == 0 || self.red_packet_expiry_ms > i64::MAX as u64 / 2 {
+            return bad("red_packet_expiry_ms: must be positive");
+        }
+        if self.wallet_initial_cents > i64::MAX as u64 / 2 {
+            return bad("wallet_initial_cents: out of range");
         }
         Ok(())
     }

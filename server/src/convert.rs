@@ -22,6 +22,12 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
         to_user: m.to_user,
         mentions: m.mentions,
         mention_all: m.mention_all,
+        // A red packet's id is its message's.
+        red_packet_id: if m.kind == pb::MessageKind::RedPacket as i32 {
+            m.id
+        } else {
+            0
+        },
     }
 }
 

@@ -86,6 +86,11 @@ impl From<StorageError> for RequestError {
             StorageError::GroupFull(_) => ErrorCode::GroupFull,
             StorageError::NotAllowed(_) => ErrorCode::Forbidden,
             StorageError::Invalid(_) => ErrorCode::InvalidArgument,
+            StorageError::UnknownRedPacket => ErrorCode::NotFound,
+            StorageError::RedPacketEmpty => ErrorCode::RedPacketEmpty,
+            StorageError::AlreadyGrabbed => ErrorCode::AlreadyGrabbed,
+            StorageError::RedPacketExpired => ErrorCode::RedPacketExpired,
+            StorageError::InsufficientFunds { .. } => ErrorCode::InsufficientFunds,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)
             | StorageError::Io(_)

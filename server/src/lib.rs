@@ -14,6 +14,7 @@ mod listener;
 pub mod outbox;
 mod presence;
 mod request;
+mod rooms;
 pub mod router;
 pub mod session;
 mod socket;
@@ -73,6 +74,8 @@ pub(crate) struct Shared {
     /// Orders presence announcements per user.
     pub presence: presence::Presence,
     pub rng: SystemRandom,
+    /// World rooms' members (in memory, per connection).
+    pub rooms: rooms::Rooms,
     /// Abuse limits: login back-off, rate limits, connection caps.
     pub limits: Arc<limits::Limits>,
     /// (salt, hash) of a random password at the configured iterations: a login for an unknown
@@ -150,6 +153,7 @@ impl Server {
         .map_err(|_| ServerError::StartupTask)?
         .map_err(|_| ServerError::Random)?;
         let limits = Arc::new(limits::Limits::new(&config));
+        let rooms = rooms::Rooms::new(config.max_rooms_per_connection, config.max_room_connections);
         let close = CancellationToken::new();
         Ok(Server {
             listener,
@@ -160,6 +164,7 @@ impl Server {
                 sessions,
                 presence: presence::Presence::default(),
                 rng: SystemRandom::new(),
+                rooms,
                 limits,
                 dummy_hash,
                 tls,
@@ -193,6 +198,7 @@ impl Server {
             accept_stop.clone(),
         ));
         let upkeep = tokio::spawn(upkeep(shared.clone()));
+        let refunds = tokio::spawn(request::red_packet::refund_expired(shared.clone()));
         tokio::spawn(request::account::keep_sessions_alive(
             shared.clone(),
             accept_stop.clone(),
@@ -200,6 +206,7 @@ impl Server {
         shutdown.await;
         tracing::info!("shutting down");
         upkeep.abort();
+        refunds.abort();
         let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
         let deadline = tokio::time::Instant::now() + grace;
         accept_stop.cancel();

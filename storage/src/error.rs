@@ -85,6 +85,24 @@ pub enum StorageError {
     /// A request that does not make sense for this group or message.
     #[error("{0}")]
     Invalid(String),
+    /// No red packet with this id.
+    #[error("no such red packet")]
+    UnknownRedPacket,
+    /// Every share of the red packet has been taken.
+    #[error("every share of this red packet has been taken")]
+    RedPacketEmpty,
+    /// The user already took a share of this red packet.
+    #[error("you already took a share of this red packet")]
+    AlreadyGrabbed,
+    /// The red packet expired; what was left went back to its sender.
+    #[error("this red packet has expired")]
+    RedPacketExpired,
+    /// The wallet holds less than the amount.
+    #[error("insufficient funds: the balance is {balance_cents} cents")]
+    InsufficientFunds {
+        /// The wallet's balance.
+        balance_cents: i64,
+    },
     /// A read's snapshot is older than a move of the sequence index that has since dropped
     /// entries it needs from memory (see `recent`); the store reads again, so callers of the
     /// public API do not see this.

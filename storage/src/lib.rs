@@ -15,6 +15,8 @@ pub mod message;
 mod options;
 mod pairs;
 mod recent;
+pub mod red_packet;
+pub mod rooms;
 mod row;
 mod schema;
 pub mod search;
@@ -22,6 +24,7 @@ mod sequence;
 pub mod social;
 mod store;
 mod text;
+pub mod wallet;
 mod writer;
 
 pub use account::{SessionRecord, UserRecord};
@@ -30,8 +33,8 @@ pub use message::{ConversationPosition, HistoryPage, HistoryQuery, StoredMessage
 pub use options::{DirectPolicy, Durability, StoreOptions};
 pub use store::Store;
 pub use writer::{
-    CommitSink, Committed, Delivered, GroupMembers, Members, Mentions, NewMessage, Target, Writer,
-    WriterStats,
+    Attached, Attachment, CommitSink, Committed, Delivered, GroupMembers, Members, Mentions,
+    NewMessage, Target, Writer, WriterStats,
 };
 
 pub(crate) use db::{configure, in_transaction, move_rows};

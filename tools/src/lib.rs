@@ -261,9 +261,15 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// One message as a line of text: `[conv 3 #12] 2026-11-24T04:30:00Z user 5: hello`.
+/// A red packet reads `... user 5: [red packet 123] 恭喜发财` (grab it with its id).
 pub fn message_line(m: &pb::Message) -> String {
+    let packet = if m.red_packet_id != 0 {
+        format!("[red packet {}] ", m.red_packet_id)
+    } else {
+        String::new()
+    };
     format!(
-        "[conv {} #{}] {} user {}: {}",
+        "[conv {} #{}] {} user {}: {packet}{}",
         m.conversation_id,
         m.seq,
         format_time(m.sent_at_ms),
@@ -292,6 +298,9 @@ pub struct MessageJson<'a> {
     pub text: &'a str,
     /// Sent at, unix milliseconds.
     pub sent_at: String,
+    /// A red packet's id (grab it with `feige redpacket grab`); absent for other messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub red_packet_id: Option<String>,
 }
 
 impl<'a> From<&'a pb::Message> for MessageJson<'a> {
@@ -305,6 +314,7 @@ impl<'a> From<&'a pb::Message> for MessageJson<'a> {
             to_user: m.to_user.to_string(),
             text: &m.text,
             sent_at: m.sent_at_ms.to_string(),
+            red_packet_id: (m.red_packet_id != 0).then(|| m.red_packet_id.to_string()),
         }
     }
 }

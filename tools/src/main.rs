@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::output::report;
-use cli::{account, chats, friends, messages, Ctx};
+use cli::{account, chats, friends, messages, red_packets, rooms, Ctx};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -127,6 +127,88 @@ enum Command {
     Sessions {
         #[command(subcommand)]
         action: Option<SessionsCmd>,
+    },
+    /// World rooms: join, leave, members, send, history, listen.
+    Room {
+        #[command(subcommand)]
+        action: RoomCmd,
+    },
+    /// Red packets: send one into a conversation, grab a share, show one.
+    #[command(name = "redpacket")]
+    RedPacket {
+        #[command(subcommand)]
+        action: RedPacketCmd,
+    },
+    /// The wallet's balance, or (admins) a top-up of a user's wallet.
+    Wallet {
+        #[command(subcommand)]
+        action: Option<WalletCmd>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoomCmd {
+    /// Join a room (this command's connection leaves it when it ends).
+    Join { room: u64 },
+    /// Leave a room.
+    Leave { room: u64 },
+    /// The users in a room and their count.
+    Members {
+        room: u64,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Send a message to everyone in a room.
+    Send {
+        room: u64,
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+    /// A room's kept history, oldest of the page first.
+    History {
+        room: u64,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only messages older than this message id.
+        #[arg(long)]
+        before: Option<u64>,
+    },
+    /// Stay in a room and print its messages until Ctrl-C.
+    Listen {
+        room: u64,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RedPacketCmd {
+    /// Send a red packet: AMOUNT (e.g. 8.88) in COUNT shares, random unless --equal.
+    Send {
+        conversation_id: u64,
+        #[arg(value_parser = cli::red_packets::parse_amount)]
+        amount: u64,
+        count: u32,
+        #[arg(long)]
+        equal: bool,
+        #[arg(long)]
+        greeting: Option<String>,
+    },
+    /// Take a share of a red packet.
+    Grab { packet_id: u64 },
+    /// A red packet's state and who got what.
+    Info { packet_id: u64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum WalletCmd {
+    /// Credit a user's wallet with AMOUNT (e.g. 100.00); admins only.
+    TopUp {
+        #[arg(value_name = "USER")]
+        who: String,
+        #[arg(value_parser = cli::red_packets::parse_amount)]
+        amount: u64,
     },
 }
 
@@ -313,5 +395,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Friends { action } => friends::friends(&ctx, action.as_ref()).await,
         Command::Chats { page, action } => chats::chats(&ctx, page, action.as_ref()).await,
         Command::Sessions { action } => account::sessions(&ctx, action.as_ref()).await,
+        Command::Room { action } => rooms::room(&ctx, action).await,
+        Command::RedPacket { action } => red_packets::red_packet(&ctx, action).await,
+        Command::Wallet { action } => red_packets::wallet(&ctx, action.as_ref()).await,
     }
 }

@@ -197,7 +197,7 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`.
+/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`, `red_packet`.
 fn kind_name(kind: i32) -> &'static str {
     match pb::MessageKind::try_from(kind) {
         Ok(pb::MessageKind::Text) => "text",
@@ -205,6 +205,7 @@ fn kind_name(kind: i32) -> &'static str {
         Ok(pb::MessageKind::File) => "file",
         Ok(pb::MessageKind::Voice) => "voice",
         Ok(pb::MessageKind::System) => "system",
+        Ok(pb::MessageKind::RedPacket) => "red_packet",
         Err(_) => "unknown",
     }
 }
@@ -237,6 +238,11 @@ pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
         "mention_all": m.mention_all,
     });
     match v {
+        // A red packet's message names its packet (for red_packet_grab / red_packet_info).
+        Value::Object(mut map) if m.red_packet_id != 0 => {
+            map.insert("red_packet_id".into(), m.red_packet_id.to_string().into());
+            map
+        }
         Value::Object(map) => map,
         _ => Map::new(),
     }

@@ -4,6 +4,8 @@
 
 mod groups;
 mod messages;
+mod red_packets;
+mod rooms;
 mod social;
 
 use std::sync::Arc;

@@ -175,6 +175,7 @@ impl Conn {
     /// user's last.
     pub(crate) fn leave_sessions(&mut self) {
         if let State::LoggedIn(login) = &self.state {
+            self.shared.rooms.leave_all(self.conn_id);
             if self.shared.sessions.remove(login.user, self.conn_id) {
                 crate::presence::changed(&self.shared, login.user);
             }

@@ -71,6 +71,12 @@ async fn queue(
         Ok(pb::MessageKind::System) => {
             return Err(RequestError::invalid("clients cannot send system messages"))
         }
+        // A red packet's message is stored with its debit (SendRedPacket).
+        Ok(pb::MessageKind::RedPacket) => {
+            return Err(RequestError::invalid(
+                "red packets are sent with SendRedPacket, not SendMessage",
+            ))
+        }
         Ok(_) => {}
     }
     validate::message_text(&m.text, conn.shared.config.max_text_len)?;

@@ -10,6 +10,8 @@ pub(crate) mod caller;
 mod groups;
 mod message;
 mod profile;
+pub(crate) mod red_packet;
+mod rooms;
 mod social;
 
 use std::future::Future;
@@ -102,6 +104,22 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::GroupInvites(_) => spawn(conn, rid, page, groups::invites).await,
         RequestKind::GroupAnswerInvite(r) => {
             spawn(conn, rid, page, |me| groups::answer_invite(me, r)).await
+        }
+        // World rooms: joining and leaving change the connection, on its task.
+        RequestKind::RoomJoin(r) => rooms::join(conn, rid, r),
+        RequestKind::RoomLeave(r) => rooms::leave(conn, rid, r),
+        RequestKind::RoomMembers(r) => spawn(conn, rid, page, |me| rooms::members(me, r)).await,
+        RequestKind::RoomSend(r) => rooms::send(conn, rid, r).await,
+        RequestKind::RoomHistory(r) => spawn(conn, rid, page, |me| rooms::history(me, r)).await,
+        // Red packets (sent like a message: queued, acked after the commit) and wallets.
+        RequestKind::RedPacketSend(r) => red_packet::send(conn, rid, r).await,
+        RequestKind::RedPacketGrab(r) => {
+            spawn(conn, rid, SMALL_REPLY, |me| red_packet::grab(me, r)).await
+        }
+        RequestKind::RedPacketInfo(r) => spawn(conn, rid, page, |me| red_packet::info(me, r)).await,
+        RequestKind::Wallet(_) => spawn(conn, rid, SMALL_REPLY, red_packet::wallet).await,
+        RequestKind::WalletTopUp(r) => {
+            spawn(conn, rid, SMALL_REPLY, |me| red_packet::top_up(me, r)).await
         }
     }
 }

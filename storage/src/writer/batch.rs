@@ -139,7 +139,7 @@ impl<C: Send + 'static> Worker<C> {
         for (i, op) in ops.drain(..).enumerate() {
             if let Some(e) = &failed {
                 match op {
-                    Op::Message(m) => results.push(Committed {
+                    Op::Message(m) | Op::Attached(m, _) => results.push(Committed {
                         ctx: m.ctx,
                         result: Err(StorageError::CommitFailed(e.clone())),
                     }),
@@ -157,6 +157,15 @@ impl<C: Send + 'static> Worker<C> {
             match op {
                 Op::Message(mut m) => {
                     let result = self.state.insert(&self.conn, &mut m, now);
+                    if matches!(&result, Ok(d) if !d.duplicate) {
+                        stored += 1;
+                    }
+                    results.push(Committed { ctx: m.ctx, result });
+                }
+                Op::Attached(mut m, attach) => {
+                    let result = self
+                        .state
+                        .insert_with(&self.conn, &mut m, Some(attach), now);
                     if matches!(&result, Ok(d) if !d.duplicate) {
                         stored += 1;
                     }

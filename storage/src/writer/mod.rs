@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::mpsc;
 
+mod attach;
 mod batch;
 mod checkpoint;
 mod groups;
@@ -27,8 +28,8 @@ use batch::Worker;
 pub(crate) use checkpoint::{Checkpointer, WAL_SIZE_LIMIT};
 use op::{job, Op};
 pub use op::{
-    CommitSink, Committed, Delivered, GroupMembers, Members, Mentions, NewMessage, Target,
-    WriterStats,
+    Attached, Attachment, CommitSink, Committed, Delivered, GroupMembers, Members, Mentions,
+    NewMessage, Target, WriterStats,
 };
 use state::State;
 
@@ -117,6 +118,24 @@ impl<C: Send + 'static> Writer<C> {
     pub async fn send_message(&self, msg: NewMessage<C>) -> Result<(), StorageError> {
         self.tx
             .send(Op::Message(msg))
+            .await
+            .map_err(|_| StorageError::WorkerGone)
+    }
+
+    /// Queues a message with work to run in its transaction before its row is inserted
+    /// (a red packet's debit, say): `attach` failing refuses the message and undoes its
+    /// writes; a resend of a stored client id returns the original without running it.
+    /// The outcome reaches the sink, as for [`Writer::send_message`].
+    ///
+    /// # Errors
+    /// [`StorageError::WorkerGone`] once the writer has shut down.
+    pub async fn send_attached(
+        &self,
+        msg: NewMessage<C>,
+        attach: Attachment,
+    ) -> Result<(), StorageError> {
+        self.tx
+            .send(Op::Attached(msg, attach))
             .await
             .map_err(|_| StorageError::WorkerGone)
     }

@@ -48,6 +48,25 @@ pub struct Mentions {
     pub all: bool,
 }
 
+/// What attached work learns of its message before the row is inserted.
+#[derive(Debug)]
+pub struct Attached<'a> {
+    /// The id the message will have.
+    pub message_id: u64,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+    /// Its sender, a member of the conversation.
+    pub sender: UserId,
+    /// The conversation's members.
+    pub members: &'a Members,
+    /// The commit's clock (unix ms), the message's `sent_at_ms`.
+    pub now_ms: i64,
+}
+
+/// Work run in a message's transaction (see [`crate::Writer::send_attached`]).
+pub type Attachment =
+    Box<dyn FnOnce(&Connection, &Attached<'_>) -> Result<(), StorageError> + Send>;
+
 /// A committed (or refused) message and who should hear of it.
 #[derive(Debug)]
 pub struct Delivered {
@@ -184,6 +203,8 @@ pub(super) enum Op<C> {
     Message(NewMessage<C>),
     /// A change of a group's members or rules, with its system notice.
     Group(GroupJob<C>),
+    /// A message with work to run in its transaction (see [`Attachment`]).
+    Attached(NewMessage<C>, Attachment),
     /// A job; `true` when it may change friendships or blocks (drops the [`Gate`] cache).
     Call(Job, bool),
     Shutdown,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::index::{Next, SeqMove};
-use super::op::{Delivered, Members, NewMessage, Op, Target};
+use super::op::{Attachment, Delivered, Members, NewMessage, Op, Target};
 use super::pairs::PairMove;
 use crate::int::{get_u64, Uint};
 use crate::message::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
@@ -379,6 +379,18 @@ impl State {
         m: &mut NewMessage<C>,
         now: i64,
     ) -> Result<Delivered, StorageError> {
+        self.insert_with(c, m, None, now)
+    }
+
+    /// [`State::insert`], running `attach` in the message's transaction before its row is
+    /// inserted ([`Attachment`]); without one, the plain path.
+    pub(super) fn insert_with<C>(
+        &mut self,
+        c: &Connection,
+        m: &mut NewMessage<C>,
+        attach: Option<Attachment>,
+        now: i64,
+    ) -> Result<Delivered, StorageError> {
         // A resend of an already stored message gets its original ack even where the send
         // would now be refused (the recipient has since blocked the sender, say).
         let conv_id = match m.target {
@@ -401,6 +413,22 @@ impl State {
             }
         };
         let id = self.next_id(now);
+        if let Some(attach) = attach {
+            return self.attached(c, m, attach, conv_id, id, now);
+        }
+        self.store(c, m, conv_id, id, now)
+    }
+
+    /// Inserts the message's row as `id`, the next seq of `conv_id`, once the sender is
+    /// found to be a member; a resend of a stored client id returns the original.
+    pub(super) fn store<C>(
+        &mut self,
+        c: &Connection,
+        m: &mut NewMessage<C>,
+        conv_id: ConversationId,
+        id: u64,
+        now: i64,
+    ) -> Result<Delivered, StorageError> {
         let conv = self.conv(c, conv_id)?;
         // Not a member, muted, bad mentions (`groups::refusal`).
         if let Some(e) = super::groups::refusal(&conv.members, m, now) {
@@ -494,7 +522,7 @@ pub(super) enum Lookup {
 impl Lookup {
     pub(super) fn of<C>(op: &Op<C>) -> Self {
         match op {
-            Op::Message(m) => match m.target {
+            Op::Message(m) | Op::Attached(m, _) => match m.target {
                 Target::Direct(to) => Lookup::Pair(m.sender.min(to), m.sender.max(to)),
                 Target::Conversation(id) => Lookup::Conv(id),
             },

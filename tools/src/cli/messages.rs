@@ -74,6 +74,7 @@ pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> 
                     ctx.out(&o);
                 }
             }
+            Some(Event::RedPacketGrabbed(g)) => ctx.out(&super::red_packets::grabbed(&g)),
             Some(Event::Message(m)) => {
                 ctx.print_message(&m);
                 seen += 1;

@@ -6,6 +6,8 @@ pub(crate) mod chats;
 pub(crate) mod friends;
 pub(crate) mod messages;
 pub(crate) mod output;
+pub(crate) mod red_packets;
+pub(crate) mod rooms;
 
 use std::path::PathBuf;
 

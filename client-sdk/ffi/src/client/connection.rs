@@ -120,6 +120,14 @@ async fn forward(shared: &Shared, event: Event) {
         Event::GroupInvitation(i) => {
             social(shared, "group_invitation", json::group_invitation(&i)).await;
         }
+        Event::RoomMessage(m) => {
+            let v = crate::methods::rooms::room_message(&m);
+            social(shared, "room_message", v).await;
+        }
+        Event::RedPacketGrabbed(g) => {
+            let v = crate::methods::red_packets::grabbed(&g);
+            social(shared, "red_packet_grabbed", v).await;
+        }
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }
