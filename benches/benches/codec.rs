@@ -28,6 +28,7 @@ fn push(i: u64) -> Envelope {
         text: "x".repeat(100),
         sent_at_ms: 1_764_000_000_000,
         to_user: 4343,
+        recalled_by: 0,
     }))
 }
 

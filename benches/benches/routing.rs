@@ -63,6 +63,7 @@ fn routing(c: &mut Criterion) {
                                 kind: 0,
                                 text: "x".repeat(100),
                                 sent_at_ms: 1_764_000_000_000,
+                                recalled_by: 0,
                             },
                             duplicate: false,
                             members: Members::Pair([from.min(to), from.max(to)]),

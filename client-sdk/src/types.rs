@@ -112,6 +112,11 @@ pub enum Event {
     ProfileUpdated(pb::Profile),
     /// A friend changed their nickname, signature or avatar: their public profile now.
     UserUpdated(pb::PublicProfile),
+    /// 1:1: the peer received (on some device) or read further; both positions as now.
+    ReadReceipt(pb::ReadReceipt),
+    /// A message of one of the user's conversations was recalled: show it as recalled (its
+    /// text is gone from the server).
+    MessageRecalled(pb::MessageRecalled),
 }
 
 impl Event {
@@ -135,6 +140,8 @@ impl Event {
             },
             PushKind::ProfileUpdated(p) => Event::ProfileUpdated(p),
             PushKind::UserUpdated(u) => Event::UserUpdated(u),
+            PushKind::ReadReceipt(r) => Event::ReadReceipt(r),
+            PushKind::MessageRecalled(r) => Event::MessageRecalled(r),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }

@@ -95,6 +95,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "too many attempts, retry later",
             ErrorCode::TooManyConnections => "too many connections",
             ErrorCode::FrameTimeout => "a frame did not complete in time",
+            ErrorCode::RecallExpired => "too old to recall",
+            ErrorCode::AlreadyRecalled => "already recalled",
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct Config {
     pub friend_request_cooldown_ms: u64,
     /// Answered friend requests are deleted this many milliseconds after the answer.
     pub friend_request_retention_ms: u64,
+    /// A message may be recalled for this many seconds after it was sent.
+    pub recall_window_s: u64,
     /// Longest a graceful shutdown may take, in milliseconds.
     pub shutdown_grace_ms: u64,
     /// "process" (survives a server crash) or "fsync" (survives power loss).
@@ -119,6 +121,7 @@ impl Default for Config {
             send_burst: 200,
             friend_request_cooldown_ms: 24 * 3_600_000,
             friend_request_retention_ms: 30 * 24 * 3_600_000,
+            recall_window_s: 120,
             shutdown_grace_ms: 10_000,
             durability: Durability::Process,
             pbkdf2_iterations: 100_000,

@@ -19,6 +19,7 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
         text: m.text,
         sent_at_ms: m.sent_at_ms,
         to_user: m.to_user,
+        recalled_by: m.recalled_by,
     }
 }
 
@@ -54,6 +55,7 @@ pub(crate) fn friend(f: &FriendRecord, online: bool) -> pb::Friend {
         online,
         since_ms: f.since_ms,
         conversation_id: f.conversation_id,
+        group: f.group.clone(),
     }
 }
 

@@ -62,6 +62,9 @@ impl From<StorageError> for RequestError {
             StorageError::SelfTarget => ErrorCode::InvalidArgument,
             StorageError::CoolingDown { .. } => ErrorCode::RateLimited,
             StorageError::UnknownRequest | StorageError::NotBlocked => ErrorCode::NotFound,
+            StorageError::UnknownMessage => ErrorCode::NotFound,
+            StorageError::RecallExpired { .. } => ErrorCode::RecallExpired,
+            StorageError::AlreadyRecalled => ErrorCode::AlreadyRecalled,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)
             | StorageError::Io(_)

@@ -189,6 +189,7 @@ mod tests {
                     kind: 0,
                     text: format!("m{seq}"),
                     sent_at_ms: 0,
+                    recalled_by: 0,
                 },
                 duplicate: false,
                 members: feige_storage::Members::Pair([1, 2]),

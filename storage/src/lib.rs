@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+pub mod contacts;
 mod db;
 mod error;
 mod files;
@@ -13,6 +14,7 @@ mod int;
 pub mod message;
 mod options;
 mod pairs;
+pub mod receipts;
 mod recent;
 mod row;
 mod schema;

@@ -27,10 +27,15 @@ pub struct StoredMessage {
     pub text: String,
     /// Commit time (unix ms).
     pub sent_at_ms: i64,
+    /// Who recalled it (kind RECALLED, text empty); 0 when it was not recalled.
+    pub recalled_by: UserId,
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =
-    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms";
+    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms, \
+     m.recalled_by";
+/// How many columns [`MESSAGE_COLUMNS`] has: a query's own columns follow them.
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 9;
 
 /// Reads a row of [`MESSAGE_COLUMNS`]; `pair` is the direct conversation's two members.
 pub(crate) fn message_row(
@@ -54,6 +59,7 @@ pub(crate) fn message_row(
         kind: r.get(5)?,
         text: r.get(6)?,
         sent_at_ms: r.get(7)?,
+        recalled_by: get_u64(r, 8)?,
     })
 }
 

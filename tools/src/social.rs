@@ -379,6 +379,7 @@ mod tests {
             online: true,
             since_ms: 0,
             conversation_id: 9,
+            group: String::new(),
         };
         let o = friend(&f);
         assert_eq!(o.text, "online  老王 [Bob (@bob, user 2)]");

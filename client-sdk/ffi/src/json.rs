@@ -188,7 +188,7 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`.
+/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`, `recalled`.
 fn kind_name(kind: i32) -> &'static str {
     match pb::MessageKind::try_from(kind) {
         Ok(pb::MessageKind::Text) => "text",
@@ -196,6 +196,7 @@ fn kind_name(kind: i32) -> &'static str {
         Ok(pb::MessageKind::File) => "file",
         Ok(pb::MessageKind::Voice) => "voice",
         Ok(pb::MessageKind::System) => "system",
+        Ok(pb::MessageKind::Recalled) => "recalled",
         Err(_) => "unknown",
     }
 }
@@ -214,7 +215,7 @@ pub(crate) fn kind_of(name: &str) -> Option<pb::MessageKind> {
 
 /// A message's fields (without `"type"`).
 pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
-    let v = json!({
+    let mut v = json!({
         "message_id": m.message_id.to_string(),
         "conversation_id": m.conversation_id.to_string(),
         "seq": m.seq.to_string(),
@@ -225,6 +226,10 @@ pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
         "text": m.text,
         "sent_at": m.sent_at_ms,
     });
+    // Only on a recalled message (kind `recalled`).
+    if m.recalled_by != 0 {
+        v["recalled_by"] = m.recalled_by.to_string().into();
+    }
     match v {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -286,6 +291,7 @@ pub(crate) fn friend(f: &pb::Friend) -> Value {
         "online": f.online,
         "since": f.since_ms,
         "conversation_id": f.conversation_id.to_string(),
+        "group": f.group,
     })
 }
 
@@ -329,6 +335,26 @@ pub(crate) fn conversation(c: &pb::Conversation) -> Value {
         "unread": c.unread,
         "read_seq": c.read_seq.to_string(),
         "last_active": c.last_active_ms,
+    })
+}
+
+/// A 1:1 receipt push (without `"type"`).
+pub(crate) fn read_receipt(r: &pb::ReadReceipt) -> Value {
+    json!({
+        "conversation_id": r.conversation_id.to_string(),
+        "user_id": r.user_id.to_string(),
+        "read_seq": r.read_seq.to_string(),
+        "delivered_seq": r.delivered_seq.to_string(),
+    })
+}
+
+/// A recall push (without `"type"`).
+pub(crate) fn message_recalled(r: &pb::MessageRecalled) -> Value {
+    json!({
+        "conversation_id": r.conversation_id.to_string(),
+        "seq": r.seq.to_string(),
+        "message_id": r.message_id.to_string(),
+        "recalled_by": r.recalled_by.to_string(),
     })
 }
 

@@ -2,7 +2,9 @@
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
 //! [`Client::request`]; `messages` and `social` add the other requests to the same handle.
 
+mod contacts;
 mod messages;
+mod receipts;
 mod social;
 
 use std::sync::Arc;

@@ -65,9 +65,14 @@ async fn queue(
                 m.kind
             )))
         }
-        // System notices come from the server only.
+        // System notices come from the server only; a recalled message is made by a recall.
         Ok(pb::MessageKind::System) => {
             return Err(RequestError::invalid("clients cannot send system messages"))
+        }
+        Ok(pb::MessageKind::Recalled) => {
+            return Err(RequestError::invalid(
+                "clients cannot send recalled messages (use RecallMessage)",
+            ))
         }
         Ok(_) => {}
     }
@@ -105,15 +110,6 @@ pub(crate) async fn sync(me: Caller, s: pb::Sync) -> Reply {
         messages: page.messages.into_iter().map(convert::message).collect(),
         has_more: page.has_more,
     }))
-}
-
-/// Serves `Ack`: stores the device's positions (through the writer).
-pub(crate) async fn ack(me: Caller, a: pb::Ack) -> Reply {
-    let pos = validate::positions(&a.positions)?;
-    if !pos.is_empty() {
-        me.shared.writer.ack(me.user, me.device, pos).await?;
-    }
-    Ok(ResponseResult::Ack(pb::AckOk {}))
 }
 
 /// Serves `History`: a page of one conversation, newest first.

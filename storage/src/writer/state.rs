@@ -472,6 +472,7 @@ impl State {
                 kind: m.kind,
                 text: std::mem::take(&mut m.text),
                 sent_at_ms: now,
+                recalled_by: 0,
             },
             duplicate: false,
             members,

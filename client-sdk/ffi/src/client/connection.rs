@@ -103,6 +103,10 @@ async fn forward(shared: &Shared, event: Event) {
         }
         Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
         Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
+        Event::ReadReceipt(r) => social(shared, "read_receipt", json::read_receipt(&r)).await,
+        Event::MessageRecalled(r) => {
+            social(shared, "message_recalled", json::message_recalled(&r)).await;
+        }
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }

@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 
 use crate::json::{self, Params, Refusal};
 
+mod receipts;
+
 /// What a method's future yields: its result JSON, or why it failed.
 pub(crate) type Reply = Result<Value, ClientError>;
 /// A method call, ready to run on the SDK's runtime.
@@ -48,7 +50,7 @@ pub(crate) type Method = fn(&Params, Conn) -> Result<Call, Refusal>;
 
 /// Every family's table of methods: this file's (accounts, messages, the social graph), then
 /// one per file of this module.
-const FAMILIES: &[&[(&str, Method)]] = &[METHODS];
+const FAMILIES: &[&[(&str, Method)]] = &[METHODS, receipts::METHODS];
 
 /// The methods of accounts, messages and the social graph, by name.
 const METHODS: &[(&str, Method)] = &[

@@ -1,0 +1,48 @@
+//! Receipts and recall.
+
+use feige_protocol::{pb, RequestKind, ResponseResult};
+
+use super::Client;
+use crate::link::unexpected;
+use crate::ClientError;
+
+impl Client {
+    /// Who received and read message `seq` of `conversation_id` (in 1:1 also the peer's read
+    /// and delivered positions).
+    ///
+    /// # Errors
+    /// `FORBIDDEN` (not a member; in a group, neither the sender nor an admin), `NOT_FOUND`
+    /// (no such message), `INVALID_ARGUMENT`, or a connection error.
+    pub async fn receipts(
+        &self,
+        conversation_id: u64,
+        seq: u64,
+    ) -> Result<pb::Receipts, ClientError> {
+        let r = pb::GetReceipts {
+            conversation_id,
+            seq,
+        };
+        match self.call(RequestKind::Receipts(r)).await? {
+            ResponseResult::Receipts(r) => Ok(r),
+            other => Err(unexpected("GetReceipts", &other)),
+        }
+    }
+
+    /// Recalls message `seq` of `conversation_id`: one's own, or in a group as an admin or
+    /// the owner, within the server's recall window. Every member gets
+    /// [`crate::Event::MessageRecalled`].
+    ///
+    /// # Errors
+    /// `RECALL_EXPIRED`, `ALREADY_RECALLED`, `FORBIDDEN`, `NOT_FOUND`, `INVALID_ARGUMENT`,
+    /// or a connection error.
+    pub async fn recall(&self, conversation_id: u64, seq: u64) -> Result<(), ClientError> {
+        let r = pb::RecallMessage {
+            conversation_id,
+            seq,
+        };
+        match self.call(RequestKind::Recall(r)).await? {
+            ResponseResult::Recall(_) => Ok(()),
+            other => Err(unexpected("RecallMessage", &other)),
+        }
+    }
+}

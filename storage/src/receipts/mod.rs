@@ -1,0 +1,196 @@
+//! Delivery and read receipts, and recall.
+//!
+//! A user's receipts in a conversation are two positions shared by all their devices: how far
+//! any device has received (`delivered_positions`, the max of `device_cursors`, moved by Ack)
+//! and how far they have read (`read_positions`, moved by MarkRead). Both are kept by writer
+//! jobs that say whether the value moved, so the server pushes a receipt only then. A group's
+//! receipts are counted from its members' read positions when asked ([`receipts`]): no write
+//! per member per message.
+//!
+//! A recall ([`Writer::recall`]) runs on the writer, ordered with sends: the message keeps its
+//! row and seq, becomes kind RECALLED with an empty body, and is logged in `recalls`, which
+//! the search indexer follows to delete it from the index ([`crate::search::index_step`]).
+
+mod counts;
+mod recall;
+#[cfg(test)]
+mod tests;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub use counts::{ReceiptCounts, MAX_READERS};
+pub use recall::{Recalled, RECALLED};
+
+use crate::int::{get_u64, Uint};
+use crate::message::pair_of;
+use crate::sequence::View;
+use crate::social::ReadPositionRecord;
+use crate::{ConversationId, ConversationPosition, StorageError, UserId, Writer};
+
+/// A user's receipts in a direct conversation moved: what to push to the other member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptMove {
+    /// The direct conversation.
+    pub conversation_id: ConversationId,
+    /// Whose receipts moved.
+    pub user: UserId,
+    /// The other member, who is told.
+    pub peer: UserId,
+    /// `user`'s read position now.
+    pub read_seq: u64,
+    /// The highest seq any device of `user` has acked now (at least `read_seq`).
+    pub delivered_seq: u64,
+}
+
+impl<C: Send + 'static> Writer<C> {
+    /// Stores `user`'s `device` cursors as [`Writer::ack`] does, and returns the direct
+    /// conversations whose user-level delivered position (the max over the user's devices)
+    /// moved, at most one entry per conversation.
+    ///
+    /// # Errors
+    /// As [`Writer::call`].
+    pub async fn ack_receipts(
+        &self,
+        user: UserId,
+        device: String,
+        positions: Vec<ConversationPosition>,
+    ) -> Result<Vec<ReceiptMove>, StorageError> {
+        self.call_view(move |c, view| ack(c, view, user, &device, &positions))
+            .await
+    }
+
+    /// [`Writer::mark_read`], and the receipt to push when it moved the user's read position
+    /// in a direct conversation.
+    ///
+    /// # Errors
+    /// As [`Writer::mark_read`].
+    pub async fn mark_read_receipt(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        seq: u64,
+    ) -> Result<(ReadPositionRecord, Option<ReceiptMove>), StorageError> {
+        self.call_view(move |c, view| {
+            let before = read_seq(c, user, conversation)?;
+            let pos = crate::social::mark_read(c, view, user, conversation, seq)?;
+            if pos.seq <= before {
+                return Ok((pos, None));
+            }
+            let moved = direct_peer(c, conversation, user)?.map(|peer| ReceiptMove {
+                conversation_id: conversation,
+                user,
+                peer,
+                read_seq: pos.seq,
+                delivered_seq: 0,
+            });
+            let moved = match moved {
+                Some(m) => Some(ReceiptMove {
+                    delivered_seq: delivered_seq(c, user, conversation)?.max(m.read_seq),
+                    ..m
+                }),
+                None => None,
+            };
+            Ok((pos, moved))
+        })
+        .await
+    }
+}
+
+/// The Ack job: device cursors, then each conversation's delivered position.
+fn ack(
+    c: &Connection,
+    view: &View<'_>,
+    user: UserId,
+    device: &str,
+    positions: &[ConversationPosition],
+) -> Result<Vec<ReceiptMove>, StorageError> {
+    crate::message::set_cursors(c, view, user, device, positions)?;
+    let mut cursor = c.prepare_cached(
+        "SELECT seq FROM device_cursors WHERE user_id = ?1 AND device = ?2 AND conversation_id = ?3",
+    )?;
+    let mut raise = c.prepare_cached(
+        "INSERT INTO delivered_positions(user_id, conversation_id, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(user_id, conversation_id) DO UPDATE SET seq = excluded.seq
+         WHERE excluded.seq > delivered_positions.seq",
+    )?;
+    let mut moved: Vec<ReceiptMove> = Vec::new();
+    for p in positions {
+        let conv = p.conversation_id;
+        if moved.iter().any(|m| m.conversation_id == conv) {
+            continue;
+        }
+        // No cursor: not a member (set_cursors skipped it).
+        let Some(seq) = cursor
+            .query_row(params![Uint(user), device, Uint(conv)], |r| get_u64(r, 0))
+            .optional()?
+        else {
+            continue;
+        };
+        if seq == 0 || raise.execute(params![Uint(user), Uint(conv), Uint(seq)])? == 0 {
+            continue;
+        }
+        if let Some(peer) = direct_peer(c, conv, user)? {
+            moved.push(ReceiptMove {
+                conversation_id: conv,
+                user,
+                peer,
+                read_seq: read_seq(c, user, conv)?,
+                delivered_seq: seq,
+            });
+        }
+    }
+    Ok(moved)
+}
+
+/// The other member of a direct conversation `user` is in; None for other kinds.
+pub(crate) fn direct_peer(
+    c: &Connection,
+    conversation: ConversationId,
+    user: UserId,
+) -> Result<Option<UserId>, StorageError> {
+    let pair = c
+        .prepare_cached("SELECT kind, user_a, user_b FROM conversations WHERE id = ?1")?
+        .query_row([Uint(conversation)], |r| {
+            Ok(pair_of(r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?
+        .flatten();
+    Ok(match pair {
+        Some((a, b)) if a == user => Some(b),
+        Some((a, b)) if b == user => Some(a),
+        _ => None,
+    })
+}
+
+/// `user`'s read position in `conversation` (0 = none).
+pub(crate) fn read_seq(
+    c: &Connection,
+    user: UserId,
+    conversation: ConversationId,
+) -> Result<u64, StorageError> {
+    position(c, "read_positions", user, conversation)
+}
+
+/// The highest seq any device of `user` acked in `conversation` (0 = none).
+pub(crate) fn delivered_seq(
+    c: &Connection,
+    user: UserId,
+    conversation: ConversationId,
+) -> Result<u64, StorageError> {
+    position(c, "delivered_positions", user, conversation)
+}
+
+fn position(
+    c: &Connection,
+    table: &str,
+    user: UserId,
+    conversation: ConversationId,
+) -> Result<u64, StorageError> {
+    let seq = c
+        .prepare_cached(&format!(
+            "SELECT seq FROM {table} WHERE user_id = ?1 AND conversation_id = ?2"
+        ))?
+        .query_row(params![Uint(user), Uint(conversation)], |r| get_u64(r, 0))
+        .optional()?;
+    Ok(seq.unwrap_or(0))
+}
