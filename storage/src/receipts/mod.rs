@@ -45,7 +45,7 @@ pub struct ReceiptMove {
 impl<C: Send + 'static> Writer<C> {
     /// Stores `user`'s `device` cursors as [`Writer::ack`] does, and returns the direct
     /// conversations whose user-level delivered position (the max over the user's devices)
-    /// moved, at most one entry per conversation.
+    /// moved over messages of the peer, at most one entry per conversation.
     ///
     /// # Errors
     /// As [`Writer::call`].
@@ -60,7 +60,7 @@ impl<C: Send + 'static> Writer<C> {
     }
 
     /// [`Writer::mark_read`], and the receipt to push when it moved the user's read position
-    /// in a direct conversation.
+    /// in a direct conversation over messages of the peer.
     ///
     /// # Errors
     /// As [`Writer::mark_read`].
@@ -73,7 +73,7 @@ impl<C: Send + 'static> Writer<C> {
         self.call_view(move |c, view| {
             let before = read_seq(c, user, conversation)?;
             let pos = crate::social::mark_read(c, view, user, conversation, seq)?;
-            if pos.seq <= before {
+            if pos.seq <= before || !news_for_peer(c, view, conversation, user, before, pos.seq)? {
                 return Ok((pos, None));
             }
             let moved = direct_peer(c, conversation, user)?.map(|peer| ReceiptMove {
@@ -126,10 +126,14 @@ fn ack(
         else {
             continue;
         };
-        if seq == 0 || raise.execute(params![Uint(user), Uint(conv), Uint(seq)])? == 0 {
+        let before = delivered_seq(c, user, conv)?;
+        if seq <= before || raise.execute(params![Uint(user), Uint(conv), Uint(seq)])? == 0 {
             continue;
         }
-        if let Some(peer) = direct_peer(c, conv, user)? {
+        let Some(peer) = direct_peer(c, conv, user)? else {
+            continue;
+        };
+        if news_for_peer(c, view, conv, user, before, seq)? {
             moved.push(ReceiptMove {
                 conversation_id: conv,
                 user,
@@ -140,6 +144,21 @@ fn ack(
         }
     }
     Ok(moved)
+}
+
+/// Whether the peer sent any of the messages `(before, now]` of `conversation`: if `user` only
+/// received their own messages (acked by their other devices, or read), the peer's
+/// messages' receipts did not change and no push is worth sending.
+fn news_for_peer(
+    c: &Connection,
+    view: &View<'_>,
+    conversation: ConversationId,
+    user: UserId,
+    before: u64,
+    now: u64,
+) -> Result<bool, StorageError> {
+    Ok(view.count_from_others(c, conversation, before, user)?
+        > view.count_from_others(c, conversation, now, user)?)
 }
 
 /// The other member of a direct conversation `user` is in; None for other kinds.
