@@ -262,6 +262,16 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// One message as a line of text: `[conv 3 #12] 2026-11-24T04:30:00Z user 5: hello`.
 pub fn message_line(m: &pb::Message) -> String {
+    if m.kind == pb::MessageKind::Recalled as i32 {
+        return format!(
+            "[conv {} #{}] {} user {}: (recalled by user {})",
+            m.conversation_id,
+            m.seq,
+            format_time(m.sent_at_ms),
+            m.from_user,
+            m.recalled_by
+        );
+    }
     format!(
         "[conv {} #{}] {} user {}: {}",
         m.conversation_id,
@@ -292,6 +302,9 @@ pub struct MessageJson<'a> {
     pub text: &'a str,
     /// Sent at, unix milliseconds.
     pub sent_at: String,
+    /// Who recalled it (only on a recalled message, whose text is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalled_by: Option<String>,
 }
 
 impl<'a> From<&'a pb::Message> for MessageJson<'a> {
@@ -305,6 +318,7 @@ impl<'a> From<&'a pb::Message> for MessageJson<'a> {
             to_user: m.to_user.to_string(),
             text: &m.text,
             sent_at: m.sent_at_ms.to_string(),
+            recalled_by: (m.recalled_by != 0).then(|| m.recalled_by.to_string()),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::output::report;
-use cli::{account, chats, friends, messages, Ctx};
+use cli::{account, chats, friends, messages, receipts, Ctx};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -128,6 +128,30 @@ enum Command {
         #[command(subcommand)]
         action: Option<SessionsCmd>,
     },
+    /// Recall one of your messages (or, as a group admin, a member's) within the server's
+    /// recall window.
+    Recall {
+        #[command(flatten)]
+        at: MessageAt,
+    },
+    /// Who received and read a message.
+    Receipts {
+        #[command(flatten)]
+        at: MessageAt,
+    },
+}
+
+/// One message: in the conversation with a user, or in a conversation by id.
+#[derive(Debug, Clone, clap::Args)]
+struct MessageAt {
+    /// The other user (a user id or a username), or with --conversation a conversation id.
+    #[arg(value_name = "USER|CONVERSATION")]
+    target: String,
+    /// The message's sequence number (see `feige history`).
+    seq: u64,
+    /// TARGET is a conversation id (a group's, say).
+    #[arg(long)]
+    conversation: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +258,29 @@ enum FriendsCmd {
         #[arg(value_name = "USER")]
         who: String,
     },
+    #[command(flatten)]
+    Contacts(ContactsCmd),
+}
+
+/// Friend groups and suggestions (`feige friends ...`).
+#[derive(Debug, Subcommand)]
+enum ContactsCmd {
+    /// Your friends by friend group.
+    Groups,
+    /// Move a friend into a friend group ("" = the default group).
+    GroupSet {
+        /// The friend.
+        #[arg(value_name = "USER")]
+        who: String,
+        /// The group's name.
+        group: String,
+    },
+    /// People you may know: who shares friends or groups with you.
+    Suggest {
+        /// Most suggestions [default: 20].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 /// Which conversations `feige chats` lists.
@@ -313,5 +360,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Friends { action } => friends::friends(&ctx, action.as_ref()).await,
         Command::Chats { page, action } => chats::chats(&ctx, page, action.as_ref()).await,
         Command::Sessions { action } => account::sessions(&ctx, action.as_ref()).await,
+        Command::Recall { at } => receipts::recall(&ctx, at).await,
+        Command::Receipts { at } => receipts::receipts(&ctx, at).await,
     }
 }

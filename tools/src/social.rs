@@ -119,6 +119,7 @@ pub fn friend(f: &pb::Friend) -> Out {
             "online": f.online,
             "since": f.since_ms.to_string(),
             "conversation_id": f.conversation_id.to_string(),
+            "group": f.group,
         }),
         text: format!("{} {shown}", if f.online { "online " } else { "offline" }),
     }
