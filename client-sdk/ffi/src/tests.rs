@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 
 use super::*;
 
+mod receipts;
+
 /// A server on its own runtime, so the test thread can block in `feige_wait_event`.
 struct Server {
     rt: tokio::runtime::Runtime,
