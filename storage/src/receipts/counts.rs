@@ -2,8 +2,8 @@
 
 use rusqlite::{params, Connection};
 
+use super::positions::{delivered_seq, read_seq};
 use super::recall::{member, message_at};
-use super::{delivered_seq, read_seq};
 use crate::int::{get_u64, Uint};
 use crate::sequence::View;
 use crate::social::{public_user, PublicUser};

@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::int::{get_u64, Uint};
-use crate::message::{pair_of, StoredMessage};
+use crate::message::{pair_of, DirectPair, StoredMessage};
 use crate::recent::Range;
 use crate::sequence::{Query, View};
 use crate::{ConversationId, StorageError, UserId, Writer};
@@ -103,7 +103,7 @@ pub(super) fn member(
     c: &Connection,
     user: UserId,
     conversation: ConversationId,
-) -> Result<Option<(Option<(u64, u64)>, i64)>, StorageError> {
+) -> Result<Option<(DirectPair, i64)>, StorageError> {
     let kind = c
         .prepare_cached("SELECT kind, user_a, user_b FROM conversations WHERE id = ?1")?
         .query_row([Uint(conversation)], |r| {
@@ -131,7 +131,7 @@ pub(super) fn message_at(
     view: &View<'_>,
     conversation: ConversationId,
     seq: u64,
-    pair: Option<(u64, u64)>,
+    pair: DirectPair,
 ) -> Result<Option<StoredMessage>, StorageError> {
     if seq == 0 || seq == u64::MAX {
         return Ok(None);

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{call, Call, Conn, Method};
+use super::vocab::{call, Call, Conn, Method};
 use crate::json::{self, Params, Refusal};
 
 /// This family's methods, by name.
