@@ -25,9 +25,10 @@ pub use recall::{Recalled, RECALLED};
 use positions::{delivered_seq, direct_peer, read_seq};
 
 use crate::int::{get_u64, Uint};
+use crate::recent::Range;
 use crate::sequence::View;
 use crate::social::ReadPositionRecord;
-use crate::{ConversationId, ConversationPosition, StorageError, UserId, Writer};
+use crate::{ConversationId, ConversationPosition, IdSet, StorageError, UserId, Writer};
 
 /// A user's receipts in a direct conversation moved: what to push to the other member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +117,10 @@ fn ack(
          WHERE excluded.seq > delivered_positions.seq",
     )?;
     let mut moved: Vec<ReceiptMove> = Vec::new();
+    let mut seen = IdSet::default();
     for p in positions {
         let conv = p.conversation_id;
-        if moved.iter().any(|m| m.conversation_id == conv) {
+        if !seen.insert(conv) {
             continue;
         }
         // No cursor: not a member (set_cursors skipped it).
@@ -151,6 +153,9 @@ fn ack(
 /// Whether the peer sent any of the messages `(before, now]` of `conversation`: if `user` only
 /// received their own messages (acked by their other devices, or read), the peer's
 /// messages' receipts did not change and no push is worth sending.
+///
+/// Looks in memory, then in the index, and stops at the first such message, so a long
+/// stretch of history costs nothing when the peer wrote any of it.
 fn news_for_peer(
     c: &Connection,
     view: &View<'_>,
@@ -159,6 +164,28 @@ fn news_for_peer(
     before: u64,
     now: u64,
 ) -> Result<bool, StorageError> {
-    Ok(view.count_from_others(c, conversation, before, user)?
-        > view.count_from_others(c, conversation, now, user)?)
+    let range = Range {
+        after: before,
+        before: now.saturating_add(1),
+        newest_first: true,
+        limit: usize::MAX,
+    };
+    if view
+        .recent(conversation, range)?
+        .iter()
+        .any(|s| s.sender != user)
+    {
+        return Ok(true);
+    }
+    let found: bool = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM message_seq x JOIN messages m ON m.id = x.id
+                 WHERE x.conversation_id = ?1 AND x.seq > ?2 AND x.seq <= ?3
+                   AND m.sender_id <> ?4)",
+        )?
+        .query_row(
+            params![Uint(conversation), Uint(before), Uint(now), Uint(user)],
+            |r| r.get(0),
+        )?;
+    Ok(found)
 }

@@ -198,3 +198,39 @@ fn a_version_1_search_database_is_rebuilt_with_row_deletes() {
     c.execute("DELETE FROM message_fts WHERE rowid = 7", [])
         .unwrap();
 }
+
+/// Whether the peer wrote any of a range, from either half of the sequence index.
+#[test]
+fn news_for_the_peer_is_found_in_memory_and_in_the_index() {
+    for indexed in [false, true] {
+        let c = crate::schema::migrated_in_memory();
+        c.execute_batch(
+            "INSERT INTO conversations(id, kind, user_a, user_b, created_at_ms) VALUES (7, 1, 1, 2, 0);
+             INSERT INTO messages(id, conversation_id, seq, sender_id, kind, body, sent_at_ms)
+                 VALUES (10, 7, 1, 1, 0, 'a', 0), (11, 7, 2, 2, 0, 'b', 0),
+                        (12, 7, 3, 1, 0, 'c', 0), (13, 7, 4, 1, 0, 'd', 0);",
+        )
+        .unwrap();
+        if indexed {
+            c.execute_batch(
+                "INSERT INTO message_seq(conversation_id, seq, id)
+                     SELECT conversation_id, seq, id FROM messages;
+                 UPDATE meta SET value = 13 WHERE key = 'seq_indexed_upto';",
+            )
+            .unwrap();
+        }
+        let recent = Recent::load(&c).unwrap();
+        let view = View {
+            recent: &recent,
+            snap: Snapshot::read(&c).unwrap(),
+        };
+        let in_memory = view.recent(7, crate::recent::Range::ALL).unwrap().len();
+        assert_eq!(in_memory, if indexed { 0 } else { 4 });
+        let news = |user, before, now| super::news_for_peer(&c, &view, 7, user, before, now);
+        assert!(news(1, 0, 4).unwrap(), "indexed: {indexed}");
+        assert!(news(1, 1, 2).unwrap());
+        assert!(!news(1, 2, 4).unwrap(), "only 1's own after seq 2");
+        assert!(news(2, 2, 3).unwrap());
+        assert!(!news(2, 1, 2).unwrap());
+    }
+}
