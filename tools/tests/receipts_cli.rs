@@ -124,6 +124,43 @@ async fn recall_receipts_groups_and_suggestions() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["user_id"], ids[2].as_str());
     assert_eq!(r[0]["mutual_friends"], 1);
+
+    // `listen` shows a recall between two messages (after the two it syncs first, the
+    // second of them recalled).
+    let (a, s2) = (addr.clone(), st.to_owned());
+    let listen =
+        tokio::spawn(async move { feige(&a, &s2, "bob", &["listen", "--count", "4"]).await });
+    let mut online = false;
+    for _ in 0..100 {
+        let r = ok(&addr, st, "alice", &["friends", "presence", "bob"]).await;
+        if listen.is_finished() {
+            panic!("listen ended: {:?}", listen.await.unwrap());
+        }
+        if r[0]["online"] == true {
+            online = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(online, "bob's listener never came online");
+    let sent = ok(&addr, st, "alice", &["send", "bob", "oops"]).await;
+    let seq = sent[0]["seq"].as_str().unwrap().to_owned();
+    ok(&addr, st, "alice", &["recall", "bob", &seq]).await;
+    ok(&addr, st, "alice", &["send", "bob", "sorry"]).await;
+    let (heard, lines) = listen.await.unwrap();
+    assert!(heard, "{lines:?}");
+    let recall = lines
+        .iter()
+        .find(|l| l["type"] == "message_recalled")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(recall["seq"], seq.as_str());
+    assert_eq!(recall["recalled_by"], ids[0].as_str());
+    let synced = lines
+        .iter()
+        .find(|l| l["type"] == "message" && l["seq"] == "2")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(synced["recalled_by"], ids[0].as_str());
+    assert_eq!(synced["text"], "");
 }
 
 fn conv(v: &Value) -> String {

@@ -74,6 +74,11 @@ pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> 
                     ctx.out(&o);
                 }
             }
+            Some(e @ (Event::ReadReceipt(_) | Event::MessageRecalled(_))) => {
+                if let Some(o) = super::receipts::event(&e) {
+                    ctx.out(&o);
+                }
+            }
             Some(Event::Message(m)) => {
                 ctx.print_message(&m);
                 seen += 1;

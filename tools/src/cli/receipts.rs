@@ -1,7 +1,7 @@
 //! `feige recall` and `feige receipts`: a message named by its conversation (or peer) and seq.
 
 use anyhow::Context;
-use feige_client::{pb, Client};
+use feige_client::{pb, Client, Event};
 use feige_tools::social::{self as out, Out};
 use serde_json::json;
 
@@ -84,4 +84,37 @@ pub(crate) async fn receipts(ctx: &Ctx, at: &MessageAt) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A receipt or recall event for `listen`; `None` for other events.
+pub(crate) fn event(e: &Event) -> Option<Out> {
+    Some(match e {
+        Event::ReadReceipt(r) => Out {
+            json: json!({
+                "type": "read_receipt",
+                "conversation_id": r.conversation_id.to_string(),
+                "user_id": r.user_id.to_string(),
+                "read_seq": r.read_seq.to_string(),
+                "delivered_seq": r.delivered_seq.to_string(),
+            }),
+            text: format!(
+                "[conv {}] user {} has received up to #{} and read up to #{}",
+                r.conversation_id, r.user_id, r.delivered_seq, r.read_seq
+            ),
+        },
+        Event::MessageRecalled(r) => Out {
+            json: json!({
+                "type": "message_recalled",
+                "conversation_id": r.conversation_id.to_string(),
+                "seq": r.seq.to_string(),
+                "message_id": r.message_id.to_string(),
+                "recalled_by": r.recalled_by.to_string(),
+            }),
+            text: format!(
+                "[conv {} #{}] recalled by user {}",
+                r.conversation_id, r.seq, r.recalled_by
+            ),
+        },
+        _ => return None,
+    })
 }
