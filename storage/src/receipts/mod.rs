@@ -76,24 +76,24 @@ impl<C: Send + 'static> Writer<C> {
         self.call_view(move |c, view| {
             let before = read_seq(c, user, conversation)?;
             let pos = crate::social::mark_read(c, view, user, conversation, seq)?;
-            if pos.seq <= before || !news_for_peer(c, view, conversation, user, before, pos.seq)? {
+            if pos.seq <= before {
                 return Ok((pos, None));
             }
-            let moved = direct_peer(c, conversation, user)?.map(|peer| ReceiptMove {
+            let Some(peer) = direct_peer(c, conversation, user)? else {
+                return Ok((pos, None));
+            };
+            if !news_for_peer(c, view, conversation, user, before, pos.seq)? {
+                return Ok((pos, None));
+            }
+            let moved = ReceiptMove {
                 conversation_id: conversation,
                 user,
                 peer,
                 read_seq: pos.seq,
-                delivered_seq: 0,
-            });
-            let moved = match moved {
-                Some(m) => Some(ReceiptMove {
-                    delivered_seq: delivered_seq(c, user, conversation)?.max(m.read_seq),
-                    ..m
-                }),
-                None => None,
+                // Read implies received, though no device may have acked it yet.
+                delivered_seq: delivered_seq(c, user, conversation)?.max(pos.seq),
             };
-            Ok((pos, moved))
+            Ok((pos, Some(moved)))
         })
         .await
     }
