@@ -420,3 +420,46 @@ async fn a_recalled_message_leaves_search_and_the_index() {
         [third.message_id as i64]
     );
 }
+
+#[tokio::test]
+async fn recalls_missed_while_offline_are_listed_after_a_cursor() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let alice_id = register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    register(&addr, "carol").await;
+    let (alice, _) = login(&addr, "alice", "a").await;
+    let (bob, mut bob_ev) = login(&addr, "bob", "b").await;
+    let (carol, _) = login(&addr, "carol", "c").await;
+    let conv = befriend(&alice, &bob).await;
+    let one = alice.send_text(bob_id, "one").await.unwrap();
+    let two = alice.send_text(bob_id, "two").await.unwrap();
+    alice.recall(conv, one.seq).await.unwrap();
+    let pushed = next_event(&mut bob_ev, recalled).await;
+    // bob's other device was offline: it asks for what it missed.
+    let (bob2, _) = login(&addr, "bob", "b2").await;
+    alice.recall(conv, two.seq).await.unwrap();
+    let all = bob2.recalls(0, 0).await.unwrap();
+    assert!(!all.has_more);
+    assert_eq!(all.recalls.len(), 2);
+    assert_eq!(all.recalls[0], pushed, "the push carries the same recall");
+    assert_eq!(
+        (all.recalls[1].seq, all.recalls[1].recalled_by),
+        (two.seq, alice_id)
+    );
+    assert!(all.recalls[1].recall_id > all.recalls[0].recall_id);
+    assert!(all.recalls[0].recalled_at_ms > 0);
+    // Paging by the cursor.
+    let first = bob2.recalls(0, 1).await.unwrap();
+    assert!(first.has_more);
+    assert_eq!(first.recalls, all.recalls[..1]);
+    let rest = bob2.recalls(first.recalls[0].recall_id, 1).await.unwrap();
+    assert!(!rest.has_more);
+    assert_eq!(rest.recalls, all.recalls[1..]);
+    // Only one's own conversations.
+    assert!(carol.recalls(0, 0).await.unwrap().recalls.is_empty());
+    assert_eq!(
+        code(carol.recalls(u64::MAX, 0).await),
+        ErrorCode::InvalidArgument
+    );
+}

@@ -262,8 +262,8 @@ int32_t feige_client_shutdown(FeigeClient *client, int32_t timeout_ms);
  * "search", "update_profile", "change_password", "get_user", "search_users",
  * "friend_request", "friend_requests", "friend_respond", "friends", "set_remark",
  * "friend_delete", "block", "unblock", "blocked", "presence", "conversations",
- * "mark_read", "sessions", "revoke_session", "receipts", "recall", "friend_groups",
- * "friend_group_set", "friend_suggestions"); `params_json` is a JSON object (NULL = `{}`). On success `*request_id`
+ * "mark_read", "sessions", "revoke_session", "receipts", "recall", "recalls",
+ * "friend_groups", "friend_group_set", "friend_suggestions"); `params_json` is a JSON object (NULL = `{}`). On success `*request_id`
  * receives the id that its completion event (`FEIGE_EVENT_RESPONSE`) will carry; exactly one
  * completion follows every successful call, also on shutdown. Any thread.
  *

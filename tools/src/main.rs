@@ -139,6 +139,15 @@ enum Command {
         #[command(flatten)]
         at: MessageAt,
     },
+    /// Messages recalled in your conversations, oldest first (what `listen` missed).
+    Recalls {
+        /// Only recalls after this recall id (the last one printed).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Most recalls [default: 100].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 /// One message: in the conversation with a user, or in a conversation by id.
@@ -362,5 +371,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions { action } => account::sessions(&ctx, action.as_ref()).await,
         Command::Recall { at } => receipts::recall(&ctx, at).await,
         Command::Receipts { at } => receipts::receipts(&ctx, at).await,
+        Command::Recalls { after, limit } => receipts::recalls(&ctx, *after, *limit).await,
     }
 }

@@ -101,6 +101,14 @@ async fn recall_receipts_groups_and_suggestions() {
     .await;
     assert!(!failed);
     assert_eq!(err[0]["error"]["code"], "FORBIDDEN");
+    let r = ok(&addr, st, "bob", &["recalls"]).await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["type"], "message_recalled");
+    assert_eq!(r[0]["seq"], "2");
+    let after = r[0]["recall_id"].as_str().unwrap().to_owned();
+    assert!(ok(&addr, st, "bob", &["recalls", "--after", &after])
+        .await
+        .is_empty());
     let history = ok(&addr, st, "bob", &["history", "alice"]).await;
     assert_eq!(history[1]["text"], "");
     assert_eq!(history[1]["recalled_by"], ids[0].as_str());

@@ -355,6 +355,8 @@ pub(crate) fn message_recalled(r: &pb::MessageRecalled) -> Value {
         "seq": r.seq.to_string(),
         "message_id": r.message_id.to_string(),
         "recalled_by": r.recalled_by.to_string(),
+        "recall_id": r.recall_id.to_string(),
+        "recalled_at": r.recalled_at_ms,
     })
 }
 

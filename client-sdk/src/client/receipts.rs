@@ -45,4 +45,26 @@ impl Client {
             other => Err(unexpected("RecallMessage", &other)),
         }
     }
+
+    /// Up to `limit` (0 = 100) recalls in the user's conversations after the recall
+    /// `after_recall_id` (0 = from the first), oldest first: what a device that was offline
+    /// missed of [`crate::Event::MessageRecalled`]. While `has_more`, ask again with the last
+    /// one's `recall_id`.
+    ///
+    /// # Errors
+    /// `INVALID_ARGUMENT`, or a connection error.
+    pub async fn recalls(
+        &self,
+        after_recall_id: u64,
+        limit: u32,
+    ) -> Result<pb::RecallList, ClientError> {
+        let r = pb::ListRecalls {
+            after_recall_id,
+            limit,
+        };
+        match self.call(RequestKind::Recalls(r)).await? {
+            ResponseResult::Recalls(l) => Ok(l),
+            other => Err(unexpected("ListRecalls", &other)),
+        }
+    }
 }

@@ -88,6 +88,7 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         // Receipts and recall; friend groups and suggestions.
         RequestKind::Receipts(r) => spawn(conn, rid, page, |me| receipts::receipts(me, r)).await,
         RequestKind::Recall(r) => spawn(conn, rid, SMALL_REPLY, |me| receipts::recall(me, r)).await,
+        RequestKind::Recalls(r) => spawn(conn, rid, page, |me| receipts::recalls(me, r)).await,
         RequestKind::FriendGroups(_) => spawn(conn, rid, page, contacts::friend_groups).await,
         RequestKind::FriendGroupSet(r) => {
             spawn(conn, rid, page, |me| contacts::set_friend_group(me, r)).await

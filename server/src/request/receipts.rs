@@ -4,11 +4,14 @@
 //! (ordered with sends), pushes go out after the commit.
 
 use feige_protocol::{pb, PushKind, ResponseResult};
-use feige_storage::receipts::ReceiptMove;
+use feige_storage::receipts::{self, ReceiptMove};
 
 use super::caller::{Caller, Reply};
 use crate::convert;
-use crate::validate;
+use crate::validate::{self, page_limit};
+
+const RECALLS_DEFAULT: u32 = 100;
+const RECALLS_MAX: u32 = 500;
 
 /// Tells the other member of a direct conversation that `m.user`'s receipts moved.
 fn push_receipt(me: &Caller, m: &ReceiptMove) {
@@ -83,12 +86,7 @@ pub(crate) async fn recall(me: Caller, r: pb::RecallMessage) -> Reply {
         .writer
         .recall(me.user, conversation, seq, window_ms)
         .await?;
-    let push = PushKind::MessageRecalled(pb::MessageRecalled {
-        conversation_id: done.conversation_id,
-        seq: done.seq,
-        message_id: done.message_id,
-        recalled_by: done.recalled_by,
-    });
+    let push = PushKind::MessageRecalled(recalled(&done));
     let others: Vec<_> = done
         .members
         .iter()
@@ -98,4 +96,34 @@ pub(crate) async fn recall(me: Caller, r: pb::RecallMessage) -> Reply {
     me.push_to(&others, push.clone());
     me.push(me.user, push);
     Ok(ResponseResult::Recall(pb::Done {}))
+}
+
+/// Serves `ListRecalls`: the recalls in the caller's conversations after a cursor.
+pub(crate) async fn recalls(me: Caller, r: pb::ListRecalls) -> Reply {
+    let after = validate::id("after_recall_id", r.after_recall_id)?;
+    let limit = page_limit(r.limit, RECALLS_DEFAULT, RECALLS_MAX);
+    let user = me.user;
+    // One more than asked: whether more follow.
+    let mut list = me
+        .shared
+        .store
+        .read(move |c| receipts::recalls(c, user, after, limit + 1))
+        .await?;
+    let has_more = list.len() > limit;
+    list.truncate(limit);
+    Ok(ResponseResult::Recalls(pb::RecallList {
+        recalls: list.iter().map(recalled).collect(),
+        has_more,
+    }))
+}
+
+fn recalled(r: &receipts::Recalled) -> pb::MessageRecalled {
+    pb::MessageRecalled {
+        conversation_id: r.conversation_id,
+        seq: r.seq,
+        message_id: r.message_id,
+        recalled_by: r.recalled_by,
+        recall_id: r.recall_id,
+        recalled_at_ms: r.recalled_at_ms,
+    }
 }

@@ -20,7 +20,7 @@ mod tests;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use counts::{ReceiptCounts, MAX_READERS};
-pub use recall::{Recalled, RECALLED};
+pub use recall::{recalls, Recalled, RECALLED};
 
 use positions::{delivered_seq, direct_peer, read_seq};
 

@@ -22,7 +22,12 @@ pub struct Recalled {
     pub seq: u64,
     /// Who recalled it.
     pub recalled_by: UserId,
-    /// The conversation's members (the recaller included), sorted.
+    /// The recall's place in the log (`recalls.id`): grows with each recall.
+    pub recall_id: u64,
+    /// When (unix ms).
+    pub recalled_at_ms: i64,
+    /// The conversation's members (the recaller included), sorted; empty when listed
+    /// ([`recalls`]).
     pub members: Vec<UserId>,
 }
 
@@ -79,6 +84,7 @@ pub(super) fn recall(
         .execute(params![Uint(m.id), RECALLED, Uint(user)])?;
     c.prepare_cached("INSERT INTO recalls(message_id, recalled_at_ms) VALUES (?1, ?2)")?
         .execute(params![Uint(m.id), now])?;
+    let recall_id = u64::try_from(c.last_insert_rowid()).unwrap_or(0);
     let members = match pair {
         Some((a, b)) => vec![a, b],
         None => c
@@ -93,8 +99,45 @@ pub(super) fn recall(
         conversation_id: conversation,
         seq,
         recalled_by: user,
+        recall_id,
+        recalled_at_ms: now,
         members,
     })
+}
+
+/// Up to `limit` recalls in `user`'s conversations after the recall `after`, oldest first.
+///
+/// # Errors
+/// Database errors.
+pub fn recalls(
+    c: &Connection,
+    user: UserId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Recalled>, StorageError> {
+    let mut st = c.prepare_cached(
+        "SELECT r.id, r.message_id, m.conversation_id, m.seq, m.recalled_by, r.recalled_at_ms
+         FROM recalls r JOIN messages m ON m.id = r.message_id
+         WHERE r.id > ?2
+           AND EXISTS (SELECT 1 FROM conversation_members mb
+                       WHERE mb.user_id = ?1 AND mb.conversation_id = m.conversation_id)
+         ORDER BY r.id LIMIT ?3",
+    )?;
+    let rows = st.query_map(
+        params![Uint(user), Uint(after), Uint::from_usize(limit)],
+        |r| {
+            Ok(Recalled {
+                recall_id: get_u64(r, 0)?,
+                message_id: get_u64(r, 1)?,
+                conversation_id: get_u64(r, 2)?,
+                seq: get_u64(r, 3)?,
+                recalled_by: get_u64(r, 4)?,
+                recalled_at_ms: r.get(5)?,
+                members: Vec::new(),
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// A conversation's direct pair (None for a group) and `user`'s role in it (0 in a direct

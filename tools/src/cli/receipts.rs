@@ -86,6 +86,25 @@ pub(crate) async fn receipts(ctx: &Ctx, at: &MessageAt) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `feige recalls`: one line per recall, then how to page on.
+pub(crate) async fn recalls(ctx: &Ctx, after: u64, limit: Option<u32>) -> anyhow::Result<()> {
+    let page = with_client(ctx, |c| async move {
+        Ok(c.recalls(after, limit.unwrap_or(0)).await?)
+    })
+    .await?;
+    for r in &page.recalls {
+        if let Some(o) = event(&Event::MessageRecalled(*r)) {
+            ctx.out(&o);
+        }
+    }
+    if page.has_more && !ctx.cli.json {
+        if let Some(last) = page.recalls.last() {
+            eprintln!("more recalls: --after {}", last.recall_id);
+        }
+    }
+    Ok(())
+}
+
 /// A receipt or recall event for `listen`; `None` for other events.
 pub(crate) fn event(e: &Event) -> Option<Out> {
     Some(match e {
@@ -109,10 +128,12 @@ pub(crate) fn event(e: &Event) -> Option<Out> {
                 "seq": r.seq.to_string(),
                 "message_id": r.message_id.to_string(),
                 "recalled_by": r.recalled_by.to_string(),
+                "recall_id": r.recall_id.to_string(),
+                "recalled_at": r.recalled_at_ms.to_string(),
             }),
             text: format!(
-                "[conv {} #{}] recalled by user {}",
-                r.conversation_id, r.seq, r.recalled_by
+                "[conv {} #{}] recalled by user {} (recall {})",
+                r.conversation_id, r.seq, r.recalled_by, r.recall_id
             ),
         },
         _ => return None,

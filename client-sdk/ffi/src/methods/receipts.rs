@@ -9,6 +9,7 @@ use crate::json::{self, Params, Refusal};
 pub(super) const METHODS: &[(&str, Method)] = &[
     ("receipts", receipts),
     ("recall", recall),
+    ("recalls", recalls),
     ("friend_groups", friend_groups),
     ("friend_group_set", friend_group_set),
     ("friend_suggestions", friend_suggestions),
@@ -45,6 +46,19 @@ fn recall(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         conn.client().await?.recall(conversation_id, seq).await?;
         Ok(json!({}))
+    })
+}
+
+/// `recalls`: `{"after"?,"limit"?}` → `{"recalls":[{"conversation_id","seq","message_id",
+/// "recalled_by","recall_id","recalled_at"}],"has_more"}`, oldest first; `after` is the
+/// `recall_id` of the last recall seen.
+fn recalls(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let after = p.opt_id("after")?.unwrap_or(0);
+    let limit = p.opt_u32("limit")?.unwrap_or(0);
+    call(async move {
+        let l = conn.client().await?.recalls(after, limit).await?;
+        let list: Vec<Value> = l.recalls.iter().map(json::message_recalled).collect();
+        Ok(json!({ "recalls": list, "has_more": l.has_more }))
     })
 }
 

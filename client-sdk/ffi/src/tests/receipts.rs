@@ -66,6 +66,13 @@ fn receipts_recall_friend_groups_and_suggestions() {
     let pushed = bob.push_of("message_recalled");
     assert_eq!(pushed["seq"], seq.as_str());
     assert_eq!(pushed["recalled_by"], a_id.as_str());
+    let listed = bob.ok("recalls", json!({}));
+    assert_eq!(listed["has_more"], false);
+    assert_eq!(listed["recalls"][0]["recall_id"], pushed["recall_id"]);
+    assert_eq!(listed["recalls"][0]["message_id"], pushed["message_id"]);
+    let after = pushed["recall_id"].clone();
+    let none = bob.ok("recalls", json!({ "after": after, "limit": 10 }));
+    assert_eq!(none["recalls"], json!([]));
     alice.fails(
         "recall",
         json!({ "conversation_id": conv, "seq": seq }),
