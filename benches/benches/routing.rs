@@ -65,6 +65,7 @@ fn routing(c: &mut Criterion) {
                                 sent_at_ms: 1_764_000_000_000,
                                 mentions: Vec::new(),
                                 mention_all: false,
+                                recalled_by: 0,
                             },
                             duplicate: false,
                             members: Members::Pair([from.min(to), from.max(to)]),

@@ -126,6 +126,11 @@ pub enum Event {
     RoomMessage(pb::RoomMessage),
     /// Someone took a share of a red packet the user sent.
     RedPacketGrabbed(pb::RedPacketGrabbed),
+    /// 1:1: the peer received (on some device) or read further; both positions as now.
+    ReadReceipt(pb::ReadReceipt),
+    /// A message of one of the user's conversations was recalled: show it as recalled (its
+    /// text is gone from the server).
+    MessageRecalled(pb::MessageRecalled),
 }
 
 impl Event {
@@ -154,6 +159,8 @@ impl Event {
             PushKind::GroupInvitation(i) => Event::GroupInvitation(i),
             PushKind::RoomMessage(m) => Event::RoomMessage(m),
             PushKind::RedPacketGrabbed(g) => Event::RedPacketGrabbed(g),
+            PushKind::ReadReceipt(r) => Event::ReadReceipt(r),
+            PushKind::MessageRecalled(r) => Event::MessageRecalled(r),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }

@@ -105,6 +105,8 @@ impl ErrorCode {
             ErrorCode::NotInRoom => "not in this room",
             ErrorCode::TooManyRooms => "in too many rooms",
             ErrorCode::RoomFull => "the room is full",
+            ErrorCode::RecallExpired => "too old to recall",
+            ErrorCode::AlreadyRecalled => "already recalled",
         }
     }
 }

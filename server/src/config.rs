@@ -69,6 +69,8 @@ pub struct Config {
     pub friend_request_retention_ms: u64,
     /// Most members of a group, the owner included (`GROUP_FULL` beyond).
     pub max_group_members: usize,
+    /// A message may be recalled for this many seconds after it was sent.
+    pub recall_window_s: u64,
     /// Longest a graceful shutdown may take, in milliseconds.
     pub shutdown_grace_ms: u64,
     /// "process" (survives a server crash) or "fsync" (survives power loss).
@@ -135,6 +137,7 @@ impl Default for Config {
             friend_request_cooldown_ms: 24 * 3_600_000,
             friend_request_retention_ms: 30 * 24 * 3_600_000,
             max_group_members: 10_000,
+            recall_window_s: 120,
             shutdown_grace_ms: 10_000,
             durability: Durability::Process,
             pbkdf2_iterations: 100_000,

@@ -28,6 +28,7 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
         } else {
             0
         },
+        recalled_by: m.recalled_by,
     }
 }
 
@@ -63,6 +64,7 @@ pub(crate) fn friend(f: &FriendRecord, online: bool) -> pb::Friend {
         online,
         since_ms: f.since_ms,
         conversation_id: f.conversation_id,
+        group: f.group.clone(),
     }
 }
 

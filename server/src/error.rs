@@ -91,6 +91,9 @@ impl From<StorageError> for RequestError {
             StorageError::AlreadyGrabbed => ErrorCode::AlreadyGrabbed,
             StorageError::RedPacketExpired => ErrorCode::RedPacketExpired,
             StorageError::InsufficientFunds { .. } => ErrorCode::InsufficientFunds,
+            StorageError::UnknownMessage => ErrorCode::NotFound,
+            StorageError::RecallExpired { .. } => ErrorCode::RecallExpired,
+            StorageError::AlreadyRecalled => ErrorCode::AlreadyRecalled,
             StorageError::Sqlite(_)
             | StorageError::Pool(_)
             | StorageError::Io(_)

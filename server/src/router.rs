@@ -202,6 +202,7 @@ mod tests {
                     sent_at_ms: 0,
                     mentions: Vec::new(),
                     mention_all: false,
+                    recalled_by: 0,
                 },
                 duplicate: false,
                 members: feige_storage::Members::Pair([1, 2]),

@@ -103,6 +103,18 @@ pub enum StorageError {
         /// The wallet's balance.
         balance_cents: i64,
     },
+    /// No message with this seq in the conversation.
+    #[error("no such message")]
+    UnknownMessage,
+    /// A recall after the recall window.
+    #[error("the message is too old to recall (the limit is {window_s} s)")]
+    RecallExpired {
+        /// The window, in seconds.
+        window_s: u64,
+    },
+    /// A recall of a message already recalled.
+    #[error("the message was already recalled")]
+    AlreadyRecalled,
     /// A read's snapshot is older than a move of the sequence index that has since dropped
     /// entries it needs from memory (see `recent`); the store reads again, so callers of the
     /// public API do not see this.

@@ -48,8 +48,14 @@ const NICENESS: i32 = 10;
 /// Page cache of the indexer's connection, in KiB.
 const CACHE_KIB: u32 = 16 * 1024;
 
-/// Version of the search database's schema (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// Version of the search database's schema (`PRAGMA user_version`). 2: the index deletes by
+/// rowid (`contentless_delete`, for recalled messages) and follows `recalls`; a version 1
+/// index (which could only delete with the original text) is rebuilt.
+const SCHEMA_VERSION: i64 = 2;
+
+/// The index table of schema version 2.
+const CREATE_INDEX: &str = "CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', \
+     contentless_delete=1, tokenize='unicode61 remove_diacritics 2');";
 
 /// Creates the search database's schema in `path` if it is new.
 ///
@@ -71,9 +77,21 @@ pub(crate) fn prepare(path: &Path) -> Result<(), StorageError> {
     if version == 0 {
         let tx = c.transaction()?;
         tx.execute_batch(&format!(
-            "CREATE VIRTUAL TABLE message_fts USING fts5(body, content='', tokenize='unicode61 remove_diacritics 2');
+            "{CREATE_INDEX}
              CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-             INSERT INTO meta(key, value) VALUES ('indexed_upto', 0);
+             INSERT INTO meta(key, value) VALUES ('indexed_upto', 0), ('recalls_upto', 0);
+             PRAGMA user_version = {SCHEMA_VERSION};"
+        ))?;
+        tx.commit()?;
+    } else if version == 1 {
+        // Rebuilt in the background by the indexer, from the first message.
+        tracing::info!("search index upgraded to delete recalled messages; rebuilding");
+        let tx = c.transaction()?;
+        tx.execute_batch(&format!(
+            "DROP TABLE message_fts;
+             {CREATE_INDEX}
+             UPDATE meta SET value = 0 WHERE key = 'indexed_upto';
+             INSERT INTO meta(key, value) VALUES ('recalls_upto', 0);
              PRAGMA user_version = {SCHEMA_VERSION};"
         ))?;
         tx.commit()?;
@@ -208,7 +226,13 @@ fn run(conn: &Connection, shared: &Shared, mut upto: u64) {
     let mut before = shared.committed.load(Ordering::Relaxed);
     let mut started = std::time::Instant::now();
     while !shared.stop.load(Ordering::Acquire) {
-        if shared.last_id.load(Ordering::Acquire) > upto {
+        // A recall writes no message: the beat looks for recalls when nothing else is new.
+        let work = shared.last_id.load(Ordering::Acquire) > upto
+            || search::recalls_waiting(conn).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "search indexer cannot read recalls");
+                false
+            });
+        if work {
             match search::index_step(conn, upto, CHUNK) {
                 Ok((mark, n)) => {
                     upto = mark;
@@ -268,7 +292,9 @@ mod tests {
         let c = Connection::open(path).unwrap();
         c.execute_batch(
             "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, body TEXT NOT NULL,
+                                                  kind INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE IF NOT EXISTS recalls (id INTEGER PRIMARY KEY, message_id INTEGER);",
         )
         .unwrap();
         for (id, body) in rows {
@@ -359,8 +385,9 @@ mod tests {
         let (db, index) = paths(dir.path());
         let m = Connection::open(&db).unwrap();
         m.execute_batch(
-            "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT);
-             INSERT INTO messages VALUES (1, '你好世界'), (2, 'hello world'), (3, '世界和平'), (4, 'Worldwide');",
+            "CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT, kind INTEGER DEFAULT 0);
+             CREATE TABLE recalls (id INTEGER PRIMARY KEY, message_id INTEGER);
+             INSERT INTO messages(id, body) VALUES (1, '你好世界'), (2, 'hello world'), (3, '世界和平'), (4, 'Worldwide');",
         )
         .unwrap();
         prepare(&index).unwrap();

@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+pub mod contacts;
 mod db;
 mod error;
 mod files;
@@ -14,6 +15,7 @@ mod int;
 pub mod message;
 mod options;
 mod pairs;
+pub mod receipts;
 mod recent;
 pub mod red_packet;
 pub mod rooms;

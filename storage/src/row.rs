@@ -31,10 +31,15 @@ pub struct StoredMessage {
     pub mentions: Vec<UserId>,
     /// Groups: everyone was mentioned (@all).
     pub mention_all: bool,
+    /// Who recalled it (kind RECALLED, text empty); 0 when it was not recalled.
+    pub recalled_by: UserId,
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =
-    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms, m.mentions";
+    "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms, \
+     m.mentions, m.recalled_by";
+/// How many columns [`MESSAGE_COLUMNS`] has: a query's own columns follow them.
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 10;
 
 /// A message's mentions as stored in `messages.mentions`: "*" first for @all, then the ids,
 /// comma-separated; `None` when there are none.
@@ -93,6 +98,7 @@ pub(crate) fn message_row(
         kind: r.get(5)?,
         text: r.get(6)?,
         sent_at_ms: r.get(7)?,
+        recalled_by: get_u64(r, 9)?,
     })
 }
 

@@ -280,6 +280,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX groups_by_owner ON groups(owner_id);",
     // 17: world rooms' kept history, wallets with their ledger, and red packets.
     crate::red_packet::migration::MIGRATION,
+    // 18: recall, receipts and friend groups. A recalled message keeps its row (kind 5, RECALLED,
+    // with an empty body) and says who recalled it; `recalls` logs each recall in order, for
+    // the search indexer to delete the message from the index (`receipts::recall`).
+    // `delivered_positions` is the highest seq any device of a user has acked (the max of
+    // its `device_cursors`), kept by Ack. A friend's row gets the owner's friend group.
+    "ALTER TABLE messages ADD COLUMN recalled_by INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE recalls (
+        id             INTEGER PRIMARY KEY,
+        message_id     INTEGER NOT NULL,
+        recalled_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE delivered_positions (
+        user_id         INTEGER NOT NULL,
+        conversation_id INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;
+    INSERT INTO delivered_positions(user_id, conversation_id, seq)
+        SELECT user_id, conversation_id, MAX(seq) FROM device_cursors GROUP BY 1, 2;
+    ALTER TABLE friends ADD COLUMN group_name TEXT NOT NULL DEFAULT '';
+    CREATE INDEX friends_by_group ON friends(user_id, group_name);",
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

@@ -11,7 +11,7 @@
 use rusqlite::{params, Connection};
 
 use crate::int::{get_u64, Uint};
-use crate::row::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS};
+use crate::row::{message_row, pair_of, StoredMessage, MESSAGE_COLUMNS, MESSAGE_COLUMN_COUNT};
 use crate::{ConversationId, StorageError, UserId};
 
 /// Whether `c` is a CJK character that the index treats as a word of its own.
@@ -81,29 +81,40 @@ pub fn fts_query(input: &str) -> Option<String> {
     }
 }
 
+/// The protocol's `MESSAGE_KIND_RECALLED`: a recalled message, never indexed.
+pub(crate) const RECALLED: i32 = 5;
+
 /// Indexes up to `limit` messages with id > `upto` in one transaction on the indexer's
 /// connection (the search database, with the messages attached as `src`); returns the new
 /// mark and how many messages it indexed. A deferred `BEGIN`: the message database is only
 /// read, so its write lock is never taken.
+///
+/// First, in the same snapshot, it takes the recalls logged since its last step
+/// ([`unindex_recalled`]), so that a message is deleted from the index exactly when it was
+/// indexed: one recalled at or below the mark was indexed with its text; one above it is
+/// indexed by this or a later step as what it is now, a recalled message, which is skipped.
 pub(crate) fn index_step(
     c: &Connection,
     upto: u64,
     limit: usize,
 ) -> Result<(u64, usize), StorageError> {
     crate::db::run_cached(c, "BEGIN")?;
+    unindex_recalled(c, upto)?;
     let mut mark = upto;
     let mut n = 0;
     {
         let mut read = c.prepare_cached(
-            "SELECT id, body FROM src.messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, body, kind FROM src.messages WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
         let mut add =
             c.prepare_cached("INSERT INTO main.message_fts(rowid, body) VALUES (?1, ?2)")?;
         let mut rows = read.query(params![Uint(upto), Uint::from_usize(limit)])?;
         while let Some(row) = rows.next()? {
             let id = get_u64(row, 0)?;
-            let body: String = row.get(1)?;
-            add.execute(params![Uint(id), segment(&body)])?;
+            if row.get::<_, i32>(2)? != RECALLED {
+                let body: String = row.get(1)?;
+                add.execute(params![Uint(id), segment(&body)])?;
+            }
             mark = id;
             n += 1;
         }
@@ -114,12 +125,51 @@ pub(crate) fn index_step(
     Ok((mark, n))
 }
 
+/// Deletes from the index the messages recalled since the last call (the `src.recalls`
+/// entries after `meta.recalls_upto`) that are indexed, those at or below `upto`; moves the
+/// mark past them all. Runs inside [`index_step`]'s transaction, or its own.
+fn unindex_recalled(c: &Connection, upto: u64) -> Result<(), StorageError> {
+    let done: i64 = c
+        .prepare_cached("SELECT value FROM main.meta WHERE key = 'recalls_upto'")?
+        .query_row([], |r| r.get(0))?;
+    let mut read = c.prepare_cached(
+        "SELECT id, message_id FROM src.recalls WHERE id > ?1 ORDER BY id LIMIT 1024",
+    )?;
+    let mut delete = c.prepare_cached("DELETE FROM main.message_fts WHERE rowid = ?1")?;
+    let mut mark = done;
+    let mut rows = read.query([done])?;
+    while let Some(row) = rows.next()? {
+        mark = row.get(0)?;
+        let message = get_u64(row, 1)?;
+        if message <= upto {
+            delete.execute([Uint(message)])?;
+        }
+    }
+    if mark != done {
+        c.prepare_cached("UPDATE main.meta SET value = ?1 WHERE key = 'recalls_upto'")?
+            .execute([mark])?;
+    }
+    Ok(())
+}
+
+/// Whether recalls wait for [`index_step`] (a look at the message database between steps,
+/// when no new message does).
+pub(crate) fn recalls_waiting(c: &Connection) -> Result<bool, StorageError> {
+    let waiting: bool = c
+        .prepare_cached(
+            "SELECT COALESCE((SELECT MAX(id) FROM src.recalls), 0)
+                  > (SELECT value FROM main.meta WHERE key = 'recalls_upto')",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(waiting)
+}
+
 /// Empties the index (on the indexer's connection) and sets its mark back to 0.
 pub(crate) fn reset_index(c: &Connection) -> Result<(), StorageError> {
     c.execute_batch(
         "BEGIN;
          INSERT INTO main.message_fts(message_fts) VALUES ('delete-all');
-         UPDATE main.meta SET value = 0 WHERE key = 'indexed_upto';
+         UPDATE main.meta SET value = 0 WHERE key IN ('indexed_upto', 'recalls_upto');
          COMMIT;",
     )?;
     Ok(())
@@ -142,6 +192,7 @@ pub(crate) fn search(
          JOIN messages m ON m.id = f.rowid
          JOIN conversations c ON c.id = m.conversation_id
          WHERE f.message_fts MATCH ?1 AND f.rowid < ?3 AND (?4 = 0 OR m.conversation_id = ?4)
+           AND m.kind <> 5
            AND EXISTS (SELECT 1 FROM conversation_members mb
                        WHERE mb.user_id = ?2 AND mb.conversation_id = m.conversation_id)
            AND NOT EXISTS (SELECT 1 FROM members g WHERE g.user_id = ?2
@@ -157,7 +208,8 @@ pub(crate) fn search(
             Uint::from_usize(limit)
         ],
         |r| {
-            let pair = pair_of(r.get(9)?, r.get(10)?, r.get(11)?);
+            let n = MESSAGE_COLUMN_COUNT;
+            let pair = pair_of(r.get(n)?, r.get(n + 1)?, r.get(n + 2)?);
             message_row(r, pair)
         },
     )?;

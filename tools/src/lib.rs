@@ -268,6 +268,16 @@ pub fn message_line(m: &pb::Message) -> String {
     } else {
         String::new()
     };
+    if m.kind == pb::MessageKind::Recalled as i32 {
+        return format!(
+            "[conv {} #{}] {} user {}: (recalled by user {})",
+            m.conversation_id,
+            m.seq,
+            format_time(m.sent_at_ms),
+            m.from_user,
+            m.recalled_by
+        );
+    }
     format!(
         "[conv {} #{}] {} user {}: {packet}{}",
         m.conversation_id,
@@ -301,6 +311,9 @@ pub struct MessageJson<'a> {
     /// A red packet's id (grab it with `feige redpacket grab`); absent for other messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub red_packet_id: Option<String>,
+    /// Who recalled it (only on a recalled message, whose text is empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recalled_by: Option<String>,
 }
 
 impl<'a> From<&'a pb::Message> for MessageJson<'a> {
@@ -315,6 +328,7 @@ impl<'a> From<&'a pb::Message> for MessageJson<'a> {
             text: &m.text,
             sent_at: m.sent_at_ms.to_string(),
             red_packet_id: (m.red_packet_id != 0).then(|| m.red_packet_id.to_string()),
+            recalled_by: (m.recalled_by != 0).then(|| m.recalled_by.to_string()),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::output::report;
-use cli::{account, chats, friends, messages, red_packets, rooms, Ctx};
+use cli::{account, chats, friends, messages, receipts, red_packets, rooms, Ctx};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -144,6 +144,26 @@ enum Command {
         #[command(subcommand)]
         action: Option<WalletCmd>,
     },
+    /// Recall one of your messages (or, as a group admin, a member's) within the server's
+    /// recall window.
+    Recall {
+        #[command(flatten)]
+        at: MessageAt,
+    },
+    /// Who received and read a message.
+    Receipts {
+        #[command(flatten)]
+        at: MessageAt,
+    },
+    /// Messages recalled in your conversations, oldest first (what `listen` missed).
+    Recalls {
+        /// Only recalls after this recall id (the last one printed).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Most recalls [default: 100].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +230,19 @@ enum WalletCmd {
         #[arg(value_parser = cli::red_packets::parse_amount)]
         amount: u64,
     },
+}
+
+/// One message: in the conversation with a user, or in a conversation by id.
+#[derive(Debug, Clone, clap::Args)]
+struct MessageAt {
+    /// The other user (a user id or a username), or with --conversation a conversation id.
+    #[arg(value_name = "USER|CONVERSATION")]
+    target: String,
+    /// The message's sequence number (see `feige history`).
+    seq: u64,
+    /// TARGET is a conversation id (a group's, say).
+    #[arg(long)]
+    conversation: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,6 +349,29 @@ enum FriendsCmd {
         #[arg(value_name = "USER")]
         who: String,
     },
+    #[command(flatten)]
+    Contacts(ContactsCmd),
+}
+
+/// Friend groups and suggestions (`feige friends ...`).
+#[derive(Debug, Subcommand)]
+enum ContactsCmd {
+    /// Your friends by friend group.
+    Groups,
+    /// Move a friend into a friend group ("" = the default group).
+    GroupSet {
+        /// The friend.
+        #[arg(value_name = "USER")]
+        who: String,
+        /// The group's name.
+        group: String,
+    },
+    /// People you may know: who shares friends or groups with you.
+    Suggest {
+        /// Most suggestions [default: 20].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
 }
 
 /// Which conversations `feige chats` lists.
@@ -398,5 +454,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Room { action } => rooms::room(&ctx, action).await,
         Command::RedPacket { action } => red_packets::red_packet(&ctx, action).await,
         Command::Wallet { action } => red_packets::wallet(&ctx, action.as_ref()).await,
+        Command::Recall { at } => receipts::recall(&ctx, at).await,
+        Command::Receipts { at } => receipts::receipts(&ctx, at).await,
+        Command::Recalls { after, limit } => receipts::recalls(&ctx, *after, *limit).await,
     }
 }

@@ -119,6 +119,7 @@ pub fn friend(f: &pb::Friend) -> Out {
             "online": f.online,
             "since": f.since_ms.to_string(),
             "conversation_id": f.conversation_id.to_string(),
+            "group": f.group,
         }),
         text: format!("{} {shown}", if f.online { "online " } else { "offline" }),
     }
@@ -379,6 +380,7 @@ mod tests {
             online: true,
             since_ms: 0,
             conversation_id: 9,
+            group: String::new(),
         };
         let o = friend(&f);
         assert_eq!(o.text, "online  老王 [Bob (@bob, user 2)]");

@@ -197,7 +197,8 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`, `red_packet`.
+/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`, `recalled`,
+/// `red_packet`.
 fn kind_name(kind: i32) -> &'static str {
     match pb::MessageKind::try_from(kind) {
         Ok(pb::MessageKind::Text) => "text",
@@ -206,6 +207,7 @@ fn kind_name(kind: i32) -> &'static str {
         Ok(pb::MessageKind::Voice) => "voice",
         Ok(pb::MessageKind::System) => "system",
         Ok(pb::MessageKind::RedPacket) => "red_packet",
+        Ok(pb::MessageKind::Recalled) => "recalled",
         Err(_) => "unknown",
     }
 }
@@ -224,7 +226,7 @@ pub(crate) fn kind_of(name: &str) -> Option<pb::MessageKind> {
 
 /// A message's fields (without `"type"`).
 pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
-    let v = json!({
+    let mut v = json!({
         "message_id": m.message_id.to_string(),
         "conversation_id": m.conversation_id.to_string(),
         "seq": m.seq.to_string(),
@@ -237,6 +239,10 @@ pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
         "mentions": ids(&m.mentions),
         "mention_all": m.mention_all,
     });
+    // Only on a recalled message (kind `recalled`).
+    if m.recalled_by != 0 {
+        v["recalled_by"] = m.recalled_by.to_string().into();
+    }
     match v {
         // A red packet's message names its packet (for red_packet_grab / red_packet_info).
         Value::Object(mut map) if m.red_packet_id != 0 => {
@@ -303,6 +309,7 @@ pub(crate) fn friend(f: &pb::Friend) -> Value {
         "online": f.online,
         "since": f.since_ms,
         "conversation_id": f.conversation_id.to_string(),
+        "group": f.group,
     })
 }
 
@@ -390,6 +397,28 @@ pub(crate) fn group_invitation(i: &pb::GroupInvitation) -> Value {
         "user": i.user_id.to_string(),
         "inviter": i.inviter.to_string(),
         "created_at": i.created_at_ms,
+    })
+}
+
+/// A 1:1 receipt push (without `"type"`).
+pub(crate) fn read_receipt(r: &pb::ReadReceipt) -> Value {
+    json!({
+        "conversation_id": r.conversation_id.to_string(),
+        "user_id": r.user_id.to_string(),
+        "read_seq": r.read_seq.to_string(),
+        "delivered_seq": r.delivered_seq.to_string(),
+    })
+}
+
+/// A recall push (without `"type"`).
+pub(crate) fn message_recalled(r: &pb::MessageRecalled) -> Value {
+    json!({
+        "conversation_id": r.conversation_id.to_string(),
+        "seq": r.seq.to_string(),
+        "message_id": r.message_id.to_string(),
+        "recalled_by": r.recalled_by.to_string(),
+        "recall_id": r.recall_id.to_string(),
+        "recalled_at": r.recalled_at_ms,
     })
 }
 

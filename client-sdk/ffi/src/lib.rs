@@ -215,16 +215,12 @@ pub unsafe extern "C" fn feige_client_shutdown(client: *mut FeigeClient, timeout
     })
 }
 
-/// Starts a request and returns at once. `method` names it (see docs/sdk.md: "register",
-/// "login", "resume", "logout", "whoami", "ping", "send_message", "sync", "ack", "history",
-/// "search", "update_profile", "change_password", "get_user", "search_users",
-/// "friend_request", "friend_requests", "friend_respond", "friends", "set_remark",
-/// "friend_delete", "block", "unblock", "blocked", "presence", "conversations",
-/// "mark_read", "room_join", "room_leave", "room_members", "room_send", "room_history",
-/// "red_packet_send", "red_packet_grab", "red_packet_info", "wallet", "wallet_top_up");
-/// `params_json` is a JSON object (NULL = `{}`). On success `*request_id`
-/// receives the id that its completion event (`FEIGE_EVENT_RESPONSE`) will carry; exactly one
-/// completion follows every successful call, also on shutdown. Any thread.
+/// Starts a request and returns at once. `method` names it (docs/sdk.md lists every method
+/// with its params and result: "register", "login", "send_message", "history", "group_create",
+/// "recall", "room_join", "red_packet_send"...); `params_json` is a JSON object (NULL = `{}`).
+/// On success `*request_id` receives the id that its completion event (`FEIGE_EVENT_RESPONSE`)
+/// will carry; exactly one completion follows every successful call, also on shutdown. Any
+/// thread.
 ///
 /// The requests of one client reach the server in the order of their calls (their ids grow
 /// in that order), many in flight at once, also those made while there is no connection.

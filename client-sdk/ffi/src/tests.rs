@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::*;
 
 mod groups;
+mod receipts;
 mod rooms_red_packets;
 
 /// A server on its own runtime, so the test thread can block in `feige_wait_event`.

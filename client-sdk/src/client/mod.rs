@@ -2,8 +2,10 @@
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
 //! [`Client::request`]; `messages` and `social` add the other requests to the same handle.
 
+mod contacts;
 mod groups;
 mod messages;
+mod receipts;
 mod red_packets;
 mod rooms;
 mod social;

@@ -67,7 +67,7 @@ async fn queue(
                 m.kind
             )))
         }
-        // System notices come from the server only.
+        // System notices come from the server only; a recalled message is made by a recall.
         Ok(pb::MessageKind::System) => {
             return Err(RequestError::invalid("clients cannot send system messages"))
         }
@@ -75,6 +75,11 @@ async fn queue(
         Ok(pb::MessageKind::RedPacket) => {
             return Err(RequestError::invalid(
                 "red packets are sent with SendRedPacket, not SendMessage",
+            ))
+        }
+        Ok(pb::MessageKind::Recalled) => {
+            return Err(RequestError::invalid(
+                "clients cannot send recalled messages (use RecallMessage)",
             ))
         }
         Ok(_) => {}
@@ -134,15 +139,6 @@ pub(crate) async fn sync(me: Caller, s: pb::Sync) -> Reply {
         messages: page.messages.into_iter().map(convert::message).collect(),
         has_more: page.has_more,
     }))
-}
-
-/// Serves `Ack`: stores the device's positions (through the writer).
-pub(crate) async fn ack(me: Caller, a: pb::Ack) -> Reply {
-    let pos = validate::positions(&a.positions)?;
-    if !pos.is_empty() {
-        me.shared.writer.ack(me.user, me.device, pos).await?;
-    }
-    Ok(ResponseResult::Ack(pb::AckOk {}))
 }
 
 /// Serves `History`: a page of one conversation, newest first.

@@ -7,9 +7,11 @@
 
 pub(crate) mod account;
 pub(crate) mod caller;
+mod contacts;
 mod groups;
 mod message;
 mod profile;
+mod receipts;
 pub(crate) mod red_packet;
 mod rooms;
 mod social;
@@ -54,7 +56,7 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         // Messages: SendMessage is queued to the writer, which acks after the commit.
         RequestKind::SendMessage(r) => message::send(conn, rid, r).await,
         RequestKind::Sync(r) => spawn(conn, rid, page, |me| message::sync(me, r)).await,
-        RequestKind::Ack(r) => spawn(conn, rid, SMALL_REPLY, |me| message::ack(me, r)).await,
+        RequestKind::Ack(r) => spawn(conn, rid, SMALL_REPLY, |me| receipts::ack(me, r)).await,
         RequestKind::History(r) => spawn(conn, rid, page, |me| message::history(me, r)).await,
         RequestKind::Search(r) => spawn(conn, rid, page, |me| message::search(me, r)).await,
         // One's own profile, and finding other users.
@@ -85,7 +87,6 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::Conversations(r) => {
             spawn(conn, rid, page, |me| social::conversations(me, r)).await
         }
-        RequestKind::MarkRead(r) => spawn(conn, rid, page, |me| social::mark_read(me, r)).await,
         // Groups.
         RequestKind::GroupCreate(r) => spawn(conn, rid, page, |me| groups::create(me, r)).await,
         RequestKind::GroupInfo(r) => spawn(conn, rid, page, |me| groups::info(me, r)).await,
@@ -120,6 +121,18 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::Wallet(_) => spawn(conn, rid, SMALL_REPLY, red_packet::wallet).await,
         RequestKind::WalletTopUp(r) => {
             spawn(conn, rid, SMALL_REPLY, |me| red_packet::top_up(me, r)).await
+        }
+        RequestKind::MarkRead(r) => spawn(conn, rid, page, |me| receipts::mark_read(me, r)).await,
+        // Receipts and recall; friend groups and suggestions.
+        RequestKind::Receipts(r) => spawn(conn, rid, page, |me| receipts::receipts(me, r)).await,
+        RequestKind::Recall(r) => spawn(conn, rid, SMALL_REPLY, |me| receipts::recall(me, r)).await,
+        RequestKind::Recalls(r) => spawn(conn, rid, page, |me| receipts::recalls(me, r)).await,
+        RequestKind::FriendGroups(_) => spawn(conn, rid, page, contacts::friend_groups).await,
+        RequestKind::FriendGroupSet(r) => {
+            spawn(conn, rid, page, |me| contacts::set_friend_group(me, r)).await
+        }
+        RequestKind::FriendSuggestions(r) => {
+            spawn(conn, rid, page, |me| contacts::suggestions(me, r)).await
         }
     }
 }

@@ -319,16 +319,3 @@ pub(crate) async fn conversations(me: Caller, r: pb::ListConversations) -> Reply
         has_more,
     }))
 }
-
-/// Serves `MarkRead`; the user's other connections get a `read_position` push.
-pub(crate) async fn mark_read(me: Caller, r: pb::MarkRead) -> Reply {
-    validate::required_id("conversation_id", r.conversation_id)?;
-    let pos = me
-        .shared
-        .writer
-        .mark_read(me.user, r.conversation_id, r.seq)
-        .await?;
-    let pos = convert::read_position(&pos);
-    me.push(me.user, PushKind::ReadPosition(pos));
-    Ok(ResponseResult::MarkRead(pos))
-}

@@ -278,3 +278,32 @@ fn refuses_negative_version() {
         "nothing applied to a database Feige did not write"
     );
 }
+
+/// The migration of recall and receipts (found by what it creates, as its number may change)
+/// takes each user's delivered position from the highest cursor of their devices.
+#[test]
+fn receipts_migration_fills_delivered_positions_from_device_cursors() {
+    let at = MIGRATIONS
+        .iter()
+        .position(|m| m.contains("CREATE TABLE delivered_positions"))
+        .unwrap();
+    let mut conn = database_at(
+        at,
+        "INSERT INTO device_cursors(user_id, device, conversation_id, seq)
+             VALUES (1, 'phone', 7, 3), (1, 'laptop', 7, 5), (1, 'phone', 8, 2), (2, 'x', 7, 1);",
+    );
+    migrate(&mut conn).unwrap();
+    let rows = int_pairs(
+        &conn,
+        "SELECT user_id * 100 + conversation_id, seq FROM delivered_positions ORDER BY 1",
+    );
+    assert_eq!(rows, vec![(107, 5), (108, 2), (207, 1)]);
+    let recalled_by: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'recalled_by'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recalled_by, 1);
+}

@@ -17,6 +17,8 @@ pub struct FriendRecord {
     pub since_ms: i64,
     /// Their 1:1 conversation (0 if none).
     pub conversation_id: ConversationId,
+    /// The owner's friend group for them ("" = the default group).
+    pub group: String,
 }
 
 /// Whether `a` and `b` are friends.
@@ -39,7 +41,8 @@ const FRIEND_SELECT: &str = "SELECT u.id, u.username, u.nickname, u.signature, u
              WHERE p.user_id = f.user_id AND p.peer_id = f.friend_id),
             (SELECT t.conversation_id FROM direct_tail t
              WHERE t.user_a = min(f.user_id, f.friend_id) AND t.user_b = max(f.user_id, f.friend_id)),
-            0)
+            0),
+        f.group_name
      FROM friends f JOIN users u ON u.id = f.friend_id";
 
 fn friend_row(r: &Row<'_>) -> rusqlite::Result<FriendRecord> {
@@ -48,6 +51,7 @@ fn friend_row(r: &Row<'_>) -> rusqlite::Result<FriendRecord> {
         remark: r.get(5)?,
         since_ms: r.get(6)?,
         conversation_id: get_u64(r, 7)?,
+        group: r.get(8)?,
     })
 }
 

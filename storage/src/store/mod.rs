@@ -106,7 +106,7 @@ impl Store {
     /// Runs `f` in a read transaction on a pooled reader, with the sequence index as that
     /// transaction sees it (see [`recent`]); again, in a new transaction, if a move of the
     /// index overtook it.
-    async fn read_view<T, F>(&self, f: F) -> Result<T, StorageError>
+    pub(crate) async fn read_view<T, F>(&self, f: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: Fn(&Connection, &sequence::View<'_>) -> Result<T, StorageError> + Send + 'static,

@@ -163,6 +163,7 @@ impl State {
                 sent_at_ms: now,
                 mentions: Vec::new(),
                 mention_all: false,
+                recalled_by: 0,
             },
             duplicate: false,
             members,

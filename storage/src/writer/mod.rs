@@ -202,6 +202,27 @@ impl<C: Send + 'static> Writer<C> {
         .await
     }
 
+    /// Like [`Writer::call`], for jobs that read the sequence index: `f` gets the writer's
+    /// view of it (every committed entry, none of this batch's messages).
+    ///
+    /// # Errors
+    /// As [`Writer::call`].
+    pub(crate) async fn call_view<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &View<'_>) -> Result<T, StorageError> + Send + 'static,
+    {
+        let recent = self.recent.clone();
+        self.call(move |c| {
+            let view = View {
+                recent: &recent,
+                snap: Snapshot::read(c)?,
+            };
+            f(c, &view)
+        })
+        .await
+    }
+
     /// Like [`Writer::call`], for jobs that change friendships or blocks (see
     /// [`crate::social`]): messages queued after it are judged by the new graph.
     ///

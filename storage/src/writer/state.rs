@@ -499,6 +499,7 @@ impl State {
             sent_at_ms: now,
             mentions: Vec::new(),
             mention_all: false,
+            recalled_by: 0,
         };
         if m.mentions.is_some() {
             State::record_mentions(c, m, conv_id, seq, &mut message)?;

@@ -102,6 +102,7 @@ pub(crate) async fn friends(ctx: &Ctx, action: Option<&FriendsCmd>) -> anyhow::R
                 let id = user_id(&c, who).await?;
                 vec![out::presence(id, c.presence(id).await?)]
             }
+            FriendsCmd::Contacts(cmd) => super::contacts::run(&c, cmd).await?,
         })
     })
     .await?;

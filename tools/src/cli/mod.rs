@@ -3,9 +3,11 @@
 
 pub(crate) mod account;
 pub(crate) mod chats;
+pub(crate) mod contacts;
 pub(crate) mod friends;
 pub(crate) mod messages;
 pub(crate) mod output;
+pub(crate) mod receipts;
 pub(crate) mod red_packets;
 pub(crate) mod rooms;
 

@@ -128,6 +128,10 @@ async fn forward(shared: &Shared, event: Event) {
             let v = crate::methods::red_packets::grabbed(&g);
             social(shared, "red_packet_grabbed", v).await;
         }
+        Event::ReadReceipt(r) => social(shared, "read_receipt", json::read_receipt(&r)).await,
+        Event::MessageRecalled(r) => {
+            social(shared, "message_recalled", json::message_recalled(&r)).await;
+        }
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }

@@ -6,7 +6,8 @@
 //! comment gives params → result, as `docs/sdk.md` does) in the file of its family, add one
 //! row to that family's `METHODS` (a new family's table joins [`FAMILIES`]), and document it
 //! in `docs/sdk.md`. Names and result fields, once released, are never changed;
-//! fields may be added.
+//! fields may be added. A family's file takes what a method is (`Call`, `Conn`, `Method`,
+//! `call`) from `base`, not from this file, so no import cycle forms.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::json::{self, Params, Refusal};
 
 mod base;
 mod groups;
+mod receipts;
 pub(crate) mod red_packets;
 pub(crate) mod rooms;
 
@@ -28,6 +30,7 @@ pub(crate) use base::{Call, Conn, Method, Reply};
 const FAMILIES: &[&[(&str, Method)]] = &[
     METHODS,
     groups::METHODS,
+    receipts::METHODS,
     rooms::METHODS,
     red_packets::METHODS,
 ];
