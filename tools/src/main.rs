@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::output::report;
-use cli::{account, chats, friends, messages, Ctx};
+use cli::{account, chats, friends, groups, messages, Ctx};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -56,14 +56,24 @@ enum Command {
     Whoami,
     /// Revoke the saved session and delete it.
     Logout,
-    /// Send a text message to a user.
+    /// Send a text message to a user, or with --group to a group.
     Send {
-        /// Recipient: a user id or a username (`@name` for a username made of digits).
+        /// Recipient: a user id or a username (`@name` for a username made of digits); with
+        /// --group, the group id.
         #[arg(value_name = "USER")]
         who: String,
         /// The text (several words are joined with spaces).
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
+        /// USER is a group id.
+        #[arg(long)]
+        group: bool,
+        /// Mention (@) this member in a group message (repeatable).
+        #[arg(long, value_name = "USER")]
+        mention: Vec<String>,
+        /// Mention everyone (@all) in a group message (owner and admins).
+        #[arg(long)]
+        mention_all: bool,
     },
     /// Print missed messages, then new ones as they arrive, until Ctrl-C.
     Listen {
@@ -127,6 +137,143 @@ enum Command {
     Sessions {
         #[command(subcommand)]
         action: Option<SessionsCmd>,
+    },
+    /// Groups [default: list yours]. USER is a user id or a username; GROUP a group id.
+    Group {
+        #[command(subcommand)]
+        action: Option<GroupCmd>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GroupCmd {
+    /// List your groups.
+    List,
+    /// Create a group with friends of yours.
+    Create {
+        /// The group's name.
+        name: String,
+        /// Its first members (friends of yours).
+        #[arg(value_name = "USER")]
+        members: Vec<String>,
+        /// Invitations by plain members wait for an owner's or admin's approval.
+        #[arg(long)]
+        approval: bool,
+    },
+    /// Show a group's profile.
+    Info {
+        /// The group id.
+        group: u64,
+    },
+    /// Change a group's profile (owner and admins).
+    Update {
+        /// The group id.
+        group: u64,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New avatar file id ("" clears it).
+        #[arg(long)]
+        avatar: Option<String>,
+        /// New announcement ("" clears it); the members are told.
+        #[arg(long)]
+        announcement: Option<String>,
+        /// Require approval of invitations by plain members: true or false (owner only).
+        #[arg(long)]
+        approval: Option<bool>,
+    },
+    /// Invite friends of yours (they join, or wait for approval).
+    Invite {
+        /// The group id.
+        group: u64,
+        /// Who to invite.
+        #[arg(value_name = "USER", required = true)]
+        users: Vec<String>,
+    },
+    /// Remove a member.
+    Remove {
+        /// The group id.
+        group: u64,
+        /// The member.
+        #[arg(value_name = "USER")]
+        member: String,
+    },
+    /// Leave a group.
+    Leave {
+        /// The group id.
+        group: u64,
+    },
+    /// Dismiss a group (owner only).
+    Dismiss {
+        /// The group id.
+        group: u64,
+    },
+    /// Make another member the owner (owner only).
+    Transfer {
+        /// The group id.
+        group: u64,
+        /// The new owner.
+        #[arg(value_name = "USER")]
+        member: String,
+    },
+    /// Make a member an admin, or a plain member again (owner only).
+    Role {
+        /// The group id.
+        group: u64,
+        /// The member.
+        #[arg(value_name = "USER")]
+        member: String,
+        /// "admin" or "member".
+        role: String,
+    },
+    /// List a group's members with roles, cards and online state.
+    Members {
+        /// The group id.
+        group: u64,
+        /// Most members [default: 100].
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only members with a larger user id (paging).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+    /// Set your card name in a group ("" clears it).
+    Card {
+        /// The group id.
+        group: u64,
+        /// The card name.
+        card: String,
+    },
+    /// Mute a member for SECONDS (0 lifts the mute).
+    Mute {
+        /// The group id.
+        group: u64,
+        /// The member.
+        #[arg(value_name = "USER")]
+        member: String,
+        /// How long, in seconds.
+        seconds: u64,
+    },
+    /// Mute every plain member ("on"), or lift it ("off").
+    MuteAll {
+        /// The group id.
+        group: u64,
+        /// "on" or "off".
+        state: String,
+    },
+    /// Pending invitations: to you, and those you may approve.
+    Invites,
+    /// Approve (or, with --reject, refuse) a pending invitation; the invitee declines theirs
+    /// with --reject.
+    Answer {
+        /// The group id.
+        group: u64,
+        /// The invitee.
+        #[arg(value_name = "USER")]
+        member: String,
+        /// Refuse or decline instead of approving.
+        #[arg(long)]
+        reject: bool,
     },
 }
 
@@ -298,7 +445,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login => account::login(&ctx).await,
         Command::Whoami => account::whoami(&ctx).await,
         Command::Logout => account::logout(&ctx).await,
-        Command::Send { who, text } => messages::send(&ctx, who, &text.join(" ")).await,
+        Command::Send {
+            who,
+            text,
+            group: false,
+            mention,
+            mention_all: false,
+        } if mention.is_empty() => messages::send(&ctx, who, &text.join(" ")).await,
+        Command::Send {
+            who,
+            text,
+            group,
+            mention,
+            mention_all,
+        } => groups::send(&ctx, who, *group, &text.join(" "), mention, *mention_all).await,
         Command::Listen { count } => messages::listen(&ctx, *count).await,
         Command::History { who, limit, before } => {
             messages::history(&ctx, who, *limit, *before).await
@@ -313,5 +473,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Friends { action } => friends::friends(&ctx, action.as_ref()).await,
         Command::Chats { page, action } => chats::chats(&ctx, page, action.as_ref()).await,
         Command::Sessions { action } => account::sessions(&ctx, action.as_ref()).await,
+        Command::Group { action } => groups::group(&ctx, action.as_ref()).await,
     }
 }

@@ -74,6 +74,13 @@ pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> 
                     ctx.out(&o);
                 }
             }
+            Some(
+                e @ (Event::GroupUpdated(_) | Event::GroupRemoved(_) | Event::GroupInvitation(_)),
+            ) => {
+                if let Some(o) = super::groups::event(&e) {
+                    ctx.out(&o);
+                }
+            }
             Some(Event::Message(m)) => {
                 ctx.print_message(&m);
                 seen += 1;

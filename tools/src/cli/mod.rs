@@ -4,6 +4,7 @@
 pub(crate) mod account;
 pub(crate) mod chats;
 pub(crate) mod friends;
+pub(crate) mod groups;
 pub(crate) mod messages;
 pub(crate) mod output;
 
