@@ -59,12 +59,16 @@ async fn hist(c: &Client, group: u64) -> Result<Vec<pb::Message>, ClientError> {
 async fn joined(ev: &mut Events, group: u64) -> (pb::Message, pb::GroupInfo) {
     let (mut notice, mut info) = (None, None);
     while notice.is_none() || info.is_none() {
-        next_event(ev, |e| match e {
-            Event::Message(m) if m.conversation_id == group => Some(notice = Some(m)),
-            Event::GroupUpdated(g) if g.group_id == group => Some(info = Some(g)),
+        let e = next_event(ev, |e| match e {
+            Event::Message(m) if m.conversation_id == group => Some(Ok(m)),
+            Event::GroupUpdated(g) if g.group_id == group => Some(Err(g)),
             _ => None,
         })
         .await;
+        match e {
+            Ok(m) => notice = Some(m),
+            Err(g) => info = Some(g),
+        }
     }
     (notice.unwrap(), info.unwrap())
 }

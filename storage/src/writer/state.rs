@@ -292,7 +292,7 @@ impl State {
             // A direct conversation's members are its pair, always.
             let members = match pair_of(kind, a, b) {
                 Some((a, b)) => Members::direct(a, b),
-                None => super::groups::load_members(c, id)?,
+                None => super::rules::load_members(c, id)?,
             };
             self.convs.insert(id, Conv { last_seq, members });
         }
@@ -402,8 +402,8 @@ impl State {
         };
         let id = self.next_id(now);
         let conv = self.conv(c, conv_id)?;
-        // Not a member, muted, bad mentions (`groups::refusal`).
-        if let Some(e) = super::groups::refusal(&conv.members, m, now) {
+        // Not a member, muted, bad mentions (`rules::refusal`).
+        if let Some(e) = super::rules::refusal(&conv.members, m, now) {
             // A resend of a message stored before the sender left is still a duplicate.
             return match self.original(c, m)? {
                 Some(d) => Ok(d),
@@ -473,7 +473,7 @@ impl State {
             mention_all: false,
         };
         if m.mentions.is_some() {
-            State::record_mentions(c, m, conv_id, seq, &mut message)?;
+            super::rules::record_mentions(c, m, conv_id, seq, &mut message)?;
         }
         Ok(Delivered {
             message,

@@ -4,7 +4,7 @@
 use feige_client::pb;
 use serde_json::{json, Value};
 
-use super::{call, Call, Conn, Method};
+use super::base::{call, Call, Conn, Method};
 use crate::json::{self, Params, Refusal};
 
 /// The methods of groups, by name.

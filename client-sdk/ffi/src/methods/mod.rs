@@ -8,45 +8,18 @@
 //! in `docs/sdk.md`. Names and result fields, once released, are never changed;
 //! fields may be added.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use feige_client::{pb, Client, ClientError};
-use serde_json::{json, Value};
+use feige_client::pb;
+use serde_json::json;
 
 use crate::json::{self, Params, Refusal};
 
+mod base;
 mod groups;
 
-/// What a method's future yields: its result JSON, or why it failed.
-pub(crate) type Reply = Result<Value, ClientError>;
-/// A method call, ready to run on the SDK's runtime.
-pub(crate) type Call = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
-
-/// A method call's way to its client: the dispatcher sets it before the call first runs.
-#[derive(Clone)]
-pub(crate) struct Conn(Arc<OnceLock<Client>>);
-
-impl Conn {
-    /// The way to the client the dispatcher will put in `client`.
-    pub(crate) fn new(client: Arc<OnceLock<Client>>) -> Self {
-        Conn(client)
-    }
-
-    /// The connected client the dispatcher chose for this call. (Async so that methods read
-    /// as any other client call.)
-    ///
-    /// # Errors
-    /// [`ClientError::Closed`] if there is none (the call ran outside the dispatcher).
-    pub(crate) async fn client(&self) -> Result<Client, ClientError> {
-        self.0.get().cloned().ok_or(ClientError::Closed)
-    }
-}
-
-/// A method handler: params → the call to run.
-pub(crate) type Method = fn(&Params, Conn) -> Result<Call, Refusal>;
+use base::call;
+pub(crate) use base::{Call, Conn, Method, Reply};
 
 /// Every family's table of methods: this file's (accounts, messages, the social graph), then
 /// one per file of this module.
@@ -102,13 +75,6 @@ pub(crate) fn time_limit(name: &str, request_timeout: Duration) -> Duration {
         "send_message" => request_timeout.max(feige_client::SEND_RETRY_WINDOW),
         _ => request_timeout,
     }
-}
-
-/// Boxes a call's future.
-pub(super) fn call(
-    f: impl std::future::Future<Output = Reply> + Send + 'static,
-) -> Result<Call, Refusal> {
-    Ok(Box::pin(f))
 }
 
 /// `register`: `{"username","password","nickname"?}` → `{"user_id"}`.
