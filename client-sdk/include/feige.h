@@ -262,7 +262,10 @@ int32_t feige_client_shutdown(FeigeClient *client, int32_t timeout_ms);
  * "search", "update_profile", "change_password", "get_user", "search_users",
  * "friend_request", "friend_requests", "friend_respond", "friends", "set_remark",
  * "friend_delete", "block", "unblock", "blocked", "presence", "conversations",
- * "mark_read"); `params_json` is a JSON object (NULL = `{}`). On success `*request_id`
+ * "mark_read", and the groups' "group_create", "group_info", "group_update", "group_invite",
+ * "group_remove", "group_leave", "group_dismiss", "group_transfer", "group_set_role",
+ * "group_members", "group_set_card", "group_mute", "group_mute_all", "groups",
+ * "group_invites", "group_answer_invite"); `params_json` is a JSON object (NULL = `{}`). On success `*request_id`
  * receives the id that its completion event (`FEIGE_EVENT_RESPONSE`) will carry; exactly one
  * completion follows every successful call, also on shutdown. Any thread.
  *
