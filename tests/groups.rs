@@ -571,3 +571,41 @@ where
     }
     out
 }
+
+/// A member removed and invited again, online all along: nothing from the time outside, then
+/// the group from the new joining on, in order (the client skips what it may not read).
+#[tokio::test]
+async fn a_member_removed_and_invited_again_reads_from_the_new_joining() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let mut u = users(&addr, &["alice", "bob"]).await;
+    let (bob, mut bob_ev) = u.pop().unwrap();
+    let (alice, _alice_ev) = u.pop().unwrap();
+    let b = uid(&bob);
+    befriend(&alice, &bob).await;
+    let gid = alice.group_create("G", &[b], false).await.unwrap().group_id;
+    alice.send_group_text(gid, "one", &[], false).await.unwrap();
+    assert_eq!(messages(&mut bob_ev, 2).await[1].text, "one");
+    alice.group_remove(gid, b).await.unwrap();
+    group_removed(&mut bob_ev, gid).await;
+    alice
+        .send_group_text(gid, "while out", &[], false)
+        .await
+        .unwrap();
+    alice.group_invite(gid, &[b]).await.unwrap();
+    alice
+        .send_group_text(gid, "welcome back", &[], false)
+        .await
+        .unwrap();
+    let got = next_event(&mut bob_ev, |e| match e {
+        Event::Message(m) if m.seq == 5 => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.text, "alice added bob");
+    let next = next_message(&mut bob_ev).await;
+    assert_eq!((next.seq, next.text.as_str()), (6, "welcome back"));
+    let h = hist(&bob, gid).await.unwrap();
+    assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6, 5]);
+    no_message_within(&mut bob_ev, 200).await;
+}
