@@ -536,7 +536,9 @@ async fn a_thousand_members_online_each_get_every_message_once_in_order() {
             .await
             .unwrap();
     }
-    notice(&mut owner_ev).await;
+    // A notice names the first ten users only.
+    let n = notice(&mut owner_ev).await;
+    assert!(n.text.ends_with(", member9 and 990 others"), "{}", n.text);
     // Each member: the notice (seq 1), then the messages, each once, in order.
     let checks = members.into_iter().map(|(_, c, mut ev)| async move {
         let got = messages(&mut ev, MESSAGES + 1).await;

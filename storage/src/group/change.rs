@@ -29,13 +29,22 @@ fn name(c: &Connection, user: UserId) -> Result<String, StorageError> {
     )
 }
 
+/// The first [`NAMES_SHOWN`] users' nicknames, and how many more: a notice of a large
+/// invitation stays a line.
 fn names(c: &Connection, users: &[UserId]) -> Result<String, StorageError> {
-    let mut out = Vec::with_capacity(users.len());
-    for &u in users {
+    let mut out = Vec::with_capacity(users.len().min(NAMES_SHOWN));
+    for &u in users.iter().take(NAMES_SHOWN) {
         out.push(name(c, u)?);
     }
-    Ok(out.join(", "))
+    let mut text = out.join(", ");
+    if users.len() > NAMES_SHOWN {
+        text.push_str(&format!(" and {} others", users.len() - NAMES_SHOWN));
+    }
+    Ok(text)
 }
+
+/// Most users a notice names.
+const NAMES_SHOWN: usize = 10;
 
 /// The actor's role; a live group and membership are required.
 fn actor_role(c: &Connection, group: ConversationId, actor: UserId) -> Result<Role, StorageError> {

@@ -54,16 +54,16 @@ pub(super) fn refusal<C>(members: &Members, m: &NewMessage<C>, now: i64) -> Opti
             .map(|_| StorageError::Invalid("mentions are for group messages".into()));
     };
     let (role, muted_until) = g.rules.get(i).copied().unwrap_or((0, 0));
-    if role == 0 {
-        if muted_until > now {
-            let left = u64::try_from(muted_until - now).unwrap_or(0);
-            return Some(StorageError::Muted {
-                retry_after_ms: left,
-            });
-        }
-        if g.mute_all {
-            return Some(StorageError::Muted { retry_after_ms: 0 });
-        }
+    // A member's own mute holds whatever their role (the owner mutes admins); muting the
+    // whole group leaves the owner and admins their voice.
+    if muted_until > now {
+        let left = u64::try_from(muted_until - now).unwrap_or(0);
+        return Some(StorageError::Muted {
+            retry_after_ms: left,
+        });
+    }
+    if g.mute_all && role == 0 {
+        return Some(StorageError::Muted { retry_after_ms: 0 });
     }
     if let Some(mn) = &m.mentions {
         if mn.all && role == 0 {
