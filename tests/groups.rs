@@ -142,7 +142,33 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     assert!(!entry.mentioned, "reading past the mention clears it");
     assert_eq!(entry.unread, 0);
 
+    // A resend of the same client_msg_id stores nothing new.
+    let again = alice
+        .send(pb::SendMessage {
+            conversation_id: gid,
+            client_msg_id: 77,
+            text: "once".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let dup = alice
+        .send(pb::SendMessage {
+            conversation_id: gid,
+            client_msg_id: 77,
+            text: "once".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (dup.seq, dup.duplicate, again.duplicate),
+        (again.seq, true, false)
+    );
+    assert_eq!(next_message(&mut bob_ev).await.text, "once");
+    bob.mark_read(gid, 0).await.unwrap();
     // A non-member can neither send, read nor look.
+    assert_eq!(code(dave.mark_read(gid, 0).await), ErrorCode::NotAMember);
     assert_eq!(
         code(dave.send_group_text(gid, "hi", &[], false).await),
         ErrorCode::NotAMember
@@ -163,11 +189,11 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     let inv = alice.group_invite(gid, &[c, b]).await.unwrap();
     assert_eq!((inv.added, inv.pending), (vec![c], vec![]));
     let (n, info) = joined(&mut carol_ev, gid).await;
-    assert_eq!((n.seq, n.text.as_str()), (3, "alice added carol"));
-    assert_eq!(notice(&mut bob_ev).await.seq, 3);
+    assert_eq!((n.seq, n.text.as_str()), (4, "alice added carol"));
+    assert_eq!(notice(&mut bob_ev).await.seq, 4);
     assert_eq!(info.member_count, 3);
     let h = hist(&carol, gid).await.unwrap();
-    assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4]);
     // Card names and the member list with roles and online state.
     carol.group_set_card(gid, "Carol (QA)").await.unwrap();
     let list = carol.group_members(gid, 2, 0).await.unwrap();
@@ -237,7 +263,7 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     let h = hist(&bob, gid).await.unwrap();
     assert_eq!(
         h.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        (1..=8).rev().collect::<Vec<_>>()
+        (1..=9).rev().collect::<Vec<_>>()
     );
     assert_eq!(h[0].text, "alice left the group");
     assert_eq!(h[1].text, "alice made bob the group owner");
@@ -245,7 +271,7 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     // Only the owner dismisses; afterwards the group is gone.
     bob.group_dismiss(gid).await.unwrap();
     let last = next_event(&mut bob_ev, |e| match e {
-        Event::Message(m) if m.seq == 9 => Some(m),
+        Event::Message(m) if m.seq == 10 => Some(m),
         _ => None,
     })
     .await;
@@ -610,4 +636,13 @@ async fn a_member_removed_and_invited_again_reads_from_the_new_joining() {
     let h = hist(&bob, gid).await.unwrap();
     assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6, 5]);
     no_message_within(&mut bob_ev, 200).await;
+    // A new device of bob syncs the group from the new joining only.
+    let (_bob2, mut bob2_ev) = login(&addr, "bob", "second").await;
+    let synced: Vec<u64> = messages(&mut bob2_ev, 2)
+        .await
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(synced, vec![5, 6]);
+    no_message_within(&mut bob2_ev, 200).await;
 }

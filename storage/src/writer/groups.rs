@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use rusqlite::{params, Connection};
+use tokio::sync::oneshot;
 
 use super::op::{
     in_savepoint, Committed, Delivered, GroupJob, GroupMembers, GroupState, Members, Op, Reply,
@@ -101,51 +102,67 @@ impl<C: Send + 'static> Writer<C> {
         T: Send + 'static,
         F: FnOnce(&Connection, u64, i64) -> Result<Change<T>, StorageError> + Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, StorageError>>();
-        let job: GroupJob<C> = Box::new(move |run| {
-            let Some((c, state, now)) = run else {
-                let reply: Reply = Box::new(move |_| {
-                    let _ = tx.send(Err(StorageError::CommitFailed("not run".into())));
-                });
-                return (reply, Ok(()), None);
-            };
-            let mut notice = None;
-            let mut changed = group;
-            let (result, intact) = in_savepoint(c, |c| {
-                let last_seq = match group {
-                    Some(g) => state.last_seq(c, g)?,
-                    None => 0,
-                };
-                let change = f(c, last_seq, now)?;
-                changed = Some(change.group);
-                state.forget(change.group);
-                if let Some(text) = change.notice {
-                    let d = state.notice(c, change.group, actor, text, &change.departed, now)?;
-                    notice = Some(d);
-                }
-                Ok(change.value)
-            });
-            if result.is_err() {
-                // Rolled back: the cache may hold members read inside the savepoint.
-                if let Some(g) = changed {
-                    state.forget(g);
-                }
-                notice = None;
-            }
-            let reply: Reply = Box::new(move |commit: Result<(), String>| {
-                let out = match (commit, result) {
-                    (Ok(()), r) => r,
-                    (Err(e), _) => Err(StorageError::CommitFailed(e)),
-                };
-                let _ = tx.send(out);
-            });
-            let committed = notice.map(|d| Committed { ctx, result: Ok(d) });
-            (reply, intact, committed)
-        });
+        let (job, rx) = group_job(ctx, actor, group, f);
         self.tx
             .send(Op::Group(job))
             .await
             .map_err(|_| StorageError::WorkerGone)?;
         rx.await.map_err(|_| StorageError::WorkerGone)?
     }
+}
+
+/// The job [`Writer::group`] queues, and where its outcome arrives after the commit.
+pub(super) fn group_job<C, T, F>(
+    ctx: C,
+    actor: UserId,
+    group: Option<ConversationId>,
+    f: F,
+) -> (GroupJob<C>, oneshot::Receiver<Result<T, StorageError>>)
+where
+    C: Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&Connection, u64, i64) -> Result<Change<T>, StorageError> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel::<Result<T, StorageError>>();
+    let job: GroupJob<C> = Box::new(move |run| {
+        let Some((c, state, now)) = run else {
+            let reply: Reply = Box::new(move |_| {
+                let _ = tx.send(Err(StorageError::CommitFailed("not run".into())));
+            });
+            return (reply, Ok(()), None);
+        };
+        let mut notice = None;
+        let mut changed = group;
+        let (result, intact) = in_savepoint(c, |c| {
+            let last_seq = match group {
+                Some(g) => state.last_seq(c, g)?,
+                None => 0,
+            };
+            let change = f(c, last_seq, now)?;
+            changed = Some(change.group);
+            state.forget(change.group);
+            if let Some(text) = change.notice {
+                let d = state.notice(c, change.group, actor, text, &change.departed, now)?;
+                notice = Some(d);
+            }
+            Ok(change.value)
+        });
+        if result.is_err() {
+            // Rolled back: the cache may hold members read inside the savepoint.
+            if let Some(g) = changed {
+                state.forget(g);
+            }
+            notice = None;
+        }
+        let reply: Reply = Box::new(move |commit: Result<(), String>| {
+            let out = match (commit, result) {
+                (Ok(()), r) => r,
+                (Err(e), _) => Err(StorageError::CommitFailed(e)),
+            };
+            let _ = tx.send(out);
+        });
+        let committed = notice.map(|d| Committed { ctx, result: Ok(d) });
+        (reply, intact, committed)
+    });
+    (job, rx)
 }
