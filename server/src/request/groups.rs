@@ -4,7 +4,7 @@
 //! answers after the commit; then the members get `group_updated`, those who left
 //! `group_removed`, and approvers and invitees `group_invitation`.
 
-use feige_protocol::{pb, PushKind, ResponseResult};
+use feige_protocol::{frame, pb, Envelope, PushKind, ResponseResult};
 use feige_storage::group::{
     self, Change, Connection, GroupUpdate, MemberPage, Mute, NewGroup, Role,
 };
@@ -60,12 +60,22 @@ async fn announce(me: &Caller, group: ConversationId) -> Result<(), RequestError
     for role in [Role::Member, Role::Admin, Role::Owner] {
         info.my_role = role;
         let push = PushKind::GroupUpdated(convert::group(&info));
-        let users: Vec<UserId> = roles.iter().filter(|r| r.1 == role).map(|r| r.0).collect();
-        for u in users {
-            me.push(u, push.clone());
-        }
+        let users = roles.iter().filter(|r| r.1 == role).map(|r| r.0);
+        push_once(me, users, push);
     }
     Ok(())
+}
+
+/// Pushes `kind`, encoded once, to every connection of `users` but the calling one.
+fn push_once(me: &Caller, users: impl IntoIterator<Item = UserId>, kind: PushKind) {
+    let frame = frame::encode_to_bytes(&Envelope::push(kind));
+    for u in users {
+        me.shared.sessions.for_each(u, |p| {
+            if p.conn_id != me.conn_id {
+                p.deliver(&frame);
+            }
+        });
+    }
 }
 
 fn removed(me: &Caller, group: ConversationId, users: &[UserId], reason: pb::GroupRemovedReason) {
@@ -74,9 +84,7 @@ fn removed(me: &Caller, group: ConversationId, users: &[UserId], reason: pb::Gro
         reason: reason as i32,
         by_user: me.user,
     });
-    for &u in users {
-        me.push(u, push.clone());
-    }
+    push_once(me, users.iter().copied(), push);
 }
 
 /// The users a CreateGroup or InviteToGroup names: no more than a group may hold.
@@ -172,10 +180,8 @@ pub(crate) async fn invite(me: Caller, r: pb::InviteToGroup) -> Reply {
                 inviter: actor,
                 created_at_ms: feige_storage::now_ms(),
             });
-            me.push(u, push.clone());
-            for m in managers.iter().filter(|m| m.1.manages()) {
-                me.push(m.0, push.clone());
-            }
+            let managers = managers.iter().filter(|m| m.1.manages()).map(|m| m.0);
+            push_once(&me, std::iter::once(u).chain(managers), push);
         }
     }
     Ok(ResponseResult::GroupInvite(pb::GroupInviteResult {
