@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection};
 
-use super::op::{GroupMembers, Members, NewMessage};
+use super::op::{GroupMembers, Members, Mentions, NewMessage};
 use crate::int::{get_u64, Uint};
-use crate::row::StoredMessage;
-use crate::{ConversationId, StorageError};
+use crate::{ConversationId, StorageError, UserId};
 
 /// A group's members as the writer caches them (read at a cache miss and after each change).
 pub(super) fn load_members(c: &Connection, id: ConversationId) -> Result<Members, StorageError> {
@@ -80,26 +79,35 @@ pub(super) fn refusal<C>(members: &Members, m: &NewMessage<C>, now: i64) -> Opti
     None
 }
 
-/// Records the mentions of a stored group message (one row per user, 0 for @all) and
-/// returns them as the message carries them.
-pub(super) fn record_mentions<C>(
+/// Records the mentions of a stored group message: one row per user, 0 for @all.
+pub(super) fn record_mentions(
     c: &Connection,
-    m: &NewMessage<C>,
+    sender: UserId,
+    mn: &Mentions,
     conv: ConversationId,
     seq: u64,
-    message: &mut StoredMessage,
 ) -> Result<(), StorageError> {
-    let Some(mn) = &m.mentions else {
-        return Ok(());
-    };
     let mut st = c.prepare_cached(
         "INSERT OR IGNORE INTO mentions(conversation_id, user_id, seq, sender_id)
          VALUES (?1, ?2, ?3, ?4)",
     )?;
     for &u in mn.users.iter().chain(mn.all.then_some(&0)) {
-        st.execute(params![Uint(conv), Uint(u), Uint(seq), Uint(m.sender)])?;
+        st.execute(params![Uint(conv), Uint(u), Uint(seq), Uint(sender)])?;
     }
-    message.mentions.clone_from(&mn.users);
-    message.mention_all = mn.all;
     Ok(())
+}
+
+/// Takes back a message whose mentions could not be stored (best effort: the statements
+/// fail only when the database does, and then so does the batch's commit).
+pub(super) fn unstore(c: &Connection, id: u64, conv: ConversationId, seq: u64) {
+    let undo = c
+        .prepare_cached("DELETE FROM messages WHERE id = ?1")
+        .and_then(|mut st| st.execute([Uint(id)]))
+        .and_then(|_| {
+            c.prepare_cached("DELETE FROM mentions WHERE conversation_id = ?1 AND seq = ?2")?
+                .execute(params![Uint(conv), Uint(seq)])
+        });
+    if let Err(e) = undo {
+        tracing::error!(error = %e, "cannot take back a message whose mentions failed");
+    }
 }

@@ -439,6 +439,18 @@ impl State {
                 .original(c, m)?
                 .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
         }
+        // Its mentions, in the same transaction; should they fail, the message goes too, so
+        // that its seq is used by the next one.
+        let mentioned = match &m.mentions {
+            None => None,
+            Some(mn) => match super::rules::record_mentions(c, m.sender, mn, conv_id, seq) {
+                Ok(()) => Some(mn),
+                Err(e) => {
+                    super::rules::unstore(c, id, conv_id, seq);
+                    return Err(e);
+                }
+            },
+        };
         conv.last_seq = seq;
         let to_user = match conv.members.pair() {
             Some((a, b)) => {
@@ -472,8 +484,9 @@ impl State {
             mentions: Vec::new(),
             mention_all: false,
         };
-        if m.mentions.is_some() {
-            super::rules::record_mentions(c, m, conv_id, seq, &mut message)?;
+        if let Some(mn) = mentioned {
+            message.mentions.clone_from(&mn.users);
+            message.mention_all = mn.all;
         }
         Ok(Delivered {
             message,
