@@ -292,6 +292,12 @@ pub struct MessageJson<'a> {
     pub text: &'a str,
     /// Sent at, unix milliseconds.
     pub sent_at: String,
+    /// Groups: the users mentioned (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// Groups: everyone was mentioned (absent when not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mention_all: bool,
 }
 
 impl<'a> From<&'a pb::Message> for MessageJson<'a> {
@@ -305,6 +311,8 @@ impl<'a> From<&'a pb::Message> for MessageJson<'a> {
             to_user: m.to_user.to_string(),
             text: &m.text,
             sent_at: m.sent_at_ms.to_string(),
+            mentions: m.mentions.iter().map(u64::to_string).collect(),
+            mention_all: m.mention_all,
         }
     }
 }

@@ -81,11 +81,15 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Show the conversation with a user, oldest first.
+    /// Show the conversation with a user (or with --group a group), oldest first.
     History {
-        /// The other user: a user id or a username (`@name` for a username made of digits).
+        /// The other user: a user id or a username (`@name` for a username made of digits);
+        /// with --group, the group id.
         #[arg(value_name = "USER")]
         who: String,
+        /// USER is a group id.
+        #[arg(long)]
+        group: bool,
         /// Most messages to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -460,9 +464,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             mention_all,
         } => groups::send(&ctx, who, *group, &text.join(" "), mention, *mention_all).await,
         Command::Listen { count } => messages::listen(&ctx, *count).await,
-        Command::History { who, limit, before } => {
-            messages::history(&ctx, who, *limit, *before).await
-        }
+        Command::History {
+            who,
+            group,
+            limit,
+            before,
+        } => messages::history(&ctx, who, *group, *limit, *before).await,
         Command::Search { words, limit } => messages::search(&ctx, &words.join(" "), *limit).await,
         Command::Profile { action } => account::profile(&ctx, action.as_ref()).await,
         Command::SearchUsers {

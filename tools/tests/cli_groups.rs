@@ -89,6 +89,16 @@ async fn group_commands() {
     .await
     .unwrap();
     assert_eq!(sent[0]["seq"], "2");
+    let h = feige(&addr, st, Some("bob"), &["history", "--group", &g])
+        .await
+        .unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        h[0]["text"],
+        "alice created the group \"Team\" and added bob"
+    );
+    assert_eq!(h[1]["text"], "hi bob");
+    assert_eq!(h[1]["mentions"][0], ids[1].as_str());
     // Mentions are for groups.
     let bad = feige(
         &addr,
@@ -193,5 +203,4 @@ async fn group_commands() {
         feige(&addr, st, Some("bob"), &["group", "info", &g]).await,
         Err("NOT_FOUND".to_owned())
     );
-    let _ = &ids;
 }
