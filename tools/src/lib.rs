@@ -262,6 +262,16 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// One message as a line of text: `[conv 3 #12] 2026-11-24T04:30:00Z user 5: hello`.
 pub fn message_line(m: &pb::Message) -> String {
+    if m.kind == pb::MessageKind::System as i32 {
+        // A group's notice ("alice added bob"): from the server, about the acting user.
+        return format!(
+            "[conv {} #{}] {} * {}",
+            m.conversation_id,
+            m.seq,
+            format_time(m.sent_at_ms),
+            terminal_safe(&m.text)
+        );
+    }
     format!(
         "[conv {} #{}] {} user {}: {}",
         m.conversation_id,
