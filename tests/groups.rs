@@ -59,12 +59,16 @@ async fn hist(c: &Client, group: u64) -> Result<Vec<pb::Message>, ClientError> {
 async fn joined(ev: &mut Events, group: u64) -> (pb::Message, pb::GroupInfo) {
     let (mut notice, mut info) = (None, None);
     while notice.is_none() || info.is_none() {
-        next_event(ev, |e| match e {
-            Event::Message(m) if m.conversation_id == group => Some(notice = Some(m)),
-            Event::GroupUpdated(g) if g.group_id == group => Some(info = Some(g)),
+        let e = next_event(ev, |e| match e {
+            Event::Message(m) if m.conversation_id == group => Some(Ok(m)),
+            Event::GroupUpdated(g) if g.group_id == group => Some(Err(g)),
             _ => None,
         })
         .await;
+        match e {
+            Ok(m) => notice = Some(m),
+            Err(g) => info = Some(g),
+        }
     }
     (notice.unwrap(), info.unwrap())
 }
@@ -138,7 +142,33 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     assert!(!entry.mentioned, "reading past the mention clears it");
     assert_eq!(entry.unread, 0);
 
+    // A resend of the same client_msg_id stores nothing new.
+    let again = alice
+        .send(pb::SendMessage {
+            conversation_id: gid,
+            client_msg_id: 77,
+            text: "once".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let dup = alice
+        .send(pb::SendMessage {
+            conversation_id: gid,
+            client_msg_id: 77,
+            text: "once".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (dup.seq, dup.duplicate, again.duplicate),
+        (again.seq, true, false)
+    );
+    assert_eq!(next_message(&mut bob_ev).await.text, "once");
+    bob.mark_read(gid, 0).await.unwrap();
     // A non-member can neither send, read nor look.
+    assert_eq!(code(dave.mark_read(gid, 0).await), ErrorCode::NotAMember);
     assert_eq!(
         code(dave.send_group_text(gid, "hi", &[], false).await),
         ErrorCode::NotAMember
@@ -159,11 +189,11 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     let inv = alice.group_invite(gid, &[c, b]).await.unwrap();
     assert_eq!((inv.added, inv.pending), (vec![c], vec![]));
     let (n, info) = joined(&mut carol_ev, gid).await;
-    assert_eq!((n.seq, n.text.as_str()), (3, "alice added carol"));
-    assert_eq!(notice(&mut bob_ev).await.seq, 3);
+    assert_eq!((n.seq, n.text.as_str()), (4, "alice added carol"));
+    assert_eq!(notice(&mut bob_ev).await.seq, 4);
     assert_eq!(info.member_count, 3);
     let h = hist(&carol, gid).await.unwrap();
-    assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4]);
     // Card names and the member list with roles and online state.
     carol.group_set_card(gid, "Carol (QA)").await.unwrap();
     let list = carol.group_members(gid, 2, 0).await.unwrap();
@@ -233,7 +263,7 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     let h = hist(&bob, gid).await.unwrap();
     assert_eq!(
         h.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        (1..=8).rev().collect::<Vec<_>>()
+        (1..=9).rev().collect::<Vec<_>>()
     );
     assert_eq!(h[0].text, "alice left the group");
     assert_eq!(h[1].text, "alice made bob the group owner");
@@ -241,7 +271,7 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     // Only the owner dismisses; afterwards the group is gone.
     bob.group_dismiss(gid).await.unwrap();
     let last = next_event(&mut bob_ev, |e| match e {
-        Event::Message(m) if m.seq == 9 => Some(m),
+        Event::Message(m) if m.seq == 10 => Some(m),
         _ => None,
     })
     .await;
@@ -532,7 +562,9 @@ async fn a_thousand_members_online_each_get_every_message_once_in_order() {
             .await
             .unwrap();
     }
-    notice(&mut owner_ev).await;
+    // A notice names the first ten users only.
+    let n = notice(&mut owner_ev).await;
+    assert!(n.text.ends_with(", member9 and 990 others"), "{}", n.text);
     // Each member: the notice (seq 1), then the messages, each once, in order.
     let checks = members.into_iter().map(|(_, c, mut ev)| async move {
         let got = messages(&mut ev, MESSAGES + 1).await;
@@ -566,4 +598,51 @@ where
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// A member removed and invited again, online all along: nothing from the time outside, then
+/// the group from the new joining on, in order (the client skips what it may not read).
+#[tokio::test]
+async fn a_member_removed_and_invited_again_reads_from_the_new_joining() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    let mut u = users(&addr, &["alice", "bob"]).await;
+    let (bob, mut bob_ev) = u.pop().unwrap();
+    let (alice, _alice_ev) = u.pop().unwrap();
+    let b = uid(&bob);
+    befriend(&alice, &bob).await;
+    let gid = alice.group_create("G", &[b], false).await.unwrap().group_id;
+    alice.send_group_text(gid, "one", &[], false).await.unwrap();
+    assert_eq!(messages(&mut bob_ev, 2).await[1].text, "one");
+    alice.group_remove(gid, b).await.unwrap();
+    group_removed(&mut bob_ev, gid).await;
+    alice
+        .send_group_text(gid, "while out", &[], false)
+        .await
+        .unwrap();
+    alice.group_invite(gid, &[b]).await.unwrap();
+    alice
+        .send_group_text(gid, "welcome back", &[], false)
+        .await
+        .unwrap();
+    let got = next_event(&mut bob_ev, |e| match e {
+        Event::Message(m) if m.seq == 5 => Some(m),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.text, "alice added bob");
+    let next = next_message(&mut bob_ev).await;
+    assert_eq!((next.seq, next.text.as_str()), (6, "welcome back"));
+    let h = hist(&bob, gid).await.unwrap();
+    assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![6, 5]);
+    no_message_within(&mut bob_ev, 200).await;
+    // A new device of bob syncs the group from the new joining only.
+    let (_bob2, mut bob2_ev) = login(&addr, "bob", "second").await;
+    let synced: Vec<u64> = messages(&mut bob2_ev, 2)
+        .await
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(synced, vec![5, 6]);
+    no_message_within(&mut bob2_ev, 200).await;
 }

@@ -155,11 +155,38 @@ impl Tracker {
         let mut out = Applied::default();
         let mut touched = HashSet::new();
         for m in messages {
-            touched.insert(m.conversation_id);
+            if touched.insert(m.conversation_id) {
+                self.skip_to(m.conversation_id, m.seq);
+            }
             self.offer(m.conversation_id, m.seq, Some(m), true, &mut out);
         }
         self.check_gaps(touched, &mut out);
         out
+    }
+
+    /// A sync answers each conversation from the position asked, without gaps, except where
+    /// the user may not read: a group member reads only what follows their joining. So a
+    /// page whose first message of a conversation lies past the position moves it there.
+    fn skip_to(&mut self, conversation_id: u64, seq: u64) {
+        if let Some(conv) = self.convs.get_mut(&conversation_id) {
+            if let Some(pos) = conv.pos.filter(|p| seq > p + 1) {
+                conv.pos = Some(seq - 1);
+                conv.pending.retain(|k, _| *k >= seq);
+                tracing::debug!(
+                    conversation_id,
+                    from = pos,
+                    to = seq - 1,
+                    "sync skipped ahead"
+                );
+            }
+        }
+    }
+
+    /// Forgets a conversation the user is no longer in (left a group, removed, dismissed):
+    /// should they join again, its position starts from what the server sends then.
+    pub(crate) fn forget(&mut self, conversation_id: u64) {
+        self.convs.remove(&conversation_id);
+        self.dirty.remove(&conversation_id);
     }
 
     /// Asks for a sync while any of `convs` still holds messages above a gap.
@@ -403,6 +430,22 @@ mod tests {
         t.reset();
         assert_ne!(t.epoch(), epoch);
         assert!(t.positions().is_empty() && !t.synced());
+    }
+
+    #[test]
+    fn a_sync_that_starts_past_the_position_moves_it_there() {
+        let mut t = tracker();
+        t.on_sync_page(vec![msg(9, 1), msg(9, 2)]);
+        // Left the group and joined again at seq 7: pushes from 8 wait for a sync...
+        let a = t.on_push(msg(9, 8));
+        assert!(a.need_sync && a.delivered.is_empty());
+        // ...which answers from the joining on: delivered in order, the gap skipped.
+        let a = t.on_sync_page(vec![msg(9, 7), msg(9, 8), msg(9, 9)]);
+        assert_eq!(seqs(&a), vec![7, 8, 9]);
+        assert!(!a.need_sync);
+        // A group left is forgotten: a push after joining again waits for a sync.
+        t.forget(9);
+        assert!(t.on_push(msg(9, 20)).need_sync);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub use pb::{
 /// The protocol's major version; a Hello with another major version is refused.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol's minor version; grows when messages or fields are added.
-pub const PROTOCOL_MINOR: u32 = 3;
+pub const PROTOCOL_MINOR: u32 = 4;
 /// Default maximum frame length (the payload after the 4-byte length prefix).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
 

@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use crate::text::search_key;
+use crate::text::fill_search_keys;
 use crate::StorageError;
 
 /// Each entry migrates from version `i` to `i + 1`: its SQL, then, in the same transaction,
@@ -264,20 +264,13 @@ const MIGRATIONS: &[&str] = &[
         created_at_ms INTEGER NOT NULL,
         PRIMARY KEY (group_id, user_id)
     ) WITHOUT ROWID;",
-    // 16: @mentions. A message's mentions are stored with it ("*" first for @all, then the
-    // user ids, comma-separated; NULL for none), and once per mentioned user (0 = everyone)
-    // in `mentions`, which the conversation list reads for its `mentioned` flag. Invitations
-    // are listed by invitee too.
+    // 16: @mentions: stored with the message ("*" first for @all, then the ids; NULL for
+    // none) and per user mentioned (0 = all) for the conversation list's `mentioned` flag.
     "ALTER TABLE messages ADD COLUMN mentions TEXT;
-    CREATE TABLE mentions (
-        conversation_id INTEGER NOT NULL,
-        user_id         INTEGER NOT NULL,
-        seq             INTEGER NOT NULL,
-        sender_id       INTEGER NOT NULL,
-        PRIMARY KEY (conversation_id, user_id, seq)
-    ) WITHOUT ROWID;
-    CREATE INDEX group_invites_by_user ON group_invites(user_id);
-    CREATE INDEX groups_by_owner ON groups(owner_id);",
+    CREATE TABLE mentions (conversation_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL, sender_id INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, user_id, seq)) WITHOUT ROWID;
+    CREATE INDEX group_invites_by_user ON group_invites(user_id);",
     // 17: world rooms' kept history, wallets with their ledger, and red packets.
     crate::red_packet::migration::MIGRATION,
     // 18: recall, receipts and friend groups. A recalled message keeps its row (kind 5, RECALLED,
@@ -308,24 +301,6 @@ type Fill = fn(&Connection) -> Result<(), StorageError>;
 
 /// `(version, step)`: runs after the SQL of the migration to `version`, in its transaction.
 const FILLS: &[(usize, Fill)] = &[(3, fill_search_keys), (7, fill_search_keys)];
-
-/// Computes the search keys of the users stored before migration 3, and again for 7 (NFKC).
-fn fill_search_keys(c: &Connection) -> Result<(), StorageError> {
-    let users: Vec<(i64, String, String)> = c
-        .prepare("SELECT id, username, nickname FROM users")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut set =
-        c.prepare("UPDATE users SET username_key = ?1, nickname_key = ?2 WHERE id = ?3")?;
-    for (id, username, nickname) in users {
-        set.execute(rusqlite::params![
-            search_key(&username),
-            search_key(&nickname),
-            id
-        ])?;
-    }
-    Ok(())
-}
 
 /// Applies every migration newer than the database's `user_version`.
 ///

@@ -278,6 +278,16 @@ pub fn message_line(m: &pb::Message) -> String {
             m.recalled_by
         );
     }
+    if m.kind == pb::MessageKind::System as i32 {
+        // A group's notice ("alice added bob"): from the server, about the acting user.
+        return format!(
+            "[conv {} #{}] {} * {}",
+            m.conversation_id,
+            m.seq,
+            format_time(m.sent_at_ms),
+            terminal_safe(&m.text)
+        );
+    }
     format!(
         "[conv {} #{}] {} user {}: {packet}{}",
         m.conversation_id,
@@ -314,6 +324,12 @@ pub struct MessageJson<'a> {
     /// Who recalled it (only on a recalled message, whose text is empty).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recalled_by: Option<String>,
+    /// Groups: the users mentioned (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// Groups: everyone was mentioned (absent when not).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mention_all: bool,
 }
 
 impl<'a> From<&'a pb::Message> for MessageJson<'a> {
@@ -329,6 +345,8 @@ impl<'a> From<&'a pb::Message> for MessageJson<'a> {
             sent_at: m.sent_at_ms.to_string(),
             red_packet_id: (m.red_packet_id != 0).then(|| m.red_packet_id.to_string()),
             recalled_by: (m.recalled_by != 0).then(|| m.recalled_by.to_string()),
+            mentions: m.mentions.iter().map(u64::to_string).collect(),
+            mention_all: m.mention_all,
         }
     }
 }

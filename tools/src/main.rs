@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use cli::args::{GroupCmd, MessageAt, RedPacketCmd, RoomCmd, WalletCmd};
 use cli::output::report;
-use cli::{account, chats, friends, messages, receipts, red_packets, rooms, Ctx};
+use cli::{account, chats, friends, groups, messages, receipts, red_packets, rooms, Ctx};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -56,14 +57,24 @@ enum Command {
     Whoami,
     /// Revoke the saved session and delete it.
     Logout,
-    /// Send a text message to a user.
+    /// Send a text message to a user, or with --group to a group.
     Send {
-        /// Recipient: a user id or a username (`@name` for a username made of digits).
+        /// Recipient: a user id or a username (`@name` for a username made of digits); with
+        /// --group, the group id.
         #[arg(value_name = "USER")]
         who: String,
         /// The text (several words are joined with spaces).
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
+        /// USER is a group id.
+        #[arg(long)]
+        group: bool,
+        /// Mention (@) this member in a group message (repeatable).
+        #[arg(long, value_name = "USER")]
+        mention: Vec<String>,
+        /// Mention everyone (@all) in a group message (owner and admins).
+        #[arg(long)]
+        mention_all: bool,
     },
     /// Print missed messages, then new ones as they arrive, until Ctrl-C.
     Listen {
@@ -71,11 +82,15 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Show the conversation with a user, oldest first.
+    /// Show the conversation with a user (or with --group a group), oldest first.
     History {
-        /// The other user: a user id or a username (`@name` for a username made of digits).
+        /// The other user: a user id or a username (`@name` for a username made of digits);
+        /// with --group, the group id.
         #[arg(value_name = "USER")]
         who: String,
+        /// USER is a group id.
+        #[arg(long)]
+        group: bool,
         /// Most messages to show.
         #[arg(long, default_value_t = 20)]
         limit: u32,
@@ -164,85 +179,11 @@ enum Command {
         #[arg(long)]
         limit: Option<u32>,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum RoomCmd {
-    /// Join a room (this command's connection leaves it when it ends).
-    Join { room: u64 },
-    /// Leave a room.
-    Leave { room: u64 },
-    /// The users in a room and their count.
-    Members {
-        room: u64,
-        #[arg(long)]
-        limit: Option<u32>,
+    /// Groups [default: list yours]. USER is a user id or a username; GROUP a group id.
+    Group {
+        #[command(subcommand)]
+        action: Option<GroupCmd>,
     },
-    /// Send a message to everyone in a room.
-    Send {
-        room: u64,
-        #[arg(required = true, num_args = 1..)]
-        text: Vec<String>,
-    },
-    /// A room's kept history, oldest of the page first.
-    History {
-        room: u64,
-        #[arg(long, default_value_t = 20)]
-        limit: u32,
-        /// Only messages older than this message id.
-        #[arg(long)]
-        before: Option<u64>,
-    },
-    /// Stay in a room and print its messages until Ctrl-C.
-    Listen {
-        room: u64,
-        /// Stop after this many messages.
-        #[arg(long)]
-        count: Option<u64>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum RedPacketCmd {
-    /// Send a red packet: AMOUNT (e.g. 8.88) in COUNT shares, random unless --equal.
-    Send {
-        conversation_id: u64,
-        #[arg(value_parser = cli::red_packets::parse_amount)]
-        amount: u64,
-        count: u32,
-        #[arg(long)]
-        equal: bool,
-        #[arg(long)]
-        greeting: Option<String>,
-    },
-    /// Take a share of a red packet.
-    Grab { packet_id: u64 },
-    /// A red packet's state and who got what.
-    Info { packet_id: u64 },
-}
-
-#[derive(Debug, Subcommand)]
-enum WalletCmd {
-    /// Credit a user's wallet with AMOUNT (e.g. 100.00); admins only.
-    TopUp {
-        #[arg(value_name = "USER")]
-        who: String,
-        #[arg(value_parser = cli::red_packets::parse_amount)]
-        amount: u64,
-    },
-}
-
-/// One message: in the conversation with a user, or in a conversation by id.
-#[derive(Debug, Clone, clap::Args)]
-struct MessageAt {
-    /// The other user (a user id or a username), or with --conversation a conversation id.
-    #[arg(value_name = "USER|CONVERSATION")]
-    target: String,
-    /// The message's sequence number (see `feige history`).
-    seq: u64,
-    /// TARGET is a conversation id (a group's, say).
-    #[arg(long)]
-    conversation: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -436,11 +377,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login => account::login(&ctx).await,
         Command::Whoami => account::whoami(&ctx).await,
         Command::Logout => account::logout(&ctx).await,
-        Command::Send { who, text } => messages::send(&ctx, who, &text.join(" ")).await,
+        Command::Send {
+            who,
+            text,
+            group: false,
+            mention,
+            mention_all: false,
+        } if mention.is_empty() => messages::send(&ctx, who, &text.join(" ")).await,
+        Command::Send {
+            who,
+            text,
+            group,
+            mention,
+            mention_all,
+        } => groups::send(&ctx, who, *group, &text.join(" "), mention, *mention_all).await,
         Command::Listen { count } => messages::listen(&ctx, *count).await,
-        Command::History { who, limit, before } => {
-            messages::history(&ctx, who, *limit, *before).await
-        }
+        Command::History {
+            who,
+            group,
+            limit,
+            before,
+        } => messages::history(&ctx, who, *group, *limit, *before).await,
         Command::Search { words, limit } => messages::search(&ctx, &words.join(" "), *limit).await,
         Command::Profile { action } => account::profile(&ctx, action.as_ref()).await,
         Command::SearchUsers {
@@ -457,5 +414,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Recall { at } => receipts::recall(&ctx, at).await,
         Command::Receipts { at } => receipts::receipts(&ctx, at).await,
         Command::Recalls { after, limit } => receipts::recalls(&ctx, *after, *limit).await,
+        Command::Group { action } => groups::group(&ctx, action.as_ref()).await,
     }
 }

@@ -203,6 +203,9 @@ async fn read_loop(
                 if let PushKind::ProfileUpdated(p) = &other {
                     inner.set_profile(p);
                 }
+                if let PushKind::GroupRemoved(r) = &other {
+                    lock(&inner.tracker).forget(r.group_id);
+                }
                 if let Some(event) = Event::from_push(other) {
                     out.send(event).await;
                 }

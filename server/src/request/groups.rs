@@ -4,7 +4,7 @@
 //! answers after the commit; then the members get `group_updated`, those who left
 //! `group_removed`, and approvers and invitees `group_invitation`.
 
-use feige_protocol::{pb, PushKind, ResponseResult};
+use feige_protocol::{frame, pb, Envelope, PushKind, ResponseResult};
 use feige_storage::group::{
     self, Change, Connection, GroupUpdate, MemberPage, Mute, NewGroup, Role,
 };
@@ -36,8 +36,11 @@ where
 }
 
 /// Pushes the group's profile to every member (each with their own role), except the
-/// calling connection.
-async fn announce(me: &Caller, group: ConversationId) -> Result<(), RequestError> {
+/// calling connection. The change is committed already: a failed read is logged, not
+/// reported. Racing changes of one group push in turn (the profile lock's stripe of the
+/// group id), each what it reads then, so the last push is the group as it is.
+async fn announce(me: &Caller, group: ConversationId) {
+    let _order = me.shared.presence.profile_order(group).await;
     let user = me.user;
     let found = me
         .shared
@@ -54,18 +57,31 @@ async fn announce(me: &Caller, group: ConversationId) -> Result<(), RequestError
         .await;
     let (mut info, roles) = match found {
         Ok(v) => v,
-        Err(StorageError::UnknownConversation | StorageError::NotAMember(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
+        // Dismissed meanwhile: nobody to tell.
+        Err(StorageError::UnknownConversation | StorageError::NotAMember(_)) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, group, "cannot read a changed group to push it");
+            return;
+        }
     };
     for role in [Role::Member, Role::Admin, Role::Owner] {
         info.my_role = role;
         let push = PushKind::GroupUpdated(convert::group(&info));
-        let users: Vec<UserId> = roles.iter().filter(|r| r.1 == role).map(|r| r.0).collect();
-        for u in users {
-            me.push(u, push.clone());
-        }
+        let users = roles.iter().filter(|r| r.1 == role).map(|r| r.0);
+        push_once(me, users, push);
     }
-    Ok(())
+}
+
+/// Pushes `kind`, encoded once, to every connection of `users` but the calling one.
+fn push_once(me: &Caller, users: impl IntoIterator<Item = UserId>, kind: PushKind) {
+    let frame = frame::encode_to_bytes(&Envelope::push(kind));
+    for u in users {
+        me.shared.sessions.for_each(u, |p| {
+            if p.conn_id != me.conn_id {
+                p.deliver(&frame);
+            }
+        });
+    }
 }
 
 fn removed(me: &Caller, group: ConversationId, users: &[UserId], reason: pb::GroupRemovedReason) {
@@ -74,9 +90,7 @@ fn removed(me: &Caller, group: ConversationId, users: &[UserId], reason: pb::Gro
         reason: reason as i32,
         by_user: me.user,
     });
-    for &u in users {
-        me.push(u, push.clone());
-    }
+    push_once(me, users.iter().copied(), push);
 }
 
 /// The users a CreateGroup or InviteToGroup names: no more than a group may hold.
@@ -100,7 +114,7 @@ pub(crate) async fn create(me: Caller, r: pb::CreateGroup) -> Reply {
     };
     let owner = me.user;
     let info = change(&me, None, move |c, _, now| group::create(c, owner, &g, now)).await?;
-    announce(&me, info.id).await?;
+    announce(&me, info.id).await;
     Ok(ResponseResult::GroupCreate(convert::group(&info)))
 }
 
@@ -136,7 +150,7 @@ pub(crate) async fn update(me: Caller, r: pb::UpdateGroup) -> Reply {
         group::update(c, actor, group, &u)
     })
     .await?;
-    announce(&me, group).await?;
+    announce(&me, group).await;
     Ok(ResponseResult::GroupUpdate(convert::group(&info)))
 }
 
@@ -151,37 +165,48 @@ pub(crate) async fn invite(me: Caller, r: pb::InviteToGroup) -> Reply {
     })
     .await?;
     if !out.added.is_empty() {
-        announce(&me, group).await?;
+        announce(&me, group).await;
     }
     if !out.pending.is_empty() {
-        let user = me.user;
-        let (name, managers) = me
-            .shared
-            .store
-            .read(move |c| {
-                let info = group::group_info(c, user, group)?;
-                let roles = group::member_roles(c, group)?;
-                Ok((info.name, roles))
-            })
-            .await?;
-        for &u in &out.pending {
-            let push = PushKind::GroupInvitation(pb::GroupInvitation {
-                group_id: group,
-                group_name: name.clone(),
-                user_id: u,
-                inviter: actor,
-                created_at_ms: feige_storage::now_ms(),
-            });
-            me.push(u, push.clone());
-            for m in managers.iter().filter(|m| m.1.manages()) {
-                me.push(m.0, push.clone());
-            }
-        }
+        invitations(&me, group, &out.pending).await;
     }
     Ok(ResponseResult::GroupInvite(pb::GroupInviteResult {
         added: out.added,
         pending: out.pending,
     }))
+}
+
+/// Tells the invitees and the group's owner and admins of invitations waiting for
+/// approval. They are committed already: a failed read is logged, not reported.
+async fn invitations(me: &Caller, group: ConversationId, pending: &[UserId]) {
+    let user = me.user;
+    let read = me
+        .shared
+        .store
+        .read(move |c| {
+            let info = group::group_info(c, user, group)?;
+            Ok((info.name, group::member_roles(c, group)?))
+        })
+        .await;
+    let (name, roles) = match read {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, group, "cannot read a group to push its invitations");
+            return;
+        }
+    };
+    let now = feige_storage::now_ms();
+    for &u in pending {
+        let push = PushKind::GroupInvitation(pb::GroupInvitation {
+            group_id: group,
+            group_name: name.clone(),
+            user_id: u,
+            inviter: user,
+            created_at_ms: now,
+        });
+        let managers = roles.iter().filter(|m| m.1.manages()).map(|m| m.0);
+        push_once(me, std::iter::once(u).chain(managers), push);
+    }
 }
 
 /// Serves `AnswerGroupInvite`: the invitee declines, an owner or admin approves or rejects.
@@ -194,7 +219,7 @@ pub(crate) async fn answer_invite(me: Caller, r: pb::AnswerGroupInvite) -> Reply
     })
     .await?;
     if joined {
-        announce(&me, group).await?;
+        announce(&me, group).await;
     }
     Ok(ResponseResult::GroupAnswerInvite(pb::Done {}))
 }
@@ -209,7 +234,7 @@ pub(crate) async fn remove(me: Caller, r: pb::RemoveFromGroup) -> Reply {
     })
     .await?;
     removed(&me, group, &[user], pb::GroupRemovedReason::Removed);
-    announce(&me, group).await?;
+    announce(&me, group).await;
     Ok(ResponseResult::GroupRemove(pb::Done {}))
 }
 
@@ -222,7 +247,7 @@ pub(crate) async fn leave(me: Caller, r: pb::LeaveGroup) -> Reply {
     })
     .await?;
     removed(&me, group, &[actor], pb::GroupRemovedReason::Left);
-    announce(&me, group).await?;
+    announce(&me, group).await;
     Ok(ResponseResult::GroupLeave(pb::Done {}))
 }
 
@@ -247,7 +272,7 @@ pub(crate) async fn transfer(me: Caller, r: pb::TransferGroup) -> Reply {
         group::transfer(c, actor, group, user)
     })
     .await?;
-    announce(&me, group).await?;
+    announce(&me, group).await;
     Ok(ResponseResult::GroupTransfer(pb::Done {}))
 }
 
@@ -269,7 +294,7 @@ pub(crate) async fn set_role(me: Caller, r: pb::SetGroupRole) -> Reply {
         group::set_role(c, actor, group, user, role)
     })
     .await?;
-    announce(&me, group).await?;
+    announce(&me, group).await;
     Ok(ResponseResult::GroupSetRole(pb::Done {}))
 }
 
@@ -335,7 +360,7 @@ pub(crate) async fn mute_all(me: Caller, r: pb::MuteGroup) -> Reply {
         group::mute_all(c, actor, group, on)
     })
     .await?;
-    announce(&me, group).await?;
+    announce(&me, group).await;
     Ok(ResponseResult::GroupMuteAll(pb::Done {}))
 }
 

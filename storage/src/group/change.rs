@@ -3,78 +3,20 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{record, role_of, GroupRecord, Role, GROUP_KIND};
+use super::records::{
+    record, role_of, Change, GroupRecord, GroupUpdate, Invited, Mute, NewGroup, Role, GROUP_KIND,
+};
 use crate::int::Uint;
-use crate::social::is_friend;
 use crate::{ConversationId, StorageError, UserId};
 
-/// What a change did: the group, the notice to post there (from the actor), the users who
-/// are no longer members but hear it (left, removed, dismissed), and the caller's result.
-#[derive(Debug)]
-pub struct Change<T> {
-    /// The group changed.
-    pub group: ConversationId,
-    /// The system notice's text; `None` posts nothing.
-    pub notice: Option<String>,
-    /// Former members who get the notice too.
-    pub departed: Vec<UserId>,
-    /// The result for the caller.
-    pub value: T,
-}
-
-impl<T> Change<T> {
-    fn new(group: ConversationId, notice: Option<String>, value: T) -> Self {
-        Change {
-            group,
-            notice,
-            departed: Vec::new(),
-            value,
-        }
-    }
-}
-
-/// A new group's settings.
-#[derive(Debug, Clone)]
-pub struct NewGroup {
-    /// Its name.
-    pub name: String,
-    /// Initial members (friends of the owner), the owner not included.
-    pub members: Vec<UserId>,
-    /// Invitations by plain members wait for approval.
-    pub join_approval: bool,
-    /// The member limit.
-    pub max_members: usize,
-}
-
-/// Profile fields to change; `None` keeps a field.
-#[derive(Debug, Clone, Default)]
-pub struct GroupUpdate {
-    /// New name.
-    pub name: Option<String>,
-    /// New avatar file id.
-    pub avatar: Option<String>,
-    /// New announcement.
-    pub announcement: Option<String>,
-    /// Invitations by plain members wait for approval (owner only).
-    pub join_approval: Option<bool>,
-}
-
-/// The outcome of an invitation: who joined, who waits for approval.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Invited {
-    /// Now members.
-    pub added: Vec<UserId>,
-    /// Waiting for an owner's or admin's approval.
-    pub pending: Vec<UserId>,
-}
-
-/// A mute of one member.
-#[derive(Debug, Clone, Copy)]
-pub struct Mute {
-    /// The member.
-    pub user: UserId,
-    /// How long (ms); 0 lifts the mute.
-    pub duration_ms: i64,
+/// Whether `b` is a friend of `a`.
+fn is_friend(c: &Connection, a: UserId, b: UserId) -> Result<bool, StorageError> {
+    Ok(
+        c.prepare_cached("SELECT 1 FROM friends WHERE user_id = ?1 AND friend_id = ?2")?
+            .query_row(params![Uint(a), Uint(b)], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
 /// The user's nickname, for notices.
@@ -87,13 +29,22 @@ fn name(c: &Connection, user: UserId) -> Result<String, StorageError> {
     )
 }
 
+/// The first [`NAMES_SHOWN`] users' nicknames, and how many more: a notice of a large
+/// invitation stays a line.
 fn names(c: &Connection, users: &[UserId]) -> Result<String, StorageError> {
-    let mut out = Vec::with_capacity(users.len());
-    for &u in users {
+    let mut out = Vec::with_capacity(users.len().min(NAMES_SHOWN));
+    for &u in users.iter().take(NAMES_SHOWN) {
         out.push(name(c, u)?);
     }
-    Ok(out.join(", "))
+    let mut text = out.join(", ");
+    if users.len() > NAMES_SHOWN {
+        text.push_str(&format!(" and {} others", users.len() - NAMES_SHOWN));
+    }
+    Ok(text)
 }
+
+/// Most users a notice names.
+const NAMES_SHOWN: usize = 10;
 
 /// The actor's role; a live group and membership are required.
 fn actor_role(c: &Connection, group: ConversationId, actor: UserId) -> Result<Role, StorageError> {
@@ -368,7 +319,7 @@ pub fn dismiss(
             "only the owner dismisses the group",
         ));
     }
-    let members: Vec<UserId> = super::member_roles(c, group)?
+    let members: Vec<UserId> = super::records::member_roles(c, group)?
         .into_iter()
         .map(|m| m.0)
         .collect();

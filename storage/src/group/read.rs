@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::{record, GroupRecord, InviteRecord, MemberRecord, Role};
+use super::records::{record, GroupRecord, InviteRecord, MemberRecord, Role};
 use crate::int::{get_u64, Uint};
 use crate::{ConversationId, StorageError, UserId};
 

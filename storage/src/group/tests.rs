@@ -2,7 +2,9 @@
 
 use rusqlite::Connection;
 
+use super::records::{joined_seq, role_of};
 use super::*;
+use crate::StorageError;
 
 fn db() -> Connection {
     let c = crate::schema::migrated_in_memory();

@@ -37,6 +37,11 @@ pub(crate) fn mark_read(
         .optional()?
         .is_some();
     if !member {
+        if crate::group::is_group(c, conversation)? {
+            return Err(StorageError::NotAMember(
+                "you are not a member of this group",
+            ));
+        }
         return Err(StorageError::Forbidden);
     }
     let newest = view.last_seq(c, conversation)?;

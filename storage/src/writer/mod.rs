@@ -20,6 +20,7 @@ mod groups;
 mod index;
 mod op;
 mod pairs;
+mod rules;
 mod state;
 #[cfg(test)]
 mod tests;

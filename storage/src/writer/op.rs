@@ -194,10 +194,28 @@ where
 /// gives the system notice it stored, to report with the batch's messages.
 pub(super) type GroupJob<C> = Box<
     dyn FnOnce(
-            Option<(&Connection, &mut super::state::State, i64)>,
+            Option<(&Connection, &mut dyn GroupState, i64)>,
         ) -> (Reply, Result<(), String>, Option<Committed<C>>)
         + Send,
 >;
+
+/// What a group job needs of the writer's state (the state implements it in `groups`).
+pub(super) trait GroupState {
+    /// The conversation's newest seq.
+    fn last_seq(&mut self, c: &Connection, id: ConversationId) -> Result<u64, StorageError>;
+    /// Drops the conversation's cached members.
+    fn forget(&mut self, id: ConversationId);
+    /// Stores a system notice with the next seq, for the members and `departed`.
+    fn notice(
+        &mut self,
+        c: &Connection,
+        group: ConversationId,
+        sender: UserId,
+        text: String,
+        departed: &[UserId],
+        now: i64,
+    ) -> Result<Delivered, StorageError>;
+}
 
 pub(super) enum Op<C> {
     Message(NewMessage<C>),

@@ -292,7 +292,7 @@ impl State {
             // A direct conversation's members are its pair, always.
             let members = match pair_of(kind, a, b) {
                 Some((a, b)) => Members::direct(a, b),
-                None => super::groups::load_members(c, id)?,
+                None => super::rules::load_members(c, id)?,
             };
             self.convs.insert(id, Conv { last_seq, members });
         }
@@ -430,8 +430,8 @@ impl State {
         now: i64,
     ) -> Result<Delivered, StorageError> {
         let conv = self.conv(c, conv_id)?;
-        // Not a member, muted, bad mentions (`groups::refusal`).
-        if let Some(e) = super::groups::refusal(&conv.members, m, now) {
+        // Not a member, muted, bad mentions (`rules::refusal`).
+        if let Some(e) = super::rules::refusal(&conv.members, m, now) {
             // A resend of a message stored before the sender left is still a duplicate.
             return match self.original(c, m)? {
                 Some(d) => Ok(d),
@@ -467,6 +467,18 @@ impl State {
                 .original(c, m)?
                 .ok_or_else(|| StorageError::CommitFailed("dedupe conflict without a row".into()));
         }
+        // Its mentions, in the same transaction; should they fail, the message goes too, so
+        // that its seq is used by the next one.
+        let mentioned = match &m.mentions {
+            None => None,
+            Some(mn) => match super::rules::record_mentions(c, m.sender, mn, conv_id, seq) {
+                Ok(()) => Some(mn),
+                Err(e) => {
+                    super::rules::unstore(c, id, conv_id, seq);
+                    return Err(e);
+                }
+            },
+        };
         conv.last_seq = seq;
         let to_user = match conv.members.pair() {
             Some((a, b)) => {
@@ -501,8 +513,9 @@ impl State {
             mention_all: false,
             recalled_by: 0,
         };
-        if m.mentions.is_some() {
-            State::record_mentions(c, m, conv_id, seq, &mut message)?;
+        if let Some(mn) = mentioned {
+            message.mentions.clone_from(&mn.users);
+            message.mention_all = mn.all;
         }
         Ok(Delivered {
             message,

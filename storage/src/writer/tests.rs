@@ -741,3 +741,77 @@ fn a_pairs_move_in_slices_lists_each_membership_once_across_a_restart() {
     );
     memberships_once(&c);
 }
+
+/// A message to conversation `group` from `from`, reported with `ctx`.
+fn group_message(ctx: u32, from: u64, group: u64) -> Op<u32> {
+    Op::Message(NewMessage {
+        ctx,
+        sender: from,
+        target: Target::Conversation(group),
+        client_msg_id: 0,
+        kind: 0,
+        text: "x".into(),
+        mentions: None,
+    })
+}
+
+/// A group of users 1 (owner), 2 and 3, made directly in the database; its id.
+fn group_of_three(c: &Connection) -> u64 {
+    c.execute_batch(
+        "INSERT INTO conversations(kind, created_at_ms) VALUES (2, 0);
+         INSERT INTO groups(conversation_id, name, owner_id, created_at_ms)
+             VALUES (last_insert_rowid(), 'g', 1, 0);
+         INSERT INTO members(user_id, conversation_id, joined_at_ms, role)
+             SELECT 1, MAX(id), 0, 2 FROM conversations;
+         INSERT INTO members(user_id, conversation_id, joined_at_ms, role)
+             SELECT 2, MAX(id), 0, 0 FROM conversations;
+         INSERT INTO members(user_id, conversation_id, joined_at_ms, role)
+             SELECT 3, MAX(id), 0, 0 FROM conversations;",
+    )
+    .unwrap();
+    c.query_row("SELECT MAX(id) FROM conversations", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap() as u64
+}
+
+/// A group change takes its place in its batch: a message before it is judged by the
+/// members before, one after by the members after, and its notice gets the seq between.
+#[test]
+fn a_group_change_is_ordered_with_the_messages_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut w, out) = worker(dir.path());
+    let g = group_of_three(&w.conn);
+    let (leave, mut left) =
+        super::groups::group_job(20, 3, Some(g), move |c, _, _| crate::group::leave(c, 3, g));
+    run(
+        &mut w,
+        vec![
+            group_message(10, 3, g),
+            Op::Group(leave),
+            group_message(30, 3, g),
+            group_message(40, 2, g),
+        ],
+    );
+    assert!(left.try_recv().unwrap().is_ok());
+    let got = std::mem::take(&mut *out.lock().unwrap());
+    assert_eq!(
+        got,
+        vec![
+            (10, Ok((g, 1))),
+            (20, Ok((g, 2))),
+            (30, Err("you are not a member of this group".to_owned())),
+            (40, Ok((g, 3))),
+        ]
+    );
+    // A change that fails leaves everything as it was: no notice, 3 still speaks.
+    let (refused, mut answer) = super::groups::group_job(50, 2, Some(g), move |c, _, _| {
+        crate::group::remove(c, 2, g, 1)
+    });
+    run(&mut w, vec![Op::Group(refused), group_message(60, 1, g)]);
+    assert!(matches!(
+        answer.try_recv().unwrap(),
+        Err(crate::StorageError::NotAllowed(_))
+    ));
+    assert_eq!(*out.lock().unwrap(), vec![(60, Ok((g, 4)))]);
+}

@@ -337,14 +337,30 @@ request_kinds! {
     MarkRead(pb::MarkRead) = 35,
     Sessions(pb::ListSessions) = 36,
     RevokeSession(pb::RevokeSession) = 37,
+    GroupCreate(pb::CreateGroup) = 40,
+    GroupInfo(pb::GetGroup) = 41,
+    GroupUpdate(pb::UpdateGroup) = 42,
+    GroupInvite(pb::InviteToGroup) = 43,
+    GroupRemove(pb::RemoveFromGroup) = 44,
+    GroupLeave(pb::LeaveGroup) = 45,
+    GroupDismiss(pb::DismissGroup) = 46,
+    GroupTransfer(pb::TransferGroup) = 47,
+    GroupSetRole(pb::SetGroupRole) = 48,
+    GroupMembers(pb::ListGroupMembers) = 49,
+    GroupSetCard(pb::SetGroupCard) = 50,
+    GroupMute(pb::MuteGroupMember) = 51,
+    GroupMuteAll(pb::MuteGroup) = 52,
+    Groups(pb::ListGroups) = 53,
+    GroupInvites(pb::ListGroupInvites) = 54,
+    GroupAnswerInvite(pb::AnswerGroupInvite) = 55,
 }
 
 /// Selector values past the request kinds: a garbage payload in a well-formed frame, or raw
 /// bytes with no framing at all.
 const GARBAGE_FRAME: usize = REQUEST_KINDS;
 const GARBAGE_RAW: usize = REQUEST_KINDS + 1;
-/// Selector values per connection state.
-const SELECTORS: usize = 32;
+/// Selector values per connection state (four states fill the selector byte).
+const SELECTORS: usize = 64;
 const _: () = assert!(GARBAGE_RAW < SELECTORS);
 
 /// The connection state a dispatch input runs in.
@@ -462,6 +478,23 @@ pub fn dispatch_seeds() -> Vec<(String, Vec<u8>)> {
         RequestKind::MarkRead(pb::MarkRead {
             conversation_id: 1,
             seq: u64::MAX,
+        }),
+        RequestKind::GroupCreate(pb::CreateGroup {
+            name: "g".into(),
+            members: vec![1, 2, u64::MAX],
+            join_approval: true,
+        }),
+        RequestKind::SendMessage(pb::SendMessage {
+            conversation_id: 1,
+            text: "@all".into(),
+            mentions: vec![1, 1, 0],
+            mention_all: true,
+            ..Default::default()
+        }),
+        RequestKind::GroupMute(pb::MuteGroupMember {
+            group_id: 1,
+            user_id: 2,
+            seconds: u64::MAX,
         }),
         RequestKind::RevokeSession(pb::RevokeSession {
             session_id: u64::MAX,

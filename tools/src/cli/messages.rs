@@ -80,6 +80,13 @@ pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> 
                     ctx.out(&o);
                 }
             }
+            Some(
+                e @ (Event::GroupUpdated(_) | Event::GroupRemoved(_) | Event::GroupInvitation(_)),
+            ) => {
+                if let Some(o) = super::groups::event(&e) {
+                    ctx.out(&o);
+                }
+            }
             Some(Event::Message(m)) => {
                 ctx.print_message(&m);
                 seen += 1;
@@ -109,21 +116,25 @@ pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> 
     result
 }
 
-/// `feige history`: one page of the conversation with a user, oldest first.
+/// `feige history`: one page of the conversation with a user (or of a group), oldest first.
 pub(crate) async fn history(
     ctx: &Ctx,
     who: &str,
+    group: bool,
     limit: u32,
     before: Option<u64>,
 ) -> anyhow::Result<()> {
     let messages = with_client(ctx, |client| async move {
-        let peer_user = user_id(&client, who).await?;
-        let req = pb::History {
-            peer_user,
+        let mut req = pb::History {
             limit,
             before_seq: before.unwrap_or(0),
             ..Default::default()
         };
+        if group {
+            req.conversation_id = who.parse().context("with --group, give the group id")?;
+        } else {
+            req.peer_user = user_id(&client, who).await?;
+        }
         Ok(client.history(req).await?)
     })
     .await?;

@@ -2,9 +2,11 @@
 //! server) here, the printing in `output`, and one file per command family.
 
 pub(crate) mod account;
+pub(crate) mod args;
 pub(crate) mod chats;
 pub(crate) mod contacts;
 pub(crate) mod friends;
+pub(crate) mod groups;
 pub(crate) mod messages;
 pub(crate) mod output;
 pub(crate) mod receipts;

@@ -5,8 +5,8 @@ use feige_client::{pb, Client, Event};
 use feige_tools::social::{self as out, Out};
 use serde_json::json;
 
+use super::args::MessageAt;
 use super::{user_id, with_client, Ctx};
-use crate::MessageAt;
 
 /// The conversation `at` names: its id, or the 1:1 conversation with the user (found through
 /// its newest message).

@@ -5,29 +5,8 @@ use feige_client::pb;
 use feige_tools::social::Out;
 use serde_json::json;
 
+use super::args::{RedPacketCmd, WalletCmd};
 use super::{user_id, with_client, Ctx};
-use crate::{RedPacketCmd, WalletCmd};
-
-/// Cents of an amount written `12`, `12.3` or `12.34`.
-pub(crate) fn parse_amount(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?} is not an amount such as 8.88");
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty()
-        || frac.len() > 2
-        || !(whole
-            .bytes()
-            .chain(frac.bytes())
-            .all(|b| b.is_ascii_digit()))
-    {
-        return Err(bad());
-    }
-    let whole: u64 = whole.parse().map_err(|_| bad())?;
-    let frac: u64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
-    whole
-        .checked_mul(100)
-        .and_then(|c| c.checked_add(frac))
-        .ok_or_else(bad)
-}
 
 fn yuan(cents: impl Into<i128>) -> String {
     let c: i128 = cents.into();
@@ -191,13 +170,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn amounts_are_exact_cents() {
-        assert_eq!(parse_amount("8.88"), Ok(888));
-        assert_eq!(parse_amount("12"), Ok(1200));
-        assert_eq!(parse_amount("0.5"), Ok(50));
-        for bad in ["", ".5", "1.234", "-1", "1e3", "a", "1.2.3"] {
-            assert!(parse_amount(bad).is_err(), "{bad}");
-        }
+    fn amounts_show_as_yuan() {
         assert_eq!(yuan(888_u64), "8.88");
         assert_eq!(yuan(-5_i64), "-0.05");
     }

@@ -8,8 +8,8 @@ use feige_tools::social::Out;
 use feige_tools::{format_time, terminal_safe};
 use serde_json::json;
 
+use super::args::RoomCmd;
 use super::{with_client, Ctx};
-use crate::RoomCmd;
 
 fn message(m: &pb::RoomMessage) -> Out {
     Out {
