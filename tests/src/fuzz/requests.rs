@@ -353,13 +353,30 @@ request_kinds! {
     Groups(pb::ListGroups) = 53,
     GroupInvites(pb::ListGroupInvites) = 54,
     GroupAnswerInvite(pb::AnswerGroupInvite) = 55,
+    Receipts(pb::GetReceipts) = 60,
+    Recall(pb::RecallMessage) = 61,
+    FriendGroups(pb::ListFriendGroups) = 62,
+    FriendGroupSet(pb::SetFriendGroup) = 63,
+    FriendSuggestions(pb::GetFriendSuggestions) = 64,
+    Recalls(pb::ListRecalls) = 65,
+    RoomJoin(pb::RoomJoin) = 70,
+    RoomLeave(pb::RoomLeave) = 71,
+    RoomMembers(pb::RoomMembers) = 72,
+    RoomSend(pb::RoomSend) = 73,
+    RoomHistory(pb::RoomHistory) = 74,
+    RedPacketSend(pb::SendRedPacket) = 75,
+    RedPacketGrab(pb::GrabRedPacket) = 76,
+    RedPacketInfo(pb::GetRedPacket) = 77,
+    Wallet(pb::GetWallet) = 78,
+    WalletTopUp(pb::TopUp) = 79,
 }
 
 /// Selector values past the request kinds: a garbage payload in a well-formed frame, or raw
 /// bytes with no framing at all.
 const GARBAGE_FRAME: usize = REQUEST_KINDS;
 const GARBAGE_RAW: usize = REQUEST_KINDS + 1;
-/// Selector values per connection state (four states fill the selector byte).
+/// Selector values per connection state (four states fill the selector byte; more request
+/// kinds than 62 will need a second selector byte).
 const SELECTORS: usize = 64;
 const _: () = assert!(GARBAGE_RAW < SELECTORS);
 
@@ -498,6 +515,31 @@ pub fn dispatch_seeds() -> Vec<(String, Vec<u8>)> {
         }),
         RequestKind::RevokeSession(pb::RevokeSession {
             session_id: u64::MAX,
+        }),
+        RequestKind::Recall(pb::RecallMessage {
+            conversation_id: 1,
+            seq: u64::MAX,
+        }),
+        RequestKind::FriendGroupSet(pb::SetFriendGroup {
+            user_id: 2,
+            group: "../\0同学".into(),
+        }),
+        RequestKind::RoomSend(pb::RoomSend {
+            room: u64::MAX,
+            client_msg_id: 1,
+            text: "hi".into(),
+        }),
+        RequestKind::RedPacketSend(pb::SendRedPacket {
+            conversation_id: 1,
+            total_cents: u64::MAX,
+            count: u32::MAX,
+            mode: 7,
+            greeting: "x".repeat(200),
+            client_msg_id: 1,
+        }),
+        RequestKind::WalletTopUp(pb::TopUp {
+            user_id: 1,
+            amount_cents: u64::MAX,
         }),
     ];
     let kinds = default_kinds();
