@@ -44,6 +44,11 @@ const ROUTER_QUEUE: usize = 64;
 
 /// Largest batch the writer thread routes itself.
 const INLINE_MAX: usize = 4;
+/// Most members, over the batch's messages, that the writer thread routes to itself. A group
+/// message to more goes through the router thread and the members' connection tasks: direct
+/// writes would cost the writer a `sendto` per member per message, and each member's task
+/// writes the frames that gathered meanwhile in one.
+const INLINE_MEMBERS_MAX: usize = 16;
 
 impl Router {
     /// A router delivering through `sessions`, and its thread (which ends once the router,
@@ -81,7 +86,10 @@ impl CommitSink<ReplyTo> for Router {
     fn committed(&mut self, batch: &mut Vec<Committed<ReplyTo>>) {
         // Only the writer thread adds to `queued`, so zero here means every earlier batch
         // has been routed: routing this one now keeps the commit order.
-        if batch.len() <= INLINE_MAX && self.queued.load(Ordering::Acquire) == 0 {
+        if batch.len() <= INLINE_MAX
+            && self.queued.load(Ordering::Acquire) == 0
+            && members_in(batch) <= INLINE_MEMBERS_MAX
+        {
             route(&self.sessions, batch, true);
             return;
         }
@@ -94,6 +102,14 @@ impl CommitSink<ReplyTo> for Router {
             self.queued.fetch_sub(1, Ordering::Release);
         }
     }
+}
+
+/// The members a batch's messages go to, counted with repeats (a refusal goes to its sender).
+fn members_in(batch: &[Committed<ReplyTo>]) -> usize {
+    batch
+        .iter()
+        .map(|c| c.result.as_ref().map_or(1, |d| d.members.as_slice().len()))
+        .sum()
 }
 
 /// Acks each message to its sender and pushes it to the members' other connections, on the
@@ -222,6 +238,35 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A batch's fan-out counts every member of every message; a refusal counts its sender.
+    #[test]
+    fn fan_out_decides_where_a_batch_is_routed() {
+        let (outbox, _rx) = Outbox::new(1000);
+        let mut batch = vec![committed(1, &outbox), committed(2, &outbox)];
+        assert_eq!(members_in(&batch), 4, "two 1:1 messages");
+        assert!(members_in(&batch) <= INLINE_MEMBERS_MAX);
+        let mut group = committed(3, &outbox);
+        if let Ok(d) = &mut group.result {
+            let ids: Vec<u64> = (1..=20).collect();
+            d.members =
+                feige_storage::Members::Group(Arc::new(feige_storage::GroupMembers::plain(ids)));
+        }
+        batch.push(group);
+        batch.push(Committed {
+            ctx: ReplyTo {
+                request_id: 4,
+                conn_id: 1,
+                outbox: outbox.clone(),
+            },
+            result: Err(feige_storage::StorageError::Forbidden),
+        });
+        assert_eq!(members_in(&batch), 4 + 20 + 1);
+        assert!(
+            members_in(&batch) > INLINE_MEMBERS_MAX,
+            "a group of 20 is not inline"
+        );
     }
 
     /// Small batches are routed on the calling (writer) thread, large ones on the router
