@@ -124,6 +124,33 @@ impl Conn {
         Flow::Continue
     }
 
+    /// Serves a request that is stored like a message (SendMessage, SendRedPacket): refused
+    /// before login and past the sender's message rate (`Limits::send`); otherwise `queue`
+    /// validates it and hands it to the writer, whose commit the router answers. Only a
+    /// refusal is answered here.
+    pub(crate) async fn send_like_message(
+        &mut self,
+        rid: u64,
+        queue: impl AsyncFnOnce(&Conn, UserId) -> Result<(), RequestError>,
+    ) -> Flow {
+        let State::LoggedIn(login) = &self.state else {
+            return self.not_logged_in(rid);
+        };
+        let sender = login.user;
+        let allowed =
+            self.shared
+                .limits
+                .send(sender, self.peer_addr.ip(), tokio::time::Instant::now());
+        let result = match allowed {
+            Err(wait) => Err(RequestError::rate_limited("sending too fast", wait)),
+            Ok(()) => queue(self, sender).await,
+        };
+        if let Err(e) = result {
+            self.respond(rid, Err(e));
+        }
+        Flow::Continue
+    }
+
     /// Writes a `Kicked` push into the write buffer.
     pub(crate) fn push_kicked(&mut self, code: ErrorCode, reason: String) {
         let env = Envelope::push(PushKind::Kicked(pb::Kicked {

@@ -3,9 +3,8 @@
 
 use feige_protocol::{pb, ErrorCode, ResponseResult};
 use feige_storage::{HistoryQuery, Mentions, NewMessage, Target, UserId};
-use tokio::time::Instant;
 
-use super::caller::{Caller, Conn, Flow, Reply, State};
+use super::caller::{Caller, Conn, Flow, Reply};
 use crate::convert;
 use crate::error::RequestError;
 use crate::router::ReplyTo;
@@ -23,22 +22,8 @@ const MAX_MENTIONS: usize = 100;
 /// router acks it after the commit. The hot path: it needs only the sender's id, not a copy of
 /// the login.
 pub(crate) async fn send(conn: &mut Conn, rid: u64, m: pb::SendMessage) -> Flow {
-    let State::LoggedIn(login) = &conn.state else {
-        return conn.not_logged_in(rid);
-    };
-    let sender = login.user;
-    let result = match conn
-        .shared
-        .limits
-        .send(sender, conn.peer_addr.ip(), Instant::now())
-    {
-        Err(wait) => Err(RequestError::rate_limited("sending too fast", wait)),
-        Ok(()) => queue(conn, rid, sender, m).await,
-    };
-    if let Err(e) = result {
-        conn.respond(rid, Err(e));
-    }
-    Flow::Continue
+    conn.send_like_message(rid, async |conn, sender| queue(conn, rid, sender, m).await)
+        .await
 }
 
 /// Validates a message and hands it to the writer, with where its ack goes.

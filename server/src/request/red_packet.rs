@@ -9,9 +9,8 @@ use std::time::Duration;
 use feige_protocol::{pb, ErrorCode, PushKind, ResponseResult};
 use feige_storage::red_packet::{self, GrabOutcome, Mode, NewPacket, RedPacketRecord};
 use feige_storage::{now_ms, wallet, NewMessage, Target};
-use tokio::time::Instant;
 
-use super::caller::{Caller, Conn, Flow, Reply, State};
+use super::caller::{Caller, Conn, Flow, Reply};
 use crate::error::RequestError;
 use crate::router::ReplyTo;
 use crate::validate::{self, Field};
@@ -38,22 +37,8 @@ const REFUNDS_PER_JOB: usize = 256;
 /// Serves `SendRedPacket`: the sender's message rate, the packet's fields, then the message
 /// and its debit go to the writer together; the router acks with SendOk after the commit.
 pub(crate) async fn send(conn: &mut Conn, rid: u64, r: pb::SendRedPacket) -> Flow {
-    let State::LoggedIn(login) = &conn.state else {
-        return conn.not_logged_in(rid);
-    };
-    let sender = login.user;
-    let result = match conn
-        .shared
-        .limits
-        .send(sender, conn.peer_addr.ip(), Instant::now())
-    {
-        Err(wait) => Err(RequestError::rate_limited("sending too fast", wait)),
-        Ok(()) => queue(conn, rid, sender, r).await,
-    };
-    if let Err(e) = result {
-        conn.respond(rid, Err(e));
-    }
-    Flow::Continue
+    conn.send_like_message(rid, async |conn, sender| queue(conn, rid, sender, r).await)
+        .await
 }
 
 async fn queue(

@@ -21,7 +21,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use super::procstat::{CpuWindow, PeakRss};
-use super::timeline::{self, Timeline};
+use super::timeline::Timeline;
 use super::wire::{parse_payload, payload, Dest, Event, Kind, Subscription, Wire};
 use super::{accounts, connect_subscribed, group, r3, TargetArgs};
 
@@ -186,7 +186,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
     let expect_acks = t.target == Kind::Feige || (t.target == Kind::Mqtt && t.qos > 0);
     let g = u64::from(shared.receivers);
     let run_result = async {
-        if !sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
+        if !super::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
             return Ok(None);
         }
         let us = shared.epoch.elapsed().as_micros() as u64;
@@ -194,7 +194,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
         let d0 = shared.delivered.load(Ordering::Relaxed);
         let cpu = CpuWindow::start(server);
         let m0 = Instant::now();
-        if !sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
+        if !super::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
             return Ok(None);
         }
         let secs = m0.elapsed().as_secs_f64();
@@ -268,37 +268,18 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
             Value::Null
         },
     );
-    r.insert("server_cpu_pct".into(), server_cpu.map_or(Value::Null, r3));
-    r.insert(
-        "server_peak_rss_mb".into(),
-        peak.map_or(Value::Null, |p| r3(p.peak() as f64 / 1048576.0)),
-    );
-    r.insert("generator_cpu_pct".into(), r3(gen_cpu));
-    let per_delivery = |pct: f64| r3(pct / 100.0 * 1e6 / per_s.max(1e-9));
-    r.insert(
-        "server_cpu_us_per_msg".into(),
-        server_cpu.map_or(Value::Null, per_delivery),
-    );
-    r.insert("generator_cpu_us_per_msg".into(), per_delivery(gen_cpu));
     let windows = shared.timeline.windows(secs);
-    timeline::stalls(&windows).report(&mut r);
-    if let Some(path) = &a.timeline {
-        timeline::write_csv(path, &windows).with_context(|| format!("write {}", path.display()))?;
-    }
+    let csv = a.timeline.as_deref();
+    super::report_costs(
+        &mut r,
+        server_cpu,
+        peak.as_ref(),
+        gen_cpu,
+        per_s,
+        &windows,
+        csv,
+    )?;
     Ok(r)
-}
-
-/// Sleeps for `d`; returns early with `false` when a task of `tasks` has ended.
-async fn sleep_while_running<T>(d: Duration, tasks: &[tokio::task::JoinHandle<T>]) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if tasks.iter().any(|t| t.is_finished()) {
-            return false;
-        }
-        let step = end.saturating_duration_since(Instant::now());
-        tokio::time::sleep(step.min(Duration::from_millis(20))).await;
-    }
-    !tasks.iter().any(|t| t.is_finished())
 }
 
 /// A sender: posts to the group while it has credit, counts its acks.

@@ -23,7 +23,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use super::procstat::{CpuWindow, PeakRss};
-use super::timeline::{self, Timeline};
+use super::timeline::Timeline;
 use super::wire::{parse_payload, payload, Event, Kind, Wire};
 use super::{accounts, connect_client, r3, TargetArgs};
 
@@ -176,7 +176,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     let expect_acks = t.target == Kind::Feige || (t.target == Kind::Mqtt && t.qos > 0);
     let run_result = async {
         // A client task ends early only when it failed: stop at once and report it.
-        if !sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
+        if !super::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
             return Ok(None);
         }
         let us = shared.epoch.elapsed().as_micros() as u64;
@@ -185,7 +185,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         let a0 = shared.acked.load(Ordering::Relaxed);
         let cpu = CpuWindow::start(server);
         let m0 = Instant::now();
-        if !sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
+        if !super::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
             return Ok(None);
         }
         let secs = m0.elapsed().as_secs_f64();
@@ -294,38 +294,18 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
             Value::Null
         },
     );
-    r.insert("server_cpu_pct".into(), server_cpu.map_or(Value::Null, r3));
-    r.insert(
-        "server_peak_rss_mb".into(),
-        peak.map_or(Value::Null, |p| r3(p.peak() as f64 / 1048576.0)),
-    );
-    r.insert("generator_cpu_pct".into(), r3(gen_cpu));
-    // CPU per delivered message: steadier than msgs/s when other work shares the cores.
-    let per_msg = |pct: f64| r3(pct / 100.0 * 1e6 / (delivered as f64 / secs).max(1e-9));
-    r.insert(
-        "server_cpu_us_per_msg".into(),
-        server_cpu.map_or(Value::Null, per_msg),
-    );
-    r.insert("generator_cpu_us_per_msg".into(), per_msg(gen_cpu));
     let windows = shared.timeline.windows(secs);
-    timeline::stalls(&windows).report(&mut r);
-    if let Some(path) = &a.timeline {
-        timeline::write_csv(path, &windows).with_context(|| format!("write {}", path.display()))?;
-    }
+    let csv = a.timeline.as_deref();
+    super::report_costs(
+        &mut r,
+        server_cpu,
+        peak.as_ref(),
+        gen_cpu,
+        delivered as f64 / secs,
+        &windows,
+        csv,
+    )?;
     Ok(r)
-}
-
-/// Sleeps for `d`; returns early with `false` when a task of `tasks` has ended.
-async fn sleep_while_running<T>(d: Duration, tasks: &[tokio::task::JoinHandle<T>]) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if tasks.iter().any(|t| t.is_finished()) {
-            return false;
-        }
-        let step = end.saturating_duration_since(Instant::now());
-        tokio::time::sleep(step.min(Duration::from_millis(20))).await;
-    }
-    !tasks.iter().any(|t| t.is_finished())
 }
 
 /// Whether a report broke a promise: anything lost, duplicated, out of order or unacked.
