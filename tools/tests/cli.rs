@@ -2,77 +2,15 @@
 //! errors and exit codes, and the password read from stdin.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Stdio;
 
+use common::{feige, Run, PASSWORD};
 use feige_tests::TestServer;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-
-const PASSWORD: &str = "correct horse";
-
-/// What one run of `feige` printed.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// stdout as JSON lines.
-    fn json(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
-            .collect()
-    }
-
-    /// The one JSON object printed.
-    fn one(&self) -> Value {
-        let mut v = self.json();
-        assert_eq!(v.len(), 1, "{}", self.stdout);
-        v.remove(0)
-    }
-
-    /// The JSON error printed on stderr.
-    fn error_code(&self) -> String {
-        assert!(!self.ok, "expected a failure, got {}", self.stdout);
-        let v: Value = serde_json::from_str(self.stderr.trim()).unwrap();
-        v["error"]["code"].as_str().unwrap().to_owned()
-    }
-}
-
-/// Runs `feige` with `args` against `server`, keeping sessions in `state`.
-async fn feige(server: &str, state: &Path, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feige"));
-    cmd.args(args)
-        .env("FEIGE_SERVER", server)
-        .env("FEIGE_STATE_DIR", state)
-        .env_remove("HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::piped());
-    match stdin {
-        Some(_) => cmd.env_remove("FEIGE_PASSWORD"),
-        None => cmd.env("FEIGE_PASSWORD", PASSWORD),
-    };
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).await.unwrap();
-    }
-    drop(input);
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("feige did not finish within 30 s")
-        .unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_walkthrough_in_json() {

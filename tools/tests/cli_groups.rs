@@ -1,52 +1,10 @@
 //! `feige group ...` and `feige send --group --mention` against a real server on port 0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Stdio;
+mod common;
 
+use common::feige_json as feige;
 use feige_tests::TestServer;
-use serde_json::Value;
-use tokio::process::Command;
-
-const PASSWORD: &str = "correct horse";
-
-/// Runs `feige --json` with `args` as `user` (None: the last login); returns whether it
-/// succeeded and its JSON lines (stdout), or the error code (stderr).
-async fn feige(
-    server: &str,
-    state: &Path,
-    user: Option<&str>,
-    args: &[&str],
-) -> Result<Vec<Value>, String> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feige"));
-    cmd.arg("--json");
-    if let Some(u) = user {
-        cmd.args(["--user", u]);
-    }
-    cmd.args(args)
-        .env("FEIGE_SERVER", server)
-        .env("FEIGE_STATE_DIR", state)
-        .env("FEIGE_PASSWORD", PASSWORD)
-        .env_remove("HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null());
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output())
-        .await
-        .expect("feige did not finish within 30 s")
-        .unwrap();
-    if out.status.success() {
-        let text = String::from_utf8(out.stdout).unwrap();
-        Ok(text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect())
-    } else {
-        let err: Value = serde_json::from_slice(&out.stderr).unwrap();
-        eprintln!("feige {args:?}: {err}");
-        Err(err["error"]["code"].as_str().unwrap_or_default().to_owned())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commands() {

@@ -1,26 +1,14 @@
 //! `feige room`, `feige redpacket` and `feige wallet` against a real server on port 0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::command as cmd;
 use feige_tests::TestServer;
 use serde_json::Value;
-use tokio::process::Command;
-
-fn cmd(server: &str, state: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feige"));
-    cmd.args(args)
-        .env("FEIGE_SERVER", server)
-        .env("FEIGE_STATE_DIR", state)
-        .env("FEIGE_PASSWORD", "correct horse")
-        .env_remove("HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null());
-    cmd
-}
 
 /// Runs `feige --json --user USER args...`; returns its JSON lines, or the error code.
 async fn feige(
@@ -29,22 +17,7 @@ async fn feige(
     user: &str,
     args: &[&str],
 ) -> Result<Vec<Value>, String> {
-    let mut all = vec!["--json", "--user", user];
-    all.extend_from_slice(args);
-    let out = tokio::time::timeout(Duration::from_secs(30), cmd(server, state, &all).output())
-        .await
-        .expect("feige did not finish within 30 s")
-        .unwrap();
-    if out.status.success() {
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        Ok(stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect())
-    } else {
-        let v: Value = serde_json::from_slice(&out.stderr).unwrap();
-        Err(v["error"]["code"].as_str().unwrap().to_owned())
-    }
+    common::feige_json(server, state, Some(user), args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

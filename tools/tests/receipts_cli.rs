@@ -2,53 +2,19 @@
 //! real server on port 0, in JSON.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Stdio;
+mod common;
 
+use std::path::Path;
+
+use common::feige_json as feige;
 use feige_tests::TestServer;
 use serde_json::Value;
-use tokio::process::Command;
-
-/// Runs `feige --json --user USER ARGS...`; returns whether it succeeded and its JSON lines
-/// (or, on failure, the error code).
-async fn feige(server: &str, state: &Path, user: &str, args: &[&str]) -> (bool, Vec<Value>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_feige"));
-    cmd.arg("--json");
-    if !user.is_empty() {
-        cmd.args(["--user", user]);
-    }
-    cmd.args(args)
-        .env("FEIGE_SERVER", server)
-        .env("FEIGE_STATE_DIR", state)
-        .env("FEIGE_PASSWORD", "correct horse")
-        .env_remove("HOME")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        cmd.spawn().unwrap().wait_with_output(),
-    )
-    .await
-    .expect("feige did not finish within 30 s")
-    .unwrap();
-    let text = if out.status.success() {
-        String::from_utf8(out.stdout).unwrap()
-    } else {
-        String::from_utf8(out.stderr).unwrap()
-    };
-    let lines = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
-        .collect();
-    (out.status.success(), lines)
-}
 
 /// Runs a command that must succeed.
 async fn ok(server: &str, state: &Path, user: &str, args: &[&str]) -> Vec<Value> {
-    let (ok, lines) = feige(server, state, user, args).await;
-    assert!(ok, "{args:?}: {lines:?}");
-    lines
+    feige(server, state, Some(user), args)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,18 +55,11 @@ async fn recall_receipts_groups_and_suggestions() {
 
     let r = ok(&addr, st, "alice", &["recall", "bob", "2"]).await;
     assert_eq!(r[0]["type"], "recalled");
-    let (failed, err) = feige(&addr, st, "alice", &["recall", "bob", "2"]).await;
-    assert!(!failed);
-    assert_eq!(err[0]["error"]["code"], "ALREADY_RECALLED");
-    let (failed, err) = feige(
-        &addr,
-        st,
-        "bob",
-        &["recall", "--conversation", &conv(&r[0]), "1"],
-    )
-    .await;
-    assert!(!failed);
-    assert_eq!(err[0]["error"]["code"], "FORBIDDEN");
+    let err = feige(&addr, st, Some("alice"), &["recall", "bob", "2"]).await;
+    assert_eq!(err.unwrap_err(), "ALREADY_RECALLED");
+    let recall_alices = ["recall", "--conversation", &conv(&r[0]), "1"];
+    let err = feige(&addr, st, Some("bob"), &recall_alices).await;
+    assert_eq!(err.unwrap_err(), "FORBIDDEN");
     let r = ok(&addr, st, "bob", &["recalls"]).await;
     assert_eq!(r.len(), 1);
     assert_eq!(r[0]["type"], "message_recalled");
@@ -137,7 +96,7 @@ async fn recall_receipts_groups_and_suggestions() {
     // second of them recalled).
     let (a, s2) = (addr.clone(), st.to_owned());
     let listen =
-        tokio::spawn(async move { feige(&a, &s2, "bob", &["listen", "--count", "4"]).await });
+        tokio::spawn(async move { feige(&a, &s2, Some("bob"), &["listen", "--count", "4"]).await });
     let mut online = false;
     for _ in 0..100 {
         let r = ok(&addr, st, "alice", &["friends", "presence", "bob"]).await;
@@ -155,8 +114,7 @@ async fn recall_receipts_groups_and_suggestions() {
     let seq = sent[0]["seq"].as_str().unwrap().to_owned();
     ok(&addr, st, "alice", &["recall", "bob", &seq]).await;
     ok(&addr, st, "alice", &["send", "bob", "sorry"]).await;
-    let (heard, lines) = listen.await.unwrap();
-    assert!(heard, "{lines:?}");
+    let lines = listen.await.unwrap().expect("listen succeeds");
     let recall = lines
         .iter()
         .find(|l| l["type"] == "message_recalled")
