@@ -186,7 +186,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
     let expect_acks = t.target == Kind::Feige || (t.target == Kind::Mqtt && t.qos > 0);
     let g = u64::from(shared.receivers);
     let run_result = async {
-        if !super::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
             return Ok(None);
         }
         let us = shared.epoch.elapsed().as_micros() as u64;
@@ -194,7 +194,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
         let d0 = shared.delivered.load(Ordering::Relaxed);
         let cpu = CpuWindow::start(server);
         let m0 = Instant::now();
-        if !super::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
             return Ok(None);
         }
         let secs = m0.elapsed().as_secs_f64();
@@ -270,7 +270,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
     );
     let windows = shared.timeline.windows(secs);
     let csv = a.timeline.as_deref();
-    super::report_costs(
+    super::costs::report_costs(
         &mut r,
         server_cpu,
         peak.as_ref(),

@@ -176,7 +176,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     let expect_acks = t.target == Kind::Feige || (t.target == Kind::Mqtt && t.qos > 0);
     let run_result = async {
         // A client task ends early only when it failed: stop at once and report it.
-        if !super::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
             return Ok(None);
         }
         let us = shared.epoch.elapsed().as_micros() as u64;
@@ -185,7 +185,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         let a0 = shared.acked.load(Ordering::Relaxed);
         let cpu = CpuWindow::start(server);
         let m0 = Instant::now();
-        if !super::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
             return Ok(None);
         }
         let secs = m0.elapsed().as_secs_f64();
@@ -296,7 +296,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     );
     let windows = shared.timeline.windows(secs);
     let csv = a.timeline.as_deref();
-    super::report_costs(
+    super::costs::report_costs(
         &mut r,
         server_cpu,
         peak.as_ref(),
