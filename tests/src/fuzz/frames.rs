@@ -1,6 +1,6 @@
 //! The frame target: the codec over arbitrary byte streams, and its seeds.
 
-use super::requests::default_kinds;
+use super::inputs::default_kinds;
 use bytes::{BufMut, BytesMut};
 use feige_protocol::{frame, pb, Envelope, PushKind, RequestKind, ResponseResult};
 use prost::Message;

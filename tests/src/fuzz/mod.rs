@@ -6,9 +6,11 @@
 //!   server; afterwards the server must still answer a Ping on a fresh connection.
 
 mod frames;
+mod inputs;
 mod requests;
 mod runner;
 
 pub use frames::{frame, frame_seeds};
-pub use requests::{dispatch, dispatch_input, dispatch_seeds, ConnState};
+pub use inputs::{dispatch_input, dispatch_seeds, ConnState};
+pub use requests::dispatch;
 pub use runner::{corpus_dir, run_stable, Mutator, Rng, RunStats};
