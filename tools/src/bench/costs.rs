@@ -1,9 +1,42 @@
-//! What the workloads share about a measured window: waiting it out while every client runs,
-//! and reporting what it cost (CPU, memory, the delivery timeline's stalls).
+//! What the closed-loop workloads (`im-1to1`, `fanout`) share about a measured window: its
+//! settings and phases, waiting it out while every client runs, and reporting what it cost
+//! (CPU, memory, the delivery timeline's stalls).
 
 use serde_json::{Map, Value};
 
 use super::{procstat, r3, timeline};
+
+/// The measured window's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WindowArgs {
+    /// Measured seconds.
+    #[arg(short = 'd', long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Warm-up seconds before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Longest wait after sending stops for every message to arrive, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub drain: f64,
+    /// Connections opened at once during setup.
+    #[arg(long, default_value_t = 64)]
+    pub connect_concurrency: usize,
+    /// Write the delivery timeline (deliveries per 50 ms window of the measured phase) to
+    /// this CSV file.
+    #[arg(long)]
+    pub timeline: Option<std::path::PathBuf>,
+}
+
+/// Where a run is: clients send, then wait for what is in flight, then stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Sending (warm-up and the measured window).
+    Run,
+    /// Sending stopped; waiting for every message to arrive.
+    Drain,
+    /// Every client stops.
+    Done,
+}
 
 /// Sleeps for `d`; returns early with `false` when a task of `tasks` has ended.
 pub async fn sleep_while_running<T>(

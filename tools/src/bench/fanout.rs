@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
+use super::costs::Phase;
 use super::procstat::{CpuWindow, PeakRss};
 use super::timeline::Timeline;
 use super::wire::{parse_payload, payload, Dest, Event, Kind, Subscription, Wire};
@@ -28,6 +29,8 @@ use super::{accounts, connect_subscribed, group, r3, TargetArgs};
 /// Settings of `fanout`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanoutArgs {
+    #[command(flatten)]
+    pub run: super::costs::WindowArgs,
     /// Receivers: the group's members besides the senders (G).
     #[arg(short = 'g', long, default_value_t = 100)]
     pub members: usize,
@@ -37,28 +40,6 @@ pub struct FanoutArgs {
     /// Most messages per sender in flight (sent, not yet received by every receiver).
     #[arg(short = 'w', long, default_value_t = 16)]
     pub window: usize,
-    /// Measured seconds.
-    #[arg(short = 'd', long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Warm-up seconds before measuring.
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup: f64,
-    /// Longest wait after sending stops for every message to arrive, in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub drain: f64,
-    /// Connections opened at once during setup.
-    #[arg(long, default_value_t = 64)]
-    pub connect_concurrency: usize,
-    /// Write the delivery timeline (deliveries per 50 ms window) to this CSV file.
-    #[arg(long)]
-    pub timeline: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Run,
-    Drain,
-    Done,
 }
 
 #[derive(Debug)]
@@ -127,7 +108,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
         "connecting {s_count} senders and {g_count} receivers to {} at {addr} ...",
         t.target_name()
     );
-    let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+    let sem = Arc::new(Semaphore::new(a.run.connect_concurrency.max(1)));
     let accounts = Arc::new(accounts);
     let mut joins = Vec::with_capacity(n);
     for i in 0..n {
@@ -167,7 +148,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
         unique: AtomicU64::new(0),
         duplicated: AtomicU64::new(0),
         out_of_order: AtomicU64::new(0),
-        timeline: Timeline::new(a.duration),
+        timeline: Timeline::new(a.run.duration),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
     let id_base = std::time::SystemTime::now()
@@ -186,7 +167,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
     let expect_acks = t.target == Kind::Feige || (t.target == Kind::Mqtt && t.qos > 0);
     let g = u64::from(shared.receivers);
     let run_result = async {
-        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.run.warmup), &tasks).await {
             return Ok(None);
         }
         let us = shared.epoch.elapsed().as_micros() as u64;
@@ -194,7 +175,8 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
         let d0 = shared.delivered.load(Ordering::Relaxed);
         let cpu = CpuWindow::start(server);
         let m0 = Instant::now();
-        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.run.duration), &tasks).await
+        {
             return Ok(None);
         }
         let secs = m0.elapsed().as_secs_f64();
@@ -204,7 +186,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
         shared.end_us.store(end, Ordering::Relaxed);
         let _ = phase_tx.send(Phase::Drain);
         let drain0 = Instant::now();
-        while drain0.elapsed() < Duration::from_secs_f64(a.drain) {
+        while drain0.elapsed() < Duration::from_secs_f64(a.run.drain) {
             let sent = shared.sent.load(Ordering::Relaxed);
             if shared.unique.load(Ordering::Relaxed) >= sent * g
                 && (!expect_acks || shared.acked.load(Ordering::Relaxed) >= sent)
@@ -269,7 +251,7 @@ pub async fn run(t: &TargetArgs, a: &FanoutArgs) -> anyhow::Result<Map<String, V
         },
     );
     let windows = shared.timeline.windows(secs);
-    let csv = a.timeline.as_deref();
+    let csv = a.run.timeline.as_deref();
     super::costs::report_costs(
         &mut r,
         server_cpu,

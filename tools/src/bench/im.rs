@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
+use super::costs::Phase;
 use super::procstat::{CpuWindow, PeakRss};
 use super::timeline::Timeline;
 use super::wire::{parse_payload, payload, Event, Kind, Wire};
@@ -30,38 +31,17 @@ use super::{accounts, connect_client, r3, TargetArgs};
 /// Settings of `im-1to1`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImArgs {
+    #[command(flatten)]
+    pub run: super::costs::WindowArgs,
     /// Connected clients.
     #[arg(short = 'c', long, default_value_t = 100)]
     pub clients: usize,
     /// Most messages per client in flight (sent, not yet received), closed loop.
     #[arg(short = 'w', long, default_value_t = 16)]
     pub window: usize,
-    /// Measured seconds.
-    #[arg(short = 'd', long, default_value_t = 10.0)]
-    pub duration: f64,
-    /// Warm-up seconds before measuring.
-    #[arg(long, default_value_t = 2.0)]
-    pub warmup: f64,
     /// Open loop: messages per second over all clients (closed loop when absent).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// Longest wait after sending stops for every message to arrive, in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub drain: f64,
-    /// Connections opened at once during setup.
-    #[arg(long, default_value_t = 64)]
-    pub connect_concurrency: usize,
-    /// Write the delivery timeline (deliveries per 50 ms window of the measured phase) to
-    /// this CSV file.
-    #[arg(long)]
-    pub timeline: Option<std::path::PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Run,
-    Drain,
-    Done,
 }
 
 #[derive(Debug, Default)]
@@ -112,7 +92,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         t.target_name()
     );
     let t0 = Instant::now();
-    let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+    let sem = Arc::new(Semaphore::new(a.run.connect_concurrency.max(1)));
     let accounts = Arc::new(accounts);
     let mut joins = Vec::with_capacity(n);
     for i in 0..n {
@@ -147,7 +127,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         unique: AtomicU64::new(0),
         duplicated: AtomicU64::new(0),
         out_of_order: AtomicU64::new(0),
-        timeline: Timeline::new(a.duration),
+        timeline: Timeline::new(a.run.duration),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
     let interval = a
@@ -176,7 +156,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
     let expect_acks = t.target == Kind::Feige || (t.target == Kind::Mqtt && t.qos > 0);
     let run_result = async {
         // A client task ends early only when it failed: stop at once and report it.
-        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.warmup), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.run.warmup), &tasks).await {
             return Ok(None);
         }
         let us = shared.epoch.elapsed().as_micros() as u64;
@@ -185,7 +165,8 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         let a0 = shared.acked.load(Ordering::Relaxed);
         let cpu = CpuWindow::start(server);
         let m0 = Instant::now();
-        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.duration), &tasks).await {
+        if !super::costs::sleep_while_running(Duration::from_secs_f64(a.run.duration), &tasks).await
+        {
             return Ok(None);
         }
         let secs = m0.elapsed().as_secs_f64();
@@ -197,7 +178,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
             .store(shared.epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
         let _ = phase_tx.send(Phase::Drain);
         let drain0 = Instant::now();
-        while drain0.elapsed() < Duration::from_secs_f64(a.drain) {
+        while drain0.elapsed() < Duration::from_secs_f64(a.run.drain) {
             let sent = shared.sent.load(Ordering::Relaxed);
             if shared.unique.load(Ordering::Relaxed) >= sent
                 && (!expect_acks || shared.acked.load(Ordering::Relaxed) >= sent)
@@ -295,7 +276,7 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         },
     );
     let windows = shared.timeline.windows(secs);
-    let csv = a.timeline.as_deref();
+    let csv = a.run.timeline.as_deref();
     super::costs::report_costs(
         &mut r,
         server_cpu,
