@@ -131,6 +131,11 @@ pub enum Event {
     /// A message of one of the user's conversations was recalled: show it as recalled (its
     /// text is gone from the server).
     MessageRecalled(pb::MessageRecalled),
+    /// A voice message of one of the user's conversations was transcribed: its text (once
+    /// per message; history and sync carry it in `Message.transcript` from then on).
+    Transcribed(pb::Transcript),
+    /// A file offer in one of the user's conversations was accepted or declined.
+    FileOfferAnswered(pb::FileOffer),
 }
 
 impl Event {
@@ -161,6 +166,8 @@ impl Event {
             PushKind::RedPacketGrabbed(g) => Event::RedPacketGrabbed(g),
             PushKind::ReadReceipt(r) => Event::ReadReceipt(r),
             PushKind::MessageRecalled(r) => Event::MessageRecalled(r),
+            PushKind::Transcribed(t) => Event::Transcribed(t),
+            PushKind::FileOfferAnswered(o) => Event::FileOfferAnswered(o),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }

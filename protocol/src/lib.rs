@@ -19,7 +19,7 @@ pub use pb::{
 /// The protocol's major version; a Hello with another major version is refused.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol's minor version; grows when messages or fields are added.
-pub const PROTOCOL_MINOR: u32 = 4;
+pub const PROTOCOL_MINOR: u32 = 5;
 /// Default maximum frame length (the payload after the 4-byte length prefix).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
 
@@ -107,6 +107,13 @@ impl ErrorCode {
             ErrorCode::RoomFull => "the room is full",
             ErrorCode::RecallExpired => "too old to recall",
             ErrorCode::AlreadyRecalled => "already recalled",
+            ErrorCode::HashMismatch => "the file's SHA-256 does not match",
+            ErrorCode::QuotaExceeded => "storage quota exceeded",
+            ErrorCode::FileTooLarge => "file too large",
+            ErrorCode::UploadIncomplete => "the upload is missing chunks",
+            ErrorCode::OfferNotAccepted => "the file offer has not been accepted",
+            ErrorCode::SpeechUnavailable => "speech-to-text is not available",
+            ErrorCode::TranscriptionFailed => "the audio could not be transcribed",
         }
     }
 }

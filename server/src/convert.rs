@@ -29,6 +29,9 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
             0
         },
         recalled_by: m.recalled_by,
+        file: None,
+        transcript: String::new(),
+        offer: 0,
     }
 }
 

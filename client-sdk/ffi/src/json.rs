@@ -197,14 +197,16 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The name of a message kind: `text`, `image`, `file`, `voice`, `system`, `recalled`,
-/// `red_packet`.
+/// The name of a message kind: `text`, `image`, `file`, `voice`, `video`, `sticker`,
+/// `system`, `recalled`, `red_packet`.
 fn kind_name(kind: i32) -> &'static str {
     match pb::MessageKind::try_from(kind) {
         Ok(pb::MessageKind::Text) => "text",
         Ok(pb::MessageKind::Image) => "image",
         Ok(pb::MessageKind::File) => "file",
         Ok(pb::MessageKind::Voice) => "voice",
+        Ok(pb::MessageKind::Video) => "video",
+        Ok(pb::MessageKind::Sticker) => "sticker",
         Ok(pb::MessageKind::System) => "system",
         Ok(pb::MessageKind::RedPacket) => "red_packet",
         Ok(pb::MessageKind::Recalled) => "recalled",
@@ -219,6 +221,8 @@ pub(crate) fn kind_of(name: &str) -> Option<pb::MessageKind> {
         "image" => Some(pb::MessageKind::Image),
         "file" => Some(pb::MessageKind::File),
         "voice" => Some(pb::MessageKind::Voice),
+        "video" => Some(pb::MessageKind::Video),
+        "sticker" => Some(pb::MessageKind::Sticker),
         "system" => Some(pb::MessageKind::System),
         _ => None,
     }

@@ -134,6 +134,23 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::FriendSuggestions(r) => {
             spawn(conn, rid, page, |me| contacts::suggestions(me, r)).await
         }
+        // Files and speech: being built (issue 22); refused as unknown until they land.
+        RequestKind::UploadBegin(_)
+        | RequestKind::UploadChunk(_)
+        | RequestKind::UploadFinish(_)
+        | RequestKind::Download(_)
+        | RequestKind::FileInfo(_)
+        | RequestKind::DownloadMany(_)
+        | RequestKind::UploadAbort(_)
+        | RequestKind::Transcribe(_)
+        | RequestKind::StickerAdd(_)
+        | RequestKind::StickerRemove(_)
+        | RequestKind::Stickers(_)
+        | RequestKind::FileOfferAnswer(_) => {
+            let e = RequestError::new(ErrorCode::UnknownRequest, "not served by this server");
+            conn.respond(rid, Err(e));
+            Flow::Continue
+        }
     }
 }
 

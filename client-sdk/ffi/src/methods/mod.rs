@@ -167,6 +167,8 @@ fn send_message(p: &Params, conn: Conn) -> Result<Call, Refusal> {
         text: p.string("text")?,
         mentions: p.ids("mentions")?,
         mention_all: p.opt_bool("mention_all")?.unwrap_or(false),
+        file_id: p.opt_id("file_id")?.unwrap_or(0),
+        offer: p.opt_bool("offer")?.unwrap_or(false),
     };
     call(async move {
         let ok = conn.client().await?.send(msg).await?;
