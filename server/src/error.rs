@@ -53,6 +53,16 @@ impl RequestError {
     }
 }
 
+impl From<crate::workers::PoolError> for RequestError {
+    fn from(e: crate::workers::PoolError) -> Self {
+        let code = match e {
+            crate::workers::PoolError::Busy(_) => ErrorCode::Busy,
+            crate::workers::PoolError::Gone(_) => ErrorCode::Internal,
+        };
+        RequestError::new(code, e.to_string())
+    }
+}
+
 impl From<StorageError> for RequestError {
     fn from(e: StorageError) -> Self {
         if let StorageError::CoolingDown { retry_after_ms } = e {

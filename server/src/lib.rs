@@ -20,6 +20,7 @@ pub mod session;
 mod socket;
 mod tls;
 mod validate;
+pub mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
