@@ -63,6 +63,29 @@ impl From<crate::workers::PoolError> for RequestError {
     }
 }
 
+impl From<crate::speech::SpeechError> for RequestError {
+    fn from(e: crate::speech::SpeechError) -> Self {
+        use crate::speech::{AudioError, SpeechError};
+        let e = match e {
+            SpeechError::Pool(p) => return RequestError::from(p),
+            e => e,
+        };
+        let code = match &e {
+            SpeechError::Unavailable(_) => ErrorCode::SpeechUnavailable,
+            SpeechError::Pool(_) => ErrorCode::Busy,
+            SpeechError::Audio(AudioError::TooLong { .. } | AudioError::FileTooLarge { .. }) => {
+                ErrorCode::TooLarge
+            }
+            SpeechError::Audio(_) | SpeechError::Engine { .. } => ErrorCode::TranscriptionFailed,
+            SpeechError::Read(_) | SpeechError::Start { .. } => {
+                tracing::error!(error = %e, "speech failure");
+                return RequestError::new(ErrorCode::Internal, "internal speech error");
+            }
+        };
+        RequestError::new(code, e.to_string())
+    }
+}
+
 impl From<StorageError> for RequestError {
     fn from(e: StorageError) -> Self {
         if let StorageError::CoolingDown { retry_after_ms } = e {

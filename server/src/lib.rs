@@ -18,6 +18,7 @@ mod rooms;
 pub mod router;
 pub mod session;
 mod socket;
+pub mod speech;
 mod tls;
 mod validate;
 pub mod workers;
@@ -64,6 +65,9 @@ pub enum ServerError {
     /// The system's random source failed.
     #[error("random source failed")]
     Random,
+    /// A speech-to-text engine could not be started (a missing model, say).
+    #[error(transparent)]
+    Speech(#[from] speech::SpeechError),
 }
 
 /// State every connection shares.
