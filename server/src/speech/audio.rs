@@ -242,7 +242,7 @@ fn resample(mono: &[f32], rate: u32) -> Vec<i16> {
         return mono.iter().map(|&v| to_i16(v)).collect();
     }
     let step = f64::from(rate) / f64::from(RATE);
-    let out_len = ((mono.len() as f64) / step).floor().max(1.0) as usize;
+    let out_len = (mono.len() as u64 * u64::from(RATE) / u64::from(rate)).max(1) as usize;
     let last = mono.len() - 1;
     (0..out_len)
         .map(|i| {
