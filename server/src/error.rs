@@ -141,3 +141,44 @@ impl From<StorageError> for RequestError {
         RequestError::new(code, e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use feige_protocol::ErrorCode;
+
+    use super::RequestError;
+    use crate::speech::{AudioError, SpeechError};
+    use crate::workers::PoolError;
+
+    #[test]
+    fn speech_failures_map_to_their_codes() {
+        let code = |e: SpeechError| RequestError::from(e).code;
+        assert_eq!(
+            code(SpeechError::Unavailable("zh".into())),
+            ErrorCode::SpeechUnavailable
+        );
+        assert_eq!(
+            code(SpeechError::Pool(PoolError::Busy("s"))),
+            ErrorCode::Busy
+        );
+        assert_eq!(
+            code(SpeechError::Pool(PoolError::Gone("s"))),
+            ErrorCode::Internal
+        );
+        assert_eq!(
+            code(AudioError::Empty.into()),
+            ErrorCode::TranscriptionFailed
+        );
+        assert_eq!(
+            code(SpeechError::engine("cloud", "error 3301")),
+            ErrorCode::TranscriptionFailed
+        );
+        let long = AudioError::TooLong {
+            seconds: 61,
+            max_seconds: 60,
+        };
+        assert_eq!(code(long.into()), ErrorCode::TooLarge);
+        let unreadable = SpeechError::Read(std::io::Error::other("gone"));
+        assert_eq!(code(unreadable), ErrorCode::Internal);
+    }
+}
