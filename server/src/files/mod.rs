@@ -11,7 +11,7 @@ mod sweep;
 
 use std::path::PathBuf;
 
-pub(crate) use access::{message_file, readable_file, ReadableFile};
+pub(crate) use access::{avatar, message_file, readable_file, ReadableFile};
 pub(crate) use sweep::sweep_unused;
 
 use crate::config::Config;
