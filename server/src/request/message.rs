@@ -69,7 +69,10 @@ async fn queue(
         }
         Ok(_) => {}
     }
-    validate::message_text(&m.text, conn.shared.config.max_text_len)?;
+    // A file message's text is an optional caption.
+    if !(carries_file(m.kind) && m.text.is_empty()) {
+        validate::message_text(&m.text, conn.shared.config.max_text_len)?;
+    }
     // Mentions: groups only (the writer checks the members and the sender's role).
     let mentions = if m.mentions.is_empty() && !m.mention_all {
         None
