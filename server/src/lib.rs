@@ -102,6 +102,8 @@ pub(crate) struct Shared {
     pub router_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Files on disk and the file worker pool.
     pub files: files::Files,
+    /// Speech-to-text: the engines' worker threads.
+    pub speech: speech::Speech,
 }
 
 /// A bound, not yet running server.
@@ -167,6 +169,11 @@ impl Server {
         let rooms = rooms::Rooms::new(config.max_rooms_per_connection, config.max_room_connections);
         let close = CancellationToken::new();
         let files = files::Files::start(&config).map_err(ServerError::Files)?;
+        // Loading a model takes a second or two: off the reactor.
+        let speech_config = config.speech.clone();
+        let speech = tokio::task::spawn_blocking(move || speech::Speech::start(&speech_config))
+            .await
+            .map_err(|_| ServerError::StartupTask)??;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -185,6 +192,7 @@ impl Server {
                 close,
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
+                speech,
             }),
         })
     }

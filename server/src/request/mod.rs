@@ -16,6 +16,7 @@ mod receipts;
 pub(crate) mod red_packet;
 mod rooms;
 mod social;
+mod speech;
 mod stickers;
 mod upload;
 
@@ -162,11 +163,10 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::FileOfferAnswer(r) => {
             spawn(conn, rid, SMALL_REPLY, |me| stickers::answer_offer(me, r)).await
         }
-        // Speech-to-text: being built (issue 22); refused as unknown until it lands.
-        RequestKind::Transcribe(_) => {
-            let e = RequestError::new(ErrorCode::UnknownRequest, "not served by this server");
-            conn.respond(rid, Err(e));
-            Flow::Continue
+        // Speech-to-text: on the speech workers; the reply holds at most max_text_len bytes.
+        RequestKind::Transcribe(r) => {
+            let room = speech::reply_room(conn.shared.config.max_text_len);
+            spawn(conn, rid, room, |me| speech::transcribe(me, r)).await
         }
     }
 }
