@@ -12,7 +12,9 @@ use std::time::Duration;
 use feige_client::{Client, Event, Events};
 use feige_protocol::{pb, ErrorCode, RequestKind, ResponseResult};
 use feige_server::speech::{audio, EngineKind, SpeechConfig};
-use feige_tests::sdk::{code, login, next_event, next_message, no_event_within, register, uid};
+use feige_tests::sdk::{
+    befriend, code, login, next_event, next_message, no_event_within, register, uid,
+};
 use feige_tests::TestServer;
 
 /// Uploads `bytes` as a file named `name` and returns its id.
@@ -216,6 +218,48 @@ async fn a_voice_message_is_transcribed_stored_and_pushed_once() {
     assert_eq!(code(not_voice), ErrorCode::InvalidArgument);
     let missing = c.alice.request(by_message(c.conversation, 99)).await;
     assert_eq!(code(missing), ErrorCode::NotFound);
+}
+
+#[tokio::test]
+async fn in_a_group_only_members_before_the_note_hear_of_it_and_a_recall_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = command_server(dir.path(), "echo group note", 1, 4).await;
+    let addr = server.addr();
+    for name in ["gina", "hugo", "ivy"] {
+        register(&addr, name).await;
+    }
+    let (gina, mut gina_events) = login(&addr, "gina", "phone").await;
+    let (hugo, _) = login(&addr, "hugo", "phone").await;
+    let (ivy, mut ivy_events) = login(&addr, "ivy", "phone").await;
+    befriend(&gina, &hugo).await;
+    befriend(&gina, &ivy).await;
+    let group = gina
+        .group_create("Team", &[uid(&hugo)], false)
+        .await
+        .unwrap()
+        .group_id;
+    let file_id = upload(&gina, "note.wav", "audio/wav", &tone_wav()).await;
+    let sent = gina
+        .send(pb::SendMessage {
+            conversation_id: group,
+            kind: pb::MessageKind::Voice as i32,
+            file_id,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Ivy joins after the note: she cannot read it, and is not told of its transcript.
+    gina.group_invite(group, &[uid(&ivy)]).await.unwrap();
+    let late = ivy.request(by_message(group, sent.seq)).await;
+    assert_eq!(code(late), ErrorCode::NotFound);
+    let t = transcribe(&hugo, by_message(group, sent.seq)).await;
+    assert_eq!(t.text, "group note");
+    assert_eq!(next_event(&mut gina_events, transcribed).await, t);
+    no_event_within(&mut ivy_events, 300, transcribed).await;
+    // Recalled, it is no longer a voice note.
+    gina.recall(group, sent.seq).await.unwrap();
+    let r = hugo.request(by_message(group, sent.seq)).await;
+    assert_eq!(code(r), ErrorCode::InvalidArgument);
 }
 
 #[tokio::test]
