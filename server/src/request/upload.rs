@@ -214,7 +214,11 @@ pub(crate) async fn finish(me: Caller, r: pb::UploadFinish) -> Reply {
         .pool
         .run(0, move |()| disk::store(&partial, &blob, &root, &sha, size))
         .await?
-        .map_err(io_error)?;
+        .map_err(|e| match e.kind() {
+            // Another UploadFinish of it took the bytes first.
+            std::io::ErrorKind::NotFound => no_upload(),
+            _ => io_error(e),
+        })?;
     let (media, thumbnail) = match stored {
         disk::Stored::Mismatch => {
             me.shared
