@@ -444,3 +444,39 @@ async fn chat_flows_on_the_connection_while_chunks_are_in_flight() {
     let f = finish(&a, st.upload_id).await.unwrap();
     assert_eq!(f.size, data.len() as u64);
 }
+
+#[tokio::test]
+async fn chunks_past_the_connections_allowance_are_busy() {
+    // One chunk's worth in flight per connection.
+    let s = TestServer::start_with(|c| c.upload_bytes_per_connection = CHUNK).await;
+    let a = user(&s, "ann").await;
+    let data = bytes(16 * CHUNK, 9);
+    let st = begin(&a, "x", "", &data).await.unwrap();
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..16usize {
+        let (a, bytes) = (a.clone(), part(&data, i).to_vec());
+        burst.spawn(async move { (i, chunk(&a, st.upload_id, i as u32, &bytes).await) });
+    }
+    let mut busy = Vec::new();
+    while let Some(r) = burst.join_next().await {
+        match r.unwrap() {
+            (_, Ok(_)) => {}
+            (i, Err(e)) => {
+                assert_eq!(e.code(), Some(ErrorCode::Busy), "{e:?}");
+                busy.push(i);
+            }
+        }
+    }
+    assert!(
+        !busy.is_empty(),
+        "sixteen chunks at once fit an allowance of one"
+    );
+    // Sent again one at a time, they all go in.
+    for i in busy {
+        chunk(&a, st.upload_id, i as u32, part(&data, i))
+            .await
+            .unwrap();
+    }
+    let f = finish(&a, st.upload_id).await.unwrap();
+    assert_eq!(download_all(&a, f.file_id, false).await.unwrap(), data);
+}

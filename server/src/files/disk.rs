@@ -82,15 +82,12 @@ pub(crate) fn store(
     let mut media = examine(partial);
     let thumbnail = match media.thumbnail.take() {
         None => None,
-        Some(png) => {
-            let dims = image::load_from_memory(&png)
-                .map(|i| (i.width(), i.height()))
-                .unwrap_or((0, 0));
+        Some((png, width, height)) => {
             let sha = digest::digest(&digest::SHA256, &png).as_ref().to_vec();
             let tmp = partial.with_extension("thumb");
             std::fs::write(&tmp, &png)?;
             place(&tmp, &blob_path(root, &sha))?;
-            Some((sha, png.len() as u64, dims.0, dims.1))
+            Some((sha, png.len() as u64, width, height))
         }
     };
     place(partial, blob)?;

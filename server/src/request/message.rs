@@ -240,7 +240,7 @@ pub(crate) async fn search(me: Caller, q: pb::Search) -> Reply {
     // At most `SEARCH_MAX` messages are read; the page keeps those that fit its byte budget.
     let mut left = me.shared.config.reply_page_bytes();
     let mut messages = Vec::with_capacity(found.len());
-    for m in found.into_iter().map(convert::message) {
+    for m in for_reader(&me, found).await? {
         let cost = prost::Message::encoded_len(&m) + 6;
         if !messages.is_empty() && cost > left {
             return Ok(ResponseResult::Search(pb::Messages {

@@ -214,7 +214,11 @@ pub(crate) async fn finish(me: Caller, r: pb::UploadFinish) -> Reply {
         .pool
         .run(0, move |()| disk::store(&partial, &blob, &root, &sha, size))
         .await?
-        .map_err(io_error)?;
+        .map_err(|e| match e.kind() {
+            // Another UploadFinish of it took the bytes first.
+            std::io::ErrorKind::NotFound => no_upload(),
+            _ => io_error(e),
+        })?;
     let (media, thumbnail) = match stored {
         disk::Stored::Mismatch => {
             me.shared
@@ -247,12 +251,28 @@ pub(crate) async fn finish(me: Caller, r: pb::UploadFinish) -> Reply {
         thumbnail,
     };
     let now = feige_storage::now_ms();
+    let (sha, size) = (blob.sha256.clone(), blob.size);
     let done = me
         .shared
         .writer
         .call(move |c| blobs::finish_upload(c, user, id, &blob, now))
-        .await?;
-    Ok(ResponseResult::UploadFinish(convert::file_info(&done.file)))
+        .await;
+    match done {
+        Ok(done) => Ok(ResponseResult::UploadFinish(convert::file_info(&done.file))),
+        Err(e) => {
+            // Aborted or expired meanwhile: bytes in place that no row holds go again.
+            let (check, path) = (sha.clone(), files.blob_path(&sha));
+            let held = me
+                .shared
+                .store
+                .read(move |c| blobs::find_blob(c, &check, size))
+                .await;
+            if matches!(held, Ok(None)) {
+                let _ = files.pool.run(0, move |()| disk::remove(&[path])).await;
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Serves `UploadAbort`: deletes the upload and its partial file.

@@ -75,7 +75,9 @@ pub fn access(c: &Connection, user: UserId, id: u64) -> Result<Access, StorageEr
     }
     // A thumbnail is readable wherever one of its images is.
     let parents: Vec<u64> = c
-        .prepare_cached("SELECT id FROM files WHERE thumbnail_id = ?1 LIMIT 16")?
+        .prepare_cached(
+            "SELECT id FROM files WHERE thumbnail_id = ?1 AND thumbnail_id <> 0 LIMIT 16",
+        )?
         .query_map([Uint(id)], |r| get_u64(r, 0))?
         .collect::<Result<_, _>>()?;
     for p in parents {
