@@ -320,6 +320,82 @@ async fn a_full_speech_queue_answers_busy() {
     assert_eq!(transcribe(&erin, by_file(file, "")).await.text, "done");
 }
 
+/// A fake Baidu-style service: a token for any credentials, "你好" for any audio. One
+/// request per connection.
+fn fake_cloud() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let answer = if line.contains("/token") {
+                r#"{"access_token":"t","expires_in":3600}"#
+            } else {
+                r#"{"err_no":0,"result":["你好"]}"#
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn each_language_goes_to_its_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = script(dir.path(), "echo english");
+    let base = fake_cloud();
+    let server = TestServer::start_with(move |c| {
+        c.speech = SpeechConfig {
+            engine: EngineKind::Command,
+            command: program,
+            languages: [("zh".to_owned(), EngineKind::Cloud)].into(),
+            cloud_token_url: format!("{base}/oauth/2.0/token"),
+            cloud_url: format!("{base}/server_api"),
+            cloud_api_key: "key".into(),
+            cloud_secret_key: "secret".into(),
+            ..SpeechConfig::default()
+        };
+    })
+    .await;
+    let addr = server.addr();
+    register(&addr, "jun").await;
+    let (jun, _) = login(&addr, "jun", "phone").await;
+    let file = upload(&jun, "tone.wav", "audio/wav", &tone_wav()).await;
+    let zh = transcribe(&jun, by_file(file, "zh-CN")).await;
+    assert_eq!((zh.text.as_str(), zh.engine.as_str()), ("你好", "cloud"));
+    let en = transcribe(&jun, by_file(file, "en")).await;
+    assert_eq!(
+        (en.text.as_str(), en.engine.as_str()),
+        ("english", "command")
+    );
+    let bad = jun.request(by_file(file, "zh;DROP")).await;
+    assert_eq!(code(bad), ErrorCode::InvalidArgument);
+}
+
 /// PocketSphinx on real recordings, through the whole server.
 #[cfg(feature = "pocketsphinx")]
 mod pocketsphinx {
