@@ -149,11 +149,12 @@ async fn write_chunk(me: &Caller, r: pb::UploadChunk) -> Reply {
     if !up.has_chunk(index) {
         let path = me.shared.files.upload_path(id);
         let data = r.data;
+        let sync = me.shared.config.durability == crate::config::Durability::Fsync;
         me.shared
             .files
             .pool
             .run(data.len(), move |()| {
-                disk::write_chunk(&path, index * CHUNK_SIZE, &data)
+                disk::write_chunk(&path, index * CHUNK_SIZE, &data, sync)
             })
             .await?
             .map_err(io_error)?;
