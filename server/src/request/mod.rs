@@ -11,6 +11,7 @@ mod contacts;
 mod download;
 mod groups;
 mod message;
+mod offers;
 mod profile;
 mod receipts;
 pub(crate) mod red_packet;
@@ -166,7 +167,7 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::StickerRemove(r) => spawn(conn, rid, page, |me| stickers::remove(me, r)).await,
         RequestKind::Stickers(_) => spawn(conn, rid, page, stickers::list).await,
         RequestKind::FileOfferAnswer(r) => {
-            spawn(conn, rid, SMALL_REPLY, |me| stickers::answer_offer(me, r)).await
+            spawn(conn, rid, SMALL_REPLY, |me| offers::answer(me, r)).await
         }
         // Speech-to-text: being built (issue 22); refused as unknown until it lands.
         RequestKind::Transcribe(_) => {
