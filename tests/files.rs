@@ -8,8 +8,8 @@
 use feige_client::{Client, Event};
 use feige_protocol::{pb, ErrorCode, RequestKind, ResponseResult};
 use feige_tests::files::{
-    all_files, begin, blob_path, bytes, chunk, download, download_all, finish, part, png, sha256,
-    upload, CHUNK,
+    all_files, begin, blob_path, bytes, chunk, download, download_all, finish, gone, part, png,
+    sha256, upload, CHUNK,
 };
 use feige_tests::sdk::{code, login, next_event, register};
 use feige_tests::TestServer;
@@ -58,7 +58,12 @@ async fn an_upload_resumes_after_a_server_restart() {
     chunk(&a, st.upload_id, 2, part(&data, 2)).await.unwrap();
     chunk(&a, st.upload_id, 0, part(&data, 0)).await.unwrap();
     a.close().await;
+    // Partial files no upload names (left by a crash) are removed at start.
+    let uploads = s.dir.path().join("files/uploads");
+    std::fs::write(uploads.join("999999"), b"stray").unwrap();
+    std::fs::write(uploads.join("7.thumb"), b"stray").unwrap();
     let s = s.restart_with(|_| {}).await;
+    assert!(gone(&uploads.join("999999")).await && gone(&uploads.join("7.thumb")).await);
     let a = login(&s.addr(), "ann", "d").await.0;
     let again = begin(&a, "big.bin", "", &data).await.unwrap();
     assert_eq!(again.upload_id, st.upload_id, "the same upload resumes");

@@ -11,6 +11,7 @@ mod contacts;
 mod download;
 mod groups;
 mod message;
+mod offers;
 mod profile;
 mod receipts;
 pub(crate) mod red_packet;
@@ -140,9 +141,15 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         }
         // Files: chunks are served off the connection task once it has room for their
         // bytes; the bytes are read and written on the file pool.
-        RequestKind::UploadBegin(r) => spawn(conn, rid, page, |me| upload::begin(me, r)).await,
+        RequestKind::UploadBegin(r) => {
+            let room = upload::reply_room(&conn.shared.config);
+            spawn(conn, rid, room, |me| upload::begin(me, r)).await
+        }
         RequestKind::UploadChunk(r) => upload::chunk(conn, rid, r).await,
-        RequestKind::UploadFinish(r) => spawn(conn, rid, page, |me| upload::finish(me, r)).await,
+        RequestKind::UploadFinish(r) => {
+            let room = upload::reply_room(&conn.shared.config);
+            spawn(conn, rid, room, |me| upload::finish(me, r)).await
+        }
         RequestKind::UploadAbort(r) => {
             spawn(conn, rid, SMALL_REPLY, |me| upload::abort(me, r)).await
         }
@@ -161,7 +168,7 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::StickerRemove(r) => spawn(conn, rid, page, |me| stickers::remove(me, r)).await,
         RequestKind::Stickers(_) => spawn(conn, rid, page, stickers::list).await,
         RequestKind::FileOfferAnswer(r) => {
-            spawn(conn, rid, SMALL_REPLY, |me| stickers::answer_offer(me, r)).await
+            spawn(conn, rid, SMALL_REPLY, |me| offers::answer(me, r)).await
         }
         // Speech-to-text: on the speech workers; the reply holds at most max_text_len bytes.
         RequestKind::Transcribe(r) => {

@@ -89,6 +89,13 @@ pub(crate) async fn begin(me: Caller, r: pb::UploadBegin) -> Reply {
     }
 }
 
+/// The room an UploadState or FileInfo answer needs: a small reply and the largest chunk
+/// bitmap `max_file_size` allows.
+pub(crate) fn reply_room(config: &crate::config::Config) -> usize {
+    let bitmap = config.max_file_size.div_ceil(CHUNK_SIZE).div_ceil(8);
+    SMALL_REPLY + usize::try_from(bitmap).unwrap_or(usize::MAX / 2)
+}
+
 fn state(up: &UploadRecord) -> pb::UploadState {
     pb::UploadState {
         upload_id: up.id,
@@ -149,11 +156,12 @@ async fn write_chunk(me: &Caller, r: pb::UploadChunk) -> Reply {
     if !up.has_chunk(index) {
         let path = me.shared.files.upload_path(id);
         let data = r.data;
+        let sync = me.shared.config.durability == crate::config::Durability::Fsync;
         me.shared
             .files
             .pool
             .run(data.len(), move |()| {
-                disk::write_chunk(&path, index * CHUNK_SIZE, &data)
+                disk::write_chunk(&path, index * CHUNK_SIZE, &data, sync)
             })
             .await?
             .map_err(io_error)?;

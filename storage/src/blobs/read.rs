@@ -228,6 +228,22 @@ pub fn upload(
     .optional()?)
 }
 
+/// Which of `ids` name an unfinished upload, sorted.
+///
+/// # Errors
+/// Database errors.
+pub fn live_uploads(c: &Connection, ids: &[u64]) -> Result<Vec<u64>, StorageError> {
+    let mut st = c.prepare_cached("SELECT 1 FROM uploads WHERE id = ?1")?;
+    let mut live = Vec::new();
+    for &id in ids {
+        if st.query_row([Uint(id)], |_| Ok(())).optional()?.is_some() {
+            live.push(id);
+        }
+    }
+    live.sort_unstable();
+    Ok(live)
+}
+
 /// `user`'s stickers, newest first.
 ///
 /// # Errors
