@@ -5,6 +5,8 @@
 
 pub(crate) mod auth;
 pub(crate) mod reply;
+mod ws;
+mod ws_json;
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// The whole HTTP application: every module's routes, the body limit, a JSON 404.
 pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
+        .merge(ws::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
