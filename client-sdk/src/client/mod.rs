@@ -1,14 +1,18 @@
 //! The public client: [`Client`] and the [`Events`] it emits. This file holds the handle,
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
-//! [`Client::request`]; `messages` and `social` add the other requests to the same handle.
+//! [`Client::request`]; `messages`, `social` and the other files add the other requests to the
+//! same handle (`upload`, `download` and `files`: file transfers and the file requests).
 
 mod contacts;
+mod download;
+mod files;
 mod groups;
 mod messages;
 mod receipts;
 mod red_packets;
 mod rooms;
 mod social;
+mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +23,10 @@ use tokio::sync::mpsc;
 use crate::link::{self, unexpected, Inner, Purpose};
 use crate::types::{ClientConfig, ConnState, Event};
 use crate::ClientError;
+
+pub use download::Downloaded;
+pub use files::{Recipient, TranscribeTarget};
+pub use upload::Uploaded;
 
 /// Events buffered for the application before the reader waits (backpressure).
 const EVENTS_CAPACITY: usize = 65_536;
