@@ -30,9 +30,10 @@ mod transfer;
 mod types;
 
 pub use backoff::Backoff;
-pub use client::{
-    Client, Downloaded, Events, Recipient, TranscribeTarget, Uploaded, SEND_RETRY_WINDOW,
-};
+pub use client::download::Downloaded;
+pub use client::files::{Recipient, TranscribeTarget};
+pub use client::upload::Uploaded;
+pub use client::{Client, Events, SEND_RETRY_WINDOW};
 pub use error::{code_name, ClientError};
 pub use feige_protocol::{self as protocol, pb, ErrorCode, RequestKind, ResponseResult};
 pub use tokio_util::sync::CancellationToken;

@@ -4,15 +4,15 @@
 //! same handle (`upload`, `download` and `files`: file transfers and the file requests).
 
 mod contacts;
-mod download;
-mod files;
+pub(crate) mod download;
+pub(crate) mod files;
 mod groups;
 mod messages;
 mod receipts;
 mod red_packets;
 mod rooms;
 mod social;
-mod upload;
+pub(crate) mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,10 +23,6 @@ use tokio::sync::mpsc;
 use crate::link::{self, unexpected, Inner, Purpose};
 use crate::types::{ClientConfig, ConnState, Event};
 use crate::ClientError;
-
-pub use download::Downloaded;
-pub use files::{Recipient, TranscribeTarget};
-pub use upload::Uploaded;
 
 /// Events buffered for the application before the reader waits (backpressure).
 const EVENTS_CAPACITY: usize = 65_536;
