@@ -9,6 +9,8 @@ use feige_client::pb;
 use feige_client::{ClientError, ConnState};
 use serde_json::{json, Map, Value};
 
+use crate::encoding::hex;
+use crate::files_json;
 use crate::status::FeigeStatus;
 
 /// Why a call was refused: its status, and text for `feige_last_error`.
@@ -167,36 +169,6 @@ fn id_of(key: &str, v: &Value) -> Result<u64, Refusal> {
     })
 }
 
-/// Lower-case hex of bytes (session tokens).
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
-}
-
-/// Bytes of a hex string, either case.
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let pairs = s.as_bytes().chunks_exact(2);
-    if !pairs.remainder().is_empty() {
-        return None;
-    }
-    pairs
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
-        .collect()
-}
-
 /// The name of a message kind: `text`, `image`, `file`, `voice`, `video`, `sticker`,
 /// `system`, `recalled`, `red_packet`.
 fn kind_name(kind: i32) -> &'static str {
@@ -247,6 +219,7 @@ pub(crate) fn message(m: &pb::Message) -> Map<String, Value> {
     if m.recalled_by != 0 {
         v["recalled_by"] = m.recalled_by.to_string().into();
     }
+    files_json::message_fields(m, &mut v);
     match v {
         // A red packet's message names its packet (for red_packet_grab / red_packet_info).
         Value::Object(mut map) if m.red_packet_id != 0 => {
@@ -549,15 +522,6 @@ mod tests {
         let e = Params::parse(Some("[1]")).map(|_| ()).map_err(|e| e.status);
         assert_eq!(e, Err(FeigeStatus::FEIGE_ERR_PARAMS));
         assert!(Params::parse(None).is_ok());
-    }
-
-    #[test]
-    fn hex_round_trip() {
-        let bytes = [0u8, 1, 0xab, 0xff];
-        assert_eq!(hex(&bytes), "0001abff");
-        assert_eq!(unhex("0001ABff").as_deref(), Some(&bytes[..]));
-        assert_eq!(unhex("abc"), None);
-        assert_eq!(unhex("zz"), None);
     }
 
     #[test]

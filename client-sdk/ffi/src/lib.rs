@@ -14,6 +14,8 @@
 #![allow(unsafe_code)]
 
 mod client;
+mod encoding;
+mod files_json;
 mod json;
 mod methods;
 mod panic;

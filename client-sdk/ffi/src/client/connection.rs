@@ -7,6 +7,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::shared::Shared;
+use crate::files_json;
 use crate::json;
 use crate::queue::FeigeEvent;
 
@@ -131,6 +132,12 @@ async fn forward(shared: &Shared, event: Event) {
         Event::ReadReceipt(r) => social(shared, "read_receipt", json::read_receipt(&r)).await,
         Event::MessageRecalled(r) => {
             social(shared, "message_recalled", json::message_recalled(&r)).await;
+        }
+        Event::Transcribed(t) => {
+            social(shared, "transcribed", files_json::transcript(&t)).await;
+        }
+        Event::FileOfferAnswered(o) => {
+            social(shared, "file_offer_answered", files_json::file_offer(&o)).await;
         }
         // An event kind the C SDK does not map yet is not queued.
         _ => {}

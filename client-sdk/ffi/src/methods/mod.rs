@@ -17,13 +17,14 @@ use serde_json::json;
 use crate::json::{self, Params, Refusal};
 
 mod base;
+pub(crate) mod files;
 mod groups;
 mod receipts;
 pub(crate) mod red_packets;
 pub(crate) mod rooms;
 
 use base::call;
-pub(crate) use base::{Call, Conn, Method, Reply};
+pub(crate) use base::{Call, Conn, Host, Method, Reply, Slot};
 
 /// Every family's table of methods: this file's (accounts, messages, the social graph), then
 /// one per file of this module.
@@ -33,6 +34,7 @@ const FAMILIES: &[&[(&str, Method)]] = &[
     receipts::METHODS,
     rooms::METHODS,
     red_packets::METHODS,
+    files::METHODS,
 ];
 
 /// The methods of accounts, messages and the social graph, by name.
@@ -87,6 +89,13 @@ pub(crate) fn time_limit(name: &str, request_timeout: Duration) -> Duration {
     }
 }
 
+/// Whether `name` is a transfer: its time limit bounds only its wait for a connection, and
+/// once issued it runs until done, failed or cancelled (each of its requests has the request
+/// timeout).
+pub(crate) fn unbounded(name: &str) -> bool {
+    files::TRANSFERS.contains(&name)
+}
+
 /// `register`: `{"username","password","nickname"?}` → `{"user_id"}`.
 fn register(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let username = p.string("username")?;
@@ -111,7 +120,7 @@ fn login(p: &Params, conn: Conn) -> Result<Call, Refusal> {
 
 /// `resume`: `{"token"}` (hex, from `login`) → the session, as `login`.
 fn resume(p: &Params, conn: Conn) -> Result<Call, Refusal> {
-    let token = json::unhex(&p.string("token")?)
+    let token = crate::encoding::unhex(&p.string("token")?)
         .ok_or_else(|| Refusal::params("\"token\" must be the hex string that login returned"))?;
     call(async move {
         let session = conn.client().await?.resume(&token).await?;
@@ -144,7 +153,8 @@ fn ping(_: &Params, conn: Conn) -> Result<Call, Refusal> {
 }
 
 /// `send_message`: `{"to_user" | "conversation_id", "text", "client_msg_id"?, "kind"?,
-/// "mentions"?: [user...], "mention_all"?}` →
+/// "mentions"?: [user...], "mention_all"?, "file_id"?, "offer"?}` (with a `file_id`, `text` is
+/// an optional caption) →
 /// `{"message_id","conversation_id","seq","sent_at","duplicate"}`, once stored.
 fn send_message(p: &Params, conn: Conn) -> Result<Call, Refusal> {
     let to_user = p.opt_id("to_user")?.unwrap_or(0);
@@ -159,15 +169,20 @@ fn send_message(p: &Params, conn: Conn) -> Result<Call, Refusal> {
         Some(k) => json::kind_of(&k)
             .ok_or_else(|| Refusal::params(format!("unknown message kind \"{k}\"")))?,
     };
+    let file_id = p.opt_id("file_id")?.unwrap_or(0);
+    let text = match file_id {
+        0 => p.string("text")?,
+        _ => p.opt_string("text")?.unwrap_or_default(),
+    };
     let msg = pb::SendMessage {
         to_user,
         conversation_id,
         client_msg_id: p.opt_id("client_msg_id")?.unwrap_or(0),
         kind: kind as i32,
-        text: p.string("text")?,
+        text,
         mentions: p.ids("mentions")?,
         mention_all: p.opt_bool("mention_all")?.unwrap_or(false),
-        file_id: p.opt_id("file_id")?.unwrap_or(0),
+        file_id,
         offer: p.opt_bool("offer")?.unwrap_or(false),
     };
     call(async move {
