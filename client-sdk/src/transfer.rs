@@ -139,12 +139,12 @@ impl ChunkPlan {
 /// Opens `path` for reading (off the async threads); returns it and its size.
 ///
 /// # Errors
-/// [`ClientError::Io`] when it cannot be opened, [`ClientError::Invalid`] when it is not a
-/// regular file.
+/// [`ClientError::Invalid`] when it cannot be opened or is not a regular file.
 pub(crate) async fn open_file(path: &Path) -> Result<(Arc<File>, u64), ClientError> {
     let path = path.to_owned();
     blocking(move || {
-        let file = File::open(&path)?;
+        let file = File::open(&path)
+            .map_err(|e| ClientError::Invalid(format!("cannot open {}: {e}", path.display())))?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(ClientError::Invalid(format!(

@@ -226,7 +226,8 @@ async fn open_part(part: PathBuf, total: u64, whole: bool) -> Result<Sink, Clien
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&part)?;
+            .open(&part)
+            .map_err(|e| ClientError::Invalid(format!("cannot write {}: {e}", part.display())))?;
         let mut held = file.metadata()?.len();
         if held > total {
             file.set_len(0)?;
