@@ -66,6 +66,8 @@ fn routing(c: &mut Criterion) {
                                 mentions: Vec::new(),
                                 mention_all: false,
                                 recalled_by: 0,
+                                file: None,
+                                transcript: None,
                             },
                             duplicate: false,
                             members: Members::Pair([from.min(to), from.max(to)]),

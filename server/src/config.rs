@@ -104,6 +104,26 @@ pub struct Config {
     pub wallet_initial_cents: u64,
     /// Usernames allowed to top up wallets (`TopUp`), compared without case.
     pub admins: Vec<String>,
+    /// Largest file an upload may have, in bytes (`FILE_TOO_LARGE` beyond).
+    pub max_file_size: u64,
+    /// Bytes of files (and unfinished uploads) one user may hold (`QUOTA_EXCEEDED` beyond).
+    pub file_quota_bytes: u64,
+    /// A file nothing uses any more (a recalled message's, a replaced avatar, a removed
+    /// sticker) is deleted this many milliseconds later.
+    pub file_grace_ms: u64,
+    /// An unfinished upload, and a finished file never used, is deleted this many
+    /// milliseconds after the upload began.
+    pub upload_ttl_ms: u64,
+    /// How often unused files and old uploads are swept, in milliseconds.
+    pub file_sweep_ms: u64,
+    /// Threads of the file worker pool (writes, reads, hashing, thumbnails).
+    pub file_workers: usize,
+    /// Bytes the file pool's waiting and running jobs may hold together (`BUSY` beyond).
+    pub file_queue_bytes: usize,
+    /// Bytes of upload chunks one connection may have in flight (`BUSY` beyond).
+    pub upload_bytes_per_connection: usize,
+    /// Most stickers one user may keep.
+    pub max_stickers: usize,
 }
 
 impl Default for Config {
@@ -152,6 +172,15 @@ impl Default for Config {
             red_packet_expiry_ms: 24 * 3_600_000,
             wallet_initial_cents: 0,
             admins: Vec::new(),
+            max_file_size: 2 << 30,
+            file_quota_bytes: 10 << 30,
+            file_grace_ms: 24 * 3_600_000,
+            upload_ttl_ms: 24 * 3_600_000,
+            file_sweep_ms: 60_000,
+            file_workers: 2,
+            file_queue_bytes: 64 << 20,
+            upload_bytes_per_connection: 4 << 20,
+            max_stickers: 300,
         }
     }
 }
@@ -323,6 +352,20 @@ impl Config {
         {
             return bad(
                 "room_history, max_rooms_per_connection, max_room_connections: must be positive",
+            );
+        }
+        if self.max_file_size == 0 || self.max_file_size > i64::MAX as u64 {
+            return bad("max_file_size: must be positive");
+        }
+        if self.file_workers == 0 || self.file_workers > 256 {
+            return bad("file_workers: must be 1..256");
+        }
+        if self.file_sweep_ms == 0 {
+            return bad("file_sweep_ms: must be positive");
+        }
+        if self.file_queue_bytes < 256 * 1024 || self.upload_bytes_per_connection < 256 * 1024 {
+            return bad(
+                "file_queue_bytes, upload_bytes_per_connection: must be at least one chunk (262144)",
             );
         }
         if self.red_packet_expiry_ms == 0 || self.red_packet_expiry_ms > i64::MAX as u64 / 2 {

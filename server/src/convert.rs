@@ -5,7 +5,7 @@ use feige_storage::group::{GroupRecord, InviteRecord, MemberRecord, Role};
 use feige_storage::social::{
     ConversationRecord, FriendRecord, FriendRequestRecord, PublicUser, ReadPositionRecord,
 };
-use feige_storage::{StoredMessage, UserRecord};
+use feige_storage::{FileRecord, StoredMessage, UserRecord};
 
 /// Takes the stored message, so that its text moves instead of being copied (the router
 /// pushes every new message through here).
@@ -29,9 +29,29 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
             0
         },
         recalled_by: m.recalled_by,
-        file: None,
-        transcript: String::new(),
-        offer: 0,
+        offer: match &m.file {
+            Some(f) if f.offer => pb::FileOfferState::Pending as i32,
+            _ => 0,
+        },
+        file: m.file.map(|f| file_info(&f.file)),
+        transcript: m.transcript.unwrap_or_default(),
+    }
+}
+
+/// A stored file as clients see it.
+pub(crate) fn file_info(f: &FileRecord) -> pb::FileInfo {
+    pb::FileInfo {
+        file_id: f.id,
+        name: f.name.clone(),
+        size: f.size,
+        mime: f.mime.clone(),
+        sha256: f.sha256.clone().into(),
+        width: f.width,
+        height: f.height,
+        duration_ms: f.duration_ms,
+        thumbnail_id: f.thumbnail_id,
+        created_at_ms: f.created_at_ms,
+        owner: f.owner,
     }
 }
 

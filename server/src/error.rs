@@ -102,6 +102,7 @@ impl From<StorageError> for RequestError {
             StorageError::RedPacketExpired => ErrorCode::RedPacketExpired,
             StorageError::InsufficientFunds { .. } => ErrorCode::InsufficientFunds,
             StorageError::UnknownMessage => ErrorCode::NotFound,
+            StorageError::UnknownFile | StorageError::UnknownUpload => ErrorCode::NotFound,
             StorageError::RecallExpired { .. } => ErrorCode::RecallExpired,
             StorageError::AlreadyRecalled => ErrorCode::AlreadyRecalled,
             StorageError::Sqlite(_)

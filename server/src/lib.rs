@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 mod convert;
 pub mod error;
+mod files;
 mod handler;
 pub mod limits;
 mod listener;
@@ -64,6 +65,9 @@ pub enum ServerError {
     /// The system's random source failed.
     #[error("random source failed")]
     Random,
+    /// The files' directories or the file worker pool could not be made.
+    #[error("cannot set up file storage: {0}")]
+    Files(std::io::Error),
 }
 
 /// State every connection shares.
@@ -92,6 +96,8 @@ pub(crate) struct Shared {
     pub close: CancellationToken,
     /// Delivers acks and pushes; ends after the writer.
     pub router_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Files on disk and the file worker pool.
+    pub files: files::Files,
 }
 
 /// A bound, not yet running server.
@@ -156,6 +162,7 @@ impl Server {
         let limits = Arc::new(limits::Limits::new(&config));
         let rooms = rooms::Rooms::new(config.max_rooms_per_connection, config.max_room_connections);
         let close = CancellationToken::new();
+        let files = files::Files::start(&config).map_err(ServerError::Files)?;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -173,6 +180,7 @@ impl Server {
                 stop_reading: close.child_token(),
                 close,
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
+                files,
             }),
         })
     }
@@ -200,6 +208,7 @@ impl Server {
         ));
         let upkeep = tokio::spawn(upkeep(shared.clone()));
         let refunds = tokio::spawn(request::red_packet::refund_expired(shared.clone()));
+        let file_sweep = tokio::spawn(files::sweep_unused(shared.clone()));
         tokio::spawn(request::account::keep_sessions_alive(
             shared.clone(),
             accept_stop.clone(),
@@ -208,6 +217,7 @@ impl Server {
         tracing::info!("shutting down");
         upkeep.abort();
         refunds.abort();
+        file_sweep.abort();
         let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
         let deadline = tokio::time::Instant::now() + grace;
         accept_stop.cancel();

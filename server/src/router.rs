@@ -219,6 +219,8 @@ mod tests {
                     mentions: Vec::new(),
                     mention_all: false,
                     recalled_by: 0,
+                    file: None,
+                    transcript: None,
                 },
                 duplicate: false,
                 members: feige_storage::Members::Pair([1, 2]),

@@ -106,6 +106,12 @@ pub enum StorageError {
     /// No message with this seq in the conversation.
     #[error("no such message")]
     UnknownMessage,
+    /// No such file (or it was deleted).
+    #[error("no such file")]
+    UnknownFile,
+    /// No such unfinished upload of the caller's.
+    #[error("no such upload (finished, aborted, expired or someone else's)")]
+    UnknownUpload,
     /// A recall after the recall window.
     #[error("the message is too old to recall (the limit is {window_s} s)")]
     RecallExpired {

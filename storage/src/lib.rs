@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+pub mod blobs;
 pub mod contacts;
 mod db;
 mod error;
@@ -30,6 +31,7 @@ pub mod wallet;
 mod writer;
 
 pub use account::{SessionRecord, UserRecord};
+pub use blobs::{FileRecord, FileRef};
 pub use error::StorageError;
 pub use message::{ConversationPosition, HistoryPage, HistoryQuery, StoredMessage, SyncPage};
 pub use options::{DirectPolicy, Durability, StoreOptions};

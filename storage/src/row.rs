@@ -4,6 +4,7 @@
 use rusqlite::Row;
 
 use crate::int::get_u64;
+use crate::FileRef;
 use crate::{ConversationId, UserId};
 
 /// A stored message, as pushed, synced and read from history.
@@ -33,13 +34,18 @@ pub struct StoredMessage {
     pub mention_all: bool,
     /// Who recalled it (kind RECALLED, text empty); 0 when it was not recalled.
     pub recalled_by: UserId,
+    /// Kinds IMAGE, FILE, VOICE, VIDEO, STICKER: the file it carries, as at sending (boxed:
+    /// most messages have none).
+    pub file: Option<Box<FileRef>>,
+    /// VOICE: the text of a transcription, once one was stored (`messages.transcript`).
+    pub transcript: Option<String>,
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body, m.sent_at_ms, \
-     m.mentions, m.recalled_by";
+     m.mentions, m.recalled_by, m.attachment, m.transcript";
 /// How many columns [`MESSAGE_COLUMNS`] has: a query's own columns follow them.
-pub(crate) const MESSAGE_COLUMN_COUNT: usize = 10;
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 12;
 
 /// A message's mentions as stored in `messages.mentions`: "*" first for @all, then the ids,
 /// comma-separated; `None` when there are none.
@@ -99,6 +105,10 @@ pub(crate) fn message_row(
         text: r.get(6)?,
         sent_at_ms: r.get(7)?,
         recalled_by: get_u64(r, 9)?,
+        file: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|a| FileRef::decode(&a).map(Box::new)),
+        transcript: r.get(11)?,
     })
 }
 

@@ -294,6 +294,9 @@ const MIGRATIONS: &[&str] = &[
         SELECT user_id, conversation_id, MAX(seq) FROM device_cursors GROUP BY 1, 2;
     ALTER TABLE friends ADD COLUMN group_name TEXT NOT NULL DEFAULT '';
     CREATE INDEX friends_by_group ON friends(user_id, group_name);",
+    // 19: files, uploads, their uses and reference counts, stickers, file offers; a
+    // message's file (`attachment`) and transcript (`blobs::migration`).
+    crate::blobs::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use feige_protocol::{frame, pb, Body, Envelope, ErrorCode, PushKind, ResponseResult};
 use feige_storage::UserId;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::RequestError;
 use crate::session::{Outbox, OutboxReader, Peer};
@@ -69,6 +69,9 @@ pub(crate) struct Conn {
     pub rx: OutboxReader,
     /// Bounds the requests served on other tasks; made at the first one.
     inflight: Option<Arc<Semaphore>>,
+    /// Bounds the bytes of upload chunks in flight (`upload_bytes_per_connection`); made at
+    /// the first chunk.
+    transfer: Option<Arc<Semaphore>>,
 }
 
 impl Conn {
@@ -89,6 +92,7 @@ impl Conn {
             tx,
             rx,
             inflight: None,
+            transfer: None,
         }
     }
 
@@ -187,6 +191,18 @@ impl Conn {
             drop(permit);
         });
         flow
+    }
+
+    /// Room for `bytes` more of upload chunks in flight on this connection, held until the
+    /// permit drops; `None` when the connection has `upload_bytes_per_connection` in flight.
+    pub(crate) fn transfer_permit(&mut self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let limit = self.shared.config.upload_bytes_per_connection;
+        let sem = self
+            .transfer
+            .get_or_insert_with(|| Arc::new(Semaphore::new(limit)))
+            .clone();
+        sem.try_acquire_many_owned(u32::try_from(bytes.max(1)).ok()?)
+            .ok()
     }
 
     /// This connection as a routing target.

@@ -2,7 +2,7 @@
 //! History and Search (served from the reader pool on their own tasks).
 
 use feige_protocol::{pb, ErrorCode, ResponseResult};
-use feige_storage::{HistoryQuery, Mentions, NewMessage, Target, UserId};
+use feige_storage::{HistoryQuery, Mentions, NewMessage, StoredMessage, Target, UserId};
 
 use super::caller::{Caller, Conn, Flow, Reply};
 use crate::convert;
@@ -90,6 +90,11 @@ async fn queue(
             all: m.mention_all,
         }))
     };
+    let file = if m.file_id == 0 && !m.offer && !carries_file(m.kind) {
+        None
+    } else {
+        crate::files::message_file(&conn.shared, sender, m.kind, m.file_id, m.offer).await?
+    };
     let msg = NewMessage {
         ctx: ReplyTo {
             request_id: rid,
@@ -102,8 +107,18 @@ async fn queue(
         kind: m.kind,
         text: m.text,
         mentions,
+        file,
     };
     Ok(conn.shared.writer.send_message(msg).await?)
+}
+
+/// Whether messages of `kind` carry a file (plain text skips the file checks).
+fn carries_file(kind: i32) -> bool {
+    use pb::MessageKind as K;
+    matches!(
+        K::try_from(kind),
+        Ok(K::Image | K::File | K::Voice | K::Video | K::Sticker)
+    )
 }
 
 /// Serves `Sync`: one page of what the device missed.
@@ -114,14 +129,14 @@ pub(crate) async fn sync(me: Caller, s: pb::Sync) -> Reply {
         .store
         .sync_within(
             me.user,
-            me.device,
+            me.device.clone(),
             pos,
             page_limit(s.limit, SYNC_DEFAULT, SYNC_MAX),
             me.shared.config.reply_page_bytes(),
         )
         .await?;
     Ok(ResponseResult::Sync(pb::SyncPage {
-        messages: page.messages.into_iter().map(convert::message).collect(),
+        messages: for_reader(&me, page.messages).await?,
         has_more: page.has_more,
     }))
 }
@@ -161,9 +176,40 @@ pub(crate) async fn history(me: Caller, q: pb::History) -> Reply {
         .history_page(me.user, query, me.shared.config.reply_page_bytes())
         .await?;
     Ok(ResponseResult::History(pb::Messages {
-        messages: page.messages.into_iter().map(convert::message).collect(),
+        messages: for_reader(&me, page.messages).await?,
         has_more: page.has_more,
     }))
+}
+
+/// The messages as the caller sees them: a file offer's state is the caller's answer (in a
+/// direct conversation, the sender sees the recipient's).
+async fn for_reader(
+    me: &Caller,
+    messages: Vec<StoredMessage>,
+) -> Result<Vec<pb::Message>, RequestError> {
+    let offers: Vec<(usize, (u64, u64))> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.file.as_ref().is_some_and(|f| f.offer))
+        .map(|(i, m)| (i, (m.conversation_id, m.seq)))
+        .collect();
+    let mut out: Vec<pb::Message> = messages.into_iter().map(convert::message).collect();
+    if offers.is_empty() {
+        return Ok(out);
+    }
+    let user = me.user;
+    let keys: Vec<(u64, u64)> = offers.iter().map(|(_, k)| *k).collect();
+    let states = me
+        .shared
+        .store
+        .read(move |c| feige_storage::blobs::offer_states(c, user, &keys))
+        .await?;
+    for ((i, _), state) in offers.iter().zip(states) {
+        if let Some(m) = out.get_mut(*i) {
+            m.offer = i32::try_from(state).unwrap_or(0);
+        }
+    }
+    Ok(out)
 }
 
 /// Serves `Search`: full-text search over the caller's conversations, newest first.

@@ -1,5 +1,5 @@
 //! The request layer: [`dispatch`] maps each request kind to its handler, one file per family
-//! (`account`, `message`, `profile`, `social`, `groups`). Handlers are free functions: the ones that
+//! (`account`, `message`, `profile`, `social`, `groups`, `upload`, `download`, `stickers`...). Handlers are free functions: the ones that
 //! change the connection (Hello, Login, Logout, SendMessage...) run in order on the connection
 //! task over its [`Conn`]; the others run on their own task over a [`Caller`] and answer
 //! through the outbox. Field checks shared by all of them are in [`crate::validate`].
@@ -8,6 +8,7 @@
 pub(crate) mod account;
 pub(crate) mod caller;
 mod contacts;
+mod download;
 mod groups;
 mod message;
 mod profile;
@@ -15,6 +16,8 @@ mod receipts;
 pub(crate) mod red_packet;
 mod rooms;
 mod social;
+mod stickers;
+mod upload;
 
 use std::future::Future;
 
@@ -134,19 +137,33 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::FriendSuggestions(r) => {
             spawn(conn, rid, page, |me| contacts::suggestions(me, r)).await
         }
-        // Files and speech: being built (issue 22); refused as unknown until they land.
-        RequestKind::UploadBegin(_)
-        | RequestKind::UploadChunk(_)
-        | RequestKind::UploadFinish(_)
-        | RequestKind::Download(_)
-        | RequestKind::FileInfo(_)
-        | RequestKind::DownloadMany(_)
-        | RequestKind::UploadAbort(_)
-        | RequestKind::Transcribe(_)
-        | RequestKind::StickerAdd(_)
-        | RequestKind::StickerRemove(_)
-        | RequestKind::Stickers(_)
-        | RequestKind::FileOfferAnswer(_) => {
+        // Files: chunks are served off the connection task once it has room for their
+        // bytes; the bytes are read and written on the file pool.
+        RequestKind::UploadBegin(r) => spawn(conn, rid, page, |me| upload::begin(me, r)).await,
+        RequestKind::UploadChunk(r) => upload::chunk(conn, rid, r).await,
+        RequestKind::UploadFinish(r) => spawn(conn, rid, page, |me| upload::finish(me, r)).await,
+        RequestKind::UploadAbort(r) => {
+            spawn(conn, rid, SMALL_REPLY, |me| upload::abort(me, r)).await
+        }
+        RequestKind::Download(r) => {
+            spawn(conn, rid, download::PART_REPLY, |me| {
+                download::download(me, r)
+            })
+            .await
+        }
+        RequestKind::DownloadMany(r) => {
+            spawn(conn, rid, page, |me| download::download_many(me, r)).await
+        }
+        RequestKind::FileInfo(r) => spawn(conn, rid, page, |me| download::get_files(me, r)).await,
+        // Stickers and file offers.
+        RequestKind::StickerAdd(r) => spawn(conn, rid, page, |me| stickers::add(me, r)).await,
+        RequestKind::StickerRemove(r) => spawn(conn, rid, page, |me| stickers::remove(me, r)).await,
+        RequestKind::Stickers(_) => spawn(conn, rid, page, stickers::list).await,
+        RequestKind::FileOfferAnswer(r) => {
+            spawn(conn, rid, SMALL_REPLY, |me| stickers::answer_offer(me, r)).await
+        }
+        // Speech-to-text: being built (issue 22); refused as unknown until it lands.
+        RequestKind::Transcribe(_) => {
             let e = RequestError::new(ErrorCode::UnknownRequest, "not served by this server");
             conn.respond(rid, Err(e));
             Flow::Continue

@@ -93,6 +93,7 @@ async fn queue(
         kind: pb::MessageKind::RedPacket as i32,
         text: greeting,
         mentions: None,
+        file: None,
     };
     Ok(conn.shared.writer.send_attached(msg, attach).await?)
 }

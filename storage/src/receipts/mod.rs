@@ -20,6 +20,7 @@ mod tests;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use counts::{ReceiptCounts, MAX_READERS};
+pub(crate) use recall::{member, message_at};
 pub use recall::{recalls, Recalled, RECALLED};
 
 use positions::{delivered_seq, direct_peer, read_seq};

@@ -80,8 +80,15 @@ pub(super) fn recall(
             window_s: window_ms / 1000,
         });
     }
-    c.prepare_cached("UPDATE messages SET kind = ?2, body = '', recalled_by = ?3 WHERE id = ?1")?
-        .execute(params![Uint(m.id), RECALLED, Uint(user)])?;
+    c.prepare_cached(
+        "UPDATE messages SET kind = ?2, body = '', recalled_by = ?3, attachment = NULL WHERE id = ?1",
+    )?
+    .execute(params![Uint(m.id), RECALLED, Uint(user)])?;
+    if m.file.is_some() {
+        // The message no longer uses its file (a trigger drops the reference).
+        c.prepare_cached("DELETE FROM file_uses WHERE message_id = ?1")?
+            .execute([Uint(m.id)])?;
+    }
     c.prepare_cached("INSERT INTO recalls(message_id, recalled_at_ms) VALUES (?1, ?2)")?
         .execute(params![Uint(m.id), now])?;
     let recall_id = u64::try_from(c.last_insert_rowid()).unwrap_or(0);
@@ -142,7 +149,7 @@ pub fn recalls(
 
 /// A conversation's direct pair (None for a group) and `user`'s role in it (0 in a direct
 /// conversation), if `user` is a member.
-pub(super) fn member(
+pub(crate) fn member(
     c: &Connection,
     user: UserId,
     conversation: ConversationId,
@@ -169,7 +176,7 @@ pub(super) fn member(
 }
 
 /// The message `seq` of `conversation`, if there is one.
-pub(super) fn message_at(
+pub(crate) fn message_at(
     c: &Connection,
     view: &View<'_>,
     conversation: ConversationId,

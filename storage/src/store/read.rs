@@ -139,4 +139,19 @@ impl Store {
         self.read(move |c| search::search(c, user, &query, conversation, before_id, limit))
             .await
     }
+
+    /// The message `seq` of `conversation` if `user` may read it (a member; in a group, a
+    /// message after their joining); `None` when there is none they may read.
+    ///
+    /// # Errors
+    /// [`StorageError::Forbidden`] when `user` is not a member; database errors.
+    pub async fn message_for(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        seq: u64,
+    ) -> Result<Option<StoredMessage>, StorageError> {
+        self.read_view(move |c, v| crate::blobs::message_for(c, v, user, conversation, seq))
+            .await
+    }
 }

@@ -62,6 +62,7 @@ fn msg(ctx: u32, sender: UserId, to: UserId, client: u64) -> NewMessage<u32> {
         kind: 0,
         text: format!("hello world {ctx}"),
         mentions: None,
+        file: None,
     }
 }
 

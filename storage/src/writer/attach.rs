@@ -85,6 +85,7 @@ mod tests {
             kind: 6,
             text: "packet".into(),
             mentions: None,
+            file: None,
         }
     }
 

@@ -75,6 +75,8 @@ impl GroupState for State {
                 mentions: Vec::new(),
                 mention_all: false,
                 recalled_by: 0,
+                file: None,
+                transcript: None,
             },
             duplicate: false,
             members,

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::message::StoredMessage;
+use crate::FileRef;
 use crate::{ConversationId, StorageError, UserId};
 
 /// Where a new message goes.
@@ -37,6 +38,9 @@ pub struct NewMessage<C> {
     /// Groups only: who the message mentions (boxed: most messages have none, and the op
     /// stays small).
     pub mentions: Option<Box<Mentions>>,
+    /// Kinds with a file: the file (checked readable by the sender) and whether it is sent
+    /// as an offer; stored with the message and counted as a use of the file.
+    pub file: Option<Box<FileRef>>,
 }
 
 /// The @mentions of a group message.

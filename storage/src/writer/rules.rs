@@ -1,12 +1,13 @@
 //! The rules a group message is checked against on the writer: the cached members with
-//! their roles and mutes, who may speak, and who may be mentioned.
+//! their roles and mutes, who may speak, and who may be mentioned; and a message's file.
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::op::{GroupMembers, Members, Mentions, NewMessage};
 use crate::int::{get_u64, Uint};
+use crate::FileRef;
 use crate::{ConversationId, StorageError, UserId};
 
 /// A group's members as the writer caches them (read at a cache miss and after each change).
@@ -110,4 +111,38 @@ pub(super) fn unstore(c: &Connection, id: u64, conv: ConversationId, seq: u64) {
     if let Err(e) = undo {
         tracing::error!(error = %e, "cannot take back a message whose mentions failed");
     }
+}
+
+/// The `messages.attachment` text of a message's file, once the file is found to exist
+/// still (a sweep may have taken it since the sender's request was checked).
+pub(super) fn file_attachment(c: &Connection, f: &FileRef) -> Result<String, StorageError> {
+    c.prepare_cached("SELECT 1 FROM files WHERE id = ?1")?
+        .query_row([Uint(f.file.id)], |_| Ok(()))
+        .optional()?
+        .ok_or(StorageError::UnknownFile)?;
+    Ok(f.encode())
+}
+
+/// Records that message `id` uses its file (a trigger counts the reference).
+pub(super) fn record_file_use(
+    c: &Connection,
+    f: &FileRef,
+    conv: ConversationId,
+    seq: u64,
+    id: u64,
+    sender: UserId,
+) -> Result<(), StorageError> {
+    c.prepare_cached(
+        "INSERT INTO file_uses(file_id, conversation_id, seq, message_id, sender_id, offer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        Uint(f.file.id),
+        Uint(conv),
+        Uint(seq),
+        Uint(id),
+        Uint(sender),
+        f.offer
+    ])?;
+    Ok(())
 }

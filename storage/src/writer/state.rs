@@ -439,14 +439,18 @@ impl State {
             };
         }
         let seq = conv.last_seq + 1;
+        let attachment = match &m.file {
+            None => None,
+            Some(f) => Some(super::rules::file_attachment(c, f)?),
+        };
         // Stored by its bits, so ids past i64::MAX stay distinct (`row.rs` reads them back).
         let client_id = (m.client_msg_id != 0).then_some(m.client_msg_id.cast_signed());
         // The unique (sender, client_msg_id) index finds resends: a conflict inserts nothing,
         // and only then is the original looked up (one index probe per message, not two).
         let inserted = c
             .prepare_cached(
-                "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms, mentions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO messages(id, conversation_id, seq, sender_id, client_msg_id, kind, body, sent_at_ms, mentions, attachment)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(sender_id, client_msg_id) DO NOTHING",
             )?
             .execute(params![
@@ -460,7 +464,8 @@ impl State {
                 now,
                 m.mentions
                     .as_deref()
-                    .and_then(|mn| encode_mentions(&mn.users, mn.all))
+                    .and_then(|mn| encode_mentions(&mn.users, mn.all)),
+                attachment
             ])?;
         if inserted == 0 {
             return self
@@ -479,6 +484,12 @@ impl State {
                 }
             },
         };
+        if let Some(f) = &m.file {
+            if let Err(e) = super::rules::record_file_use(c, f, conv_id, seq, id, m.sender) {
+                super::rules::unstore(c, id, conv_id, seq);
+                return Err(e);
+            }
+        }
         conv.last_seq = seq;
         let to_user = match conv.members.pair() {
             Some((a, b)) => {
@@ -512,6 +523,8 @@ impl State {
             mentions: Vec::new(),
             mention_all: false,
             recalled_by: 0,
+            file: m.file.take(),
+            transcript: None,
         };
         if let Some(mn) = mentioned {
             message.mentions.clone_from(&mn.users);

@@ -107,6 +107,7 @@ fn commit_batch(
                 kind: 1,
                 text: "x".into(),
                 mentions: None,
+                file: None,
             };
             st.insert(c, &mut m, crate::now_ms()).unwrap()
         })
@@ -195,6 +196,7 @@ fn message(ctx: u32, from: u64, to: u64) -> Op<u32> {
         kind: 0,
         text: "x".into(),
         mentions: None,
+        file: None,
     })
 }
 
@@ -486,6 +488,7 @@ fn a_rolled_back_batch_leaves_no_entries() {
         kind: 1,
         text: "x".into(),
         mentions: None,
+        file: None,
     };
     st.insert(&c, &mut m, crate::now_ms()).unwrap();
     c.execute_batch("ROLLBACK").unwrap();
@@ -752,6 +755,7 @@ fn group_message(ctx: u32, from: u64, group: u64) -> Op<u32> {
         kind: 0,
         text: "x".into(),
         mentions: None,
+        file: None,
     })
 }
 

@@ -1,0 +1,121 @@
+use super::*;
+use crate::blobs::read::OFFER_PENDING;
+
+fn record() -> FileRecord {
+    FileRecord {
+        id: 7,
+        blob_id: 3,
+        owner: 2,
+        name: "a b\tc.png".into(),
+        mime: "image/png".into(),
+        size: 1000,
+        sha256: vec![0xab; 32],
+        width: 4,
+        height: 5,
+        duration_ms: 0,
+        thumbnail_id: 9,
+        created_at_ms: 123,
+    }
+}
+
+#[test]
+fn a_file_ref_round_trips_through_its_text() {
+    let f = FileRef {
+        file: record(),
+        offer: true,
+    };
+    assert_eq!(FileRef::decode(&f.encode()), Some(f));
+    assert_eq!(FileRef::decode("garbage"), None);
+    assert_eq!(FileRef::decode("1 2\nname"), None);
+}
+
+#[test]
+fn the_chunk_bitmap_counts_bytes() {
+    let c = crate::schema::migrated_in_memory();
+    let size = CHUNK_SIZE * 2 + 10;
+    let up = begin_upload(&c, 1, &[1; 32], size, "f", "", 0, 5).unwrap();
+    assert_eq!(up.chunk_count(), 3);
+    assert_eq!(up.chunks.len(), 1);
+    let up = record_chunk(&c, 1, up.id, 2).unwrap();
+    assert_eq!(up.received_bytes(), 10);
+    assert!(!up.complete());
+    assert!(matches!(
+        record_chunk(&c, 2, up.id, 0),
+        Err(crate::StorageError::UnknownUpload)
+    ));
+    record_chunk(&c, 1, up.id, 0).unwrap();
+    let up = record_chunk(&c, 1, up.id, 1).unwrap();
+    assert!(up.complete());
+    assert_eq!(up.received_bytes(), size);
+    assert_eq!(files_owned_bytes(&c, 1).unwrap(), size);
+}
+
+#[test]
+fn references_keep_a_file_and_the_sweep_takes_unused_ones() {
+    let c = crate::schema::migrated_in_memory();
+    crate::account::insert_user(&c, "u1", "n", b"s", b"h").unwrap();
+    let up = begin_upload(&c, 1, &[1; 32], 10, "f.png", "", 0, 0).unwrap();
+    let blob = NewBlob {
+        sha256: vec![1; 32],
+        size: 10,
+        width: 2,
+        height: 2,
+        sniffed_mime: "image/png".into(),
+        duration_ms: None,
+        thumbnail: Some((vec![2; 32], 5, 1, 1)),
+    };
+    let f = finish_upload(&c, 1, up.id, &blob, 0).unwrap().file;
+    assert_ne!(f.thumbnail_id, 0);
+    assert_eq!((f.width, f.mime.as_str()), (2, "image/png"));
+    // A second upload of the same bytes shares the blob.
+    let g = dedup_file(&c, 1, f.id, "other.png", "", 0, 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!((g.blob_id, g.name.as_str()), (f.blob_id, "other.png"));
+    c.execute(
+        "UPDATE users SET avatar = ?1 WHERE id = 1",
+        [f.id.to_string()],
+    )
+    .unwrap();
+    assert!(matches!(access(&c, 5, f.id).unwrap(), Access::Readable(_)));
+    assert_eq!(access(&c, 5, g.id).unwrap(), Access::Forbidden);
+    assert!(matches!(
+        access(&c, 5, f.thumbnail_id).unwrap(),
+        Access::Readable(_)
+    ));
+    // Unused but young: kept. g (never used) goes once upload_ttl passed.
+    let s = sweep(&c, 1000, 0, 500, 100).unwrap();
+    assert!(s.blobs.is_empty());
+    assert!(file(&c, g.id).unwrap().is_none());
+    // The avatar changes: f, then its thumbnail, go with their blobs.
+    c.execute("UPDATE users SET avatar = '' WHERE id = 1", [])
+        .unwrap();
+    let s = sweep(&c, i64::MAX / 2, 0, i64::MAX / 4, 100).unwrap();
+    assert_eq!(s.blobs.len(), 2);
+    assert!(file(&c, f.id).unwrap().is_none());
+    assert_eq!(access(&c, 1, f.id).unwrap(), Access::NotFound);
+    assert_eq!(OFFER_PENDING, 1);
+}
+
+#[test]
+fn stickers_are_capped_and_listed_newest_first() {
+    let c = crate::schema::migrated_in_memory();
+    let mut ids = Vec::new();
+    for i in 0..3u8 {
+        let up = begin_upload(&c, 1, &[i; 32], 10, "s", "", 0, 0).unwrap();
+        let b = NewBlob {
+            sha256: vec![i; 32],
+            size: 10,
+            ..NewBlob::default()
+        };
+        ids.push(finish_upload(&c, 1, up.id, &b, 0).unwrap().file.id);
+    }
+    add_sticker(&c, 1, ids[0], 2, 1).unwrap();
+    add_sticker(&c, 1, ids[1], 2, 2).unwrap();
+    assert!(add_sticker(&c, 1, ids[2], 2, 3).is_err());
+    add_sticker(&c, 1, ids[0], 2, 4).unwrap();
+    let list: Vec<u64> = stickers(&c, 1).unwrap().iter().map(|f| f.id).collect();
+    assert_eq!(list, vec![ids[0], ids[1]]);
+    assert!(remove_sticker(&c, 1, ids[0]).unwrap());
+    assert!(!remove_sticker(&c, 1, ids[0]).unwrap());
+}
