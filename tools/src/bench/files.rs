@@ -115,11 +115,10 @@ pub async fn run(t: &TargetArgs, a: &FilesArgs) -> anyhow::Result<Map<String, Va
     Ok(r)
 }
 
-/// A client resumed with `token`, without sync or acks (the bench reads events itself).
+/// A client resumed with `token` (syncing, so pushes are delivered as events).
 async fn connect(t: &TargetArgs, token: &[u8]) -> anyhow::Result<(Client, Events)> {
     let mut config = ClientConfig::new(t.addr().to_string());
     config.device = "bench-files".into();
-    config.auto_sync = false;
     config.request_timeout = Duration::from_secs(30);
     let (client, events) = Client::connect(config).await?;
     client.resume(token).await.context("resume")?;
