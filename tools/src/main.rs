@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::args::{
-    DownloadArgs, GroupCmd, MessageAt, RedPacketCmd, RoomCmd, SendFileArgs, TranscribeArgs,
-    UploadArgs, WalletCmd,
+    DownloadArgs, GroupCmd, MessageAt, RedPacketCmd, RoomCmd, SendFileArgs, StickerCmd,
+    TranscribeArgs, UploadArgs, WalletCmd,
 };
 use cli::output::report;
 use cli::{account, chats, files, friends, groups, messages, receipts, red_packets, rooms, Ctx};
@@ -201,6 +201,19 @@ enum Command {
     },
     /// Turn a voice message (or with --file an uploaded audio file) into text.
     Transcribe(TranscribeArgs),
+    /// Your stickers: list, add, remove, send [default: list them].
+    Stickers {
+        #[command(subcommand)]
+        action: Option<StickerCmd>,
+    },
+    /// Accept (or with --decline refuse) a file offered to you (`send-file --offer`).
+    Offer {
+        #[command(flatten)]
+        at: MessageAt,
+        /// Decline instead of accepting.
+        #[arg(long)]
+        decline: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -437,5 +450,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SendFile(a) => files::send_file(&ctx, a).await,
         Command::Avatar { path } => files::avatar(&ctx, path).await,
         Command::Transcribe(a) => files::transcribe(&ctx, a).await,
+        Command::Stickers { action } => files::stickers(&ctx, action.as_ref()).await,
+        Command::Offer { at, decline } => files::offer(&ctx, at, !*decline).await,
     }
 }

@@ -191,6 +191,51 @@ async fn upload_download_send_file_and_avatar_from_the_command_line() {
     assert!(avatar.parse::<u64>().is_ok(), "{profile:?}");
     let me = feige(&addr, st, "alice", &["whoami"]).await.unwrap();
     assert_eq!(me[0]["avatar"], avatar.as_str());
+
+    // Stickers: add the image, send it, remove it.
+    let listed = feige(&addr, st, "alice", &["stickers", "add", &avatar])
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["width"], 4);
+    let sent = feige(&addr, st, "alice", &["stickers", "send", "bob", &avatar])
+        .await
+        .unwrap();
+    assert_eq!(sent[0]["file_id"], avatar.as_str());
+    let left = feige(&addr, st, "alice", &["stickers", "remove", &avatar])
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+
+    // An offer: bob downloads only after accepting it.
+    let offered = feige(&addr, st, "alice", &["send-file", "bob", src_s, "--offer"])
+        .await
+        .unwrap();
+    let seq = offered[0]["seq"].as_str().unwrap().to_owned();
+    let offered_file = offered[0]["file_id"].as_str().unwrap().to_owned();
+    let target = files.path().join("offered.txt");
+    let err = feige(
+        &addr,
+        st,
+        "bob",
+        &["download", &offered_file, target.to_str().unwrap()],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err, "OFFER_NOT_ACCEPTED");
+    let answered = feige(&addr, st, "bob", &["offer", "alice", &seq])
+        .await
+        .unwrap();
+    assert_eq!(answered[0]["state"], "accepted");
+    feige(
+        &addr,
+        st,
+        "bob",
+        &["download", &offered_file, target.to_str().unwrap()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), bytes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

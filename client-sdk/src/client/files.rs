@@ -154,10 +154,7 @@ impl Client {
     /// `NOT_FOUND`, `FORBIDDEN`, `INVALID_ARGUMENT` (not an image), or a connection error.
     pub async fn add_sticker(&self, file_id: u64) -> Result<Vec<pb::FileInfo>, ClientError> {
         let req = pb::AddSticker { file_id };
-        match self.call(RequestKind::StickerAdd(req)).await? {
-            ResponseResult::StickerAdd(l) => Ok(l.files),
-            other => Err(unexpected("AddSticker", &other)),
-        }
+        sticker_list("AddSticker", self.call(RequestKind::StickerAdd(req)).await?)
     }
 
     /// Removes one of the caller's stickers; returns the rest, newest first.
@@ -166,10 +163,10 @@ impl Client {
     /// `NOT_FOUND`, or a connection error.
     pub async fn remove_sticker(&self, file_id: u64) -> Result<Vec<pb::FileInfo>, ClientError> {
         let req = pb::RemoveSticker { file_id };
-        match self.call(RequestKind::StickerRemove(req)).await? {
-            ResponseResult::StickerRemove(l) => Ok(l.files),
-            other => Err(unexpected("RemoveSticker", &other)),
-        }
+        sticker_list(
+            "RemoveSticker",
+            self.call(RequestKind::StickerRemove(req)).await?,
+        )
     }
 
     /// The caller's stickers, newest first.
@@ -177,13 +174,10 @@ impl Client {
     /// # Errors
     /// A connection error.
     pub async fn stickers(&self) -> Result<Vec<pb::FileInfo>, ClientError> {
-        match self
+        let answer = self
             .call(RequestKind::Stickers(pb::ListStickers {}))
-            .await?
-        {
-            ResponseResult::Stickers(l) => Ok(l.files),
-            other => Err(unexpected("ListStickers", &other)),
-        }
+            .await?;
+        sticker_list("ListStickers", answer)
     }
 
     /// Accepts or declines a file offer addressed to the caller (message `seq` of
@@ -206,5 +200,17 @@ impl Client {
             ResponseResult::FileOfferAnswer(o) => Ok(o),
             other => Err(unexpected("AnswerFileOffer", &other)),
         }
+    }
+}
+
+/// The sticker list of an answer to a sticker request. Each request has its own answer field
+/// in the .proto, but all three carry the same list, so any of them is taken (a server that
+/// answers every sticker request as `stickers` is understood too).
+fn sticker_list(request: &str, answer: ResponseResult) -> Result<Vec<pb::FileInfo>, ClientError> {
+    match answer {
+        ResponseResult::StickerAdd(l)
+        | ResponseResult::StickerRemove(l)
+        | ResponseResult::Stickers(l) => Ok(l.files),
+        other => Err(unexpected(request, &other)),
     }
 }

@@ -312,6 +312,34 @@ pub(crate) struct TranscribeArgs {
     pub(crate) language: String,
 }
 
+/// `feige stickers`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StickerCmd {
+    /// Your stickers, newest first.
+    List,
+    /// Save an image (a file id you may read) as a sticker.
+    Add {
+        /// The image's file id.
+        file_id: u64,
+    },
+    /// Remove one of your stickers.
+    Remove {
+        /// Its file id.
+        file_id: u64,
+    },
+    /// Send one of your stickers to a user, or with --group to a group.
+    Send {
+        /// Recipient: a user id or a username; with --group, the group id.
+        #[arg(value_name = "USER")]
+        who: String,
+        /// The sticker's file id.
+        file_id: u64,
+        /// USER is a group id.
+        #[arg(long)]
+        group: bool,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
-//! `feige upload`, `download`, `send-file`, `avatar` and `transcribe`: file transfers with a
-//! progress bar on stderr (only when stdout is a terminal and without --json), the file
-//! message, the avatar and speech-to-text.
+//! `feige upload`, `download`, `send-file`, `avatar`, `transcribe`, `stickers` and `offer`:
+//! file transfers with a progress bar on stderr (only when stdout is a terminal and without
+//! --json), the file message, the avatar, speech-to-text, stickers and file offers.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -15,7 +15,7 @@ use feige_tools::social::{self as out, Out};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use super::args::{DownloadArgs, MessageAt, SendFileArgs, TranscribeArgs, UploadArgs};
+use super::args::{DownloadArgs, MessageAt, SendFileArgs, StickerCmd, TranscribeArgs, UploadArgs};
 use super::receipts::conversation;
 use super::{user_id, with_client, Ctx};
 
@@ -164,15 +164,7 @@ pub(crate) async fn send_file(ctx: &Ctx, a: &SendFileArgs) -> anyhow::Result<()>
         .unwrap_or_else(|| mime_for_path(&a.path).to_owned());
     let kind = message_kind(a.kind.as_deref(), &mime)?;
     let (up, ok) = with_client(ctx, |c| async move {
-        let to = if a.group {
-            let id = a
-                .who
-                .parse()
-                .with_context(|| format!("{:?} is not a group id", a.who))?;
-            Recipient::Conversation(id)
-        } else {
-            Recipient::User(user_id(&c, &a.who).await?)
-        };
+        let to = recipient(&c, &a.who, a.group).await?;
         let up = upload_with_bar(ctx, &c, &a.path, Some(&mime), None).await?;
         let ok = c
             .send_file(to, kind, up.file.file_id, &a.caption, a.offer)
@@ -247,6 +239,105 @@ pub(crate) async fn transcribe(ctx: &Ctx, a: &TranscribeArgs) -> anyhow::Result<
             "seq": t.seq.to_string(),
         }),
         text: t.text.clone(),
+    });
+    Ok(())
+}
+
+/// The recipient `who` names (a user, or with `group` a group id).
+async fn recipient(c: &feige_client::Client, who: &str, group: bool) -> anyhow::Result<Recipient> {
+    Ok(if group {
+        let id = who
+            .parse()
+            .with_context(|| format!("{who:?} is not a group id"))?;
+        Recipient::Conversation(id)
+    } else {
+        Recipient::User(user_id(c, who).await?)
+    })
+}
+
+/// `feige stickers`: lists (after a change, what is left), one line or object each; `send`
+/// prints the sent message.
+pub(crate) async fn stickers(ctx: &Ctx, action: Option<&StickerCmd>) -> anyhow::Result<()> {
+    if let Some(StickerCmd::Send {
+        who,
+        file_id,
+        group,
+    }) = action
+    {
+        let ok = with_client(ctx, |c| async move {
+            let to = recipient(&c, who, *group).await?;
+            Ok(
+                c.send_file(to, pb::MessageKind::Sticker, *file_id, "", false)
+                    .await?,
+            )
+        })
+        .await?;
+        ctx.out(&Out {
+            json: json!({
+                "type": "sent",
+                "message_id": ok.message_id.to_string(),
+                "conversation_id": ok.conversation_id.to_string(),
+                "seq": ok.seq.to_string(),
+                "file_id": file_id.to_string(),
+            }),
+            text: format!(
+                "sent sticker {file_id}: [conv {} #{}] message {}",
+                ok.conversation_id, ok.seq, ok.message_id
+            ),
+        });
+        return Ok(());
+    }
+    let list = with_client(ctx, |c| async move {
+        Ok(match action {
+            Some(StickerCmd::Add { file_id }) => c.add_sticker(*file_id).await?,
+            Some(StickerCmd::Remove { file_id }) => c.remove_sticker(*file_id).await?,
+            _ => c.stickers().await?,
+        })
+    })
+    .await?;
+    for f in &list {
+        ctx.out(&Out {
+            json: json!({
+                "type": "sticker",
+                "file_id": f.file_id.to_string(),
+                "name": f.name,
+                "size": f.size,
+                "width": f.width,
+                "height": f.height,
+            }),
+            text: format!(
+                "sticker {}: {} ({}x{})",
+                f.file_id, f.name, f.width, f.height
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `feige offer`: answers a file offer.
+pub(crate) async fn offer(ctx: &Ctx, at: &MessageAt, accept: bool) -> anyhow::Result<()> {
+    let o = with_client(ctx, |c| async move {
+        let conv = conversation(&c, at).await?;
+        Ok(c.answer_file_offer(conv, at.seq, accept).await?)
+    })
+    .await?;
+    let state = match pb::FileOfferState::try_from(o.state) {
+        Ok(pb::FileOfferState::Accepted) => "accepted",
+        Ok(pb::FileOfferState::Declined) => "declined",
+        Ok(pb::FileOfferState::Pending) => "pending",
+        _ => "none",
+    };
+    ctx.out(&Out {
+        json: json!({
+            "type": "file_offer",
+            "conversation_id": o.conversation_id.to_string(),
+            "seq": o.seq.to_string(),
+            "state": state,
+        }),
+        text: format!(
+            "offer #{} of conversation {}: {state}",
+            o.seq, o.conversation_id
+        ),
     });
     Ok(())
 }

@@ -305,3 +305,146 @@ fn an_upload_survives_a_server_restart() {
     drop(server);
     drop(data);
 }
+
+/// CRC-32 (IEEE) of a PNG chunk.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// A valid `w`x`h` RGB PNG, stored without compression.
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0);
+        for x in 0..w {
+            raw.extend_from_slice(&[(x * 40) as u8, (y * 40) as u8, 200]);
+        }
+    }
+    let mut z = vec![0x78, 0x01, 0x01];
+    let len = raw.len() as u16;
+    z.extend_from_slice(&len.to_le_bytes());
+    z.extend_from_slice(&(!len).to_le_bytes());
+    z.extend_from_slice(&raw);
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + u32::from(x)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    for (kind, data) in [(&b"IHDR"[..], ihdr), (b"IDAT", z), (b"IEND", Vec::new())] {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(&data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn images_stickers_avatars_offers_and_download_many() {
+    let server = Server::start();
+    let (alice, bob, b_id) = two_users(&server.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let image = png(5, 3);
+    let src = write(dir.path(), "cat.png", &image);
+
+    // An image: its dimensions come from its content.
+    let up = alice.ok("upload_file", json!({ "path": src }));
+    let file_id = id_of(&up, "file_id");
+    let info = alice.ok("file_info", json!({ "file_id": file_id }));
+    assert_eq!(info["mime"], "image/png");
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(5), Some(3))
+    );
+
+    // The avatar: the profile names the uploaded file.
+    let profile = alice.ok("set_avatar", json!({ "path": src }));
+    assert!(
+        profile["avatar"].as_str().unwrap().parse::<u64>().is_ok(),
+        "{profile}"
+    );
+
+    // Stickers: add, list, send one, remove.
+    let list = alice.ok("add_sticker", json!({ "file_id": file_id }));
+    assert_eq!(list["files"][0]["file_id"], file_id.as_str());
+    assert_eq!(
+        alice.ok("stickers", json!({}))["files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    alice.ok(
+        "send_message",
+        json!({ "to_user": b_id, "kind": "sticker", "file_id": file_id }),
+    );
+    let pushed = bob.push_of("message");
+    assert_eq!(pushed["kind"], "sticker");
+    assert_eq!(pushed["file"]["file_id"], file_id.as_str());
+    let list = alice.ok("remove_sticker", json!({ "file_id": file_id }));
+    assert!(list["files"].as_array().unwrap().is_empty());
+
+    // download_many: the image's bytes in base64, and an item's own error.
+    let many = bob.ok(
+        "download_many",
+        json!({ "items": [{ "file_id": file_id }, { "file_id": "999999" }] }),
+    );
+    let items = many["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["size"], image.len() as u64);
+    assert_eq!(
+        items[0]["data"],
+        crate::encoding::base64(&image).as_str(),
+        "{many}"
+    );
+    assert!(items[1]["error"]["code"].is_string(), "{many}");
+
+    // An offer: bob must accept before downloading; alice hears the answer.
+    let doc = write(dir.path(), "big.iso", &pattern(300_000, 9));
+    let offered = alice.ok("upload_file", json!({ "path": doc }));
+    let offered_id = id_of(&offered, "file_id");
+    let sent = alice.ok(
+        "send_message",
+        json!({ "to_user": b_id, "kind": "file", "file_id": offered_id, "offer": true }),
+    );
+    let pushed = bob.push_of("message");
+    assert_eq!(pushed["offer"], "pending");
+    let out = dir.path().join("iso.out");
+    let (status, err) = bob.run(
+        "download_file",
+        json!({ "file_id": offered_id, "path": out.to_str().unwrap() }),
+    );
+    assert_eq!(status, FeigeStatus::FEIGE_ERR_SERVER as i32);
+    assert_eq!(err["error"]["code"], "OFFER_NOT_ACCEPTED");
+    let answer = bob.ok(
+        "answer_file_offer",
+        json!({ "conversation_id": sent["conversation_id"], "seq": sent["seq"], "accept": true }),
+    );
+    assert_eq!(answer["state"], "accepted");
+    let heard = alice.push_of("file_offer_answered");
+    assert_eq!(heard["state"], "accepted");
+    assert_eq!(heard["user_id"], b_id.as_str());
+    bob.ok(
+        "download_file",
+        json!({ "file_id": offered_id, "path": out.to_str().unwrap() }),
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), pattern(300_000, 9));
+}
