@@ -162,7 +162,11 @@ impl Server {
         let limits = Arc::new(limits::Limits::new(&config));
         let rooms = rooms::Rooms::new(config.max_rooms_per_connection, config.max_room_connections);
         let close = CancellationToken::new();
-        let files = files::Files::start(&config).map_err(ServerError::Files)?;
+        let files_config = config.clone();
+        let files = tokio::task::spawn_blocking(move || files::Files::start(&files_config))
+            .await
+            .map_err(|_| ServerError::StartupTask)?
+            .map_err(ServerError::Files)?;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {

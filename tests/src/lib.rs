@@ -2,6 +2,7 @@
 //! connection for byte-level tests. Panicking on a failed setup is the harness's job.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod files;
 pub mod fuzz;
 pub mod sdk;
 pub mod tls;
@@ -40,7 +41,17 @@ impl TestServer {
 
     /// Starts a server after `tweak` adjusts its config.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), tweak).await
+    }
+
+    /// Stops the server and starts a new one on the same data directory (a new port).
+    pub async fn restart_with(self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let TestServer { handle, dir } = self;
+        handle.shutdown().await;
+        Self::start_in(dir, tweak).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),

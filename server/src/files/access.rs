@@ -107,3 +107,30 @@ pub(crate) async fn message_file(
         offer,
     })))
 }
+
+/// An avatar as given in UpdateProfile or UpdateGroup, checked: "" clears it; a decimal
+/// number must be the id of an image `user` may read (it then counts as a use of the file,
+/// readable by every logged-in user); other text is kept as an opaque id (older clients).
+///
+/// # Errors
+/// `INVALID_ARGUMENT` (not an image, or not printable ASCII); as [`readable_file`].
+pub(crate) async fn avatar(
+    shared: &Shared,
+    user: UserId,
+    raw: &str,
+) -> Result<String, RequestError> {
+    let a = crate::validate::avatar(raw)?;
+    if a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(a);
+    }
+    let id: u64 = a
+        .parse()
+        .map_err(|_| RequestError::invalid("avatar: no such file id"))?;
+    let file = readable_file(shared, user, id).await?;
+    if file.info.width == 0 {
+        return Err(RequestError::invalid(
+            "an avatar must be an image (PNG, JPEG, GIF or WebP)",
+        ));
+    }
+    Ok(id.to_string())
+}

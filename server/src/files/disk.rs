@@ -17,17 +17,23 @@ pub(crate) fn blob_path(root: &Path, sha256: &[u8]) -> PathBuf {
     root.join(dir).join(&hex)
 }
 
-/// Writes `data` at `offset` of the partial file at `path` (made when missing).
+/// Writes `data` at `offset` of the partial file at `path` (made when missing), and with
+/// `sync` flushes it to the disk (`durability = "fsync"`: a chunk recorded survives power
+/// loss).
 ///
 /// # Errors
 /// I/O errors.
-pub(crate) fn write_chunk(path: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+pub(crate) fn write_chunk(path: &Path, offset: u64, data: &[u8], sync: bool) -> io::Result<()> {
     let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)?;
-    f.write_all_at(data, offset)
+    f.write_all_at(data, offset)?;
+    if sync {
+        f.sync_data()?;
+    }
+    Ok(())
 }
 
 /// Reads at most `len` bytes at `offset` of the file at `path` (fewer at its end).
@@ -82,15 +88,12 @@ pub(crate) fn store(
     let mut media = examine(partial);
     let thumbnail = match media.thumbnail.take() {
         None => None,
-        Some(png) => {
-            let dims = image::load_from_memory(&png)
-                .map(|i| (i.width(), i.height()))
-                .unwrap_or((0, 0));
+        Some((png, width, height)) => {
             let sha = digest::digest(&digest::SHA256, &png).as_ref().to_vec();
             let tmp = partial.with_extension("thumb");
             std::fs::write(&tmp, &png)?;
             place(&tmp, &blob_path(root, &sha))?;
-            Some((sha, png.len() as u64, dims.0, dims.1))
+            Some((sha, png.len() as u64, width, height))
         }
     };
     place(partial, blob)?;
@@ -149,15 +152,15 @@ mod tests {
     fn chunks_in_any_order_make_the_file_and_a_bad_hash_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let partial = dir.path().join("1");
-        write_chunk(&partial, 5, b"world").unwrap();
-        write_chunk(&partial, 0, b"hello").unwrap();
+        write_chunk(&partial, 5, b"world", false).unwrap();
+        write_chunk(&partial, 0, b"hello", true).unwrap();
         assert_eq!(read_range(&partial, 3, 100).unwrap(), b"loworld");
         let sha = ring::digest::digest(&ring::digest::SHA256, b"helloworld");
         let blob = dir.path().join("ab").join("blob");
         let r = store(&partial, &blob, dir.path(), &[0; 32], 10).unwrap();
         assert!(matches!(r, Stored::Mismatch));
         assert!(!partial.exists());
-        write_chunk(&partial, 0, b"helloworld").unwrap();
+        write_chunk(&partial, 0, b"helloworld", false).unwrap();
         let r = store(&partial, &blob, dir.path(), sha.as_ref(), 10).unwrap();
         assert!(matches!(r, Stored::Blob(..)));
         assert_eq!(std::fs::read(&blob).unwrap(), b"helloworld");

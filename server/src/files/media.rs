@@ -23,8 +23,9 @@ pub(crate) struct Media {
     pub width: u32,
     /// Images: pixels.
     pub height: u32,
-    /// Images: a PNG at most [`THUMBNAIL_SIDE`] on its longer side.
-    pub thumbnail: Option<Vec<u8>>,
+    /// Images: a PNG at most [`THUMBNAIL_SIDE`] on its longer side, with its width and
+    /// height.
+    pub thumbnail: Option<(Vec<u8>, u32, u32)>,
     /// WAV: the sound's length.
     pub duration_ms: Option<u32>,
 }
@@ -84,7 +85,7 @@ fn image(path: &Path, format: ImageFormat, media: &mut Media) {
     let thumb = img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
     let mut png = std::io::Cursor::new(Vec::new());
     if thumb.write_to(&mut png, ImageFormat::Png).is_ok() {
-        media.thumbnail = Some(png.into_inner());
+        media.thumbnail = Some((png.into_inner(), thumb.width(), thumb.height()));
     }
 }
 
@@ -133,8 +134,9 @@ mod tests {
             .unwrap();
         let m = examine(&path);
         assert_eq!((m.image_mime, m.width, m.height), ("image/png", 600, 300));
-        let thumb = image::load_from_memory(&m.thumbnail.unwrap()).unwrap();
-        assert_eq!((thumb.width(), thumb.height()), (256, 128));
+        let (png, w, h) = m.thumbnail.unwrap();
+        let thumb = image::load_from_memory(&png).unwrap();
+        assert_eq!((thumb.width(), thumb.height(), w, h), (256, 128, 256, 128));
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod sweep;
 
 use std::path::PathBuf;
 
-pub(crate) use access::{message_file, readable_file, ReadableFile};
+pub(crate) use access::{avatar, message_file, readable_file, ReadableFile};
 pub(crate) use sweep::sweep_unused;
 
 use crate::config::Config;
@@ -61,6 +61,11 @@ impl Files {
 
     /// Where the partial file of upload `id` lives.
     pub(crate) fn upload_path(&self, id: u64) -> PathBuf {
-        self.root.join("uploads").join(id.to_string())
+        self.uploads_dir().join(id.to_string())
+    }
+
+    /// The directory of partial uploads.
+    pub(crate) fn uploads_dir(&self) -> PathBuf {
+        self.root.join("uploads")
     }
 }

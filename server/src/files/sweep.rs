@@ -14,6 +14,9 @@ const STEP: usize = 256;
 pub(crate) async fn sweep_unused(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(shared.config.file_sweep_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if let Err(e) = stray_partials(&shared).await {
+        tracing::warn!(error = %e, "removing stray partial files failed");
+    }
     loop {
         tick.tick().await;
         loop {
@@ -66,4 +69,51 @@ async fn sweep_once(shared: &Shared) -> Result<usize, crate::error::RequestError
         let _ = tokio::task::spawn_blocking(move || super::disk::remove(&again)).await;
     }
     Ok(n)
+}
+
+/// At start: removes partial files that no upload row names (a crash between a sweep's
+/// commit and its unlinks, or a thumbnail being written). Every live upload's row was
+/// committed before its first chunk, so nothing in use is taken.
+async fn stray_partials(shared: &Shared) -> Result<(), crate::error::RequestError> {
+    let dir = shared.files.uploads_dir();
+    let names = shared
+        .files
+        .pool
+        .run(0, move |()| match std::fs::read_dir(&dir) {
+            Ok(rd) => rd.flatten().map(|e| e.path()).collect::<Vec<PathBuf>>(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the partial uploads");
+                Vec::new()
+            }
+        })
+        .await?;
+    let ids: Vec<(PathBuf, Option<u64>)> = names
+        .into_iter()
+        .map(|p| {
+            let id = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse().ok());
+            (p, id)
+        })
+        .collect();
+    let known: Vec<u64> = ids.iter().filter_map(|(_, id)| *id).collect();
+    let live = shared
+        .store
+        .read(move |c| feige_storage::blobs::live_uploads(c, &known))
+        .await?;
+    let stray: Vec<PathBuf> = ids
+        .into_iter()
+        .filter(|(_, id)| id.is_none_or(|id| live.binary_search(&id).is_err()))
+        .map(|(p, _)| p)
+        .collect();
+    if !stray.is_empty() {
+        tracing::info!(n = stray.len(), "removing stray partial files");
+        shared
+            .files
+            .pool
+            .run(0, move |()| super::disk::remove(&stray))
+            .await?;
+    }
+    Ok(())
 }

@@ -21,9 +21,16 @@ const MAX_IDS: usize = 100;
 /// What a FileData costs besides its data (ids, sizes, framing), counted per item.
 const ITEM_OVERHEAD: usize = 64;
 
-/// Serves `Download`: up to 256 KiB of a file (or its thumbnail) from `offset`.
+/// Serves `Download`: up to 256 KiB of a file (or its thumbnail) from `offset`, less when
+/// `max_frame_len` is smaller (the answer stays within a reply page).
 pub(crate) async fn download(me: Caller, d: pb::Download) -> Reply {
-    Ok(ResponseResult::Download(part(&me, &d, MAX_PART).await?.0))
+    let cap = MAX_PART.min(
+        me.shared
+            .config
+            .reply_page_bytes()
+            .saturating_sub(ITEM_OVERHEAD),
+    );
+    Ok(ResponseResult::Download(part(&me, &d, cap).await?.0))
 }
 
 /// Reads what `d` asks, at most `cap` bytes; returns the data and whether `cap` cut it.

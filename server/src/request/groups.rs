@@ -138,7 +138,10 @@ pub(crate) async fn update(me: Caller, r: pb::UpdateGroup) -> Reply {
             .name
             .map(|n| validate::text(&GROUP_NAME, &n))
             .transpose()?,
-        avatar: r.avatar.map(|a| validate::avatar(&a)).transpose()?,
+        avatar: match r.avatar {
+            Some(a) => Some(crate::files::avatar(&me.shared, me.user, &a).await?),
+            None => None,
+        },
         announcement: r
             .announcement
             .map(|a| validate::text(&ANNOUNCEMENT, &a))

@@ -69,7 +69,10 @@ async fn queue(
         }
         Ok(_) => {}
     }
-    validate::message_text(&m.text, conn.shared.config.max_text_len)?;
+    // A file message's text is an optional caption.
+    if !(carries_file(m.kind) && m.text.is_empty()) {
+        validate::message_text(&m.text, conn.shared.config.max_text_len)?;
+    }
     // Mentions: groups only (the writer checks the members and the sender's role).
     let mentions = if m.mentions.is_empty() && !m.mention_all {
         None
@@ -237,7 +240,7 @@ pub(crate) async fn search(me: Caller, q: pb::Search) -> Reply {
     // At most `SEARCH_MAX` messages are read; the page keeps those that fit its byte budget.
     let mut left = me.shared.config.reply_page_bytes();
     let mut messages = Vec::with_capacity(found.len());
-    for m in found.into_iter().map(convert::message) {
+    for m in for_reader(&me, found).await? {
         let cost = prost::Message::encoded_len(&m) + 6;
         if !messages.is_empty() && cost > left {
             return Ok(ResponseResult::Search(pb::Messages {

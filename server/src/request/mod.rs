@@ -139,9 +139,15 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         }
         // Files: chunks are served off the connection task once it has room for their
         // bytes; the bytes are read and written on the file pool.
-        RequestKind::UploadBegin(r) => spawn(conn, rid, page, |me| upload::begin(me, r)).await,
+        RequestKind::UploadBegin(r) => {
+            let room = upload::reply_room(&conn.shared.config);
+            spawn(conn, rid, room, |me| upload::begin(me, r)).await
+        }
         RequestKind::UploadChunk(r) => upload::chunk(conn, rid, r).await,
-        RequestKind::UploadFinish(r) => spawn(conn, rid, page, |me| upload::finish(me, r)).await,
+        RequestKind::UploadFinish(r) => {
+            let room = upload::reply_room(&conn.shared.config);
+            spawn(conn, rid, room, |me| upload::finish(me, r)).await
+        }
         RequestKind::UploadAbort(r) => {
             spawn(conn, rid, SMALL_REPLY, |me| upload::abort(me, r)).await
         }

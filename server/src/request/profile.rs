@@ -42,7 +42,10 @@ pub(crate) async fn update(me: Caller, r: pb::UpdateProfile) -> Reply {
             .as_deref()
             .map(|s| validate::text(&SIGNATURE, s))
             .transpose()?,
-        avatar: r.avatar.as_deref().map(validate::avatar).transpose()?,
+        avatar: match r.avatar.as_deref() {
+            Some(a) => Some(crate::files::avatar(&me.shared, me.user, a).await?),
+            None => None,
+        },
         phone: r.phone.as_deref().map(validate::phone).transpose()?,
         email: r.email.as_deref().map(validate::email).transpose()?,
     };

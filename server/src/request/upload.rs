@@ -89,6 +89,13 @@ pub(crate) async fn begin(me: Caller, r: pb::UploadBegin) -> Reply {
     }
 }
 
+/// The room an UploadState or FileInfo answer needs: a small reply and the largest chunk
+/// bitmap `max_file_size` allows.
+pub(crate) fn reply_room(config: &crate::config::Config) -> usize {
+    let bitmap = config.max_file_size.div_ceil(CHUNK_SIZE).div_ceil(8);
+    SMALL_REPLY + usize::try_from(bitmap).unwrap_or(usize::MAX / 2)
+}
+
 fn state(up: &UploadRecord) -> pb::UploadState {
     pb::UploadState {
         upload_id: up.id,
@@ -149,11 +156,12 @@ async fn write_chunk(me: &Caller, r: pb::UploadChunk) -> Reply {
     if !up.has_chunk(index) {
         let path = me.shared.files.upload_path(id);
         let data = r.data;
+        let sync = me.shared.config.durability == crate::config::Durability::Fsync;
         me.shared
             .files
             .pool
             .run(data.len(), move |()| {
-                disk::write_chunk(&path, index * CHUNK_SIZE, &data)
+                disk::write_chunk(&path, index * CHUNK_SIZE, &data, sync)
             })
             .await?
             .map_err(io_error)?;
@@ -214,7 +222,11 @@ pub(crate) async fn finish(me: Caller, r: pb::UploadFinish) -> Reply {
         .pool
         .run(0, move |()| disk::store(&partial, &blob, &root, &sha, size))
         .await?
-        .map_err(io_error)?;
+        .map_err(|e| match e.kind() {
+            // Another UploadFinish of it took the bytes first.
+            std::io::ErrorKind::NotFound => no_upload(),
+            _ => io_error(e),
+        })?;
     let (media, thumbnail) = match stored {
         disk::Stored::Mismatch => {
             me.shared
@@ -247,12 +259,28 @@ pub(crate) async fn finish(me: Caller, r: pb::UploadFinish) -> Reply {
         thumbnail,
     };
     let now = feige_storage::now_ms();
+    let (sha, size) = (blob.sha256.clone(), blob.size);
     let done = me
         .shared
         .writer
         .call(move |c| blobs::finish_upload(c, user, id, &blob, now))
-        .await?;
-    Ok(ResponseResult::UploadFinish(convert::file_info(&done.file)))
+        .await;
+    match done {
+        Ok(done) => Ok(ResponseResult::UploadFinish(convert::file_info(&done.file))),
+        Err(e) => {
+            // Aborted or expired meanwhile: bytes in place that no row holds go again.
+            let (check, path) = (sha.clone(), files.blob_path(&sha));
+            let held = me
+                .shared
+                .store
+                .read(move |c| blobs::find_blob(c, &check, size))
+                .await;
+            if matches!(held, Ok(None)) {
+                let _ = files.pool.run(0, move |()| disk::remove(&[path])).await;
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Serves `UploadAbort`: deletes the upload and its partial file.

@@ -39,6 +39,7 @@ pub(crate) const MIGRATION: &str = "
     CREATE INDEX files_by_owner ON files(owner);
     CREATE INDEX files_by_blob ON files(blob_id);
     CREATE INDEX files_unused ON files(created_at_ms) WHERE refs = 0;
+    CREATE INDEX files_by_thumbnail ON files(thumbnail_id) WHERE thumbnail_id <> 0;
     CREATE TABLE uploads (
         id            INTEGER PRIMARY KEY AUTOINCREMENT,
         owner         INTEGER NOT NULL,
@@ -62,6 +63,7 @@ pub(crate) const MIGRATION: &str = "
         PRIMARY KEY (file_id, conversation_id, seq)
     ) WITHOUT ROWID;
     CREATE INDEX file_uses_by_message ON file_uses(message_id);
+    CREATE INDEX file_uses_by_seq ON file_uses(conversation_id, seq);
     CREATE TABLE stickers (
         user_id     INTEGER NOT NULL,
         file_id     INTEGER NOT NULL,

@@ -13,8 +13,8 @@ mod tests;
 
 pub(crate) use read::message_for;
 pub use read::{
-    access, file, files_owned_bytes, find_blob, find_upload, is_sticker, offer_state, offer_states,
-    stickers, upload, Access, OFFER_ACCEPTED, OFFER_DECLINED, OFFER_PENDING,
+    access, file, files_owned_bytes, find_blob, find_upload, is_sticker, live_uploads, offer_state,
+    offer_states, stickers, upload, Access, OFFER_ACCEPTED, OFFER_DECLINED, OFFER_PENDING,
 };
 pub use record::{hex, FileRecord, FileRef, UploadRecord, CHUNK_SIZE};
 pub use write::{

@@ -75,7 +75,9 @@ pub fn access(c: &Connection, user: UserId, id: u64) -> Result<Access, StorageEr
     }
     // A thumbnail is readable wherever one of its images is.
     let parents: Vec<u64> = c
-        .prepare_cached("SELECT id FROM files WHERE thumbnail_id = ?1 LIMIT 16")?
+        .prepare_cached(
+            "SELECT id FROM files WHERE thumbnail_id = ?1 AND thumbnail_id <> 0 LIMIT 16",
+        )?
         .query_map([Uint(id)], |r| get_u64(r, 0))?
         .collect::<Result<_, _>>()?;
     for p in parents {
@@ -224,6 +226,22 @@ pub fn upload(
     ))?
     .query_row(params![id, Uint(owner)], upload_row)
     .optional()?)
+}
+
+/// Which of `ids` name an unfinished upload, sorted.
+///
+/// # Errors
+/// Database errors.
+pub fn live_uploads(c: &Connection, ids: &[u64]) -> Result<Vec<u64>, StorageError> {
+    let mut st = c.prepare_cached("SELECT 1 FROM uploads WHERE id = ?1")?;
+    let mut live = Vec::new();
+    for &id in ids {
+        if st.query_row([Uint(id)], |_| Ok(())).optional()?.is_some() {
+            live.push(id);
+        }
+    }
+    live.sort_unstable();
+    Ok(live)
 }
 
 /// `user`'s stickers, newest first.

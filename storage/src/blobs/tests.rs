@@ -119,3 +119,74 @@ fn stickers_are_capped_and_listed_newest_first() {
     assert!(remove_sticker(&c, 1, ids[0]).unwrap());
     assert!(!remove_sticker(&c, 1, ids[0]).unwrap());
 }
+
+/// A stored file of user 1 with these bytes.
+fn stored(c: &rusqlite::Connection, seed: u8) -> FileRecord {
+    let up = begin_upload(c, 1, &[seed; 32], 10, "f", "", 0, 0).unwrap();
+    let b = NewBlob {
+        sha256: vec![seed; 32],
+        size: 10,
+        ..NewBlob::default()
+    };
+    finish_upload(c, 1, up.id, &b, 0).unwrap().file
+}
+
+#[test]
+fn group_members_read_what_was_sent_after_their_joining_and_offers_once_accepted() {
+    let c = crate::schema::migrated_in_memory();
+    for name in ["u1", "u2", "u3"] {
+        crate::account::insert_user(&c, name, name, b"s", b"h").unwrap();
+    }
+    c.execute_batch(
+        "INSERT INTO conversations(id, kind, created_at_ms) VALUES (10, 2, 0);
+         INSERT INTO members(user_id, conversation_id, joined_at_ms, role, joined_seq)
+             VALUES (1, 10, 0, 2, 0), (2, 10, 0, 0, 5);",
+    )
+    .unwrap();
+    let (f, g) = (stored(&c, 1), stored(&c, 2));
+    let used = |file: u64, seq: u64, offer: bool| {
+        c.execute(
+            "INSERT INTO file_uses(file_id, conversation_id, seq, message_id, sender_id, offer)
+             VALUES (?1, 10, ?2, ?2, 1, ?3)",
+            rusqlite::params![file as i64, seq as i64, offer],
+        )
+        .unwrap();
+    };
+    used(f.id, 3, false);
+    assert_eq!(
+        access(&c, 2, f.id).unwrap(),
+        Access::Forbidden,
+        "before joining"
+    );
+    assert_eq!(
+        access(&c, 3, f.id).unwrap(),
+        Access::Forbidden,
+        "not a member"
+    );
+    used(f.id, 7, false);
+    assert!(matches!(access(&c, 2, f.id).unwrap(), Access::Readable(_)));
+    used(g.id, 8, true);
+    assert_eq!(access(&c, 2, g.id).unwrap(), Access::OfferNotAccepted);
+    assert_eq!(offer_state(&c, 2, 10, 8).unwrap(), OFFER_PENDING);
+    assert!(matches!(
+        answer_offer(&c, 1, 10, 8, OFFER_ACCEPTED, 1),
+        Err(crate::StorageError::Forbidden)
+    ));
+    assert!(matches!(
+        answer_offer(&c, 2, 10, 3, OFFER_ACCEPTED, 1),
+        Err(crate::StorageError::UnknownMessage)
+    ));
+    answer_offer(&c, 2, 10, 8, OFFER_DECLINED, 1).unwrap();
+    assert_eq!(access(&c, 2, g.id).unwrap(), Access::OfferNotAccepted);
+    let members = answer_offer(&c, 2, 10, 8, OFFER_ACCEPTED, 2).unwrap();
+    assert_eq!(members, vec![1, 2]);
+    assert!(matches!(access(&c, 2, g.id).unwrap(), Access::Readable(_)));
+    assert_eq!(
+        offer_states(&c, 2, &[(10, 8)]).unwrap(),
+        vec![OFFER_ACCEPTED]
+    );
+    // A member removed loses it.
+    c.execute("DELETE FROM members WHERE user_id = 2", [])
+        .unwrap();
+    assert_eq!(access(&c, 2, f.id).unwrap(), Access::Forbidden);
+}

@@ -102,15 +102,28 @@ request_kinds! {
     RedPacketInfo(pb::GetRedPacket) = 77,
     Wallet(pb::GetWallet) = 78,
     WalletTopUp(pb::TopUp) = 79,
+    UploadBegin(pb::UploadBegin) = 80,
+    UploadChunk(pb::UploadChunk) = 81,
+    UploadFinish(pb::UploadFinish) = 82,
+    Download(pb::Download) = 83,
+    FileInfo(pb::GetFiles) = 84,
+    DownloadMany(pb::DownloadMany) = 85,
+    UploadAbort(pb::UploadAbort) = 86,
+    Transcribe(pb::Transcribe) = 87,
+    StickerAdd(pb::AddSticker) = 88,
+    StickerRemove(pb::RemoveSticker) = 89,
+    Stickers(pb::ListStickers) = 90,
+    FileOfferAnswer(pb::AnswerFileOffer) = 91,
 }
 
 /// Selector values past the request kinds: a garbage payload in a well-formed frame, or raw
 /// bytes with no framing at all.
 pub(super) const GARBAGE_FRAME: usize = REQUEST_KINDS;
 pub(super) const GARBAGE_RAW: usize = REQUEST_KINDS + 1;
-/// Selector values per connection state (four states fill the selector byte; more request
-/// kinds than 62 will need a second selector byte).
-pub(super) const SELECTORS: usize = 64;
+/// Selector values per connection state: three states fill the selector byte (255, past
+/// them, counts as the last state); more request kinds than 83 will need a second selector
+/// byte.
+pub(super) const SELECTORS: usize = 85;
 const _: () = assert!(GARBAGE_RAW < SELECTORS);
 
 /// The connection state a dispatch input runs in.
@@ -132,8 +145,8 @@ pub(super) const RID: u64 = 7;
 pub fn dispatch_input(kind: usize, state: ConnState, body: &[u8]) -> Vec<u8> {
     let state = match state {
         ConnState::LoggedIn => 0,
-        ConnState::Greeted => 2,
-        ConnState::Fresh => 3,
+        ConnState::Greeted => 1,
+        ConnState::Fresh => 2,
     };
     let mut v = vec![(state * SELECTORS + kind) as u8];
     v.extend_from_slice(body);
@@ -273,6 +286,38 @@ pub fn dispatch_seeds() -> Vec<(String, Vec<u8>)> {
         RequestKind::WalletTopUp(pb::TopUp {
             user_id: 1,
             amount_cents: u64::MAX,
+        }),
+        RequestKind::UploadBegin(pb::UploadBegin {
+            name: "../../etc/passwd\0".into(),
+            size: u64::MAX,
+            sha256: vec![7; 32].into(),
+            mime: "image/png".into(),
+            duration_ms: u32::MAX,
+        }),
+        RequestKind::UploadChunk(pb::UploadChunk {
+            upload_id: 1,
+            index: u32::MAX,
+            data: vec![1; 64].into(),
+        }),
+        RequestKind::Download(pb::Download {
+            file_id: 1,
+            offset: u64::MAX,
+            length: u32::MAX,
+            thumbnail: true,
+        }),
+        RequestKind::DownloadMany(pb::DownloadMany {
+            items: vec![pb::Download::default(); 65],
+        }),
+        RequestKind::Transcribe(pb::Transcribe {
+            conversation_id: 1,
+            seq: u64::MAX,
+            file_id: 1,
+            language: "zz".into(),
+        }),
+        RequestKind::FileOfferAnswer(pb::AnswerFileOffer {
+            conversation_id: u64::MAX,
+            seq: 1,
+            accept: true,
         }),
     ];
     let kinds = default_kinds();

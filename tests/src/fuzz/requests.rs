@@ -286,9 +286,9 @@ pub fn dispatch(data: &[u8]) {
     };
     let h = harness();
     let before = PANICS.load(Ordering::SeqCst);
-    let state = match (selector as usize / SELECTORS) % 4 {
-        0 | 1 => ConnState::LoggedIn,
-        2 => ConnState::Greeted,
+    let state = match selector as usize / SELECTORS {
+        0 => ConnState::LoggedIn,
+        1 => ConnState::Greeted,
         _ => ConnState::Fresh,
     };
     let idx = selector as usize % SELECTORS;
