@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::upload::{CHUNKS_IN_FLIGHT, RECONNECT_WAIT, TRANSFER_RECONNECTS};
+use super::upload::{RECONNECT_WAIT, TRANSFER_RECONNECTS};
 use super::Client;
 use crate::link::{unexpected, Inner, Purpose};
 use crate::transfer::{self, Progress, Reporter};
@@ -23,6 +23,10 @@ use crate::ClientError;
 
 /// Most bytes one Download answer carries.
 pub(crate) const DOWNLOAD_PIECE: u64 = 256 * 1024;
+/// Download requests in flight at once (1 MiB of answers): the server stops reading a
+/// connection's requests while its output and reserved answers pass half its outbox (2 MiB
+/// by default), so more would only queue there, in front of the chat on this connection.
+const PIECES_IN_FLIGHT: usize = 4;
 
 /// A Download request in flight.
 type PieceTask = JoinHandle<Result<pb::FileData, ClientError>>;
@@ -149,7 +153,7 @@ impl Client {
         let mut next = from;
         let mut in_flight: VecDeque<(u64, u32, PieceTask)> = VecDeque::new();
         let result = loop {
-            while in_flight.len() < CHUNKS_IN_FLIGHT && next < end {
+            while in_flight.len() < PIECES_IN_FLIGHT && next < end {
                 let len = (end - next).min(DOWNLOAD_PIECE) as u32;
                 let task = tokio::spawn(piece(self.inner.clone(), file_id, next, len));
                 in_flight.push_back((next, len, task));
