@@ -17,6 +17,7 @@ use feige_client::{CancellationToken, Client, ClientConfig, Event, Events};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use super::procstat::Proc;
 use super::{accounts, r3, TargetArgs};
 
 /// Settings of `files`.
@@ -65,6 +66,10 @@ pub async fn run(t: &TargetArgs, a: &FilesArgs) -> anyhow::Result<Map<String, Va
     let size = a.size_mb * MB;
     make_file(&src, size).await?;
 
+    let server = t.server_proc();
+    let me = Proc(None);
+    let cpu = |p: &Option<Proc>| p.as_ref().map(Proc::cpu_seconds);
+    let (s0, c0) = (cpu(&server), me.cpu_seconds());
     let t0 = Instant::now();
     let cancel = CancellationToken::new();
     let up = mover
@@ -81,6 +86,7 @@ pub async fn run(t: &TargetArgs, a: &FilesArgs) -> anyhow::Result<Map<String, Va
     if up.deduplicated {
         bail!("the server already held these bytes; the upload measured nothing");
     }
+    let (s1, c1) = (cpu(&server), me.cpu_seconds());
     let dst = tmp.path().join("downloaded.bin");
     let t0 = Instant::now();
     let got = mover
@@ -88,6 +94,14 @@ pub async fn run(t: &TargetArgs, a: &FilesArgs) -> anyhow::Result<Map<String, Va
         .await
         .context("download")?;
     let down_s = t0.elapsed().as_secs_f64();
+    let (s2, c2) = (cpu(&server), me.cpu_seconds());
+    // Where the time went: CPU seconds of the client (this process) and of the server.
+    r.insert("upload_client_cpu_s".into(), r3(c1 - c0));
+    r.insert("download_client_cpu_s".into(), r3(c2 - c1));
+    if let (Some(s0), Some(s1), Some(s2)) = (s0, s1, s2) {
+        r.insert("upload_server_cpu_s".into(), r3(s1 - s0));
+        r.insert("download_server_cpu_s".into(), r3(s2 - s1));
+    }
     if got.size != size {
         bail!("downloaded {} bytes of {size}", got.size);
     }

@@ -88,6 +88,10 @@ fn columns(workload: &str) -> &'static [(&'static str, &'static str)] {
             ("busy_p99_ms", "chat p99 busy ms"),
             ("p99_ratio", "p99 busy ÷ idle"),
             ("busy_upload_mb_s", "busy upload MB/s"),
+            ("upload_client_cpu_s", "upload client CPU s"),
+            ("upload_server_cpu_s", "upload server CPU s"),
+            ("download_client_cpu_s", "download client CPU s"),
+            ("download_server_cpu_s", "download server CPU s"),
         ],
         _ => &[],
     }
