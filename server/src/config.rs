@@ -104,6 +104,8 @@ pub struct Config {
     pub wallet_initial_cents: u64,
     /// Usernames allowed to top up wallets (`TopUp`), compared without case.
     pub admins: Vec<String>,
+    /// Speech-to-text (the `[speech]` table): engines, workers, limits.
+    pub speech: crate::speech::SpeechConfig,
     /// Largest file an upload may have, in bytes (`FILE_TOO_LARGE` beyond).
     pub max_file_size: u64,
     /// Bytes of files (and unfinished uploads) one user may hold (`QUOTA_EXCEEDED` beyond).
@@ -172,6 +174,7 @@ impl Default for Config {
             red_packet_expiry_ms: 24 * 3_600_000,
             wallet_initial_cents: 0,
             admins: Vec::new(),
+            speech: crate::speech::SpeechConfig::default(),
             max_file_size: 2 << 30,
             file_quota_bytes: 10 << 30,
             file_grace_ms: 24 * 3_600_000,
@@ -374,7 +377,7 @@ impl Config {
         if self.wallet_initial_cents > i64::MAX as u64 / 2 {
             return bad("wallet_initial_cents: out of range");
         }
-        Ok(())
+        self.speech.validate().map_err(ConfigError::Invalid)
     }
 
     /// How long a session token lives after its last use, in milliseconds.

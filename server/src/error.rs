@@ -63,6 +63,29 @@ impl From<crate::workers::PoolError> for RequestError {
     }
 }
 
+impl From<crate::speech::SpeechError> for RequestError {
+    fn from(e: crate::speech::SpeechError) -> Self {
+        use crate::speech::{AudioError, SpeechError};
+        let e = match e {
+            SpeechError::Pool(p) => return RequestError::from(p),
+            e => e,
+        };
+        let code = match &e {
+            SpeechError::Unavailable(_) => ErrorCode::SpeechUnavailable,
+            SpeechError::Pool(_) => ErrorCode::Busy,
+            SpeechError::Audio(AudioError::TooLong { .. } | AudioError::FileTooLarge { .. }) => {
+                ErrorCode::TooLarge
+            }
+            SpeechError::Audio(_) | SpeechError::Engine { .. } => ErrorCode::TranscriptionFailed,
+            SpeechError::Read(_) | SpeechError::Start { .. } => {
+                tracing::error!(error = %e, "speech failure");
+                return RequestError::new(ErrorCode::Internal, "internal speech error");
+            }
+        };
+        RequestError::new(code, e.to_string())
+    }
+}
+
 impl From<StorageError> for RequestError {
     fn from(e: StorageError) -> Self {
         if let StorageError::CoolingDown { retry_after_ms } = e {
@@ -117,5 +140,46 @@ impl From<StorageError> for RequestError {
             }
         };
         RequestError::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use feige_protocol::ErrorCode;
+
+    use super::RequestError;
+    use crate::speech::{AudioError, SpeechError};
+    use crate::workers::PoolError;
+
+    #[test]
+    fn speech_failures_map_to_their_codes() {
+        let code = |e: SpeechError| RequestError::from(e).code;
+        assert_eq!(
+            code(SpeechError::Unavailable("zh".into())),
+            ErrorCode::SpeechUnavailable
+        );
+        assert_eq!(
+            code(SpeechError::Pool(PoolError::Busy("s"))),
+            ErrorCode::Busy
+        );
+        assert_eq!(
+            code(SpeechError::Pool(PoolError::Gone("s"))),
+            ErrorCode::Internal
+        );
+        assert_eq!(
+            code(AudioError::Empty.into()),
+            ErrorCode::TranscriptionFailed
+        );
+        assert_eq!(
+            code(SpeechError::engine("cloud", "error 3301")),
+            ErrorCode::TranscriptionFailed
+        );
+        let long = AudioError::TooLong {
+            seconds: 61,
+            max_seconds: 60,
+        };
+        assert_eq!(code(long.into()), ErrorCode::TooLarge);
+        let unreadable = SpeechError::Read(std::io::Error::other("gone"));
+        assert_eq!(code(unreadable), ErrorCode::Internal);
     }
 }

@@ -19,6 +19,7 @@ mod rooms;
 pub mod router;
 pub mod session;
 mod socket;
+pub mod speech;
 mod tls;
 mod validate;
 pub mod workers;
@@ -65,6 +66,9 @@ pub enum ServerError {
     /// The system's random source failed.
     #[error("random source failed")]
     Random,
+    /// A speech-to-text engine could not be started (a missing model, say).
+    #[error(transparent)]
+    Speech(#[from] speech::SpeechError),
     /// The files' directories or the file worker pool could not be made.
     #[error("cannot set up file storage: {0}")]
     Files(std::io::Error),
@@ -98,6 +102,8 @@ pub(crate) struct Shared {
     pub router_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Files on disk and the file worker pool.
     pub files: files::Files,
+    /// Speech-to-text: the engines' worker threads.
+    pub speech: speech::Speech,
 }
 
 /// A bound, not yet running server.
@@ -167,6 +173,11 @@ impl Server {
             .await
             .map_err(|_| ServerError::StartupTask)?
             .map_err(ServerError::Files)?;
+        // Loading a model takes a second or two: off the reactor.
+        let speech_config = config.speech.clone();
+        let speech = tokio::task::spawn_blocking(move || speech::Speech::start(&speech_config))
+            .await
+            .map_err(|_| ServerError::StartupTask)??;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -185,6 +196,7 @@ impl Server {
                 close,
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
+                speech,
             }),
         })
     }

@@ -27,6 +27,7 @@ mod sequence;
 pub mod social;
 mod store;
 mod text;
+pub mod transcript;
 pub mod wallet;
 mod writer;
 

@@ -11,11 +11,13 @@ mod contacts;
 mod download;
 mod groups;
 mod message;
+mod offers;
 mod profile;
 mod receipts;
 pub(crate) mod red_packet;
 mod rooms;
 mod social;
+mod speech;
 mod stickers;
 mod upload;
 
@@ -166,13 +168,12 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::StickerRemove(r) => spawn(conn, rid, page, |me| stickers::remove(me, r)).await,
         RequestKind::Stickers(_) => spawn(conn, rid, page, stickers::list).await,
         RequestKind::FileOfferAnswer(r) => {
-            spawn(conn, rid, SMALL_REPLY, |me| stickers::answer_offer(me, r)).await
+            spawn(conn, rid, SMALL_REPLY, |me| offers::answer(me, r)).await
         }
-        // Speech-to-text: being built (issue 22); refused as unknown until it lands.
-        RequestKind::Transcribe(_) => {
-            let e = RequestError::new(ErrorCode::UnknownRequest, "not served by this server");
-            conn.respond(rid, Err(e));
-            Flow::Continue
+        // Speech-to-text: on the speech workers; the reply holds at most max_text_len bytes.
+        RequestKind::Transcribe(r) => {
+            let room = speech::reply_room(conn.shared.config.max_text_len);
+            spawn(conn, rid, room, |me| speech::transcribe(me, r)).await
         }
     }
 }
