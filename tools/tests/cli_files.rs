@@ -253,3 +253,71 @@ async fn transcribe_needs_a_target() {
     assert!(!run.ok);
     assert!(run.stderr.contains("--file"), "{}", run.stderr);
 }
+
+/// A WAV file: `ms` milliseconds of a quiet tone, 16 kHz mono 16-bit PCM.
+fn wav(ms: u32) -> Vec<u8> {
+    let samples = 16 * ms;
+    let data = samples * 2;
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | 1 << 16, 16_000, 32_000, 2 | 16 << 16] {
+        w.extend_from_slice(&v.to_le_bytes());
+    }
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data.to_le_bytes());
+    for i in 0..samples {
+        let v = ((i % 40) as i16 - 20) * 50;
+        w.extend_from_slice(&v.to_le_bytes());
+    }
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_a_voice_note_and_transcribe_it() {
+    let s = TestServer::start_with(|c| {
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
+        c.speech.engine = feige_server::speech::EngineKind::Command;
+        c.speech.command = "/bin/sh".into();
+        c.speech.command_args = vec!["-c".into(), "echo hello world".into(), "{wav}".into()];
+    })
+    .await;
+    let addr = s.addr();
+    let state = tempfile::tempdir().unwrap();
+    let st = state.path();
+    for name in ["dave", "erin"] {
+        feige(&addr, st, name, &["register", name]).await.unwrap();
+        feige(&addr, st, name, &["login"]).await.unwrap();
+    }
+    let files = tempfile::tempdir().unwrap();
+    let note = files.path().join("hi.wav");
+    std::fs::write(&note, wav(500)).unwrap();
+    // The kind comes from the mime type: audio is a voice note.
+    let sent = feige(
+        &addr,
+        st,
+        "dave",
+        &["send-file", "erin", note.to_str().unwrap()],
+    )
+    .await
+    .unwrap();
+    let seq = sent[0]["seq"].as_str().unwrap().to_owned();
+    let file_id = sent[0]["file_id"].as_str().unwrap().to_owned();
+    let t = feige(&addr, st, "erin", &["transcribe", "dave", &seq])
+        .await
+        .unwrap();
+    assert_eq!(t[0]["text"], "hello world");
+    assert_eq!(t[0]["engine"], "command");
+    let t = feige(&addr, st, "dave", &["transcribe", "--file", &file_id])
+        .await
+        .unwrap();
+    assert_eq!(t[0]["text"], "hello world");
+    let history = feige(&addr, st, "dave", &["history", "erin"])
+        .await
+        .unwrap();
+    assert!(
+        history.iter().any(|m| m["transcript"] == "hello world"),
+        "{history:?}"
+    );
+}

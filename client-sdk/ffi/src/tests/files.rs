@@ -448,3 +448,81 @@ fn images_stickers_avatars_offers_and_download_many() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), pattern(300_000, 9));
 }
+
+/// A WAV file: `ms` milliseconds of a quiet tone, 16 kHz mono 16-bit PCM.
+fn wav(ms: u32) -> Vec<u8> {
+    let samples = 16 * ms;
+    let data = samples * 2;
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&16_000u32.to_le_bytes());
+    w.extend_from_slice(&32_000u32.to_le_bytes());
+    w.extend_from_slice(&2u16.to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data.to_le_bytes());
+    for i in 0..samples {
+        let v = ((i % 40) as i16 - 20) * 50;
+        w.extend_from_slice(&v.to_le_bytes());
+    }
+    w
+}
+
+#[test]
+fn a_voice_message_is_transcribed_once_for_every_member() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A command engine that says the same words whatever it hears.
+    let ts = rt.block_on(TestServer::start_with(|c| {
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
+        c.speech.engine = feige_server::speech::EngineKind::Command;
+        c.speech.command = "/bin/sh".into();
+        c.speech.command_args = vec!["-c".into(), "echo go forward".into(), "{wav}".into()];
+    }));
+    let server = Server {
+        rt,
+        server: Some(ts),
+    };
+    let (alice, bob, b_id) = two_users(&server.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let note = write(dir.path(), "note.wav", &wav(600));
+    let up = alice.ok("upload_file", json!({ "path": note }));
+    let file_id = id_of(&up, "file_id");
+    let info = alice.ok("file_info", json!({ "file_id": file_id }));
+    assert_eq!(info["duration_ms"], 600, "{info}");
+
+    // By file: the text and the engine.
+    let t = alice.ok("transcribe", json!({ "file_id": file_id }));
+    assert_eq!(t["text"], "go forward");
+    assert_eq!(t["engine"], "command");
+
+    // By message: stored with it and pushed to the members.
+    let sent = alice.ok(
+        "send_message",
+        json!({ "to_user": b_id, "kind": "voice", "file_id": file_id }),
+    );
+    let pushed = bob.push_of("message");
+    assert_eq!(pushed["kind"], "voice");
+    let t = bob.ok(
+        "transcribe",
+        json!({ "conversation_id": sent["conversation_id"], "seq": sent["seq"] }),
+    );
+    assert_eq!(t["text"], "go forward");
+    assert_eq!(t["seq"], sent["seq"]);
+    let heard = alice.push_of("transcribed");
+    assert_eq!(heard["text"], "go forward");
+    assert_eq!(heard["conversation_id"], sent["conversation_id"]);
+    let page = alice.ok(
+        "history",
+        json!({ "conversation_id": sent["conversation_id"] }),
+    );
+    assert_eq!(page["messages"][0]["transcript"], "go forward", "{page}");
+}
