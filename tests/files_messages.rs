@@ -36,10 +36,13 @@ async fn stickers(
     c: &Client,
     kind: RequestKind,
 ) -> Result<Vec<pb::FileInfo>, feige_client::ClientError> {
+    // Each request is answered in its own response field, as the .proto numbers them.
+    let add = matches!(kind, RequestKind::StickerAdd(_));
+    let remove = matches!(kind, RequestKind::StickerRemove(_));
     match c.request(kind).await? {
-        ResponseResult::StickerAdd(l)
-        | ResponseResult::StickerRemove(l)
-        | ResponseResult::Stickers(l) => Ok(l.files),
+        ResponseResult::StickerAdd(l) if add => Ok(l.files),
+        ResponseResult::StickerRemove(l) if remove => Ok(l.files),
+        ResponseResult::Stickers(l) if !add && !remove => Ok(l.files),
         other => panic!("answered {other:?}"),
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# CI smoke: every feige-bench workload for a couple of seconds against Feige, and im-1to1 and
-# idle against mosquitto and nats-server when their Debian packages can be installed. Checks
-# loss, duplicates and order (--check), not speed. Uses whatever profile is built
+# CI smoke: every feige-bench workload for a couple of seconds against Feige (files with 8 MB),
+# and im-1to1 and idle against mosquitto and nats-server when their Debian packages can be
+# installed. Checks loss, duplicates and order (--check), not speed. Uses whatever profile is built
 # (BENCH_PROFILE=debug by default, so CI reuses its test build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,6 +32,15 @@ run sync "${feige[@]}" -k 500 --conversations 10 --repeat 2
 run history "${feige[@]}" --messages 3000 --conversations 10 --pages 100 --searches 20
 run login "${feige[@]}" -d 1 --concurrency 2
 run fanout "${feige[@]}" -g 30 -s 2 -w 8 -d 1 --warmup 0.5
+# File transfers: throughput against a plain socat copy of the same bytes (its Debian package
+# is installed when missing; without it the ratios are left out), and chat latency while an
+# upload runs.
+if ! command -v socat >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        apt-get install -y -qq --no-install-recommends socat >/dev/null ||
+        echo "smoke: socat could not be installed; files runs without its ceiling" >&2
+fi
+run files "${feige[@]}" --size-mb 8 --busy-mb 16 --idle-secs 1 --chat-rate 50
 
 if install_peers; then
     start_mosquitto 11884; pids+=("$MOSQ_PID")

@@ -259,7 +259,8 @@ int32_t feige_client_shutdown(FeigeClient *client, int32_t timeout_ms);
 /**
  * Starts a request and returns at once. `method` names it (docs/sdk.md lists every method
  * with its params and result: "register", "login", "send_message", "history", "group_create",
- * "recall", "room_join", "red_packet_send"...); `params_json` is a JSON object (NULL = `{}`).
+ * "recall", "room_join", "red_packet_send", "upload_file", "cancel"...); `params_json` is a
+ * JSON object (NULL = `{}`). Transfers also queue `{"type":"progress"}` push events.
  * On success `*request_id` receives the id that its completion event (`FEIGE_EVENT_RESPONSE`)
  * will carry; exactly one completion follows every successful call, also on shutdown. Any
  * thread.

@@ -33,6 +33,13 @@ pub enum ClientError {
     /// server's certificate is not trusted or is for another name, or it does not speak TLS).
     #[error("TLS error: {0}")]
     Tls(String),
+    /// The caller cancelled the call (a file transfer's cancellation token).
+    #[error("cancelled")]
+    Cancelled,
+    /// The call's own arguments cannot work: a download range past the file's end, a path
+    /// that is not a file.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
 }
 
 impl ClientError {

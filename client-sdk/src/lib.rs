@@ -26,12 +26,18 @@ mod connection;
 mod delivery;
 mod error;
 mod link;
+mod transfer;
 mod types;
 
 pub use backoff::Backoff;
+pub use client::download::Downloaded;
+pub use client::files::{Recipient, TranscribeTarget};
+pub use client::upload::Uploaded;
 pub use client::{Client, Events, SEND_RETRY_WINDOW};
 pub use error::{code_name, ClientError};
 pub use feige_protocol::{self as protocol, pb, ErrorCode, RequestKind, ResponseResult};
+pub use tokio_util::sync::CancellationToken;
+pub use transfer::{kind_for_mime, mime_for_path, Progress, PROGRESS_INTERVAL};
 pub use types::{ClientConfig, ConnState, Event};
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::{Client, ClientConfig, ConnState, Event, Events};
 
+mod transfer;
+
 const TOKEN: [u8; 32] = [7; 32];
 
 /// One accepted connection of the fake server.

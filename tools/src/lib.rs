@@ -265,6 +265,8 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
 pub fn message_line(m: &pb::Message) -> String {
     let packet = if m.red_packet_id != 0 {
         format!("[red packet {}] ", m.red_packet_id)
+    } else if let Some(f) = &m.file {
+        format!("[file {}: {}, {} bytes] ", f.file_id, f.name, f.size)
     } else {
         String::new()
     };
@@ -330,6 +332,26 @@ pub struct MessageJson<'a> {
     /// Groups: everyone was mentioned (absent when not).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub mention_all: bool,
+    /// The file a message of kind image, file, voice, video or sticker carries (absent
+    /// otherwise): download it with `feige download FILE_ID PATH`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileJson<'a>>,
+    /// A transcribed voice message's text (absent when none).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub transcript: &'a str,
+}
+
+/// A message's file as JSON.
+#[derive(Debug, Serialize)]
+pub struct FileJson<'a> {
+    /// Its id.
+    pub file_id: String,
+    /// Its name.
+    pub name: &'a str,
+    /// Bytes.
+    pub size: u64,
+    /// Mime type.
+    pub mime: &'a str,
 }
 
 impl<'a> From<&'a pb::Message> for MessageJson<'a> {
@@ -347,6 +369,13 @@ impl<'a> From<&'a pb::Message> for MessageJson<'a> {
             recalled_by: (m.recalled_by != 0).then(|| m.recalled_by.to_string()),
             mentions: m.mentions.iter().map(u64::to_string).collect(),
             mention_all: m.mention_all,
+            file: m.file.as_ref().map(|f| FileJson {
+                file_id: f.file_id.to_string(),
+                name: &f.name,
+                size: f.size,
+                mime: &f.mime,
+            }),
+            transcript: &m.transcript,
         }
     }
 }

@@ -8,9 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::args::{GroupCmd, MessageAt, RedPacketCmd, RoomCmd, WalletCmd};
+use cli::args::{
+    DownloadArgs, GroupCmd, MessageAt, RedPacketCmd, RoomCmd, SendFileArgs, StickerCmd,
+    TranscribeArgs, UploadArgs, WalletCmd,
+};
 use cli::output::report;
-use cli::{account, chats, friends, groups, messages, receipts, red_packets, rooms, Ctx};
+use cli::{account, chats, files, friends, groups, messages, receipts, red_packets, rooms, Ctx};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -183,6 +186,33 @@ enum Command {
     Group {
         #[command(subcommand)]
         action: Option<GroupCmd>,
+    },
+    /// Upload a file (resumed where an interrupted upload of the same file stopped); prints
+    /// its file id.
+    Upload(UploadArgs),
+    /// Download a file, or a range of it, by its file id.
+    Download(DownloadArgs),
+    /// Upload a file and send it to a user, or with --group to a group.
+    SendFile(SendFileArgs),
+    /// Upload an image and make it your avatar.
+    Avatar {
+        /// The image.
+        path: PathBuf,
+    },
+    /// Turn a voice message (or with --file an uploaded audio file) into text.
+    Transcribe(TranscribeArgs),
+    /// Your stickers: list, add, remove, send [default: list them].
+    Stickers {
+        #[command(subcommand)]
+        action: Option<StickerCmd>,
+    },
+    /// Accept (or with --decline refuse) a file offered to you (`send-file --offer`).
+    Offer {
+        #[command(flatten)]
+        at: MessageAt,
+        /// Decline instead of accepting.
+        #[arg(long)]
+        decline: bool,
     },
 }
 
@@ -415,5 +445,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Receipts { at } => receipts::receipts(&ctx, at).await,
         Command::Recalls { after, limit } => receipts::recalls(&ctx, *after, *limit).await,
         Command::Group { action } => groups::group(&ctx, action.as_ref()).await,
+        Command::Upload(a) => files::upload(&ctx, a).await,
+        Command::Download(a) => files::download(&ctx, a).await,
+        Command::SendFile(a) => files::send_file(&ctx, a).await,
+        Command::Avatar { path } => files::avatar(&ctx, path).await,
+        Command::Transcribe(a) => files::transcribe(&ctx, a).await,
+        Command::Stickers { action } => files::stickers(&ctx, action.as_ref()).await,
+        Command::Offer { at, decline } => files::offer(&ctx, at, !*decline).await,
     }
 }

@@ -3,7 +3,7 @@
 //! file adds what only the SDK has: refusals, connection states and error completions.
 
 use feige_client::{ClientError, ConnState};
-pub(crate) use feige_protocol::json::params::{unhex, ParamError, Params};
+pub(crate) use feige_protocol::json::params::{ParamError, Params};
 pub(crate) use feige_protocol::json::render::*;
 use serde_json::{json, Value};
 

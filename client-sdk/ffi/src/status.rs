@@ -134,6 +134,8 @@ impl FeigeStatus {
             ClientError::Timeout => FEIGE_ERR_TIMEOUT,
             ClientError::Server { .. } => FEIGE_ERR_SERVER,
             ClientError::Protocol(_) => FEIGE_ERR_PROTOCOL,
+            ClientError::Cancelled => FEIGE_ERR_CANCELLED,
+            ClientError::Invalid(_) => FEIGE_ERR_PARAMS,
             // A kind newer than this mapping: the error JSON's message says what failed.
             _ => FEIGE_ERR_DISCONNECTED,
         }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::*;
 
+mod files;
 mod groups;
 mod receipts;
 mod rooms_red_packets;

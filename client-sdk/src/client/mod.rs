@@ -1,14 +1,18 @@
 //! The public client: [`Client`] and the [`Events`] it emits. This file holds the handle,
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
-//! [`Client::request`]; `messages` and `social` add the other requests to the same handle.
+//! [`Client::request`]; `messages`, `social` and the other files add the other requests to the
+//! same handle (`upload`, `download` and `files`: file transfers and the file requests).
 
 mod contacts;
+pub(crate) mod download;
+pub(crate) mod files;
 mod groups;
 mod messages;
 mod receipts;
 mod red_packets;
 mod rooms;
 mod social;
+pub(crate) mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use feige_protocol::{pb, ErrorCode};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::tasks::start_link;
-use super::{open, Inner, ReadEnd};
+use super::{open, Inner, LinkStatus, ReadEnd};
 use crate::backoff::Backoff;
 use crate::types::{ConnState, Event};
 use crate::ClientError;
@@ -99,6 +100,37 @@ async fn reconnect(
                 return None;
             }
             Err(e) => tracing::debug!(error = %e, "reconnect failed"),
+        }
+    }
+}
+
+impl Inner {
+    /// Waits until a connection is live: at most until `until`, and not past `cancel`.
+    ///
+    /// # Errors
+    /// [`ClientError::Closed`] when the client closed for good or no connection came in time,
+    /// [`ClientError::Cancelled`].
+    pub(crate) async fn wait_up(
+        &self,
+        until: Instant,
+        cancel: &CancellationToken,
+    ) -> Result<(), ClientError> {
+        let mut status = self.status.subscribe();
+        loop {
+            match *status.borrow_and_update() {
+                LinkStatus::Up(_) => return Ok(()),
+                LinkStatus::Dead => return Err(ClientError::Closed),
+                LinkStatus::Down => {}
+            }
+            tokio::select! {
+                changed = status.changed() => {
+                    if changed.is_err() {
+                        return Err(ClientError::Closed);
+                    }
+                }
+                () = tokio::time::sleep_until(until) => return Err(ClientError::Closed),
+                () = cancel.cancelled() => return Err(ClientError::Cancelled),
+            }
         }
     }
 }

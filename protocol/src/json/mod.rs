@@ -5,7 +5,9 @@
 pub mod method;
 pub mod params;
 pub mod render;
+mod render_files;
 mod table;
+mod table_files;
 mod table_groups;
 mod table_social;
 

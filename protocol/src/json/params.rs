@@ -211,6 +211,28 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Standard base64 with padding (RFC 4648), for file data in JSON results.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let b = [
+            group[0],
+            group.get(1).copied().unwrap_or(0),
+            group.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= group.len() {
+                s.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
 /// Bytes of a hex string, either case.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     fn digit(c: u8) -> Option<u8> {

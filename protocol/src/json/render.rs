@@ -7,6 +7,9 @@
 use serde_json::{json, Map, Value};
 
 use super::params::hex;
+pub use super::render_files::{
+    file, file_data, file_offer, files, message_fields, offer_state, transcript,
+};
 use crate::pb;
 
 /// The name of a message kind: `text`, `image`, `file`, `voice`, `video`, `sticker`,
@@ -59,6 +62,8 @@ pub fn message(m: &pb::Message) -> Map<String, Value> {
     if m.recalled_by != 0 {
         v["recalled_by"] = m.recalled_by.to_string().into();
     }
+    // A file message's file, a voice message's transcript, a file offer's state.
+    message_fields(m, &mut v);
     match v {
         // A red packet's message names its packet (for red_packet_grab / red_packet_info).
         Value::Object(mut map) if m.red_packet_id != 0 => {
@@ -475,5 +480,24 @@ mod tests {
         assert_eq!(v["seq"], "1");
         assert_eq!(v["kind"], "text");
         assert_eq!(v["sent_at"], 1_700_000_000_000_i64);
+    }
+
+    #[test]
+    fn a_file_message_carries_its_file_transcript_and_offer() {
+        let m = pb::Message {
+            kind: pb::MessageKind::Voice as i32,
+            file: Some(pb::FileInfo {
+                file_id: 9,
+                ..Default::default()
+            }),
+            transcript: "hello".into(),
+            offer: pb::FileOfferState::Pending as i32,
+            ..Default::default()
+        };
+        let v = message_push(&m);
+        assert_eq!(v["file"]["file_id"], "9");
+        assert_eq!(v["transcript"], "hello");
+        assert_eq!(v["offer"], "pending");
+        assert!(message_push(&pb::Message::default()).get("file").is_none());
     }
 }

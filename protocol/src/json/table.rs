@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::method::{answer, Method, Prepared, Serve};
 use super::params::{unhex, ParamError, Params};
 use super::render;
-use super::{table_groups, table_social};
+use super::{table_files, table_groups, table_social};
 use crate::{pb, PushKind, RequestKind as K};
 
 /// Every family's rows.
@@ -17,6 +17,7 @@ const FAMILIES: &[&[Method]] = &[
     CONVERSATIONS,
     table_groups::METHODS,
     table_social::RECEIPTS,
+    table_files::METHODS,
 ];
 
 /// Every method, in the order of `docs/sdk.md`'s families.
@@ -115,7 +116,8 @@ fn ping(_: &Params) -> Result<Prepared, ParamError> {
 }
 
 /// `send_message`: `{"to_user" | "conversation_id", "text", "client_msg_id"?, "kind"?,
-/// "mentions"?, "mention_all"?, "file_id"?, "offer"?}` →
+/// "mentions"?, "mention_all"?, "file_id"?, "offer"?}` (with a `file_id`, `text` is an
+/// optional caption) →
 /// `{"message_id","conversation_id","seq","sent_at","duplicate"}`, once stored.
 fn send_message(p: &Params) -> Result<Prepared, ParamError> {
     Ok(answer!(K::SendMessage(send_message_request(p)?), Send(ok) => render::send_ok(&ok)))
@@ -138,15 +140,21 @@ pub fn send_message_request(p: &Params) -> Result<pb::SendMessage, ParamError> {
         Some(k) => render::kind_of(&k)
             .ok_or_else(|| ParamError::params(format!("unknown message kind \"{k}\"")))?,
     };
+    // With a file, the text is an optional caption.
+    let file_id = p.opt_id("file_id")?.unwrap_or(0);
+    let text = match file_id {
+        0 => p.string("text")?,
+        _ => p.opt_string("text")?.unwrap_or_default(),
+    };
     Ok(pb::SendMessage {
         to_user,
         conversation_id,
         client_msg_id: p.opt_id("client_msg_id")?.unwrap_or(0),
         kind: kind as i32,
-        text: p.string("text")?,
+        text,
         mentions: p.ids("mentions")?,
         mention_all: p.opt_bool("mention_all")?.unwrap_or(false),
-        file_id: p.opt_id("file_id")?.unwrap_or(0),
+        file_id,
         offer: p.opt_bool("offer")?.unwrap_or(false),
     })
 }
@@ -314,7 +322,8 @@ pub fn event(push: &PushKind) -> Option<Value> {
         PushKind::MessageRecalled(r) => typed("message_recalled", render::message_recalled(r)),
         PushKind::RoomMessage(m) => typed("room_message", render::room_message(m)),
         PushKind::RedPacketGrabbed(g) => typed("red_packet_grabbed", render::grabbed(g)),
-        _ => return None,
+        PushKind::Transcribed(t) => typed("transcribed", render::transcript(t)),
+        PushKind::FileOfferAnswered(o) => typed("file_offer_answered", render::file_offer(o)),
     })
 }
 

@@ -24,7 +24,7 @@ pub(crate) async fn add(me: Caller, r: pb::AddSticker) -> Reply {
         .writer
         .call(move |c| blobs::add_sticker(c, user, id, cap, now))
         .await?;
-    list(me).await
+    Ok(ResponseResult::StickerAdd(sticker_list(&me).await?))
 }
 
 /// Serves `RemoveSticker`; answers the list.
@@ -41,18 +41,24 @@ pub(crate) async fn remove(me: Caller, r: pb::RemoveSticker) -> Reply {
             "this file is not one of your stickers",
         ));
     }
-    list(me).await
+    Ok(ResponseResult::StickerRemove(sticker_list(&me).await?))
 }
 
 /// Serves `ListStickers`: the caller's stickers, newest first.
 pub(crate) async fn list(me: Caller) -> Reply {
+    Ok(ResponseResult::Stickers(sticker_list(&me).await?))
+}
+
+/// The caller's stickers, newest first: the answer of all three requests, each in its own
+/// response field.
+async fn sticker_list(me: &Caller) -> Result<pb::FileList, RequestError> {
     let user = me.user;
     let files = me
         .shared
         .store
         .read(move |c| blobs::stickers(c, user))
         .await?;
-    Ok(ResponseResult::Stickers(pb::FileList {
+    Ok(pb::FileList {
         files: files.iter().map(convert::file_info).collect(),
-    }))
+    })
 }

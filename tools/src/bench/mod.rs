@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod costs;
 pub mod crash;
 pub mod fanout;
+pub mod files;
 pub mod group;
 pub mod history;
 pub mod idle;

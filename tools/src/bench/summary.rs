@@ -23,6 +23,8 @@ const SHAPE: &[&str] = &[
     "connections",
     "messages",
     "conversations",
+    "size_mb",
+    "busy_mb",
 ];
 
 /// Figures shown per workload: (field, heading).
@@ -74,6 +76,23 @@ fn columns(workload: &str) -> &'static [(&'static str, &'static str)] {
             ("search_p99_ms", "search p99 ms"),
         ],
         "login" => &[("logins_per_s", "logins/s"), ("resumes_per_s", "resumes/s")],
+        "files" => &[
+            ("upload_mb_s", "upload MB/s"),
+            ("download_mb_s", "download MB/s"),
+            ("socat_mb_s", "socat MB/s"),
+            ("upload_ratio", "upload ÷ socat"),
+            ("download_ratio", "download ÷ socat"),
+            ("idle_p50_ms", "chat p50 idle ms"),
+            ("idle_p99_ms", "chat p99 idle ms"),
+            ("busy_p50_ms", "chat p50 busy ms"),
+            ("busy_p99_ms", "chat p99 busy ms"),
+            ("p99_ratio", "p99 busy ÷ idle"),
+            ("busy_upload_mb_s", "busy upload MB/s"),
+            ("upload_client_cpu_s", "upload client CPU s"),
+            ("upload_server_cpu_s", "upload server CPU s"),
+            ("download_client_cpu_s", "download client CPU s"),
+            ("download_server_cpu_s", "download server CPU s"),
+        ],
         _ => &[],
     }
 }

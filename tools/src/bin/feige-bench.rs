@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use feige_tools::bench::{self, crash, fanout, history, idle, im, login, sync, TargetArgs};
+use feige_tools::bench::{self, crash, fanout, files, history, idle, im, login, sync, TargetArgs};
 
 /// Load generator for Feige and, side by side, MQTT (mosquitto) and core NATS (nats-server).
 #[derive(Debug, Parser)]
@@ -59,6 +59,14 @@ enum Command {
         target: TargetArgs,
         #[command(flatten)]
         args: history::HistoryArgs,
+    },
+    /// File upload and download throughput against a plain socat copy, and chat latency
+    /// while a large upload runs, against idle.
+    Files {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        args: files::FilesArgs,
     },
     /// Password logins per second and token resumes per second.
     Login {
@@ -159,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Sync { target, args } => (target, Box::pin(sync::run(target, args))),
             Command::History { target, args } => (target, Box::pin(history::run(target, args))),
             Command::Login { target, args } => (target, Box::pin(login::run(target, args))),
+            Command::Files { target, args } => (target, Box::pin(files::run(target, args))),
             Command::Seed { target, users } => (target, Box::pin(seed(target, *users))),
             Command::Summary { .. } | Command::CrashLoop { .. } => unreachable!("handled above"),
         };

@@ -1,5 +1,6 @@
 //! The arguments of the later command families (`group`, `room`, `redpacket`, `wallet`,
-//! `recall`/`receipts`), parsed by clap in `main.rs` and run by their files in `cli/`.
+//! `recall`/`receipts`, and the file commands `upload`, `download`, `send-file`, `avatar`,
+//! `transcribe`), parsed by clap in `main.rs` and run by their files in `cli/`.
 
 use clap::Subcommand;
 
@@ -232,6 +233,110 @@ pub(crate) enum GroupCmd {
         /// Refuse or decline instead of approving.
         #[arg(long)]
         reject: bool,
+    },
+}
+
+/// `feige upload`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct UploadArgs {
+    /// The file to upload.
+    pub(crate) path: std::path::PathBuf,
+    /// Its mime type [default: from its extension].
+    #[arg(long)]
+    pub(crate) mime: Option<String>,
+    /// The name others see [default: its file name].
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+}
+
+/// `feige download`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DownloadArgs {
+    /// The file id.
+    pub(crate) file_id: u64,
+    /// Where to write it (through PATH.part, continued if an earlier download left one).
+    pub(crate) path: std::path::PathBuf,
+    /// First byte to download.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) offset: u64,
+    /// Bytes to download [default: to the end].
+    #[arg(long)]
+    pub(crate) length: Option<u64>,
+}
+
+/// `feige send-file`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SendFileArgs {
+    /// Recipient: a user id or a username; with --group, the group id.
+    #[arg(value_name = "USER")]
+    pub(crate) who: String,
+    /// The file to upload and send.
+    pub(crate) path: std::path::PathBuf,
+    /// USER is a group id.
+    #[arg(long)]
+    pub(crate) group: bool,
+    /// image, file, voice or video [default: from the mime type].
+    #[arg(long)]
+    pub(crate) kind: Option<String>,
+    /// Its mime type [default: from its extension].
+    #[arg(long)]
+    pub(crate) mime: Option<String>,
+    /// A caption.
+    #[arg(long, default_value = "")]
+    pub(crate) caption: String,
+    /// Send it as an offer the recipients accept before downloading (file and video).
+    #[arg(long)]
+    pub(crate) offer: bool,
+}
+
+/// `feige transcribe`: a voice message (USER|CONVERSATION SEQ) or an uploaded file (--file).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TranscribeArgs {
+    /// The other user (a user id or a username), or with --conversation a conversation id.
+    #[arg(
+        value_name = "USER|CONVERSATION",
+        requires = "seq",
+        conflicts_with = "file"
+    )]
+    pub(crate) target: Option<String>,
+    /// The voice message's sequence number.
+    pub(crate) seq: Option<u64>,
+    /// TARGET is a conversation id (a group's, say).
+    #[arg(long)]
+    pub(crate) conversation: bool,
+    /// Transcribe this uploaded audio file instead of a message.
+    #[arg(long, value_name = "FILE_ID", required_unless_present = "target")]
+    pub(crate) file: Option<u64>,
+    /// "en" or "zh" [default: the server's engine].
+    #[arg(long, default_value = "")]
+    pub(crate) language: String,
+}
+
+/// `feige stickers`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StickerCmd {
+    /// Your stickers, newest first.
+    List,
+    /// Save an image (a file id you may read) as a sticker.
+    Add {
+        /// The image's file id.
+        file_id: u64,
+    },
+    /// Remove one of your stickers.
+    Remove {
+        /// Its file id.
+        file_id: u64,
+    },
+    /// Send one of your stickers to a user, or with --group to a group.
+    Send {
+        /// Recipient: a user id or a username; with --group, the group id.
+        #[arg(value_name = "USER")]
+        who: String,
+        /// The sticker's file id.
+        file_id: u64,
+        /// USER is a group id.
+        #[arg(long)]
+        group: bool,
     },
 }
 

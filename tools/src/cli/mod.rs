@@ -5,6 +5,7 @@ pub(crate) mod account;
 pub(crate) mod args;
 pub(crate) mod chats;
 pub(crate) mod contacts;
+pub(crate) mod files;
 pub(crate) mod friends;
 pub(crate) mod groups;
 pub(crate) mod messages;

@@ -68,6 +68,8 @@ pub(super) fn describe(e: &anyhow::Error) -> (String, String) {
                 ClientError::Closed => "CLOSED",
                 ClientError::Protocol(_) => "PROTOCOL",
                 ClientError::Tls(_) => "TLS",
+                ClientError::Cancelled => "CANCELLED",
+                ClientError::Invalid(_) => "INVALID_ARGUMENT",
                 _ => "ERROR",
             };
             return (code.to_owned(), text);

@@ -10,7 +10,7 @@ use super::{user_id, with_client, Ctx};
 
 /// The conversation `at` names: its id, or the 1:1 conversation with the user (found through
 /// its newest message).
-async fn conversation(client: &Client, at: &MessageAt) -> anyhow::Result<u64> {
+pub(super) async fn conversation(client: &Client, at: &MessageAt) -> anyhow::Result<u64> {
     if at.conversation {
         return at
             .target

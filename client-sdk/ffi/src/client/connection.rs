@@ -114,6 +114,12 @@ async fn forward(shared: &Shared, event: Event) {
         Event::MessageRecalled(r) => {
             social(shared, "message_recalled", json::message_recalled(&r)).await;
         }
+        Event::Transcribed(t) => {
+            social(shared, "transcribed", json::transcript(&t)).await;
+        }
+        Event::FileOfferAnswered(o) => {
+            social(shared, "file_offer_answered", json::file_offer(&o)).await;
+        }
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }

@@ -97,12 +97,16 @@ async fn issue(shared: &Arc<Shared>, q: Queued, client: &Client) {
     let Queued {
         call,
         deadline,
-        client: slot,
+        unbounded,
+        slot,
+        cancel,
         done,
     } = q;
-    let _ = slot.set(client.clone());
+    let _ = slot.client.set(client.clone());
+    let _ = slot.id.set(done.id);
     let bounded = shared.clone();
-    let mut fut: Call = Box::pin(async move { bounded.bounded(call, deadline).await });
+    let limit = (!unbounded).then_some(deadline);
+    let mut fut: Call = Box::pin(async move { bounded.bounded(call, limit, cancel).await });
     let first = std::future::poll_fn(|cx| {
         Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
             fut.as_mut().poll(cx)
@@ -118,8 +122,8 @@ async fn issue(shared: &Arc<Shared>, q: Queued, client: &Client) {
                 done.finish(reply);
             });
             // Kept for shutdown unless the request completed (or was cancelled) meanwhile.
-            if let Some(slot) = lock(&shared.requests).live.get_mut(&id) {
-                *slot = Some(task.abort_handle());
+            if let Some(live) = lock(&shared.requests).live.get_mut(&id) {
+                live.abort = Some(task.abort_handle());
             }
         }
         Err(_) => done.panicked(),

@@ -20,7 +20,7 @@ mod shared;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use feige_client::ClientConfig;
@@ -31,9 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use self::connection::run_connection;
 use self::dispatch::run_dispatcher;
-use self::shared::{lock, Completion, Queued, Requests, Shared};
+use self::shared::{lock, Completion, Live, Queued, Requests, Shared};
 use crate::json::{Params, Refusal};
-use crate::methods::{self, Conn};
+use crate::methods::{self, Conn, Host, Slot};
 use crate::queue::{EventQueue, FeigeEvent};
 use crate::status::FeigeStatus;
 
@@ -131,8 +131,11 @@ impl FeigeClient {
         let params = Params::parse(params)?;
         let deadline = tokio::time::Instant::now()
             + methods::time_limit(name, self.shared.config.request_timeout);
-        let client = Arc::new(OnceLock::new());
-        let call = methods::prepare(name, &params, Conn::new(client.clone()))
+        let slot = Arc::new(Slot::default());
+        let cancel = CancellationToken::new();
+        let host: Arc<dyn Host> = self.shared.clone();
+        let conn = Conn::new(slot.clone(), host, cancel.clone());
+        let call = methods::prepare(name, &params, conn)
             .ok_or_else(unknown)?
             .map_err(|e| Refusal {
                 message: format!("{name}: {}", e.message),
@@ -159,7 +162,9 @@ impl FeigeClient {
         let queued = Queued {
             call,
             deadline,
-            client,
+            unbounded: methods::unbounded(name),
+            slot,
+            cancel: cancel.clone(),
             done,
         };
         if let Err(mpsc::error::SendError(mut q)) = reqs.queue.send(queued) {
@@ -167,7 +172,13 @@ impl FeigeClient {
             q.done.done = true;
             return Err(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN));
         }
-        reqs.live.insert(id, None);
+        reqs.live.insert(
+            id,
+            Live {
+                abort: None,
+                cancel,
+            },
+        );
         Ok(id)
     }
 

@@ -2,7 +2,7 @@
 //! connected client, the event queue, and the [`Completion`] each request ends with.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use feige_client::{Client, ClientConfig, ClientError, ConnState};
 use serde_json::Value;
@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::json;
-use crate::methods::{Call, Reply};
+use crate::methods::{Call, Host, Reply, Slot};
 use crate::queue::{EventQueue, FeigeEvent, Wake};
 use crate::status::FeigeStatus;
 
@@ -25,17 +25,29 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(super) struct Requests {
     pub(super) shut_down: bool,
     pub(super) next_id: u64,
-    pub(super) live: HashMap<u64, Option<AbortHandle>>,
+    pub(super) live: HashMap<u64, Live>,
     /// To the dispatcher, in id order.
     pub(super) queue: mpsc::UnboundedSender<Queued>,
+}
+
+/// A request in flight.
+pub(super) struct Live {
+    /// Its task, once the dispatcher gave it one (for shutdown).
+    pub(super) abort: Option<AbortHandle>,
+    /// Its cancellation (the `cancel` method).
+    pub(super) cancel: CancellationToken,
 }
 
 /// An accepted request waiting for the dispatcher.
 pub(super) struct Queued {
     pub(super) call: Call,
+    /// Until when it may wait for a connection, and (unless `unbounded`) run.
     pub(super) deadline: Instant,
-    /// Where the dispatcher puts the client the call runs on.
-    pub(super) client: Arc<OnceLock<Client>>,
+    /// A transfer: bound by `deadline` only while it waits for a connection.
+    pub(super) unbounded: bool,
+    /// Where the dispatcher puts the client the call runs on, and its request id.
+    pub(super) slot: Arc<Slot>,
+    pub(super) cancel: CancellationToken,
     pub(super) done: Completion,
 }
 
@@ -57,11 +69,28 @@ impl Shared {
     /// while it waited for a connection: one bound for both. Past it the call fails with
     /// DISCONNECTED when there is no connection at that moment, else with TIMEOUT (the SDK's
     /// own request timeout started later, so this comes first).
-    pub(super) async fn bounded(&self, call: Call, deadline: tokio::time::Instant) -> Reply {
-        match tokio::time::timeout_at(deadline, call).await {
-            Ok(reply) => reply,
-            Err(_) if self.current.borrow().is_none() => Err(ClientError::Closed),
-            Err(_) => Err(ClientError::Timeout),
+    /// A transfer (`deadline` `None`) runs unbounded. Either ends at once with
+    /// [`ClientError::Cancelled`] when `cancel` fires.
+    pub(super) async fn bounded(
+        &self,
+        call: Call,
+        deadline: Option<Instant>,
+        cancel: CancellationToken,
+    ) -> Reply {
+        let run = async {
+            match deadline {
+                None => call.await,
+                Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
+                    Ok(reply) => reply,
+                    Err(_) if self.current.borrow().is_none() => Err(ClientError::Closed),
+                    Err(_) => Err(ClientError::Timeout),
+                },
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(ClientError::Cancelled),
+            reply = run => reply,
         }
     }
 
@@ -99,7 +128,8 @@ impl Shared {
             return None;
         }
         reqs.shut_down = true;
-        let mut live: Vec<(u64, Option<AbortHandle>)> = reqs.live.drain().collect();
+        let mut live: Vec<(u64, Option<AbortHandle>)> =
+            reqs.live.drain().map(|(id, l)| (id, l.abort)).collect();
         live.sort_unstable_by_key(|(id, _)| *id);
         let cancelled = json::error(
             FeigeStatus::FEIGE_ERR_CANCELLED.name(),
@@ -115,6 +145,34 @@ impl Shared {
 
     pub(super) fn push_state(&self, s: ConnState) {
         self.queue.push(FeigeEvent::state(&json::state(s)));
+    }
+}
+
+impl Host for Shared {
+    fn progress(&self, id: u64, done: u64, total: u64) {
+        let wake = {
+            let reqs = lock(&self.requests);
+            if !reqs.live.contains_key(&id) {
+                return;
+            }
+            let json = json::typed(
+                "progress",
+                serde_json::json!({ "request_id": id.to_string(), "done": done, "total": total }),
+            );
+            // Under the lock, so it never follows the request's completion.
+            self.queue.push_quiet(FeigeEvent::push(&json), false)
+        };
+        self.queue.wake(wake);
+    }
+
+    fn cancel(&self, id: u64) -> bool {
+        match lock(&self.requests).live.get(&id) {
+            Some(live) => {
+                live.cancel.cancel();
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -32,7 +32,7 @@ fn login(p: &Params, conn: Conn) -> Result<Call, Refusal> {
 
 /// `resume`: `{"token"}` (hex, from `login`) → the session, as `login`.
 fn resume(p: &Params, conn: Conn) -> Result<Call, Refusal> {
-    let token = json::unhex(&p.string("token")?)
+    let token = crate::encoding::unhex(&p.string("token")?)
         .ok_or_else(|| Refusal::params("\"token\" must be the hex string that login returned"))?;
     call(async move {
         let session = conn.client().await?.resume(&token).await?;

@@ -2,13 +2,15 @@
 //! (`feige_protocol::json`), each served by its one request through the Rust client, except
 //! the few this SDK serves itself ([`custom`]): those that keep client state (login, resume,
 //! profile, revoked session), resend (`room_send`, `red_packet_send` with a generated
-//! `client_msg_id`), check a nonce (`ping`) or page through a whole sync.
+//! `client_msg_id`), check a nonce (`ping`) or page through a whole sync; and the transfers
+//! and `cancel` ([`files`]: the table's local rows of files, with progress events and
+//! cancellation).
 //!
 //! A method's params are read synchronously — so bad params are refused by `feige_call`
 //! itself, before a request id is handed out — and the returned future performs the call on
 //! the SDK's runtime and yields the result JSON. To add a method: add its row to the shared
-//! table (and `docs/sdk.md`); a custom handler joins [`custom::METHODS`] only when one request
-//! does not do. A family's file takes what a method is from `base`, not from this file, so
+//! table (and `docs/sdk.md`); a custom handler joins [`custom::METHODS`] (or, for files,
+//! [`files::METHODS`]) only when one request does not do. A family's file takes what a method is from `base`, not from this file, so
 //! no import cycle forms.
 
 use std::time::Duration;
@@ -20,9 +22,22 @@ use crate::json::{Params, Refusal};
 
 mod base;
 mod custom;
+pub(crate) mod files;
 
-use base::call;
-pub(crate) use base::{Call, Conn, Reply};
+use base::{call, Method};
+pub(crate) use base::{Call, Conn, Host, Reply, Slot};
+
+/// The handlers of this SDK's own, by name: [`custom`]'s, then the local methods of files.
+const HANDLERS: &[&[(&str, Method)]] = &[custom::METHODS, files::METHODS];
+
+/// The handler of this SDK's own for `name`, if it has one.
+fn handler(name: &str) -> Option<Method> {
+    HANDLERS
+        .iter()
+        .flat_map(|h| h.iter())
+        .find(|(n, _)| *n == name)
+        .map(|(_, m)| *m)
+}
 
 /// Whether `name` is a method of `feige_call`.
 pub(crate) fn exists(name: &str) -> bool {
@@ -32,7 +47,7 @@ pub(crate) fn exists(name: &str) -> bool {
 /// The call of method `name` with `params`; `None` for an unknown method.
 pub(crate) fn prepare(name: &str, params: &Params, conn: Conn) -> Option<Result<Call, Refusal>> {
     let row = table::find(name)?;
-    if let Some((_, custom)) = custom::METHODS.iter().find(|(n, _)| *n == name) {
+    if let Some(custom) = handler(name) {
         return Some(custom(params, conn));
     }
     match row.serve {
@@ -67,6 +82,13 @@ pub(crate) fn time_limit(name: &str, request_timeout: Duration) -> Duration {
     }
 }
 
+/// Whether `name` is a transfer: its time limit bounds only its wait for a connection, and
+/// once issued it runs until done, failed or cancelled (each of its requests has the request
+/// timeout).
+pub(crate) fn unbounded(name: &str) -> bool {
+    files::TRANSFERS.contains(&name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,13 +97,13 @@ mod tests {
     /// cannot serve by one request has one.
     #[test]
     fn custom_handlers_cover_the_local_rows() {
-        for (name, _) in custom::METHODS {
+        for (name, _) in HANDLERS.iter().flat_map(|h| h.iter()) {
             assert!(exists(name), "{name} is not in the shared table");
         }
         for row in table::methods() {
             if let Serve::Local(_) = row.serve {
                 assert!(
-                    custom::METHODS.iter().any(|(n, _)| *n == row.name),
+                    handler(row.name).is_some(),
                     "{} needs a custom handler",
                     row.name
                 );
