@@ -297,7 +297,9 @@ impl Handler {
     /// does not read.
     async fn say_goodbye(&mut self, code: ErrorCode) {
         self.conn.rx.hold();
-        self.conn.push_kicked(code, code.describe().to_owned());
+        let reason = self.conn.shared.connections.take_reason(self.conn.conn_id);
+        let reason = reason.unwrap_or_else(|| code.describe().to_owned());
+        self.conn.push_kicked(code, reason);
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             let _ = write_all(&self.stream, &self.conn.wbuf).await;
             let _ = self.stream.shutdown_write();

@@ -4,7 +4,9 @@
 //! socket; [`Server::run`] serves until the shutdown future completes, then drains gracefully.
 
 pub mod account;
+pub mod bans;
 pub mod config;
+pub mod connections;
 pub mod control;
 mod convert;
 pub mod error;
@@ -12,6 +14,8 @@ mod files;
 mod handler;
 pub mod limits;
 mod listener;
+mod moderation;
+mod notices;
 pub mod outbox;
 mod presence;
 mod request;
@@ -104,6 +108,12 @@ pub(crate) struct Shared {
     pub files: files::Files,
     /// Speech-to-text: the engines' worker threads.
     pub speech: speech::Speech,
+    /// The logged-in connections as admins list them, and admins' kick reasons.
+    pub connections: connections::Connections,
+    /// Banned address ranges (checked at accept and login).
+    pub bans: bans::Bans,
+    /// Users an admin disabled, mirrored from the store for the login check.
+    pub disabled: dashmap::DashSet<feige_storage::UserId>,
 }
 
 /// A bound, not yet running server.
@@ -178,6 +188,7 @@ impl Server {
         let speech = tokio::task::spawn_blocking(move || speech::Speech::start(&speech_config))
             .await
             .map_err(|_| ServerError::StartupTask)??;
+        let (bans, disabled) = moderation::load(&store).await?;
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -197,6 +208,9 @@ impl Server {
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
                 speech,
+                connections: connections::Connections::default(),
+                bans,
+                disabled,
             }),
         })
     }

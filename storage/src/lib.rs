@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+pub mod admin;
 pub mod blobs;
 pub mod contacts;
 mod db;
@@ -14,6 +15,7 @@ pub mod group;
 pub mod indexer;
 mod int;
 pub mod message;
+pub mod notifications;
 mod options;
 mod pairs;
 pub mod receipts;

@@ -11,11 +11,12 @@ mod contacts;
 mod download;
 mod groups;
 mod message;
+mod notifications;
 mod offers;
 mod profile;
 mod receipts;
 pub(crate) mod red_packet;
-mod rooms;
+pub(crate) mod rooms;
 mod social;
 mod speech;
 mod stickers;
@@ -169,6 +170,13 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::Stickers(_) => spawn(conn, rid, page, stickers::list).await,
         RequestKind::FileOfferAnswer(r) => {
             spawn(conn, rid, SMALL_REPLY, |me| offers::answer(me, r)).await
+        }
+        // System notifications.
+        RequestKind::Notifications(r) => {
+            spawn(conn, rid, page, |me| notifications::list(me, r)).await
+        }
+        RequestKind::NotificationRead(r) => {
+            spawn(conn, rid, SMALL_REPLY, |me| notifications::mark_read(me, r)).await
         }
         // Speech-to-text: on the speech workers; the reply holds at most max_text_len bytes.
         RequestKind::Transcribe(r) => {
