@@ -299,7 +299,7 @@ const MIGRATIONS: &[&str] = &[
     crate::blobs::migration::MIGRATION,
     // 20: disabled and pending accounts, system notifications and their read state, address
     // bans (`admin`).
-    crate::admin::MIGRATION,
+    crate::admin::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

@@ -1,42 +1,14 @@
 //! Admin operations on accounts (disable, enable, approve, reset a password, list) and the
-//! address bans; migration 20 with the notifications' tables ([`crate::notifications`]).
+//! address bans. Migration 20 (with the notifications' tables) is in [`migration`].
 //! Writes run through [`crate::Writer::call`].
+
+pub(crate) mod migration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::account::{user_row, UserRecord, USER_COLUMNS};
 use crate::int::{get_u64, Uint};
 use crate::{now_ms, StorageError, UserId};
-
-/// Migration 20: account states, system notifications with their read state, address bans.
-pub(crate) const MIGRATION: &str = "
-    ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE users ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
-    -- recipient NULL: a notice to everyone (one row, whatever the number of users).
-    CREATE TABLE notifications (
-        id            INTEGER PRIMARY KEY AUTOINCREMENT,
-        recipient     INTEGER,
-        sender_id     INTEGER NOT NULL DEFAULT 0,
-        title         TEXT NOT NULL,
-        body          TEXT NOT NULL,
-        created_at_ms INTEGER NOT NULL
-    );
-    CREATE INDEX notifications_by_recipient ON notifications(recipient, id);
-    -- Everything up to read_up_to is read for the user; above it, the rows of notification_marks.
-    CREATE TABLE notification_cursors (
-        user_id    INTEGER PRIMARY KEY,
-        read_up_to INTEGER NOT NULL
-    );
-    CREATE TABLE notification_marks (
-        user_id         INTEGER NOT NULL,
-        notification_id INTEGER NOT NULL,
-        PRIMARY KEY (user_id, notification_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE address_bans (
-        cidr          TEXT PRIMARY KEY,
-        reason        TEXT NOT NULL,
-        created_at_ms INTEGER NOT NULL
-    ) WITHOUT ROWID;";
 
 /// A change of an account's state by an admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
