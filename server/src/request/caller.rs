@@ -222,9 +222,11 @@ impl Conn {
     /// user's last.
     pub(crate) fn leave_sessions(&mut self) {
         if let State::LoggedIn(login) = &self.state {
-            self.shared.connections.remove(self.conn_id);
             self.shared.rooms.leave_all(self.conn_id);
-            if self.shared.sessions.remove(login.user, self.conn_id) {
+            let last = self.shared.sessions.remove(login.user, self.conn_id);
+            // After the session map: a kick reason noted for this connection is dropped too.
+            self.shared.connections.remove(self.conn_id);
+            if last {
                 crate::presence::changed(&self.shared, login.user);
             }
         }
