@@ -69,7 +69,7 @@ pub(crate) async fn post(
         push_to_everyone(shared, &record);
         shared
             .store
-            .read(|c| Ok(feige_storage::admin::list_users(c, "", 0, 0)?.1))
+            .read(feige_storage::admin::count_users)
             .await?
     } else {
         for (user, id) in &rows {

@@ -68,6 +68,17 @@ fn user_by_id(c: &Connection, user: UserId) -> Result<UserRecord, StorageError> 
         .ok_or(StorageError::UnknownUser)
 }
 
+/// How many users there are.
+///
+/// # Errors
+/// Database errors.
+pub fn count_users(c: &Connection) -> Result<u64, StorageError> {
+    let n: i64 = c
+        .prepare_cached("SELECT COUNT(*) FROM users")?
+        .query_row([], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// The ids of the disabled users.
 ///
 /// # Errors
