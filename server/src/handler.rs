@@ -17,6 +17,7 @@ use feige_protocol::frame::{self, FrameError};
 use feige_protocol::ErrorCode;
 use tokio::time::Instant;
 
+use crate::connections::Transport;
 use crate::error::RequestError;
 use crate::request;
 use crate::request::caller::{Conn, Flow, State};
@@ -71,11 +72,24 @@ pub(crate) fn serve<G: Send + 'static>(
     peer_addr: SocketAddr,
     guards: G,
 ) -> impl Future<Output = ()> + Send + 'static {
+    serve_as(shared, stream, (conn_id, peer_addr, Transport::Tcp), guards)
+}
+
+/// [`serve`] for a connection that came by `transport` (the WebSocket gateway's), as the
+/// admin's connection list shows it.
+pub(crate) fn serve_as<G: Send + 'static>(
+    shared: Arc<Shared>,
+    stream: Socket,
+    (conn_id, peer_addr, transport): (u64, SocketAddr, Transport),
+    guards: G,
+) -> impl Future<Output = ()> + Send + 'static {
     let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
+    let mut conn = Conn::new(shared, conn_id, peer_addr, tx, rx);
+    conn.transport = transport;
     let mut h = Handler {
-        conn: Conn::new(shared, conn_id, peer_addr, tx, rx),
+        conn,
         stream,
         rbuf: BytesMut::new(),
         intake: Intake::Open,

@@ -67,10 +67,7 @@ pub(crate) async fn post(
         .await?;
     let recipients = if everyone {
         push_to_everyone(shared, &record);
-        shared
-            .store
-            .read(feige_storage::admin::count_users)
-            .await?
+        shared.store.read(feige_storage::admin::count_users).await?
     } else {
         for (user, id) in &rows {
             let n = NotificationRecord {

@@ -9,6 +9,8 @@ mod api;
 pub(crate) mod auth;
 mod params;
 pub(crate) mod reply;
+mod ws;
+mod ws_json;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .merge(api::routes())
         .merge(admin::routes())
         .merge(admin_notices::routes())
+        .merge(ws::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
