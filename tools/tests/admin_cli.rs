@@ -18,6 +18,7 @@ async fn users_notices_kicks_and_bans() {
         .await
         .unwrap();
     let alice = r[0]["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(r[0]["pending"], false);
     feige(&addr, st, Some("alice"), &["login"]).await.unwrap();
     let admin = |args: &[&str]| {
         let mut all = vec!["admin", "--http", &http, "--token", ADMIN];
