@@ -271,3 +271,45 @@ async fn every_method_of_the_table_is_a_command() {
     }
     s.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_http_listener_answers_json_and_counts_websockets_apart() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let get = |path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: feige\r\nConnection: close\r\n\r\n").into_bytes()
+    };
+    let mut c = tokio::net::TcpStream::connect(s.http_addr()).await.unwrap();
+    c.write_all(&get("/no/such/page")).await.unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        v,
+        json!({ "code": 404, "msg": "no such endpoint", "data": {} })
+    );
+    // /ws without the upgrade headers is refused, not upgraded.
+    let mut c = tokio::net::TcpStream::connect(s.http_addr()).await.unwrap();
+    c.write_all(&get("/ws")).await.unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert_eq!(s.handle.ws_connections(), 0);
+    // A TCP client is not counted as a WebSocket; a WebSocket is, until it closes.
+    sdk::register(&s.addr(), "alice").await;
+    let (tcp, _) = sdk::login(&s.addr(), "alice", "desktop").await;
+    let (ws, _) = Ws::login(&s.http_addr(), "alice", PASSWORD).await;
+    assert_eq!(s.handle.ws_connections(), 1);
+    drop(ws);
+    for _ in 0..100 {
+        if s.handle.ws_connections() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.handle.ws_connections(), 0);
+    tcp.close().await;
+    s.handle.shutdown().await;
+}

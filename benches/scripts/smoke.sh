@@ -19,13 +19,14 @@ trap cleanup EXIT
 results=$BENCH_TMP/smoke.jsonl
 run() { echo "+ feige-bench $*" >&2; "$bench" --check "$@" --json --time-limit 120 >>"$results"; }
 
-start_feige "$BENCH_TMP/feige" process 17901
+FEIGE_HTTP_LISTEN=127.0.0.1:17902 start_feige "$BENCH_TMP/feige" process 17901
 pids+=("$FEIGE_PID")
 feige=(--target feige --addr 127.0.0.1:17901 --server-pid "$FEIGE_PID" --accounts "$BENCH_TMP/feige/accounts")
 run im-1to1 "${feige[@]}" -c 20 -w 8 -d 2 --warmup 0.5 --store fresh --timeline "$BENCH_TMP/timeline.csv"
 # The delivery timeline: a header and one line per 50 ms window of the 2 s measured.
 [ "$(wc -l <"$BENCH_TMP/timeline.csv")" -ge 30 ] || { echo "smoke: short timeline" >&2; exit 1; }
 run im-1to1 "${feige[@]}" -c 20 --rate 400 -d 2 --warmup 0.5
+run im-1to1 "${feige[@]}" --ws 127.0.0.1:17902 -c 20 -w 8 -d 2 --warmup 0.5
 run idle "${feige[@]}" -n 300 --users 20 --sources 3 --hold 1
 run sync "${feige[@]}" -k 500 --conversations 10 --repeat 2
 run history "${feige[@]}" --messages 3000 --conversations 10 --pages 100 --searches 20

@@ -27,6 +27,8 @@ fn start(dir: &std::path::Path) -> Proc {
         .args([
             "--listen",
             "127.0.0.1:0",
+            "--http-listen",
+            "off",
             "--log",
             "warn",
             "--dm-policy",

@@ -251,10 +251,15 @@ async fn outbound(
 ) {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut kicked: Option<ErrorCode> = None;
+    // Until the inbound half is gone.
+    let mut local_open = true;
     loop {
         tokio::select! {
-            msg = local.recv() => {
-                let Some(msg) = msg else { continue };
+            msg = local.recv(), if local_open => {
+                let Some(msg) = msg else {
+                    local_open = false;
+                    continue;
+                };
                 let closing = matches!(msg, Message::Close(_));
                 if sink.send(msg).await.is_err() || closing {
                     return;

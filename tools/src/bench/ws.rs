@@ -125,7 +125,9 @@ pub async fn run(
     r.insert("latency_p99_ms".into(), r3(q(0.99)));
     let sent = shared.sent.load(Ordering::Relaxed);
     r.insert("sent".into(), sent.into());
-    r.insert("acked".into(), shared.acked.load(Ordering::Relaxed).into());
+    let acked = shared.acked.load(Ordering::Relaxed);
+    r.insert("acked".into(), acked.into());
+    r.insert("unacked".into(), sent.saturating_sub(acked).into());
     let lost = sent.saturating_sub(shared.delivered.load(Ordering::Relaxed));
     r.insert("lost".into(), lost.into());
     r.insert("server_cpu_pct".into(), server_cpu.map_or(Value::Null, r3));
@@ -174,6 +176,36 @@ async fn client(
     let mut last_heartbeat = Instant::now();
     loop {
         let credit = &shared.credit[idx];
+        while *phase.borrow() == Phase::Run && credit.n.load(Ordering::Relaxed) > 0 {
+            credit.n.fetch_sub(1, Ordering::Relaxed);
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut to = (rng % n as u64) as usize;
+            if to == idx {
+                to = (to + 1) % n;
+            }
+            seq += 1;
+            let now = shared.epoch.elapsed().as_micros();
+            let mut text = format!("{now}:{idx}:{seq}:");
+            text.extend(std::iter::repeat_n(
+                'x',
+                100usize.saturating_sub(text.len()),
+            ));
+            let req = json!({
+                "seq": seq.to_string(),
+                "cmd": "send_message",
+                "data": { "to_user": shared.ids[to].to_string(), "text": text },
+            });
+            sink.feed(Message::text(req.to_string())).await?;
+            shared.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        if last_heartbeat.elapsed() > Duration::from_secs(10) {
+            last_heartbeat = Instant::now();
+            let hb = json!({ "seq": "hb", "cmd": "heartbeat" });
+            sink.feed(Message::text(hb.to_string())).await?;
+        }
+        sink.flush().await?;
         tokio::select! {
             msg = stream.next() => {
                 let Some(msg) = msg else { bail!("client {idx}: closed") };
@@ -210,35 +242,5 @@ async fn client(
                 }
             }
         }
-        while *phase.borrow() == Phase::Run && credit.n.load(Ordering::Relaxed) > 0 {
-            credit.n.fetch_sub(1, Ordering::Relaxed);
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let mut to = (rng % n as u64) as usize;
-            if to == idx {
-                to = (to + 1) % n;
-            }
-            seq += 1;
-            let now = shared.epoch.elapsed().as_micros();
-            let mut text = format!("{now}:{idx}:{seq}:");
-            text.extend(std::iter::repeat_n(
-                'x',
-                100usize.saturating_sub(text.len()),
-            ));
-            let req = json!({
-                "seq": seq.to_string(),
-                "cmd": "send_message",
-                "data": { "to_user": shared.ids[to].to_string(), "text": text },
-            });
-            sink.feed(Message::text(req.to_string())).await?;
-            shared.sent.fetch_add(1, Ordering::Relaxed);
-        }
-        if last_heartbeat.elapsed() > Duration::from_secs(10) {
-            last_heartbeat = Instant::now();
-            let hb = json!({ "seq": "hb", "cmd": "heartbeat" });
-            sink.feed(Message::text(hb.to_string())).await?;
-        }
-        sink.flush().await?;
     }
 }
