@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+pub mod backup;
 pub mod blobs;
 pub mod contacts;
 mod db;
@@ -25,6 +26,7 @@ mod schema;
 pub mod search;
 mod sequence;
 pub mod social;
+pub mod stats;
 mod store;
 mod text;
 pub mod transcript;
