@@ -110,6 +110,9 @@ impl Handler {
             tokio::select! {
                 biased;
                 code = self.conn.rx.control().kicked() => {
+                    if code == ErrorCode::SlowConsumer {
+                        self.conn.shared.metrics.slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");
                 }

@@ -12,6 +12,8 @@ mod files;
 mod handler;
 pub mod limits;
 mod listener;
+pub mod logs;
+pub mod metrics;
 pub mod outbox;
 mod presence;
 mod request;
@@ -20,6 +22,7 @@ pub mod router;
 pub mod session;
 mod socket;
 pub mod speech;
+mod status;
 mod tls;
 mod validate;
 pub mod workers;
@@ -104,6 +107,10 @@ pub(crate) struct Shared {
     pub files: files::Files,
     /// Speech-to-text: the engines' worker threads.
     pub speech: speech::Speech,
+    /// Counters and histograms for `/metrics` and the status.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Held while an online backup runs: one at a time.
+    pub backup_lock: tokio::sync::Mutex<()>,
 }
 
 /// A bound, not yet running server.
@@ -142,8 +149,9 @@ impl Server {
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
-        let (router, router_thread) =
-            Router::start(sessions.clone()).map_err(ServerError::RouterThread)?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let (router, router_thread) = Router::start(sessions.clone(), metrics.router.clone())
+            .map_err(ServerError::RouterThread)?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
             Store::open::<ReplyTo>(&dir, opts, Box::new(router))
         })
@@ -197,6 +205,8 @@ impl Server {
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
                 speech,
+                metrics,
+                backup_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -225,6 +235,7 @@ impl Server {
         let upkeep = tokio::spawn(upkeep(shared.clone()));
         let refunds = tokio::spawn(request::red_packet::refund_expired(shared.clone()));
         let file_sweep = tokio::spawn(files::sweep_unused(shared.clone()));
+        let rates = tokio::spawn(status::sample_rates(shared.clone()));
         tokio::spawn(request::account::keep_sessions_alive(
             shared.clone(),
             accept_stop.clone(),
@@ -234,6 +245,7 @@ impl Server {
         upkeep.abort();
         refunds.abort();
         file_sweep.abort();
+        rates.abort();
         let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
         let deadline = tokio::time::Instant::now() + grace;
         accept_stop.cancel();

@@ -45,6 +45,7 @@ pub(crate) async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+                let counted = shared.metrics.tcp_connection();
                 let span = tracing::info_span!("conn", id, %peer);
                 let shared = shared.clone();
                 // The task is the handler's own future, nothing around it (see
@@ -53,12 +54,23 @@ pub(crate) async fn accept_loop(
                 // (log level above info) is left out: it would add 40 bytes to every task.
                 if shared.tls.is_some() {
                     tracker.spawn(
-                        Box::pin(tls::serve(shared, stream, id, peer, (slot, permit)))
-                            .instrument(span),
+                        Box::pin(tls::serve(
+                            shared,
+                            stream,
+                            id,
+                            peer,
+                            (slot, permit, counted),
+                        ))
+                        .instrument(span),
                     );
                 } else {
-                    let serve =
-                        handler::serve(shared, Socket::Tcp(stream), id, peer, (slot, permit));
+                    let serve = handler::serve(
+                        shared,
+                        Socket::Tcp(stream),
+                        id,
+                        peer,
+                        (slot, permit, counted),
+                    );
                     if span.is_disabled() {
                         tracker.spawn(serve);
                     } else {

@@ -150,6 +150,11 @@ impl Sessions {
         }
     }
 
+    /// Users with at least one live connection.
+    pub fn users_online(&self) -> usize {
+        self.map.len()
+    }
+
     /// Whether `user` has a live connection.
     pub fn is_online(&self, user: UserId) -> bool {
         self.map.contains_key(&user)
