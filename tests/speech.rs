@@ -449,6 +449,7 @@ mod pocketsphinx {
         let dir = tempfile::tempdir().unwrap();
         let config = feige_server::Config {
             listen: ([127, 0, 0, 1], 0).into(),
+            http_listen: None,
             data_dir: dir.path().to_owned(),
             speech: SpeechConfig {
                 engine: EngineKind::Pocketsphinx,

@@ -145,6 +145,7 @@ async fn bad_certificate_settings_stop_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let base = || Config {
         listen: ([127, 0, 0, 1], 0).into(),
+        http_listen: None,
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };

@@ -49,6 +49,9 @@ start_feige() {
     # from the abuse limits (connections per address, registrations, send rate), or the
     # 257th connection from one address is turned away (`max_connections_per_addr`); builds
     # without the limits ignore the variable.
+    # No HTTP listener unless FEIGE_HTTP_LISTEN names one (the WebSocket bench does): never
+    # the default port 7901, which parallel runs would share.
+    FEIGE_HTTP_LISTEN=${FEIGE_HTTP_LISTEN:-off} \
     FEIGE_TRUSTED_ADDRS=$BENCH_SOURCES "${FEIGE_BIN:-target/release/feige-server}" --listen "127.0.0.1:$port" --data-dir "$dir" \
         --durability "$durability" --dm-policy anyone --log warn >"$BENCH_TMP/feige-$port.log" 2>&1 &
     FEIGE_PID=$!

@@ -12,6 +12,14 @@ use serde::Deserialize;
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the HTTP listener (WebSocket gateway, HTTP API, admin, metrics, pages);
+    /// `"off"` or `""` in the file: none.
+    #[serde(deserialize_with = "http_listen")]
+    pub http_listen: Option<SocketAddr>,
+    /// Bearer token of the HTTP API (`Authorization: Bearer <token>`); none: the API refuses.
+    pub api_token: Option<String>,
+    /// Bearer token of the admin operations (an admin user's session token works too).
+    pub admin_token: Option<String>,
     /// PEM certificate chain; with `tls_key`, the listener speaks TLS only.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
@@ -138,6 +146,9 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 7900)),
+            http_listen: Some(SocketAddr::from(([0, 0, 0, 0], 7901))),
+            api_token: None,
+            admin_token: None,
             tls_cert: None,
             tls_key: None,
             data_dir: PathBuf::from("./feige-data"),
@@ -261,6 +272,25 @@ impl From<DmPolicy> for feige_storage::DirectPolicy {
             DmPolicy::Anyone => feige_storage::DirectPolicy::Anyone,
         }
     }
+}
+
+/// An `http_listen` value: an address, or `"off"` / `""` for no HTTP listener.
+///
+/// # Errors
+/// Anything else.
+pub fn parse_http_listen(value: &str) -> Result<Option<SocketAddr>, String> {
+    match value.trim() {
+        "" | "off" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("http_listen: {v:?} is not an address or \"off\": {e}")),
+    }
+}
+
+fn http_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let value = String::deserialize(d)?;
+    parse_http_listen(&value).map_err(serde::de::Error::custom)
 }
 
 /// A setting that cannot be used.
@@ -392,6 +422,19 @@ impl Config {
         if self.wallet_initial_cents > i64::MAX as u64 / 2 {
             return bad("wallet_initial_cents: out of range");
         }
+        for (key, token) in [
+            ("api_token", &self.api_token),
+            ("admin_token", &self.admin_token),
+        ] {
+            if token
+                .as_ref()
+                .is_some_and(|t| t.len() < 16 || t.len() > 1024)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}: must be 16..1024 bytes"
+                )));
+            }
+        }
         self.speech.validate().map_err(ConfigError::Invalid)
     }
 
@@ -435,6 +478,26 @@ mod tests {
         assert_eq!(c.session_ttl_ms(), 43_200_000);
         let c: Config = toml::from_str("session_ttl_days = 0").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    /// The HTTP listener is on by default, off with "off" or "", and tokens must be long.
+    #[test]
+    fn http_keys_parse() {
+        assert_eq!(
+            Config::default().http_listen,
+            Some(SocketAddr::from(([0, 0, 0, 0], 7901)))
+        );
+        let c: Config = toml::from_str("http_listen = \"127.0.0.1:0\"").unwrap();
+        assert_eq!(c.http_listen, Some(SocketAddr::from(([127, 0, 0, 1], 0))));
+        for off in ["off", ""] {
+            let c: Config = toml::from_str(&format!("http_listen = {off:?}")).unwrap();
+            assert_eq!(c.http_listen, None);
+        }
+        assert!(toml::from_str::<Config>("http_listen = \"nowhere\"").is_err());
+        let c: Config = toml::from_str("api_token = \"short\"").unwrap();
+        assert!(c.validate().is_err());
+        let c: Config = toml::from_str("admin_token = \"0123456789abcdef\"").unwrap();
+        assert!(c.validate().is_ok());
     }
 
     /// Choices parse from their documented strings; anything else is refused at parse time.

@@ -10,6 +10,7 @@ mod convert;
 pub mod error;
 mod files;
 mod handler;
+mod http;
 pub mod limits;
 mod listener;
 pub mod logs;
@@ -116,6 +117,8 @@ pub(crate) struct Shared {
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
+    /// The HTTP listener (`http_listen`), when on.
+    http: Option<TcpListener>,
     shared: Arc<Shared>,
 }
 
@@ -123,6 +126,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("addr", &self.listener.local_addr().ok())
+            .field("http_addr", &self.http_addr())
             .finish()
     }
 }
@@ -186,8 +190,18 @@ impl Server {
         let speech = tokio::task::spawn_blocking(move || speech::Speech::start(&speech_config))
             .await
             .map_err(|_| ServerError::StartupTask)??;
+        // Last, so that a setting refused above never takes the port.
+        let http = match config.http_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Server {
             listener,
+            http,
             shared: Arc::new(Shared {
                 config,
                 store,
@@ -219,6 +233,11 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The address the HTTP listener actually bound, when `http_listen` is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets connections finish
     /// their requests, commits everything queued, flushes outboxes and closes the store —
     /// all within the configured grace period.
@@ -232,6 +251,9 @@ impl Server {
             tracker.clone(),
             accept_stop.clone(),
         ));
+        let http = self
+            .http
+            .map(|l| tokio::spawn(http::serve(l, shared.clone(), accept_stop.clone())));
         let upkeep = tokio::spawn(upkeep(shared.clone()));
         let refunds = tokio::spawn(request::red_packet::refund_expired(shared.clone()));
         let file_sweep = tokio::spawn(files::sweep_unused(shared.clone()));
@@ -250,6 +272,10 @@ impl Server {
         let deadline = tokio::time::Instant::now() + grace;
         accept_stop.cancel();
         let _ = accept.await;
+        if let Some(http) = http {
+            // Plain HTTP requests finish; upgraded WebSocket connections are tracked below.
+            let _ = tokio::time::timeout_at(deadline, http).await;
+        }
         shared.stop_reading.cancel();
         // Let in-flight requests reach the writer, then commit all of it.
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -280,11 +306,13 @@ impl Server {
     pub fn spawn(self) -> ServerHandle {
         let stop = CancellationToken::new();
         let addr = self.local_addr().ok();
+        let http_addr = self.http_addr();
         let token = stop.clone();
         let sessions = self.shared.sessions.clone();
         let task = tokio::spawn(async move { self.run(token.cancelled_owned()).await });
         ServerHandle {
             addr,
+            http_addr,
             stop,
             task,
             sessions,
@@ -359,6 +387,7 @@ async fn upkeep(shared: Arc<Shared>) {
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     sessions: Arc<Sessions>,
@@ -369,6 +398,11 @@ impl ServerHandle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the HTTP listener, when `http_listen` is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// Bytes of output the logged-in connections hold: queued in their outboxes, or drained

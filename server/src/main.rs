@@ -16,6 +16,10 @@ struct Args {
     /// Address to listen on [default: 0.0.0.0:7900].
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Address of the HTTP listener (WebSocket, HTTP API, admin, metrics); "off" or ""
+    /// disables it [default: 0.0.0.0:7901].
+    #[arg(long, env = "FEIGE_HTTP_LISTEN", value_parser = http_listen)]
+    http_listen: Option<HttpListen>,
     /// Directory for the SQLite database; created if missing [default: ./feige-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -52,6 +56,14 @@ enum Command {
     },
 }
 
+/// The `--http-listen` value: an address, or none.
+#[derive(Debug, Clone)]
+struct HttpListen(Option<SocketAddr>);
+
+fn http_listen(value: &str) -> Result<HttpListen, String> {
+    feige_server::config::parse_http_listen(value).map(HttpListen)
+}
+
 /// Threads for blocking work: SQLite reads, which share a pool of 4 reader connections, and
 /// password hashing, which is CPU-bound. More threads would only wait; with tokio's default of
 /// 512 a burst of logins started hundreds of them, each holding its stack.
@@ -75,6 +87,9 @@ fn main() -> anyhow::Result<()> {
     };
     if let Some(v) = args.listen {
         config.listen = v;
+    }
+    if let Some(v) = args.http_listen {
+        config.http_listen = v.0;
     }
     if let Some(v) = args.data_dir {
         config.data_dir = v;
@@ -109,6 +124,11 @@ fn main() -> anyhow::Result<()> {
         tracing::info!(%addr, "feige-server listening");
         // Scripts and tests read this line to learn the port when listening on port 0.
         println!("listening on {addr}");
+        if let Some(http) = server.http_addr() {
+            tracing::info!(%http, "HTTP listener (WebSocket at /ws)");
+            // After the line above, so scripts that read only the first line keep working.
+            println!("http listening on {http}");
+        }
         server.run(shutdown_signal()).await;
         Ok(())
     })

@@ -55,6 +55,7 @@ impl TestServer {
     async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             data_dir: dir.path().to_owned(),
             shutdown_grace_ms: 3000,
             // Tests register and send far beyond the abuse limits from one address; the tests
@@ -68,6 +69,14 @@ impl TestServer {
             handle: server.spawn(),
             dir,
         }
+    }
+
+    /// "host:port" of the HTTP listener (WebSocket gateway, HTTP API).
+    pub fn http_addr(&self) -> String {
+        self.handle
+            .http_addr()
+            .expect("the test server's HTTP listener is on")
+            .to_string()
     }
 
     /// "host:port" of the server.

@@ -59,6 +59,7 @@ fn harness() -> &'static Harness {
             .expect("temp dir");
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: None,
             data_dir: dir.path().to_owned(),
             dm_policy: crate::DmPolicy::Anyone,
             shutdown_grace_ms: 1000,

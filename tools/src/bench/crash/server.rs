@@ -23,6 +23,8 @@ pub(super) async fn start(bin: &Path, dir: &Path, config: Option<&Path>) -> anyh
     cmd.args([
         "--listen",
         "127.0.0.1:0",
+        "--http-listen",
+        "off",
         "--log",
         "warn",
         "--dm-policy",
