@@ -6,6 +6,7 @@
 pub(crate) mod auth;
 mod metrics;
 mod ops;
+mod pages;
 pub(crate) mod reply;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .merge(metrics::routes())
         .merge(ops::routes())
+        .merge(pages::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
