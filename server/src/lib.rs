@@ -97,6 +97,12 @@ pub(crate) struct Shared {
     /// Set when the listener speaks TLS (`tls_cert`, `tls_key`).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub next_conn_id: AtomicU64,
+    /// Connection slots (`max_connections`), TCP and WebSocket alike.
+    pub conn_slots: Arc<tokio::sync::Semaphore>,
+    /// WebSocket connections open now (they also count in `conn_slots`).
+    pub ws_connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Every connection's task, waited for at shutdown.
+    pub tracker: TaskTracker,
     /// Cancelled when shutdown begins: connections stop reading requests. A child of `close`,
     /// so a connection waits on one token at a time.
     pub stop_reading: CancellationToken,
@@ -199,6 +205,7 @@ impl Server {
             ),
             None => None,
         };
+        let slots = config.max_connections.max(1);
         Ok(Server {
             listener,
             http,
@@ -214,6 +221,9 @@ impl Server {
                 dummy_hash,
                 tls,
                 next_conn_id: AtomicU64::new(1),
+                conn_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+                ws_connections: Arc::default(),
+                tracker: TaskTracker::new(),
                 stop_reading: close.child_token(),
                 close,
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
@@ -243,7 +253,7 @@ impl Server {
     /// all within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let shared = self.shared;
-        let tracker = TaskTracker::new();
+        let tracker = shared.tracker.clone();
         let accept_stop = CancellationToken::new();
         let accept = tokio::spawn(listener::accept_loop(
             self.listener,
@@ -309,6 +319,7 @@ impl Server {
         let http_addr = self.http_addr();
         let token = stop.clone();
         let sessions = self.shared.sessions.clone();
+        let ws_connections = self.shared.ws_connections.clone();
         let task = tokio::spawn(async move { self.run(token.cancelled_owned()).await });
         ServerHandle {
             addr,
@@ -316,6 +327,7 @@ impl Server {
             stop,
             task,
             sessions,
+            ws_connections,
         }
     }
 }
@@ -391,6 +403,7 @@ pub struct ServerHandle {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     sessions: Arc<Sessions>,
+    ws_connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ServerHandle {
@@ -403,6 +416,12 @@ impl ServerHandle {
     /// The address of the HTTP listener, when `http_listen` is on.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// WebSocket connections open now.
+    pub fn ws_connections(&self) -> usize {
+        self.ws_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes of output the logged-in connections hold: queued in their outboxes, or drained

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use feige_protocol::{frame, pb, Envelope, ErrorCode, PushKind};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -22,7 +21,7 @@ pub(crate) async fn accept_loop(
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
+    let limit = shared.conn_slots.clone();
     let mut backoff = Duration::from_millis(5);
     loop {
         let permit = tokio::select! {

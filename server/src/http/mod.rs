@@ -8,6 +8,8 @@ mod metrics;
 mod ops;
 mod pages;
 pub(crate) mod reply;
+mod ws;
+mod ws_json;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
         .merge(metrics::routes())
         .merge(ops::routes())
         .merge(pages::routes())
+        .merge(ws::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
