@@ -99,6 +99,8 @@ pub struct Config {
     /// Who may send 1:1 messages: "friends" (only friends; the default) or "anyone" (any two
     /// users, unless one blocked the other).
     pub dm_policy: DmPolicy,
+    /// "open" (the default): a new account logs in at once; "approval": it waits for an admin.
+    pub registration: Registration,
     /// Messages each world room keeps for its history (the newest; older ones are deleted).
     pub room_history: usize,
     /// Most world rooms one connection may be in at once.
@@ -185,6 +187,7 @@ impl Default for Config {
             conversation_cache: 500_000,
             index_batch: 262_144,
             dm_policy: DmPolicy::Friends,
+            registration: Registration::Open,
             room_history: 1000,
             max_rooms_per_connection: 16,
             max_room_connections: 100_000,
@@ -253,6 +256,16 @@ impl From<Durability> for feige_storage::Durability {
             Durability::Fsync => feige_storage::Durability::Fsync,
         }
     }
+}
+
+/// The `registration` setting: whether new accounts wait for an admin's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// A new account may log in at once.
+    Open,
+    /// A new account is pending (`PENDING_APPROVAL`) until an admin approves it.
+    Approval,
 }
 
 /// The `dm_policy` setting: who may send 1:1 messages.
@@ -519,6 +532,10 @@ mod tests {
         );
         assert!(toml::from_str::<Config>("durability = \"disk\"").is_err());
         assert!(toml::from_str::<Config>("dm_policy = \"strangers\"").is_err());
+        assert_eq!(c.registration, Registration::Open);
+        let approval: Config = toml::from_str("registration = \"approval\"").unwrap();
+        assert_eq!(approval.registration, Registration::Approval);
+        assert!(toml::from_str::<Config>("registration = \"closed\"").is_err());
         assert!(toml::from_str::<Config>("log = \"loud\"").is_err());
         let slow = Config {
             heartbeat_ms: u64::from(u32::MAX) + 1,

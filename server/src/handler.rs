@@ -17,6 +17,7 @@ use feige_protocol::frame::{self, FrameError};
 use feige_protocol::ErrorCode;
 use tokio::time::Instant;
 
+use crate::connections::Transport;
 use crate::error::RequestError;
 use crate::request;
 use crate::request::caller::{Conn, Flow, State};
@@ -69,13 +70,16 @@ pub(crate) fn serve<G: Send + 'static>(
     stream: Socket,
     conn_id: u64,
     peer_addr: SocketAddr,
+    transport: Transport,
     guards: G,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
+    let mut conn = Conn::new(shared, conn_id, peer_addr, tx, rx);
+    conn.transport = transport;
     let mut h = Handler {
-        conn: Conn::new(shared, conn_id, peer_addr, tx, rx),
+        conn,
         stream,
         rbuf: BytesMut::new(),
         intake: Intake::Open,
@@ -300,7 +304,9 @@ impl Handler {
     /// does not read.
     async fn say_goodbye(&mut self, code: ErrorCode) {
         self.conn.rx.hold();
-        self.conn.push_kicked(code, code.describe().to_owned());
+        let reason = self.conn.shared.connections.take_reason(self.conn.conn_id);
+        let reason = reason.unwrap_or_else(|| code.describe().to_owned());
+        self.conn.push_kicked(code, reason);
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             let _ = write_all(&self.stream, &self.conn.wbuf).await;
             let _ = self.stream.shutdown_write();

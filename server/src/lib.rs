@@ -4,7 +4,9 @@
 //! socket; [`Server::run`] serves until the shutdown future completes, then drains gracefully.
 
 pub mod account;
+pub mod bans;
 pub mod config;
+pub mod connections;
 pub mod control;
 mod convert;
 pub mod error;
@@ -15,6 +17,8 @@ pub mod limits;
 mod listener;
 pub mod logs;
 pub mod metrics;
+mod moderation;
+mod notices;
 pub mod outbox;
 mod presence;
 mod request;
@@ -118,6 +122,12 @@ pub(crate) struct Shared {
     pub metrics: Arc<metrics::Metrics>,
     /// Held while an online backup runs: one at a time.
     pub backup_lock: tokio::sync::Mutex<()>,
+    /// The logged-in connections as admins list them, and admins' kick reasons.
+    pub connections: connections::Connections,
+    /// Banned address ranges (checked at accept and login).
+    pub bans: bans::Bans,
+    /// Users an admin disabled, mirrored from the store for the login check.
+    pub disabled: dashmap::DashSet<feige_storage::UserId>,
 }
 
 /// A bound, not yet running server.
@@ -196,6 +206,7 @@ impl Server {
         let speech = tokio::task::spawn_blocking(move || speech::Speech::start(&speech_config))
             .await
             .map_err(|_| ServerError::StartupTask)??;
+        let (bans, disabled) = moderation::load(&store).await?;
         // Last, so that a setting refused above never takes the port.
         let http = match config.http_listen {
             Some(addr) => Some(
@@ -231,6 +242,9 @@ impl Server {
                 speech,
                 metrics,
                 backup_lock: tokio::sync::Mutex::new(()),
+                connections: connections::Connections::default(),
+                bans,
+                disabled,
             }),
         })
     }

@@ -38,8 +38,12 @@ pub(crate) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                if shared.bans.is_banned(peer.ip()) {
+                    refuse(&stream, peer, ErrorCode::AddressBanned);
+                    continue;
+                }
                 let Some(slot) = shared.limits.connect(peer.ip()) else {
-                    refuse(&stream, peer);
+                    refuse(&stream, peer, ErrorCode::TooManyConnections);
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
@@ -68,6 +72,7 @@ pub(crate) async fn accept_loop(
                         Socket::Tcp(stream),
                         id,
                         peer,
+                        crate::connections::Transport::Tcp,
                         (slot, permit, counted),
                     );
                     if span.is_disabled() {
@@ -90,13 +95,17 @@ pub(crate) async fn accept_loop(
     }
 }
 
-/// Turns away a connection from an address at its cap: a `Kicked{TOO_MANY_CONNECTIONS}` push
+/// Turns away a connection from a banned address or one at its cap: a `Kicked{code}` push
 /// written without waiting (a new socket's send buffer takes it), then the socket is dropped.
-fn refuse(stream: &tokio::net::TcpStream, peer: std::net::SocketAddr) {
-    tracing::info!(%peer, "connection refused: too many connections from this address");
+fn refuse(stream: &tokio::net::TcpStream, peer: std::net::SocketAddr, code: ErrorCode) {
+    let reason = match code {
+        ErrorCode::AddressBanned => "connections from this address are banned",
+        _ => "too many connections from this address",
+    };
+    tracing::info!(%peer, "connection refused: {reason}");
     let env = Envelope::push(PushKind::Kicked(pb::Kicked {
-        code: ErrorCode::TooManyConnections as i32,
-        reason: "too many connections from this address".into(),
+        code: code as i32,
+        reason: reason.into(),
     }));
     let _ = stream.try_write(&frame::encode_to_bytes(&env));
     let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);

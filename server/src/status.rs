@@ -24,7 +24,7 @@ pub(crate) async fn gauges(shared: &Shared) -> Gauges {
         .await
         .unwrap_or(0);
     Gauges {
-        ws_connections: 0,
+        ws_connections: shared.ws_connections.load(Ordering::Relaxed) as u64,
         users_online: shared.sessions.users_online() as u64,
         writer_queue: shared.writer.queue_len() as u64,
         router_queue: shared.metrics.router.queued.load(Ordering::Relaxed) as u64,

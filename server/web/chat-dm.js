@@ -37,8 +37,18 @@ export class Direct {
   /** After a login (or a reconnect): what was missed, the list, the open conversation again. */
   async afterLogin() {
     try {
-      const synced = await this.app.sock.call('sync', {});
-      for (const m of synced.messages || []) this.onMessage(m, false);
+      // Page by page: each asks from the highest seq received per conversation.
+      const positions = new Map();
+      for (let more = true; more;) {
+        const data = positions.size ? { positions: [...positions].map(
+          ([conversation_id, seq]) => ({ conversation_id, seq })) } : {};
+        const page = await this.app.sock.call('sync', data);
+        for (const m of page.messages || []) {
+          this.onMessage(m, false);
+          positions.set(m.conversation_id, m.seq);
+        }
+        more = Boolean(page.has_more) && (page.messages || []).length > 0;
+      }
     } catch (e) {
       this.app.notice(`Could not fetch missed messages: ${e.message}`, true);
     }

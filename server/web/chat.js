@@ -103,6 +103,8 @@ function onPush(p) {
       direct.refresh();
       break;
     case 'kicked':
+      // Not logged in in time: the socket reconnects by itself, and the form stays.
+      if (!app.me && p.code === 'LOGIN_TIMEOUT') break;
       app.kicked = true;
       if (p.code === 'INVALID_TOKEN') sessionStorage.removeItem(TOKEN_KEY);
       app.sock.stop();
@@ -143,6 +145,7 @@ function showLogin(message) {
 
 async function enter(session) {
   app.me = String(session.user_id);
+  app.sock.setHeartbeat(session.heartbeat_ms);
   sessionStorage.setItem(TOKEN_KEY, session.token);
   if (session.profile) app.learn(session.profile);
   $('me').textContent = app.name(app.me);

@@ -2,7 +2,7 @@
 // {"seq","cmd","response":{"code","codeMsg","data"}}, and pushes
 // {"cmd":"push","response":{"data":{"type",...}}} (docs/web.md).
 
-const HEARTBEAT_MS = 20000;
+const HEARTBEAT_MS = 30000;
 const TIMEOUT_MS = 15000;
 
 /** A request the server refused: `code` is its error code (e.g. "NOT_IN_ROOM"). */
@@ -26,6 +26,15 @@ export class Socket {
     this.stopped = true;
     this.ws = null;
     this.timer = null;
+    this.heartbeatMs = HEARTBEAT_MS;
+  }
+
+  /** Sends a heartbeat every half `ms` (the server's `heartbeat_ms`, from the login answer). */
+  setHeartbeat(ms) {
+    if (Number(ms) > 0) this.heartbeatMs = Number(ms);
+    clearInterval(this.beat);
+    this.beat = setInterval(() => this.call('heartbeat', {}).catch(() => {}),
+      Math.max(1000, this.heartbeatMs / 2));
   }
 
   /** Opens the connection (and keeps it open until `stop`). */
@@ -51,7 +60,6 @@ export class Socket {
     ws.addEventListener('open', () => {
       this.retryMs = 500;
       this.onState('open');
-      this.beat = setInterval(() => this.call('heartbeat', {}).catch(() => {}), HEARTBEAT_MS);
     });
     ws.addEventListener('message', (ev) => this.receive(ev.data));
     ws.addEventListener('close', () => {
@@ -88,9 +96,11 @@ export class Socket {
     if (response.code === 200) {
       waiter.resolve(response.data || {});
     } else {
-      const err = (response.data && response.data.error) || {};
-      waiter.reject(new CallError(err.code || response.codeMsg || response.code,
-        err.message || ''));
+      // codeMsg is "ERROR_CODE: the server's text".
+      const text = String(response.codeMsg || response.code);
+      const colon = text.indexOf(': ');
+      waiter.reject(colon > 0 ? new CallError(text.slice(0, colon), text.slice(colon + 2))
+        : new CallError(text, ''));
     }
   }
 

@@ -5,6 +5,7 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+pub mod admin;
 pub mod backup;
 pub mod blobs;
 pub mod contacts;
@@ -15,6 +16,7 @@ pub mod group;
 pub mod indexer;
 mod int;
 pub mod message;
+pub mod notifications;
 mod options;
 mod pairs;
 pub mod receipts;

@@ -83,13 +83,13 @@ async function main(pages) {
   await admin.fill('#token', adminToken);
   await admin.click('#auth-form button[type=submit]');
   await admin.locator('#console').waitFor({ state: 'visible' });
-  await waitText(admin, '#status', 'WebSocket');
+  await waitText(admin, '#status', '1 TCP, 2 WebSocket');
   await waitText(admin, '#users', 'ben');
-  const row = admin.locator('#connections tr', { hasText: 'ben' });
-  await row.first().waitFor();
+  const row = admin.locator('#connections tr', { hasText: 'ben (' });
+  await waitText(admin, `#connections tr[data-user="ben"]`, 'ws');
   await row.first().locator('button.kick').click();
   await waitText(admin, '#message', 'Kicked');
-  await Promise.all([waitText(ben, '#notices', 'Disconnected by the server'),
+  await Promise.all([waitText(ben, '#notices', 'disconnected by an admin (KICKED_BY_ADMIN)'),
     waitText(ben, '#conn-state', 'kicked')]);
   await admin.screenshot({ path: shot('admin.png'), fullPage: true });
   await ben.screenshot({ path: shot('chat-kicked.png') });

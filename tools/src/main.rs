@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 
 use cli::args::{GroupCmd, MessageAt, RedPacketCmd, RoomCmd, WalletCmd};
 use cli::output::report;
-use cli::{account, chats, friends, groups, messages, receipts, red_packets, rooms, Ctx};
+use cli::{
+    account, chats, friends, groups, messages, notifications, receipts, red_packets, rooms, Ctx,
+};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -178,6 +180,24 @@ enum Command {
         /// Most recalls [default: 100].
         #[arg(long)]
         limit: Option<u32>,
+    },
+    /// Your system notifications (notices from the admins), oldest first; `*` marks unread.
+    Notifications {
+        /// Only notifications after this id (the last one printed).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Most notifications [default: 50].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Marks a notification read, or all of them.
+    NotificationRead {
+        /// The notification's id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<u64>,
+        /// Every notification.
+        #[arg(long)]
+        all: bool,
     },
     /// Groups [default: list yours]. USER is a user id or a username; GROUP a group id.
     Group {
@@ -415,5 +435,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Receipts { at } => receipts::receipts(&ctx, at).await,
         Command::Recalls { after, limit } => receipts::recalls(&ctx, *after, *limit).await,
         Command::Group { action } => groups::group(&ctx, action.as_ref()).await,
+        Command::Notifications { after, limit } => notifications::list(&ctx, *after, *limit).await,
+        Command::NotificationRead { id, all: _ } => notifications::read(&ctx, *id).await,
     }
 }

@@ -394,6 +394,8 @@ pub fn http_status(code: crate::ErrorCode) -> u16 {
     match code {
         E::NotLoggedIn | E::BadCredentials | E::InvalidToken | E::HelloRequired => 401,
         E::Forbidden | E::NotFriends | E::Blocked | E::NotAMember | E::Muted | E::NotInRoom => 403,
+        // An admin's decisions (protocol 1.6).
+        E::AccountDisabled | E::PendingApproval | E::AddressBanned | E::KickedByAdmin => 403,
         E::NotFound => 404,
         E::UsernameTaken
         | E::AlreadyLoggedIn

@@ -146,6 +146,7 @@ async fn serve<G: Send + 'static>(
         Socket::Unix(Box::new(handler_end)),
         conn_id,
         peer,
+        crate::connections::Transport::Ws,
         guards,
     );
     tokio::pin!(relay, handler);

@@ -11,11 +11,12 @@ mod contacts;
 mod download;
 mod groups;
 mod message;
+mod notifications;
 mod offers;
 mod profile;
 mod receipts;
 pub(crate) mod red_packet;
-mod rooms;
+pub(crate) mod rooms;
 mod social;
 mod speech;
 mod stickers;
@@ -244,6 +245,16 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::FileOfferAnswer(r) => {
             spawn(conn, &mut t, rid, SMALL_REPLY, |me| offers::answer(me, r)).await
         }
+        // System notifications.
+        RequestKind::Notifications(r) => {
+            spawn(conn, &mut t, rid, page, |me| notifications::list(me, r)).await
+        }
+        RequestKind::NotificationRead(r) => {
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| {
+                notifications::mark_read(me, r)
+            })
+            .await
+        }
         // Speech-to-text: on the speech workers; the reply holds at most max_text_len bytes.
         RequestKind::Transcribe(r) => {
             let room = speech::reply_room(conn.shared.config.max_text_len);
@@ -288,7 +299,9 @@ fn family(kind: &RequestKind) -> Family {
         | K::Unblock(_)
         | K::Blocked(_)
         | K::Presence(_)
-        | K::Conversations(_) => Family::Social,
+        | K::Conversations(_)
+        | K::Notifications(_)
+        | K::NotificationRead(_) => Family::Social,
         K::GroupCreate(_)
         | K::GroupInfo(_)
         | K::GroupUpdate(_)

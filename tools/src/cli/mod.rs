@@ -8,6 +8,7 @@ pub(crate) mod contacts;
 pub(crate) mod friends;
 pub(crate) mod groups;
 pub(crate) mod messages;
+pub(crate) mod notifications;
 pub(crate) mod output;
 pub(crate) mod receipts;
 pub(crate) mod red_packets;
