@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     pub files: files::Files,
     /// Speech-to-text: the engines' worker threads.
     pub speech: speech::Speech,
+    /// The connection slots of `max_connections` (and the count of open connections).
+    pub slots: listener::Slots,
     /// Counters and histograms for `/metrics` and the status.
     pub metrics: Arc<metrics::Metrics>,
     /// Held while an online backup runs: one at a time.
@@ -154,6 +156,7 @@ impl Server {
         };
         let dir = config.data_dir.clone();
         let metrics = Arc::new(metrics::Metrics::default());
+        let slots = listener::Slots::new(config.max_connections);
         let (router, router_thread) = Router::start(sessions.clone(), metrics.router.clone())
             .map_err(ServerError::RouterThread)?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
@@ -219,6 +222,7 @@ impl Server {
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
                 speech,
+                slots,
                 metrics,
                 backup_lock: tokio::sync::Mutex::new(()),
             }),

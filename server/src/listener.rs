@@ -2,7 +2,7 @@
 //! turns away an address over its connection cap, and starts one handler task per connection
 //! inside a tracing span.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,22 +16,52 @@ use tracing::Instrument;
 use crate::socket::Socket;
 use crate::{handler, tls, Shared};
 
+/// The connection slots (`max_connections`): a connection holds one for its life, and the
+/// accept loop one while it waits for the next connection. Counting open connections from
+/// them costs a connection nothing.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    sem: Arc<Semaphore>,
+    max: usize,
+    /// Set while the accept loop holds a slot it has not handed to a connection yet.
+    loop_holds: AtomicBool,
+}
+
+impl Slots {
+    /// `max` slots (at least 1).
+    pub(crate) fn new(max: usize) -> Slots {
+        Slots {
+            sem: Arc::new(Semaphore::new(max.max(1))),
+            max: max.max(1),
+            loop_holds: AtomicBool::new(false),
+        }
+    }
+
+    /// TCP connections open now (TLS handshakes included).
+    pub(crate) fn open(&self) -> usize {
+        let held = self.max.saturating_sub(self.sem.available_permits());
+        held.saturating_sub(usize::from(self.loop_holds.load(Ordering::Relaxed)))
+    }
+}
+
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
+    let slots = &shared.slots;
     let mut backoff = Duration::from_millis(5);
     loop {
+        slots.loop_holds.store(false, Ordering::Relaxed);
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p {
+            p = slots.sem.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => return,
             },
         };
+        slots.loop_holds.store(true, Ordering::Relaxed);
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
             a = listener.accept() => a,
@@ -45,7 +75,7 @@ pub(crate) async fn accept_loop(
                 };
                 let _ = stream.set_nodelay(true);
                 let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
-                let counted = shared.metrics.tcp_connection();
+                shared.metrics.tcp_accepted.fetch_add(1, Ordering::Relaxed);
                 let span = tracing::info_span!("conn", id, %peer);
                 let shared = shared.clone();
                 // The task is the handler's own future, nothing around it (see
@@ -54,23 +84,12 @@ pub(crate) async fn accept_loop(
                 // (log level above info) is left out: it would add 40 bytes to every task.
                 if shared.tls.is_some() {
                     tracker.spawn(
-                        Box::pin(tls::serve(
-                            shared,
-                            stream,
-                            id,
-                            peer,
-                            (slot, permit, counted),
-                        ))
-                        .instrument(span),
+                        Box::pin(tls::serve(shared, stream, id, peer, (slot, permit)))
+                            .instrument(span),
                     );
                 } else {
-                    let serve = handler::serve(
-                        shared,
-                        Socket::Tcp(stream),
-                        id,
-                        peer,
-                        (slot, permit, counted),
-                    );
+                    let serve =
+                        handler::serve(shared, Socket::Tcp(stream), id, peer, (slot, permit));
                     if span.is_disabled() {
                         tracker.spawn(serve);
                     } else {

@@ -24,6 +24,7 @@ pub(crate) async fn gauges(shared: &Shared) -> Gauges {
         .await
         .unwrap_or(0);
     Gauges {
+        tcp_connections: shared.slots.open() as u64,
         ws_connections: 0,
         users_online: shared.sessions.users_online() as u64,
         writer_queue: shared.writer.queue_len() as u64,
@@ -46,7 +47,7 @@ pub(crate) async fn status(shared: &Shared) -> Value {
     json!({
         "uptime_s": shared.metrics.started.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
-        "connections": { "tcp": shared.metrics.tcp_open(), "ws": g.ws_connections },
+        "connections": { "tcp": g.tcp_connections, "ws": g.ws_connections },
         "users_online": g.users_online,
         "messages_per_s": (shared.metrics.rate.per_second() * 10.0).round() / 10.0,
         "queues": {
