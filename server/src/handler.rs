@@ -111,7 +111,7 @@ impl Handler {
                 biased;
                 code = self.conn.rx.control().kicked() => {
                     if code == ErrorCode::SlowConsumer {
-                        self.conn.shared.metrics.slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.conn.shared.metrics.slow_consumer();
                     }
                     Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");

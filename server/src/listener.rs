@@ -63,7 +63,10 @@ pub(crate) async fn accept_loop(
         };
         slots.loop_holds.store(true, Ordering::Relaxed);
         let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => {
+                slots.loop_holds.store(false, Ordering::Relaxed);
+                return;
+            }
             a = listener.accept() => a,
         };
         match accepted {

@@ -71,6 +71,11 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a connection dropped as a slow consumer.
+    pub fn slow_consumer(&self) {
+        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records how long a request of `family` took.
     pub fn request_done(&self, family: Family, took: Duration) {
         if let Some(h) = self.requests.get(family as usize) {
