@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use feige_protocol::{pb, RequestKind, ResponseResult};
 use feige_tests::ops_http::{get, request};
 use feige_tests::sdk::{connect, login, messages, register, PASSWORD};
-use feige_tests::TestServer;
+use feige_tests::{Raw, TestServer};
 use serde_json::json;
 
 const ADMIN: &str = "admin-token-0123456789abcdef";
@@ -267,4 +268,47 @@ async fn backup_over_http() {
     .await;
     assert_eq!(named.status, 200, "{}", named.body);
     assert!(s.dir.path().join("backups/named/feige.db").exists());
+}
+
+/// A connection that never reads is dropped once its output reaches `outbox_bytes`, and the
+/// drop is counted.
+#[tokio::test]
+async fn a_slow_consumer_is_counted() {
+    feige_server::logs::install(tracing::Level::INFO, 10_000, 8 << 20, false);
+    let s = TestServer::start_with(|c| {
+        c.dm_policy = feige_tests::DmPolicy::Anyone;
+        c.max_frame_len = 64 * 1024;
+        c.max_text_len = 16 * 1024;
+        c.outbox_bytes = 256 * 1024;
+    })
+    .await;
+    let (addr, http) = (s.addr(), s.http_addr());
+    register(&addr, "sender").await;
+    let to = register(&addr, "stalled").await;
+    let (sender, _e) = login(&addr, "sender", "s").await;
+    // A small receive buffer, and nothing read after the login.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = Raw::from_stream(sock.connect(addr.parse().unwrap()).await.unwrap());
+    stalled.hello().await;
+    let login = stalled
+        .call(RequestKind::Login(pb::Login {
+            username: "stalled".into(),
+            password: PASSWORD.into(),
+            device: "d".into(),
+        }))
+        .await;
+    assert!(matches!(login, ResponseResult::Session(_)), "{login:?}");
+    let before = scrape(&http).await;
+    let text = "x".repeat(16 * 1024 - 16);
+    // 6 MiB: past the outbox and whatever the kernel's socket buffers take.
+    for _ in 0..400 {
+        sender.send_text(to, &text).await.unwrap();
+    }
+    stalled.expect_closed().await;
+    let after = scrape(&http).await;
+    assert_eq!(
+        delta(&before, &after, "feige_slow_consumer_disconnects_total"),
+        1.0
+    );
 }

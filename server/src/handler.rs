@@ -337,6 +337,9 @@ impl Handler {
                 r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
             }
             code = control.kicked() => {
+                if code == ErrorCode::SlowConsumer {
+                    self.conn.shared.metrics.slow_consumer();
+                }
                 return Err(std::io::Error::other(format!("kicked while writing: {code:?}")));
             }
         }
