@@ -130,6 +130,7 @@ async fn status_reports_the_server() {
     for i in 0..40 {
         carol.send_text(bob_id, &format!("s{i}")).await.unwrap();
     }
+    let _browser = feige_tests::ws::Ws::connect(&http).await;
     // The rate is sampled once a second.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = get(&http, "/admin/api/status", Some(ADMIN)).await;
@@ -143,7 +144,7 @@ async fn status_reports_the_server() {
     assert!(d["uptime_s"].as_u64().unwrap() >= 2);
     assert_eq!(d["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(d["connections"]["tcp"], 2);
-    assert_eq!(d["connections"]["ws"], 0);
+    assert_eq!(d["connections"]["ws"], 1);
     assert_eq!(d["users_online"], 2);
     let rate = d["messages_per_s"].as_f64().unwrap();
     assert!(rate > 0.0 && rate <= 40.0, "{rate}");

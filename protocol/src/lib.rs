@@ -4,6 +4,8 @@
 //! See `docs/protocol.md` for the reference.
 
 pub mod frame;
+#[cfg(feature = "json")]
+pub mod json;
 
 /// Messages generated from `proto/feige.proto`.
 #[allow(missing_docs, clippy::all)]

@@ -97,6 +97,12 @@ pub(crate) struct Shared {
     /// Set when the listener speaks TLS (`tls_cert`, `tls_key`).
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub next_conn_id: AtomicU64,
+    /// Connection slots (`max_connections`), TCP and WebSocket alike.
+    pub conn_slots: Arc<tokio::sync::Semaphore>,
+    /// WebSocket connections open now (they also count in `conn_slots`).
+    pub ws_connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// Every connection's task, waited for at shutdown.
+    pub tracker: TaskTracker,
     /// Cancelled when shutdown begins: connections stop reading requests. A child of `close`,
     /// so a connection waits on one token at a time.
     pub stop_reading: CancellationToken,
@@ -108,8 +114,8 @@ pub(crate) struct Shared {
     pub files: files::Files,
     /// Speech-to-text: the engines' worker threads.
     pub speech: speech::Speech,
-    /// The connection slots of `max_connections` (and the count of open connections).
-    pub slots: listener::Slots,
+    /// Whether the accept loop holds a slot (to count open TCP connections).
+    pub accept: listener::AcceptSlot,
     /// Counters and histograms for `/metrics` and the status.
     pub metrics: Arc<metrics::Metrics>,
     /// Held while an online backup runs: one at a time.
@@ -156,7 +162,7 @@ impl Server {
         };
         let dir = config.data_dir.clone();
         let metrics = Arc::new(metrics::Metrics::default());
-        let slots = listener::Slots::new(config.max_connections);
+        let accept = listener::AcceptSlot::new(config.max_connections);
         let (router, router_thread) = Router::start(sessions.clone(), metrics.router.clone())
             .map_err(ServerError::RouterThread)?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
@@ -202,6 +208,7 @@ impl Server {
             ),
             None => None,
         };
+        let slots = config.max_connections.max(1);
         Ok(Server {
             listener,
             http,
@@ -217,12 +224,15 @@ impl Server {
                 dummy_hash,
                 tls,
                 next_conn_id: AtomicU64::new(1),
+                conn_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+                ws_connections: Arc::default(),
+                tracker: TaskTracker::new(),
                 stop_reading: close.child_token(),
                 close,
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
                 speech,
-                slots,
+                accept,
                 metrics,
                 backup_lock: tokio::sync::Mutex::new(()),
             }),
@@ -247,7 +257,7 @@ impl Server {
     /// all within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let shared = self.shared;
-        let tracker = TaskTracker::new();
+        let tracker = shared.tracker.clone();
         let accept_stop = CancellationToken::new();
         let accept = tokio::spawn(listener::accept_loop(
             self.listener,
@@ -313,6 +323,7 @@ impl Server {
         let http_addr = self.http_addr();
         let token = stop.clone();
         let sessions = self.shared.sessions.clone();
+        let ws_connections = self.shared.ws_connections.clone();
         let task = tokio::spawn(async move { self.run(token.cancelled_owned()).await });
         ServerHandle {
             addr,
@@ -320,6 +331,7 @@ impl Server {
             stop,
             task,
             sessions,
+            ws_connections,
         }
     }
 }
@@ -395,6 +407,7 @@ pub struct ServerHandle {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     sessions: Arc<Sessions>,
+    ws_connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl ServerHandle {
@@ -407,6 +420,12 @@ impl ServerHandle {
     /// The address of the HTTP listener, when `http_listen` is on.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// WebSocket connections open now.
+    pub fn ws_connections(&self) -> usize {
+        self.ws_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes of output the logged-in connections hold: queued in their outboxes, or drained

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use feige_protocol::{frame, pb, Envelope, ErrorCode, PushKind};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -16,31 +15,31 @@ use tracing::Instrument;
 use crate::socket::Socket;
 use crate::{handler, tls, Shared};
 
-/// The connection slots (`max_connections`): a connection holds one for its life, and the
-/// accept loop one while it waits for the next connection. Counting open connections from
-/// them costs a connection nothing.
+/// What the accept loop tells about the connection slots (`Shared::conn_slots`): a
+/// connection holds one for its life, and the accept loop one while it waits for the next
+/// connection. Counting open connections from them costs a connection nothing.
 #[derive(Debug)]
-pub(crate) struct Slots {
-    sem: Arc<Semaphore>,
+pub(crate) struct AcceptSlot {
     max: usize,
     /// Set while the accept loop holds a slot it has not handed to a connection yet.
-    loop_holds: AtomicBool,
+    holds: AtomicBool,
 }
 
-impl Slots {
-    /// `max` slots (at least 1).
-    pub(crate) fn new(max: usize) -> Slots {
-        Slots {
-            sem: Arc::new(Semaphore::new(max.max(1))),
+impl AcceptSlot {
+    /// For `max` slots (at least 1).
+    pub(crate) fn new(max: usize) -> AcceptSlot {
+        AcceptSlot {
             max: max.max(1),
-            loop_holds: AtomicBool::new(false),
+            holds: AtomicBool::new(false),
         }
     }
 
-    /// TCP connections open now (TLS handshakes included).
-    pub(crate) fn open(&self) -> usize {
-        let held = self.max.saturating_sub(self.sem.available_permits());
-        held.saturating_sub(usize::from(self.loop_holds.load(Ordering::Relaxed)))
+    /// TCP connections open now (TLS handshakes included): the slots held, less the accept
+    /// loop's and the `ws` WebSocket connections'.
+    pub(crate) fn tcp_open(&self, slots: &tokio::sync::Semaphore, ws: usize) -> usize {
+        let held = self.max.saturating_sub(slots.available_permits());
+        held.saturating_sub(usize::from(self.holds.load(Ordering::Relaxed)))
+            .saturating_sub(ws)
     }
 }
 
@@ -50,21 +49,21 @@ pub(crate) async fn accept_loop(
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
-    let slots = &shared.slots;
+    let (limit, holds) = (shared.conn_slots.clone(), &shared.accept.holds);
     let mut backoff = Duration::from_millis(5);
     loop {
-        slots.loop_holds.store(false, Ordering::Relaxed);
+        holds.store(false, Ordering::Relaxed);
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
-            p = slots.sem.clone().acquire_owned() => match p {
+            p = limit.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => return,
             },
         };
-        slots.loop_holds.store(true, Ordering::Relaxed);
+        holds.store(true, Ordering::Relaxed);
         let accepted = tokio::select! {
             _ = stop.cancelled() => {
-                slots.loop_holds.store(false, Ordering::Relaxed);
+                holds.store(false, Ordering::Relaxed);
                 return;
             }
             a = listener.accept() => a,

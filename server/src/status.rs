@@ -20,12 +20,13 @@ pub(crate) const HEALTH_DEADLINE: Duration = Duration::from_secs(2);
 /// The gauges read at scrape time; the database size is read on the blocking pool.
 pub(crate) async fn gauges(shared: &Shared) -> Gauges {
     let dir = shared.config.data_dir.clone();
+    let ws = shared.ws_connections.load(Ordering::Relaxed);
     let db_bytes = tokio::task::spawn_blocking(move || db_bytes(&dir))
         .await
         .unwrap_or(0);
     Gauges {
-        tcp_connections: shared.slots.open() as u64,
-        ws_connections: 0,
+        tcp_connections: shared.accept.tcp_open(&shared.conn_slots, ws) as u64,
+        ws_connections: ws as u64,
         users_online: shared.sessions.users_online() as u64,
         writer_queue: shared.writer.queue_len() as u64,
         router_queue: shared.metrics.router.queued.load(Ordering::Relaxed) as u64,

@@ -7,6 +7,7 @@ pub mod fuzz;
 pub mod ops_http;
 pub mod sdk;
 pub mod tls;
+pub mod ws;
 
 /// Who may send 1:1 messages, for tests that set `dm_policy`.
 pub use feige_server::config::DmPolicy;

@@ -14,6 +14,8 @@ use axum::http::request::Parts;
 use ring::hmac;
 use ring::rand::SystemRandom;
 
+use feige_protocol::json::params::unhex;
+
 use super::reply::HttpError;
 use crate::account::{token_hash, TOKEN_LEN};
 use crate::Shared;
@@ -74,7 +76,7 @@ pub(crate) async fn admin(shared: &Shared, presented: &str) -> Result<AdminCalle
             return Ok(AdminCaller::Token);
         }
     }
-    let Some(token) = decode_hex(presented).filter(|t| t.len() == TOKEN_LEN) else {
+    let Some(token) = unhex(presented).filter(|t| t.len() == TOKEN_LEN) else {
         return Err(HttpError::unauthorized("wrong admin token"));
     };
     let Some(session) = shared.store.session(token_hash(&token)).await? else {
@@ -134,20 +136,6 @@ pub(crate) fn tokens_equal(presented: &str, expected: &str) -> bool {
     }
 }
 
-/// Lower- or upper-case hex to bytes; `None` for anything else.
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| {
-            let digit = |c: u8| (c as char).to_digit(16);
-            Some((digit(p[0])? * 16 + digit(p[1])?) as u8)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,12 +146,5 @@ mod tests {
         assert!(!tokens_equal("0123456789abcdeF", "0123456789abcdef"));
         assert!(!tokens_equal("0123456789abcde", "0123456789abcdef"));
         assert!(!tokens_equal("", "0123456789abcdef"));
-    }
-
-    #[test]
-    fn hex_decodes_strictly() {
-        assert_eq!(decode_hex("00ffA1"), Some(vec![0, 255, 0xa1]));
-        assert_eq!(decode_hex("0"), None);
-        assert_eq!(decode_hex("zz"), None);
     }
 }

@@ -7,6 +7,8 @@ pub(crate) mod auth;
 mod metrics;
 mod ops;
 pub(crate) mod reply;
+mod ws;
+mod ws_json;
 
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .merge(metrics::routes())
         .merge(ops::routes())
+        .merge(ws::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)

@@ -42,6 +42,10 @@ pub struct ImArgs {
     /// Open loop: messages per second over all clients (closed loop when absent).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Feige over its WebSocket gateway at this HTTP address (`http_listen`), closed loop;
+    /// accounts are made over TCP at `--addr`.
+    #[arg(long)]
+    pub ws: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Default)]

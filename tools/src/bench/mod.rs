@@ -19,6 +19,7 @@ pub mod summary;
 pub mod sync;
 pub mod timeline;
 pub mod wire;
+pub mod ws;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

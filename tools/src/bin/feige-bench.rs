@@ -150,7 +150,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     runtime.block_on(async {
         let (target, fut): (&TargetArgs, Workload<'_>) = match &cli.command {
-            Command::Im1to1 { target, args } => (target, Box::pin(im::run(target, args))),
+            Command::Im1to1 { target, args } => match args.ws {
+                Some(http) => (target, Box::pin(bench::ws::run(target, args, http))),
+                None => (target, Box::pin(im::run(target, args))),
+            },
             Command::Fanout { target, args } => (target, Box::pin(fanout::run(target, args))),
             Command::Idle { target, args } => (target, Box::pin(idle::run(target, args))),
             Command::Sync { target, args } => (target, Box::pin(sync::run(target, args))),

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use feige_client::{pb, Backoff, Client, ConnState, Event};
-use serde_json::json;
+use feige_client::{Backoff, Client, ConnState, Event};
 use tokio::time::Instant;
 
 use super::shared::Shared;
@@ -72,11 +71,9 @@ async fn forward(shared: &Shared, event: Event) {
             shared.queue.push_bounded(push).await;
         }
         Event::Kicked { code, reason } => {
-            shared.queue.push(FeigeEvent::push(&json!({
-                "type": "kicked",
-                "code": feige_client::code_name(code),
-                "reason": reason,
-            })));
+            shared
+                .queue
+                .push(FeigeEvent::push(&json::kicked(code, &reason)));
         }
         Event::State(s) => shared.push_state(s),
         Event::FriendRequest(r) => social(shared, "friend_request", json::friend_request(&r)).await,
@@ -85,12 +82,10 @@ async fn forward(shared: &Shared, event: Event) {
         }
         Event::FriendAdded(f) => social(shared, "friend_added", json::friend(&f)).await,
         Event::FriendRemoved { user_id } => {
-            let v = json!({ "user_id": user_id.to_string() });
-            social(shared, "friend_removed", v).await;
+            social(shared, "friend_removed", json::friend_removed(user_id)).await;
         }
         Event::Presence { user_id, online } => {
-            let v = json!({ "user_id": user_id.to_string(), "online": online });
-            social(shared, "presence", v).await;
+            social(shared, "presence", json::presence(user_id, online)).await;
         }
         Event::ReadPosition(p) => social(shared, "read_position", json::read_position(&p)).await,
         Event::FriendRequestAnswered(r) => {
@@ -98,34 +93,21 @@ async fn forward(shared: &Shared, event: Event) {
         }
         Event::FriendUpdated(f) => social(shared, "friend_updated", json::friend(&f)).await,
         Event::BlockChanged { user, blocked } => {
-            let v = json!({ "user": json::user(&user), "blocked": blocked });
-            social(shared, "block_changed", v).await;
+            social(shared, "block_changed", json::block_changed(&user, blocked)).await;
         }
         Event::ProfileUpdated(p) => social(shared, "profile_updated", json::profile(&p)).await,
         Event::UserUpdated(u) => social(shared, "user_updated", json::user(&u)).await,
         Event::GroupUpdated(g) => social(shared, "group_updated", json::group(&g)).await,
-        Event::GroupRemoved(r) => {
-            let reason = match pb::GroupRemovedReason::try_from(r.reason) {
-                Ok(pb::GroupRemovedReason::Removed) => "removed",
-                Ok(pb::GroupRemovedReason::Dismissed) => "dismissed",
-                _ => "left",
-            };
-            let v = json!({
-                "group_id": r.group_id.to_string(),
-                "reason": reason,
-                "by_user": r.by_user.to_string(),
-            });
-            social(shared, "group_removed", v).await;
-        }
+        Event::GroupRemoved(r) => social(shared, "group_removed", json::group_removed(&r)).await,
         Event::GroupInvitation(i) => {
             social(shared, "group_invitation", json::group_invitation(&i)).await;
         }
         Event::RoomMessage(m) => {
-            let v = crate::methods::rooms::room_message(&m);
+            let v = json::room_message(&m);
             social(shared, "room_message", v).await;
         }
         Event::RedPacketGrabbed(g) => {
-            let v = crate::methods::red_packets::grabbed(&g);
+            let v = json::grabbed(&g);
             social(shared, "red_packet_grabbed", v).await;
         }
         Event::ReadReceipt(r) => social(shared, "read_receipt", json::read_receipt(&r)).await,

@@ -121,18 +121,23 @@ impl FeigeClient {
     /// `FEIGE_ERR_UNKNOWN_METHOD`, `FEIGE_ERR_JSON`, `FEIGE_ERR_PARAMS`,
     /// `FEIGE_ERR_SHUT_DOWN`, `FEIGE_ERR_BUSY`.
     pub(crate) fn call(&self, name: &str, params: Option<&str>) -> Result<u64, Refusal> {
-        let method = methods::find(name).ok_or_else(|| Refusal {
+        let unknown = || Refusal {
             status: FeigeStatus::FEIGE_ERR_UNKNOWN_METHOD,
             message: format!("unknown method \"{name}\""),
-        })?;
+        };
+        if !methods::exists(name) {
+            return Err(unknown());
+        }
         let params = Params::parse(params)?;
         let deadline = tokio::time::Instant::now()
             + methods::time_limit(name, self.shared.config.request_timeout);
         let client = Arc::new(OnceLock::new());
-        let call = method(&params, Conn::new(client.clone())).map_err(|e| Refusal {
-            message: format!("{name}: {}", e.message),
-            ..e
-        })?;
+        let call = methods::prepare(name, &params, Conn::new(client.clone()))
+            .ok_or_else(unknown)?
+            .map_err(|e| Refusal {
+                message: format!("{name}: {}", e.message),
+                ..e
+            })?;
         if self.runtime.is_none() {
             return Err(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN));
         }

@@ -1,0 +1,15 @@
+//! JSON over the protocol (feature `json`): the one table of client methods — their names,
+//! params → request, answer → result — and the JSON of results and events, shared by the C
+//! SDK's `feige_call` and the server's WebSocket gateway.
+
+pub mod method;
+pub mod params;
+pub mod render;
+mod table;
+mod table_groups;
+mod table_social;
+
+pub use method::{Method, Prepared, Serve};
+pub use params::{ParamError, Params};
+pub use table::{event, find, methods, send_message_request};
+pub use table_groups::red_packet_request;

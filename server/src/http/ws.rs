@@ -1,0 +1,338 @@
+//! The WebSocket gateway: `GET /ws` (and `/acc`) upgrades to a WebSocket whose text frames
+//! are JSON requests (see `ws_json` and docs/websocket.md).
+//!
+//! A WebSocket connection is served by the ordinary connection handler, as a TLS one is: the
+//! gateway makes a Unix socket pair, runs [`handler::serve`] on one end, and relays the other
+//! end — JSON text frames turned into protobuf frames one way, and back the other. So the
+//! login deadline, the limits, the byte-bounded outbox, ack after commit, idempotent resend
+//! and sync are the TCP ones. The relay holds at most one WebSocket message and a socket
+//! buffer per direction: a client that does not read stops the relay, its outbox fills, and
+//! the handler drops it as a slow consumer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::BytesMut;
+use feige_protocol::{frame, pb, Body, Envelope, ErrorCode, PushKind};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::reply::HttpError;
+use super::ws_json::{self, Inbound, Pending};
+use crate::socket::Socket;
+use crate::{handler, Shared};
+
+/// How long the relay may still pass frames to the client once its handler has ended.
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
+/// WebSocket close code of a message over the size limit (RFC 6455 "message too big").
+const CLOSE_TOO_BIG: u16 = 1009;
+
+/// The gateway's routes.
+pub(crate) fn routes() -> axum::Router<Arc<Shared>> {
+    axum::Router::new()
+        .route("/ws", get(upgrade))
+        .route("/acc", get(upgrade))
+}
+
+/// Counts a WebSocket connection in `Shared::ws_connections` while it lives.
+struct WsCount(Arc<Shared>);
+
+impl Drop for WsCount {
+    fn drop(&mut self) {
+        self.0.ws_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Takes the connection's slots (the server's and its address's), then upgrades.
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let Ok(permit) = shared.conn_slots.clone().try_acquire_owned() else {
+        let msg = "the server is at max_connections";
+        return HttpError::new(StatusCode::SERVICE_UNAVAILABLE, msg).into_response();
+    };
+    let Some(slot) = shared.limits.connect(peer.ip()) else {
+        tracing::info!(%peer, "WebSocket refused: too many connections from this address");
+        let msg = "TOO_MANY_CONNECTIONS: too many connections from this address";
+        return HttpError::new(StatusCode::TOO_MANY_REQUESTS, msg).into_response();
+    };
+    // Our own limit closes with a clear reason (see `inbound`); tungstenite's, above it,
+    // only bounds what one frame may make us buffer.
+    let limit = shared.config.max_frame_len;
+    ws.max_message_size(limit * 2)
+        .max_frame_size(limit * 2)
+        .on_upgrade(move |socket| {
+            shared.ws_connections.fetch_add(1, Ordering::Relaxed);
+            let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+            let span = tracing::info_span!("ws", id, %peer);
+            let count = WsCount(shared.clone());
+            let tracker = shared.tracker.clone();
+            tracker.spawn(serve(shared, socket, id, peer, (slot, permit, count)).instrument(span));
+            std::future::ready(())
+        })
+}
+
+/// Requests sent to the handler and not answered yet, by request id.
+type PendingMap = Arc<Mutex<HashMap<u64, Pending>>>;
+
+/// Serves one WebSocket: the handler on one end of a socket pair, the relay on the other.
+async fn serve<G: Send + 'static>(
+    shared: Arc<Shared>,
+    socket: WebSocket,
+    conn_id: u64,
+    peer: SocketAddr,
+    guards: G,
+) {
+    let (relay_end, handler_end) = match UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot make a socket pair for a WebSocket");
+            return;
+        }
+    };
+    let (unix_read, mut unix_write) = relay_end.into_split();
+    let pending: PendingMap = Arc::default();
+    // The gateway greets for the client: the connection starts in Greeted, and its first
+    // command is `login` (or `register`).
+    let (hello, greeting) = Pending::hello();
+    lock(&pending).insert(1, greeting);
+    let first = frame::encode_to_bytes(&Envelope::request(1, hello));
+    if unix_write.write_all(&first).await.is_err() {
+        return;
+    }
+    let (sink, stream) = socket.split();
+    let (local_tx, local_rx) = mpsc::channel(8);
+    let limits = Limits {
+        max_text: shared.config.max_frame_len,
+        heartbeat_ms: shared.config.heartbeat_ms,
+    };
+    let inbound = inbound(stream, unix_write, pending.clone(), local_tx, limits);
+    let outbound = outbound(
+        sink,
+        unix_read,
+        pending,
+        local_rx,
+        shared.config.max_frame_len,
+    );
+    let relay = async move {
+        tokio::pin!(inbound, outbound);
+        tokio::select! {
+            // The handler closed (its last frames and the close are sent), or the client
+            // cannot be written to.
+            () = &mut outbound => {}
+            // The client closed or broke a rule: the handler reads end of stream; what it
+            // still writes is passed on for a moment.
+            () = &mut inbound => {
+                let _ = tokio::time::timeout(FLUSH_GRACE, outbound).await;
+            }
+        }
+    };
+    let handler = handler::serve(
+        shared,
+        Socket::Unix(Box::new(handler_end)),
+        conn_id,
+        peer,
+        guards,
+    );
+    tokio::pin!(relay, handler);
+    tokio::select! {
+        // The relay is over and its socket end closed: the handler reads end of stream.
+        () = &mut relay => handler.await,
+        () = &mut handler => {
+            let _ = tokio::time::timeout(FLUSH_GRACE, relay).await;
+        }
+    }
+}
+
+/// What the inbound relay enforces.
+#[derive(Clone, Copy)]
+struct Limits {
+    /// Largest text frame, in bytes (`max_frame_len`).
+    max_text: usize,
+    /// Told to the client in `login`'s answer.
+    heartbeat_ms: u64,
+}
+
+fn lock(pending: &PendingMap) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
+    pending.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Client → handler: each text frame becomes one request frame (or an answer at once).
+async fn inbound(
+    mut stream: futures_util::stream::SplitStream<WebSocket>,
+    mut unix: OwnedWriteHalf,
+    pending: PendingMap,
+    local: mpsc::Sender<Message>,
+    limits: Limits,
+) {
+    // Id 1 was the Hello.
+    let mut next_id: u64 = 2;
+    let mut buf = BytesMut::new();
+    while let Some(msg) = stream.next().await {
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Binary(_)) => {
+                let msg = "binary frames are not accepted: send JSON text frames";
+                let reply = ws_json::error(&serde_json::Value::Null, "", ErrorCode::Malformed, msg);
+                if local.send(Message::Text(reply.into())).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Ok(Message::Close(_)) => break,
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket read failed");
+                break;
+            }
+        };
+        if text.len() > limits.max_text {
+            let reason = format!(
+                "FRAME_TOO_LARGE: a frame of {} bytes exceeds the limit of {}",
+                text.len(),
+                limits.max_text
+            );
+            let close = CloseFrame {
+                code: CLOSE_TOO_BIG,
+                reason: reason.into(),
+            };
+            let _ = local.send(Message::Close(Some(close))).await;
+            break;
+        }
+        match ws_json::inbound(text.as_str(), limits.heartbeat_ms) {
+            Inbound::Reply(reply) => {
+                if local.send(Message::Text(reply.into())).await.is_err() {
+                    break;
+                }
+            }
+            Inbound::Request(request, waiting) => {
+                let id = next_id;
+                next_id += 1;
+                lock(&pending).insert(id, waiting);
+                buf.clear();
+                frame::encode(&Envelope::request(id, request), &mut buf);
+                // Waits while the handler reads no requests (its output is backlogged).
+                if unix.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = unix.shutdown().await;
+}
+
+/// Handler → client: answers and pushes become JSON text frames; the handler's close
+/// becomes a close frame naming why (the code of its last `kicked` push).
+async fn outbound(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut unix: OwnedReadHalf,
+    pending: PendingMap,
+    mut local: mpsc::Receiver<Message>,
+    max_frame_len: usize,
+) {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut kicked: Option<ErrorCode> = None;
+    loop {
+        tokio::select! {
+            msg = local.recv() => {
+                let Some(msg) = msg else { continue };
+                let closing = matches!(msg, Message::Close(_));
+                if sink.send(msg).await.is_err() || closing {
+                    return;
+                }
+            }
+            read = unix.read_buf(&mut buf) => {
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                // Every whole frame read, then one flush.
+                loop {
+                    match frame::decode(&mut buf, max_frame_len.saturating_mul(2)) {
+                        Ok(Some(env)) => {
+                            let Some(text) = frame_text(env, &pending, &mut kicked) else {
+                                continue;
+                            };
+                            if sink.feed(Message::Text(text.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "bad frame from the handler");
+                            return;
+                        }
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+                if buf.is_empty() && buf.capacity() > 64 * 1024 {
+                    buf = BytesMut::with_capacity(8 * 1024);
+                }
+            }
+        }
+    }
+    let (code, reason) = match kicked {
+        None => (1000, String::new()),
+        Some(ErrorCode::ShuttingDown) => (1001, "SHUTTING_DOWN".to_owned()),
+        Some(ErrorCode::FrameTooLarge) => (CLOSE_TOO_BIG, "FRAME_TOO_LARGE".to_owned()),
+        Some(code) => (
+            1008,
+            feige_protocol::json::render::code_name(code).to_owned(),
+        ),
+    };
+    let close = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(close))).await;
+}
+
+/// The JSON text of a frame from the handler, if it shows the client anything.
+fn frame_text(
+    env: Envelope,
+    pending: &PendingMap,
+    kicked: &mut Option<ErrorCode>,
+) -> Option<String> {
+    match env.body? {
+        Body::Response(r) => {
+            let waiting = lock(pending).remove(&env.request_id);
+            match waiting {
+                Some(p) => ws_json::answer(p, r.result),
+                // An answer to no request (MALFORMED with request id 0).
+                None => {
+                    let (code, message) = match r.result {
+                        Some(feige_protocol::ResponseResult::Error(e)) => (
+                            ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Internal),
+                            e.message,
+                        ),
+                        _ => (ErrorCode::Internal, "unexpected answer".to_owned()),
+                    };
+                    Some(ws_json::error(&serde_json::Value::Null, "", code, &message))
+                }
+            }
+        }
+        Body::Push(pb::Push { kind: Some(kind) }) => {
+            if let PushKind::Kicked(k) = &kind {
+                *kicked = Some(ErrorCode::try_from(k.code).unwrap_or(ErrorCode::Internal));
+            }
+            ws_json::push(&kind)
+        }
+        _ => None,
+    }
+}
