@@ -69,7 +69,15 @@ pub(crate) async fn healthy(shared: &Shared) -> bool {
         })
         .map_err(StorageError::from)
     });
-    matches!(tokio::time::timeout(HEALTH_DEADLINE, read).await, Ok(Ok(_)))
+    answered(HEALTH_DEADLINE, read).await
+}
+
+/// Whether `fut` succeeds within `deadline`.
+async fn answered<T, E>(
+    deadline: Duration,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> bool {
+    matches!(tokio::time::timeout(deadline, fut).await, Ok(Ok(_)))
 }
 
 /// Samples the stored-messages counter once a second, for messages per second.
@@ -173,6 +181,20 @@ pub(crate) fn utc_stamp(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Healthy means an answer, in time, and not an error.
+    #[tokio::test(start_paused = true)]
+    async fn health_needs_a_timely_answer() {
+        assert!(answered(HEALTH_DEADLINE, async { Ok::<_, ()>(1) }).await);
+        assert!(!answered(HEALTH_DEADLINE, async { Err::<(), _>(()) }).await);
+        let stuck = std::future::pending::<Result<(), ()>>();
+        assert!(!answered(HEALTH_DEADLINE, stuck).await);
+        let slow = async {
+            tokio::time::sleep(HEALTH_DEADLINE * 2).await;
+            Ok::<_, ()>(())
+        };
+        assert!(!answered(HEALTH_DEADLINE, slow).await);
+    }
 
     /// Known instants, including a leap day and the epoch.
     #[test]
