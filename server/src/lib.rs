@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     pub files: files::Files,
     /// Speech-to-text: the engines' worker threads.
     pub speech: speech::Speech,
+    /// Whether the accept loop holds a slot (to count open TCP connections).
+    pub accept: listener::AcceptSlot,
     /// Counters and histograms for `/metrics` and the status.
     pub metrics: Arc<metrics::Metrics>,
     /// Held while an online backup runs: one at a time.
@@ -170,6 +172,7 @@ impl Server {
         };
         let dir = config.data_dir.clone();
         let metrics = Arc::new(metrics::Metrics::default());
+        let accept = listener::AcceptSlot::new(config.max_connections);
         let (router, router_thread) = Router::start(sessions.clone(), metrics.router.clone())
             .map_err(ServerError::RouterThread)?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
@@ -240,6 +243,7 @@ impl Server {
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
                 speech,
+                accept,
                 metrics,
                 backup_lock: tokio::sync::Mutex::new(()),
                 connections: connections::Connections::default(),

@@ -1,7 +1,7 @@
 //! The in-memory log ring: a `tracing` layer that keeps the newest log lines (bounded in
-//! lines and in bytes) beside the normal stderr output, for `GET /admin/api/logs`.
+//! lines and in bytes) beside the normal output (standard output), for `GET /admin/api/logs`.
 //!
-//! [`install`] sets the process's global subscriber (stderr plus the ring) once; the server
+//! [`install`] sets the process's global subscriber (standard output plus the ring) once; the server
 //! reads the ring through [`global`]. Logging is not on the message path, so the ring is one
 //! mutex-guarded queue.
 
@@ -134,13 +134,13 @@ impl Visit for Text {
 
 static GLOBAL: OnceLock<Arc<LogRing>> = OnceLock::new();
 
-/// Sets the global subscriber: lines at `level` and more severe go to stderr (when `stderr`)
-/// and into a ring of `max_lines` lines and about `max_bytes`. Only the first call in a
-/// process installs anything; later calls return the ring already installed.
-pub fn install(level: Level, max_lines: usize, max_bytes: usize, stderr: bool) -> Arc<LogRing> {
+/// Sets the global subscriber: lines at `level` and more severe are written to standard
+/// output (when `print`) and into a ring of `max_lines` lines and about `max_bytes`. Only the
+/// first call in a process installs anything; later calls return the ring already installed.
+pub fn install(level: Level, max_lines: usize, max_bytes: usize, print: bool) -> Arc<LogRing> {
     let ring = GLOBAL.get_or_init(|| {
         let ring = Arc::new(LogRing::new(max_lines, max_bytes));
-        let fmt = stderr.then(|| tracing_subscriber::fmt::layer().with_target(false));
+        let fmt = print.then(|| tracing_subscriber::fmt::layer().with_target(false));
         let installed = tracing_subscriber::registry()
             .with(fmt)
             .with(RingLayer(ring.clone()))

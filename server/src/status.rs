@@ -20,11 +20,13 @@ pub(crate) const HEALTH_DEADLINE: Duration = Duration::from_secs(2);
 /// The gauges read at scrape time; the database size is read on the blocking pool.
 pub(crate) async fn gauges(shared: &Shared) -> Gauges {
     let dir = shared.config.data_dir.clone();
+    let ws = shared.ws_connections.load(Ordering::Relaxed);
     let db_bytes = tokio::task::spawn_blocking(move || db_bytes(&dir))
         .await
         .unwrap_or(0);
     Gauges {
-        ws_connections: shared.ws_connections.load(Ordering::Relaxed) as u64,
+        tcp_connections: shared.accept.tcp_open(&shared.conn_slots, ws) as u64,
+        ws_connections: ws as u64,
         users_online: shared.sessions.users_online() as u64,
         writer_queue: shared.writer.queue_len() as u64,
         router_queue: shared.metrics.router.queued.load(Ordering::Relaxed) as u64,
@@ -46,7 +48,7 @@ pub(crate) async fn status(shared: &Shared) -> Value {
     json!({
         "uptime_s": shared.metrics.started.elapsed().as_secs(),
         "version": env!("CARGO_PKG_VERSION"),
-        "connections": { "tcp": shared.metrics.tcp_open(), "ws": g.ws_connections },
+        "connections": { "tcp": g.tcp_connections, "ws": g.ws_connections },
         "users_online": g.users_online,
         "messages_per_s": (shared.metrics.rate.per_second() * 10.0).round() / 10.0,
         "queues": {
@@ -67,7 +69,15 @@ pub(crate) async fn healthy(shared: &Shared) -> bool {
         })
         .map_err(StorageError::from)
     });
-    matches!(tokio::time::timeout(HEALTH_DEADLINE, read).await, Ok(Ok(_)))
+    answered(HEALTH_DEADLINE, read).await
+}
+
+/// Whether `fut` succeeds within `deadline`.
+async fn answered<T, E>(
+    deadline: Duration,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> bool {
+    matches!(tokio::time::timeout(deadline, fut).await, Ok(Ok(_)))
 }
 
 /// Samples the stored-messages counter once a second, for messages per second.
@@ -171,6 +181,20 @@ pub(crate) fn utc_stamp(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Healthy means an answer, in time, and not an error.
+    #[tokio::test(start_paused = true)]
+    async fn health_needs_a_timely_answer() {
+        assert!(answered(HEALTH_DEADLINE, async { Ok::<_, ()>(1) }).await);
+        assert!(!answered(HEALTH_DEADLINE, async { Err::<(), _>(()) }).await);
+        let stuck = std::future::pending::<Result<(), ()>>();
+        assert!(!answered(HEALTH_DEADLINE, stuck).await);
+        let slow = async {
+            tokio::time::sleep(HEALTH_DEADLINE * 2).await;
+            Ok::<_, ()>(())
+        };
+        assert!(!answered(HEALTH_DEADLINE, slow).await);
+    }
 
     /// Known instants, including a leap day and the epoch.
     #[test]

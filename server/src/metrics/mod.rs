@@ -28,8 +28,6 @@ pub struct Metrics {
     pub started: Instant,
     /// TCP connections accepted (and not turned away at their address's cap).
     pub tcp_accepted: AtomicU64,
-    /// TCP connections ended.
-    pub tcp_closed: AtomicU64,
     /// Logins and resumes that succeeded.
     pub logins_ok: AtomicU64,
     /// Logins and resumes refused (bad credentials, locked, a disabled account).
@@ -49,7 +47,6 @@ impl Default for Metrics {
         Metrics {
             started: Instant::now(),
             tcp_accepted: AtomicU64::new(0),
-            tcp_closed: AtomicU64::new(0),
             logins_ok: AtomicU64::new(0),
             logins_failed: AtomicU64::new(0),
             slow_consumers: AtomicU64::new(0),
@@ -64,20 +61,6 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts an accepted TCP connection; the guard counts its end when dropped.
-    pub fn tcp_connection(self: &Arc<Self>) -> ConnectionGuard {
-        self.tcp_accepted.fetch_add(1, Ordering::Relaxed);
-        ConnectionGuard(self.clone())
-    }
-
-    /// TCP connections open now.
-    pub fn tcp_open(&self) -> u64 {
-        let closed = self.tcp_closed.load(Ordering::Relaxed);
-        self.tcp_accepted
-            .load(Ordering::Relaxed)
-            .saturating_sub(closed)
-    }
-
     /// Counts a login or resume: `ok` or refused.
     pub fn login(&self, ok: bool) {
         let c = if ok {
@@ -86,6 +69,11 @@ impl Metrics {
             &self.logins_failed
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a connection dropped as a slow consumer.
+    pub fn slow_consumer(&self) {
+        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records how long a request of `family` took.
@@ -98,16 +86,6 @@ impl Metrics {
     /// The latency histogram of `family`.
     pub fn requests(&self, family: Family) -> Option<&Histogram> {
         self.requests.get(family as usize)
-    }
-}
-
-/// Held by a connection's task; counts the connection closed when dropped.
-#[derive(Debug)]
-pub struct ConnectionGuard(Arc<Metrics>);
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.0.tcp_closed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -134,17 +112,10 @@ impl Timing {
 mod tests {
     use super::*;
 
-    /// The open count follows the guards; a request lands in its family's histogram only.
+    /// A request lands in its family's histogram only; logins by result.
     #[test]
-    fn connections_and_requests_are_counted() {
-        let m = Arc::new(Metrics::default());
-        let a = m.tcp_connection();
-        let b = m.tcp_connection();
-        assert_eq!(m.tcp_open(), 2);
-        drop(a);
-        assert_eq!(m.tcp_open(), 1);
-        drop(b);
-        assert_eq!(m.tcp_open(), 0);
+    fn logins_and_requests_are_counted() {
+        let m = Metrics::default();
         m.request_done(Family::Message, Duration::from_micros(70));
         let snap = m.requests(Family::Message).map(Histogram::snapshot);
         assert_eq!(snap.map(|s| (s.count, s.sum)), Some((1, 70)));

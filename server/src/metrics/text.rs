@@ -19,6 +19,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// What is read at scrape time rather than counted as it happens.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gauges {
+    /// TCP connections open (TLS handshakes included).
+    pub tcp_connections: u64,
     /// WebSocket connections open.
     pub ws_connections: u64,
     /// Users with at least one logged-in connection.
@@ -56,7 +58,7 @@ pub fn render(m: &Metrics, w: &WriterStats, g: &Gauges) -> String {
     let _ = writeln!(
         out,
         "feige_connections{{transport=\"tcp\"}} {}",
-        m.tcp_open()
+        g.tcp_connections
     );
     let _ = writeln!(
         out,
