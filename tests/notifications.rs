@@ -162,3 +162,53 @@ async fn refusals() {
         .await;
     assert_eq!(error_code(&before_login), Some(ErrorCode::NotLoggedIn));
 }
+
+/// Over the WebSocket gateway: the `notification` push, the `notifications` and
+/// `notification_read` commands, the connection listed as `ws`, and an admin's kick.
+#[tokio::test]
+async fn over_the_websocket_gateway() {
+    use feige_tests::http::get;
+    use feige_tests::ws::Ws;
+    let s = server().await;
+    let (addr, http) = (s.addr(), s.http_addr());
+    let alice_id = register(&addr, "alice").await;
+    let (mut ws, _) = Ws::login(&http, "alice", feige_tests::sdk::PASSWORD).await;
+    let conns = get(&http, "/admin/api/connections", Some(ADMIN)).await;
+    assert_eq!(conns.data()["connections"][0]["transport"], "ws");
+    assert_eq!(conns.data()["connections"][0]["user_id"], alice_id);
+
+    let body = json!({ "to": "user", "id": alice_id, "title": "T", "body": "over ws" });
+    post(&http, "/admin/api/notices", Some(ADMIN), &body)
+        .await
+        .data();
+    let push = ws.push().await;
+    assert_eq!(
+        (push["type"].as_str(), push["body"].as_str()),
+        (Some("notification"), Some("over ws"))
+    );
+    let list = ws.call("notifications", json!({})).await;
+    let data = &list["response"]["data"];
+    assert_eq!(data["unread"], 1);
+    assert_eq!(data["notifications"][0]["title"], "T");
+    let id = data["notifications"][0]["id"].as_str().unwrap().to_owned();
+    let read = ws.call("notification_read", json!({ "id": id })).await;
+    assert_eq!(read["response"]["data"]["marked"], 1);
+    let refused = ws.call("notification_read", json!({})).await;
+    assert_eq!(refused["response"]["code"], 400);
+
+    let conn_id = conns.data()["connections"][0]["conn_id"].clone();
+    let kick = json!({ "conn_id": conn_id, "reason": "bye" });
+    assert_eq!(
+        post(&http, "/admin/api/kick", Some(ADMIN), &kick)
+            .await
+            .data()["kicked"],
+        1
+    );
+    let kicked = ws.push().await;
+    assert_eq!(kicked["type"], "kicked");
+    assert_eq!(
+        (kicked["code"].as_str(), kicked["reason"].as_str()),
+        (Some("KICKED_BY_ADMIN"), Some("bye"))
+    );
+    ws.closed().await;
+}

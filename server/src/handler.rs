@@ -70,7 +70,17 @@ pub(crate) fn serve<G: Send + 'static>(
     stream: Socket,
     conn_id: u64,
     peer_addr: SocketAddr,
-    transport: Transport,
+    guards: G,
+) -> impl Future<Output = ()> + Send + 'static {
+    serve_as(shared, stream, (conn_id, peer_addr, Transport::Tcp), guards)
+}
+
+/// [`serve`] for a connection that came by `transport` (the WebSocket gateway's), as the
+/// admin's connection list shows it.
+pub(crate) fn serve_as<G: Send + 'static>(
+    shared: Arc<Shared>,
+    stream: Socket,
+    (conn_id, peer_addr, transport): (u64, SocketAddr, Transport),
     guards: G,
 ) -> impl Future<Output = ()> + Send + 'static {
     let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);

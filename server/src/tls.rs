@@ -106,7 +106,6 @@ pub(crate) async fn serve<G: Send + 'static>(
         Socket::Unix(Box::new(handler_end)),
         conn_id,
         peer_addr,
-        crate::connections::Transport::Tcp,
         guards,
     );
     tokio::pin!(relay, handler);

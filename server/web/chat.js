@@ -115,8 +115,7 @@ function onPush(p) {
       if (String(p.from && p.from.user_id) !== String(app.me)) friendRequest(p);
       break;
     case 'notification':
-    case 'notice':
-      app.notice(`Notice: ${p.title || ''} ${p.body || p.text || ''}`.trim());
+      notification(p);
       break;
     default:
       break;
@@ -132,6 +131,23 @@ function friendRequest(p) {
         .then(() => { line.remove(); app.notice(`You and ${app.name(p.from.user_id)} are friends now.`); })
         .catch((e) => app.notice(`Could not accept: ${e.message}`, true)),
     }, 'Accept'));
+}
+
+/** The notification lines shown, by notification id. */
+const notes = new Map();
+
+/** A system notification (an admin's notice) until it is marked read. */
+function notification(n) {
+  if (notes.has(n.id) && notes.get(n.id).isConnected) return;
+  const line = app.notice(`Notice: ${n.title ? `${n.title} — ` : ''}${n.body}`, false,
+    el('button', {
+      type: 'button',
+      className: 'mark-read',
+      onclick: () => app.sock.call('notification_read', { id: n.id })
+        .then(() => line.remove())
+        .catch((e) => app.notice(`Could not mark it read: ${e.message}`, true)),
+    }, 'Mark read'));
+  notes.set(n.id, line);
 }
 
 function showLogin(message) {
@@ -166,6 +182,12 @@ async function enter(session) {
     say($('room-error'), `Could not join room ${room}: ${e.message}`, true);
   }
   await direct.afterLogin();
+  try {
+    const list = await app.sock.call('notifications', { limit: 50 });
+    list.notifications.filter((n) => !n.read).forEach(notification);
+  } catch {
+    // Older servers have no notifications; nothing to show then.
+  }
 }
 
 async function refreshMembers() {

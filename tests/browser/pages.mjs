@@ -85,6 +85,18 @@ async function main(pages) {
   await admin.locator('#console').waitFor({ state: 'visible' });
   await waitText(admin, '#status', '1 TCP, 2 WebSocket');
   await waitText(admin, '#users', 'ben');
+
+  // A notice to everyone: both pages show it; ann marks it read.
+  await admin.selectOption('#notice-to', 'all');
+  await admin.fill('#notice-title', 'Maintenance');
+  await admin.fill('#notice-body', 'tonight at 10');
+  await admin.click('#notice-form button[type=submit]');
+  await waitText(admin, '#message', 'Notice sent to everyone');
+  await Promise.all([waitText(ann, '#notices', 'Notice: Maintenance — tonight at 10'),
+    waitText(ben, '#notices', 'Notice: Maintenance — tonight at 10')]);
+  await ann.click('#notices button.mark-read');
+  await ann.locator('#notices button.mark-read').waitFor({ state: 'detached' });
+
   const row = admin.locator('#connections tr', { hasText: 'ben (' });
   await waitText(admin, `#connections tr[data-user="ben"]`, 'ws');
   await row.first().locator('button.kick').click();

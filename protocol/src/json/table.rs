@@ -66,14 +66,16 @@ fn empty() -> Value {
     json!({})
 }
 
-/// `register`: `{"username","password","nickname"?}` → `{"user_id"}`.
+/// `register`: `{"username","password","nickname"?}` → `{"user_id","pending"}`.
 fn register(p: &Params) -> Result<Prepared, ParamError> {
     let r = pb::Register {
         username: p.string("username")?,
         password: p.string("password")?,
         nickname: p.opt_string("nickname")?.unwrap_or_default(),
     };
-    Ok(answer!(K::Register(r), Register(ok) => json!({ "user_id": ok.user_id.to_string() })))
+    Ok(answer!(K::Register(r), Register(ok) => {
+        json!({ "user_id": ok.user_id.to_string(), "pending": ok.pending })
+    }))
 }
 
 /// `login`: `{"username","password","device"?}` → the session
@@ -314,6 +316,7 @@ pub fn event(push: &PushKind) -> Option<Value> {
         PushKind::MessageRecalled(r) => typed("message_recalled", render::message_recalled(r)),
         PushKind::RoomMessage(m) => typed("room_message", render::room_message(m)),
         PushKind::RedPacketGrabbed(g) => typed("red_packet_grabbed", render::grabbed(g)),
+        PushKind::Notification(n) => typed("notification", render::notification(n)),
         _ => return None,
     })
 }

@@ -114,6 +114,7 @@ async fn forward(shared: &Shared, event: Event) {
         Event::MessageRecalled(r) => {
             social(shared, "message_recalled", json::message_recalled(&r)).await;
         }
+        Event::Notification(n) => social(shared, "notification", json::notification(&n)).await,
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }
