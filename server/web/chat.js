@@ -216,7 +216,11 @@ async function credentials(register) {
     if (register) {
       const data = { username, password };
       if (nickname) data.nickname = nickname;
-      await app.sock.call('register', data);
+      const registered = await app.sock.call('register', data);
+      if (registered.pending) {
+        say($('login-error'), 'Registered: your account waits for an admin\'s approval.');
+        return;
+      }
     }
     await enter(await app.sock.call('login', { username, password }));
   } catch (e) {
@@ -261,6 +265,12 @@ function init() {
     sessionStorage.removeItem(TOKEN_KEY);
     direct.reset();
     showLogin('');
+    if (app.sock.stopped) {
+      // Kicked before: connect again for the next login.
+      app.kicked = false;
+      show($('reconnect'), false);
+      app.sock.start();
+    }
   });
   $('reconnect').addEventListener('click', () => {
     app.kicked = false;

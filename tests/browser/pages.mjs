@@ -113,6 +113,16 @@ async function main(pages) {
   await waitText(ben, '#conn-state', 'connected');
   await waitText(ben, '#dm-log', 'while you were away');
   await waitText(ben, '#room-count', '3');
+
+  // Log out and in again by password: the room and the conversation list come back.
+  await ann.click('#logout');
+  await ann.locator('#login').waitFor({ state: 'visible' });
+  await ann.fill('#username', 'ann');
+  await ann.fill('#password', PASSWORD);
+  await ann.click('#login-button');
+  await ann.locator('#chat').waitFor({ state: 'visible' });
+  await waitText(ann, '#room-count', '3');
+  await waitText(ann, `#convs li[data-user="${ids.rusty}"]`, 'Rusty');
   step('resynced');
 }
 
