@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cli::args::{GroupCmd, MessageAt, RedPacketCmd, RoomCmd, WalletCmd};
+use cli::args::{AdminCmd, GroupCmd, MessageAt, RedPacketCmd, RoomCmd, WalletCmd};
 use cli::output::report;
 use cli::{
     account, chats, friends, groups, messages, notifications, receipts, red_packets, rooms, Ctx,
@@ -180,6 +180,18 @@ enum Command {
         /// Most recalls [default: 100].
         #[arg(long)]
         limit: Option<u32>,
+    },
+    /// Admin operations through the HTTP admin API (connections, kicks, users, notices,
+    /// bans), with --token or FEIGE_ADMIN_TOKEN.
+    Admin {
+        /// The HTTP listener, host:port [default: the server's host, port 7901].
+        #[arg(long)]
+        http: Option<String>,
+        /// The admin token (or an admin user's session token, hex).
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: AdminCmd,
     },
     /// Your system notifications (notices from the admins), oldest first; `*` marks unread.
     Notifications {
@@ -435,6 +447,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Receipts { at } => receipts::receipts(&ctx, at).await,
         Command::Recalls { after, limit } => receipts::recalls(&ctx, *after, *limit).await,
         Command::Group { action } => groups::group(&ctx, action.as_ref()).await,
+        Command::Admin {
+            http,
+            token,
+            action,
+        } => cli::admin::admin(&ctx, http.as_deref(), token.as_deref(), action).await,
         Command::Notifications { after, limit } => notifications::list(&ctx, *after, *limit).await,
         Command::NotificationRead { id, all: _ } => notifications::read(&ctx, *id).await,
     }

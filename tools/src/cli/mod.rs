@@ -2,6 +2,7 @@
 //! server) here, the printing in `output`, and one file per command family.
 
 pub(crate) mod account;
+pub(crate) mod admin;
 pub(crate) mod args;
 pub(crate) mod chats;
 pub(crate) mod contacts;
