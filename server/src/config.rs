@@ -136,6 +136,12 @@ pub struct Config {
     pub upload_bytes_per_connection: usize,
     /// Most stickers one user may keep.
     pub max_stickers: usize,
+    /// Log lines kept in memory for `GET /admin/api/logs`.
+    pub log_ring_lines: usize,
+    /// Bytes of log lines kept in memory, at most (about).
+    pub log_ring_bytes: usize,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -198,6 +204,9 @@ impl Default for Config {
             file_queue_bytes: 64 << 20,
             upload_bytes_per_connection: 4 << 20,
             max_stickers: 300,
+            log_ring_lines: 2000,
+            log_ring_bytes: 1 << 20,
+            metrics_token: None,
         }
     }
 }
@@ -364,6 +373,12 @@ impl Config {
             && self.session_ttl_days <= 36_500.0)
         {
             return bad("session_ttl_days: must be above 0 and at most 36500");
+        }
+        if self.log_ring_lines == 0 || self.log_ring_bytes < 4096 {
+            return bad("log_ring_lines, log_ring_bytes: at least 1 line and 4096 bytes");
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return bad("metrics_token: at least 16 characters");
         }
         if self.outbox_capacity < 16 {
             return bad("outbox_capacity: must be at least 16");

@@ -124,6 +124,9 @@ impl Handler {
             tokio::select! {
                 biased;
                 code = self.conn.rx.control().kicked() => {
+                    if code == ErrorCode::SlowConsumer {
+                        self.conn.shared.metrics.slow_consumer();
+                    }
                     Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");
                 }
@@ -350,6 +353,9 @@ impl Handler {
                 r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
             }
             code = control.kicked() => {
+                if code == ErrorCode::SlowConsumer {
+                    self.conn.shared.metrics.slow_consumer();
+                }
                 return Err(std::io::Error::other(format!("kicked while writing: {code:?}")));
             }
         }

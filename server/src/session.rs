@@ -150,6 +150,11 @@ impl Sessions {
         }
     }
 
+    /// Users with at least one live connection.
+    pub fn users_online(&self) -> usize {
+        self.map.len()
+    }
+
     /// Calls `f` for every live connection of every user, one shard lock at a time (`f` must
     /// not block).
     pub fn for_each_peer(&self, mut f: impl FnMut(&Peer)) {

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod backup;
 pub mod blobs;
 pub mod contacts;
 mod db;
@@ -27,6 +28,7 @@ mod schema;
 pub mod search;
 mod sequence;
 pub mod social;
+pub mod stats;
 mod store;
 mod text;
 pub mod transcript;

@@ -163,6 +163,13 @@ fn already_logged_in(conn: &mut Conn, rid: u64) -> Flow {
 /// address is locked after failed passwords, refuses without checking; an unknown name is
 /// verified against a dummy hash, so it takes as long as a known one.
 async fn open_session(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, RequestError> {
+    let result = check_password(conn, l).await;
+    conn.shared.metrics.login(result.is_ok());
+    result
+}
+
+/// [`open_session`] before it is counted.
+async fn check_password(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, RequestError> {
     let device = validate::device(&l.device)?;
     let ip = conn.peer_addr.ip();
     let name = l.username.trim().to_owned();
@@ -238,6 +245,13 @@ async fn open_session(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, Requ
 
 /// Accepts a live token on a new connection.
 async fn resume_session(conn: &mut Conn, r: pb::Resume) -> Result<pb::Session, RequestError> {
+    let result = check_token(conn, r).await;
+    conn.shared.metrics.login(result.is_ok());
+    result
+}
+
+/// [`resume_session`] before it is counted.
+async fn check_token(conn: &mut Conn, r: pb::Resume) -> Result<pb::Session, RequestError> {
     // An expired session is deleted within a minute; then it is unknown like a revoked one.
     let invalid = || {
         RequestError::new(
