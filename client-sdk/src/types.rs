@@ -136,6 +136,9 @@ pub enum Event {
     Transcribed(pb::Transcript),
     /// A file offer in one of the user's conversations was accepted or declined.
     FileOfferAnswered(pb::FileOffer),
+    /// A system notification for the user (an admin's notice, or one sent by the HTTP API);
+    /// [`Client::notifications`] lists them with their read state.
+    Notification(pb::Notification),
 }
 
 impl Event {
@@ -168,6 +171,7 @@ impl Event {
             PushKind::MessageRecalled(r) => Event::MessageRecalled(r),
             PushKind::Transcribed(t) => Event::Transcribed(t),
             PushKind::FileOfferAnswered(o) => Event::FileOfferAnswered(o),
+            PushKind::Notification(n) => Event::Notification(n),
             PushKind::Message(_) | PushKind::Kicked(_) => return None,
         })
     }

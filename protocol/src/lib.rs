@@ -21,7 +21,7 @@ pub use pb::{
 /// The protocol's major version; a Hello with another major version is refused.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol's minor version; grows when messages or fields are added.
-pub const PROTOCOL_MINOR: u32 = 5;
+pub const PROTOCOL_MINOR: u32 = 6;
 /// Default maximum frame length (the payload after the 4-byte length prefix).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
 
@@ -116,6 +116,10 @@ impl ErrorCode {
             ErrorCode::OfferNotAccepted => "the file offer has not been accepted",
             ErrorCode::SpeechUnavailable => "speech-to-text is not available",
             ErrorCode::TranscriptionFailed => "the audio could not be transcribed",
+            ErrorCode::AccountDisabled => "the account is disabled",
+            ErrorCode::PendingApproval => "the account waits for an admin's approval",
+            ErrorCode::AddressBanned => "connections from this address are banned",
+            ErrorCode::KickedByAdmin => "closed by an admin",
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct Config {
     /// Who may send 1:1 messages: "friends" (only friends; the default) or "anyone" (any two
     /// users, unless one blocked the other).
     pub dm_policy: DmPolicy,
+    /// "open" (the default): a new account logs in at once; "approval": it waits for an admin.
+    pub registration: Registration,
     /// Messages each world room keeps for its history (the newest; older ones are deleted).
     pub room_history: usize,
     /// Most world rooms one connection may be in at once.
@@ -134,6 +136,12 @@ pub struct Config {
     pub upload_bytes_per_connection: usize,
     /// Most stickers one user may keep.
     pub max_stickers: usize,
+    /// Log lines kept in memory for `GET /admin/api/logs`.
+    pub log_ring_lines: usize,
+    /// Bytes of log lines kept in memory, at most (about).
+    pub log_ring_bytes: usize,
+    /// When set, `GET /metrics` needs `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Config {
@@ -179,6 +187,7 @@ impl Default for Config {
             conversation_cache: 500_000,
             index_batch: 262_144,
             dm_policy: DmPolicy::Friends,
+            registration: Registration::Open,
             room_history: 1000,
             max_rooms_per_connection: 16,
             max_room_connections: 100_000,
@@ -195,6 +204,9 @@ impl Default for Config {
             file_queue_bytes: 64 << 20,
             upload_bytes_per_connection: 4 << 20,
             max_stickers: 300,
+            log_ring_lines: 2000,
+            log_ring_bytes: 1 << 20,
+            metrics_token: None,
         }
     }
 }
@@ -244,6 +256,16 @@ impl From<Durability> for feige_storage::Durability {
             Durability::Fsync => feige_storage::Durability::Fsync,
         }
     }
+}
+
+/// The `registration` setting: whether new accounts wait for an admin's approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// A new account may log in at once.
+    Open,
+    /// A new account is pending (`PENDING_APPROVAL`) until an admin approves it.
+    Approval,
 }
 
 /// The `dm_policy` setting: who may send 1:1 messages.
@@ -351,6 +373,12 @@ impl Config {
             && self.session_ttl_days <= 36_500.0)
         {
             return bad("session_ttl_days: must be above 0 and at most 36500");
+        }
+        if self.log_ring_lines == 0 || self.log_ring_bytes < 4096 {
+            return bad("log_ring_lines, log_ring_bytes: at least 1 line and 4096 bytes");
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return bad("metrics_token: at least 16 characters");
         }
         if self.outbox_capacity < 16 {
             return bad("outbox_capacity: must be at least 16");
@@ -504,6 +532,10 @@ mod tests {
         );
         assert!(toml::from_str::<Config>("durability = \"disk\"").is_err());
         assert!(toml::from_str::<Config>("dm_policy = \"strangers\"").is_err());
+        assert_eq!(c.registration, Registration::Open);
+        let approval: Config = toml::from_str("registration = \"approval\"").unwrap();
+        assert_eq!(approval.registration, Registration::Approval);
+        assert!(toml::from_str::<Config>("registration = \"closed\"").is_err());
         assert!(toml::from_str::<Config>("log = \"loud\"").is_err());
         let slow = Config {
             heartbeat_ms: u64::from(u32::MAX) + 1,

@@ -17,6 +17,7 @@ use feige_protocol::frame::{self, FrameError};
 use feige_protocol::ErrorCode;
 use tokio::time::Instant;
 
+use crate::connections::Transport;
 use crate::error::RequestError;
 use crate::request;
 use crate::request::caller::{Conn, Flow, State};
@@ -71,11 +72,24 @@ pub(crate) fn serve<G: Send + 'static>(
     peer_addr: SocketAddr,
     guards: G,
 ) -> impl Future<Output = ()> + Send + 'static {
+    serve_as(shared, stream, (conn_id, peer_addr, Transport::Tcp), guards)
+}
+
+/// [`serve`] for a connection that came by `transport` (the WebSocket gateway's), as the
+/// admin's connection list shows it.
+pub(crate) fn serve_as<G: Send + 'static>(
+    shared: Arc<Shared>,
+    stream: Socket,
+    (conn_id, peer_addr, transport): (u64, SocketAddr, Transport),
+    guards: G,
+) -> impl Future<Output = ()> + Send + 'static {
     let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
+    let mut conn = Conn::new(shared, conn_id, peer_addr, tx, rx);
+    conn.transport = transport;
     let mut h = Handler {
-        conn: Conn::new(shared, conn_id, peer_addr, tx, rx),
+        conn,
         stream,
         rbuf: BytesMut::new(),
         intake: Intake::Open,
@@ -110,6 +124,9 @@ impl Handler {
             tokio::select! {
                 biased;
                 code = self.conn.rx.control().kicked() => {
+                    if code == ErrorCode::SlowConsumer {
+                        self.conn.shared.metrics.slow_consumer();
+                    }
                     Box::pin(self.say_goodbye(code)).await;
                     return Ok("kicked");
                 }
@@ -297,7 +314,9 @@ impl Handler {
     /// does not read.
     async fn say_goodbye(&mut self, code: ErrorCode) {
         self.conn.rx.hold();
-        self.conn.push_kicked(code, code.describe().to_owned());
+        let reason = self.conn.shared.connections.take_reason(self.conn.conn_id);
+        let reason = reason.unwrap_or_else(|| code.describe().to_owned());
+        self.conn.push_kicked(code, reason);
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             let _ = write_all(&self.stream, &self.conn.wbuf).await;
             let _ = self.stream.shutdown_write();
@@ -334,6 +353,9 @@ impl Handler {
                 r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
             }
             code = control.kicked() => {
+                if code == ErrorCode::SlowConsumer {
+                    self.conn.shared.metrics.slow_consumer();
+                }
                 return Err(std::io::Error::other(format!("kicked while writing: {code:?}")));
             }
         }

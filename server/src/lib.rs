@@ -4,7 +4,9 @@
 //! socket; [`Server::run`] serves until the shutdown future completes, then drains gracefully.
 
 pub mod account;
+pub mod bans;
 pub mod config;
+pub mod connections;
 pub mod control;
 mod convert;
 pub mod error;
@@ -13,6 +15,10 @@ mod handler;
 mod http;
 pub mod limits;
 mod listener;
+pub mod logs;
+pub mod metrics;
+mod moderation;
+mod notices;
 pub mod outbox;
 mod presence;
 mod request;
@@ -21,6 +27,7 @@ pub mod router;
 pub mod session;
 mod socket;
 pub mod speech;
+mod status;
 mod tls;
 mod validate;
 pub mod workers;
@@ -111,6 +118,18 @@ pub(crate) struct Shared {
     pub files: files::Files,
     /// Speech-to-text: the engines' worker threads.
     pub speech: speech::Speech,
+    /// Whether the accept loop holds a slot (to count open TCP connections).
+    pub accept: listener::AcceptSlot,
+    /// Counters and histograms for `/metrics` and the status.
+    pub metrics: Arc<metrics::Metrics>,
+    /// Held while an online backup runs: one at a time.
+    pub backup_lock: tokio::sync::Mutex<()>,
+    /// The logged-in connections as admins list them, and admins' kick reasons.
+    pub connections: connections::Connections,
+    /// Banned address ranges (checked at accept and login).
+    pub bans: bans::Bans,
+    /// Users an admin disabled, mirrored from the store for the login check.
+    pub disabled: dashmap::DashSet<feige_storage::UserId>,
 }
 
 /// A bound, not yet running server.
@@ -152,8 +171,10 @@ impl Server {
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
-        let (router, router_thread) =
-            Router::start(sessions.clone()).map_err(ServerError::RouterThread)?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let accept = listener::AcceptSlot::new(config.max_connections);
+        let (router, router_thread) = Router::start(sessions.clone(), metrics.router.clone())
+            .map_err(ServerError::RouterThread)?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
             Store::open::<ReplyTo>(&dir, opts, Box::new(router))
         })
@@ -188,6 +209,7 @@ impl Server {
         let speech = tokio::task::spawn_blocking(move || speech::Speech::start(&speech_config))
             .await
             .map_err(|_| ServerError::StartupTask)??;
+        let (bans, disabled) = moderation::load(&store).await?;
         // Last, so that a setting refused above never takes the port.
         let http = match config.http_listen {
             Some(addr) => Some(
@@ -221,6 +243,12 @@ impl Server {
                 router_thread: std::sync::Mutex::new(Some(router_thread)),
                 files,
                 speech,
+                accept,
+                metrics,
+                backup_lock: tokio::sync::Mutex::new(()),
+                connections: connections::Connections::default(),
+                bans,
+                disabled,
             }),
         })
     }
@@ -257,6 +285,7 @@ impl Server {
         let upkeep = tokio::spawn(upkeep(shared.clone()));
         let refunds = tokio::spawn(request::red_packet::refund_expired(shared.clone()));
         let file_sweep = tokio::spawn(files::sweep_unused(shared.clone()));
+        let rates = tokio::spawn(status::sample_rates(shared.clone()));
         tokio::spawn(request::account::keep_sessions_alive(
             shared.clone(),
             accept_stop.clone(),
@@ -266,6 +295,7 @@ impl Server {
         upkeep.abort();
         refunds.abort();
         file_sweep.abort();
+        rates.abort();
         let grace = Duration::from_millis(shared.config.shutdown_grace_ms);
         let deadline = tokio::time::Instant::now() + grace;
         accept_stop.cancel();

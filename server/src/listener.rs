@@ -2,7 +2,7 @@
 //! turns away an address over its connection cap, and starts one handler task per connection
 //! inside a tracing span.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,15 +15,44 @@ use tracing::Instrument;
 use crate::socket::Socket;
 use crate::{handler, tls, Shared};
 
+/// What the accept loop tells about the connection slots (`Shared::conn_slots`): a
+/// connection holds one for its life, and the accept loop one while it waits for the next
+/// connection. Counting open connections from them costs a connection nothing.
+#[derive(Debug)]
+pub(crate) struct AcceptSlot {
+    max: usize,
+    /// Set while the accept loop holds a slot it has not handed to a connection yet.
+    holds: AtomicBool,
+}
+
+impl AcceptSlot {
+    /// For `max` slots (at least 1).
+    pub(crate) fn new(max: usize) -> AcceptSlot {
+        AcceptSlot {
+            max: max.max(1),
+            holds: AtomicBool::new(false),
+        }
+    }
+
+    /// TCP connections open now (TLS handshakes included): the slots held, less the accept
+    /// loop's and the `ws` WebSocket connections'.
+    pub(crate) fn tcp_open(&self, slots: &tokio::sync::Semaphore, ws: usize) -> usize {
+        let held = self.max.saturating_sub(slots.available_permits());
+        held.saturating_sub(usize::from(self.holds.load(Ordering::Relaxed)))
+            .saturating_sub(ws)
+    }
+}
+
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     tracker: TaskTracker,
     stop: CancellationToken,
 ) {
-    let limit = shared.conn_slots.clone();
+    let (limit, holds) = (shared.conn_slots.clone(), &shared.accept.holds);
     let mut backoff = Duration::from_millis(5);
     loop {
+        holds.store(false, Ordering::Relaxed);
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
             p = limit.clone().acquire_owned() => match p {
@@ -31,19 +60,28 @@ pub(crate) async fn accept_loop(
                 Err(_) => return,
             },
         };
+        holds.store(true, Ordering::Relaxed);
         let accepted = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => {
+                holds.store(false, Ordering::Relaxed);
+                return;
+            }
             a = listener.accept() => a,
         };
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                if shared.bans.is_banned(peer.ip()) {
+                    refuse(&stream, peer, ErrorCode::AddressBanned);
+                    continue;
+                }
                 let Some(slot) = shared.limits.connect(peer.ip()) else {
-                    refuse(&stream, peer);
+                    refuse(&stream, peer, ErrorCode::TooManyConnections);
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
                 let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+                shared.metrics.tcp_accepted.fetch_add(1, Ordering::Relaxed);
                 let span = tracing::info_span!("conn", id, %peer);
                 let shared = shared.clone();
                 // The task is the handler's own future, nothing around it (see
@@ -78,13 +116,17 @@ pub(crate) async fn accept_loop(
     }
 }
 
-/// Turns away a connection from an address at its cap: a `Kicked{TOO_MANY_CONNECTIONS}` push
+/// Turns away a connection from a banned address or one at its cap: a `Kicked{code}` push
 /// written without waiting (a new socket's send buffer takes it), then the socket is dropped.
-fn refuse(stream: &tokio::net::TcpStream, peer: std::net::SocketAddr) {
-    tracing::info!(%peer, "connection refused: too many connections from this address");
+fn refuse(stream: &tokio::net::TcpStream, peer: std::net::SocketAddr, code: ErrorCode) {
+    let reason = match code {
+        ErrorCode::AddressBanned => "connections from this address are banned",
+        _ => "too many connections from this address",
+    };
+    tracing::info!(%peer, "connection refused: {reason}");
     let env = Envelope::push(PushKind::Kicked(pb::Kicked {
-        code: ErrorCode::TooManyConnections as i32,
-        reason: "too many connections from this address".into(),
+        code: code as i32,
+        reason: reason.into(),
     }));
     let _ = stream.try_write(&frame::encode_to_bytes(&env));
     let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);

@@ -3,14 +3,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use feige_server::config::{DmPolicy, Durability, LogLevel};
 use feige_server::{Config, Server};
 
 /// Feige (飞鸽) instant-messaging server: framed protobuf over TCP, SQLite storage.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on [default: 0.0.0.0:7900].
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -39,6 +41,21 @@ struct Args {
     trusted_addrs: Option<Vec<std::net::IpAddr>>,
 }
 
+/// What to do instead of serving.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Copies the databases of a data directory (the server may be running on it) with
+    /// SQLite's online backup API into a directory; see docs/admin.md for the restore.
+    Backup {
+        /// The server's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where the copies go (created 0700; files of the same names there are replaced).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 /// The `--http-listen` value: an address, or none.
 #[derive(Debug, Clone)]
 struct HttpListen(Option<SocketAddr>);
@@ -54,6 +71,16 @@ const MAX_BLOCKING_THREADS: usize = 16;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Backup { data_dir, out }) = &args.command {
+        let report = feige_storage::backup::backup(data_dir, out)?;
+        println!(
+            "backed up {} ({} bytes) into {}",
+            report.databases.join(", "),
+            report.bytes,
+            report.dir.display()
+        );
+        return Ok(());
+    }
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
@@ -79,11 +106,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(v) = args.trusted_addrs {
         config.trusted_addrs = v;
     }
+    config.validate()?;
     let level = tracing::Level::from(config.log);
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false)
-        .init();
+    feige_server::logs::install(level, config.log_ring_lines, config.log_ring_bytes, true);
     // Common server practice: use the whole open-file limit the system grants (the hard
     // limit); `max_connections` = 0 then follows it.
     let nofile = feige_server::limits::raise_fd_limit();

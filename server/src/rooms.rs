@@ -140,6 +140,18 @@ impl Rooms {
         (users, count)
     }
 
+    /// Whether `room` has a connection in it (a room exists only while it has).
+    pub(crate) fn exists(&self, room: u64) -> bool {
+        self.rooms.contains_key(&room)
+    }
+
+    /// Whether `user` has a connection in `room`.
+    pub(crate) fn has_user(&self, room: u64, user: UserId) -> bool {
+        self.rooms
+            .get(&room)
+            .is_some_and(|r| r.users.contains_key(&user))
+    }
+
     /// Copies `frame` into the outbox of every connection in `room` but `except` (the
     /// sender's, which gets the ack), without waiting.
     pub(crate) fn broadcast(&self, room: u64, except: u64, frame: &[u8]) {

@@ -2,7 +2,7 @@
 //! which writes the sender's ack and pushes the message to every other live connection of
 //! every member — in commit order, so each conversation's pushes arrive in sequence order.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -35,8 +35,25 @@ pub struct ReplyTo {
 pub struct Router {
     tx: std::sync::mpsc::SyncSender<Vec<Committed<ReplyTo>>>,
     sessions: Arc<Sessions>,
+    stats: Arc<RouterStats>,
+}
+
+/// What the router counts, for the metrics: added once per routed batch.
+#[derive(Debug, Default)]
+pub struct RouterStats {
     /// Batches handed to the router thread and not yet fully routed.
-    queued: Arc<AtomicUsize>,
+    pub queued: AtomicUsize,
+    /// Acks and refusals written to senders.
+    pub acks: AtomicU64,
+    /// Message pushes queued to recipients' connections.
+    pub pushes: AtomicU64,
+}
+
+impl RouterStats {
+    fn add(&self, (acks, pushes): (u64, u64)) {
+        self.acks.fetch_add(acks, Ordering::Relaxed);
+        self.pushes.fetch_add(pushes, Ordering::Relaxed);
+    }
 }
 
 /// Committed batches queued between the writer and the router thread.
@@ -56,18 +73,20 @@ impl Router {
     ///
     /// # Errors
     /// The thread cannot be started.
-    pub fn start(sessions: Arc<Sessions>) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
+    pub fn start(
+        sessions: Arc<Sessions>,
+        stats: Arc<RouterStats>,
+    ) -> std::io::Result<(Self, std::thread::JoinHandle<()>)> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Committed<ReplyTo>>>(ROUTER_QUEUE);
-        let queued = Arc::new(AtomicUsize::new(0));
         let thread = {
             let sessions = sessions.clone();
-            let queued = queued.clone();
+            let stats = stats.clone();
             std::thread::Builder::new()
                 .name("feige-router".into())
                 .spawn(move || {
                     for mut batch in rx {
-                        route(&sessions, &mut batch, false);
-                        queued.fetch_sub(1, Ordering::Release);
+                        stats.add(route(&sessions, &mut batch, false));
+                        stats.queued.fetch_sub(1, Ordering::Release);
                     }
                 })?
         };
@@ -75,7 +94,7 @@ impl Router {
             Router {
                 tx,
                 sessions,
-                queued,
+                stats,
             },
             thread,
         ))
@@ -87,19 +106,19 @@ impl CommitSink<ReplyTo> for Router {
         // Only the writer thread adds to `queued`, so zero here means every earlier batch
         // has been routed: routing this one now keeps the commit order.
         if batch.len() <= INLINE_MAX
-            && self.queued.load(Ordering::Acquire) == 0
+            && self.stats.queued.load(Ordering::Acquire) == 0
             && members_in(batch) <= INLINE_MEMBERS_MAX
         {
-            route(&self.sessions, batch, true);
+            self.stats.add(route(&self.sessions, batch, true));
             return;
         }
         // The next batch is likely of a similar size; do not reserve the largest one.
         let cap = batch.len();
         let full = std::mem::replace(batch, Vec::with_capacity(cap));
-        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.stats.queued.fetch_add(1, Ordering::AcqRel);
         // Blocks only when the router thread is far behind: backpressure onto the writer.
         if self.tx.send(full).is_err() {
-            self.queued.fetch_sub(1, Ordering::Release);
+            self.stats.queued.fetch_sub(1, Ordering::Release);
         }
     }
 }
@@ -115,8 +134,11 @@ fn members_in(batch: &[Committed<ReplyTo>]) -> usize {
 /// Acks each message to its sender and pushes it to the members' other connections, on the
 /// calling thread (the `feige-router` thread calls it for each batch; benchmarks call it
 /// directly). `direct`: write each frame to an idle connection's socket right away
-/// ([`Peer::deliver_now`]) rather than waking its task; for small batches only.
-pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: bool) {
+/// ([`Peer::deliver_now`]) rather than waking its task; for small batches only. Returns the
+/// acks (and refusals) and the message pushes delivered.
+pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: bool) -> (u64, u64) {
+    let mut acks = 0u64;
+    let mut pushes = 0u64;
     let deliver = |peer: &Peer, frame: &[u8]| {
         if direct {
             peer.deliver_now(frame);
@@ -148,7 +170,10 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                         &Envelope::push(PushKind::Message(convert::message(d.message))),
                     );
                     for member in d.members.as_slice() {
-                        sessions.for_each(*member, |peer| deliver(peer, &scratch));
+                        sessions.for_each(*member, |peer| {
+                            deliver(peer, &scratch);
+                            pushes += 1;
+                        });
                     }
                 }
                 Ok(d) => {
@@ -165,6 +190,7 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                     );
                     encode(&mut scratch, &ack);
                     deliver(&reply, &scratch);
+                    acks += 1;
                     if d.duplicate {
                         continue;
                     }
@@ -176,6 +202,7 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                         sessions.for_each(*member, |peer| {
                             if peer.conn_id != ctx.conn_id {
                                 deliver(peer, &scratch);
+                                pushes += 1;
                             }
                         });
                     }
@@ -185,10 +212,12 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
                     let env = RequestError::from(e).into_envelope(ctx.request_id);
                     encode(&mut scratch, &env);
                     deliver(&reply, &scratch);
+                    acks += 1;
                 }
             }
         }
     }
+    (acks, pushes)
 }
 
 #[cfg(test)]
@@ -286,7 +315,7 @@ mod tests {
             },
         );
         let (to_a, a_rx) = Outbox::new(100_000);
-        let (mut router, thread) = Router::start(sessions).unwrap();
+        let (mut router, thread) = Router::start(sessions, Arc::default()).unwrap();
         let mut seq = 0;
         for round in 0..200 {
             // 1, 2, 3 or 500 messages per batch.

@@ -150,6 +150,19 @@ impl Sessions {
         }
     }
 
+    /// Users with at least one live connection.
+    pub fn users_online(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Calls `f` for every live connection of every user, one shard lock at a time (`f` must
+    /// not block).
+    pub fn for_each_peer(&self, mut f: impl FnMut(&Peer)) {
+        for entry in self.map.iter() {
+            entry.value().as_slice().iter().for_each(&mut f);
+        }
+    }
+
     /// Whether `user` has a live connection.
     pub fn is_online(&self, user: UserId) -> bool {
         self.map.contains_key(&user)

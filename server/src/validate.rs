@@ -40,6 +40,33 @@ pub(crate) const NICKNAME: Field = Field {
     multiline: false,
     name_like: true,
 };
+/// Why an address is banned: up to 256 characters, may be empty.
+pub(crate) const BAN_REASON: Field = Field {
+    name: "reason",
+    min_chars: 0,
+    max_chars: 256,
+    max_bytes: 1024,
+    multiline: false,
+    name_like: false,
+};
+/// A notice's title: up to 128 characters, may be empty.
+pub(crate) const NOTICE_TITLE: Field = Field {
+    name: "title",
+    min_chars: 0,
+    max_chars: 128,
+    max_bytes: 512,
+    multiline: false,
+    name_like: false,
+};
+/// Why an admin closes a connection: up to 256 characters, may be empty.
+pub(crate) const KICK_REASON: Field = Field {
+    name: "reason",
+    min_chars: 0,
+    max_chars: 256,
+    max_bytes: 1024,
+    multiline: false,
+    name_like: false,
+};
 /// Profile signature: up to 256 characters, may span lines.
 pub(crate) const SIGNATURE: Field = Field {
     name: "signature",

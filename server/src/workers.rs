@@ -40,6 +40,8 @@ pub struct Pool<S> {
     tx: SyncSender<Job<S>>,
     /// Bytes held by queued and running jobs.
     held: Arc<AtomicUsize>,
+    /// Jobs queued and running.
+    jobs: Arc<AtomicUsize>,
     max_bytes: usize,
 }
 
@@ -101,6 +103,7 @@ impl<S: 'static> Pool<S> {
             name,
             tx,
             held: Arc::new(AtomicUsize::new(0)),
+            jobs: Arc::new(AtomicUsize::new(0)),
             max_bytes: size.queue_bytes.max(1),
         })
     }
@@ -119,8 +122,10 @@ impl<S: 'static> Pool<S> {
         F: FnOnce(&mut S) -> T + Send + 'static,
     {
         let before = self.held.fetch_add(bytes, Ordering::AcqRel);
+        self.jobs.fetch_add(1, Ordering::Relaxed);
         let release = Release {
             held: self.held.clone(),
+            jobs: self.jobs.clone(),
             bytes,
         };
         if before > 0 && before + bytes > self.max_bytes {
@@ -144,16 +149,23 @@ impl<S: 'static> Pool<S> {
     pub fn held_bytes(&self) -> usize {
         self.held.load(Ordering::Relaxed)
     }
+
+    /// Jobs queued and running now.
+    pub fn jobs(&self) -> usize {
+        self.jobs.load(Ordering::Relaxed)
+    }
 }
 
 /// Gives a job's bytes back when the job ends, runs or not.
 struct Release {
     held: Arc<AtomicUsize>,
+    jobs: Arc<AtomicUsize>,
     bytes: usize,
 }
 
 impl Drop for Release {
     fn drop(&mut self) {
+        self.jobs.fetch_sub(1, Ordering::Relaxed);
         self.held.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
@@ -232,11 +244,14 @@ mod tests {
         while pool.held_bytes() == 0 {
             tokio::task::yield_now().await;
         }
+        assert_eq!(pool.jobs(), 1);
         // 60 + 50 > 100: refused by bytes.
         assert_eq!(pool.run(50, |_| ()).await, Err(PoolError::Busy("t")));
+        assert_eq!(pool.jobs(), 1, "a refused job is not counted");
         gate_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
         assert_eq!(pool.held_bytes(), 0);
+        assert_eq!(pool.jobs(), 0);
         // A job larger than the whole bound runs when nothing else is held.
         assert_eq!(pool.run(500, |_| 7).await, Ok(7));
     }

@@ -29,6 +29,10 @@ pub struct UserRecord {
     pub phone: String,
     /// E-mail address (private to the user).
     pub email: String,
+    /// Disabled by an admin: no login, no resume.
+    pub disabled: bool,
+    /// Registered in approval mode and not approved yet: no login.
+    pub pending: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -42,6 +46,8 @@ impl std::fmt::Debug for UserRecord {
             .field("avatar", &self.avatar)
             .field("phone", &self.phone)
             .field("email", &self.email)
+            .field("disabled", &self.disabled)
+            .field("pending", &self.pending)
             .finish_non_exhaustive()
     }
 }
@@ -98,7 +104,8 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 }
 
 pub(crate) const USER_COLUMNS: &str =
-    "id, username, nickname, salt, password_hash, created_at_ms, signature, avatar, phone, email";
+    "id, username, nickname, salt, password_hash, created_at_ms, signature, avatar, phone, email,
+     disabled, pending";
 
 pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -112,6 +119,8 @@ pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         avatar: r.get(7)?,
         phone: r.get(8)?,
         email: r.get(9)?,
+        disabled: r.get(10)?,
+        pending: r.get(11)?,
     })
 }
 
@@ -164,11 +173,25 @@ pub fn insert_user(
     salt: &[u8],
     password_hash: &[u8],
 ) -> Result<UserRecord, StorageError> {
+    insert_user_with(c, username, nickname, (salt, password_hash), false)
+}
+
+/// [`insert_user`], `pending` an admin's approval (registration approval mode).
+///
+/// # Errors
+/// [`StorageError::UsernameTaken`] when the name exists (case-insensitively).
+pub fn insert_user_with(
+    c: &Connection,
+    username: &str,
+    nickname: &str,
+    (salt, password_hash): (&[u8], &[u8]),
+    pending: bool,
+) -> Result<UserRecord, StorageError> {
     let now = now_ms();
     let res = c.execute(
         "INSERT INTO users(username, nickname, salt, password_hash, created_at_ms,
-                           username_key, nickname_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           username_key, nickname_key, pending)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             username,
             nickname,
@@ -176,7 +199,8 @@ pub fn insert_user(
             password_hash,
             now,
             crate::text::search_key(username),
-            crate::text::search_key(nickname)
+            crate::text::search_key(nickname),
+            pending
         ],
     );
     match res {
@@ -191,6 +215,8 @@ pub fn insert_user(
             avatar: String::new(),
             phone: String::new(),
             email: String::new(),
+            disabled: false,
+            pending,
         }),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -362,6 +388,8 @@ mod tests {
             avatar: String::new(),
             phone: String::new(),
             email: String::new(),
+            disabled: false,
+            pending: false,
         };
         let text = format!("{u:?}");
         assert!(text.contains("alice"));

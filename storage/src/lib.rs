@@ -5,6 +5,8 @@
 //! Nothing here runs on the reactor.
 
 pub mod account;
+pub mod admin;
+pub mod backup;
 pub mod blobs;
 pub mod contacts;
 mod db;
@@ -14,6 +16,7 @@ pub mod group;
 pub mod indexer;
 mod int;
 pub mod message;
+pub mod notifications;
 mod options;
 mod pairs;
 pub mod receipts;
@@ -25,6 +28,7 @@ mod schema;
 pub mod search;
 mod sequence;
 pub mod social;
+pub mod stats;
 mod store;
 mod text;
 pub mod transcript;

@@ -297,6 +297,9 @@ const MIGRATIONS: &[&str] = &[
     // 19: files, uploads, their uses and reference counts, stickers, file offers; a
     // message's file (`attachment`) and transcript (`blobs::migration`).
     crate::blobs::migration::MIGRATION,
+    // 20: disabled and pending accounts, system notifications and their read state, address
+    // bans (`admin`).
+    crate::admin::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

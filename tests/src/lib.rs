@@ -4,6 +4,8 @@
 
 pub mod files;
 pub mod fuzz;
+pub mod http;
+pub mod ops_http;
 pub mod sdk;
 pub mod tls;
 pub mod ws;

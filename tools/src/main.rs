@@ -9,11 +9,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use cli::args::{
-    DownloadArgs, GroupCmd, MessageAt, RedPacketCmd, RoomCmd, SendFileArgs, StickerCmd,
+    AdminCmd, DownloadArgs, GroupCmd, MessageAt, RedPacketCmd, RoomCmd, SendFileArgs, StickerCmd,
     TranscribeArgs, UploadArgs, WalletCmd,
 };
 use cli::output::report;
-use cli::{account, chats, files, friends, groups, messages, receipts, red_packets, rooms, Ctx};
+use cli::{
+    account, chats, files, friends, groups, messages, notifications, receipts, red_packets, rooms,
+    Ctx,
+};
 
 /// Feige (飞鸽) command-line client.
 #[derive(Debug, Parser)]
@@ -181,6 +184,36 @@ enum Command {
         /// Most recalls [default: 100].
         #[arg(long)]
         limit: Option<u32>,
+    },
+    /// Admin operations through the HTTP admin API (connections, kicks, users, notices,
+    /// bans), with --token or FEIGE_ADMIN_TOKEN.
+    Admin {
+        /// The HTTP listener, host:port [default: the server's host, port 7901].
+        #[arg(long)]
+        http: Option<String>,
+        /// The admin token (or an admin user's session token, hex).
+        #[arg(long)]
+        token: Option<String>,
+        #[command(subcommand)]
+        action: AdminCmd,
+    },
+    /// Your system notifications (notices from the admins), oldest first; `*` marks unread.
+    Notifications {
+        /// Only notifications after this id (the last one printed).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Most notifications [default: 50].
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Marks a notification read, or all of them.
+    NotificationRead {
+        /// The notification's id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<u64>,
+        /// Every notification.
+        #[arg(long)]
+        all: bool,
     },
     /// Groups [default: list yours]. USER is a user id or a username; GROUP a group id.
     Group {
@@ -452,5 +485,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Transcribe(a) => files::transcribe(&ctx, a).await,
         Command::Stickers { action } => files::stickers(&ctx, action.as_ref()).await,
         Command::Offer { at, decline } => files::offer(&ctx, at, !*decline).await,
+        Command::Admin {
+            http,
+            token,
+            action,
+        } => cli::admin::admin(&ctx, http.as_deref(), token.as_deref(), action).await,
+        Command::Notifications { after, limit } => notifications::list(&ctx, *after, *limit).await,
+        Command::NotificationRead { id, all: _ } => notifications::read(&ctx, *id).await,
     }
 }

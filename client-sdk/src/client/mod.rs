@@ -8,6 +8,7 @@ pub(crate) mod download;
 pub(crate) mod files;
 mod groups;
 mod messages;
+mod notifications;
 mod receipts;
 mod red_packets;
 mod rooms;
@@ -119,13 +120,30 @@ impl Client {
         password: &str,
         nickname: &str,
     ) -> Result<u64, ClientError> {
+        Ok(self
+            .create_account(username, password, nickname)
+            .await?
+            .user_id)
+    }
+
+    /// Creates an account; returns its user id and whether it waits for an admin's approval
+    /// (a server with `registration = "approval"`; login answers `PENDING_APPROVAL` until then).
+    ///
+    /// # Errors
+    /// `USERNAME_TAKEN`, `INVALID_ARGUMENT`, or a connection error.
+    pub async fn create_account(
+        &self,
+        username: &str,
+        password: &str,
+        nickname: &str,
+    ) -> Result<pb::RegisterOk, ClientError> {
         let r = pb::Register {
             username: username.to_owned(),
             password: password.to_owned(),
             nickname: nickname.to_owned(),
         };
         match self.call(RequestKind::Register(r)).await? {
-            ResponseResult::Register(ok) => Ok(ok.user_id),
+            ResponseResult::Register(ok) => Ok(ok),
             other => Err(unexpected("Register", &other)),
         }
     }

@@ -28,7 +28,11 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut reader: JoinHandle<ReadEnd>
         if inner.cancel.is_cancelled() {
             return;
         }
-        if end.kicked == Some(ErrorCode::InvalidToken) {
+        // A revoked token, a disabled account, a banned address: reconnecting cannot help.
+        if matches!(
+            end.kicked,
+            Some(ErrorCode::InvalidToken | ErrorCode::AccountDisabled | ErrorCode::AddressBanned)
+        ) {
             inner.forget_session();
         }
         if !inner.config.auto_reconnect || !inner.logged_in() {
@@ -86,14 +90,17 @@ async fn reconnect(
                 None => tracing::debug!("resume answered without a session"),
             },
             Err(ClientError::Server {
-                code: ErrorCode::InvalidToken,
+                code:
+                    code @ (ErrorCode::InvalidToken
+                    | ErrorCode::AccountDisabled
+                    | ErrorCode::AddressBanned),
                 message,
                 ..
             }) => {
                 inner.forget_session();
                 inner
                     .emit(Event::Kicked {
-                        code: ErrorCode::InvalidToken,
+                        code,
                         reason: message,
                     })
                     .await;

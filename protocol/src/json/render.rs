@@ -243,6 +243,18 @@ pub fn message_recalled(r: &pb::MessageRecalled) -> Value {
     })
 }
 
+/// A system notification (the `notification` push and the `notifications` list).
+pub fn notification(n: &pb::Notification) -> Value {
+    json!({
+        "id": n.id.to_string(),
+        "title": n.title,
+        "body": n.body,
+        "from": n.from.to_string(),
+        "created_at": n.created_at_ms,
+        "read": n.read,
+    })
+}
+
 /// `value` with `"type": kind` added (for push events).
 pub fn typed(kind: &str, value: Value) -> Value {
     let mut map = Map::new();
@@ -398,7 +410,16 @@ pub fn http_status(code: crate::ErrorCode) -> u16 {
     use crate::ErrorCode as E;
     match code {
         E::NotLoggedIn | E::BadCredentials | E::InvalidToken | E::HelloRequired => 401,
-        E::Forbidden | E::NotFriends | E::Blocked | E::NotAMember | E::Muted | E::NotInRoom => 403,
+        E::Forbidden
+        | E::NotFriends
+        | E::Blocked
+        | E::NotAMember
+        | E::Muted
+        | E::NotInRoom
+        | E::AccountDisabled
+        | E::PendingApproval
+        | E::AddressBanned
+        | E::KickedByAdmin => 403,
         E::NotFound => 404,
         E::UsernameTaken
         | E::AlreadyLoggedIn

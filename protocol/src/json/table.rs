@@ -67,14 +67,16 @@ fn empty() -> Value {
     json!({})
 }
 
-/// `register`: `{"username","password","nickname"?}` → `{"user_id"}`.
+/// `register`: `{"username","password","nickname"?}` → `{"user_id","pending"}`.
 fn register(p: &Params) -> Result<Prepared, ParamError> {
     let r = pb::Register {
         username: p.string("username")?,
         password: p.string("password")?,
         nickname: p.opt_string("nickname")?.unwrap_or_default(),
     };
-    Ok(answer!(K::Register(r), Register(ok) => json!({ "user_id": ok.user_id.to_string() })))
+    Ok(answer!(K::Register(r), Register(ok) => {
+        json!({ "user_id": ok.user_id.to_string(), "pending": ok.pending })
+    }))
 }
 
 /// `login`: `{"username","password","device"?}` → the session
@@ -324,6 +326,7 @@ pub fn event(push: &PushKind) -> Option<Value> {
         PushKind::RedPacketGrabbed(g) => typed("red_packet_grabbed", render::grabbed(g)),
         PushKind::Transcribed(t) => typed("transcribed", render::transcript(t)),
         PushKind::FileOfferAnswered(o) => typed("file_offer_answered", render::file_offer(o)),
+        PushKind::Notification(n) => typed("notification", render::notification(n)),
     })
 }
 

@@ -39,6 +39,8 @@ pub(super) const RECEIPTS: &[Method] = &[
     row("friend_groups", friend_groups),
     row("friend_group_set", friend_group_set),
     row("friend_suggestions", friend_suggestions),
+    row("notifications", notifications),
+    row("notification_read", notification_read),
 ];
 
 /// `get_user`: `{"user" | "username"}` → the public profile.
@@ -258,5 +260,36 @@ fn friend_suggestions(p: &Params) -> Result<Prepared, ParamError> {
             })
             .collect();
         json!({ "users": users })
+    }))
+}
+
+/// `notifications`: `{"after"?,"limit"?}` → `{"notifications":[notification...],"has_more",
+/// "unread"}`.
+fn notifications(p: &Params) -> Result<Prepared, ParamError> {
+    let r = pb::ListNotifications {
+        after_id: p.opt_id("after")?.unwrap_or(0),
+        limit: p.opt_u32("limit")?.unwrap_or(0),
+    };
+    Ok(answer!(K::Notifications(r), Notifications(l) => {
+        let list: Vec<Value> = l.notifications.iter().map(render::notification).collect();
+        json!({ "notifications": list, "has_more": l.has_more, "unread": l.unread })
+    }))
+}
+
+/// `notification_read`: `{"id"}` or `{"all":true}` → `{"marked","unread"}`.
+fn notification_read(p: &Params) -> Result<Prepared, ParamError> {
+    let all = p.opt_bool("all")?.unwrap_or(false);
+    let id = p.opt_id("id")?;
+    let r = match (id, all) {
+        (Some(id), false) => pb::MarkNotificationRead { id, all: false },
+        (None, true) => pb::MarkNotificationRead { id: 0, all: true },
+        _ => {
+            return Err(ParamError::params(
+                "give exactly one of \"id\" and \"all\": true",
+            ))
+        }
+    };
+    Ok(answer!(K::NotificationRead(r), NotificationRead(ok) => {
+        json!({ "marked": ok.marked, "unread": ok.unread })
     }))
 }

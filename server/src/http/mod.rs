@@ -3,7 +3,14 @@
 //!
 //! A module adds its routes with one `mod` line and one `.merge(...)` line in [`router`].
 
+mod admin;
+mod admin_notices;
+mod api;
 pub(crate) mod auth;
+mod metrics;
+mod ops;
+mod pages;
+mod params;
 pub(crate) mod reply;
 mod ws;
 mod ws_json;
@@ -23,7 +30,13 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// The whole HTTP application: every module's routes, the body limit, a JSON 404.
 pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
+        .merge(metrics::routes())
+        .merge(ops::routes())
+        .merge(pages::routes())
         .merge(ws::routes())
+        .merge(api::routes())
+        .merge(admin::routes())
+        .merge(admin_notices::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)

@@ -31,6 +31,7 @@ use tracing::Instrument;
 
 use super::reply::HttpError;
 use super::ws_json::{self, Inbound, Pending};
+use crate::connections::Transport;
 use crate::socket::Socket;
 use crate::{handler, Shared};
 
@@ -61,6 +62,11 @@ async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if shared.bans.is_banned(peer.ip()) {
+        tracing::info!(%peer, "WebSocket refused: the address is banned");
+        let msg = "ADDRESS_BANNED: connections from this address are banned";
+        return HttpError::forbidden(msg).into_response();
+    }
     let Ok(permit) = shared.conn_slots.clone().try_acquire_owned() else {
         let msg = "the server is at max_connections";
         return HttpError::new(StatusCode::SERVICE_UNAVAILABLE, msg).into_response();
@@ -141,11 +147,10 @@ async fn serve<G: Send + 'static>(
             }
         }
     };
-    let handler = handler::serve(
+    let handler = handler::serve_as(
         shared,
         Socket::Unix(Box::new(handler_end)),
-        conn_id,
-        peer,
+        (conn_id, peer, Transport::Ws),
         guards,
     );
     tokio::pin!(relay, handler);

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::caller::{token_tag, Caller, Conn, Flow, Login, Reply, State};
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
+use crate::config::Registration;
+use crate::connections::ConnInfo;
 use crate::error::RequestError;
 use crate::validate;
 use crate::Shared;
@@ -115,14 +117,18 @@ async fn new_user(conn: &Conn, r: pb::Register) -> Reply {
             .await
             .map_err(|_| RequestError::new(ErrorCode::Internal, "hashing worker failed"))?
             .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
+    let pending = conn.shared.config.registration == Registration::Approval;
     let user = conn
         .shared
         .writer
-        .call(move |c| store_account::insert_user(c, &username, &nickname, &salt, &hash))
+        .call(move |c| {
+            store_account::insert_user_with(c, &username, &nickname, (&salt, &hash), pending)
+        })
         .await?;
-    tracing::info!(user = user.id, username = %user.username, "registered");
+    tracing::info!(user = user.id, username = %user.username, pending, "registered");
     Ok(ResponseResult::Register(pb::RegisterOk {
         user_id: user.id,
+        pending,
     }))
 }
 
@@ -157,6 +163,13 @@ fn already_logged_in(conn: &mut Conn, rid: u64) -> Flow {
 /// address is locked after failed passwords, refuses without checking; an unknown name is
 /// verified against a dummy hash, so it takes as long as a known one.
 async fn open_session(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, RequestError> {
+    let result = check_password(conn, l).await;
+    conn.shared.metrics.login(result.is_ok());
+    result
+}
+
+/// [`open_session`] before it is counted.
+async fn check_password(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, RequestError> {
     let device = validate::device(&l.device)?;
     let ip = conn.peer_addr.ip();
     let name = l.username.trim().to_owned();
@@ -195,6 +208,7 @@ async fn open_session(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, Requ
         }
     };
     limits.login_succeeded(&name);
+    check_account(&user)?;
     check_user_connections(conn, user.id)?;
     let token = account::new_token(&conn.shared.rng)
         .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
@@ -231,6 +245,13 @@ async fn open_session(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, Requ
 
 /// Accepts a live token on a new connection.
 async fn resume_session(conn: &mut Conn, r: pb::Resume) -> Result<pb::Session, RequestError> {
+    let result = check_token(conn, r).await;
+    conn.shared.metrics.login(result.is_ok());
+    result
+}
+
+/// [`resume_session`] before it is counted.
+async fn check_token(conn: &mut Conn, r: pb::Resume) -> Result<pb::Session, RequestError> {
     // An expired session is deleted within a minute; then it is unknown like a revoked one.
     let invalid = || {
         RequestError::new(
@@ -265,6 +286,7 @@ async fn resume_session(conn: &mut Conn, r: pb::Resume) -> Result<pb::Session, R
     let Some(user) = conn.shared.store.user_by_id(session.user_id).await? else {
         return Err(invalid());
     };
+    check_account(&user)?;
     check_user_connections(conn, user.id)?;
     // The device name is fixed at login; a resume may not rename it.
     let device = session.device;
@@ -309,6 +331,23 @@ async fn end_session(conn: &mut Conn, login: &Login) -> Reply {
     Ok(ResponseResult::Logout(pb::LogoutOk {}))
 }
 
+/// Refuses a login or resume of a disabled account, or one that waits for approval.
+fn check_account(user: &feige_storage::UserRecord) -> Result<(), RequestError> {
+    if user.disabled {
+        return Err(RequestError::new(
+            ErrorCode::AccountDisabled,
+            "this account is disabled",
+        ));
+    }
+    if user.pending {
+        return Err(RequestError::new(
+            ErrorCode::PendingApproval,
+            "this account waits for an admin's approval",
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a login or resume early when `user` already holds `max_connections_per_user`
 /// logged-in connections (`enter` checks again, atomically).
 fn check_user_connections(conn: &Conn, user: u64) -> Result<(), RequestError> {
@@ -336,9 +375,11 @@ fn too_many_connections(user: u64, current: usize) -> RequestError {
     )
 }
 
-/// Answers a login or resume; after a refusal for too many connections, closes.
+/// Answers a login or resume; after a refusal for too many connections or a banned address,
+/// closes.
 fn answer_session(conn: &mut Conn, rid: u64, result: Reply) -> Flow {
-    let close = matches!(&result, Err(e) if e.code == ErrorCode::TooManyConnections);
+    let close = matches!(&result, Err(e)
+        if matches!(e.code, ErrorCode::TooManyConnections | ErrorCode::AddressBanned));
     conn.respond(rid, result);
     if close {
         Flow::Close
@@ -356,6 +397,12 @@ fn enter(
     device: String,
     token_hash: Vec<u8>,
 ) -> Result<(), RequestError> {
+    if conn.shared.bans.is_banned(conn.peer_addr.ip()) {
+        return Err(RequestError::new(
+            ErrorCode::AddressBanned,
+            "connections from this address are banned",
+        ));
+    }
     let peer = conn.peer(token_tag(&token_hash));
     let (limits, ip) = (&conn.shared.limits, conn.peer_addr.ip());
     let mut held = 0;
@@ -368,6 +415,27 @@ fn enter(
         Some(true) => crate::presence::changed(&conn.shared, user),
         Some(false) => {}
     }
+    // After the add: an admin's disable either sees this connection or is seen here.
+    if conn.shared.disabled.contains(&user) {
+        if conn.shared.sessions.remove(user, conn.conn_id) {
+            crate::presence::changed(&conn.shared, user);
+        }
+        return Err(RequestError::new(
+            ErrorCode::AccountDisabled,
+            "this account is disabled",
+        ));
+    }
+    conn.shared.connections.insert(
+        conn.conn_id,
+        ConnInfo {
+            user,
+            device: device.clone(),
+            addr: conn.peer_addr,
+            since_ms: feige_storage::now_ms(),
+            transport: conn.transport,
+            outbox: conn.tx.clone(),
+        },
+    );
     conn.state = State::LoggedIn(Login {
         user,
         device,

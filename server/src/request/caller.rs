@@ -11,6 +11,7 @@ use feige_protocol::{frame, pb, Body, Envelope, ErrorCode, PushKind, ResponseRes
 use feige_storage::UserId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::connections::Transport;
 use crate::error::RequestError;
 use crate::session::{Outbox, OutboxReader, Peer};
 use crate::Shared;
@@ -62,6 +63,8 @@ pub(crate) struct Conn {
     pub conn_id: u64,
     /// The peer's address, for per-address limits and the session list.
     pub peer_addr: SocketAddr,
+    /// TCP (the default) or WebSocket, for the admin's connection list.
+    pub transport: Transport,
     pub state: State,
     /// Responses made on the connection task, written at the end of the read.
     pub wbuf: BytesMut,
@@ -87,6 +90,7 @@ impl Conn {
             shared,
             conn_id,
             peer_addr,
+            transport: Transport::Tcp,
             state: State::Fresh,
             wbuf: BytesMut::new(),
             tx,
@@ -219,7 +223,10 @@ impl Conn {
     pub(crate) fn leave_sessions(&mut self) {
         if let State::LoggedIn(login) = &self.state {
             self.shared.rooms.leave_all(self.conn_id);
-            if self.shared.sessions.remove(login.user, self.conn_id) {
+            let last = self.shared.sessions.remove(login.user, self.conn_id);
+            // After the session map: a kick reason noted for this connection is dropped too.
+            self.shared.connections.remove(self.conn_id);
+            if last {
                 crate::presence::changed(&self.shared, login.user);
             }
         }

@@ -11,11 +11,12 @@ mod contacts;
 mod download;
 mod groups;
 mod message;
+mod notifications;
 mod offers;
 mod profile;
 mod receipts;
 pub(crate) mod red_packet;
-mod rooms;
+pub(crate) mod rooms;
 mod social;
 mod speech;
 mod stickers;
@@ -27,6 +28,7 @@ use feige_protocol::{pb, Body, Envelope, ErrorCode, RequestKind};
 
 use self::caller::{Caller, Conn, Flow, Reply, State, SMALL_REPLY};
 use crate::error::RequestError;
+use crate::metrics::{Family, Timing};
 
 /// Handles one envelope from the client: refuses what is not a request, and anything but
 /// Hello first, then runs the request kind's handler. Each handler checks the rest of what
@@ -48,7 +50,9 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         return Flow::Close;
     }
     let page = conn.shared.config.reply_page_bytes();
-    match kind {
+    // Taken by `spawn` for a request served on its own task, which records its latency there.
+    let mut t = Some(Timing::start(family(&kind)));
+    let flow = match kind {
         // The connection and its sessions: in order, on the connection task.
         RequestKind::Hello(r) => account::hello(conn, rid, r).await,
         RequestKind::Ping(r) => account::ping(conn, rid, r),
@@ -57,136 +61,318 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::Resume(r) => account::resume(conn, rid, r).await,
         RequestKind::Logout(_) => account::logout(conn, rid).await,
         RequestKind::RevokeSession(r) => account::revoke_session(conn, rid, r).await,
-        RequestKind::Sessions(_) => spawn(conn, rid, page, account::list_sessions).await,
+        RequestKind::Sessions(_) => spawn(conn, &mut t, rid, page, account::list_sessions).await,
         // Messages: SendMessage is queued to the writer, which acks after the commit.
         RequestKind::SendMessage(r) => message::send(conn, rid, r).await,
-        RequestKind::Sync(r) => spawn(conn, rid, page, |me| message::sync(me, r)).await,
-        RequestKind::Ack(r) => spawn(conn, rid, SMALL_REPLY, |me| receipts::ack(me, r)).await,
-        RequestKind::History(r) => spawn(conn, rid, page, |me| message::history(me, r)).await,
-        RequestKind::Search(r) => spawn(conn, rid, page, |me| message::search(me, r)).await,
-        // One's own profile, and finding other users.
-        RequestKind::Whoami(_) => spawn(conn, rid, SMALL_REPLY, profile::whoami).await,
-        RequestKind::UpdateProfile(r) => spawn(conn, rid, page, |me| profile::update(me, r)).await,
-        RequestKind::ChangePassword(r) => {
-            spawn(conn, rid, page, |me| profile::change_password(me, r)).await
+        RequestKind::Sync(r) => spawn(conn, &mut t, rid, page, |me| message::sync(me, r)).await,
+        RequestKind::Ack(r) => {
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| receipts::ack(me, r)).await
         }
-        RequestKind::GetUser(r) => spawn(conn, rid, page, |me| profile::get_user(me, r)).await,
-        RequestKind::SearchUsers(r) => spawn(conn, rid, page, |me| profile::search(me, r)).await,
+        RequestKind::History(r) => {
+            spawn(conn, &mut t, rid, page, |me| message::history(me, r)).await
+        }
+        RequestKind::Search(r) => spawn(conn, &mut t, rid, page, |me| message::search(me, r)).await,
+        // One's own profile, and finding other users.
+        RequestKind::Whoami(_) => spawn(conn, &mut t, rid, SMALL_REPLY, profile::whoami).await,
+        RequestKind::UpdateProfile(r) => {
+            spawn(conn, &mut t, rid, page, |me| profile::update(me, r)).await
+        }
+        RequestKind::ChangePassword(r) => {
+            spawn(conn, &mut t, rid, page, |me| {
+                profile::change_password(me, r)
+            })
+            .await
+        }
+        RequestKind::GetUser(r) => {
+            spawn(conn, &mut t, rid, page, |me| profile::get_user(me, r)).await
+        }
+        RequestKind::SearchUsers(r) => {
+            spawn(conn, &mut t, rid, page, |me| profile::search(me, r)).await
+        }
         // Friends, blocks, presence and the conversation list.
         RequestKind::FriendRequest(r) => {
-            spawn(conn, rid, page, |me| social::friend_request(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| social::friend_request(me, r)).await
         }
-        RequestKind::FriendRequests(_) => spawn(conn, rid, page, social::friend_requests).await,
+        RequestKind::FriendRequests(_) => {
+            spawn(conn, &mut t, rid, page, social::friend_requests).await
+        }
         RequestKind::FriendRespond(r) => {
-            spawn(conn, rid, page, |me| social::friend_respond(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| social::friend_respond(me, r)).await
         }
-        RequestKind::Friends(_) => spawn(conn, rid, page, social::friends).await,
-        RequestKind::SetRemark(r) => spawn(conn, rid, page, |me| social::set_remark(me, r)).await,
+        RequestKind::Friends(_) => spawn(conn, &mut t, rid, page, social::friends).await,
+        RequestKind::SetRemark(r) => {
+            spawn(conn, &mut t, rid, page, |me| social::set_remark(me, r)).await
+        }
         RequestKind::DeleteFriend(r) => {
-            spawn(conn, rid, page, |me| social::delete_friend(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| social::delete_friend(me, r)).await
         }
-        RequestKind::Block(r) => spawn(conn, rid, page, |me| social::block(me, r)).await,
-        RequestKind::Unblock(r) => spawn(conn, rid, page, |me| social::unblock(me, r)).await,
-        RequestKind::Blocked(_) => spawn(conn, rid, page, social::blocked).await,
-        RequestKind::Presence(r) => spawn(conn, rid, page, |me| social::presence(me, r)).await,
+        RequestKind::Block(r) => spawn(conn, &mut t, rid, page, |me| social::block(me, r)).await,
+        RequestKind::Unblock(r) => {
+            spawn(conn, &mut t, rid, page, |me| social::unblock(me, r)).await
+        }
+        RequestKind::Blocked(_) => spawn(conn, &mut t, rid, page, social::blocked).await,
+        RequestKind::Presence(r) => {
+            spawn(conn, &mut t, rid, page, |me| social::presence(me, r)).await
+        }
         RequestKind::Conversations(r) => {
-            spawn(conn, rid, page, |me| social::conversations(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| social::conversations(me, r)).await
         }
         // Groups.
-        RequestKind::GroupCreate(r) => spawn(conn, rid, page, |me| groups::create(me, r)).await,
-        RequestKind::GroupInfo(r) => spawn(conn, rid, page, |me| groups::info(me, r)).await,
-        RequestKind::GroupUpdate(r) => spawn(conn, rid, page, |me| groups::update(me, r)).await,
-        RequestKind::GroupInvite(r) => spawn(conn, rid, page, |me| groups::invite(me, r)).await,
-        RequestKind::GroupRemove(r) => spawn(conn, rid, page, |me| groups::remove(me, r)).await,
-        RequestKind::GroupLeave(r) => spawn(conn, rid, page, |me| groups::leave(me, r)).await,
-        RequestKind::GroupDismiss(r) => spawn(conn, rid, page, |me| groups::dismiss(me, r)).await,
-        RequestKind::GroupTransfer(r) => spawn(conn, rid, page, |me| groups::transfer(me, r)).await,
-        RequestKind::GroupSetRole(r) => spawn(conn, rid, page, |me| groups::set_role(me, r)).await,
-        RequestKind::GroupMembers(r) => spawn(conn, rid, page, |me| groups::members(me, r)).await,
-        RequestKind::GroupSetCard(r) => spawn(conn, rid, page, |me| groups::set_card(me, r)).await,
-        RequestKind::GroupMute(r) => spawn(conn, rid, page, |me| groups::mute(me, r)).await,
-        RequestKind::GroupMuteAll(r) => spawn(conn, rid, page, |me| groups::mute_all(me, r)).await,
-        RequestKind::Groups(_) => spawn(conn, rid, page, groups::list).await,
-        RequestKind::GroupInvites(_) => spawn(conn, rid, page, groups::invites).await,
+        RequestKind::GroupCreate(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::create(me, r)).await
+        }
+        RequestKind::GroupInfo(r) => spawn(conn, &mut t, rid, page, |me| groups::info(me, r)).await,
+        RequestKind::GroupUpdate(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::update(me, r)).await
+        }
+        RequestKind::GroupInvite(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::invite(me, r)).await
+        }
+        RequestKind::GroupRemove(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::remove(me, r)).await
+        }
+        RequestKind::GroupLeave(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::leave(me, r)).await
+        }
+        RequestKind::GroupDismiss(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::dismiss(me, r)).await
+        }
+        RequestKind::GroupTransfer(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::transfer(me, r)).await
+        }
+        RequestKind::GroupSetRole(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::set_role(me, r)).await
+        }
+        RequestKind::GroupMembers(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::members(me, r)).await
+        }
+        RequestKind::GroupSetCard(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::set_card(me, r)).await
+        }
+        RequestKind::GroupMute(r) => spawn(conn, &mut t, rid, page, |me| groups::mute(me, r)).await,
+        RequestKind::GroupMuteAll(r) => {
+            spawn(conn, &mut t, rid, page, |me| groups::mute_all(me, r)).await
+        }
+        RequestKind::Groups(_) => spawn(conn, &mut t, rid, page, groups::list).await,
+        RequestKind::GroupInvites(_) => spawn(conn, &mut t, rid, page, groups::invites).await,
         RequestKind::GroupAnswerInvite(r) => {
-            spawn(conn, rid, page, |me| groups::answer_invite(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| groups::answer_invite(me, r)).await
         }
         // World rooms: joining and leaving change the connection, on its task.
         RequestKind::RoomJoin(r) => rooms::join(conn, rid, r),
         RequestKind::RoomLeave(r) => rooms::leave(conn, rid, r),
-        RequestKind::RoomMembers(r) => spawn(conn, rid, page, |me| rooms::members(me, r)).await,
+        RequestKind::RoomMembers(r) => {
+            spawn(conn, &mut t, rid, page, |me| rooms::members(me, r)).await
+        }
         RequestKind::RoomSend(r) => rooms::send(conn, rid, r).await,
-        RequestKind::RoomHistory(r) => spawn(conn, rid, page, |me| rooms::history(me, r)).await,
+        RequestKind::RoomHistory(r) => {
+            spawn(conn, &mut t, rid, page, |me| rooms::history(me, r)).await
+        }
         // Red packets (sent like a message: queued, acked after the commit) and wallets.
         RequestKind::RedPacketSend(r) => red_packet::send(conn, rid, r).await,
         RequestKind::RedPacketGrab(r) => {
-            spawn(conn, rid, SMALL_REPLY, |me| red_packet::grab(me, r)).await
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| red_packet::grab(me, r)).await
         }
-        RequestKind::RedPacketInfo(r) => spawn(conn, rid, page, |me| red_packet::info(me, r)).await,
-        RequestKind::Wallet(_) => spawn(conn, rid, SMALL_REPLY, red_packet::wallet).await,
+        RequestKind::RedPacketInfo(r) => {
+            spawn(conn, &mut t, rid, page, |me| red_packet::info(me, r)).await
+        }
+        RequestKind::Wallet(_) => spawn(conn, &mut t, rid, SMALL_REPLY, red_packet::wallet).await,
         RequestKind::WalletTopUp(r) => {
-            spawn(conn, rid, SMALL_REPLY, |me| red_packet::top_up(me, r)).await
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| {
+                red_packet::top_up(me, r)
+            })
+            .await
         }
-        RequestKind::MarkRead(r) => spawn(conn, rid, page, |me| receipts::mark_read(me, r)).await,
+        RequestKind::MarkRead(r) => {
+            spawn(conn, &mut t, rid, page, |me| receipts::mark_read(me, r)).await
+        }
         // Receipts and recall; friend groups and suggestions.
-        RequestKind::Receipts(r) => spawn(conn, rid, page, |me| receipts::receipts(me, r)).await,
-        RequestKind::Recall(r) => spawn(conn, rid, SMALL_REPLY, |me| receipts::recall(me, r)).await,
-        RequestKind::Recalls(r) => spawn(conn, rid, page, |me| receipts::recalls(me, r)).await,
-        RequestKind::FriendGroups(_) => spawn(conn, rid, page, contacts::friend_groups).await,
+        RequestKind::Receipts(r) => {
+            spawn(conn, &mut t, rid, page, |me| receipts::receipts(me, r)).await
+        }
+        RequestKind::Recall(r) => {
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| receipts::recall(me, r)).await
+        }
+        RequestKind::Recalls(r) => {
+            spawn(conn, &mut t, rid, page, |me| receipts::recalls(me, r)).await
+        }
+        RequestKind::FriendGroups(_) => {
+            spawn(conn, &mut t, rid, page, contacts::friend_groups).await
+        }
         RequestKind::FriendGroupSet(r) => {
-            spawn(conn, rid, page, |me| contacts::set_friend_group(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| {
+                contacts::set_friend_group(me, r)
+            })
+            .await
         }
         RequestKind::FriendSuggestions(r) => {
-            spawn(conn, rid, page, |me| contacts::suggestions(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| contacts::suggestions(me, r)).await
         }
         // Files: chunks are served off the connection task once it has room for their
         // bytes; the bytes are read and written on the file pool.
         RequestKind::UploadBegin(r) => {
             let room = upload::reply_room(&conn.shared.config);
-            spawn(conn, rid, room, |me| upload::begin(me, r)).await
+            spawn(conn, &mut t, rid, room, |me| upload::begin(me, r)).await
         }
         RequestKind::UploadChunk(r) => upload::chunk(conn, rid, r).await,
         RequestKind::UploadFinish(r) => {
             let room = upload::reply_room(&conn.shared.config);
-            spawn(conn, rid, room, |me| upload::finish(me, r)).await
+            spawn(conn, &mut t, rid, room, |me| upload::finish(me, r)).await
         }
         RequestKind::UploadAbort(r) => {
-            spawn(conn, rid, SMALL_REPLY, |me| upload::abort(me, r)).await
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| upload::abort(me, r)).await
         }
         RequestKind::Download(r) => {
-            spawn(conn, rid, download::PART_REPLY, |me| {
+            spawn(conn, &mut t, rid, download::PART_REPLY, |me| {
                 download::download(me, r)
             })
             .await
         }
         RequestKind::DownloadMany(r) => {
-            spawn(conn, rid, page, |me| download::download_many(me, r)).await
+            spawn(conn, &mut t, rid, page, |me| download::download_many(me, r)).await
         }
-        RequestKind::FileInfo(r) => spawn(conn, rid, page, |me| download::get_files(me, r)).await,
+        RequestKind::FileInfo(r) => {
+            spawn(conn, &mut t, rid, page, |me| download::get_files(me, r)).await
+        }
         // Stickers and file offers.
-        RequestKind::StickerAdd(r) => spawn(conn, rid, page, |me| stickers::add(me, r)).await,
-        RequestKind::StickerRemove(r) => spawn(conn, rid, page, |me| stickers::remove(me, r)).await,
-        RequestKind::Stickers(_) => spawn(conn, rid, page, stickers::list).await,
+        RequestKind::StickerAdd(r) => {
+            spawn(conn, &mut t, rid, page, |me| stickers::add(me, r)).await
+        }
+        RequestKind::StickerRemove(r) => {
+            spawn(conn, &mut t, rid, page, |me| stickers::remove(me, r)).await
+        }
+        RequestKind::Stickers(_) => spawn(conn, &mut t, rid, page, stickers::list).await,
         RequestKind::FileOfferAnswer(r) => {
-            spawn(conn, rid, SMALL_REPLY, |me| offers::answer(me, r)).await
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| offers::answer(me, r)).await
+        }
+        // System notifications.
+        RequestKind::Notifications(r) => {
+            spawn(conn, &mut t, rid, page, |me| notifications::list(me, r)).await
+        }
+        RequestKind::NotificationRead(r) => {
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| {
+                notifications::mark_read(me, r)
+            })
+            .await
         }
         // Speech-to-text: on the speech workers; the reply holds at most max_text_len bytes.
         RequestKind::Transcribe(r) => {
             let room = speech::reply_room(conn.shared.config.max_text_len);
-            spawn(conn, rid, room, |me| speech::transcribe(me, r)).await
+            spawn(conn, &mut t, rid, room, |me| speech::transcribe(me, r)).await
         }
+    };
+    if let Some(t) = t {
+        conn.shared
+            .metrics
+            .request_done(t.family, t.started.elapsed());
+    }
+    flow
+}
+
+/// The family a request kind's latency is counted in.
+fn family(kind: &RequestKind) -> Family {
+    use RequestKind as K;
+    match kind {
+        K::Hello(_)
+        | K::Ping(_)
+        | K::Register(_)
+        | K::Login(_)
+        | K::Resume(_)
+        | K::Logout(_)
+        | K::RevokeSession(_)
+        | K::Sessions(_) => Family::Account,
+        K::SendMessage(_) | K::Sync(_) | K::Ack(_) | K::History(_) | K::Search(_) => {
+            Family::Message
+        }
+        K::Whoami(_)
+        | K::UpdateProfile(_)
+        | K::ChangePassword(_)
+        | K::GetUser(_)
+        | K::SearchUsers(_) => Family::Profile,
+        K::FriendRequest(_)
+        | K::FriendRequests(_)
+        | K::FriendRespond(_)
+        | K::Friends(_)
+        | K::SetRemark(_)
+        | K::DeleteFriend(_)
+        | K::Block(_)
+        | K::Unblock(_)
+        | K::Blocked(_)
+        | K::Presence(_)
+        | K::Conversations(_)
+        | K::Notifications(_)
+        | K::NotificationRead(_) => Family::Social,
+        K::GroupCreate(_)
+        | K::GroupInfo(_)
+        | K::GroupUpdate(_)
+        | K::GroupInvite(_)
+        | K::GroupRemove(_)
+        | K::GroupLeave(_)
+        | K::GroupDismiss(_)
+        | K::GroupTransfer(_)
+        | K::GroupSetRole(_)
+        | K::GroupMembers(_)
+        | K::GroupSetCard(_)
+        | K::GroupMute(_)
+        | K::GroupMuteAll(_)
+        | K::Groups(_)
+        | K::GroupInvites(_)
+        | K::GroupAnswerInvite(_) => Family::Groups,
+        K::RoomJoin(_)
+        | K::RoomLeave(_)
+        | K::RoomMembers(_)
+        | K::RoomSend(_)
+        | K::RoomHistory(_) => Family::Rooms,
+        K::RedPacketSend(_)
+        | K::RedPacketGrab(_)
+        | K::RedPacketInfo(_)
+        | K::Wallet(_)
+        | K::WalletTopUp(_) => Family::RedPacket,
+        K::MarkRead(_) | K::Receipts(_) | K::Recall(_) | K::Recalls(_) => Family::Receipts,
+        K::FriendGroups(_) | K::FriendGroupSet(_) | K::FriendSuggestions(_) => Family::Contacts,
+        K::UploadBegin(_)
+        | K::UploadChunk(_)
+        | K::UploadFinish(_)
+        | K::UploadAbort(_)
+        | K::Download(_)
+        | K::DownloadMany(_)
+        | K::FileInfo(_)
+        | K::StickerAdd(_)
+        | K::StickerRemove(_)
+        | K::Stickers(_)
+        | K::FileOfferAnswer(_) => Family::Files,
+        K::Transcribe(_) => Family::Speech,
     }
 }
 
 /// Serves a request that needs a login on its own task, with `room` bytes of the outbox
 /// reserved for its reply ([`Conn::spawn_reply`]); before login, answers `NOT_LOGGED_IN`.
-async fn spawn<H, F>(conn: &mut Conn, rid: u64, room: usize, handler: H) -> Flow
+/// Takes the request's timing and records its latency when the handler is done.
+async fn spawn<H, F>(
+    conn: &mut Conn,
+    timing: &mut Option<Timing>,
+    rid: u64,
+    room: usize,
+    handler: H,
+) -> Flow
 where
     H: FnOnce(Caller) -> F,
     F: Future<Output = Reply> + Send + 'static,
 {
-    match conn.caller() {
-        Some(me) => conn.spawn_reply(rid, room, handler(me)).await,
-        None => conn.not_logged_in(rid),
+    let Some(me) = conn.caller() else {
+        return conn.not_logged_in(rid);
+    };
+    let fut = handler(me);
+    match timing.take() {
+        Some(t) => {
+            let metrics = conn.shared.metrics.clone();
+            let timed = async move {
+                let reply = fut.await;
+                metrics.request_done(t.family, t.started.elapsed());
+                reply
+            };
+            conn.spawn_reply(rid, room, timed).await
+        }
+        None => conn.spawn_reply(rid, room, fut).await,
     }
 }

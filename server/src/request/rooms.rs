@@ -188,7 +188,7 @@ pub(crate) async fn history(me: Caller, r: pb::RoomHistory) -> Reply {
     }))
 }
 
-fn room_message(m: store::RoomMessageRecord) -> pb::RoomMessage {
+pub(crate) fn room_message(m: store::RoomMessageRecord) -> pb::RoomMessage {
     pb::RoomMessage {
         room: m.room,
         message_id: m.id,

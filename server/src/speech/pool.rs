@@ -82,6 +82,11 @@ impl Speech {
         })
     }
 
+    /// Transcriptions queued and running.
+    pub fn jobs(&self) -> usize {
+        self.pool.as_ref().map_or(0, Pool::jobs)
+    }
+
     /// The engine that serves `language` ("" = the default), if any.
     pub fn engine_for(&self, language: &str) -> Option<EngineKind> {
         self.config.engine_for(language)

@@ -231,8 +231,14 @@ impl<C: Send + 'static> Worker<C> {
                     self.checkpointer.poke();
                 }
                 self.stats.ops.fetch_add(n, Ordering::Relaxed);
+                self.stats.messages.fetch_add(stored, Ordering::Relaxed);
+                self.stats.batch_ops.observe(n);
+                self.stats
+                    .commit_us
+                    .observe(u64::try_from(committed.as_micros()).unwrap_or(u64::MAX));
             }
             Err(e) => {
+                self.stats.failed_batches.fetch_add(1, Ordering::Relaxed);
                 if begun {
                     tracing::error!(error = %e, "batch failed; rolled back");
                 }

@@ -263,4 +263,9 @@ impl<C: Send + 'static> Writer<C> {
     pub fn stats(&self) -> &WriterStats {
         &self.stats
     }
+
+    /// Operations waiting in the writer's queue.
+    pub fn queue_len(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
 }

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use crate::message::StoredMessage;
+use crate::stats::{Histogram, BATCH_BOUNDS, MICROS_BOUNDS};
 use crate::FileRef;
 use crate::{ConversationId, StorageError, UserId};
 
@@ -154,13 +155,34 @@ pub trait CommitSink<C>: Send {
     fn committed(&mut self, batch: &mut Vec<Committed<C>>);
 }
 
-/// Counters for benchmarks and logs.
-#[derive(Debug, Default)]
+/// Counters for benchmarks, logs and the server's metrics.
+#[derive(Debug)]
 pub struct WriterStats {
     /// Transactions committed.
     pub batches: AtomicU64,
     /// Operations committed.
     pub ops: AtomicU64,
+    /// Messages stored (resends of a stored message not counted).
+    pub messages: AtomicU64,
+    /// Batches rolled back (their operations answered `CommitFailed`).
+    pub failed_batches: AtomicU64,
+    /// Operations per committed batch.
+    pub batch_ops: Histogram,
+    /// Microseconds from a batch's first operation to its commit.
+    pub commit_us: Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        WriterStats {
+            batches: AtomicU64::new(0),
+            ops: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            failed_batches: AtomicU64::new(0),
+            batch_ops: Histogram::new(BATCH_BOUNDS),
+            commit_us: Histogram::new(MICROS_BOUNDS),
+        }
+    }
 }
 
 pub(super) type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;

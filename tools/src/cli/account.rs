@@ -23,16 +23,25 @@ pub(crate) async fn register(
     let password = password()?;
     let (client, _events, _) = ctx.connect_fresh().await?;
     let nickname = nickname.as_deref().unwrap_or(username);
-    let result = client.register(username, &password, nickname).await;
+    let result = client.create_account(username, &password, nickname).await;
     client.close().await;
-    let user_id = result?;
+    let made = result?;
+    let (user_id, pending) = (made.user_id, made.pending);
     ctx.print(
         &Registered {
             kind: "registered",
             user_id: user_id.to_string(),
             username: username.to_owned(),
+            pending,
         },
-        || format!("registered {username} as user {user_id}"),
+        || {
+            let wait = if pending {
+                "; it waits for an admin's approval before it can log in"
+            } else {
+                ""
+            };
+            format!("registered {username} as user {user_id}{wait}")
+        },
     );
     Ok(())
 }
@@ -271,6 +280,8 @@ struct Registered {
     kind: &'static str,
     user_id: String,
     username: String,
+    /// The server waits for an admin's approval of the account.
+    pending: bool,
 }
 
 /// What `feige login --json` prints.

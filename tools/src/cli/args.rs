@@ -354,3 +354,59 @@ mod tests {
         }
     }
 }
+
+/// `feige admin`: the admin API (docs/http-api.md).
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCmd {
+    /// The logged-in connections.
+    Connections {
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Close a user's connections (--user-id) or one connection (--conn-id).
+    Kick {
+        #[arg(long, conflicts_with = "conn_id", required_unless_present = "conn_id")]
+        user_id: Option<u64>,
+        #[arg(long)]
+        conn_id: Option<u64>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Users whose username or nickname contains QUERY [default: all].
+    Users {
+        query: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Disable an account (its connections close; no login until enabled).
+    Disable { user_id: u64 },
+    /// Enable a disabled account.
+    Enable { user_id: u64 },
+    /// Approve an account waiting for approval.
+    Approve { user_id: u64 },
+    /// Post a system notice: --to user|group (with --id) or all.
+    Notice {
+        #[arg(long, value_parser = ["user", "group", "all"])]
+        to: String,
+        #[arg(long)]
+        id: Option<u64>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(required = true)]
+        body: Vec<String>,
+    },
+    /// The address bans.
+    Bans,
+    /// Ban an address or range (CIDR); its connections close.
+    Ban {
+        cidr: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift a ban.
+    Unban { cidr: String },
+}

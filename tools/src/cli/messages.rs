@@ -75,6 +75,11 @@ pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> 
                 }
             }
             Some(Event::RedPacketGrabbed(g)) => ctx.out(&super::red_packets::grabbed(&g)),
+            Some(e @ Event::Notification(_)) => {
+                if let Some(o) = super::notifications::event(&e) {
+                    ctx.out(&o);
+                }
+            }
             Some(e @ (Event::ReadReceipt(_) | Event::MessageRecalled(_))) => {
                 if let Some(o) = super::receipts::event(&e) {
                     ctx.out(&o);

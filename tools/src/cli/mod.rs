@@ -2,6 +2,7 @@
 //! server) here, the printing in `output`, and one file per command family.
 
 pub(crate) mod account;
+pub(crate) mod admin;
 pub(crate) mod args;
 pub(crate) mod chats;
 pub(crate) mod contacts;
@@ -9,6 +10,7 @@ pub(crate) mod files;
 pub(crate) mod friends;
 pub(crate) mod groups;
 pub(crate) mod messages;
+pub(crate) mod notifications;
 pub(crate) mod output;
 pub(crate) mod receipts;
 pub(crate) mod red_packets;

@@ -120,6 +120,7 @@ async fn forward(shared: &Shared, event: Event) {
         Event::FileOfferAnswered(o) => {
             social(shared, "file_offer_answered", json::file_offer(&o)).await;
         }
+        Event::Notification(n) => social(shared, "notification", json::notification(&n)).await,
         // An event kind the C SDK does not map yet is not queued.
         _ => {}
     }
