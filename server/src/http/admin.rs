@@ -6,9 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -39,9 +38,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/admin/api/users/reset_password", post(reset_password))
 }
 
-/// The query string's parameters.
-pub(super) type QueryMap = Query<HashMap<String, String>>;
-
 /// `offset` and `limit` (default 50, at most 500).
 pub(super) fn page(p: &Params) -> Result<(usize, usize), HttpError> {
     let offset = p.number("offset", 0)?;
@@ -62,11 +58,8 @@ pub(super) fn audit(who: &AdminCaller, what: &str) {
 async fn connections(
     _: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let (offset, limit) = page(&p)?;
     let (list, total) = shared.connections.page(offset, limit);
     let ids: Vec<u64> = list.iter().map(|(_, c)| c.user).collect();
@@ -104,11 +97,8 @@ async fn connections(
 async fn kick(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let reason = validate::text(&validate::KICK_REASON, p.text("reason").unwrap_or(""))?;
     let reason = if reason.is_empty() {
         ErrorCode::KickedByAdmin.describe().to_owned()
@@ -149,11 +139,8 @@ fn user_json(u: &UserRecord) -> Value {
 async fn users(
     _: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let (offset, limit) = page(&p)?;
     let query = p.text("query").unwrap_or("").trim().to_owned();
     if query.chars().count() > 64 {
@@ -190,11 +177,8 @@ async fn change(
 async fn disable(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     change(&who, &shared, &p, AccountChange::Disable).await
 }
 
@@ -202,11 +186,8 @@ async fn disable(
 async fn enable(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     change(&who, &shared, &p, AccountChange::Enable).await
 }
 
@@ -214,11 +195,8 @@ async fn enable(
 async fn approve(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     change(&who, &shared, &p, AccountChange::Approve).await
 }
 
@@ -227,11 +205,8 @@ async fn approve(
 async fn reset_password(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let user = p.id("user_id")?;
     let password = p.text("new_password").unwrap_or("").to_owned();
     let ended = moderation::reset_password(&shared, user, password)

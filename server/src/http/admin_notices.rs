@@ -3,16 +3,15 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use feige_storage::admin::{self as store_admin, BanRecord};
 use serde_json::{json, Value};
 
-use super::admin::{audit, QueryMap};
+use super::admin::audit;
 use super::auth::AdminCaller;
 use super::params::Params;
 use super::reply::{ok, HttpError};
@@ -34,11 +33,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 async fn notice(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let to = match p.required("to")? {
         "user" => NoticeTo::User(p.id("id")?),
         "group" => NoticeTo::Group(p.id("id")?),
@@ -86,11 +82,8 @@ async fn list_bans(
 async fn add_ban(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let cidr = p.required("cidr")?;
     let (ban, closed) = moderation::ban(&shared, cidr, p.text("reason").unwrap_or("")).await?;
     audit(&who, &format!("banned {} ({closed} closed)", ban.cidr));
@@ -101,11 +94,8 @@ async fn add_ban(
 async fn remove_ban(
     who: AdminCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let cidr = p.required("cidr")?;
     if !moderation::unban(&shared, cidr).await? {
         return Err(HttpError::new(

@@ -3,12 +3,10 @@
 //! Every route takes GET or POST, its parameters from the query string or a form or JSON
 //! body (docs/http-api.md).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -38,9 +36,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
 }
 
-/// The query string's parameters.
-type QueryMap = Query<HashMap<String, String>>;
-
 /// `appId`: a world room that has a connection in it.
 fn room(shared: &Shared, p: &Params) -> Result<u64, HttpError> {
     let room = p.id("appId")?;
@@ -69,11 +64,8 @@ async fn known_user(shared: &Shared, user: UserId) -> Result<(), HttpError> {
 async fn list(
     _: ApiCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let room = room(&shared, &p)?;
     let (ids, count) = shared.rooms.members(room, LIST_MAX);
     let users = shared
@@ -99,11 +91,8 @@ async fn list(
 async fn online(
     _: ApiCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let room = room(&shared, &p)?;
     let user = p.id("userId")?;
     known_user(&shared, user).await?;
@@ -116,11 +105,8 @@ async fn online(
 async fn send_message(
     _: ApiCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     p.id("appId")?;
     let user = p.id("userId")?;
     let message = p.required("message")?;
@@ -135,11 +121,8 @@ async fn send_message(
 async fn send_message_all(
     _: ApiCaller,
     State(shared): State<Arc<Shared>>,
-    Query(q): QueryMap,
-    headers: HeaderMap,
-    body: Bytes,
+    p: Params,
 ) -> Result<Response, HttpError> {
-    let p = Params::parse(q, &headers, &body)?;
     let room = room(&shared, &p)?;
     let sender = p.number("userId", 0)?;
     let msg_id = p.id("msgId")?;

@@ -16,6 +16,26 @@ use crate::error::RequestError;
 #[derive(Debug, Default)]
 pub(crate) struct Params(HashMap<String, String>);
 
+/// A route takes `Params` as its last argument: the query string and the body, read once
+/// here instead of in every handler.
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Params {
+    type Rejection = HttpError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, HttpError> {
+        use axum::extract::{FromRequest, FromRequestParts, Query};
+        let (mut parts, body) = req.into_parts();
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|e| HttpError::bad_request(e.body_text()))?;
+        let headers = parts.headers.clone();
+        let req = axum::extract::Request::from_parts(parts, body);
+        let body = <Bytes as FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(|e| HttpError::new(e.status(), e.body_text()))?;
+        Params::parse(query, &headers, &body)
+    }
+}
+
 impl Params {
     /// Reads `query` and `body` (by its content type; a body without one is tried as JSON,
     /// then as a form).
