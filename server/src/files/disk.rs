@@ -68,8 +68,10 @@ pub(crate) enum Stored {
 }
 
 /// Checks the partial file `partial` against `sha256` and `size`; if it matches, examines
-/// it, stores its thumbnail, syncs it and moves it to `blob` (a file with the same bytes
-/// there already is simply replaced). `root` is the files' root, for the thumbnail.
+/// it, stores its thumbnail and moves it to `blob` (a file with the same bytes there already
+/// is simply replaced). `root` is the files' root, for the thumbnail. With `sync`
+/// (`durability = "fsync"`) both are flushed to the disk first, so they survive power loss;
+/// without it they survive a crash of the server, as its messages do.
 ///
 /// # Errors
 /// I/O errors (the partial file stays).
@@ -79,6 +81,7 @@ pub(crate) fn store(
     root: &Path,
     sha256: &[u8],
     size: u64,
+    sync: bool,
 ) -> io::Result<Stored> {
     let (hash, len) = hash_file(partial)?;
     if hash != sha256 || len != size {
@@ -92,11 +95,11 @@ pub(crate) fn store(
             let sha = digest::digest(&digest::SHA256, &png).as_ref().to_vec();
             let tmp = partial.with_extension("thumb");
             std::fs::write(&tmp, &png)?;
-            place(&tmp, &blob_path(root, &sha))?;
+            place(&tmp, &blob_path(root, &sha), sync)?;
             Some((sha, png.len() as u64, width, height))
         }
     };
-    place(partial, blob)?;
+    place(partial, blob, sync)?;
     Ok(Stored::Blob(media, thumbnail))
 }
 
@@ -119,14 +122,19 @@ fn hash_file(path: &Path) -> io::Result<(Vec<u8>, u64)> {
     Ok((ctx.finish().as_ref().to_vec(), len))
 }
 
-/// Syncs `from`, renames it to `to` (making its directory) and syncs that directory: once
-/// this returns, the file is durable under its new name.
-fn place(from: &Path, to: &Path) -> io::Result<()> {
-    File::open(from)?.sync_all()?;
+/// Renames `from` to `to` (making its directory); with `sync`, syncs the file first and the
+/// directory after, so that once this returns the file is durable under its new name.
+fn place(from: &Path, to: &Path, sync: bool) -> io::Result<()> {
+    if sync {
+        File::open(from)?.sync_all()?;
+    }
     let dir = to.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     std::fs::rename(from, to)?;
-    File::open(dir)?.sync_all()
+    if sync {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Removes the files at `paths`; one already gone is no error. Returns how many failed.
@@ -157,11 +165,11 @@ mod tests {
         assert_eq!(read_range(&partial, 3, 100).unwrap(), b"loworld");
         let sha = ring::digest::digest(&ring::digest::SHA256, b"helloworld");
         let blob = dir.path().join("ab").join("blob");
-        let r = store(&partial, &blob, dir.path(), &[0; 32], 10).unwrap();
+        let r = store(&partial, &blob, dir.path(), &[0; 32], 10, false).unwrap();
         assert!(matches!(r, Stored::Mismatch));
         assert!(!partial.exists());
         write_chunk(&partial, 0, b"helloworld", false).unwrap();
-        let r = store(&partial, &blob, dir.path(), sha.as_ref(), 10).unwrap();
+        let r = store(&partial, &blob, dir.path(), sha.as_ref(), 10, true).unwrap();
         assert!(matches!(r, Stored::Blob(..)));
         assert_eq!(std::fs::read(&blob).unwrap(), b"helloworld");
         assert!(!partial.exists());

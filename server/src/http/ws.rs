@@ -1,13 +1,13 @@
 //! The WebSocket gateway: `GET /ws` (and `/acc`) upgrades to a WebSocket whose text frames
 //! are JSON requests (see `ws_json` and docs/websocket.md).
 //!
-//! A WebSocket connection is served by the ordinary connection handler, as a TLS one is: the
-//! gateway makes a Unix socket pair, runs [`handler::serve`] on one end, and relays the other
-//! end — JSON text frames turned into protobuf frames one way, and back the other. So the
-//! login deadline, the limits, the byte-bounded outbox, ack after commit, idempotent resend
-//! and sync are the TCP ones. The relay holds at most one WebSocket message and a socket
-//! buffer per direction: a client that does not read stops the relay, its outbox fills, and
-//! the handler drops it as a slow consumer.
+//! A WebSocket connection is served by the ordinary connection handler: the gateway makes an
+//! in-process pipe (`pipe.rs`), runs [`handler::serve`] on one end, and relays the other end —
+//! JSON text frames turned into protobuf frames one way, and back the other. So the login
+//! deadline, the limits, the byte-bounded outbox, ack after commit, idempotent resend and
+//! sync are the TCP ones. The relay holds at most one WebSocket message and the pipe's
+//! `PIPE_BYTES` per direction: a client that does not read stops the relay, its outbox fills,
+//! and the handler drops it as a slow consumer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,20 +23,21 @@ use axum::routing::get;
 use bytes::BytesMut;
 use feige_protocol::{frame, pb, Body, Envelope, ErrorCode, PushKind};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::reply::HttpError;
 use super::ws_json::{self, Inbound, Pending};
 use crate::connections::Transport;
+use crate::pipe::{self, PipeEnd};
 use crate::socket::Socket;
 use crate::{handler, Shared};
 
 /// How long the relay may still pass frames to the client once its handler has ended.
 const FLUSH_GRACE: Duration = Duration::from_secs(1);
+/// Bytes the pipe between the relay and the handler holds per direction, as a socket
+/// buffer would.
+const PIPE_BYTES: usize = 64 * 1024;
 /// WebSocket close code of a message over the size limit (RFC 6455 "message too big").
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -95,7 +96,7 @@ async fn upgrade(
 /// Requests sent to the handler and not answered yet, by request id.
 type PendingMap = Arc<Mutex<HashMap<u64, Pending>>>;
 
-/// Serves one WebSocket: the handler on one end of a socket pair, the relay on the other.
+/// Serves one WebSocket: the handler on one end of a pipe, the relay on the other.
 async fn serve<G: Send + 'static>(
     shared: Arc<Shared>,
     socket: WebSocket,
@@ -103,21 +104,15 @@ async fn serve<G: Send + 'static>(
     peer: SocketAddr,
     guards: G,
 ) {
-    let (relay_end, handler_end) = match UnixStream::pair() {
-        Ok(pair) => pair,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot make a socket pair for a WebSocket");
-            return;
-        }
-    };
-    let (unix_read, mut unix_write) = relay_end.into_split();
+    let (relay_end, handler_end) = pipe::pair(PIPE_BYTES);
+    let relay_end = Arc::new(relay_end);
     let pending: PendingMap = Arc::default();
     // The gateway greets for the client: the connection starts in Greeted, and its first
     // command is `login` (or `register`).
     let (hello, greeting) = Pending::hello();
     lock(&pending).insert(1, greeting);
     let first = frame::encode_to_bytes(&Envelope::request(1, hello));
-    if unix_write.write_all(&first).await.is_err() {
+    if relay_end.write_all(&first).await.is_err() {
         return;
     }
     let (sink, stream) = socket.split();
@@ -126,10 +121,10 @@ async fn serve<G: Send + 'static>(
         max_text: shared.config.max_frame_len,
         heartbeat_ms: shared.config.heartbeat_ms,
     };
-    let inbound = inbound(stream, unix_write, pending.clone(), local_tx, limits);
+    let inbound = inbound(stream, relay_end.clone(), pending.clone(), local_tx, limits);
     let outbound = outbound(
         sink,
-        unix_read,
+        relay_end,
         pending,
         local_rx,
         shared.config.max_frame_len,
@@ -149,13 +144,13 @@ async fn serve<G: Send + 'static>(
     };
     let handler = handler::serve_as(
         shared,
-        Socket::Unix(Box::new(handler_end)),
+        Socket::Pipe(Box::new(handler_end)),
         (conn_id, peer, Transport::Ws),
         guards,
     );
     tokio::pin!(relay, handler);
     tokio::select! {
-        // The relay is over and its socket end closed: the handler reads end of stream.
+        // The relay is over and its end of the pipe dropped: the handler reads end of stream.
         () = &mut relay => handler.await,
         () = &mut handler => {
             let _ = tokio::time::timeout(FLUSH_GRACE, relay).await;
@@ -179,7 +174,7 @@ fn lock(pending: &PendingMap) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>
 /// Client → handler: each text frame becomes one request frame (or an answer at once).
 async fn inbound(
     mut stream: futures_util::stream::SplitStream<WebSocket>,
-    mut unix: OwnedWriteHalf,
+    relay: Arc<PipeEnd>,
     pending: PendingMap,
     local: mpsc::Sender<Message>,
     limits: Limits,
@@ -231,20 +226,20 @@ async fn inbound(
                 buf.clear();
                 frame::encode(&Envelope::request(id, request), &mut buf);
                 // Waits while the handler reads no requests (its output is backlogged).
-                if unix.write_all(&buf).await.is_err() {
+                if relay.write_all(&buf).await.is_err() {
                     break;
                 }
             }
         }
     }
-    let _ = unix.shutdown().await;
+    relay.shutdown_write();
 }
 
 /// Handler → client: answers and pushes become JSON text frames; the handler's close
 /// becomes a close frame naming why (the code of its last `kicked` push).
 async fn outbound(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut unix: OwnedReadHalf,
+    relay: Arc<PipeEnd>,
     pending: PendingMap,
     mut local: mpsc::Receiver<Message>,
     max_frame_len: usize,
@@ -265,7 +260,7 @@ async fn outbound(
                     return;
                 }
             }
-            read = unix.read_buf(&mut buf) => {
+            read = relay.read_buf(&mut buf) => {
                 match read {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}

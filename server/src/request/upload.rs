@@ -218,9 +218,12 @@ pub(crate) async fn finish(me: Caller, r: pb::UploadFinish) -> Reply {
         files.root(),
     );
     let (sha, size) = (up.sha256.clone(), up.size);
+    let sync = me.shared.config.durability == crate::config::Durability::Fsync;
     let stored = files
         .pool
-        .run(0, move |()| disk::store(&partial, &blob, &root, &sha, size))
+        .run(0, move |()| {
+            disk::store(&partial, &blob, &root, &sha, size, sync)
+        })
         .await?
         .map_err(|e| match e.kind() {
             // Another UploadFinish of it took the bytes first.

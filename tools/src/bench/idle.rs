@@ -32,6 +32,10 @@ pub struct IdleArgs {
     /// Connections opened at once.
     #[arg(long, default_value_t = 128)]
     pub connect_concurrency: usize,
+    /// Feige only: open WebSocket connections to the gateway at this HTTP address
+    /// (`ws://ADDR/ws`, logged in with each account's token) instead of TCP ones.
+    #[arg(long)]
+    pub ws: Option<std::net::SocketAddr>,
 }
 
 /// Runs `idle` and returns its report.
@@ -52,6 +56,10 @@ pub async fn run(t: &TargetArgs, a: &IdleArgs) -> anyhow::Result<Map<String, Val
     } else {
         Vec::new()
     };
+    if let Some(http) = a.ws {
+        let shape = (n, a.hold, a.connect_concurrency);
+        return super::ws::idle(t, shape, http, accounts).await;
+    }
     let server = t.server_proc();
     // Let the server settle (allocator caches after account setup) before the baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -134,6 +134,107 @@ pub async fn run(
     Ok(r)
 }
 
+/// `idle --ws`: N WebSocket connections, one account each, logged in and then silent but
+/// for a heartbeat every 10 s; the server's RSS per connection as `idle` computes it.
+/// `hold` is in seconds; `concurrency` connections are opened at once.
+pub(super) async fn idle(
+    t: &TargetArgs,
+    (n, hold, concurrency): (usize, f64, usize),
+    http: std::net::SocketAddr,
+    accounts: Vec<accounts::Account>,
+) -> anyhow::Result<Map<String, Value>> {
+    let server = t.server_proc();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss0 = server.map(|p| p.rss());
+    eprintln!("opening {n} idle WebSocket connections to {http} ...");
+    let sem = Arc::new(Semaphore::new(concurrency.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let t0 = Instant::now();
+    let mut joins = Vec::with_capacity(n);
+    for i in 0..n {
+        let acc = accounts
+            .get(i % accounts.len().max(1))
+            .context("no accounts")?;
+        let (sem, token, mut stop) = (sem.clone(), hex(&acc.token), stop_rx.clone());
+        let (up_tx, up_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let ws = {
+                let _p = sem.acquire().await?;
+                connect(http, &token).await?
+            };
+            let _ = up_tx.send(());
+            let (mut sink, mut stream) = ws.split();
+            let mut beat = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    _ = beat.tick() => {
+                        let hb = json!({ "seq": "hb", "cmd": "heartbeat" });
+                        sink.send(Message::text(hb.to_string())).await?;
+                    }
+                    msg = stream.next() => match msg {
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(e.into()),
+                        None => bail!("closed by the server"),
+                    },
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
+        });
+        joins.push((up_rx, task));
+    }
+    let mut tasks = Vec::with_capacity(n);
+    for (i, (up, task)) in joins.into_iter().enumerate() {
+        if up.await.is_err() {
+            let e = task
+                .await?
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("ended"));
+            return Err(e.context(format!("connection {i}")));
+        }
+        tasks.push(task);
+    }
+    let connect_secs = t0.elapsed().as_secs_f64();
+    eprintln!("{n} connected in {connect_secs:.1}s; holding {hold:.0}s");
+    let hold_end = Instant::now() + Duration::from_secs_f64(hold.max(1.0));
+    let mut peak = 0u64;
+    while Instant::now() < hold_end {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(p) = server {
+            peak = peak.max(p.rss());
+        }
+        if let Some(done) = tasks.iter().position(tokio::task::JoinHandle::is_finished) {
+            let e = tasks.swap_remove(done).await?.err();
+            let e = e.unwrap_or_else(|| anyhow::anyhow!("ended"));
+            return Err(e.context("a connection ended while held"));
+        }
+    }
+    let rss1 = server.map(|p| p.rss());
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let mut r = t.report("idle");
+    r.insert("transport".into(), "websocket".into());
+    r.insert("connections".into(), n.into());
+    r.insert("users".into(), accounts.len().into());
+    r.insert("connect_seconds".into(), r3(connect_secs));
+    match (rss0, rss1) {
+        (Some(b), Some(e)) => {
+            let end = e.max(peak);
+            r.insert("server_rss_base_mb".into(), r3(b as f64 / 1048576.0));
+            r.insert("server_rss_mb".into(), r3(end as f64 / 1048576.0));
+            r.insert(
+                "rss_per_conn_bytes".into(),
+                r3(end.saturating_sub(b) as f64 / n.max(1) as f64),
+            );
+        }
+        _ => {
+            r.insert("rss_per_conn_bytes".into(), Value::Null);
+        }
+    }
+    Ok(r)
+}
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
