@@ -3,11 +3,13 @@
  * (client-sdk/ffi/tests/outbox.rs runs it).
  *
  *   outbox login   <server> <outbox file> <username>     log in, print TOKEN <hex>
- *   outbox queue   <server> <outbox file> <to user id> <prefix> <n>
+ *   outbox queue   <server> <outbox file> <to user id> <prefix> <n> [crash]
  *                  queue n sends (server down), plus one cancelled with cancel_send; exit
+ *                  (with "crash": _exit at once, the client never freed, as in a crash)
  *   outbox deliver <server> <outbox file> <token> <count>
  *                  resume the session; wait until count queued sends are "sent", in order;
- *                  then page forward through them with history's after_seq
+ *                  then page forward through them with history's after_seq, and check
+ *                  the conversation list's last_seq
  *
  * Each run is a fresh client, as after an application restart: what it finds queued comes
  * from the outbox file alone. Exit status 0 when every check passed.
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "feige.h"
 
@@ -127,7 +130,7 @@ static int do_login(const char *server, const char *outbox, const char *username
 }
 
 static int do_queue(const char *server, const char *outbox, const char *to, const char *prefix,
-                    int n) {
+                    int n, int crash) {
     char params[256];
     char result[4096];
     char id[32];
@@ -170,6 +173,12 @@ static int do_queue(const char *server, const char *outbox, const char *to, cons
                   FEIGE_OK &&
               strstr(result, "\"cancelled\":false") != NULL,
           "cancel_send again: no longer there");
+    if (crash) {
+        /* The application dies: no free, no shutdown; only the file remains. */
+        printf("PASS: %d failure(s)\n", failures);
+        fflush(stdout);
+        _exit(failures == 0 ? 0 : 1);
+    }
     /* The application quits while the server is down. */
     feige_client_free(client);
     return failures;
@@ -187,6 +196,7 @@ static int do_deliver(const char *server, const char *outbox, const char *token,
     int logged_in = 0;
     char conversation[32] = "";
     char first_seq[32] = "";
+    char last_seq[32] = "";
     FeigeClient *client = new_client(server, outbox);
     snprintf(params, sizeof params, "{\"token\":\"%s\"}", token);
     call(client, "resume", params);
@@ -217,6 +227,7 @@ static int do_deliver(const char *server, const char *outbox, const char *token,
                     json_string(json, "conversation_id", conversation, sizeof conversation);
                     json_string(json, "seq", first_seq, sizeof first_seq);
                 }
+                json_string(json, "seq", last_seq, sizeof last_seq);
                 printf("SENT %s\n", id);
                 sent++;
             } else if (strstr(json, "\"state\":\"failed\"") != NULL) {
@@ -257,6 +268,11 @@ static int do_deliver(const char *server, const char *outbox, const char *token,
         }
         CHECK(n == 5 && ascending, "the 5 messages after after_seq, oldest first");
         CHECK(strstr(history, "\"has_more\":true") != NULL, "has_more: the rest follows");
+        /* The conversation list says which seq its counts reflect: the last one sent. */
+        CHECK(await_response(client, call(client, "conversations", "{}"), history,
+                             sizeof history) == FEIGE_OK &&
+                  json_string(history, "last_seq", id, sizeof id) && strcmp(id, last_seq) == 0,
+              "conversations: last_seq is the newest message's seq");
     }
     feige_client_free(client);
     return failures;
@@ -267,7 +283,8 @@ int main(int argc, char **argv) {
     if (argc >= 5 && strcmp(argv[1], "login") == 0) {
         rc = do_login(argv[2], argv[3], argv[4]);
     } else if (argc >= 7 && strcmp(argv[1], "queue") == 0) {
-        rc = do_queue(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]));
+        rc = do_queue(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]),
+                      argc >= 8 && strcmp(argv[7], "crash") == 0);
     } else if (argc >= 6 && strcmp(argv[1], "deliver") == 0) {
         rc = do_deliver(argv[2], argv[3], argv[4], atoi(argv[5]));
     } else {

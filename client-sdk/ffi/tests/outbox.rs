@@ -1,6 +1,7 @@
 //! The persistent outbox across application restarts, driven through the C example
 //! `client-sdk/examples/outbox.c` (C99, linked to `libfeige.a`): sends queued while the server
-//! is down, by two runs of the program (each a fresh client on the same outbox file), arrive
+//! is down, by two runs of the program (each a fresh client on the same outbox file, the
+//! second ending in `_exit` as in a crash), arrive
 //! once each, in the order queued, when a third run resumes the session after the server is
 //! back on the same address; a message cancelled with `cancel_send` never arrives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -75,10 +76,11 @@ async fn queued_sends_survive_app_restarts_and_arrive_once_in_order() {
     .await;
     let token = lines_with(&out, "TOKEN ").pop().expect("a token");
 
-    // The server goes down; the application queues, quits, starts again, queues more.
+    // The server goes down; the application queues and quits, starts again, queues more
+    // and crashes (`_exit` with the client never freed).
     let data = s.stop().await;
     let mut queued = Vec::new();
-    for prefix in ["a", "b"] {
+    for (prefix, end) in [("a", "quit"), ("b", "crash")] {
         let args = vec![
             "queue".into(),
             addr.clone(),
@@ -86,6 +88,7 @@ async fn queued_sends_survive_app_restarts_and_arrive_once_in_order() {
             bob.clone(),
             prefix.into(),
             "15".into(),
+            end.into(),
         ];
         queued.extend(lines_with(&phase(&exe, args).await, "QUEUED "));
     }
