@@ -230,6 +230,14 @@ impl FeigeClient {
     /// outbox (queued in its file), `cancel_send`, `reconnect_now`. `None` for the others.
     fn immediate(&self, name: &str, params: Option<&str>) -> Option<Result<Value, Refusal>> {
         let outbox = self.outbox.as_ref();
+        let served_here = match name {
+            "send_message" => outbox.is_some(),
+            "cancel_send" | "reconnect_now" => true,
+            _ => false,
+        };
+        if !served_here {
+            return None;
+        }
         if self.runtime.is_none() || lock(&self.shared.requests).shut_down {
             // Refused by `complete_now`, before anything is queued.
             return Some(Ok(Value::Null));

@@ -138,3 +138,27 @@ fn cancel_send_needs_an_outbox() {
         Err(FeigeStatus::FEIGE_ERR_PARAMS as i32)
     );
 }
+
+#[test]
+fn outbox_sends_complete_at_once_offline_and_not_after_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("outbox");
+    let addr = silent().1;
+    let c = C::new(&json!({ "server": addr, "outbox_file": file }));
+    // No server: the completion comes at once, from the outbox.
+    let r = c.ok("send_message", json!({ "to_user": "2", "text": "x" }));
+    assert_eq!(r["queued"], true);
+    assert!(r["client_msg_id"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    assert_eq!(
+        c.call("send_message", &json!({ "text": "no recipient" })),
+        Err(FeigeStatus::FEIGE_ERR_PARAMS as i32)
+    );
+    assert_eq!(c.shutdown(0), 0);
+    assert_eq!(
+        c.call("send_message", &json!({ "to_user": "2", "text": "y" })),
+        Err(FeigeStatus::FEIGE_ERR_SHUT_DOWN as i32)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("\"text\":\"x\""));
+}
