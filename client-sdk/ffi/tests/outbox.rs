@@ -3,7 +3,8 @@
 //! is down, by two runs of the program (each a fresh client on the same outbox file, the
 //! second ending in `_exit` as in a crash), arrive
 //! once each, in the order queued, when a third run resumes the session after the server is
-//! back on the same address; a message cancelled with `cancel_send` never arrives.
+//! back on the same address; a message cancelled with `cancel_send` never arrives. The runs
+//! but the crashing one are under valgrind memcheck.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{repo_file, run, static_lib, work_dir};
+use common::{memcheck, repo_file, run, static_lib, work_dir};
 use feige_client::pb;
 use feige_tests::sdk::{login, register};
 use feige_tests::TestServer;
@@ -37,9 +38,14 @@ fn build(dir: &Path) -> PathBuf {
     exe
 }
 
-/// Runs one phase of the program (an application run) on a blocking thread.
+/// Runs one phase of the program (an application run) on a blocking thread, under valgrind
+/// memcheck unless it ends in a simulated crash.
 async fn phase(exe: &Path, args: Vec<String>) -> Output {
-    let mut cmd = Command::new(exe);
+    let mut cmd = if args.last().is_some_and(|a| a == "crash") {
+        Command::new(exe)
+    } else {
+        memcheck(exe)
+    };
     cmd.args(&args);
     let out = tokio::task::spawn_blocking(move || run(&mut cmd))
         .await
