@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{memcheck, repo_file, run, static_lib, work_dir};
+use common::{memcheck, repo_file, run, static_lib};
 use feige_client::pb;
 use feige_tests::sdk::{login, register};
 use feige_tests::TestServer;
@@ -68,8 +68,9 @@ fn lines_with(out: &Output, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_sends_survive_app_restarts_and_arrive_once_in_order() {
-    let dir = work_dir("feige-outbox");
-    let exe = build(&dir);
+    let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let dir = scratch.path();
+    let exe = build(dir);
     let file = dir.join("outbox.jsonl").display().to_string();
     let s = TestServer::start_open().await;
     let addr = s.addr();
