@@ -156,6 +156,15 @@ impl<S: 'static> Pool<S> {
     }
 }
 
+/// Raises the calling thread's niceness by `by` (Linux: niceness is per thread), so that
+/// when the CPU is short it yields to the server's other threads; a failure is only logged.
+pub(crate) fn lower_priority(by: i32) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::nice(by) {
+        tracing::debug!(error = %e, "cannot lower a worker thread's priority");
+    }
+}
+
 /// Gives a job's bytes back when the job ends, runs or not.
 struct Release {
     held: Arc<AtomicUsize>,

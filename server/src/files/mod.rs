@@ -28,6 +28,9 @@ pub(crate) struct Files {
     pub place: tokio::sync::RwLock<()>,
 }
 
+/// Niceness of the file workers' threads.
+const FILE_NICENESS: i32 = 5;
+
 impl Files {
     /// Makes the directories under `config.data_dir` and starts the pool.
     ///
@@ -41,7 +44,11 @@ impl Files {
             queue: config.file_workers * 64,
             queue_bytes: config.file_queue_bytes,
         };
-        let pool = Pool::start::<std::io::Error, _>("feige-files", size, |_| Ok(()))?;
+        // Bulk transfers yield the CPU to chat (the reactor, the writer) when it is short.
+        let pool = Pool::start::<std::io::Error, _>("feige-files", size, |_| {
+            crate::workers::lower_priority(FILE_NICENESS);
+            Ok(())
+        })?;
         Ok(Files {
             root,
             pool,

@@ -103,6 +103,20 @@ impl Store {
         .map_err(|_| StorageError::WorkerGone)?
     }
 
+    /// Runs `f` on a pooled reader connection on the calling thread, which must be one that
+    /// may block (a worker pool's, never a reactor thread): a job already off the reactor
+    /// reads without a second hop to tokio's blocking threads.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or a pool error.
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let conn = self.pool.get()?;
+        f(&conn)
+    }
+
     /// Runs `f` in a read transaction on a pooled reader, with the sequence index as that
     /// transaction sees it (see [`recent`]); again, in a new transaction, if a move of the
     /// index overtook it.
