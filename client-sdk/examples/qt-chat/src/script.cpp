@@ -1,0 +1,206 @@
+#include "script.h"
+
+#include "chatview.h"
+#include "mainwindow.h"
+#include "session.h"
+
+#include "feige.h"
+
+#include <QApplication>
+#include <QJsonArray>
+#include <QPixmap>
+#include <QTextStream>
+#include <QTimer>
+
+#include <cstdio>
+
+Script::Script(MainWindow *window, Options options, QObject *parent)
+    : QObject(parent), window_(window), o_(std::move(options)), sendTimer_(new QTimer(this)),
+      pollTimer_(new QTimer(this)) {
+    sendTimer_->setInterval(o_.intervalMs);
+    pollTimer_->setInterval(300);
+    connect(sendTimer_, &QTimer::timeout, this, &Script::sendNext);
+    connect(pollTimer_, &QTimer::timeout, this, &Script::pollFriendship);
+    connect(window_, &MainWindow::loggedIn, this, &Script::onLoggedIn);
+    connect(window_, &MainWindow::loginFailed, this, &Script::onLoginFailed);
+    connect(window_, &MainWindow::messageReceived, this, &Script::onMessage);
+    connect(window_->chat(), &ChatView::sendState, this, &Script::onSendState);
+}
+
+void Script::log(const QString &line) {
+    std::fprintf(stderr, "qt-chat: %s\n", qPrintable(line));
+    std::fflush(stderr);
+}
+
+void Script::start() {
+    if (!o_.receivedFile.isEmpty()) {
+        received_.setFileName(o_.receivedFile);
+        if (!received_.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+            finish(1, QStringLiteral("cannot write %1").arg(o_.receivedFile));
+            return;
+        }
+    }
+    if (!o_.sentFile.isEmpty()) {
+        sent_.setFileName(o_.sentFile);
+        if (!sent_.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) {
+            finish(1, QStringLiteral("cannot write %1").arg(o_.sentFile));
+            return;
+        }
+    }
+    QTimer::singleShot(o_.timeoutS * 1000, this, [this] {
+        finish(1, QStringLiteral("timed out: %1 of %2 sent and acked, %3 of %4 received")
+                      .arg(acked_).arg(o_.count).arg(receivedCount_).arg(o_.expect));
+    });
+    if (!window_->start()) // resumes a saved session, else shows the login page
+        onLoginFailed(QStringLiteral("no saved session"));
+}
+
+void Script::onLoginFailed(const QString &error) {
+    if (o_.resumeOnly) {
+        finish(1, QStringLiteral("the saved session did not resume: %1").arg(error));
+        return;
+    }
+    log(QStringLiteral("login: %1").arg(error));
+    const QString &server = o_.server;
+    if (!triedRegister_) {
+        triedRegister_ = true;
+        window_->registerAndLogin(server, o_.user, o_.password, QString());
+    } else if (error.startsWith(QLatin1String("USERNAME_TAKEN"))) {
+        window_->login(server, o_.user, o_.password);
+    } else {
+        finish(1, QStringLiteral("cannot log in: %1").arg(error));
+    }
+}
+
+void Script::onLoggedIn(const QString &userId, const QString &how) {
+    log(QStringLiteral("logged in as %1 (user %2) by %3").arg(o_.user, userId, how));
+    if (o_.resumeOnly) {
+        finish(how == QLatin1String("resume") ? 0 : 1, QStringLiteral("resume checked"));
+        return;
+    }
+    resolvePeer();
+}
+
+void Script::resolvePeer() {
+    window_->session()->call("get_user", QJsonObject{{"username", o_.peer}},
+                             [this](int status, const QJsonObject &json) {
+                                 if (status != FEIGE_OK) { // not registered yet: ask again
+                                     QTimer::singleShot(300, this, &Script::resolvePeer);
+                                     return;
+                                 }
+                                 peerId_ = json.value("user_id").toString();
+                                 befriend();
+                             });
+}
+
+void Script::befriend() {
+    window_->session()->call("friend_request", QJsonObject{{"to_user", peerId_}},
+                             [this](int status, const QJsonObject &json) {
+                                 if (status != FEIGE_OK)
+                                     log(QStringLiteral("friend_request: %1").arg(Session::errorText(json)));
+                                 pollFriendship();
+                                 pollTimer_->start();
+                             });
+}
+
+void Script::pollFriendship() {
+    if (chatting_)
+        return;
+    Session *s = window_->session();
+    // Accept the peer's request if it asked first; then look for the friendship.
+    s->call("friend_requests", {}, [this, s](int status, const QJsonObject &json) {
+        if (status != FEIGE_OK)
+            return;
+        for (const QJsonValue &v : json.value("incoming").toArray()) {
+            const QJsonObject r = v.toObject();
+            if (r.value("from").toObject().value("user_id").toString() == peerId_)
+                s->call("friend_respond",
+                        QJsonObject{{"request_id", r.value("request_id")}, {"accept", true}});
+        }
+    });
+    s->call("friends", {}, [this](int status, const QJsonObject &json) {
+        if (status != FEIGE_OK || chatting_)
+            return;
+        for (const QJsonValue &v : json.value("friends").toArray()) {
+            const QJsonObject f = v.toObject();
+            if (f.value("user").toObject().value("user_id").toString() == peerId_) {
+                beginChat(f.value("conversation_id").toString());
+                return;
+            }
+        }
+    });
+}
+
+void Script::beginChat(const QString &conversationId) {
+    chatting_ = true;
+    pollTimer_->stop();
+    conversationId_ = conversationId;
+    log(QStringLiteral("friends with %1; conversation %2").arg(o_.peer, conversationId));
+    window_->openChat(conversationId, peerId_, o_.peer);
+    if (o_.count > 0)
+        sendTimer_->start();
+    checkDone();
+}
+
+void Script::sendNext() {
+    if (nextToSend_ > o_.count) {
+        sendTimer_->stop();
+        return;
+    }
+    window_->chat()->sendText(QStringLiteral("%1 #%2").arg(o_.user).arg(nextToSend_));
+    ++nextToSend_;
+}
+
+void Script::onSendState(const QString &clientMsgId, const QString &state, const QJsonObject &json) {
+    if (state == QLatin1String("sent")) {
+        ++acked_;
+        if (sent_.isOpen()) {
+            QTextStream(&sent_) << json.value("seq").toString() << '\t' << clientMsgId << '\n';
+            sent_.flush();
+        }
+        checkDone();
+    } else if (state == QLatin1String("failed")) {
+        // The same client_msg_id again: the server stores it once.
+        log(QStringLiteral("send %1 failed (%2); retrying").arg(clientMsgId, Session::errorText(json)));
+        QTimer::singleShot(500, this, [this, clientMsgId] { window_->chat()->retry(clientMsgId); });
+    }
+}
+
+void Script::onMessage(const QJsonObject &m) {
+    if (m.value("from_user").toString() == window_->self())
+        return;
+    ++receivedCount_;
+    if (received_.isOpen()) {
+        QTextStream(&received_) << m.value("from_user").toString() << '\t'
+                                << m.value("conversation_id").toString() << '\t'
+                                << m.value("seq").toString() << '\t' << m.value("text").toString()
+                                << '\n';
+        received_.flush();
+    }
+    checkDone();
+}
+
+void Script::checkDone() {
+    if (!chatting_ || acked_ < o_.count || receivedCount_ < o_.expect)
+        return;
+    finish(0, QStringLiteral("done: %1 sent and acked, %2 received").arg(acked_).arg(receivedCount_));
+}
+
+void Script::finish(int code, const QString &why) {
+    if (finished_)
+        return;
+    finished_ = true;
+    log(why);
+    sendTimer_->stop();
+    pollTimer_->stop();
+    if (!o_.screenshot.isEmpty()) {
+        // Let the last messages reach the screen first.
+        QApplication::processEvents();
+        if (!window_->grab().save(o_.screenshot))
+            log(QStringLiteral("cannot save the screenshot %1").arg(o_.screenshot));
+    }
+    received_.close();
+    sent_.close();
+    connect(window_->session(), &Session::closed, qApp, [code] { QApplication::exit(code); });
+    window_->session()->closeAsync();
+}

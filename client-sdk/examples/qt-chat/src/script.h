@@ -1,0 +1,65 @@
+// Script: the client's scripted mode, for tests and demos. Drives the real window as a user
+// would: logs in (registering first if needed, or resuming the saved session), becomes
+// friends with the peer, sends numbered messages through the chat view, writes every message
+// received to a file, saves a screenshot of the main window and exits when done.
+#pragma once
+
+#include <QFile>
+#include <QJsonObject>
+#include <QObject>
+#include <QString>
+
+class MainWindow;
+class QTimer;
+
+class Script : public QObject {
+    Q_OBJECT
+public:
+    struct Options {
+        QString server;         // "host:port" for a login (a resume uses the saved one)
+        QString user;
+        QString password;
+        QString peer;           // the peer's username
+        int count = 0;          // messages to send
+        int expect = 0;         // messages to receive from the peer
+        int intervalMs = 10;    // between two sends
+        int timeoutS = 60;      // give up (exit 1) after this
+        QString receivedFile;   // one line per message received: from, conversation, seq, text
+        QString sentFile;       // one line per message acked: seq, text
+        QString screenshot;     // PNG of the main window, saved when done
+        bool resumeOnly = false; // expect the saved session to resume, then exit
+    };
+
+    Script(MainWindow *window, Options options, QObject *parent = nullptr);
+    /// Starts; the application exits with 0 when everything was sent and received, else 1.
+    void start();
+
+private:
+    void onLoggedIn(const QString &userId, const QString &how);
+    void onLoginFailed(const QString &error);
+    void resolvePeer();
+    void befriend();
+    void pollFriendship();
+    void beginChat(const QString &conversationId);
+    void sendNext();
+    void onSendState(const QString &clientMsgId, const QString &state, const QJsonObject &json);
+    void onMessage(const QJsonObject &message);
+    void checkDone();
+    void finish(int code, const QString &why);
+    static void log(const QString &line);
+
+    MainWindow *window_;
+    Options o_;
+    QFile received_;
+    QFile sent_;
+    QString peerId_;
+    QString conversationId_;
+    bool triedRegister_ = false;
+    bool chatting_ = false;
+    bool finished_ = false;
+    int nextToSend_ = 1;
+    int acked_ = 0;
+    int receivedCount_ = 0;
+    QTimer *sendTimer_;
+    QTimer *pollTimer_;
+};

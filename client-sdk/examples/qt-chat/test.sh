@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The Qt client's end-to-end test, run by .ci/run: builds feige-server and the C SDK, installs
+# the SDK into a temporary prefix, builds qt-chat against that installed SDK with CMake, then
+# starts a real server (free port, temporary data directory) and drives two headless
+# instances (QT_QPA_PLATFORM=offscreen) in the client's scripted mode: alice and bob become
+# friends and each sends N numbered messages to the other. Once bob has a third of alice's,
+# the server is SIGKILLed and restarted on the same data directory and port. Every message
+# must arrive exactly once and in order (texts "alice #1".."alice #N", seqs growing and equal
+# to the seqs of the sender's acks). Then a third start of alice must resume the session from
+# the token its settings file kept. Exits non-zero on any failure.
+#   client-sdk/examples/qt-chat/test.sh                      # N = 300
+#   QT_CHAT_MESSAGES=1000 QT_CHAT_SCREENSHOT=docs/images/qt-chat.png client-sdk/examples/qt-chat/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+N=${QT_CHAT_MESSAGES:-300}
+work=$(mktemp -d)
+server_pid=""
+pids=()
+cleanup() {
+    for p in "${pids[@]}" $server_pid; do kill -9 "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "qt-chat test: FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
+
+# 1. The server and the SDK, the SDK installed under a prefix, qt-chat built against it. Both
+#    live in target/qt-chat/ (fixed paths, so CMake's cache stays valid and rebuilds are small).
+cargo build -q -p feige-server -p feige-ffi
+root="$PWD/target/qt-chat"
+# FEIGE_PREFIX: an SDK already installed there (skips the install).
+prefix=${FEIGE_PREFIX:-}
+if [ -z "$prefix" ]; then
+    prefix="$root/prefix"
+    rm -rf "$prefix"
+    client-sdk/install.sh "$prefix" >/dev/null
+fi
+cmake -S client-sdk/examples/qt-chat -B "$root/build" -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log" 2>&1 || fail "cmake configure"
+cmake --build "$root/build" -j2 >>"$work/cmake.log" 2>&1 || fail "cmake build"
+chat="$root/build/qt-chat"
+# The binary must load libfeige from the install prefix, not from the build tree.
+ldd "$chat" | grep libfeige | grep -q "$prefix/" || fail "qt-chat does not load libfeige from $prefix"
+
+# 2. The server, on a free port; restarted on the same port and data directory.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_server() {
+    FEIGE_TRUSTED_ADDRS=127.0.0.1 target/debug/feige-server --listen "127.0.0.1:$port" \
+        --http-listen off --data-dir "$work/data" --log warn >>"$work/server.log" 2>&1 &
+    server_pid=$!
+    disown "$server_pid" # no job notice when it is SIGKILLed
+    for _ in $(seq 100); do
+        if python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "the server did not start"
+}
+start_server
+
+# 3. Two clients, headless.
+export QT_QPA_PLATFORM=offscreen
+run_client() { # user peer
+    "$chat" --script --settings "$work/$1.ini" --server "127.0.0.1:$port" --user "$1" \
+        --peer "$2" --count "$N" --expect "$N" --interval-ms 5 --timeout 90 \
+        --received "$work/$1.received" --sent "$work/$1.sent" \
+        --screenshot "$work/$1.png" >"$work/$1.log" 2>&1
+}
+run_client alice bob & pids+=($!)
+run_client bob alice & pids+=($!)
+
+# 4. SIGKILL the server once bob has a third of alice's messages; restart it.
+for _ in $(seq 600); do
+    got=$( { wc -l <"$work/bob.received"; } 2>/dev/null || echo 0)
+    [ "$got" -ge $((N / 3)) ] && break
+    sleep 0.05
+done
+[ "$got" -ge $((N / 3)) ] || fail "bob received only $got messages before the kill"
+[ "$got" -lt "$N" ] || fail "bob had every message before the kill: nothing was tested (raise QT_CHAT_MESSAGES)"
+kill -9 "$server_pid"
+while kill -0 "$server_pid" 2>/dev/null; do sleep 0.05; done
+echo "qt-chat test: server killed with bob at $got of $N; restarting"
+start_server
+
+for p in "${pids[@]}"; do wait "$p" || fail "a client exited with $?"; done
+pids=()
+
+# 5. Exactly once, in order, with the seqs the senders were acked.
+python3 - "$work" "$N" <<'PY' || fail "delivery check"
+import sys
+work, n = sys.argv[1], int(sys.argv[2])
+for me, peer in (("alice", "bob"), ("bob", "alice")):
+    rows = [l.rstrip("\n").split("\t") for l in open(f"{work}/{me}.received", encoding="utf-8")]
+    texts = [r[3] for r in rows]
+    want = [f"{peer} #{i}" for i in range(1, n + 1)]
+    if texts != want:
+        extra = len(texts) - len(set(texts))
+        sys.exit(f"{me} received {len(texts)} messages ({extra} duplicated), not {peer} #1..#{n} in order")
+    seqs = [int(r[2]) for r in rows]
+    if any(a >= b for a, b in zip(seqs, seqs[1:])):
+        sys.exit(f"{me}: seqs not increasing")
+    acked = [int(l.split("\t")[0]) for l in open(f"{work}/{peer}.sent", encoding="utf-8")]
+    if sorted(acked) != seqs:
+        sys.exit(f"{me}: the seqs received differ from the seqs {peer} was acked")
+    print(f"qt-chat test: {me} received {n} of {peer}'s messages once each, in order")
+PY
+
+# 6. The token kept in the settings file resumes the session on the next start.
+"$chat" --script --settings "$work/alice.ini" --user alice --resume-only --timeout 20 \
+    >"$work/resume.log" 2>&1 || fail "alice's saved session did not resume"
+grep -q "by resume" "$work/resume.log" || fail "no resume in the log"
+
+[ -s "$work/alice.png" ] || fail "no screenshot"
+if [ -n "${QT_CHAT_SCREENSHOT:-}" ]; then cp "$work/alice.png" "$QT_CHAT_SCREENSHOT"; fi
+echo "qt-chat test: ok"
