@@ -23,16 +23,16 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "qt-chat test: FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done >&2; exit 1; }
 
-# 1. The server and the SDK, the SDK installed under a prefix, qt-chat built against it. Both
+# 1. The server; the SDK built and installed under a prefix (client-sdk/ffi/install.sh), qt-chat built against it. Both
 #    live in target/qt-chat/ (fixed paths, so CMake's cache stays valid and rebuilds are small).
-cargo build -q -p feige-server -p feige-ffi
+cargo build -q -p feige-server
 root="$PWD/target/qt-chat"
 # FEIGE_PREFIX: an SDK already installed there (skips the install).
 prefix=${FEIGE_PREFIX:-}
 if [ -z "$prefix" ]; then
     prefix="$root/prefix"
     rm -rf "$prefix"
-    client-sdk/install.sh "$prefix" >/dev/null
+    client-sdk/ffi/install.sh --prefix "$prefix" >"$work/install.log" 2>&1 || fail "SDK install"
 fi
 cmake -S client-sdk/examples/qt-chat -B "$root/build" -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log" 2>&1 || fail "cmake configure"
