@@ -107,16 +107,14 @@ void Script::pollFriendship() {
     if (chatting_)
         return;
     Session *s = window_->session();
-    // Accept the peer's request if it asked first; then look for the friendship.
-    s->call("friend_requests", {}, [this, s](int status, const QJsonObject &json) {
+    // Accept every request received (the peer's, if it asked first); then look for the
+    // friendship with the peer.
+    s->call("friend_requests", {}, [s](int status, const QJsonObject &json) {
         if (status != FEIGE_OK)
             return;
-        for (const QJsonValue &v : json.value("incoming").toArray()) {
-            const QJsonObject r = v.toObject();
-            if (r.value("from").toObject().value("user_id").toString() == peerId_)
-                s->call("friend_respond",
-                        QJsonObject{{"request_id", r.value("request_id")}, {"accept", true}});
-        }
+        for (const QJsonValue &v : json.value("incoming").toArray())
+            s->call("friend_respond", QJsonObject{{"request_id", v.toObject().value("request_id")},
+                                                  {"accept", true}});
     });
     s->call("friends", {}, [this](int status, const QJsonObject &json) {
         if (status != FEIGE_OK || chatting_)
@@ -167,7 +165,7 @@ void Script::onSendState(const QString &clientMsgId, const QString &state, const
 }
 
 void Script::onMessage(const QJsonObject &m) {
-    if (m.value("from_user").toString() == window_->self())
+    if (peerId_.isEmpty() || m.value("from_user").toString() != peerId_)
         return;
     ++receivedCount_;
     if (received_.isOpen()) {

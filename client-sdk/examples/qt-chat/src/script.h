@@ -24,7 +24,7 @@ public:
         int expect = 0;         // messages to receive from the peer
         int intervalMs = 10;    // between two sends
         int timeoutS = 60;      // give up (exit 1) after this
-        QString receivedFile;   // one line per message received: from, conversation, seq, text
+        QString receivedFile;   // one line per message from the peer: from, conversation, seq, text
         QString sentFile;       // one line per message acked: seq, text
         QString screenshot;     // PNG of the main window, saved when done
         bool resumeOnly = false; // expect the saved session to resume, then exit
