@@ -6,7 +6,8 @@
 # friends and each sends N numbered messages to the other. Once bob has a third of alice's,
 # the server is SIGKILLed and restarted on the same data directory and port. Every message
 # must arrive exactly once and in order (texts "alice #1".."alice #N", seqs growing and equal
-# to the seqs of the sender's acks). Then a third start of alice must resume the session from
+# to the seqs of the sender's acks), and each client then pages its chat's history back to
+# the first message (seqs 1..2N in its view, once each). Then a third start of alice must resume the session from
 # the token its settings file kept. Exits non-zero on any failure.
 #   client-sdk/examples/qt-chat/test.sh                      # N = 300
 #   QT_CHAT_MESSAGES=1000 QT_CHAT_SCREENSHOT=docs/images/qt-chat.png client-sdk/examples/qt-chat/test.sh
@@ -62,7 +63,7 @@ start_server
 export QT_QPA_PLATFORM=offscreen
 run_client() { # user peer
     "$chat" --script --settings "$work/$1.ini" --server "127.0.0.1:$port" --user "$1" \
-        --peer "$2" --count "$N" --expect "$N" --interval-ms 5 --timeout 90 \
+        --peer "$2" --count "$N" --expect "$N" --interval-ms 5 --timeout 90 --page-history \
         --received "$work/$1.received" --sent "$work/$1.sent" \
         --screenshot "$work/$1.png" >"$work/$1.log" 2>&1
 }
@@ -84,6 +85,9 @@ start_server
 
 for p in "${pids[@]}"; do wait "$p" || fail "a client exited with $?"; done
 pids=()
+for u in alice bob; do
+    grep -q "history paged back" "$work/$u.log" || fail "$u did not page its history back"
+done
 
 # 5. Exactly once, in order, with the seqs the senders were acked.
 python3 - "$work" "$N" <<'PY' || fail "delivery check"

@@ -133,6 +133,7 @@ void ChatView::onHistory(quint64 token, int status, const QJsonObject &json) {
         // A 1:1 chat with no message yet has no conversation: nothing to show.
         if (Session::errorCode(json) != QLatin1String("NOT_FOUND"))
             status_->setText(tr("history: %1").arg(Session::errorText(json)));
+        emit historyLoaded(false, false);
         return;
     }
     const bool first = oldest_ == 0;
@@ -163,6 +164,15 @@ void ChatView::onHistory(quint64 token, int status, const QJsonObject &json) {
     } else if (anchor) {
         list_->scrollToItem(anchor, QAbstractItemView::PositionAtTop);
     }
+    emit historyLoaded(true, hasMore_);
+}
+
+QList<qulonglong> ChatView::shownSeqs() const {
+    QList<qulonglong> seqs;
+    for (int row = 0; row < list_->count(); ++row)
+        if (const qulonglong seq = list_->item(row)->data(item::Seq).toULongLong())
+            seqs.append(seq);
+    return seqs;
 }
 
 bool ChatView::belongsHere(const QJsonObject &m) const {

@@ -41,12 +41,19 @@ public:
     void onMessage(const QJsonObject &message);
     /// A `progress` push: shown while one of this view's transfers runs.
     void onProgress(const QJsonObject &progress);
+    /// Asks for the page before the oldest message shown (nothing while one is on its way,
+    /// or when the first message is shown).
+    void loadOlder();
+    /// The seqs of the stored messages shown, top to bottom.
+    QList<qulonglong> shownSeqs() const;
 
 signals:
     /// A send of this client changed state: "sending", "sent" (with the ack) or "failed".
     void sendState(const QString &clientMsgId, const QString &state, const QJsonObject &json);
     /// The open conversation was read up to `seq` (shown on screen).
     void readUpTo(const QString &conversationId, const QString &seq);
+    /// A page of history arrived (or failed); `hasMore`: older messages remain.
+    void historyLoaded(bool ok, bool hasMore);
 
 private:
     struct Outgoing {
@@ -56,7 +63,6 @@ private:
         QString path; // a file to upload first ("" for text)
     };
 
-    void loadOlder();
     void onHistory(quint64 token, int status, const QJsonObject &json);
     void append(const QJsonObject &message);
     void submit(const QString &clientMsgId);

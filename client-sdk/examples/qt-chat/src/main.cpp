@@ -36,8 +36,10 @@ int main(int argc, char **argv) {
     const QCommandLineOption sentOpt("sent", "Write each acked send to this file.", "file");
     const QCommandLineOption shotOpt("screenshot", "Save the main window as PNG when done.", "file");
     const QCommandLineOption resumeOpt("resume-only", "Scripted: the saved session must resume; then exit.");
+    const QCommandLineOption pagingOpt("page-history", "Scripted: when done, page the chat's history back to its first message.");
     cli.addOptions({settingsOpt, scriptOpt, serverOpt, userOpt, passwordOpt, peerOpt, countOpt,
-                    expectOpt, intervalOpt, timeoutOpt, receivedOpt, sentOpt, shotOpt, resumeOpt});
+                    expectOpt, intervalOpt, timeoutOpt, receivedOpt, sentOpt, shotOpt, resumeOpt,
+                    pagingOpt});
     cli.process(app);
 
     std::unique_ptr<QSettings> settings;
@@ -65,6 +67,7 @@ int main(int argc, char **argv) {
         o.sentFile = cli.value(sentOpt);
         o.screenshot = cli.value(shotOpt);
         o.resumeOnly = cli.isSet(resumeOpt);
+        o.pageHistory = cli.isSet(pagingOpt);
         if (o.user.isEmpty() || (!o.resumeOnly && o.peer.isEmpty()))
             cli.showHelp(2);
         script = std::make_unique<Script>(&window, o);

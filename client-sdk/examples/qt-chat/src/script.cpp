@@ -179,9 +179,46 @@ void Script::onMessage(const QJsonObject &m) {
 }
 
 void Script::checkDone() {
-    if (!chatting_ || acked_ < o_.count || receivedCount_ < o_.expect)
+    if (!chatting_ || paging_ || acked_ < o_.count || receivedCount_ < o_.expect)
         return;
-    finish(0, QStringLiteral("done: %1 sent and acked, %2 received").arg(acked_).arg(receivedCount_));
+    log(QStringLiteral("done: %1 sent and acked, %2 received").arg(acked_).arg(receivedCount_));
+    if (o_.pageHistory)
+        pageHistory();
+    else
+        finish(0, QStringLiteral("ok"));
+}
+
+void Script::pageHistory() {
+    // Reopen the conversation: the view starts from the newest page; page back to the first.
+    paging_ = true;
+    connect(window_->chat(), &ChatView::historyLoaded, this, &Script::onHistoryPage);
+    window_->chat()->clear();
+    window_->openChat(conversationId_, peerId_, o_.peer);
+}
+
+void Script::onHistoryPage(bool ok, bool hasMore) {
+    if (!ok) {
+        finish(1, QStringLiteral("history: a page failed"));
+        return;
+    }
+    if (hasMore) {
+        window_->chat()->loadOlder();
+        return;
+    }
+    // Every message of both, once, oldest first: seqs 1, 2, ... with no gap.
+    const QList<qulonglong> seqs = window_->chat()->shownSeqs();
+    const int want = acked_ + receivedCount_;
+    for (int i = 0; i < seqs.size(); ++i) {
+        if (seqs[i] != qulonglong(i + 1)) {
+            finish(1, QStringLiteral("history: row %1 shows seq %2").arg(i).arg(seqs[i]));
+            return;
+        }
+    }
+    if (seqs.size() != want) {
+        finish(1, QStringLiteral("history: %1 messages shown, not %2").arg(seqs.size()).arg(want));
+        return;
+    }
+    finish(0, QStringLiteral("history paged back: %1 messages, seqs 1..%1").arg(want));
 }
 
 void Script::finish(int code, const QString &why) {

@@ -28,6 +28,7 @@ public:
         QString sentFile;       // one line per message acked: seq, text
         QString screenshot;     // PNG of the main window, saved when done
         bool resumeOnly = false; // expect the saved session to resume, then exit
+        bool pageHistory = false; // when done, reopen the chat and page its history back
     };
 
     Script(MainWindow *window, Options options, QObject *parent = nullptr);
@@ -45,6 +46,8 @@ private:
     void onSendState(const QString &clientMsgId, const QString &state, const QJsonObject &json);
     void onMessage(const QJsonObject &message);
     void checkDone();
+    void pageHistory();
+    void onHistoryPage(bool ok, bool hasMore);
     void finish(int code, const QString &why);
     static void log(const QString &line);
 
@@ -57,6 +60,7 @@ private:
     bool triedRegister_ = false;
     bool chatting_ = false;
     bool finished_ = false;
+    bool paging_ = false;
     int nextToSend_ = 1;
     int acked_ = 0;
     int receivedCount_ = 0;
