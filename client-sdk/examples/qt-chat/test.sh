@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The Qt client's end-to-end test, run by .ci/run: builds feige-server and the C SDK, installs
-# the SDK into a temporary prefix, builds qt-chat against that installed SDK with CMake, then
-# starts a real server (free port, temporary data directory) and drives two headless
-# instances (QT_QPA_PLATFORM=offscreen) in the client's scripted mode: alice and bob become
-# friends and each sends N numbered messages to the other. Once bob has a third of alice's,
-# the server is SIGKILLed and restarted on the same data directory and port. Every message
-# must arrive exactly once and in order (texts "alice #1".."alice #N", seqs growing and equal
-# to the seqs of the sender's acks), and each client then pages its chat's history back to
-# the first message (seqs 1..2N in its view, once each). Then a third start of alice must resume the session from
-# the token its settings file kept. Exits non-zero on any failure.
+# The Qt client's end-to-end test, run by .ci/run: builds feige-server, installs the C SDK
+# into a prefix (client-sdk/ffi/install.sh), builds qt-chat against that installed SDK with
+# CMake, then starts a real server (free port, temporary data directory) and drives two
+# headless instances (QT_QPA_PLATFORM=offscreen) in the client's scripted mode: alice and bob
+# become friends and each sends N numbered messages to the other; alice then sends a file of
+# 600 KiB, which bob downloads. Once bob has a third of alice's messages, the server is
+# SIGKILLed and restarted on the same data directory and port. Checks: every message arrives
+# exactly once and in order ("alice #1".."alice #N", then the file), with growing seqs equal to
+# the seqs of the sender's acks; the download equals the file; each client, reopening its
+# chat, pages the history back to seq 1 and shows seqs 1..2N+1 once each; a third start of
+# alice resumes the session from the token its settings file kept. Exits non-zero on failure.
 #   client-sdk/examples/qt-chat/test.sh                      # N = 300
-#   QT_CHAT_MESSAGES=1000 QT_CHAT_SCREENSHOT=docs/images/qt-chat.png client-sdk/examples/qt-chat/test.sh
+#   QT_CHAT_MESSAGES=1000 QT_CHAT_SCREENSHOT=alice.png client-sdk/examples/qt-chat/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 N=${QT_CHAT_MESSAGES:-300}
@@ -61,14 +62,19 @@ start_server
 
 # 3. Two clients, headless.
 export QT_QPA_PLATFORM=offscreen
-run_client() { # user peer
-    "$chat" --script --settings "$work/$1.ini" --server "127.0.0.1:$port" --user "$1" \
-        --peer "$2" --count "$N" --expect "$N" --interval-ms 5 --timeout 90 --page-history \
-        --received "$work/$1.received" --sent "$work/$1.sent" \
-        --screenshot "$work/$1.png" >"$work/$1.log" 2>&1
+run_client() { # user peer expect [more options]
+    local user=$1 peer=$2 expect=$3
+    shift 3
+    "$chat" --script --settings "$work/$user.ini" --server "127.0.0.1:$port" --user "$user" \
+        --peer "$peer" --count "$N" --expect "$expect" --interval-ms 5 --timeout 90 --page-history \
+        --received "$work/$user.received" --sent "$work/$user.sent" \
+        --screenshot "$work/$user.png" "$@" >"$work/$user.log" 2>&1
 }
-run_client alice bob & pids+=($!)
-run_client bob alice & pids+=($!)
+# After her messages alice sends a file of 600 KiB (three upload chunks); bob downloads it.
+head -c 614400 /dev/urandom >"$work/data.bin"
+mkdir "$work/downloads"
+run_client alice bob "$N" --send-file "$work/data.bin" & pids+=($!)
+run_client bob alice $((N + 1)) --download-dir "$work/downloads" & pids+=($!)
 
 # 4. SIGKILL the server once bob has a third of alice's messages; restart it.
 for _ in $(seq 600); do
@@ -96,18 +102,19 @@ work, n = sys.argv[1], int(sys.argv[2])
 for me, peer in (("alice", "bob"), ("bob", "alice")):
     rows = [l.rstrip("\n").split("\t") for l in open(f"{work}/{me}.received", encoding="utf-8")]
     texts = [r[3] for r in rows]
-    want = [f"{peer} #{i}" for i in range(1, n + 1)]
+    want = [f"{peer} #{i}" for i in range(1, n + 1)] + (["file:data.bin"] if peer == "alice" else [])
     if texts != want:
         extra = len(texts) - len(set(texts))
-        sys.exit(f"{me} received {len(texts)} messages ({extra} duplicated), not {peer} #1..#{n} in order")
+        sys.exit(f"{me} received {len(texts)} messages ({extra} duplicated), not {peer} #1..#{n} in order (and alice's file last)")
     seqs = [int(r[2]) for r in rows]
     if any(a >= b for a, b in zip(seqs, seqs[1:])):
         sys.exit(f"{me}: seqs not increasing")
     acked = [int(l.split("\t")[0]) for l in open(f"{work}/{peer}.sent", encoding="utf-8")]
     if sorted(acked) != seqs:
         sys.exit(f"{me}: the seqs received differ from the seqs {peer} was acked")
-    print(f"qt-chat test: {me} received {n} of {peer}'s messages once each, in order")
+    print(f"qt-chat test: {me} received {len(want)} of {peer}'s messages once each, in order")
 PY
+cmp "$work/data.bin" "$work/downloads/data.bin" || fail "bob's download differs from alice's file"
 
 # 6. The token kept in the settings file resumes the session on the next start.
 "$chat" --script --settings "$work/alice.ini" --user alice --resume-only --timeout 20 \

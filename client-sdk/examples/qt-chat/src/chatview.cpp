@@ -352,13 +352,17 @@ void ChatView::download(QListWidgetItem *it) {
         this, tr("Save file"), QDir::home().filePath(file.value("name").toString()));
     if (path.isEmpty())
         return;
-    status_->setText(tr("downloading %1…").arg(file.value("name").toString()));
+    downloadTo(fileId, path);
+}
+
+void ChatView::downloadTo(const QString &fileId, const QString &path) {
+    status_->setText(tr("downloading to %1…").arg(path));
     const quint64 rid = session_->call(
         "download_file", QJsonObject{{"file_id", fileId}, {"path", path}},
-        [this](int status, const QJsonObject &json) {
-            status_->setText(status == FEIGE_OK
-                                 ? tr("saved %1").arg(json.value("path").toString())
-                                 : tr("download: %1").arg(Session::errorText(json)));
+        [this, fileId, path](int status, const QJsonObject &json) {
+            status_->setText(status == FEIGE_OK ? tr("saved %1").arg(path)
+                                                : tr("download: %1").arg(Session::errorText(json)));
+            emit downloaded(fileId, path, status == FEIGE_OK);
         });
     transfers_.insert(rid);
 }

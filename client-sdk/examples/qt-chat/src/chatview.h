@@ -34,6 +34,8 @@ public:
     QString sendText(const QString &text);
     /// Uploads the file at `path`, then sends it as an image or a file message.
     void sendFile(const QString &path);
+    /// Downloads file `fileId` to `path` (a double-click on a file message asks for the path).
+    void downloadTo(const QString &fileId, const QString &path);
     /// Resends a failed message with its client_msg_id.
     void retry(const QString &clientMsgId);
 
@@ -52,6 +54,8 @@ signals:
     void sendState(const QString &clientMsgId, const QString &state, const QJsonObject &json);
     /// The open conversation was read up to `seq` (shown on screen).
     void readUpTo(const QString &conversationId, const QString &seq);
+    /// A download of downloadTo() ended.
+    void downloaded(const QString &fileId, const QString &path, bool ok);
     /// A page of history arrived (or failed); `hasMore`: older messages remain.
     void historyLoaded(bool ok, bool hasMore);
 

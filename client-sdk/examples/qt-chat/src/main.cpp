@@ -36,10 +36,12 @@ int main(int argc, char **argv) {
     const QCommandLineOption sentOpt("sent", "Write each acked send to this file.", "file");
     const QCommandLineOption shotOpt("screenshot", "Save the main window as PNG when done.", "file");
     const QCommandLineOption resumeOpt("resume-only", "Scripted: the saved session must resume; then exit.");
+    const QCommandLineOption fileOpt("send-file", "Scripted: send this file after the messages.", "path");
+    const QCommandLineOption downloadOpt("download-dir", "Scripted: download each file from the peer into this directory.", "dir");
     const QCommandLineOption pagingOpt("page-history", "Scripted: when done, page the chat's history back to its first message.");
     cli.addOptions({settingsOpt, scriptOpt, serverOpt, userOpt, passwordOpt, peerOpt, countOpt,
                     expectOpt, intervalOpt, timeoutOpt, receivedOpt, sentOpt, shotOpt, resumeOpt,
-                    pagingOpt});
+                    pagingOpt, fileOpt, downloadOpt});
     cli.process(app);
 
     std::unique_ptr<QSettings> settings;
@@ -68,6 +70,8 @@ int main(int argc, char **argv) {
         o.screenshot = cli.value(shotOpt);
         o.resumeOnly = cli.isSet(resumeOpt);
         o.pageHistory = cli.isSet(pagingOpt);
+        o.sendFile = cli.value(fileOpt);
+        o.downloadDir = cli.value(downloadOpt);
         if (o.user.isEmpty() || (!o.resumeOnly && o.peer.isEmpty()))
             cli.showHelp(2);
         script = std::make_unique<Script>(&window, o);

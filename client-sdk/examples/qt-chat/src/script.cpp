@@ -25,6 +25,7 @@ Script::Script(MainWindow *window, Options options, QObject *parent)
     connect(window_, &MainWindow::loginFailed, this, &Script::onLoginFailed);
     connect(window_, &MainWindow::messageReceived, this, &Script::onMessage);
     connect(window_->chat(), &ChatView::sendState, this, &Script::onSendState);
+    connect(window_->chat(), &ChatView::downloaded, this, &Script::onDownloaded);
 }
 
 void Script::log(const QString &line) {
@@ -49,7 +50,7 @@ void Script::start() {
     }
     QTimer::singleShot(o_.timeoutS * 1000, this, [this] {
         finish(1, QStringLiteral("timed out: %1 of %2 sent and acked, %3 of %4 received")
-                      .arg(acked_).arg(o_.count).arg(receivedCount_).arg(o_.expect));
+                      .arg(acked_).arg(sendsWanted()).arg(receivedCount_).arg(o_.expect));
     });
     if (!window_->start()) // resumes a saved session, else shows the login page
         onLoginFailed(QStringLiteral("no saved session"));
@@ -135,7 +136,7 @@ void Script::beginChat(const QString &conversationId) {
     conversationId_ = conversationId;
     log(QStringLiteral("friends with %1; conversation %2").arg(o_.peer, conversationId));
     window_->openChat(conversationId, peerId_, o_.peer);
-    if (o_.count > 0)
+    if (sendsWanted() > 0)
         sendTimer_->start();
     checkDone();
 }
@@ -143,6 +144,10 @@ void Script::beginChat(const QString &conversationId) {
 void Script::sendNext() {
     if (nextToSend_ > o_.count) {
         sendTimer_->stop();
+        if (!o_.sendFile.isEmpty() && !fileQueued_) {
+            fileQueued_ = true; // uploaded, then sent after every numbered message
+            window_->chat()->sendFile(o_.sendFile);
+        }
         return;
     }
     window_->chat()->sendText(QStringLiteral("%1 #%2").arg(o_.user).arg(nextToSend_));
@@ -168,18 +173,36 @@ void Script::onMessage(const QJsonObject &m) {
     if (peerId_.isEmpty() || m.value("from_user").toString() != peerId_)
         return;
     ++receivedCount_;
+    const QJsonObject file = m.value("file").toObject();
+    const QString text = file.isEmpty() ? m.value("text").toString()
+                                        : QStringLiteral("file:") + file.value("name").toString();
     if (received_.isOpen()) {
         QTextStream(&received_) << m.value("from_user").toString() << '\t'
                                 << m.value("conversation_id").toString() << '\t'
-                                << m.value("seq").toString() << '\t' << m.value("text").toString()
-                                << '\n';
+                                << m.value("seq").toString() << '\t' << text << '\n';
         received_.flush();
+    }
+    if (!file.isEmpty() && !o_.downloadDir.isEmpty()) {
+        ++downloadsPending_;
+        window_->chat()->downloadTo(file.value("file_id").toString(),
+                                    o_.downloadDir + QLatin1Char('/') + file.value("name").toString());
     }
     checkDone();
 }
 
+void Script::onDownloaded(const QString &, const QString &path, bool ok) {
+    if (!ok) {
+        finish(1, QStringLiteral("download to %1 failed").arg(path));
+        return;
+    }
+    log(QStringLiteral("downloaded %1").arg(path));
+    --downloadsPending_;
+    checkDone();
+}
+
 void Script::checkDone() {
-    if (!chatting_ || paging_ || acked_ < o_.count || receivedCount_ < o_.expect)
+    if (!chatting_ || paging_ || acked_ < sendsWanted() || receivedCount_ < o_.expect ||
+        downloadsPending_ > 0)
         return;
     log(QStringLiteral("done: %1 sent and acked, %2 received").arg(acked_).arg(receivedCount_));
     if (o_.pageHistory)

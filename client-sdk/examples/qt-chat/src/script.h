@@ -28,6 +28,8 @@ public:
         QString sentFile;       // one line per message acked: seq, text
         QString screenshot;     // PNG of the main window, saved when done
         bool resumeOnly = false; // expect the saved session to resume, then exit
+        QString sendFile;       // sent after the numbered messages (one more send)
+        QString downloadDir;    // each file from the peer is downloaded into it
         bool pageHistory = false; // when done, reopen the chat and page its history back
     };
 
@@ -45,6 +47,8 @@ private:
     void sendNext();
     void onSendState(const QString &clientMsgId, const QString &state, const QJsonObject &json);
     void onMessage(const QJsonObject &message);
+    void onDownloaded(const QString &fileId, const QString &path, bool ok);
+    int sendsWanted() const { return o_.count + (o_.sendFile.isEmpty() ? 0 : 1); }
     void checkDone();
     void pageHistory();
     void onHistoryPage(bool ok, bool hasMore);
@@ -64,6 +68,8 @@ private:
     int nextToSend_ = 1;
     int acked_ = 0;
     int receivedCount_ = 0;
+    int downloadsPending_ = 0;
+    bool fileQueued_ = false;
     QTimer *sendTimer_;
     QTimer *pollTimer_;
 };
