@@ -4,7 +4,7 @@
 # CMake, then starts a real server (free port, temporary data directory) and drives two
 # headless instances (QT_QPA_PLATFORM=offscreen) in the client's scripted mode: alice and bob
 # become friends and each sends N numbered messages to the other; alice then sends a file of
-# 600 KiB, which bob downloads. Once bob has a third of alice's messages, the server is
+# 600 KiB, which bob downloads, and creates a group with bob to say hello in it. Once bob has a third of alice's messages, the server is
 # SIGKILLed and restarted on the same data directory and port. Checks: every message arrives
 # exactly once and in order ("alice #1".."alice #N", then the file), with growing seqs equal to
 # the seqs of the sender's acks; the download equals the file; each client, reopening its
@@ -70,11 +70,12 @@ run_client() { # user peer expect [more options]
         --received "$work/$user.received" --sent "$work/$user.sent" \
         --screenshot "$work/$user.png" "$@" >"$work/$user.log" 2>&1
 }
-# After her messages alice sends a file of 600 KiB (three upload chunks); bob downloads it.
+# After her messages alice sends a file of 600 KiB (three upload chunks), which bob downloads;
+# when both are done, alice creates the group "team" with bob and says hello in it.
 head -c 614400 /dev/urandom >"$work/data.bin"
 mkdir "$work/downloads"
-run_client alice bob "$N" --send-file "$work/data.bin" & pids+=($!)
-run_client bob alice $((N + 1)) --download-dir "$work/downloads" & pids+=($!)
+run_client alice bob "$N" --send-file "$work/data.bin" --group team & pids+=($!)
+run_client bob alice $((N + 1)) --download-dir "$work/downloads" --expect-group 1 & pids+=($!)
 
 # 4. SIGKILL the server once bob has a third of alice's messages; restart it.
 for _ in $(seq 600); do
@@ -94,6 +95,7 @@ pids=()
 for u in alice bob; do
     grep -q "history paged back" "$work/$u.log" || fail "$u did not page its history back"
 done
+grep -q "group message: team: hello" "$work/bob.log" || fail "bob did not get alice's group message"
 
 # 5. Exactly once, in order, with the seqs the senders were acked.
 python3 - "$work" "$N" <<'PY' || fail "delivery check"

@@ -92,20 +92,27 @@ void GroupsPage::create() {
         status_->setText(tr("Name the group first."));
         return;
     }
-    QJsonArray members;
+    QStringList members;
     for (int row = 0; row < members_->count(); ++row)
         if (members_->item(row)->checkState() == Qt::Checked)
             members.append(members_->item(row)->data(kId).toString());
-    session_->call("group_create", QJsonObject{{"name", name}, {"members", members}},
+    createGroup(name, members);
+}
+
+void GroupsPage::createGroup(const QString &name, const QStringList &memberIds) {
+    session_->call("group_create",
+                   QJsonObject{{"name", name}, {"members", QJsonArray::fromStringList(memberIds)}},
                    [this, name](int status, const QJsonObject &json) {
                        if (status != FEIGE_OK) {
                            status_->setText(Session::errorText(json));
+                           emit createFailed(Session::errorText(json));
                            return;
                        }
                        name_->clear();
                        status_->setText(tr("Created %1.").arg(name));
                        reload();
                        emit openChat(json.value("conversation_id").toString(), QString(), name);
+                       emit created(json.value("conversation_id").toString());
                    });
 }
 

@@ -20,12 +20,17 @@ public:
     void reload();
     /// Friends changed: the member picker shows the current ones.
     void refreshFriends();
+    /// Creates group `name` with these friends (user ids), then opens its chat.
+    void createGroup(const QString &name, const QStringList &memberIds);
     /// group_updated / group_removed pushes.
     void onPush(const QJsonObject &push);
 
 signals:
     void openChat(const QString &conversationId, const QString &peerUser, const QString &title);
     void groupsChanged();
+    /// createGroup() succeeded (after openChat), or failed.
+    void created(const QString &conversationId);
+    void createFailed(const QString &error);
 
 private:
     void create();

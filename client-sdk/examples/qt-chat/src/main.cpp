@@ -38,10 +38,12 @@ int main(int argc, char **argv) {
     const QCommandLineOption resumeOpt("resume-only", "Scripted: the saved session must resume; then exit.");
     const QCommandLineOption fileOpt("send-file", "Scripted: send this file after the messages.", "path");
     const QCommandLineOption downloadOpt("download-dir", "Scripted: download each file from the peer into this directory.", "dir");
+    const QCommandLineOption groupOpt("group", "Scripted: when done, create this group with the peer and send a hello in it.", "name");
+    const QCommandLineOption expectGroupOpt("expect-group", "Scripted: group messages to receive from the peer.", "n", "0");
     const QCommandLineOption pagingOpt("page-history", "Scripted: when done, page the chat's history back to its first message.");
     cli.addOptions({settingsOpt, scriptOpt, serverOpt, userOpt, passwordOpt, peerOpt, countOpt,
                     expectOpt, intervalOpt, timeoutOpt, receivedOpt, sentOpt, shotOpt, resumeOpt,
-                    pagingOpt, fileOpt, downloadOpt});
+                    pagingOpt, fileOpt, downloadOpt, groupOpt, expectGroupOpt});
     cli.process(app);
 
     std::unique_ptr<QSettings> settings;
@@ -72,6 +74,8 @@ int main(int argc, char **argv) {
         o.pageHistory = cli.isSet(pagingOpt);
         o.sendFile = cli.value(fileOpt);
         o.downloadDir = cli.value(downloadOpt);
+        o.group = cli.value(groupOpt);
+        o.expectGroup = cli.value(expectGroupOpt).toInt();
         if (o.user.isEmpty() || (!o.resumeOnly && o.peer.isEmpty()))
             cli.showHelp(2);
         script = std::make_unique<Script>(&window, o);

@@ -38,6 +38,7 @@ public:
     Session *session() const { return session_; }
     ChatView *chat() const { return chat_; }
     FriendsPage *friendsPage() const { return friends_; }
+    GroupsPage *groupsPage() const { return groups_; }
     QString self() const { return self_; }
 
 signals:

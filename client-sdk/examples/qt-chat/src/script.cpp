@@ -1,6 +1,7 @@
 #include "script.h"
 
 #include "chatview.h"
+#include "groupspage.h"
 #include "mainwindow.h"
 #include "session.h"
 
@@ -155,7 +156,11 @@ void Script::sendNext() {
 }
 
 void Script::onSendState(const QString &clientMsgId, const QString &state, const QJsonObject &json) {
-    if (state == QLatin1String("sent")) {
+    if (state == QLatin1String("sent") && clientMsgId == groupMsgId_) {
+        log(QStringLiteral("group message sent"));
+        groupDone_ = true;
+        checkDone();
+    } else if (state == QLatin1String("sent")) {
         ++acked_;
         if (sent_.isOpen()) {
             QTextStream(&sent_) << json.value("seq").toString() << '\t' << clientMsgId << '\n';
@@ -172,6 +177,16 @@ void Script::onSendState(const QString &clientMsgId, const QString &state, const
 void Script::onMessage(const QJsonObject &m) {
     if (peerId_.isEmpty() || m.value("from_user").toString() != peerId_)
         return;
+    if (m.value("to_user").toString() != window_->self()) {
+        // Not the 1:1 chat (which may start before this side saw the friendship): a group
+        // (its system notices aside).
+        if (m.value("kind").toString() != QLatin1String("system")) {
+            ++groupReceived_;
+            log(QStringLiteral("group message: %1").arg(m.value("text").toString()));
+            checkDone();
+        }
+        return;
+    }
     ++receivedCount_;
     const QJsonObject file = m.value("file").toObject();
     const QString text = file.isEmpty() ? m.value("text").toString()
@@ -202,13 +217,31 @@ void Script::onDownloaded(const QString &, const QString &path, bool ok) {
 
 void Script::checkDone() {
     if (!chatting_ || paging_ || acked_ < sendsWanted() || receivedCount_ < o_.expect ||
-        downloadsPending_ > 0)
+        downloadsPending_ > 0 || groupReceived_ < o_.expectGroup)
         return;
+    if (!o_.group.isEmpty() && !groupDone_) {
+        groupHello();
+        return;
+    }
     log(QStringLiteral("done: %1 sent and acked, %2 received").arg(acked_).arg(receivedCount_));
     if (o_.pageHistory)
         pageHistory();
     else
         finish(0, QStringLiteral("ok"));
+}
+
+void Script::groupHello() {
+    if (groupStarted_)
+        return;
+    groupStarted_ = true;
+    GroupsPage *groups = window_->groupsPage();
+    connect(groups, &GroupsPage::createFailed, this,
+            [this](const QString &error) { finish(1, QStringLiteral("group_create: %1").arg(error)); });
+    connect(groups, &GroupsPage::created, this, [this](const QString &conversationId) {
+        log(QStringLiteral("group %1 created: conversation %2").arg(o_.group, conversationId));
+        groupMsgId_ = window_->chat()->sendText(QStringLiteral("%1: hello").arg(o_.group));
+    });
+    groups->createGroup(o_.group, {peerId_});
 }
 
 void Script::pageHistory() {

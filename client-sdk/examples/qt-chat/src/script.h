@@ -30,6 +30,8 @@ public:
         bool resumeOnly = false; // expect the saved session to resume, then exit
         QString sendFile;       // sent after the numbered messages (one more send)
         QString downloadDir;    // each file from the peer is downloaded into it
+        QString group;          // when the chat is done: create this group with the peer, say hello
+        int expectGroup = 0;    // messages from the peer to receive in other conversations (groups)
         bool pageHistory = false; // when done, reopen the chat and page its history back
     };
 
@@ -51,6 +53,7 @@ private:
     int sendsWanted() const { return o_.count + (o_.sendFile.isEmpty() ? 0 : 1); }
     void checkDone();
     void pageHistory();
+    void groupHello();
     void onHistoryPage(bool ok, bool hasMore);
     void finish(int code, const QString &why);
     static void log(const QString &line);
@@ -65,6 +68,10 @@ private:
     bool chatting_ = false;
     bool finished_ = false;
     bool paging_ = false;
+    bool groupStarted_ = false;
+    bool groupDone_ = false;
+    QString groupMsgId_;
+    int groupReceived_ = 0;
     int nextToSend_ = 1;
     int acked_ = 0;
     int receivedCount_ = 0;
