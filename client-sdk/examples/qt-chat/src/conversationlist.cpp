@@ -21,6 +21,11 @@ ConversationList::ConversationList(Session *session, QHash<QString, QString> *na
     connect(this, &QListWidget::itemClicked, this, &QListWidget::itemActivated);
 }
 
+void ConversationList::setOpen(const QString &id) {
+    open_ = id;
+    setUnread(id, 0);
+}
+
 void ConversationList::reload() {
     if (reloading_)
         return;
@@ -36,7 +41,7 @@ void ConversationList::reload() {
             const QString id = c.value("conversation_id").toString();
             Entry e;
             if (c.value("group").isObject()) {
-                e.title = QStringLiteral("👥 ") + c.value("group").toObject().value("name").toString();
+                e.title = tr("%1 (group)").arg(c.value("group").toObject().value("name").toString());
             } else {
                 const QJsonObject peer = c.value("peer").toObject();
                 e.peer = peer.value("user_id").toString();
@@ -46,7 +51,7 @@ void ConversationList::reload() {
             }
             if (c.value("last_message").isObject())
                 e.last = util::messageSummary(c.value("last_message").toObject());
-            e.unread = c.value("unread").toInt();
+            e.unread = id == open_ ? 0 : c.value("unread").toInt();
             entries_.insert(id, e);
             auto *it = new QListWidgetItem;
             it->setData(kConversationId, id);
@@ -76,7 +81,7 @@ void ConversationList::render(QListWidgetItem *it) {
     it->setFont(f);
 }
 
-void ConversationList::onMessage(const QJsonObject &m, const QString &openId) {
+void ConversationList::onMessage(const QJsonObject &m) {
     const QString id = m.value("conversation_id").toString();
     QListWidgetItem *it = itemFor(id);
     if (!it) {
@@ -85,7 +90,7 @@ void ConversationList::onMessage(const QJsonObject &m, const QString &openId) {
     }
     Entry &e = entries_[id];
     e.last = util::messageSummary(m);
-    if (id != openId && m.value("from_user").toString() != self_)
+    if (id != open_ && m.value("from_user").toString() != self_)
         ++e.unread;
     takeItem(row(it));
     insertItem(0, it);

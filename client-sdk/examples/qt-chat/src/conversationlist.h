@@ -15,10 +15,13 @@ public:
     ConversationList(Session *session, QHash<QString, QString> *names, QWidget *parent = nullptr);
 
     void setSelf(const QString &userId) { self_ = userId; }
+    /// The conversation shown in the chat view: it has nothing unread here, whatever a
+    /// snapshot taken before its mark_read says.
+    void setOpen(const QString &conversationId);
     /// (Re)loads the list from the server.
     void reload();
-    /// A message push: updates its conversation (unread grows unless it is `openId`).
-    void onMessage(const QJsonObject &message, const QString &openId);
+    /// A message push: updates its conversation (unread grows unless it is the open one).
+    void onMessage(const QJsonObject &message);
     /// A friend's presence.
     void setPresence(const QString &userId, bool online);
     /// The unread count after a read position moved (here or on another device).
@@ -42,6 +45,7 @@ private:
     Session *session_;
     QHash<QString, QString> *names_;
     QString self_;
+    QString open_;
     QHash<QString, Entry> entries_;   // by conversation id
     QHash<QString, bool> online_;     // by user id
     bool reloading_ = false;

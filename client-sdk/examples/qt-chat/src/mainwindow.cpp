@@ -165,6 +165,7 @@ void MainWindow::enterMain(const QJsonObject &result, const QString &how) {
 void MainWindow::showLogin(const QString &message) {
     self_.clear();
     chat_->clear();
+    conversations_->setOpen(QString());
     stack_->setCurrentIndex(0);
     setWindowTitle(tr("Feige"));
     loginPage_->setMessage(message);
@@ -174,13 +175,15 @@ void MainWindow::openChat(const QString &conversationId, const QString &peerUser
     if (!conversationId.isEmpty() && conversationId == chat_->conversationId())
         return;
     chat_->open(conversationId, peerUser, title);
+    conversations_->setOpen(conversationId);
 }
 
 void MainWindow::onPush(const QJsonObject &push) {
     const QString type = push.value("type").toString();
     if (type == QLatin1String("message")) {
-        conversations_->onMessage(push, chat_->conversationId());
-        chat_->onMessage(push);
+        chat_->onMessage(push); // first: it learns the id of a new 1:1 conversation
+        conversations_->setOpen(chat_->conversationId());
+        conversations_->onMessage(push);
         emit messageReceived(push);
         return;
     }
