@@ -194,6 +194,16 @@ async fn create_talk_invite_remove_leave_transfer_dismiss() {
     assert_eq!(info.member_count, 3);
     let h = hist(&carol, gid).await.unwrap();
     assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4]);
+    // Paging forward from before her joining shows her no more.
+    let h = carol
+        .history(pb::History {
+            conversation_id: gid,
+            after_seq: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(h.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![4]);
     // Card names and the member list with roles and online state.
     carol.group_set_card(gid, "Carol (QA)").await.unwrap();
     let list = carol.group_members(gid, 2, 0).await.unwrap();

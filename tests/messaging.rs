@@ -271,6 +271,41 @@ async fn history_pages_and_time_ranges() {
         .iter()
         .all(|m| m.sent_at_ms >= from && m.sent_at_ms < until));
     assert!(range.iter().any(|m| m.seq == 5));
+
+    // Forward from a read position: oldest first, paged with after_seq = the last seq.
+    let forward = |after_seq, before_seq, limit| {
+        alice.history_page(pb::History {
+            conversation_id: conv,
+            limit,
+            after_seq,
+            before_seq,
+            ..Default::default()
+        })
+    };
+    let page = forward(12, 0, 5).await.unwrap();
+    let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![13, 14, 15, 16, 17]);
+    assert_eq!(page.messages[0].text, "h13");
+    assert!(page.has_more);
+    let mut seen = seqs;
+    let mut after = 17;
+    loop {
+        let page = forward(after, 0, 5).await.unwrap();
+        seen.extend(page.messages.iter().map(|m| m.seq));
+        after = page.messages.last().map_or(after, |m| m.seq);
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(seen, (13..=30).collect::<Vec<_>>());
+    assert!(forward(30, 0, 5).await.unwrap().messages.is_empty());
+    // Between two seqs, ascending.
+    let window = forward(3, 8, 100).await.unwrap();
+    assert_eq!(
+        window.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![4, 5, 6, 7]
+    );
+    assert!(!window.has_more);
     s.handle.shutdown().await;
 }
 
@@ -540,6 +575,20 @@ async fn reads_span_the_index_in_memory_and_in_the_database() {
         history_seqs(&alice, conv, 10, 95).await,
         (85..=94).rev().collect::<Vec<_>>()
     );
+    // Forward across the part in memory and the part in the database.
+    let forward = alice
+        .history(pb::History {
+            conversation_id: conv,
+            limit: 200,
+            after_seq: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        forward.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (4..=100).collect::<Vec<_>>()
+    );
     let (bob, mut bob_ev) = login(&addr, "bob", "desk").await;
     let got = messages(&mut bob_ev, 100).await;
     assert_eq!(
@@ -550,11 +599,54 @@ async fn reads_span_the_index_in_memory_and_in_the_database() {
     let list = bob.conversations().await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!((list[0].unread, list[0].read_seq), (100, 0));
+    assert_eq!(list[0].last_seq, 100);
     assert_eq!(list[0].last_message.as_ref().map(|m| m.seq), Some(100));
     let read = bob.mark_read(conv, 40).await.unwrap();
     assert_eq!((read.seq, read.unread), (40, 60));
     let read = bob.mark_read(conv, 0).await.unwrap();
     assert_eq!((read.seq, read.unread), (100, 0));
+    bob.close().await;
+    s.handle.shutdown().await;
+}
+
+/// A `conversations` snapshot taken while messages arrive, combined with the message pushes
+/// by its `last_seq` (a push with a greater seq adds one), gives the exact unread count.
+#[tokio::test]
+async fn conversation_snapshot_and_pushes_combine_by_last_seq() {
+    let s = TestServer::start_open().await;
+    let addr = s.addr();
+    let alice_id = register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let (alice, _) = login(&addr, "alice", "a").await;
+    let (bob, mut bob_ev) = login(&addr, "bob", "b").await;
+    alice.send_text(bob_id, "first").await.unwrap();
+    let sender = tokio::spawn(async move {
+        for i in 0..60 {
+            alice.send_text(bob_id, &format!("m{i}")).await.unwrap();
+        }
+        alice
+    });
+    // Snapshots taken while the sends go on; each must combine with the pushes to 61.
+    let mut snapshots = Vec::new();
+    for _ in 0..4 {
+        let list = bob.conversations().await.unwrap();
+        snapshots.push((list[0].unread, list[0].last_seq));
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let pushes = messages(&mut bob_ev, 61).await;
+    let alice = sender.await.unwrap();
+    for (unread, last_seq) in snapshots {
+        assert_eq!(unread, last_seq, "every message is from alice, none read");
+        let later = u64::try_from(pushes.iter().filter(|m| m.seq > last_seq).count()).unwrap();
+        assert_eq!(unread + later, 61, "snapshot at {last_seq}");
+    }
+    let list = bob.conversations().await.unwrap();
+    assert_eq!((list[0].unread, list[0].last_seq), (61, 61));
+    // Bob's own message is in last_seq but not in unread.
+    bob.send_text(alice_id, "hi").await.unwrap();
+    let list = bob.conversations().await.unwrap();
+    assert_eq!((list[0].unread, list[0].last_seq), (61, 62));
+    alice.close().await;
     bob.close().await;
     s.handle.shutdown().await;
 }

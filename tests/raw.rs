@@ -316,6 +316,7 @@ async fn graceful_shutdown_commits_acks_and_says_goodbye() {
             feige_storage::HistoryQuery {
                 conversation: conv,
                 before_seq: None,
+                after_seq: None,
                 since_ms: None,
                 until_ms: None,
                 limit: 1000,

@@ -6,6 +6,8 @@
  * docs/sdk.md is the guide: threads, the event queue, Qt integration, linking, and the JSON of
  * every method and event.
  *
+ * Needs C99 or later, or C++11 or later (it uses the types of stdint.h and stddef.h).
+ *
  * Conventions: every fallible function returns an int32_t status (FEIGE_OK = 0, errors
  * negative, numbers never reused); outputs are written only on success; handles are opaque;
  * NULL and invalid UTF-8 are refused with a status. Every id in JSON is a decimal string.
@@ -208,10 +210,14 @@ const char *feige_last_error(void);
  * `config_json`: `{"server":"host:port","device":"desktop"}` plus optional
  * `"request_timeout_ms"` (default 10000), `"auto_sync"` (default true), `"client_name"`,
  * and for TLS `"tls": true` with `"ca_file"` (PEM) and optionally `"tls_server_name"`
- * (default: the host of `"server"`).
- * The connection comes and goes on its own (state events report it); requests made before it
- * is up wait for it. The request timeout bounds each call from `feige_call` on, that wait
- * included (`send_message`: 30 s or the request timeout, whichever is longer).
+ * (default: the host of `"server"`); `"outbox_file"` (the persistent outbox of
+ * `send_message`, loaded here); `"backoff_initial_ms"` (100), `"backoff_max_ms"` (5000),
+ * `"backoff_jitter_percent"` (0) for reconnects.
+ * The connection comes and goes on its own (state events report it, and whether the session
+ * is logged in); requests made before it is up wait for it. The request timeout bounds each
+ * call from `feige_call` on, that wait included (`send_message` without an outbox: the SDK's
+ * resend window, 30 s or the request timeout, whichever is longer; the server keeps a
+ * stored `client_msg_id` for good, so a later resend is still answered as a duplicate).
  *
  * On success `*out` receives a new client, owned by the caller until `feige_client_free`.
  * Any thread.
@@ -259,8 +265,11 @@ int32_t feige_client_shutdown(FeigeClient *client, int32_t timeout_ms);
 /**
  * Starts a request and returns at once. `method` names it (docs/sdk.md lists every method
  * with its params and result: "register", "login", "send_message", "history", "group_create",
- * "recall", "room_join", "red_packet_send", "upload_file", "cancel"...); `params_json` is a
- * JSON object (NULL = `{}`). Transfers also queue `{"type":"progress"}` push events.
+ * "recall", "room_join", "red_packet_send", "upload_file", "cancel", "cancel_send",
+ * "reconnect_now"...); `params_json` is a JSON object (NULL = `{}`). Transfers also queue
+ * `{"type":"progress"}` push events. With an outbox, `send_message` writes the message to
+ * its file (and syncs it) before returning, and completes at once; `{"type":"outbox"}`
+ * push events follow it.
  * On success `*request_id` receives the id that its completion event (`FEIGE_EVENT_RESPONSE`)
  * will carry; exactly one completion follows every successful call, also on shutdown. Any
  * thread.
@@ -285,7 +294,9 @@ int32_t feige_call(FeigeClient *client,
 /**
  * Takes the oldest event without waiting. On `FEIGE_OK`, `*out` receives an event the caller
  * owns and frees with `feige_event_free`. Any thread (usually the GUI thread, after the
- * wakeup); drain until it returns something other than `FEIGE_OK`.
+ * wakeup). After the wakeup callback, drain until it returns something other than
+ * `FEIGE_OK`; with the wakeup descriptor, which stays readable while events are left, an
+ * application may also take only some and wait for the descriptor again.
  *
  * # Errors
  * `FEIGE_NO_EVENT` when the queue is empty; `FEIGE_ERR_SHUT_DOWN` when the client was shut
@@ -384,7 +395,8 @@ int32_t feige_client_set_wakeup(FeigeClient *client,
                                 void *user_data);
 
 /**
- * The wakeup descriptor (Unix): readable exactly while events are waiting, for
+ * The wakeup descriptor (Unix): readable exactly while events are waiting (level-triggered:
+ * events left after a partial drain keep it readable), for
  * `QSocketNotifier(fd, QSocketNotifier::Read)`, `poll` or `select`. The SDK owns it: do not
  * read, write or close it; it stays valid until `feige_client_free`. On success `*fd`
  * receives it. Any thread.

@@ -1,13 +1,39 @@
 //! The reconnect backoff policy shared by the Rust client and the C SDK.
 
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-/// Delays between reconnect attempts: the first is [`Backoff::MIN`], each next one doubles up
-/// to [`Backoff::MAX`], and a connection that lived [`Backoff::RESET`] or longer starts the
-/// sequence over; one that died sooner (e.g. kicked again right away) keeps doubling it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The reconnect delays a client uses (`ClientConfig::backoff`): from `initial`, doubling up
+/// to `max`, each shortened by a random part of up to `jitter` (0.0 to 1.0) of itself, so
+/// that many clients dropped at once do not come back in step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackoffPolicy {
+    /// The first delay.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+    /// The largest fraction taken off a delay at random (0.0 = none).
+    pub jitter: f64,
+}
+
+impl Default for BackoffPolicy {
+    fn default() -> Self {
+        BackoffPolicy {
+            initial: Backoff::MIN,
+            max: Backoff::MAX,
+            jitter: 0.0,
+        }
+    }
+}
+
+/// Delays between reconnect attempts: the first is the policy's `initial` ([`Backoff::MIN`]
+/// by default), each next one doubles up to its `max` ([`Backoff::MAX`]), and a connection
+/// that lived [`Backoff::RESET`] or longer starts the sequence over; one that died sooner
+/// (e.g. kicked again right away) keeps doubling it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Backoff {
     next: Duration,
+    policy: BackoffPolicy,
 }
 
 impl Backoff {
@@ -18,22 +44,49 @@ impl Backoff {
     /// A connection that lived this long restarts the backoff at [`Backoff::MIN`].
     pub const RESET: Duration = Duration::from_secs(10);
 
-    /// A fresh policy: the next delay is [`Backoff::MIN`].
+    /// The default delays: the next is [`Backoff::MIN`].
     pub fn new() -> Self {
-        Backoff { next: Self::MIN }
+        Self::with(BackoffPolicy::default())
     }
 
-    /// The delay before the next attempt; the one after it doubles, up to [`Backoff::MAX`].
+    /// The delays of `policy` (a `max` below `initial` counts as `initial`; `jitter` is
+    /// clamped to 0.0..=1.0).
+    pub fn with(policy: BackoffPolicy) -> Self {
+        let policy = BackoffPolicy {
+            max: policy.max.max(policy.initial),
+            jitter: if policy.jitter.is_finite() {
+                policy.jitter.clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
+            ..policy
+        };
+        Backoff {
+            next: policy.initial,
+            policy,
+        }
+    }
+
+    /// The delay before the next attempt; the one after it doubles, up to the max.
     pub fn next_delay(&mut self) -> Duration {
         let wait = self.next;
-        self.next = (wait * 2).min(Self::MAX);
+        self.next = (wait * 2).min(self.policy.max);
+        if self.policy.jitter > 0.0 {
+            // A uniform fraction in [0, 1) from the std hasher's random keys.
+            let bits = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            #[allow(clippy::cast_precision_loss)]
+            let r = (bits >> 11) as f64 / (1u64 << 53) as f64;
+            return wait.mul_f64(1.0 - self.policy.jitter * r);
+        }
         wait
     }
 
     /// A connection that was up for `lived` ended: start over if it lived long enough.
     pub fn connection_ended(&mut self, lived: Duration) {
         if lived >= Self::RESET {
-            self.next = Self::MIN;
+            self.next = self.policy.initial;
         }
     }
 }
@@ -73,5 +126,28 @@ mod tests {
         b.connection_ended(Backoff::RESET);
         assert_eq!(b.next_delay(), Backoff::MIN);
         assert_eq!(b.next_delay(), ms(200));
+    }
+
+    #[test]
+    fn a_policy_sets_the_delays_and_jitter_only_shortens_them() {
+        let ms = |n| Duration::from_millis(n);
+        let mut b = Backoff::with(BackoffPolicy {
+            initial: ms(30),
+            max: ms(100),
+            jitter: 0.0,
+        });
+        let got: Vec<Duration> = (0..4).map(|_| b.next_delay()).collect();
+        assert_eq!(got, [ms(30), ms(60), ms(100), ms(100)]);
+        let mut b = Backoff::with(BackoffPolicy {
+            initial: ms(1000),
+            max: ms(1000),
+            jitter: 0.5,
+        });
+        let got: Vec<Duration> = (0..50).map(|_| b.next_delay()).collect();
+        assert!(
+            got.iter().all(|d| *d > ms(500) && *d <= ms(1000)),
+            "{got:?}"
+        );
+        assert!(got.iter().any(|d| *d != got[0]), "jitter varies: {got:?}");
     }
 }

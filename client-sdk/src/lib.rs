@@ -29,7 +29,7 @@ mod link;
 mod transfer;
 mod types;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, BackoffPolicy};
 pub use client::download::Downloaded;
 pub use client::files::{Recipient, TranscribeTarget};
 pub use client::upload::Uploaded;

@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub ca_file: Option<PathBuf>,
     /// Name the server's certificate must carry; default: the host part of `server`.
     pub tls_server_name: Option<String>,
+    /// Reconnect delays (default: 100 ms doubling up to 5 s, no jitter).
+    pub backoff: crate::BackoffPolicy,
 }
 
 impl ClientConfig {
@@ -51,6 +53,7 @@ impl ClientConfig {
             tls: false,
             ca_file: None,
             tls_server_name: None,
+            backoff: crate::BackoffPolicy::default(),
         }
     }
 }

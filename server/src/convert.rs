@@ -120,6 +120,7 @@ pub(crate) fn conversation(c: &ConversationRecord) -> pb::Conversation {
         last_active_ms: c.last_active_ms,
         group: c.group.as_ref().map(group),
         mentioned: c.mentioned,
+        last_seq: c.last_seq,
     }
 }
 

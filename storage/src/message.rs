@@ -31,7 +31,7 @@ pub struct SyncPage {
 /// One page of a conversation's history.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryPage {
-    /// Messages, newest first.
+    /// Messages, newest first (oldest first when the query has `after_seq`).
     pub messages: Vec<StoredMessage>,
     /// More messages may follow: the page holds `limit` messages or was cut at its byte budget.
     pub has_more: bool,
@@ -44,6 +44,8 @@ pub struct HistoryQuery {
     pub conversation: ConversationId,
     /// Only messages with a smaller sequence number.
     pub before_seq: Option<u64>,
+    /// Only messages with a greater sequence number, and then oldest first (paging forward).
+    pub after_seq: Option<u64>,
     /// Only messages sent at or after this time (unix ms).
     pub since_ms: Option<i64>,
     /// Only messages sent before this time (unix ms).
@@ -85,16 +87,16 @@ pub(crate) fn history(
         return Err(StorageError::Forbidden);
     };
     // A group member reads only what follows their joining.
-    let after = match pair {
+    let joined = match pair {
         Some(_) => 0,
         None => crate::group::joined_seq(c, q.conversation, user)?.unwrap_or(0),
     };
     let query = Query {
         conversation: q.conversation,
         range: Range {
-            after,
+            after: joined.max(q.after_seq.unwrap_or(0)),
             before: q.before_seq.unwrap_or(u64::MAX),
-            newest_first: true,
+            newest_first: q.after_seq.is_none(),
             limit: q.limit,
         },
         since_ms: q.since_ms.unwrap_or(i64::MIN),

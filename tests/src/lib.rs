@@ -54,7 +54,14 @@ impl TestServer {
         Self::start_in(dir, tweak).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    /// Stops the server and hands back its data directory (for [`TestServer::start_in`]).
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.handle.shutdown().await;
+        self.dir
+    }
+
+    /// Starts a server on the data directory `dir` after `tweak` adjusts its config.
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),

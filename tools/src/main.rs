@@ -103,6 +103,10 @@ enum Command {
         /// Only messages before this sequence number (to page back).
         #[arg(long)]
         before: Option<u64>,
+        /// Only messages after this sequence number, the oldest of them first (to page
+        /// forward, e.g. from the read position to the first unread).
+        #[arg(long)]
+        after: Option<u64>,
     },
     /// Full-text search over your conversations, newest first.
     Search {
@@ -460,7 +464,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             group,
             limit,
             before,
-        } => messages::history(&ctx, who, *group, *limit, *before).await,
+            after,
+        } => {
+            let page = messages::Page {
+                limit: *limit,
+                before: *before,
+                after: *after,
+            };
+            messages::history(&ctx, who, *group, page).await
+        }
         Command::Search { words, limit } => messages::search(&ctx, &words.join(" "), *limit).await,
         Command::Profile { action } => account::profile(&ctx, action.as_ref()).await,
         Command::SearchUsers {

@@ -165,6 +165,22 @@ async fn readme_walkthrough_in_json() {
         .map(|m| m["seq"].clone())
         .collect();
     assert_eq!(seqs, vec!["1", "2"], "oldest first, ids as strings");
+    let after = feige(
+        &addr,
+        st,
+        &[
+            "--json", "--user", "bob", "history", &alice_id, "--after", "1",
+        ],
+        None,
+    )
+    .await;
+    assert!(after.ok, "{}", after.stderr);
+    let texts: Vec<Value> = after
+        .json()
+        .into_iter()
+        .map(|m| m["text"].clone())
+        .collect();
+    assert_eq!(texts, vec!["你好 bob"], "only what follows seq 1");
 
     // The search index follows the log shortly after the ack.
     let mut found = Vec::new();

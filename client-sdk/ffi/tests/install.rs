@@ -7,23 +7,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
-use common::{install, repo_file, require, run, work_dir};
+use common::{install, repo_file, require, run};
 use feige_tests::TestServer;
+use tempfile::TempDir;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// One install shared by the tests that only read it.
-fn prefix() -> &'static Path {
-    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
-    PREFIX.get_or_init(|| {
-        let prefix = work_dir("feige-install-shared").join("prefix");
-        install(&prefix);
-        prefix
-    })
+/// A scratch directory under the target directory, removed when dropped (an install and the
+/// programs linked statically against it take a few hundred MB in a debug build).
+fn scratch() -> TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
 fn readelf(args: &[&str], file: &Path) -> String {
@@ -67,9 +63,20 @@ async fn run_chat(exe: &Path, env: &[(&str, &Path)], suffix: &str) {
     );
 }
 
-#[test]
-fn layout_and_soname() {
-    let lib = prefix().join("lib");
+/// One install, read by the checks below in turn (each a few hundred MB otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_layout_symbols_and_cmake_package() {
+    let dir = scratch();
+    let prefix = dir.path().join("prefix");
+    install(&prefix);
+    layout_and_soname(&prefix);
+    static_library_exports_only_feige_symbols(&prefix);
+    cmake_consumer_finds_the_package(&prefix, &dir.path().join("cmake")).await;
+    cmake_version_file_refuses_a_newer_version(&prefix, &dir.path().join("cmake-version"));
+}
+
+fn layout_and_soname(prefix: &Path) {
+    let lib = prefix.join("lib");
     let real = format!("libfeige.so.{VERSION}");
     let major = VERSION.split('.').next().unwrap();
     let soname = format!("libfeige.so.{major}");
@@ -94,16 +101,15 @@ fn layout_and_soname() {
         "lib/cmake/Feige/FeigeConfig.cmake",
         "lib/cmake/Feige/FeigeConfigVersion.cmake",
     ] {
-        assert!(prefix().join(f).is_file(), "{f} missing");
+        assert!(prefix.join(f).is_file(), "{f} missing");
     }
-    let header = std::fs::read(prefix().join("include/feige.h")).unwrap();
+    let header = std::fs::read(prefix.join("include/feige.h")).unwrap();
     assert_eq!(header, std::fs::read(repo_file("include/feige.h")).unwrap());
 }
 
 /// The symbols the static library defines globally: exactly the header's functions.
-#[test]
-fn static_library_exports_only_feige_symbols() {
-    let symbols = readelf(&["-sW"], &prefix().join("lib/libfeige.a"));
+fn static_library_exports_only_feige_symbols(prefix: &Path) {
+    let symbols = readelf(&["-sW"], &prefix.join("lib/libfeige.a"));
     let mut exported: Vec<&str> = symbols
         .lines()
         .filter_map(|l| {
@@ -133,7 +139,8 @@ fn static_library_exports_only_feige_symbols() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pkg_config_program_runs_after_the_prefix_moves() {
     require("pkg-config");
-    let dir = work_dir("feige-install-moved");
+    let scratch = scratch();
+    let dir = scratch.path();
     let prefix = dir.join("prefix");
     install(&prefix);
     let out = run(Command::new("pkg-config")
@@ -179,31 +186,28 @@ async fn pkg_config_program_runs_after_the_prefix_moves() {
 
 /// A CMake project with `find_package(Feige 0.1 REQUIRED)` links `Feige::feige` and
 /// `Feige::feige_static`; both programs pass against a real server.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cmake_consumer_finds_the_package() {
+async fn cmake_consumer_finds_the_package(prefix: &Path, build: &Path) {
     require("cmake");
-    let build = work_dir("feige-cmake-consumer");
     let out = run(Command::new("cmake")
         .arg("-S")
         .arg(repo_file("examples/cmake-consumer"))
         .arg("-B")
-        .arg(&build)
-        .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix().display())));
+        .arg(build)
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display())));
     assert!(
         out.status.success(),
         "cmake could not configure the consumer"
     );
-    let out = run(Command::new("cmake").arg("--build").arg(&build));
+    let out = run(Command::new("cmake").arg("--build").arg(build));
     assert!(out.status.success(), "the CMake consumer did not build");
     run_chat(&build.join("chat"), &[], "cm").await;
     run_chat(&build.join("chat_static"), &[], "cs").await;
 }
 
 /// Asking for a newer or another major version than the installed one fails.
-#[test]
-fn cmake_version_file_refuses_a_newer_version() {
+fn cmake_version_file_refuses_a_newer_version(prefix: &Path, dir: &Path) {
     require("cmake");
-    let dir = work_dir("feige-cmake-version");
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("CMakeLists.txt"),
         "cmake_minimum_required(VERSION 3.16)\nproject(v LANGUAGES NONE)\n\
@@ -212,10 +216,10 @@ fn cmake_version_file_refuses_a_newer_version() {
     .unwrap();
     let out = run(Command::new("cmake")
         .arg("-S")
-        .arg(&dir)
+        .arg(dir)
         .arg("-B")
         .arg(dir.join("build"))
-        .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix().display())));
+        .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display())));
     assert!(!out.status.success(), "find_package(Feige 99.0) succeeded");
     assert!(String::from_utf8_lossy(&out.stderr).contains(VERSION));
 }

@@ -304,6 +304,19 @@ impl Client {
         }
     }
 
+    /// A fresh `client_msg_id` for [`Client::send`]: `unix_ms << 20 | salt`, growing within
+    /// this client (a resend must reuse the id; a new message must never reuse an old one:
+    /// the server keeps every id it stored and answers a reuse as a duplicate).
+    pub fn new_client_msg_id(&self) -> u64 {
+        self.inner.next_client_msg_id()
+    }
+
+    /// Ends a reconnect backoff now (e.g. the network came back): the next attempt starts at
+    /// once. Called while no backoff runs, it ends the next one.
+    pub fn reconnect_now(&self) {
+        self.inner.reconnect.notify_one();
+    }
+
     /// The current session (user id, token, profile, device), if logged in.
     pub fn session(&self) -> Option<pb::Session> {
         self.inner.session()

@@ -133,6 +133,7 @@ pub(crate) struct Inner {
     sync_running: AtomicBool,
     sync_wanted: AtomicBool,
     ack_notify: Notify,
+    pub(crate) reconnect: Notify,
 }
 
 impl Inner {
@@ -161,6 +162,7 @@ impl Inner {
             sync_running: AtomicBool::new(false),
             sync_wanted: AtomicBool::new(false),
             ack_notify: Notify::new(),
+            reconnect: Notify::new(),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::ClientError;
 /// Watches the live connection; when it drops, reconnects (if the client is logged in and
 /// allowed to) or closes the client for good.
 pub(crate) async fn supervise(inner: Arc<Inner>, mut reader: JoinHandle<ReadEnd>, mut gen: u64) {
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::with(inner.config.backoff);
     let mut up_since = Instant::now();
     loop {
         let end = tokio::select! {
@@ -67,6 +67,7 @@ async fn reconnect(
         inner.emit_state(ConnState::Disconnected { retry_in: wait });
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
+            () = inner.reconnect.notified() => {}
             () = inner.cancel.cancelled() => return None,
         }
         let token = inner.session()?.token;

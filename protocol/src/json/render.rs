@@ -176,6 +176,7 @@ pub fn conversation(c: &pb::Conversation) -> Value {
         "last_active": c.last_active_ms,
         "group": c.group.as_ref().map(group),
         "mentioned": c.mentioned,
+        "last_seq": c.last_seq.to_string(),
     })
 }
 

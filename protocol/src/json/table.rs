@@ -37,6 +37,13 @@ const fn row(name: &'static str, f: fn(&Params) -> Result<Prepared, ParamError>)
     }
 }
 
+const fn local(name: &'static str, why: &'static str) -> Method {
+    Method {
+        name,
+        serve: Serve::Local(why),
+    }
+}
+
 /// Accounts and messages.
 const METHODS: &[Method] = &[
     row("register", register),
@@ -45,7 +52,15 @@ const METHODS: &[Method] = &[
     row("logout", logout),
     row("whoami", whoami),
     row("ping", ping),
+    local(
+        "reconnect_now",
+        "it drives the SDK's own connection (a WebSocket reconnects itself)",
+    ),
     row("send_message", send_message),
+    local(
+        "cancel_send",
+        "it removes a message from the SDK's own outbox (a WebSocket has none)",
+    ),
     row("sync", sync),
     row("ack", ack),
     row("history", history),
@@ -195,8 +210,9 @@ fn ack(p: &Params) -> Result<Prepared, ParamError> {
     Ok(answer!(K::Ack(pb::Ack { positions }), Ack(_) => empty()))
 }
 
-/// `history`: `{"conversation_id" | "peer_user", "limit"?, "before_seq"?, "since"?, "until"?}`
-/// → `{"messages":[...],"has_more"}`, newest first.
+/// `history`: `{"conversation_id" | "peer_user", "limit"?, "before_seq"?, "after_seq"?,
+/// "since"?, "until"?}` → `{"messages":[...],"has_more"}`, newest first; with `after_seq`,
+/// oldest first.
 fn history(p: &Params) -> Result<Prepared, ParamError> {
     let req = pb::History {
         conversation_id: p.opt_id("conversation_id")?.unwrap_or(0),
@@ -205,6 +221,7 @@ fn history(p: &Params) -> Result<Prepared, ParamError> {
         before_seq: p.opt_id("before_seq")?.unwrap_or(0),
         since_ms: p.opt_i64("since")?.unwrap_or(0),
         until_ms: p.opt_i64("until")?.unwrap_or(0),
+        after_seq: p.opt_id("after_seq")?.unwrap_or(0),
     };
     Ok(answer!(K::History(req), History(page) => render::message_page(&page)))
 }

@@ -169,6 +169,7 @@ pub(crate) async fn history(me: Caller, q: pb::History) -> Reply {
     let query = HistoryQuery {
         conversation,
         before_seq: (q.before_seq != 0).then_some(q.before_seq),
+        after_seq: (q.after_seq != 0).then_some(q.after_seq),
         since_ms: (q.since_ms != 0).then_some(q.since_ms),
         until_ms: (q.until_ms != 0).then_some(q.until_ms),
         limit: page_limit(q.limit, HISTORY_DEFAULT, HISTORY_MAX),

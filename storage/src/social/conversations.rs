@@ -30,6 +30,8 @@ pub struct ConversationRecord {
     pub group: Option<crate::group::GroupRecord>,
     /// Groups: a message after `read_seq` mentions the user or everyone.
     pub mentioned: bool,
+    /// The conversation's newest seq in the snapshot `unread` was counted in.
+    pub last_seq: u64,
 }
 
 /// Which part of a conversation list to read.
@@ -138,6 +140,7 @@ pub(crate) fn conversations(
             peer,
             remark,
             unread: view.count_from_others(c, id, read_seq, user)?,
+            last_seq: view.last_seq(c, id)?,
             read_seq,
             last_active_ms: last_message.as_ref().map_or(created, |m| m.sent_at_ms),
             last_message,

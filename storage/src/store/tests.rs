@@ -211,6 +211,7 @@ async fn direct_pairs_keep_their_conversation_through_indexing_and_restart() {
     let page = |before_seq| HistoryQuery {
         conversation: ab,
         before_seq,
+        after_seq: None,
         since_ms: None,
         until_ms: None,
         limit: 2,
@@ -237,6 +238,7 @@ async fn all_seqs(store: &Store, a: UserId, b: UserId) -> Vec<u64> {
     let q = HistoryQuery {
         conversation: conv,
         before_seq: None,
+        after_seq: None,
         since_ms: None,
         until_ms: None,
         limit: 10_000,
@@ -391,6 +393,7 @@ async fn group_commit_assigns_gapless_seqs_and_dedupes() {
             HistoryQuery {
                 conversation: conv,
                 before_seq: Some(51),
+                after_seq: None,
                 since_ms: None,
                 until_ms: None,
                 limit: 10,
@@ -409,6 +412,7 @@ async fn group_commit_assigns_gapless_seqs_and_dedupes() {
                 HistoryQuery {
                     conversation: conv,
                     before_seq: None,
+                    after_seq: None,
                     since_ms: None,
                     until_ms: None,
                     limit: 10

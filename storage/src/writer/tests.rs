@@ -444,6 +444,7 @@ fn failing_moves_keep_messages_flowing_and_resume_once_the_fault_clears() {
         let q = crate::HistoryQuery {
             conversation: id,
             before_seq: None,
+            after_seq: None,
             since_ms: None,
             until_ms: None,
             limit: 100,

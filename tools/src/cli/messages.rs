@@ -121,18 +121,26 @@ pub(crate) async fn listen(ctx: &Ctx, count: Option<u64>) -> anyhow::Result<()> 
     result
 }
 
-/// `feige history`: one page of the conversation with a user (or of a group), oldest first.
-pub(crate) async fn history(
-    ctx: &Ctx,
-    who: &str,
-    group: bool,
-    limit: u32,
-    before: Option<u64>,
-) -> anyhow::Result<()> {
+/// Which page `feige history` shows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    /// Most messages.
+    pub limit: u32,
+    /// Only messages before this seq (paging back from the newest).
+    pub before: Option<u64>,
+    /// Only messages after this seq (paging forward).
+    pub after: Option<u64>,
+}
+
+/// `feige history`: one page of the conversation with a user (or of a group), oldest first:
+/// the newest messages (before `--before`), or with `--after` the oldest after that seq.
+pub(crate) async fn history(ctx: &Ctx, who: &str, group: bool, page: Page) -> anyhow::Result<()> {
+    let forward = page.after.is_some();
     let messages = with_client(ctx, |client| async move {
         let mut req = pb::History {
-            limit,
-            before_seq: before.unwrap_or(0),
+            limit: page.limit,
+            before_seq: page.before.unwrap_or(0),
+            after_seq: page.after.unwrap_or(0),
             ..Default::default()
         };
         if group {
@@ -143,9 +151,11 @@ pub(crate) async fn history(
         Ok(client.history(req).await?)
     })
     .await?;
-    // The server answers newest first; show the page as a chat log.
-    for m in messages.iter().rev() {
-        ctx.print_message(m);
+    // The server answers newest first (oldest first with after_seq); show a chat log.
+    if forward {
+        messages.iter().for_each(|m| ctx.print_message(m));
+    } else {
+        messages.iter().rev().for_each(|m| ctx.print_message(m));
     }
     Ok(())
 }

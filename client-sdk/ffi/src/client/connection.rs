@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use feige_client::{Backoff, Client, ConnState, Event};
+use feige_client::{Backoff, Client, ConnState, ErrorCode, Event};
+use serde_json::json;
 use tokio::time::Instant;
 
 use super::shared::Shared;
@@ -26,7 +27,7 @@ pub(super) async fn run_connection(shared: Arc<Shared>) {
 /// connection while logged out, or could not connect. (While logged in, the Rust client
 /// reconnects and resumes by itself.)
 async fn connection_loop(shared: &Shared) {
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::with(shared.config.backoff);
     let mut failure = None;
     loop {
         shared.push_state(ConnState::Connecting);
@@ -44,6 +45,8 @@ async fn connection_loop(shared: &Shared) {
                     }
                 }
                 shared.current.send_replace(None);
+                // The next client starts logged out.
+                shared.session_state(None, "connection_lost", json!({}));
                 backoff.connection_ended(since.elapsed());
             }
             Err(e) => {
@@ -58,8 +61,13 @@ async fn connection_loop(shared: &Shared) {
         if let Some(why) = failure.take() {
             state["error"] = why.into();
         }
-        shared.queue.push(FeigeEvent::state(&state));
-        tokio::time::sleep(delay).await;
+        shared.push_state_json(state);
+        // A reconnect_now made since the last attempt began ends this wait at once (its
+        // permit is kept).
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.reconnect.notified() => {}
+        }
     }
 }
 
@@ -74,6 +82,14 @@ async fn forward(shared: &Shared, event: Event) {
             shared
                 .queue
                 .push(FeigeEvent::push(&json::kicked(code, &reason)));
+            // These end the session: the client will not resume it.
+            if matches!(
+                code,
+                ErrorCode::InvalidToken | ErrorCode::AccountDisabled | ErrorCode::AddressBanned
+            ) {
+                let code = json::code_name(code);
+                shared.session_state(None, "kicked", json!({ "code": code }));
+            }
         }
         Event::State(s) => shared.push_state(s),
         Event::FriendRequest(r) => social(shared, "friend_request", json::friend_request(&r)).await,

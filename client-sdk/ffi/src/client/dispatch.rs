@@ -95,6 +95,7 @@ async fn sleep_until_some(at: Option<Instant>) {
 /// queued for the Rust client's writer, in order), then lets a task of its own finish it.
 async fn issue(shared: &Arc<Shared>, q: Queued, client: &Client) {
     let Queued {
+        method,
         call,
         deadline,
         unbounded,
@@ -113,12 +114,20 @@ async fn issue(shared: &Arc<Shared>, q: Queued, client: &Client) {
         })))
     })
     .await;
+    // A login, resume, logout or revoked session shows in the session state, queued before
+    // the completion.
+    let ran_on = client.clone();
     match first {
-        Ok(Poll::Ready(reply)) => done.finish(reply),
+        Ok(Poll::Ready(reply)) => {
+            shared.session_of(&ran_on, &method);
+            done.finish(reply);
+        }
         Ok(Poll::Pending) => {
             let id = done.id;
+            let session = shared.clone();
             let task = shared.rt.spawn(async move {
                 let reply = fut.await;
+                session.session_of(&ran_on, &method);
                 done.finish(reply);
             });
             // Kept for shutdown unless the request completed (or was cancelled) meanwhile.

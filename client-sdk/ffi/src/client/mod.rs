@@ -16,21 +16,24 @@
 
 mod connection;
 mod dispatch;
+mod outbox;
 mod shared;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use feige_client::ClientConfig;
-use serde_json::json;
+use feige_client::{BackoffPolicy, ClientConfig};
+use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use self::connection::run_connection;
 use self::dispatch::run_dispatcher;
+use self::outbox::{run_outbox, Outbox};
 use self::shared::{lock, Completion, Live, Queued, Requests, Shared};
 use crate::json::{Params, Refusal};
 use crate::methods::{self, Conn, Host, Slot};
@@ -46,10 +49,12 @@ const RUNTIME_STOP: Duration = Duration::from_secs(2);
 pub struct FeigeClient {
     runtime: Option<Runtime>,
     pub(crate) shared: Arc<Shared>,
+    /// The persistent outbox, with `outbox_file`.
+    outbox: Option<Arc<Outbox>>,
 }
 
-/// The parsed `config_json` of `feige_client_new`.
-fn parse_config(text: &str) -> Result<ClientConfig, Refusal> {
+/// The parsed `config_json` of `feige_client_new`, and its `outbox_file`.
+fn parse_config(text: &str) -> Result<(ClientConfig, Option<PathBuf>), Refusal> {
     let p = Params::parse(Some(text))?;
     let mut config = ClientConfig::new(p.string("server")?);
     config.device = p
@@ -67,7 +72,25 @@ fn parse_config(text: &str) -> Result<ClientConfig, Refusal> {
     config.tls = p.opt_bool("tls")?.unwrap_or(false);
     config.ca_file = p.opt_string("ca_file")?.map(PathBuf::from);
     config.tls_server_name = p.opt_string("tls_server_name")?;
-    Ok(config)
+    let ms = |key| -> Result<Option<Duration>, Refusal> {
+        Ok(p.opt_u32(key)?.map(|ms| Duration::from_millis(ms.into())))
+    };
+    let defaults = BackoffPolicy::default();
+    config.backoff = BackoffPolicy {
+        initial: ms("backoff_initial_ms")?.unwrap_or(defaults.initial),
+        max: ms("backoff_max_ms")?.unwrap_or(defaults.max),
+        jitter: match p.opt_u32("backoff_jitter_percent")? {
+            None => defaults.jitter,
+            Some(pct) if pct <= 100 => f64::from(pct) / 100.0,
+            Some(_) => {
+                return Err(Refusal::params(
+                    "\"backoff_jitter_percent\" must be 0 to 100",
+                ))
+            }
+        },
+    };
+    let outbox = p.opt_string("outbox_file")?.map(PathBuf::from);
+    Ok((config, outbox))
 }
 
 impl FeigeClient {
@@ -78,10 +101,17 @@ impl FeigeClient {
     /// `FEIGE_ERR_JSON`/`FEIGE_ERR_PARAMS` for a bad config, `FEIGE_ERR_IO` when the threads or
     /// the wakeup socket pair cannot be created.
     pub(crate) fn start(config_json: &str) -> Result<FeigeClient, Refusal> {
-        let config = parse_config(config_json)?;
+        let (config, outbox_file) = parse_config(config_json)?;
         let io = |e: std::io::Error| Refusal {
             status: FeigeStatus::FEIGE_ERR_IO,
             message: e.to_string(),
+        };
+        let outbox = match outbox_file {
+            Some(path) => Some(Arc::new(Outbox::open(&path).map_err(|e| Refusal {
+                status: FeigeStatus::FEIGE_ERR_IO,
+                message: format!("outbox_file {}: {e}", path.display()),
+            })?)),
+            None => None,
         };
         let queue = EventQueue::new().map_err(io)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -105,12 +135,18 @@ impl FeigeClient {
             current: watch::Sender::new(None),
             cancel: CancellationToken::new(),
             rt: runtime.handle().clone(),
+            logged_in: AtomicBool::new(false),
+            reconnect: tokio::sync::Notify::new(),
         });
         runtime.spawn(run_connection(shared.clone()));
         runtime.spawn(run_dispatcher(shared.clone(), from_calls));
+        if let Some(outbox) = &outbox {
+            runtime.spawn(run_outbox(shared.clone(), outbox.clone()));
+        }
         Ok(FeigeClient {
             runtime: Some(runtime),
             shared,
+            outbox,
         })
     }
 
@@ -127,6 +163,13 @@ impl FeigeClient {
         };
         if !methods::exists(name) {
             return Err(unknown());
+        }
+        if let Some(result) = self.immediate(name, params) {
+            let result = result.map_err(|e| Refusal {
+                message: format!("{name}: {}", e.message),
+                ..e
+            })?;
+            return self.complete_now(&result);
         }
         let params = Params::parse(params)?;
         let deadline = tokio::time::Instant::now()
@@ -160,6 +203,7 @@ impl FeigeClient {
         };
         // Queued under the lock, so the dispatcher gets requests in id order.
         let queued = Queued {
+            method: name.to_owned(),
             call,
             deadline,
             unbounded: methods::unbounded(name),
@@ -180,6 +224,65 @@ impl FeigeClient {
             },
         );
         Ok(id)
+    }
+
+    /// The methods served inside `feige_call`, needing no connection: `send_message` with an
+    /// outbox (queued in its file), `cancel_send`, `reconnect_now`. `None` for the others.
+    fn immediate(&self, name: &str, params: Option<&str>) -> Option<Result<Value, Refusal>> {
+        let outbox = self.outbox.as_ref();
+        let served_here = match name {
+            "send_message" => outbox.is_some(),
+            "cancel_send" | "reconnect_now" => true,
+            _ => false,
+        };
+        if !served_here {
+            return None;
+        }
+        if self.runtime.is_none() || lock(&self.shared.requests).shut_down {
+            // Refused by `complete_now`, before anything is queued.
+            return Some(Ok(Value::Null));
+        }
+        match name {
+            "send_message" => {
+                let outbox = outbox?;
+                Some(
+                    outbox
+                        .enqueue(params)
+                        .map(|id| json!({ "client_msg_id": id.to_string(), "queued": true })),
+                )
+            }
+            "cancel_send" => Some((|| {
+                let id = Params::parse(params)?.id("client_msg_id")?;
+                let outbox = outbox.ok_or_else(|| {
+                    Refusal::params("there is no outbox: set \"outbox_file\" in the config")
+                })?;
+                Ok(json!({ "cancelled": outbox.cancel(&self.shared, id) }))
+            })()),
+            "reconnect_now" => {
+                self.shared.reconnect_now();
+                Some(Ok(json!({})))
+            }
+            _ => None,
+        }
+    }
+
+    /// Accepts a request that is already answered: its completion is queued at once.
+    ///
+    /// # Errors
+    /// `FEIGE_ERR_SHUT_DOWN`.
+    fn complete_now(&self, result: &Value) -> Result<u64, Refusal> {
+        let wake = {
+            let mut reqs = lock(&self.shared.requests);
+            if reqs.shut_down || self.runtime.is_none() {
+                return Err(Refusal::status(FeigeStatus::FEIGE_ERR_SHUT_DOWN));
+            }
+            let id = reqs.next_id;
+            reqs.next_id += 1;
+            let event = FeigeEvent::response(id, FeigeStatus::FEIGE_OK, result);
+            (id, self.shared.queue.push_quiet(event, false))
+        };
+        self.shared.queue.wake(wake.1);
+        Ok(wake.0)
     }
 
     /// Cancels every request in flight (each gets a `FEIGE_ERR_CANCELLED` completion), closes
@@ -272,12 +375,15 @@ mod tests {
             parse_config("{").map(|_| ()).map_err(|e| e.status),
             Err(FeigeStatus::FEIGE_ERR_JSON)
         );
-        let c = parse_config(r#"{"server":"h:1","device":"pc","request_timeout_ms":500}"#).unwrap();
+        let (c, outbox) =
+            parse_config(r#"{"server":"h:1","device":"pc","request_timeout_ms":500}"#).unwrap();
+        assert_eq!(outbox, None);
+        assert_eq!(c.backoff, BackoffPolicy::default());
         assert_eq!(c.server, "h:1");
         assert_eq!(c.device, "pc");
         assert_eq!(c.request_timeout, Duration::from_millis(500));
         assert!(!c.tls);
-        let c = parse_config(
+        let (c, _) = parse_config(
             r#"{"server":"h:1","tls":true,"ca_file":"/ca.pem","tls_server_name":"chat.lan"}"#,
         )
         .unwrap();
@@ -290,5 +396,20 @@ mod tests {
                 .map_err(|e| e.status),
             Err(FeigeStatus::FEIGE_ERR_PARAMS)
         );
+        let (c, outbox) = parse_config(
+            r#"{"server":"h:1","outbox_file":"/tmp/o","backoff_initial_ms":50,
+                "backoff_max_ms":800,"backoff_jitter_percent":25}"#,
+        )
+        .unwrap();
+        assert_eq!(outbox, Some(PathBuf::from("/tmp/o")));
+        assert_eq!(
+            c.backoff,
+            BackoffPolicy {
+                initial: Duration::from_millis(50),
+                max: Duration::from_millis(800),
+                jitter: 0.25
+            }
+        );
+        assert!(parse_config(r#"{"server":"h:1","backoff_jitter_percent":101}"#).is_err());
     }
 }

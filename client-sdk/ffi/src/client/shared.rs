@@ -2,11 +2,12 @@
 //! connected client, the event queue, and the [`Completion`] each request ends with.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use feige_client::{Client, ClientConfig, ClientError, ConnState};
-use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,8 @@ pub(super) struct Live {
 
 /// An accepted request waiting for the dispatcher.
 pub(super) struct Queued {
+    /// Its method (the reason of a `logged_out` state it causes).
+    pub(super) method: String,
     pub(super) call: Call,
     /// Until when it may wait for a connection, and (unless `unbounded`) run.
     pub(super) deadline: Instant,
@@ -62,6 +65,10 @@ pub(crate) struct Shared {
     pub(super) cancel: CancellationToken,
     /// The SDK's runtime, where the wakeup callback is called from.
     pub(super) rt: tokio::runtime::Handle,
+    /// Whether the last `logged_in` / `logged_out` state said logged in.
+    pub(super) logged_in: AtomicBool,
+    /// Cuts the connection task's backoff short (`reconnect_now`).
+    pub(super) reconnect: Notify,
 }
 
 impl Shared {
@@ -144,7 +151,45 @@ impl Shared {
     }
 
     pub(super) fn push_state(&self, s: ConnState) {
-        self.queue.push(FeigeEvent::state(&json::state(s)));
+        self.push_state_json(json::state(s));
+    }
+
+    /// Queues a state event, with `"logged_in"` added.
+    pub(super) fn push_state_json(&self, mut state: Value) {
+        state["logged_in"] = self.logged_in.load(Ordering::SeqCst).into();
+        self.queue.push(FeigeEvent::state(&state));
+    }
+
+    /// Queues `{"state":"logged_in","user_id"}` or `{"state":"logged_out","reason"}` (plus
+    /// `fields`) when the session's state differs from the last one reported.
+    pub(super) fn session_state(&self, session: Option<u64>, reason: &str, fields: Value) {
+        let on = session.is_some();
+        if self.logged_in.swap(on, Ordering::SeqCst) == on {
+            return;
+        }
+        let mut state = match session {
+            Some(user) => json!({ "state": "logged_in", "user_id": user.to_string() }),
+            None => json!({ "state": "logged_out", "reason": reason }),
+        };
+        if let (Some(map), Value::Object(extra)) = (state.as_object_mut(), fields) {
+            map.extend(extra);
+        }
+        self.push_state_json(state);
+    }
+
+    /// Reports the session state of `client` after `reason` (a method that completed).
+    pub(super) fn session_of(&self, client: &Client, reason: &str) {
+        let user = client.session().map(|s| s.user_id);
+        self.session_state(user, reason, json!({}));
+    }
+
+    /// Ends the backoff of the connection task and of the client's own reconnects now.
+    pub(super) fn reconnect_now(&self) {
+        self.reconnect.notify_one();
+        let client = self.current.borrow().clone();
+        if let Some(client) = client {
+            client.reconnect_now();
+        }
     }
 }
 

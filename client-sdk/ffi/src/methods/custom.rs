@@ -1,7 +1,7 @@
 //! The methods this SDK serves itself rather than by the shared table's one request.
 
 use feige_client::pb;
-use feige_protocol::json::red_packet_request;
+use feige_protocol::json::{red_packet_request, send_message_request};
 use serde_json::json;
 
 use super::base::{call, Call, Conn, Method};
@@ -12,6 +12,7 @@ pub(super) const METHODS: &[(&str, Method)] = &[
     ("login", login),
     ("resume", resume),
     ("ping", ping),
+    ("send_message", send_message),
     ("sync", sync),
     ("update_profile", update_profile),
     ("revoke_session", revoke_session),
@@ -54,6 +55,23 @@ fn sync(_: &Params, conn: Conn) -> Result<Call, Refusal> {
     call(async move {
         let got = conn.client().await?.sync().await?;
         Ok(json::messages(&got))
+    })
+}
+
+/// `send_message` (without an outbox): as the table's, with the `client_msg_id` the SDK
+/// chose (unless the params gave one) in the result.
+fn send_message(p: &Params, conn: Conn) -> Result<Call, Refusal> {
+    let mut msg = send_message_request(p)?;
+    call(async move {
+        let client = conn.client().await?;
+        if msg.client_msg_id == 0 {
+            msg.client_msg_id = client.new_client_msg_id();
+        }
+        let id = msg.client_msg_id;
+        let ok = client.send(msg).await?;
+        let mut result = json::send_ok(&ok);
+        result["client_msg_id"] = id.to_string().into();
+        Ok(result)
     })
 }
 

@@ -77,3 +77,22 @@ pub fn install(prefix: &Path) {
         .arg(prefix));
     assert!(out.status.success(), "install.sh failed");
 }
+
+/// `exe` under valgrind memcheck (leaks and invalid accesses fail it with exit status 1),
+/// or bare when valgrind is not installed (said loudly; `.ci/run` installs it).
+pub fn memcheck(exe: &Path) -> Command {
+    if !have("valgrind") {
+        eprintln!("\n!!!!!!!! valgrind is not installed: running WITHOUT memory checks !!!!!!!!\n");
+        return Command::new(exe);
+    }
+    let mut c = Command::new("valgrind");
+    c.args([
+        "--error-exitcode=1",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite,possible",
+        "--show-leak-kinds=definite,possible",
+        "--num-callers=40",
+    ])
+    .arg(exe);
+    c
+}
