@@ -17,6 +17,7 @@
 #include <QListWidget>
 #include <QMimeDatabase>
 #include <QPushButton>
+#include <QRandomGenerator>
 #include <QScrollBar>
 #include <QVBoxLayout>
 
@@ -213,9 +214,11 @@ void ChatView::append(const QJsonObject &m) {
 }
 
 QString ChatView::newClientMsgId() {
-    // Growing ids: milliseconds since the epoch, then a counter within the millisecond.
+    // The server keeps every id of a user forever, so ids must be unique across the user's
+    // devices too: unix ms << 20 | a random 20-bit salt (the SDK's scheme), growing here.
     static qulonglong last = 0;
-    const qulonglong now = qulonglong(QDateTime::currentMSecsSinceEpoch()) * 1000;
+    const qulonglong now = (qulonglong(QDateTime::currentMSecsSinceEpoch()) << 20) |
+                           QRandomGenerator::global()->bounded(1u << 20);
     last = now > last ? now : last + 1;
     return QString::number(last);
 }
@@ -297,26 +300,49 @@ void ChatView::submit(const QString &id) {
         transfers_.insert(rid);
         return;
     }
-    session_->call("send_message", found->params, [this, id, failed](int status, const QJsonObject &json) {
-        if (status != FEIGE_OK) {
-            failed(json);
-            return;
-        }
-        Outgoing o = outbox_.take(id);
-        QJsonObject m = o.message;
-        for (const char *key : {"message_id", "conversation_id", "seq", "sent_at"})
-            m.insert(QLatin1String(key), json.value(QLatin1String(key)));
-        const QString conv = json.value("conversation_id").toString();
-        if (conversationId_.isEmpty() && !peerUser_.isEmpty() &&
-            o.message.value("to_user").toString() == peerUser_)
-            conversationId_ = conv;
-        if (QListWidgetItem *it = findPending(id)) {
-            it->setData(item::Message, m);
-            item::setState(it, QStringLiteral("sent"), *names_);
-            seqs_.insert(m.value("seq").toString().toULongLong());
-        }
-        emit sendState(id, QStringLiteral("sent"), json);
-    });
+    // Into the SDK's outbox (its file is written and synced inside the call: not on the GUI
+    // thread); its `outbox` events tell the rest (onOutbox).
+    session_->callOnSender("send_message", found->params,
+                           [failed](int, const QJsonObject &json) { failed(json); });
+}
+
+void ChatView::onOutbox(const QJsonObject &event) {
+    const QString id = event.value("client_msg_id").toString();
+    auto o = outbox_.find(id);
+    if (o == outbox_.end())
+        return; // queued before a restart: history shows it once it is stored
+    const QString state = event.value("state").toString();
+    if (state == QLatin1String("sent")) {
+        sent(id, event);
+        return;
+    }
+    if (state != QLatin1String("sending") && state != QLatin1String("failed"))
+        return;
+    if (state == o->state)
+        return;
+    o->state = state;
+    if (QListWidgetItem *it = findPending(id))
+        item::setState(it, state, *names_);
+    emit sendState(id, state, event);
+}
+
+void ChatView::sent(const QString &id, const QJsonObject &ack) {
+    if (!outbox_.contains(id))
+        return;
+    Outgoing o = outbox_.take(id);
+    QJsonObject m = o.message;
+    for (const char *key : {"message_id", "conversation_id", "seq", "sent_at"})
+        m.insert(QLatin1String(key), ack.value(QLatin1String(key)));
+    const QString conv = ack.value("conversation_id").toString();
+    if (conversationId_.isEmpty() && !peerUser_.isEmpty() &&
+        o.message.value("to_user").toString() == peerUser_)
+        conversationId_ = conv;
+    if (QListWidgetItem *it = findPending(id)) {
+        it->setData(item::Message, m);
+        item::setState(it, QStringLiteral("sent"), *names_);
+        seqs_.insert(m.value("seq").toString().toULongLong());
+    }
+    emit sendState(id, QStringLiteral("sent"), ack);
 }
 
 void ChatView::retry(const QString &id) {

@@ -1,9 +1,10 @@
 // ChatView: one conversation (1:1 or group): history paged backwards, live messages, sending
 // with a state per message (sending, sent, failed, retry), files sent and downloaded.
 //
-// Sends keep their client_msg_id; a retry resends with the same id, so the server stores the
-// message once however often it is sent. The outbox (every send not yet acked, of every
-// conversation) outlives switching conversations.
+// Sends go through the SDK's persistent outbox (one at a time, in call order, across
+// reconnects and restarts; its `outbox` events report sending, sent and failed). A retry of a
+// failed send uses the same client_msg_id, so the server stores the message once. The view's
+// own list of unacked sends (of every conversation) outlives switching conversations.
 #pragma once
 
 #include <QHash>
@@ -41,6 +42,8 @@ public:
 
     /// A message push (or a synced one) of any conversation: shown when it belongs here.
     void onMessage(const QJsonObject &message);
+    /// An `outbox` event of the SDK's persistent outbox: a send's state moved on.
+    void onOutbox(const QJsonObject &event);
     /// A `progress` push: shown while one of this view's transfers runs.
     void onProgress(const QJsonObject &progress);
     /// Asks for the page before the oldest message shown (nothing while one is on its way,
@@ -70,6 +73,7 @@ private:
     void onHistory(quint64 token, int status, const QJsonObject &json);
     void append(const QJsonObject &message);
     void submit(const QString &clientMsgId);
+    void sent(const QString &clientMsgId, const QJsonObject &ack);
     void showOutgoing(const QString &clientMsgId);
     QListWidgetItem *findPending(const QString &clientMsgId) const;
     bool belongsHere(const QJsonObject &message) const;

@@ -13,6 +13,9 @@
 
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDir>
+#include <QFileInfo>
+#include <QRegularExpression>
 #include <QLabel>
 #include <QSettings>
 #include <QSplitter>
@@ -74,8 +77,17 @@ MainWindow::MainWindow(QSettings *settings, QWidget *parent)
 }
 
 bool MainWindow::openSession(const QString &server) {
+    // The SDK's outbox file: beside the settings, one per server (a client being closed for
+    // another server may still hold its own).
+    const QFileInfo settingsFile(settings_->fileName());
+    QDir().mkpath(settingsFile.absolutePath());
+    QString tag = server;
+    tag.replace(QRegularExpression(QStringLiteral("[^A-Za-z0-9.-]")), QStringLiteral("_"));
+    const QString outbox = settingsFile.absolutePath() + QLatin1Char('/') +
+                           settingsFile.completeBaseName() + QLatin1Char('-') + tag +
+                           QStringLiteral(".outbox");
     QString error;
-    if (!session_->open(server, &error)) {
+    if (!session_->open(server, outbox, &error)) {
         showLogin(tr("Cannot use server %1: %2").arg(server, error));
         return false;
     }
@@ -188,7 +200,9 @@ void MainWindow::onPush(const QJsonObject &push) {
         return;
     }
     emit pushReceived(push);
-    if (type == QLatin1String("progress")) {
+    if (type == QLatin1String("outbox")) {
+        chat_->onOutbox(push);
+    } else if (type == QLatin1String("progress")) {
         chat_->onProgress(push);
     } else if (type == QLatin1String("kicked")) {
         if (push.value("code").toString() == QLatin1String("INVALID_TOKEN")) {

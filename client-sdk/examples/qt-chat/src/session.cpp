@@ -21,11 +21,21 @@ QJsonObject refusal(int32_t status, const char *detail) {
 
 } // namespace
 
-Session::Session(QObject *parent) : QObject(parent) {}
+Session::Session(QObject *parent)
+    : QObject(parent), senderThread_(new QThread(this)), sender_(new QObject) {
+    sender_->moveToThread(senderThread_);
+    connect(senderThread_, &QThread::finished, sender_, &QObject::deleteLater);
+    senderThread_->setObjectName(QStringLiteral("feige-sender"));
+    senderThread_->start();
+}
 
 Session::~Session() {
     delete notifier_;
     notifier_ = nullptr;
+    // Stop the sender thread after what is queued there (a shutdown included) has run.
+    QThread *thread = senderThread_;
+    QMetaObject::invokeMethod(sender_, [thread] { thread->quit(); }, Qt::QueuedConnection);
+    senderThread_->wait();
     if (client_) {
         // Only reached when closeAsync() was not used (e.g. an early exit): close at once.
         feige_client_shutdown(client_, 0);
@@ -33,12 +43,14 @@ Session::~Session() {
     }
 }
 
-bool Session::open(const QString &server, QString *error) {
+bool Session::open(const QString &server, const QString &outboxFile, QString *error) {
     if (client_ && server == server_)
         return true;
     detach(false);
-    const QJsonObject config{{"server", server}, {"device", "desktop"},
-                             {"client_name", "qt-chat"}};
+    const QJsonObject config{{"server", server},
+                             {"device", "desktop"},
+                             {"client_name", "qt-chat"},
+                             {"outbox_file", outboxFile}};
     const QByteArray json = QJsonDocument(config).toJson(QJsonDocument::Compact);
     const int32_t rc = feige_client_new(json.constData(), &client_);
     if (rc != FEIGE_OK) {
@@ -79,6 +91,31 @@ quint64 Session::call(const char *method, const QJsonObject &params, Callback cb
     if (cb)
         pending_.insert(id, std::move(cb));
     return id;
+}
+
+void Session::callOnSender(const char *method, const QJsonObject &params, Callback onRefused) {
+    FeigeClient *client = client_;
+    if (!client) {
+        const QJsonObject json = refusal(FEIGE_ERR_SHUT_DOWN, "the session is closed");
+        QTimer::singleShot(0, this, [onRefused, json] { onRefused(FEIGE_ERR_SHUT_DOWN, json); });
+        return;
+    }
+    const QByteArray name(method);
+    const QByteArray json = QJsonDocument(params).toJson(QJsonDocument::Compact);
+    // `client` stays valid on the sender thread: its shutdown and free are queued there too,
+    // behind this call.
+    QMetaObject::invokeMethod(
+        sender_,
+        [this, client, name, json, onRefused] {
+            uint64_t id = 0;
+            const int32_t rc = feige_call(client, name.constData(), json.constData(), &id);
+            if (rc == FEIGE_OK)
+                return;
+            const QJsonObject error = refusal(rc, feige_last_error());
+            QMetaObject::invokeMethod(
+                this, [onRefused, rc, error] { onRefused(rc, error); }, Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
 }
 
 void Session::drain() {
@@ -127,14 +164,15 @@ bool Session::detach(bool notify) {
     server_.clear();
     if (!client)
         return false;
-    QThread *worker = QThread::create([client] {
-        feige_client_shutdown(client, 2000);
-        feige_client_free(client);
-    });
-    if (notify)
-        connect(worker, &QThread::finished, this, &Session::closed);
-    connect(worker, &QThread::finished, worker, &QObject::deleteLater);
-    worker->start();
+    QMetaObject::invokeMethod(
+        sender_,
+        [this, client, notify] {
+            feige_client_shutdown(client, 2000);
+            feige_client_free(client);
+            if (notify)
+                QMetaObject::invokeMethod(this, &Session::closed, Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
     return true;
 }
 

@@ -15,6 +15,7 @@
 
 struct FeigeClient;
 class QSocketNotifier;
+class QThread;
 
 class Session : public QObject {
     Q_OBJECT
@@ -26,10 +27,10 @@ public:
     explicit Session(QObject *parent = nullptr);
     ~Session() override;
 
-    /// Creates the SDK client for `server` ("host:port"); false (and `error`) when refused.
-    /// A client for another server is closed first (in the background); for the same server,
-    /// nothing changes.
-    bool open(const QString &server, QString *error);
+    /// Creates the SDK client for `server` ("host:port") with its persistent outbox in
+    /// `outboxFile`; false (and `error`) when refused. A client for another server is closed
+    /// first (in the background); for the same server, nothing changes.
+    bool open(const QString &server, const QString &outboxFile, QString *error);
     /// The server this session talks to ("" before open()).
     QString server() const { return server_; }
 
@@ -38,8 +39,15 @@ public:
     /// the event loop, so callers handle one path. Returns the request id (0 when refused).
     quint64 call(const char *method, const QJsonObject &params, Callback cb = {});
 
-    /// Shuts the client down and frees it on a worker thread (the graceful close waits for
-    /// the last ack), then emits closed(). The session takes no more calls.
+    /// Starts `method` on the session's sender thread, for calls that may block for a moment
+    /// (`send_message` appends to the outbox file and fsyncs it). They run in call order;
+    /// only a refusal comes back (`onRefused`, on the GUI thread): with the outbox, the rest
+    /// arrives as `outbox` events.
+    void callOnSender(const char *method, const QJsonObject &params, Callback onRefused);
+
+    /// Shuts the client down and frees it on the sender thread, after the calls queued there
+    /// (the graceful close waits for the last ack), then emits closed(). The session takes no
+    /// more calls.
     void closeAsync();
 
     /// The error text of a completion, e.g. "NOT_FRIENDS: not friends".
@@ -56,12 +64,14 @@ private slots:
     void drain();
 
 private:
-    /// Stops watching the current client and shuts it down and frees it on a worker thread;
-    /// false when there was no client. With `notify`, closed() follows the worker's end.
+    /// Stops watching the current client and shuts it down and frees it on the sender
+    /// thread; false when there was no client. With `notify`, closed() follows.
     bool detach(bool notify);
 
     FeigeClient *client_ = nullptr;
     QSocketNotifier *notifier_ = nullptr;
     QHash<quint64, Callback> pending_;
+    QThread *senderThread_;
+    QObject *sender_; // lives in senderThread_: runs callOnSender's calls and the shutdown
     QString server_;
 };
