@@ -17,6 +17,7 @@
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QLabel>
+#include <QPushButton>
 #include <QSettings>
 #include <QSplitter>
 #include <QStackedWidget>
@@ -49,6 +50,15 @@ MainWindow::MainWindow(QSettings *settings, QWidget *parent)
     setCentralWidget(stack_);
     state_ = new QLabel(tr("not connected"));
     statusBar()->addWidget(state_, 1);
+    // For when the network is back: ends the SDK's reconnect backoff at once.
+    auto *reconnect = new QPushButton(tr("Reconnect now"));
+    statusBar()->addPermanentWidget(reconnect);
+    connect(reconnect, &QPushButton::clicked, this, [this] {
+        session_->call("reconnect_now", {}, [this](int status, const QJsonObject &json) {
+            if (status != FEIGE_OK)
+                statusBar()->showMessage(Session::errorText(json), 5000);
+        });
+    });
     markReadTimer_ = new QTimer(this);
     markReadTimer_->setSingleShot(true);
     markReadTimer_->setInterval(300);
@@ -221,7 +231,18 @@ void MainWindow::onPush(const QJsonObject &push) {
 }
 
 void MainWindow::onState(const QJsonObject &state) {
-    QString text = state.value("state").toString();
+    const QString name = state.value("state").toString();
+    if (name == QLatin1String("logged_out") && !self_.isEmpty()) {
+        // The session ended without this window's logout (revoked, expired, not resumable):
+        // its token is of no more use.
+        settings_->remove("token");
+        showLogin(tr("Logged out (%1 %2).")
+                      .arg(state.value("reason").toString(), state.value("code").toString()));
+    }
+    QString text = name;
+    if (state.contains("logged_in") && name != QLatin1String("logged_in") &&
+        name != QLatin1String("logged_out"))
+        text += state.value("logged_in").toBool() ? tr(", logged in") : tr(", logged out");
     if (state.contains("retry_in_ms"))
         text += tr(" (retry in %1 ms)").arg(state.value("retry_in_ms").toInt());
     if (state.contains("error"))
