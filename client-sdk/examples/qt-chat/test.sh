@@ -9,7 +9,9 @@
 # exactly once and in order ("alice #1".."alice #N", then the file), with growing seqs equal to
 # the seqs of the sender's acks; the download equals the file; each client, reopening its
 # chat, pages the history back to seq 1 and shows seqs 1..2N+1 once each; a third start of
-# alice resumes the session from the token its settings file kept. Exits non-zero on failure.
+# alice resumes the session from the token its settings file kept; messages alice queues while
+# the server is down, exiting before they could go, are sent by her next start and reach bob
+# once, in order. Exits non-zero on failure.
 #   client-sdk/examples/qt-chat/test.sh                      # N = 300
 #   QT_CHAT_MESSAGES=1000 QT_CHAT_SCREENSHOT=alice.png client-sdk/examples/qt-chat/test.sh
 set -euo pipefail
@@ -122,6 +124,33 @@ cmp "$work/data.bin" "$work/downloads/data.bin" || fail "bob's download differs 
 "$chat" --script --settings "$work/alice.ini" --user alice --resume-only --timeout 20 \
     >"$work/resume.log" 2>&1 || fail "alice's saved session did not resume"
 grep -q "by resume" "$work/resume.log" || fail "no resume in the log"
+
+# 7. Sends queued while the server is down survive the application's exit: alice queues 5
+#    messages once the server is gone and exits; with the server back, a new start of alice
+#    sends them from the outbox file, and bob gets them once, in order.
+"$chat" --script --settings "$work/alice.ini" --user alice --peer bob --count 5 --first 1001 \
+    --offline-send --timeout 30 >"$work/alice-offline.log" 2>&1 & pids+=($!)
+for _ in $(seq 300); do
+    grep -q "waiting for the server to go" "$work/alice-offline.log" && break
+    sleep 0.05
+done
+grep -q "waiting for the server to go" "$work/alice-offline.log" || fail "alice did not get ready to queue"
+kill -9 "$server_pid"
+while kill -0 "$server_pid" 2>/dev/null; do sleep 0.05; done
+wait "${pids[0]}" || fail "alice's offline run exited with $?"
+pids=()
+grep -q "queued 5 messages offline" "$work/alice-offline.log" || fail "alice queued nothing"
+start_server
+"$chat" --script --settings "$work/bob.ini" --user bob --peer alice --count 0 --expect 5 \
+    --received "$work/bob-offline.received" --timeout 60 >"$work/bob-offline.log" 2>&1 & pids+=($!)
+"$chat" --script --settings "$work/alice.ini" --user alice --peer bob --count 0 --wait-outbox 5 \
+    --timeout 60 >"$work/alice-replay.log" 2>&1 || fail "alice's outbox was not sent after the restart"
+wait "${pids[0]}" || fail "bob did not get the messages alice queued offline"
+pids=()
+got=$(cut -f4 "$work/bob-offline.received" | tr '\n' ' ')
+[ "$got" = "alice #1001 alice #1002 alice #1003 alice #1004 alice #1005 " ] \
+    || fail "bob got '$got' from alice's outbox, not alice #1001..#1005 in order"
+echo "qt-chat test: 5 messages queued offline arrived after alice's restart, once, in order"
 
 [ -s "$work/alice.png" ] || fail "no screenshot"
 if [ -n "${QT_CHAT_SCREENSHOT:-}" ]; then cp "$work/alice.png" "$QT_CHAT_SCREENSHOT"; fi

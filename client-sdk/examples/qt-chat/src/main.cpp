@@ -40,10 +40,14 @@ int main(int argc, char **argv) {
     const QCommandLineOption downloadOpt("download-dir", "Scripted: download each file from the peer into this directory.", "dir");
     const QCommandLineOption groupOpt("group", "Scripted: when done, create this group with the peer and send a hello in it.", "name");
     const QCommandLineOption expectGroupOpt("expect-group", "Scripted: group messages to receive from the peer.", "n", "0");
+    const QCommandLineOption firstOpt("first", "Scripted: the number of the first message.", "n", "1");
+    const QCommandLineOption offlineOpt("offline-send", "Scripted: once the server is gone, queue the messages in the outbox and exit.");
+    const QCommandLineOption waitOutboxOpt("wait-outbox", "Scripted: wait for this many sends of an earlier run's outbox to go out.", "n", "0");
     const QCommandLineOption pagingOpt("page-history", "Scripted: when done, page the chat's history back to its first message.");
     cli.addOptions({settingsOpt, scriptOpt, serverOpt, userOpt, passwordOpt, peerOpt, countOpt,
                     expectOpt, intervalOpt, timeoutOpt, receivedOpt, sentOpt, shotOpt, resumeOpt,
-                    pagingOpt, fileOpt, downloadOpt, groupOpt, expectGroupOpt});
+                    pagingOpt, fileOpt, downloadOpt, groupOpt, expectGroupOpt, firstOpt,
+                    offlineOpt, waitOutboxOpt});
     cli.process(app);
 
     std::unique_ptr<QSettings> settings;
@@ -76,6 +80,9 @@ int main(int argc, char **argv) {
         o.downloadDir = cli.value(downloadOpt);
         o.group = cli.value(groupOpt);
         o.expectGroup = cli.value(expectGroupOpt).toInt();
+        o.first = cli.value(firstOpt).toInt();
+        o.offlineSend = cli.isSet(offlineOpt);
+        o.waitOutbox = cli.value(waitOutboxOpt).toInt();
         if (o.user.isEmpty() || (!o.resumeOnly && o.peer.isEmpty()))
             cli.showHelp(2);
         script = std::make_unique<Script>(&window, o);

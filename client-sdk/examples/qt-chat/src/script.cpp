@@ -27,6 +27,8 @@ Script::Script(MainWindow *window, Options options, QObject *parent)
     connect(window_, &MainWindow::messageReceived, this, &Script::onMessage);
     connect(window_->chat(), &ChatView::sendState, this, &Script::onSendState);
     connect(window_->chat(), &ChatView::downloaded, this, &Script::onDownloaded);
+    connect(window_->session(), &Session::stateChanged, this, &Script::onState);
+    connect(window_, &MainWindow::pushReceived, this, &Script::onPush);
 }
 
 void Script::log(const QString &line) {
@@ -137,9 +139,35 @@ void Script::beginChat(const QString &conversationId) {
     conversationId_ = conversationId;
     log(QStringLiteral("friends with %1; conversation %2").arg(o_.peer, conversationId));
     window_->openChat(conversationId, peerId_, o_.peer);
+    if (o_.offlineSend) {
+        log(QStringLiteral("offline: waiting for the server to go"));
+        return;
+    }
     if (sendsWanted() > 0)
         sendTimer_->start();
     checkDone();
+}
+
+void Script::onState(const QJsonObject &state) {
+    if (!o_.offlineSend || !chatting_ || offlineQueued_ ||
+        state.value("state").toString() != QLatin1String("disconnected"))
+        return;
+    // Queued in the SDK's outbox while there is no server; the close runs after the queueing
+    // on the sender thread, so the file holds them all when the application exits.
+    offlineQueued_ = true;
+    for (int i = 0; i < o_.count; ++i)
+        window_->chat()->sendText(QStringLiteral("%1 #%2").arg(o_.user).arg(o_.first + i));
+    finish(0, QStringLiteral("queued %1 messages offline").arg(o_.count));
+}
+
+void Script::onPush(const QJsonObject &push) {
+    // Sends of an earlier run, replayed from the outbox file: not in this run's view.
+    if (o_.waitOutbox > 0 && push.value("type").toString() == QLatin1String("outbox") &&
+        push.value("state").toString() == QLatin1String("sent")) {
+        ++replayed_;
+        log(QStringLiteral("outbox replay sent: seq %1").arg(push.value("seq").toString()));
+        checkDone();
+    }
 }
 
 void Script::sendNext() {
@@ -151,7 +179,7 @@ void Script::sendNext() {
         }
         return;
     }
-    window_->chat()->sendText(QStringLiteral("%1 #%2").arg(o_.user).arg(nextToSend_));
+    window_->chat()->sendText(QStringLiteral("%1 #%2").arg(o_.user).arg(o_.first + nextToSend_ - 1));
     ++nextToSend_;
 }
 
@@ -217,7 +245,8 @@ void Script::onDownloaded(const QString &, const QString &path, bool ok) {
 
 void Script::checkDone() {
     if (!chatting_ || paging_ || acked_ < sendsWanted() || receivedCount_ < o_.expect ||
-        downloadsPending_ > 0 || groupReceived_ < o_.expectGroup)
+        downloadsPending_ > 0 || groupReceived_ < o_.expectGroup || replayed_ < o_.waitOutbox ||
+        o_.offlineSend)
         return;
     if (!o_.group.isEmpty() && !groupDone_) {
         groupHello();

@@ -32,7 +32,10 @@ public:
         QString downloadDir;    // each file from the peer is downloaded into it
         QString group;          // when the chat is done: create this group with the peer, say hello
         int expectGroup = 0;    // messages from the peer to receive in other conversations (groups)
-        bool pageHistory = false; // when done, reopen the chat and page its history back
+        bool pageHistory = false;
+        int first = 1;          // the number of the first message ("user #first")
+        bool offlineSend = false; // queue the messages once the server is gone, then exit
+        int waitOutbox = 0;     // wait for this many sends queued by an earlier run to go out // when done, reopen the chat and page its history back
     };
 
     Script(MainWindow *window, Options options, QObject *parent = nullptr);
@@ -54,6 +57,8 @@ private:
     void checkDone();
     void pageHistory();
     void groupHello();
+    void onState(const QJsonObject &state);
+    void onPush(const QJsonObject &push);
     void onHistoryPage(bool ok, bool hasMore);
     void finish(int code, const QString &why);
     static void log(const QString &line);
@@ -75,6 +80,8 @@ private:
     int nextToSend_ = 1;
     int acked_ = 0;
     int receivedCount_ = 0;
+    int replayed_ = 0;       // outbox sends of an earlier run reported sent
+    bool offlineQueued_ = false;
     int downloadsPending_ = 0;
     bool fileQueued_ = false;
     QTimer *sendTimer_;
