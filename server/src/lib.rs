@@ -30,6 +30,7 @@ pub mod speech;
 mod status;
 mod tls;
 mod validate;
+pub mod verify;
 pub mod workers;
 
 use std::future::Future;
@@ -130,6 +131,8 @@ pub(crate) struct Shared {
     pub bans: bans::Bans,
     /// Users an admin disabled, mirrored from the store for the login check.
     pub disabled: dashmap::DashSet<feige_storage::UserId>,
+    /// Verification codes: the pending codes, their limits and senders.
+    pub verify: verify::service::Verify,
 }
 
 /// A bound, not yet running server.
@@ -197,6 +200,8 @@ impl Server {
         .map_err(|_| ServerError::StartupTask)?
         .map_err(|_| ServerError::Random)?;
         let limits = Arc::new(limits::Limits::new(&config));
+        let verify = verify::service::Verify::new(&config)
+            .map_err(|e| config::ConfigError::Invalid(format!("codes: {e}")))?;
         let rooms = rooms::Rooms::new(config.max_rooms_per_connection, config.max_room_connections);
         let close = CancellationToken::new();
         let files_config = config.clone();
@@ -249,6 +254,7 @@ impl Server {
                 connections: connections::Connections::default(),
                 bans,
                 disabled,
+                verify,
             }),
         })
     }

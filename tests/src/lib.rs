@@ -264,6 +264,7 @@ pub async fn register_raw(addr: &str, name: &str) -> u64 {
             username: name.into(),
             password: "password123".into(),
             nickname: name.into(),
+            ..Default::default()
         }))
         .await
     {
