@@ -301,7 +301,7 @@ const MIGRATIONS: &[&str] = &[
     // bans (`admin`).
     crate::admin::migration::MIGRATION,
     // Verified e-mail addresses and phone numbers, one account each (`verified`).
-    crate::verified::MIGRATION,
+    crate::verified::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

@@ -1,22 +1,16 @@
-//! Verified e-mail addresses and phone numbers: the accounts found by one, accounts created
-//! with one, a verified contact changed, a password reset. A verified contact belongs to one
-//! account (a unique index over the verified rows only; an unverified one, set through the
-//! profile, may repeat). Writes run through [`crate::Writer::call`].
+//! Verified e-mail addresses and phone numbers: the account found by one, an account created
+//! with one, a verified contact changed, the guard of profile updates. A verified contact
+//! belongs to one account (a unique index over the verified rows only; an unverified one, set
+//! through the profile, may repeat). Writes run through [`crate::Writer::call`]. The migration
+//! is in [`migration`].
+
+pub(crate) mod migration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::account::{insert_user_with, user_row, UserRecord, USER_COLUMNS};
 use crate::int::Uint;
 use crate::{StorageError, UserId};
-
-/// The migration: the two flags, and one account per verified contact. Contacts are stored
-/// as the server normalizes them (a lower-case e-mail, a phone's `+` and digits), so the
-/// plain column is the key.
-pub(crate) const MIGRATION: &str = "
-    ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
-    ALTER TABLE users ADD COLUMN phone_verified INTEGER NOT NULL DEFAULT 0;
-    CREATE UNIQUE INDEX users_by_verified_email ON users(email) WHERE email_verified = 1;
-    CREATE UNIQUE INDEX users_by_verified_phone ON users(phone) WHERE phone_verified = 1;";
 
 /// Which contact of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
