@@ -351,3 +351,37 @@ async fn registration_verify_requires_the_chosen_contact() {
         .await;
     assert_eq!(code(new_phone), ErrorCode::PendingApproval);
 }
+
+#[tokio::test]
+async fn over_websocket_a_code_logs_in_as_login_does() {
+    let (sink, sms) = (SmtpSink::start().await, SmsGateway::start().await);
+    let s = server(&sink, &sms, |_| {}).await;
+    let mut ws = feige_tests::ws::Ws::connect(&s.http_addr()).await;
+    let data = serde_json::json!({ "channel": "sms", "to": "+15550100", "purpose": "login" });
+    let r = ws.call("request_code", data).await;
+    assert_eq!(r["response"]["code"], 200, "{r}");
+    assert_eq!(r["response"]["data"]["expires_s"], 300);
+    let data = serde_json::json!({ "phone": "+15550100", "code": sms.next().await.code() });
+    let r = ws.call("login_code", data).await;
+    assert_eq!(r["response"]["code"], 200, "{r}");
+    let session = &r["response"]["data"];
+    assert_eq!(session["heartbeat_ms"], 30_000);
+    assert_eq!(session["profile"]["phone_verified"], true);
+    let me = ws.call("whoami", serde_json::json!({})).await;
+    assert_eq!(me["response"]["data"]["user_id"], session["user_id"]);
+    let again = ws
+        .call(
+            "login_code",
+            serde_json::json!({ "phone": "+15550100", "code": "123456" }),
+        )
+        .await;
+    assert_eq!(
+        again["response"]["codeMsg"]
+            .as_str()
+            .unwrap_or_default()
+            .split(':')
+            .next(),
+        Some("ALREADY_LOGGED_IN"),
+        "{again}"
+    );
+}
