@@ -385,3 +385,31 @@ async fn over_websocket_a_code_logs_in_as_login_does() {
         "{again}"
     );
 }
+
+#[tokio::test]
+async fn an_sms_gateway_may_take_a_post_with_a_body_template() {
+    let (sink, sms) = (SmtpSink::start().await, SmsGateway::start().await);
+    let s = server(&sink, &sms, |c| {
+        c.sms.method = feige_server::verify::config::SmsMethod::Post;
+        c.sms.url = format!("http://127.0.0.1:{}/api/sms?key={{key}}", sms.port);
+        c.sms.body = r#"{"phone":"{to}","text":"code={code}"}"#.into();
+    })
+    .await;
+    let (c, _) = connect(&s.addr(), "x").await;
+    c.request_code(&phone("+44 20 7946 0000"), P::Login)
+        .await
+        .unwrap();
+    let req = sms.next().await;
+    assert_eq!(
+        (req.method.as_str(), req.target.as_str()),
+        ("POST", "/api/sms?key=test-key")
+    );
+    assert!(
+        req.body
+            .starts_with(r#"{"phone":"+442079460000","text":"code="#),
+        "{}",
+        req.body
+    );
+    let code = feige_tests::codes::code_after(&req.body, "code=").unwrap();
+    c.login_code(&phone("+442079460000"), &code).await.unwrap();
+}
