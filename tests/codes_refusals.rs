@@ -226,3 +226,29 @@ async fn bad_requests_are_refused() {
         "no e-mail for refused requests"
     );
 }
+
+/// The SMTP sender speaks STARTTLS and TLS from the first byte, checking the server's
+/// certificate against `mail.ca_file`; without that CA the certificate is refused, and the
+/// send fails as any other.
+#[tokio::test]
+async fn smtp_over_starttls_and_tls_checks_the_certificate() {
+    use feige_tests::codes::SinkTls;
+    let pki = feige_tests::tls::TestPki::new();
+    let sms = SmsGateway::start().await;
+    for mode in [SinkTls::Starttls, SinkTls::Wrapper] {
+        let sink = SmtpSink::start_tls(mode, Some(&pki)).await;
+        let s = server(&sink, &sms, |c| c.mail.ca_file = Some(pki.ca.clone())).await;
+        let (c, _) = connect(&s.addr(), "x").await;
+        c.request_code(&email("a@example.com"), P::Register)
+            .await
+            .unwrap();
+        let mail = sink.next().await;
+        c.register_verified("alice", PASSWORD, "", &email("a@example.com"), &mail.code())
+            .await
+            .unwrap();
+        let untrusted = server(&sink, &sms, |_| {}).await;
+        let (d, _) = connect(&untrusted.addr(), "x").await;
+        let refused = d.request_code(&email("b@example.com"), P::Register).await;
+        assert_eq!(code(refused), ErrorCode::SenderFailed, "{mode:?}");
+    }
+}

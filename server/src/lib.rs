@@ -200,8 +200,13 @@ impl Server {
         .map_err(|_| ServerError::StartupTask)?
         .map_err(|_| ServerError::Random)?;
         let limits = Arc::new(limits::Limits::new(&config));
-        let verify = verify::service::Verify::new(&config)
-            .map_err(|e| config::ConfigError::Invalid(format!("codes: {e}")))?;
+        // Reads `mail.ca_file`: off the reactor.
+        let verify_config = config.clone();
+        let verify =
+            tokio::task::spawn_blocking(move || verify::service::Verify::new(&verify_config))
+                .await
+                .map_err(|_| ServerError::StartupTask)?
+                .map_err(|e| config::ConfigError::Invalid(format!("mail, sms: {e}")))?;
         let rooms = rooms::Rooms::new(config.max_rooms_per_connection, config.max_room_connections);
         let close = CancellationToken::new();
         let files_config = config.clone();

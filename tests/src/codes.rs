@@ -1,7 +1,8 @@
 //! What the verification-code tests send codes to: an SMTP sink (plain TCP on port 0, speaking
-//! enough SMTP for lettre: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) that keeps each
-//! e-mail it receives, and a fake SMS gateway (HTTP/1.1 on port 0) that keeps each request.
-//! Either can be told to refuse (SMTP 550 to RCPT; HTTP 500).
+//! enough SMTP for lettre: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and STARTTLS or TLS
+//! from the first byte with a test certificate) that keeps each e-mail it receives, and a fake
+//! SMS gateway (HTTP/1.1 on port 0) that keeps each request. Either can be told to refuse
+//! (SMTP 550 to RCPT; HTTP 500).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,9 +10,26 @@ use std::time::Duration;
 
 use feige_server::verify::config::{MailSender, SmsSender, SmtpSecurity};
 use feige_server::Config;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+use crate::tls::TestPki;
+
+/// How the sink speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    /// Plain SMTP.
+    Plain,
+    /// Plain, upgraded after STARTTLS (which it advertises).
+    Starttls,
+    /// TLS from the first byte.
+    Wrapper,
+}
 
 /// One e-mail the sink received.
 #[derive(Debug, Clone)]
@@ -42,11 +60,19 @@ pub struct SmtpSink {
     pub port: u16,
     refuse: Arc<AtomicBool>,
     rx: Mutex<mpsc::UnboundedReceiver<Mail>>,
+    tls: SinkTls,
 }
 
 impl SmtpSink {
-    /// Listens on 127.0.0.1:0 and serves each connection on its own task.
+    /// Listens on 127.0.0.1:0 and serves each connection on its own task, in plain SMTP.
     pub async fn start() -> SmtpSink {
+        Self::start_tls(SinkTls::Plain, None).await
+    }
+
+    /// As [`SmtpSink::start`], with TLS as `tls` says, under `pki`'s certificate for
+    /// `localhost` (needed unless `tls` is `Plain`).
+    pub async fn start_tls(tls: SinkTls, pki: Option<&TestPki>) -> SmtpSink {
+        let acceptor = pki.map(acceptor);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -54,13 +80,36 @@ impl SmtpSink {
         let r = refuse.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(smtp_session(socket, tx.clone(), r.clone()));
+                let (tx, r, acceptor) = (tx.clone(), r.clone(), acceptor.clone());
+                tokio::spawn(async move {
+                    let acceptor = acceptor.filter(|_| tls != SinkTls::Plain);
+                    match (tls, acceptor) {
+                        (SinkTls::Wrapper, Some(a)) => {
+                            if let Ok(s) = a.accept(socket).await {
+                                smtp_session(s, tx, r, false).await;
+                            }
+                        }
+                        (SinkTls::Starttls, Some(a)) => {
+                            if let Some(plain) =
+                                smtp_session(socket, tx.clone(), r.clone(), true).await
+                            {
+                                if let Ok(s) = a.accept(plain).await {
+                                    smtp_session(s, tx, r, false).await;
+                                }
+                            }
+                        }
+                        _ => {
+                            smtp_session(socket, tx, r, false).await;
+                        }
+                    }
+                });
             }
         });
         SmtpSink {
             port,
             refuse,
             rx: Mutex::new(rx),
+            tls,
         }
     }
 
@@ -86,35 +135,71 @@ impl SmtpSink {
             .is_err()
     }
 
-    /// Sets `config`'s e-mail channel to this sink (plain SMTP, no authentication).
+    /// Sets `config`'s e-mail channel to this sink (no authentication; with TLS, the test
+    /// certificate is for 127.0.0.1 too: set `mail.ca_file` to the test CA).
     pub fn configure(&self, config: &mut Config) {
         config.mail.sender = MailSender::Smtp;
         config.mail.smtp_host = "127.0.0.1".into();
         config.mail.smtp_port = self.port;
-        config.mail.security = SmtpSecurity::Plain;
+        config.mail.security = match self.tls {
+            SinkTls::Plain => SmtpSecurity::Plain,
+            SinkTls::Starttls => SmtpSecurity::Starttls,
+            SinkTls::Wrapper => SmtpSecurity::Tls,
+        };
         config.mail.from = "Feige <noreply@feige.test>".into();
     }
 }
 
-async fn smtp_session(
-    socket: tokio::net::TcpStream,
+/// A TLS acceptor with `pki`'s server certificate (rustls on ring, as the server's).
+fn acceptor(pki: &TestPki) -> TlsAcceptor {
+    let cert = std::fs::read(&pki.cert).unwrap();
+    let key = std::fs::read(&pki.key).unwrap();
+    let chain = CertificateDer::pem_slice_iter(&cert)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(&key).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// Serves SMTP on `socket` until QUIT or the end; with `starttls`, advertises STARTTLS and,
+/// when the client asks, answers 220 and hands the plain stream back for the handshake.
+async fn smtp_session<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: S,
     tx: mpsc::UnboundedSender<Mail>,
     refuse: Arc<AtomicBool>,
-) {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read);
-    if write.write_all(b"220 sink ESMTP\r\n").await.is_err() {
-        return;
+    starttls: bool,
+) -> Option<S> {
+    let mut lines = BufReader::new(socket);
+    if lines
+        .get_mut()
+        .write_all(b"220 sink ESMTP\r\n")
+        .await
+        .is_err()
+    {
+        return None;
     }
     let mut to = Vec::new();
     loop {
         let mut line = String::new();
         match lines.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
         let upper = line.to_ascii_uppercase();
-        let answer: String = if upper.starts_with("EHLO") {
+        let answer: String = if upper.starts_with("EHLO") && starttls {
+            "250-sink\r\n250-STARTTLS\r\n250 8BITMIME\r\n".into()
+        } else if upper.starts_with("STARTTLS") && starttls {
+            lines.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
+            return Some(lines.into_inner());
+        } else if upper.starts_with("EHLO") {
             "250-sink\r\n250 8BITMIME\r\n".into()
         } else if upper.starts_with("HELO")
             || upper.starts_with("MAIL")
@@ -137,14 +222,12 @@ async fn smtp_session(
                 "250 OK\r\n".into()
             }
         } else if upper.starts_with("DATA") {
-            if write.write_all(b"354 go ahead\r\n").await.is_err() {
-                return;
-            }
+            lines.get_mut().write_all(b"354 go ahead\r\n").await.ok()?;
             let mut data = String::new();
             loop {
                 let mut l = String::new();
                 match lines.read_line(&mut l).await {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => return None,
                     Ok(_) => {}
                 }
                 if l == ".\r\n" || l == ".\n" {
@@ -158,14 +241,13 @@ async fn smtp_session(
             });
             "250 queued\r\n".into()
         } else if upper.starts_with("QUIT") {
-            let _ = write.write_all(b"221 bye\r\n").await;
-            return;
+            let _ = lines.get_mut().write_all(b"221 bye\r\n").await;
+            let _ = lines.get_mut().shutdown().await;
+            return None;
         } else {
             "502 not implemented\r\n".into()
         };
-        if write.write_all(answer.as_bytes()).await.is_err() {
-            return;
-        }
+        lines.get_mut().write_all(answer.as_bytes()).await.ok()?;
     }
 }
 

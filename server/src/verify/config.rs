@@ -1,6 +1,8 @@
 //! The `[codes]`, `[mail]` and `[sms]` tables of the server's TOML file: the codes' lifetime
 //! and limits, and how each channel sends them.
 
+use std::path::PathBuf;
+
 use serde::Deserialize;
 
 /// What registration requires (`registration_verify`), beside `registration`'s approval.
@@ -85,6 +87,9 @@ pub struct MailConfig {
     pub smtp_port: u16,
     /// `"starttls"` (the default), `"tls"` or `"plain"`.
     pub security: SmtpSecurity,
+    /// A PEM file of a certificate authority the SMTP server's certificate may also be
+    /// signed by (a private relay); the public web roots are trusted anyway.
+    pub ca_file: Option<PathBuf>,
     /// The SMTP user; empty: no authentication.
     pub username: String,
     /// The SMTP password.
@@ -102,6 +107,7 @@ impl Default for MailConfig {
             smtp_host: String::new(),
             smtp_port: 0,
             security: SmtpSecurity::Starttls,
+            ca_file: None,
             username: String::new(),
             password: String::new(),
             from: "Feige <noreply@localhost>".into(),

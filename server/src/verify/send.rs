@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::config::{MailConfig, SmsConfig, SmsMethod, SmtpSecurity};
@@ -65,10 +65,11 @@ pub(crate) struct SmtpSender {
 }
 
 impl SmtpSender {
-    /// A sender with `[mail]`'s settings; each send opens its own connection.
+    /// A sender with `[mail]`'s settings; each send opens its own connection. Reads
+    /// `mail.ca_file`: call it off the reactor.
     ///
     /// # Errors
-    /// A bad `from` address or TLS settings.
+    /// A bad `from` address, an unreadable `ca_file`, or TLS settings.
     pub fn new(c: &MailConfig, timeout: Duration) -> Result<SmtpSender, SendError> {
         let port = match (c.smtp_port, c.security) {
             (0, SmtpSecurity::Starttls) => 587,
@@ -76,8 +77,23 @@ impl SmtpSender {
             (0, SmtpSecurity::Plain) => 25,
             (p, _) => p,
         };
-        let tls =
-            || TlsParameters::new(c.smtp_host.clone()).map_err(|e| SendError::Smtp(e.to_string()));
+        let ca = match &c.ca_file {
+            Some(path) => {
+                let bad = |e: &dyn std::fmt::Display| {
+                    SendError::Smtp(format!("mail.ca_file {}: {e}", path.display()))
+                };
+                let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+                Some(Certificate::from_pem(&pem).map_err(|e| bad(&e))?)
+            }
+            None => None,
+        };
+        let tls = || {
+            let mut b = TlsParameters::builder(c.smtp_host.clone());
+            if let Some(ca) = ca.clone() {
+                b = b.add_root_certificate(ca);
+            }
+            b.build().map_err(|e| SendError::Smtp(e.to_string()))
+        };
         let tls = match c.security {
             SmtpSecurity::Starttls => Tls::Required(tls()?),
             SmtpSecurity::Tls => Tls::Wrapper(tls()?),
