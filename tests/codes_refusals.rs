@@ -228,8 +228,8 @@ async fn bad_requests_are_refused() {
 }
 
 /// The SMTP sender speaks STARTTLS and TLS from the first byte, checking the server's
-/// certificate against `mail.ca_file`; without that CA the certificate is refused, and the
-/// send fails as any other.
+/// certificate against `mail.ca_file`, and logs in with `mail.username`/`mail.password`;
+/// without that CA the certificate is refused, and the send fails as any other.
 #[tokio::test]
 async fn smtp_over_starttls_and_tls_checks_the_certificate() {
     use feige_tests::codes::SinkTls;
@@ -237,12 +237,18 @@ async fn smtp_over_starttls_and_tls_checks_the_certificate() {
     let sms = SmsGateway::start().await;
     for mode in [SinkTls::Starttls, SinkTls::Wrapper] {
         let sink = SmtpSink::start_tls(mode, Some(&pki)).await;
-        let s = server(&sink, &sms, |c| c.mail.ca_file = Some(pki.ca.clone())).await;
+        let s = server(&sink, &sms, |c| {
+            c.mail.ca_file = Some(pki.ca.clone());
+            c.mail.username = "feige".into();
+            c.mail.password = "relay secret".into();
+        })
+        .await;
         let (c, _) = connect(&s.addr(), "x").await;
         c.request_code(&email("a@example.com"), P::Register)
             .await
             .unwrap();
         let mail = sink.next().await;
+        assert_eq!(sink.logins(), vec!["feige:relay secret".to_owned()]);
         c.register_verified("alice", PASSWORD, "", &email("a@example.com"), &mail.code())
             .await
             .unwrap();

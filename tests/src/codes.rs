@@ -1,5 +1,5 @@
 //! What the verification-code tests send codes to: an SMTP sink (plain TCP on port 0, speaking
-//! enough SMTP for lettre: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and STARTTLS or TLS
+//! enough SMTP for lettre: EHLO/HELO, AUTH PLAIN, MAIL, RCPT, DATA, RSET, NOOP, QUIT, and STARTTLS or TLS
 //! from the first byte with a test certificate) that keeps each e-mail it receives, and a fake
 //! SMS gateway (HTTP/1.1 on port 0) that keeps each request. Either can be told to refuse
 //! (SMTP 550 to RCPT; HTTP 500).
@@ -61,6 +61,7 @@ pub struct SmtpSink {
     refuse: Arc<AtomicBool>,
     rx: Mutex<mpsc::UnboundedReceiver<Mail>>,
     tls: SinkTls,
+    logins: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl SmtpSink {
@@ -77,7 +78,11 @@ impl SmtpSink {
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = mpsc::unbounded_channel();
         let refuse = Arc::new(AtomicBool::new(false));
-        let r = refuse.clone();
+        let logins = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let r = Session {
+            refuse: refuse.clone(),
+            logins: logins.clone(),
+        };
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let (tx, r, acceptor) = (tx.clone(), r.clone(), acceptor.clone());
@@ -86,20 +91,20 @@ impl SmtpSink {
                     match (tls, acceptor) {
                         (SinkTls::Wrapper, Some(a)) => {
                             if let Ok(s) = a.accept(socket).await {
-                                smtp_session(s, tx, r, false).await;
+                                smtp_session(s, tx, r, (false, false)).await;
                             }
                         }
                         (SinkTls::Starttls, Some(a)) => {
                             if let Some(plain) =
-                                smtp_session(socket, tx.clone(), r.clone(), true).await
+                                smtp_session(socket, tx.clone(), r.clone(), (true, false)).await
                             {
                                 if let Ok(s) = a.accept(plain).await {
-                                    smtp_session(s, tx, r, false).await;
+                                    smtp_session(s, tx, r, (false, true)).await;
                                 }
                             }
                         }
                         _ => {
-                            smtp_session(socket, tx, r, false).await;
+                            smtp_session(socket, tx, r, (false, false)).await;
                         }
                     }
                 });
@@ -110,7 +115,13 @@ impl SmtpSink {
             refuse,
             rx: Mutex::new(rx),
             tls,
+            logins,
         }
+    }
+
+    /// The `user:password` of each AUTH PLAIN the sink accepted, oldest first.
+    pub fn logins(&self) -> Vec<String> {
+        self.logins.lock().unwrap().clone()
     }
 
     /// From now on, refuse recipients (550), or accept them again.
@@ -170,19 +181,30 @@ fn acceptor(pki: &TestPki) -> TlsAcceptor {
 }
 
 /// Serves SMTP on `socket` until QUIT or the end; with `starttls`, advertises STARTTLS and,
-/// when the client asks, answers 220 and hands the plain stream back for the handshake.
+/// when the client asks, answers 220 and hands the plain stream back for the handshake;
+/// `upgraded`: the stream is that handshake's, so no greeting.
+/// What the sessions of one sink share.
+#[derive(Clone)]
+struct Session {
+    refuse: Arc<AtomicBool>,
+    logins: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
 async fn smtp_session<S: AsyncRead + AsyncWrite + Unpin>(
     socket: S,
     tx: mpsc::UnboundedSender<Mail>,
-    refuse: Arc<AtomicBool>,
-    starttls: bool,
+    shared: Session,
+    (starttls, upgraded): (bool, bool),
 ) -> Option<S> {
+    let refuse = shared.refuse;
     let mut lines = BufReader::new(socket);
-    if lines
-        .get_mut()
-        .write_all(b"220 sink ESMTP\r\n")
-        .await
-        .is_err()
+    // After STARTTLS the client speaks first (EHLO again): no second greeting.
+    if !upgraded
+        && lines
+            .get_mut()
+            .write_all(b"220 sink ESMTP\r\n")
+            .await
+            .is_err()
     {
         return None;
     }
@@ -195,12 +217,25 @@ async fn smtp_session<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let upper = line.to_ascii_uppercase();
         let answer: String = if upper.starts_with("EHLO") && starttls {
-            "250-sink\r\n250-STARTTLS\r\n250 8BITMIME\r\n".into()
+            "250-sink\r\n250-STARTTLS\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n".into()
         } else if upper.starts_with("STARTTLS") && starttls {
             lines.get_mut().write_all(b"220 go ahead\r\n").await.ok()?;
             return Some(lines.into_inner());
         } else if upper.starts_with("EHLO") {
-            "250-sink\r\n250 8BITMIME\r\n".into()
+            "250-sink\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n".into()
+        } else if upper.starts_with("AUTH PLAIN ") {
+            use base64::Engine;
+            let b64 = line[11..].trim();
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default();
+            let parts: Vec<String> = raw
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let login = parts[1..].join(":");
+            shared.logins.lock().unwrap().push(login);
+            "235 authenticated\r\n".into()
         } else if upper.starts_with("HELO")
             || upper.starts_with("MAIL")
             || upper.starts_with("NOOP")
