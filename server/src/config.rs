@@ -551,20 +551,6 @@ mod tests {
         let approval: Config = toml::from_str("registration = \"approval\"").unwrap();
         assert_eq!(approval.registration, Registration::Approval);
         assert!(toml::from_str::<Config>("registration = \"closed\"").is_err());
-        use crate::verify::config::{MailSender, RegistrationVerify};
-        assert_eq!(c.registration_verify, RegistrationVerify::None);
-        let verify: Config = toml::from_str(
-            "registration_verify = \"phone\"\n[codes]\nttl_ms = 1000\n[mail]\nsender = \"log\"",
-        )
-        .unwrap();
-        assert_eq!(verify.registration_verify, RegistrationVerify::Phone);
-        assert_eq!(
-            (verify.codes.ttl_ms, verify.mail.sender),
-            (1000, MailSender::Log)
-        );
-        assert!(verify.validate().is_ok());
-        assert!(toml::from_str::<Config>("registration_verify = \"fax\"").is_err());
-        assert!(toml::from_str::<Config>("[codes]\nttl = 1").is_err());
         assert!(toml::from_str::<Config>("log = \"loud\"").is_err());
         let slow = Config {
             heartbeat_ms: u64::from(u32::MAX) + 1,

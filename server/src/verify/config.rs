@@ -226,4 +226,23 @@ mod tests {
         let no_host: MailConfig = toml::from_str("sender = \"smtp\"").unwrap();
         assert!(validate(&c, &no_host, &SmsConfig::default()).is_err());
     }
+
+    /// The server's settings take `registration_verify` and the three tables.
+    #[test]
+    fn the_server_config_takes_the_keys() {
+        let c = crate::Config::default();
+        assert_eq!(c.registration_verify, RegistrationVerify::None);
+        let verify: crate::Config = toml::from_str(
+            "registration_verify = \"phone\"\n[codes]\nttl_ms = 1000\n[mail]\nsender = \"log\"",
+        )
+        .unwrap();
+        assert_eq!(verify.registration_verify, RegistrationVerify::Phone);
+        assert_eq!(
+            (verify.codes.ttl_ms, verify.mail.sender),
+            (1000, MailSender::Log)
+        );
+        assert!(verify.validate().is_ok());
+        assert!(toml::from_str::<crate::Config>("registration_verify = \"fax\"").is_err());
+        assert!(toml::from_str::<crate::Config>("[codes]\nttl = 1").is_err());
+    }
 }
