@@ -44,6 +44,7 @@ async fn register(r: &mut Raw, name: &str) -> ResponseResult {
         username: name.into(),
         password: PASSWORD.into(),
         nickname: name.into(),
+        ..Default::default()
     }))
     .await
 }

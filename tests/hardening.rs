@@ -220,6 +220,7 @@ async fn text_fields_refuse_control_characters_and_bidi_overrides() {
                 username: format!("user{i}"),
                 password: "password123".into(),
                 nickname: (*nickname).into(),
+                ..Default::default()
             }))
             .await;
         assert!(invalid(&res), "register {nickname:?}: {res:?}");

@@ -19,7 +19,8 @@ pub enum ClientError {
         code: ErrorCode,
         /// The server's explanation.
         message: String,
-        /// With `RATE_LIMITED`: how long to wait before trying again, in ms; else 0.
+        /// With `RATE_LIMITED`, `CODE_COOLDOWN`, `CODE_RATE_LIMITED`: how long to wait before
+        /// trying again, in ms; else 0.
         retry_after_ms: u64,
     },
     /// The connection is gone (closed by the server, by [`crate::Client::close`], or lost

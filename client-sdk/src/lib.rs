@@ -30,6 +30,7 @@ mod transfer;
 mod types;
 
 pub use backoff::{Backoff, BackoffPolicy};
+pub use client::codes::Contact;
 pub use client::download::Downloaded;
 pub use client::files::{Recipient, TranscribeTarget};
 pub use client::upload::Uploaded;

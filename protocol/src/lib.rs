@@ -21,7 +21,7 @@ pub use pb::{
 /// The protocol's major version; a Hello with another major version is refused.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol's minor version; grows when messages or fields are added.
-pub const PROTOCOL_MINOR: u32 = 6;
+pub const PROTOCOL_MINOR: u32 = 7;
 /// Default maximum frame length (the payload after the 4-byte length prefix).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
 
@@ -120,6 +120,14 @@ impl ErrorCode {
             ErrorCode::PendingApproval => "the account waits for an admin's approval",
             ErrorCode::AddressBanned => "connections from this address are banned",
             ErrorCode::KickedByAdmin => "closed by an admin",
+            ErrorCode::CodeInvalid => "wrong or unknown verification code",
+            ErrorCode::CodeExpired => "the verification code has expired",
+            ErrorCode::CodeAttemptsExceeded => "too many wrong tries of this verification code",
+            ErrorCode::CodeCooldown => "a code was sent moments ago, retry later",
+            ErrorCode::CodeRateLimited => "too many verification codes, retry later",
+            ErrorCode::SenderFailed => "the e-mail or SMS could not be sent",
+            ErrorCode::ContactTaken => "another account verified this e-mail or phone",
+            ErrorCode::VerificationRequired => "a verified e-mail or phone is required",
         }
     }
 }

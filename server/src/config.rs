@@ -101,6 +101,15 @@ pub struct Config {
     pub dm_policy: DmPolicy,
     /// "open" (the default): a new account logs in at once; "approval": it waits for an admin.
     pub registration: Registration,
+    /// What registration requires: "none" (the default: a username and a password), "email"
+    /// (a verified e-mail) or "phone" (a verified phone); combines with `registration`.
+    pub registration_verify: crate::verify::config::RegistrationVerify,
+    /// Verification codes (the `[codes]` table): lifetime, tries, cool-down, hourly limits.
+    pub codes: crate::verify::config::CodesConfig,
+    /// The e-mail channel of the codes (the `[mail]` table): the log or SMTP.
+    pub mail: crate::verify::config::MailConfig,
+    /// The SMS channel of the codes (the `[sms]` table): the log or an HTTP gateway.
+    pub sms: crate::verify::config::SmsConfig,
     /// Messages each world room keeps for its history (the newest; older ones are deleted).
     pub room_history: usize,
     /// Most world rooms one connection may be in at once.
@@ -188,6 +197,10 @@ impl Default for Config {
             index_batch: 262_144,
             dm_policy: DmPolicy::Friends,
             registration: Registration::Open,
+            registration_verify: crate::verify::config::RegistrationVerify::None,
+            codes: crate::verify::config::CodesConfig::default(),
+            mail: crate::verify::config::MailConfig::default(),
+            sms: crate::verify::config::SmsConfig::default(),
             room_history: 1000,
             max_rooms_per_connection: 16,
             max_room_connections: 100_000,
@@ -448,6 +461,8 @@ impl Config {
                 )));
             }
         }
+        crate::verify::config::validate(&self.codes, &self.mail, &self.sms)
+            .map_err(ConfigError::Invalid)?;
         self.speech.validate().map_err(ConfigError::Invalid)
     }
 

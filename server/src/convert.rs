@@ -66,6 +66,8 @@ pub(crate) fn profile(u: &UserRecord) -> pb::Profile {
         avatar: u.avatar.clone(),
         phone: u.phone.clone(),
         email: u.email.clone(),
+        email_verified: u.email_verified,
+        phone_verified: u.phone_verified,
     }
 }
 

@@ -86,6 +86,33 @@ impl From<crate::speech::SpeechError> for RequestError {
     }
 }
 
+impl From<crate::verify::VerifyError> for RequestError {
+    fn from(e: crate::verify::VerifyError) -> Self {
+        use crate::verify::VerifyError as V;
+        let wait = |code, d: std::time::Duration| RequestError {
+            retry_after_ms: u64::try_from(d.as_millis().max(1)).unwrap_or(u64::MAX),
+            ..RequestError::new(code, e.to_string())
+        };
+        let code = match &e {
+            V::Invalid(_) => ErrorCode::CodeInvalid,
+            V::Expired => ErrorCode::CodeExpired,
+            V::AttemptsExceeded => ErrorCode::CodeAttemptsExceeded,
+            V::Cooldown(d) => return wait(ErrorCode::CodeCooldown, *d),
+            V::RateLimited(d) => return wait(ErrorCode::CodeRateLimited, *d),
+            V::SendFailed(_) => {
+                // The sender's detail is logged; the client learns only that it failed.
+                return RequestError::new(
+                    ErrorCode::SenderFailed,
+                    "the code could not be sent; nothing was charged, try again later",
+                );
+            }
+            V::Busy => ErrorCode::Busy,
+            V::Internal => ErrorCode::Internal,
+        };
+        RequestError::new(code, e.to_string())
+    }
+}
+
 impl From<StorageError> for RequestError {
     fn from(e: StorageError) -> Self {
         if let StorageError::CoolingDown { retry_after_ms } = e {
@@ -102,6 +129,8 @@ impl From<StorageError> for RequestError {
         }
         let code = match &e {
             StorageError::UsernameTaken => ErrorCode::UsernameTaken,
+            StorageError::ContactTaken => ErrorCode::ContactTaken,
+            StorageError::VerificationRequired => ErrorCode::VerificationRequired,
             StorageError::UnknownUser => ErrorCode::NotFound,
             StorageError::UnknownConversation => ErrorCode::NotFound,
             StorageError::Forbidden => ErrorCode::Forbidden,

@@ -31,6 +31,7 @@ pub mod speech;
 mod status;
 mod tls;
 mod validate;
+pub mod verify;
 pub mod workers;
 
 use std::future::Future;
@@ -131,6 +132,8 @@ pub(crate) struct Shared {
     pub bans: bans::Bans,
     /// Users an admin disabled, mirrored from the store for the login check.
     pub disabled: dashmap::DashSet<feige_storage::UserId>,
+    /// Verification codes: the pending codes, their limits and senders.
+    pub verify: verify::service::Verify,
 }
 
 /// A bound, not yet running server.
@@ -198,6 +201,13 @@ impl Server {
         .map_err(|_| ServerError::StartupTask)?
         .map_err(|_| ServerError::Random)?;
         let limits = Arc::new(limits::Limits::new(&config));
+        // Reads `mail.ca_file`: off the reactor.
+        let verify_config = config.clone();
+        let verify =
+            tokio::task::spawn_blocking(move || verify::service::Verify::new(&verify_config))
+                .await
+                .map_err(|_| ServerError::StartupTask)?
+                .map_err(|e| config::ConfigError::Invalid(format!("mail, sms: {e}")))?;
         let rooms = rooms::Rooms::new(config.max_rooms_per_connection, config.max_room_connections);
         let close = CancellationToken::new();
         let files_config = config.clone();
@@ -250,6 +260,7 @@ impl Server {
                 connections: connections::Connections::default(),
                 bans,
                 disabled,
+                verify,
             }),
         })
     }

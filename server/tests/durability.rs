@@ -119,6 +119,7 @@ impl Conn {
                     username: name.into(),
                     password: "password123".into(),
                     nickname: name.into(),
+                    ..Default::default()
                 }))
                 .await;
             assert!(matches!(r, Some(ResponseResult::Register(_))), "{r:?}");
@@ -182,6 +183,7 @@ async fn acked_messages_survive_sigkill() {
                 username: "bob".into(),
                 password: "password123".into(),
                 nickname: "Bob".into(),
+                ..Default::default()
             }))
             .await;
         let Some(ResponseResult::Register(ok)) = r else {

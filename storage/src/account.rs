@@ -33,6 +33,10 @@ pub struct UserRecord {
     pub disabled: bool,
     /// Registered in approval mode and not approved yet: no login.
     pub pending: bool,
+    /// `email` was verified with a code ([`crate::verified`]).
+    pub email_verified: bool,
+    /// `phone` was verified with a code ([`crate::verified`]).
+    pub phone_verified: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -48,6 +52,8 @@ impl std::fmt::Debug for UserRecord {
             .field("email", &self.email)
             .field("disabled", &self.disabled)
             .field("pending", &self.pending)
+            .field("email_verified", &self.email_verified)
+            .field("phone_verified", &self.phone_verified)
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +111,7 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 
 pub(crate) const USER_COLUMNS: &str =
     "id, username, nickname, salt, password_hash, created_at_ms, signature, avatar, phone, email,
-     disabled, pending";
+     disabled, pending, email_verified, phone_verified";
 
 pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -121,6 +127,8 @@ pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         email: r.get(9)?,
         disabled: r.get(10)?,
         pending: r.get(11)?,
+        email_verified: r.get(12)?,
+        phone_verified: r.get(13)?,
     })
 }
 
@@ -217,6 +225,8 @@ pub fn insert_user_with(
             email: String::new(),
             disabled: false,
             pending,
+            email_verified: false,
+            phone_verified: false,
         }),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -390,6 +400,8 @@ mod tests {
             email: String::new(),
             disabled: false,
             pending: false,
+            email_verified: false,
+            phone_verified: false,
         };
         let text = format!("{u:?}");
         assert!(text.contains("alice"));

@@ -21,6 +21,14 @@ pub enum StorageError {
     /// The username is already registered.
     #[error("username already taken")]
     UsernameTaken,
+    /// Another account verified this e-mail address or phone number.
+    #[error("another account has verified this e-mail address or phone number")]
+    ContactTaken,
+    /// A verified e-mail or phone is changed only with a code (ChangeContact).
+    #[error(
+        "a verified e-mail or phone is changed with a code (change_contact), not in the profile"
+    )]
+    VerificationRequired,
     /// The user does not exist.
     #[error("no such user")]
     UnknownUser,

@@ -32,6 +32,7 @@ pub mod stats;
 mod store;
 mod text;
 pub mod transcript;
+pub mod verified;
 pub mod wallet;
 mod writer;
 

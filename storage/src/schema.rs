@@ -300,6 +300,8 @@ const MIGRATIONS: &[&str] = &[
     // 20: disabled and pending accounts, system notifications and their read state, address
     // bans (`admin`).
     crate::admin::migration::MIGRATION,
+    // Verified e-mail addresses and phone numbers, one account each (`verified`).
+    crate::verified::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

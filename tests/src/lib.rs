@@ -2,6 +2,7 @@
 //! connection for byte-level tests. Panicking on a failed setup is the harness's job.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod codes;
 pub mod files;
 pub mod fuzz;
 pub mod http;
@@ -271,6 +272,7 @@ pub async fn register_raw(addr: &str, name: &str) -> u64 {
             username: name.into(),
             password: "password123".into(),
             nickname: name.into(),
+            ..Default::default()
         }))
         .await
     {

@@ -12,10 +12,11 @@ use cli::args::{
     AdminCmd, DownloadArgs, GroupCmd, MessageAt, RedPacketCmd, RoomCmd, SendFileArgs, StickerCmd,
     TranscribeArgs, UploadArgs, WalletCmd,
 };
+use cli::codes::{ContactArgs, Purpose, VerifyArgs};
 use cli::output::report;
 use cli::{
-    account, chats, files, friends, groups, messages, notifications, receipts, red_packets, rooms,
-    Ctx,
+    account, chats, codes, files, friends, groups, messages, notifications, receipts, red_packets,
+    rooms, Ctx,
 };
 
 /// Feige (飞鸽) command-line client.
@@ -49,16 +50,49 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create an account (password from FEIGE_PASSWORD, else read from stdin).
+    /// Create an account (password from FEIGE_PASSWORD, else read from stdin); with --email
+    /// or --phone and --code (from `feige code --purpose register`) the contact is verified.
     Register {
         /// The new username.
         username: String,
         /// Display name [default: the username].
         #[arg(long)]
         nickname: Option<String>,
+        #[command(flatten)]
+        verify: VerifyArgs,
     },
-    /// Log in as --user and save the session (password as for register).
-    Login,
+    /// Log in as --user and save the session (password as for register); or with --email or
+    /// --phone and --code (from `feige code --purpose login`), no password.
+    Login {
+        #[command(flatten)]
+        verify: VerifyArgs,
+    },
+    /// Ask the server to send a verification code to --email or --phone.
+    Code {
+        #[command(flatten)]
+        to: ContactArgs,
+        /// What the code is for.
+        #[arg(long, value_enum)]
+        purpose: Purpose,
+    },
+    /// Set a new password with a code (`feige code --purpose reset`); the new password from
+    /// FEIGE_NEW_PASSWORD, else stdin. Every session of the account ends.
+    ResetPassword {
+        #[command(flatten)]
+        to: ContactArgs,
+        /// The code sent to the e-mail or phone.
+        #[arg(long)]
+        code: String,
+    },
+    /// Change the verified e-mail or phone to --email or --phone, with the code
+    /// `feige code --purpose change` sent there.
+    ChangeContact {
+        #[command(flatten)]
+        to: ContactArgs,
+        /// The code sent to the new e-mail or phone.
+        #[arg(long)]
+        code: String,
+    },
     /// Show the logged-in user.
     Whoami,
     /// Revoke the saved session and delete it.
@@ -438,10 +472,19 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Ctx::new(cli);
     match ctx.command() {
-        Command::Register { username, nickname } => {
-            account::register(&ctx, username, nickname).await
-        }
-        Command::Login => account::login(&ctx).await,
+        Command::Register {
+            username,
+            nickname,
+            verify,
+        } if verify.given() => codes::register(&ctx, username, nickname, verify).await,
+        Command::Register {
+            username, nickname, ..
+        } => account::register(&ctx, username, nickname).await,
+        Command::Login { verify } if verify.given() => codes::login(&ctx, verify).await,
+        Command::Login { .. } => account::login(&ctx).await,
+        Command::Code { to, purpose } => codes::request(&ctx, to, *purpose).await,
+        Command::ResetPassword { to, code } => codes::reset_password(&ctx, to, code).await,
+        Command::ChangeContact { to, code } => codes::change_contact(&ctx, to, code).await,
         Command::Whoami => account::whoami(&ctx).await,
         Command::Logout => account::logout(&ctx).await,
         Command::Send {

@@ -52,14 +52,15 @@ pub fn profile(p: &pb::Profile) -> Out {
         "{} (user {}), nickname {}",
         p.username, p.user_id, p.nickname
     );
-    for (label, v) in [
-        ("signature", &p.signature),
-        ("avatar", &p.avatar),
-        ("phone", &p.phone),
-        ("email", &p.email),
+    let verified = |v: bool| if v { " (verified)" } else { "" };
+    for (label, v, mark) in [
+        ("signature", &p.signature, ""),
+        ("avatar", &p.avatar, ""),
+        ("phone", &p.phone, verified(p.phone_verified)),
+        ("email", &p.email, verified(p.email_verified)),
     ] {
         if !v.is_empty() {
-            text.push_str(&format!(", {label} {v}"));
+            text.push_str(&format!(", {label} {v}{mark}"));
         }
     }
     Out {
@@ -73,6 +74,8 @@ pub fn profile(p: &pb::Profile) -> Out {
             "avatar": p.avatar,
             "phone": p.phone,
             "email": p.email,
+            "phone_verified": p.phone_verified,
+            "email_verified": p.email_verified,
         }),
         text,
     }

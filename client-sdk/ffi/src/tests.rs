@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::*;
 
+mod codes;
 mod files;
 mod groups;
 mod receipts;

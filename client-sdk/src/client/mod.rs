@@ -3,6 +3,7 @@
 //! [`Client::request`]; `messages`, `social` and the other files add the other requests to the
 //! same handle (`upload`, `download` and `files`: file transfers and the file requests).
 
+pub(crate) mod codes;
 mod contacts;
 pub(crate) mod download;
 pub(crate) mod files;
@@ -141,6 +142,7 @@ impl Client {
             username: username.to_owned(),
             password: password.to_owned(),
             nickname: nickname.to_owned(),
+            ..Default::default()
         };
         match self.call(RequestKind::Register(r)).await? {
             ResponseResult::Register(ok) => Ok(ok),
@@ -286,7 +288,7 @@ impl Client {
 
     /// Sends any request and returns its response; error responses become
     /// [`ClientError::Server`]. Login, Resume, Logout and SendMessage go through the same paths
-    /// as their methods (session, sync and resend handling); Sync is raw: its page does not
+    /// as their methods (session, sync and resend handling; LoginCode as Login); Sync is raw: its page does not
     /// move the client's positions and is not emitted as events.
     ///
     /// # Errors
@@ -295,6 +297,9 @@ impl Client {
         match kind {
             RequestKind::Login(l) => self.login_with(l).await.map(ResponseResult::Session),
             RequestKind::Resume(r) => self.resume_with(r).await.map(ResponseResult::Session),
+            RequestKind::LoginCode(l) => {
+                self.login_code_with(l).await.map(ResponseResult::LoginCode)
+            }
             RequestKind::Logout(_) => self
                 .logout()
                 .await

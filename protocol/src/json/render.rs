@@ -102,6 +102,8 @@ pub fn profile(p: &pb::Profile) -> Value {
         "avatar": p.avatar,
         "phone": p.phone,
         "email": p.email,
+        "phone_verified": p.phone_verified,
+        "email_verified": p.email_verified,
     })
 }
 
@@ -420,7 +422,8 @@ pub fn http_status(code: crate::ErrorCode) -> u16 {
         | E::AccountDisabled
         | E::PendingApproval
         | E::AddressBanned
-        | E::KickedByAdmin => 403,
+        | E::KickedByAdmin
+        | E::VerificationRequired => 403,
         E::NotFound => 404,
         E::UsernameTaken
         | E::AlreadyLoggedIn
@@ -437,17 +440,21 @@ pub fn http_status(code: crate::ErrorCode) -> u16 {
         | E::TooManyRooms
         | E::HashMismatch
         | E::UploadIncomplete
-        | E::OfferNotAccepted => 409,
+        | E::OfferNotAccepted
+        | E::ContactTaken => 409,
         E::FrameTooLarge | E::TooLarge | E::FileTooLarge | E::QuotaExceeded => 413,
-        E::RateLimited | E::TooManyConnections => 429,
+        E::RateLimited | E::TooManyConnections | E::CodeCooldown | E::CodeRateLimited => 429,
         E::Internal | E::TranscriptionFailed => 500,
-        E::Busy | E::ShuttingDown | E::SpeechUnavailable => 503,
+        E::Busy | E::ShuttingDown | E::SpeechUnavailable | E::SenderFailed => 503,
         E::LoginTimeout | E::IdleTimeout | E::FrameTimeout | E::SlowConsumer => 408,
         E::Unspecified
         | E::Malformed
         | E::UnsupportedVersion
         | E::UnknownRequest
-        | E::InvalidArgument => 400,
+        | E::InvalidArgument
+        | E::CodeInvalid
+        | E::CodeExpired
+        | E::CodeAttemptsExceeded => 400,
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::method::{answer, Method, Prepared, Serve};
 use super::params::{unhex, ParamError, Params};
 use super::render;
-use super::{table_files, table_groups, table_social};
+use super::{table_codes, table_files, table_groups, table_social};
 use crate::{pb, PushKind, RequestKind as K};
 
 /// Every family's rows.
@@ -18,6 +18,7 @@ const FAMILIES: &[&[Method]] = &[
     table_groups::METHODS,
     table_social::RECEIPTS,
     table_files::METHODS,
+    table_codes::METHODS,
 ];
 
 /// Every method, in the order of `docs/sdk.md`'s families.
@@ -82,12 +83,16 @@ fn empty() -> Value {
     json!({})
 }
 
-/// `register`: `{"username","password","nickname"?}` → `{"user_id","pending"}`.
+/// `register`: `{"username","password","nickname"?,"email"?,"phone"?,"code"?}` (an e-mail
+/// or phone with the code `request_code` sent it) → `{"user_id","pending"}`.
 fn register(p: &Params) -> Result<Prepared, ParamError> {
     let r = pb::Register {
         username: p.string("username")?,
         password: p.string("password")?,
         nickname: p.opt_string("nickname")?.unwrap_or_default(),
+        email: p.opt_string("email")?.unwrap_or_default(),
+        phone: p.opt_string("phone")?.unwrap_or_default(),
+        code: p.opt_string("code")?.unwrap_or_default(),
     };
     Ok(answer!(K::Register(r), Register(ok) => {
         json!({ "user_id": ok.user_id.to_string(), "pending": ok.pending })

@@ -87,9 +87,14 @@ pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
             pending(Read::Heartbeat),
         )),
         _ => match table::find(cmd).map(|m| m.serve) {
-            Some(Serve::Request(build)) => {
-                build(&params).map(|p| (p.request, pending(Read::Table(p.answer))))
-            }
+            Some(Serve::Request(build)) => build(&params).map(|p| {
+                // A code login is answered as `login`, with the heartbeat.
+                let read = match cmd {
+                    "login_code" => Read::Login(heartbeat_ms),
+                    _ => Read::Table(p.answer),
+                };
+                (p.request, pending(read))
+            }),
             Some(Serve::Local(why)) => {
                 let msg = format!("{cmd} is not available over WebSocket: {why}");
                 return Inbound::Reply(reply(
@@ -151,7 +156,10 @@ pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option
     let data = match (read, result) {
         (Read::Hello, _) => return None,
         (Read::Table(read), Some(r)) => read(r),
-        (Read::Login(heartbeat_ms), Some(ResponseResult::Session(s))) => {
+        (
+            Read::Login(heartbeat_ms),
+            Some(ResponseResult::Session(s) | ResponseResult::LoginCode(s)),
+        ) => {
             let mut v = render::session(&s);
             v["heartbeat_ms"] = heartbeat_ms.into();
             Some(v)

@@ -208,6 +208,17 @@ async fn check_password(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, Re
         }
     };
     limits.login_succeeded(&name);
+    start_session(conn, user, device).await
+}
+
+/// Opens a session for `user`, whose credentials were checked (a password here, a code in
+/// `codes`): refused for a disabled or pending account and past the connection cap; the
+/// token is stored, then the connection enters the session map.
+pub(crate) async fn start_session(
+    conn: &mut Conn,
+    user: feige_storage::UserRecord,
+    device: String,
+) -> Result<pb::Session, RequestError> {
     check_account(&user)?;
     check_user_connections(conn, user.id)?;
     let token = account::new_token(&conn.shared.rng)

@@ -7,6 +7,7 @@
 
 pub(crate) mod account;
 pub(crate) mod caller;
+mod codes;
 mod contacts;
 mod download;
 mod groups;
@@ -56,6 +57,9 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         // The connection and its sessions: in order, on the connection task.
         RequestKind::Hello(r) => account::hello(conn, rid, r).await,
         RequestKind::Ping(r) => account::ping(conn, rid, r),
+        RequestKind::Register(r) if codes::wants_verified(&conn.shared.config, &r) => {
+            codes::register(conn, rid, r).await
+        }
         RequestKind::Register(r) => account::register(conn, rid, r).await,
         RequestKind::Login(r) => account::login(conn, rid, r).await,
         RequestKind::Resume(r) => account::resume(conn, rid, r).await,
@@ -255,6 +259,16 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
             })
             .await
         }
+        // Verification codes: before login (but ChangeContact), on the connection task.
+        RequestKind::RequestCode(r) => codes::request_code(conn, rid, r).await,
+        RequestKind::LoginCode(r) => codes::login_code(conn, rid, r).await,
+        RequestKind::ResetPassword(r) => codes::reset_password(conn, rid, r).await,
+        RequestKind::ChangeContact(r) => {
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| {
+                codes::change_contact(me, r)
+            })
+            .await
+        }
         // Speech-to-text: on the speech workers; the reply holds at most max_text_len bytes.
         RequestKind::Transcribe(r) => {
             let room = speech::reply_room(conn.shared.config.max_text_len);
@@ -280,7 +294,11 @@ fn family(kind: &RequestKind) -> Family {
         | K::Resume(_)
         | K::Logout(_)
         | K::RevokeSession(_)
-        | K::Sessions(_) => Family::Account,
+        | K::Sessions(_)
+        | K::RequestCode(_)
+        | K::LoginCode(_)
+        | K::ResetPassword(_)
+        | K::ChangeContact(_) => Family::Account,
         K::SendMessage(_) | K::Sync(_) | K::Ack(_) | K::History(_) | K::Search(_) => {
             Family::Message
         }

@@ -27,7 +27,8 @@ pub(crate) async fn whoami(me: Caller) -> Reply {
     }
 }
 
-/// Serves `UpdateProfile`: validates the fields given and stores them; when something
+/// Serves `UpdateProfile`: validates the fields given and stores them (a verified phone or
+/// e-mail may not be replaced: `VERIFICATION_REQUIRED`); when something
 /// changed, pushes the new profile to the caller's other connections and, for nickname,
 /// signature or avatar, to the friends.
 pub(crate) async fn update(me: Caller, r: pb::UpdateProfile) -> Reply {
@@ -50,10 +51,15 @@ pub(crate) async fn update(me: Caller, r: pb::UpdateProfile) -> Reply {
         email: r.email.as_deref().map(validate::email).transpose()?,
     };
     let user = me.user;
+    // A verified phone or e-mail is replaced only with a code (ChangeContact).
     let (before, after) = me
         .shared
         .writer
-        .call(move |c| social::update_profile(c, user, &update))
+        .call(move |c| {
+            let (phone, email) = (update.phone.as_deref(), update.email.as_deref());
+            feige_storage::verified::check_profile_contacts(c, user, phone, email)?;
+            social::update_profile(c, user, &update)
+        })
         .await?;
     let public_changed = (&before.nickname, &before.signature, &before.avatar)
         != (&after.nickname, &after.signature, &after.avatar);
@@ -100,8 +106,9 @@ async fn announce(me: &Caller, public_changed: bool) {
     }
 }
 
-/// Serves `ChangePassword`: checks the old password, stores the new one, revokes every other
-/// session token of the user and closes their connections.
+/// Serves `ChangePassword`: checks the old password (an account without one, made by a phone
+/// code, sets its first), stores the new one, revokes every other session token of the user
+/// and closes their connections.
 pub(crate) async fn change_password(me: Caller, r: pb::ChangePassword) -> Reply {
     validate::new_password("new password", &r.new_password)?;
     let Some(user) = me.shared.store.user_by_id(me.user).await? else {
@@ -113,7 +120,9 @@ pub(crate) async fn change_password(me: Caller, r: pb::ChangePassword) -> Reply 
     let shared = me.shared.clone();
     let iterations = shared.config.pbkdf2_iterations;
     let hashed = tokio::task::spawn_blocking(move || {
-        if !verify_password(&user.salt, &user.password_hash, &r.old_password) {
+        // An account made by a phone code has no password yet: its session is enough.
+        let has_password = !user.password_hash.is_empty();
+        if has_password && !verify_password(&user.salt, &user.password_hash, &r.old_password) {
             return Ok(None);
         }
         hash_password(&shared.rng, iterations, &r.new_password).map(Some)

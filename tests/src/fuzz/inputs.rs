@@ -172,6 +172,7 @@ pub fn dispatch_seeds() -> Vec<(String, Vec<u8>)> {
             username: "seeduser".into(),
             password: "password123".into(),
             nickname: "Seed".into(),
+            ..Default::default()
         }),
         RequestKind::Login(pb::Login {
             username: "nobody".into(),

@@ -198,6 +198,7 @@ async fn register(addr: SocketAddr, name: &str) -> Option<()> {
                 username: name.into(),
                 password: PASSWORD.into(),
                 nickname: name.into(),
+                ..Default::default()
             }),
         )
         .await?;

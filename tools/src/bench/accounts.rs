@@ -138,6 +138,7 @@ async fn create(addr: SocketAddr, name: &str) -> anyhow::Result<Account> {
             username: name.into(),
             password: PASSWORD.into(),
             nickname: name.into(),
+            ..Default::default()
         }),
     )
     .await;

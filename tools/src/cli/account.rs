@@ -245,12 +245,12 @@ fn session_out(s: &pb::SessionInfo) -> Out {
 }
 
 /// The password from FEIGE_PASSWORD, else one line of stdin.
-fn password() -> anyhow::Result<String> {
+pub(super) fn password() -> anyhow::Result<String> {
     secret("FEIGE_PASSWORD", "password")
 }
 
-/// The new password for `profile password`: FEIGE_NEW_PASSWORD, else a line of stdin.
-fn new_password() -> anyhow::Result<String> {
+/// The new password for `profile password` and `reset-password`: FEIGE_NEW_PASSWORD, else a line of stdin.
+pub(super) fn new_password() -> anyhow::Result<String> {
     secret("FEIGE_NEW_PASSWORD", "new password")
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod account;
 pub(crate) mod admin;
 pub(crate) mod args;
 pub(crate) mod chats;
+pub(crate) mod codes;
 pub(crate) mod contacts;
 pub(crate) mod files;
 pub(crate) mod friends;

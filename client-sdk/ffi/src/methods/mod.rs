@@ -21,6 +21,7 @@ use feige_protocol::json::{self as table, Serve};
 use crate::json::{Params, Refusal};
 
 mod base;
+mod codes;
 mod custom;
 pub(crate) mod files;
 
@@ -32,8 +33,9 @@ pub(crate) use base::{Call, Conn, Host, Reply, Slot};
 #[cfg(test)]
 pub(crate) const IMMEDIATE: &[&str] = &["reconnect_now", "cancel_send"];
 
-/// The handlers of this SDK's own, by name: [`custom`]'s, then the local methods of files.
-const HANDLERS: &[&[(&str, Method)]] = &[custom::METHODS, files::METHODS];
+/// The handlers of this SDK's own, by name: [`custom`]'s, [`codes`]' `login_code`, then the
+/// local methods of files.
+const HANDLERS: &[&[(&str, Method)]] = &[custom::METHODS, codes::METHODS, files::METHODS];
 
 /// The handler of this SDK's own for `name`, if it has one.
 fn handler(name: &str) -> Option<Method> {
