@@ -21,7 +21,7 @@ pub use pb::{
 /// The protocol's major version; a Hello with another major version is refused.
 pub const PROTOCOL_MAJOR: u32 = 1;
 /// The protocol's minor version; grows when messages or fields are added.
-pub const PROTOCOL_MINOR: u32 = 6;
+pub const PROTOCOL_MINOR: u32 = 7;
 /// Default maximum frame length (the payload after the 4-byte length prefix).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 1024 * 1024;
 
@@ -52,6 +52,7 @@ impl Envelope {
                 code: code as i32,
                 message: message.into(),
                 retry_after_ms: 0,
+                challenge: String::new(),
             }),
         )
     }
@@ -120,6 +121,10 @@ impl ErrorCode {
             ErrorCode::PendingApproval => "the account waits for an admin's approval",
             ErrorCode::AddressBanned => "connections from this address are banned",
             ErrorCode::KickedByAdmin => "closed by an admin",
+            ErrorCode::SecondFactorRequired => "a second factor (TOTP) is required",
+            ErrorCode::TotpInvalid => "wrong or used two-factor code",
+            ErrorCode::AccountClosed => "the account was closed",
+            ErrorCode::ChallengeInvalid => "unknown or expired two-factor challenge",
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
         },
         file: m.file.map(|f| file_info(&f.file)),
         transcript: m.transcript.unwrap_or_default(),
+        // Set by the readers that know the closed accounts (`twofactor::mark_closed`).
+        sender_closed: false,
     }
 }
 
@@ -66,6 +68,7 @@ pub(crate) fn profile(u: &UserRecord) -> pb::Profile {
         avatar: u.avatar.clone(),
         phone: u.phone.clone(),
         email: u.email.clone(),
+        totp_enabled: u.totp_enabled,
     }
 }
 
@@ -77,6 +80,7 @@ pub(crate) fn public(u: &PublicUser) -> pb::PublicProfile {
         nickname: u.nickname.clone(),
         signature: u.signature.clone(),
         avatar: u.avatar.clone(),
+        closed: u.closed,
     }
 }
 

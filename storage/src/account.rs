@@ -33,6 +33,10 @@ pub struct UserRecord {
     pub disabled: bool,
     /// Registered in approval mode and not approved yet: no login.
     pub pending: bool,
+    /// The user closed the account ([`crate::closing`]): no login, no resume.
+    pub closed: bool,
+    /// Two-factor login (TOTP) is on ([`crate::twofactor`]).
+    pub totp_enabled: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -48,6 +52,8 @@ impl std::fmt::Debug for UserRecord {
             .field("email", &self.email)
             .field("disabled", &self.disabled)
             .field("pending", &self.pending)
+            .field("closed", &self.closed)
+            .field("totp_enabled", &self.totp_enabled)
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +111,8 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 
 pub(crate) const USER_COLUMNS: &str =
     "id, username, nickname, salt, password_hash, created_at_ms, signature, avatar, phone, email,
-     disabled, pending";
+     disabled, pending, closed_at_ms <> 0,
+     EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.enabled = 1)";
 
 pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -121,6 +128,8 @@ pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         email: r.get(9)?,
         disabled: r.get(10)?,
         pending: r.get(11)?,
+        closed: r.get(12)?,
+        totp_enabled: r.get(13)?,
     })
 }
 
@@ -217,6 +226,8 @@ pub fn insert_user_with(
             email: String::new(),
             disabled: false,
             pending,
+            closed: false,
+            totp_enabled: false,
         }),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -390,6 +401,8 @@ mod tests {
             email: String::new(),
             disabled: false,
             pending: false,
+            closed: false,
+            totp_enabled: false,
         };
         let text = format!("{u:?}");
         assert!(text.contains("alice"));

@@ -8,6 +8,7 @@ pub mod account;
 pub mod admin;
 pub mod backup;
 pub mod blobs;
+pub mod closing;
 pub mod contacts;
 mod db;
 mod error;
@@ -32,6 +33,7 @@ pub mod stats;
 mod store;
 mod text;
 pub mod transcript;
+pub mod twofactor;
 pub mod wallet;
 mod writer;
 

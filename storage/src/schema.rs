@@ -300,6 +300,9 @@ const MIGRATIONS: &[&str] = &[
     // 20: disabled and pending accounts, system notifications and their read state, address
     // bans (`admin`).
     crate::admin::migration::MIGRATION,
+    // 21: two-factor login (TOTP secrets, recovery codes) and closed accounts
+    // (`twofactor`, `closing`).
+    crate::twofactor::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

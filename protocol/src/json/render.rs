@@ -409,7 +409,13 @@ pub fn code_name(code: crate::ErrorCode) -> &'static str {
 pub fn http_status(code: crate::ErrorCode) -> u16 {
     use crate::ErrorCode as E;
     match code {
-        E::NotLoggedIn | E::BadCredentials | E::InvalidToken | E::HelloRequired => 401,
+        E::NotLoggedIn
+        | E::BadCredentials
+        | E::InvalidToken
+        | E::HelloRequired
+        | E::SecondFactorRequired
+        | E::TotpInvalid
+        | E::ChallengeInvalid => 401,
         E::Forbidden
         | E::NotFriends
         | E::Blocked
@@ -419,7 +425,8 @@ pub fn http_status(code: crate::ErrorCode) -> u16 {
         | E::AccountDisabled
         | E::PendingApproval
         | E::AddressBanned
-        | E::KickedByAdmin => 403,
+        | E::KickedByAdmin
+        | E::AccountClosed => 403,
         E::NotFound => 404,
         E::UsernameTaken
         | E::AlreadyLoggedIn

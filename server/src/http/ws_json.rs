@@ -251,6 +251,7 @@ mod tests {
             code: ErrorCode::NotFriends as i32,
             message: "you are not friends".into(),
             retry_after_ms: 0,
+            challenge: String::new(),
         };
         let v: Value =
             serde_json::from_str(&answer(p, Some(ResponseResult::Error(e))).unwrap_or_default())
