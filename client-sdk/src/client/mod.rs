@@ -1,6 +1,6 @@
 //! The public client: [`Client`] and the [`Events`] it emits. This file holds the handle,
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
-//! [`Client::request`]; `messages`, `social` and the other files add the other requests to the
+//! [`Client::request`] (`twofactor`: two-factor login and closing the account); `messages`, `social` and the other files add the other requests to the
 //! same handle (`upload`, `download` and `files`: file transfers and the file requests).
 
 mod contacts;
@@ -13,6 +13,7 @@ mod receipts;
 mod red_packets;
 mod rooms;
 mod social;
+mod twofactor;
 pub(crate) mod upload;
 
 use std::sync::Arc;
@@ -285,7 +286,7 @@ impl Client {
     }
 
     /// Sends any request and returns its response; error responses become
-    /// [`ClientError::Server`]. Login, Resume, Logout and SendMessage go through the same paths
+    /// [`ClientError::Server`]. Login, Resume, LoginTotp, Logout and SendMessage go through the same paths
     /// as their methods (session, sync and resend handling); Sync is raw: its page does not
     /// move the client's positions and is not emitted as events.
     ///
@@ -295,6 +296,9 @@ impl Client {
         match kind {
             RequestKind::Login(l) => self.login_with(l).await.map(ResponseResult::Session),
             RequestKind::Resume(r) => self.resume_with(r).await.map(ResponseResult::Session),
+            RequestKind::LoginTotp(r) => {
+                self.login_totp_with(r).await.map(ResponseResult::LoginTotp)
+            }
             RequestKind::Logout(_) => self
                 .logout()
                 .await

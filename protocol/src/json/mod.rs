@@ -10,8 +10,10 @@ mod table;
 mod table_files;
 mod table_groups;
 mod table_social;
+mod table_twofactor;
 
 pub use method::{Method, Prepared, Serve};
 pub use params::{ParamError, Params};
 pub use table::{event, find, methods, send_message_request};
 pub use table_groups::red_packet_request;
+pub use table_twofactor::login_totp_request;

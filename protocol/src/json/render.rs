@@ -62,6 +62,10 @@ pub fn message(m: &pb::Message) -> Map<String, Value> {
     if m.recalled_by != 0 {
         v["recalled_by"] = m.recalled_by.to_string().into();
     }
+    // Only when the sender closed their account.
+    if m.sender_closed {
+        v["sender_closed"] = true.into();
+    }
     // A file message's file, a voice message's transcript, a file offer's state.
     message_fields(m, &mut v);
     match v {
@@ -102,6 +106,7 @@ pub fn profile(p: &pb::Profile) -> Value {
         "avatar": p.avatar,
         "phone": p.phone,
         "email": p.email,
+        "totp_enabled": p.totp_enabled,
     })
 }
 
@@ -113,7 +118,18 @@ pub fn user(u: &pb::PublicProfile) -> Value {
         "nickname": u.nickname,
         "signature": u.signature,
         "avatar": u.avatar,
+        "closed": u.closed,
     })
+}
+
+/// A new TOTP secret: `{"otpauth_uri","secret"}`.
+pub fn totp_secret(s: &pb::TotpSecret) -> Value {
+    json!({ "otpauth_uri": s.otpauth_uri, "secret": s.secret })
+}
+
+/// `{"recovery_codes":[...]}`.
+pub fn recovery_codes(c: &pb::RecoveryCodes) -> Value {
+    json!({ "recovery_codes": c.codes })
 }
 
 /// `{"users":[...]}` plus `has_more`.
