@@ -18,30 +18,41 @@ use crate::Shared;
 
 /// Usernames freed per writer job.
 const RELEASE_CHUNK: usize = 256;
+/// The Kicked reason of a closed account's connections.
+const REASON: &str = "the account was closed";
 /// How often the usernames past their retention are looked for, at most.
 const RELEASE_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `CloseAccount`: checks the password (and a code while two-factor login is on),
 /// closes the account, tells the friends (`user_updated` with `closed`), answers, then closes
-/// every connection of the user with Kicked{ACCOUNT_CLOSED}.
+/// every connection of the user with Kicked{ACCOUNT_CLOSED} (this one right after its answer:
+/// a kick through its own switch could cut the answer off).
 pub(crate) async fn close_account(conn: &mut Conn, rid: u64, r: pb::CloseAccount) -> Flow {
     let State::LoggedIn(login) = &conn.state else {
         return conn.not_logged_in(rid);
     };
     let user = login.user;
     let result = close(&conn.shared, user, r).await;
-    let done = result.is_ok();
+    let failed = result.is_err();
     conn.respond(rid, result);
-    if done {
-        let n = crate::moderation::kick_user(
-            &conn.shared,
-            user,
-            ErrorCode::AccountClosed,
-            "the account was closed",
-        );
-        tracing::info!(user, kicked = n, "account closed");
+    if failed {
+        return Flow::Continue;
     }
-    Flow::Continue
+    // The others are kicked; this one says goodbye after its answer and closes.
+    let (shared, own) = (conn.shared.clone(), conn.conn_id);
+    let mut kicked = 1;
+    shared.sessions.for_each(user, |p| {
+        if p.conn_id != own {
+            shared.connections.note_reason(p.conn_id, REASON);
+            p.control().kick(ErrorCode::AccountClosed);
+            kicked += 1;
+        }
+    });
+    conn.push_kicked(ErrorCode::AccountClosed, REASON.to_owned());
+    conn.leave_sessions();
+    conn.state = State::Greeted;
+    tracing::info!(user, kicked, "account closed");
+    Flow::Close
 }
 
 async fn close(
