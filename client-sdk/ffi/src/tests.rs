@@ -19,6 +19,7 @@ mod files;
 mod groups;
 mod receipts;
 mod rooms_red_packets;
+mod twofactor;
 
 /// A server on its own runtime, so the test thread can block in `feige_wait_event`.
 struct Server {
