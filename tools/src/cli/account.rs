@@ -46,8 +46,9 @@ pub(crate) async fn register(
     Ok(())
 }
 
-/// `feige login`: logs in as --user and saves the session.
-pub(crate) async fn login(ctx: &Ctx) -> anyhow::Result<()> {
+/// `feige login`: logs in as --user and saves the session; with two-factor login on, with
+/// the code of `--totp` (else FEIGE_TOTP, else a line of stdin).
+pub(crate) async fn login(ctx: &Ctx, totp: Option<&str>) -> anyhow::Result<()> {
     let username = ctx
         .cli
         .user
@@ -56,7 +57,7 @@ pub(crate) async fn login(ctx: &Ctx) -> anyhow::Result<()> {
     check_username(&username)?;
     let password = password()?;
     let (client, _events, server) = ctx.connect_fresh().await?;
-    let result = client.login(&username, &password).await;
+    let result = super::twofactor::login(&client, &username, &password, totp).await;
     client.close().await;
     let session = result?;
     let saved = SavedSession {
@@ -245,7 +246,7 @@ fn session_out(s: &pb::SessionInfo) -> Out {
 }
 
 /// The password from FEIGE_PASSWORD, else one line of stdin.
-fn password() -> anyhow::Result<String> {
+pub(super) fn password() -> anyhow::Result<String> {
     secret("FEIGE_PASSWORD", "password")
 }
 
@@ -255,7 +256,7 @@ fn new_password() -> anyhow::Result<String> {
 }
 
 /// `var` from the environment, else one line of stdin after a `what: ` prompt on stderr.
-fn secret(var: &str, what: &str) -> anyhow::Result<String> {
+pub(super) fn secret(var: &str, what: &str) -> anyhow::Result<String> {
     if let Ok(p) = std::env::var(var) {
         return Ok(p);
     }
