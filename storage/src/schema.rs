@@ -302,7 +302,7 @@ const MIGRATIONS: &[&str] = &[
     crate::admin::migration::MIGRATION,
     // 21: two-factor login (TOTP secrets, recovery codes) and closed accounts
     // (`twofactor`, `closing`).
-    crate::twofactor::MIGRATION,
+    crate::twofactor::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

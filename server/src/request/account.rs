@@ -210,7 +210,7 @@ async fn check_password(conn: &mut Conn, l: pb::Login) -> Result<pb::Session, Re
     limits.login_succeeded(&name);
     check_account(&user)?;
     if user.totp_enabled {
-        return Err(super::twofactor::second_factor(conn, &user, device));
+        return Err(crate::twofactor::second_factor(&conn.shared, &user, device));
     }
     open_for(conn, user, device).await
 }
@@ -437,23 +437,18 @@ fn enter(
     }
     // After the add: an admin's disable (or the user's closing) either sees this connection
     // or is seen here.
-    if conn.shared.closed.contains(&user) {
+    let refused = if conn.shared.closed.contains(&user) {
+        Some((ErrorCode::AccountClosed, "this account was closed"))
+    } else if conn.shared.disabled.contains(&user) {
+        Some((ErrorCode::AccountDisabled, "this account is disabled"))
+    } else {
+        None
+    };
+    if let Some((code, text)) = refused {
         if conn.shared.sessions.remove(user, conn.conn_id) {
             crate::presence::changed(&conn.shared, user);
         }
-        return Err(RequestError::new(
-            ErrorCode::AccountClosed,
-            "this account was closed",
-        ));
-    }
-    if conn.shared.disabled.contains(&user) {
-        if conn.shared.sessions.remove(user, conn.conn_id) {
-            crate::presence::changed(&conn.shared, user);
-        }
-        return Err(RequestError::new(
-            ErrorCode::AccountDisabled,
-            "this account is disabled",
-        ));
+        return Err(RequestError::new(code, text));
     }
     conn.shared.connections.insert(
         conn.conn_id,

@@ -4,41 +4,13 @@
 
 use feige_protocol::{pb, ErrorCode, ResponseResult};
 use feige_storage::twofactor as store;
-use feige_storage::UserRecord;
 use ring::rand::SecureRandom;
 use tokio::time::Instant;
 
 use super::account;
 use super::caller::{Caller, Conn, Flow, Reply};
 use crate::error::RequestError;
-use crate::twofactor::challenges::{Bound, IssueError};
 use crate::twofactor::{now_step, spend_code, totp};
-
-/// The answer to a right password of a user with two-factor login on: SECOND_FACTOR_REQUIRED
-/// carrying a new challenge bound to the user and `device`.
-pub(super) fn second_factor(conn: &Conn, user: &UserRecord, device: String) -> RequestError {
-    let bound = Bound {
-        user: user.id,
-        device,
-    };
-    match conn.shared.challenges.issue(&conn.shared.rng, bound) {
-        Ok(challenge) => {
-            tracing::info!(user = user.id, "password right; second factor required");
-            RequestError {
-                challenge,
-                ..RequestError::new(
-                    ErrorCode::SecondFactorRequired,
-                    "two-factor login is on: answer the challenge with LoginTotp",
-                )
-            }
-        }
-        Err(IssueError::Full) => RequestError::new(
-            ErrorCode::Busy,
-            "too many logins wait for a second factor; try again later",
-        ),
-        Err(IssueError::Random) => RequestError::new(ErrorCode::Internal, "random source failed"),
-    }
-}
 
 /// Serves `LoginTotp`: answers a challenge with a TOTP or recovery code and opens the session
 /// the password login would have opened.

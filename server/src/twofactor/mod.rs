@@ -7,7 +7,9 @@ pub(crate) mod totp;
 
 use feige_protocol::{pb, ErrorCode};
 use feige_storage::twofactor as store;
-use feige_storage::UserId;
+use feige_storage::{UserId, UserRecord};
+
+use self::challenges::{Bound, IssueError};
 
 pub(crate) use challenges::Challenges;
 
@@ -71,6 +73,32 @@ pub(crate) async fn spend_code(
             ErrorCode::TotpInvalid,
             "wrong code, or one that was used already",
         ))
+    }
+}
+
+/// The answer to a right password of a user with two-factor login on: SECOND_FACTOR_REQUIRED
+/// carrying a new challenge bound to the user and `device`.
+pub(crate) fn second_factor(shared: &Shared, user: &UserRecord, device: String) -> RequestError {
+    let bound = Bound {
+        user: user.id,
+        device,
+    };
+    match shared.challenges.issue(&shared.rng, bound) {
+        Ok(challenge) => {
+            tracing::info!(user = user.id, "password right; second factor required");
+            RequestError {
+                challenge,
+                ..RequestError::new(
+                    ErrorCode::SecondFactorRequired,
+                    "two-factor login is on: answer the challenge with LoginTotp",
+                )
+            }
+        }
+        Err(IssueError::Full) => RequestError::new(
+            ErrorCode::Busy,
+            "too many logins wait for a second factor; try again later",
+        ),
+        Err(IssueError::Random) => RequestError::new(ErrorCode::Internal, "random source failed"),
     }
 }
 

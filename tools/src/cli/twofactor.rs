@@ -1,35 +1,14 @@
 //! `feige 2fa setup|enable|disable`, the second factor of `feige login`, and
 //! `feige close-account`.
 
-use feige_client::{Client, ClientError, ErrorCode};
+use feige_client::ClientError;
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 use serde_json::json;
 
-use super::account::{password, secret};
+use super::account::password;
 use super::{with_client, Ctx};
 use crate::TwoFactorCmd;
-
-/// A password login; when the account has two-factor login on, answers the challenge with
-/// `totp` (else FEIGE_TOTP, else a line of stdin: a TOTP or recovery code).
-pub(super) async fn login(
-    client: &Client,
-    username: &str,
-    password: &str,
-    totp: Option<&str>,
-) -> Result<feige_client::pb::Session, anyhow::Error> {
-    match client.login(username, password).await {
-        Err(e) if e.code() == Some(ErrorCode::SecondFactorRequired) => {
-            let challenge = e.challenge().unwrap_or_default().to_owned();
-            let code = match totp {
-                Some(c) => c.to_owned(),
-                None => secret("FEIGE_TOTP", "two-factor code (TOTP or recovery code)")?,
-            };
-            Ok(client.login_totp(&challenge, &code).await?)
-        }
-        other => Ok(other?),
-    }
-}
 
 /// `feige 2fa ...`.
 pub(crate) async fn two_factor(ctx: &Ctx, action: &TwoFactorCmd) -> anyhow::Result<()> {
