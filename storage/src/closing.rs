@@ -112,4 +112,43 @@ mod tests {
         let again = insert_user(&c, "alice", "Alice 2", b"s", b"h").unwrap().id;
         assert_ne!(again, alice);
     }
+
+    #[test]
+    fn closing_releases_the_avatar_stickers_and_uploads() {
+        use crate::blobs::{add_sticker, begin_upload, finish_upload, NewBlob};
+        let c = crate::schema::migrated_in_memory();
+        let alice = insert_user(&c, "alice", "Alice", b"s", b"h").unwrap().id;
+        let stored = |seed: u8| {
+            let up = begin_upload(&c, alice, &[seed; 32], 10, "f", "", 0, 0).unwrap();
+            let b = NewBlob {
+                sha256: vec![seed; 32],
+                size: 10,
+                ..NewBlob::default()
+            };
+            finish_upload(&c, alice, up.id, &b, 0).unwrap().file.id
+        };
+        let (avatar, sticker) = (stored(1), stored(2));
+        c.execute(
+            "UPDATE users SET avatar = ?2 WHERE id = ?1",
+            params![Uint(alice), avatar.to_string()],
+        )
+        .unwrap();
+        add_sticker(&c, alice, sticker, 10, 0).unwrap();
+        begin_upload(&c, alice, &[3; 32], 10, "unfinished", "", 0, 0).unwrap();
+        let refs = |id: u64| -> i64 {
+            c.query_row("SELECT refs FROM files WHERE id = ?1", [Uint(id)], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!((refs(avatar), refs(sticker)), (1, 1));
+        close(&c, alice).unwrap();
+        // Unused now: the sweep deletes them after the grace period.
+        assert_eq!((refs(avatar), refs(sticker)), (0, 0));
+        let uploads: i64 = c
+            .query_row("SELECT count(*) FROM uploads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(uploads, 0);
+        assert_eq!(user_by_id(&c, alice).unwrap().unwrap().avatar, "");
+    }
 }
