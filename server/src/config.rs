@@ -407,8 +407,11 @@ impl Config {
         {
             return bad("login_backoff_base_ms: must be positive and at most login_backoff_max_ms");
         }
-        if self.friend_request_retention_ms == 0 || self.second_factor_ttl_ms == 0 {
-            return bad("friend_request_retention_ms, second_factor_ttl_ms: must be positive");
+        if self.friend_request_retention_ms == 0
+            || self.second_factor_ttl_ms == 0
+            || self.closed_username_retention_ms == 0
+        {
+            return bad("friend_request_retention_ms, second_factor_ttl_ms, closed_username_retention_ms: must be positive");
         }
         if !(2..=1_000_000).contains(&self.max_group_members) {
             return bad("max_group_members: must be 2..=1000000");

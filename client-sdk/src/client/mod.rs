@@ -1,7 +1,8 @@
 //! The public client: [`Client`] and the [`Events`] it emits. This file holds the handle,
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
-//! [`Client::request`] (`twofactor`: two-factor login and closing the account); `messages`, `social` and the other files add the other requests to the
-//! same handle (`upload`, `download` and `files`: file transfers and the file requests).
+//! [`Client::request`]; `messages`, `social` and the other files add the other requests to the
+//! same handle (`upload`, `download` and `files`: file transfers and the file requests;
+//! `twofactor`: two-factor login and closing the account).
 
 mod contacts;
 pub(crate) mod download;

@@ -110,7 +110,7 @@ async fn close(
 /// or half the retention period when that is shorter.
 pub(crate) async fn release_usernames(shared: Arc<Shared>, stop: CancellationToken) {
     let retention = shared.config.closed_username_retention_ms;
-    let every = RELEASE_EVERY.min(Duration::from_millis((retention / 2).max(10)));
+    let every = RELEASE_EVERY.min(Duration::from_millis((retention / 2).max(100)));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
