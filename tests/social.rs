@@ -382,6 +382,7 @@ async fn profile_changes_reach_friends_and_own_devices_but_never_private_fields(
             nickname: "Änne".into(),
             signature: "im Urlaub".into(),
             avatar: "file-7".into(),
+            closed: false,
         }
     );
     // On the wire too: the push to the friend carries no phone or e-mail.

@@ -22,6 +22,9 @@ pub enum ClientError {
         /// With `RATE_LIMITED`, `CODE_COOLDOWN`, `CODE_RATE_LIMITED`: how long to wait before
         /// trying again, in ms; else 0.
         retry_after_ms: u64,
+        /// With `SECOND_FACTOR_REQUIRED`: the challenge to answer with
+        /// [`crate::Client::login_totp`]; else empty.
+        challenge: String,
     },
     /// The connection is gone (closed by the server, by [`crate::Client::close`], or lost
     /// while the request was in flight).
@@ -48,6 +51,14 @@ impl ClientError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             ClientError::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The challenge of a `SECOND_FACTOR_REQUIRED` answer to a login, if this is one.
+    pub fn challenge(&self) -> Option<&str> {
+        match self {
+            ClientError::Server { challenge, .. } if !challenge.is_empty() => Some(challenge),
             _ => None,
         }
     }
@@ -91,6 +102,7 @@ impl From<pb::Error> for ClientError {
             code,
             message,
             retry_after_ms: e.retry_after_ms,
+            challenge: e.challenge,
         }
     }
 }
@@ -113,6 +125,7 @@ mod tests {
             code: ErrorCode::BadCredentials as i32,
             message: String::new(),
             retry_after_ms: 0,
+            challenge: String::new(),
         });
         assert_eq!(e.code(), Some(ErrorCode::BadCredentials));
         assert_eq!(e.retry_after(), None);
@@ -120,6 +133,7 @@ mod tests {
             code: ErrorCode::RateLimited as i32,
             message: "too many failed logins".into(),
             retry_after_ms: 2500,
+            challenge: String::new(),
         });
         assert_eq!(
             limited.retry_after(),

@@ -52,6 +52,7 @@ impl Envelope {
                 code: code as i32,
                 message: message.into(),
                 retry_after_ms: 0,
+                challenge: String::new(),
             }),
         )
     }
@@ -128,6 +129,10 @@ impl ErrorCode {
             ErrorCode::SenderFailed => "the e-mail or SMS could not be sent",
             ErrorCode::ContactTaken => "another account verified this e-mail or phone",
             ErrorCode::VerificationRequired => "a verified e-mail or phone is required",
+            ErrorCode::SecondFactorRequired => "a second factor (TOTP) is required",
+            ErrorCode::TotpInvalid => "wrong or used two-factor code",
+            ErrorCode::AccountClosed => "the account was closed",
+            ErrorCode::ChallengeInvalid => "unknown or expired two-factor challenge",
         }
     }
 }

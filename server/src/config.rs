@@ -75,6 +75,10 @@ pub struct Config {
     pub friend_request_cooldown_ms: u64,
     /// Answered friend requests are deleted this many milliseconds after the answer.
     pub friend_request_retention_ms: u64,
+    /// A closed account's username is freed this many milliseconds after the closing.
+    pub closed_username_retention_ms: u64,
+    /// A password login's two-factor challenge must be answered within this many ms.
+    pub second_factor_ttl_ms: u64,
     /// Most members of a group, the owner included (`GROUP_FULL` beyond).
     pub max_group_members: usize,
     /// A message may be recalled for this many seconds after it was sent.
@@ -186,6 +190,8 @@ impl Default for Config {
             send_burst: 200,
             friend_request_cooldown_ms: 24 * 3_600_000,
             friend_request_retention_ms: 30 * 24 * 3_600_000,
+            closed_username_retention_ms: 30 * 24 * 3_600_000,
+            second_factor_ttl_ms: 300_000,
             max_group_members: 10_000,
             recall_window_s: 120,
             shutdown_grace_ms: 10_000,
@@ -414,8 +420,11 @@ impl Config {
         {
             return bad("login_backoff_base_ms: must be positive and at most login_backoff_max_ms");
         }
-        if self.friend_request_retention_ms == 0 {
-            return bad("friend_request_retention_ms: must be positive");
+        if self.friend_request_retention_ms == 0
+            || self.second_factor_ttl_ms == 0
+            || self.closed_username_retention_ms == 0
+        {
+            return bad("friend_request_retention_ms, second_factor_ttl_ms, closed_username_retention_ms: must be positive");
         }
         if !(2..=1_000_000).contains(&self.max_group_members) {
             return bad("max_group_members: must be 2..=1000000");

@@ -35,6 +35,8 @@ pub(crate) fn message(m: StoredMessage) -> pb::Message {
         },
         file: m.file.map(|f| file_info(&f.file)),
         transcript: m.transcript.unwrap_or_default(),
+        // Set by the readers that know the closed accounts (`twofactor::mark_closed`).
+        sender_closed: false,
     }
 }
 
@@ -68,6 +70,7 @@ pub(crate) fn profile(u: &UserRecord) -> pb::Profile {
         email: u.email.clone(),
         email_verified: u.email_verified,
         phone_verified: u.phone_verified,
+        totp_enabled: u.totp_enabled,
     }
 }
 
@@ -79,6 +82,7 @@ pub(crate) fn public(u: &PublicUser) -> pb::PublicProfile {
         nickname: u.nickname.clone(),
         signature: u.signature.clone(),
         avatar: u.avatar.clone(),
+        closed: u.closed,
     }
 }
 

@@ -13,6 +13,8 @@ pub struct RequestError {
     pub message: String,
     /// With `RATE_LIMITED`: milliseconds until a retry can succeed (`Error.retry_after_ms`).
     pub retry_after_ms: u64,
+    /// With `SECOND_FACTOR_REQUIRED`: the challenge to answer with LoginTotp (`Error.challenge`).
+    pub challenge: String,
 }
 
 impl RequestError {
@@ -22,6 +24,7 @@ impl RequestError {
             code,
             message: message.into(),
             retry_after_ms: 0,
+            challenge: String::new(),
         }
     }
 
@@ -43,6 +46,7 @@ impl RequestError {
         })) = &mut env.body
         {
             err.retry_after_ms = self.retry_after_ms;
+            err.challenge = self.challenge;
         }
         env
     }

@@ -30,6 +30,7 @@ mod socket;
 pub mod speech;
 mod status;
 mod tls;
+mod twofactor;
 mod validate;
 pub mod verify;
 pub mod workers;
@@ -134,6 +135,10 @@ pub(crate) struct Shared {
     pub disabled: dashmap::DashSet<feige_storage::UserId>,
     /// Verification codes: the pending codes, their limits and senders.
     pub verify: verify::service::Verify,
+    /// Users who closed their accounts, mirrored from the store (login check, `sender_closed`).
+    pub closed: dashmap::DashSet<feige_storage::UserId>,
+    /// Password logins waiting for their second factor (LoginTotp).
+    pub challenges: twofactor::Challenges,
 }
 
 /// A bound, not yet running server.
@@ -221,6 +226,9 @@ impl Server {
             .await
             .map_err(|_| ServerError::StartupTask)??;
         let (bans, disabled) = moderation::load(&store).await?;
+        let closed = store.read(feige_storage::closing::closed_users).await?;
+        let challenges =
+            twofactor::Challenges::new(Duration::from_millis(config.second_factor_ttl_ms));
         // Last, so that a setting refused above never takes the port.
         let http = match config.http_listen {
             Some(addr) => Some(
@@ -261,6 +269,8 @@ impl Server {
                 bans,
                 disabled,
                 verify,
+                closed: closed.into_iter().collect(),
+                challenges,
             }),
         })
     }
@@ -299,6 +309,10 @@ impl Server {
         let file_sweep = tokio::spawn(files::sweep_unused(shared.clone()));
         let rates = tokio::spawn(status::sample_rates(shared.clone()));
         tokio::spawn(request::account::keep_sessions_alive(
+            shared.clone(),
+            accept_stop.clone(),
+        ));
+        tokio::spawn(request::closing::release_usernames(
             shared.clone(),
             accept_stop.clone(),
         ));

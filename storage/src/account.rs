@@ -37,6 +37,10 @@ pub struct UserRecord {
     pub email_verified: bool,
     /// `phone` was verified with a code ([`crate::verified`]).
     pub phone_verified: bool,
+    /// The user closed the account ([`crate::closing`]): no login, no resume.
+    pub closed: bool,
+    /// Two-factor login (TOTP) is on ([`crate::twofactor`]).
+    pub totp_enabled: bool,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -54,6 +58,8 @@ impl std::fmt::Debug for UserRecord {
             .field("pending", &self.pending)
             .field("email_verified", &self.email_verified)
             .field("phone_verified", &self.phone_verified)
+            .field("closed", &self.closed)
+            .field("totp_enabled", &self.totp_enabled)
             .finish_non_exhaustive()
     }
 }
@@ -111,7 +117,8 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 
 pub(crate) const USER_COLUMNS: &str =
     "id, username, nickname, salt, password_hash, created_at_ms, signature, avatar, phone, email,
-     disabled, pending, email_verified, phone_verified";
+     disabled, pending, email_verified, phone_verified, closed_at_ms <> 0,
+     EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.enabled = 1)";
 
 pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -129,6 +136,8 @@ pub(crate) fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         pending: r.get(11)?,
         email_verified: r.get(12)?,
         phone_verified: r.get(13)?,
+        closed: r.get(14)?,
+        totp_enabled: r.get(15)?,
     })
 }
 
@@ -227,6 +236,8 @@ pub fn insert_user_with(
             pending,
             email_verified: false,
             phone_verified: false,
+            closed: false,
+            totp_enabled: false,
         }),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -402,6 +413,8 @@ mod tests {
             pending: false,
             email_verified: false,
             phone_verified: false,
+            closed: false,
+            totp_enabled: false,
         };
         let text = format!("{u:?}");
         assert!(text.contains("alice"));

@@ -302,6 +302,9 @@ const MIGRATIONS: &[&str] = &[
     crate::admin::migration::MIGRATION,
     // Verified e-mail addresses and phone numbers, one account each (`verified`).
     crate::verified::migration::MIGRATION,
+    // Two-factor login (TOTP secrets, recovery codes) and closed accounts
+    // (`twofactor`, `closing`).
+    crate::twofactor::migration::MIGRATION,
 ];
 
 /// A migration step that needs Rust (SQLite's `lower()` folds ASCII only).

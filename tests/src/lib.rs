@@ -9,6 +9,7 @@ pub mod http;
 pub mod ops_http;
 pub mod sdk;
 pub mod tls;
+pub mod totp;
 pub mod ws;
 
 /// Who may send 1:1 messages, for tests that set `dm_policy`.

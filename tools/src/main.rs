@@ -62,10 +62,15 @@ enum Command {
         verify: VerifyArgs,
     },
     /// Log in as --user and save the session (password as for register); or with --email or
-    /// --phone and --code (from `feige code --purpose login`), no password.
+    /// --phone and --code (from `feige code --purpose login`), no password. With two-factor
+    /// login on, a password login's code comes from --totp, else FEIGE_TOTP, else the next
+    /// stdin line.
     Login {
         #[command(flatten)]
         verify: VerifyArgs,
+        /// A TOTP code or a recovery code, for an account with two-factor login on.
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
     },
     /// Ask the server to send a verification code to --email or --phone.
     Code {
@@ -92,6 +97,19 @@ enum Command {
         /// The code sent to the new e-mail or phone.
         #[arg(long)]
         code: String,
+    },
+    /// Two-factor login (TOTP): set up, enable, disable.
+    #[command(name = "2fa")]
+    TwoFactor {
+        #[command(subcommand)]
+        action: TwoFactorCmd,
+    },
+    /// Close your account (password as for register): your sessions end, friends see you as
+    /// closed, your username is freed after the server's retention period.
+    CloseAccount {
+        /// A TOTP or recovery code, required while two-factor login is on.
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
     },
     /// Show the logged-in user.
     Whoami,
@@ -332,6 +350,22 @@ enum ProfileCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum TwoFactorCmd {
+    /// Make a new secret: prints the otpauth:// URI as a QR code to scan.
+    Setup,
+    /// Turn two-factor login on with a first code; prints ten one-time recovery codes.
+    Enable {
+        /// The code the authenticator app shows.
+        code: String,
+    },
+    /// Turn two-factor login off with a TOTP or recovery code.
+    Disable {
+        /// A TOTP or recovery code.
+        code: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum FriendsCmd {
     /// List your friends with remark and online state.
     List,
@@ -480,11 +514,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Register {
             username, nickname, ..
         } => account::register(&ctx, username, nickname).await,
-        Command::Login { verify } if verify.given() => codes::login(&ctx, verify).await,
-        Command::Login { .. } => account::login(&ctx).await,
+        Command::Login { verify, .. } if verify.given() => codes::login(&ctx, verify).await,
+        Command::Login { totp, .. } => account::login(&ctx, totp.as_deref()).await,
         Command::Code { to, purpose } => codes::request(&ctx, to, *purpose).await,
         Command::ResetPassword { to, code } => codes::reset_password(&ctx, to, code).await,
         Command::ChangeContact { to, code } => codes::change_contact(&ctx, to, code).await,
+        Command::TwoFactor { action } => cli::twofactor::two_factor(&ctx, action).await,
+        Command::CloseAccount { totp } => {
+            cli::twofactor::close_account(&ctx, totp.as_deref()).await
+        }
         Command::Whoami => account::whoami(&ctx).await,
         Command::Logout => account::logout(&ctx).await,
         Command::Send {

@@ -68,7 +68,7 @@ pub(crate) fn error(code: &str, message: &str) -> Value {
 }
 
 /// The JSON of a failed client call; a server error that asks to wait (`RATE_LIMITED`) also
-/// carries `"retry_after_ms"`.
+/// carries `"retry_after_ms"`, and `SECOND_FACTOR_REQUIRED` its `"challenge"`.
 pub(crate) fn client_error(e: &ClientError) -> Value {
     let message = match e {
         ClientError::Server { message, .. } => message.clone(),
@@ -78,6 +78,9 @@ pub(crate) fn client_error(e: &ClientError) -> Value {
     if let (Some(wait), Some(obj)) = (e.retry_after(), v["error"].as_object_mut()) {
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         obj.insert("retry_after_ms".into(), ms.into());
+    }
+    if let (Some(challenge), Some(obj)) = (e.challenge(), v["error"].as_object_mut()) {
+        obj.insert("challenge".into(), challenge.into());
     }
     v
 }
@@ -92,6 +95,7 @@ mod tests {
             code: feige_protocol::ErrorCode::RateLimited as i32,
             message: "slow down".into(),
             retry_after_ms: 1500,
+            challenge: String::new(),
         });
         let v = client_error(&limited);
         assert_eq!(v["error"]["code"], "RATE_LIMITED");
@@ -99,6 +103,16 @@ mod tests {
         assert_eq!(v["error"]["retry_after_ms"], 1500);
         let plain = client_error(&ClientError::Timeout);
         assert!(plain["error"].get("retry_after_ms").is_none());
+        let second = ClientError::from(feige_protocol::pb::Error {
+            code: feige_protocol::ErrorCode::SecondFactorRequired as i32,
+            message: "answer the challenge".into(),
+            retry_after_ms: 0,
+            challenge: "c0ffee".into(),
+        });
+        let v = client_error(&second);
+        assert_eq!(v["error"]["code"], "SECOND_FACTOR_REQUIRED");
+        assert_eq!(v["error"]["challenge"], "c0ffee");
+        assert!(plain["error"].get("challenge").is_none());
     }
 
     #[test]

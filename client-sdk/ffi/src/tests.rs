@@ -21,6 +21,7 @@ mod groups;
 mod receipts;
 mod rooms_red_packets;
 mod session;
+mod twofactor;
 
 /// A server on its own runtime, so the test thread can block in `feige_wait_event`.
 struct Server {

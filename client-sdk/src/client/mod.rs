@@ -1,7 +1,8 @@
 //! The public client: [`Client`] and the [`Events`] it emits. This file holds the handle,
 //! connect, the session (register, login, resume, logout, password, sessions) and the raw
 //! [`Client::request`]; `messages`, `social` and the other files add the other requests to the
-//! same handle (`upload`, `download` and `files`: file transfers and the file requests).
+//! same handle (`upload`, `download` and `files`: file transfers and the file requests;
+//! `twofactor`: two-factor login and closing the account).
 
 pub(crate) mod codes;
 mod contacts;
@@ -14,6 +15,7 @@ mod receipts;
 mod red_packets;
 mod rooms;
 mod social;
+mod twofactor;
 pub(crate) mod upload;
 
 use std::sync::Arc;
@@ -288,7 +290,8 @@ impl Client {
 
     /// Sends any request and returns its response; error responses become
     /// [`ClientError::Server`]. Login, Resume, Logout and SendMessage go through the same paths
-    /// as their methods (session, sync and resend handling; LoginCode as Login); Sync is raw: its page does not
+    /// as their methods (session, sync and resend handling; LoginCode and LoginTotp as Login);
+    /// Sync is raw: its page does not
     /// move the client's positions and is not emitted as events.
     ///
     /// # Errors
@@ -299,6 +302,9 @@ impl Client {
             RequestKind::Resume(r) => self.resume_with(r).await.map(ResponseResult::Session),
             RequestKind::LoginCode(l) => {
                 self.login_code_with(l).await.map(ResponseResult::LoginCode)
+            }
+            RequestKind::LoginTotp(r) => {
+                self.login_totp_with(r).await.map(ResponseResult::LoginTotp)
             }
             RequestKind::Logout(_) => self
                 .logout()

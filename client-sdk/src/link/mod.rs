@@ -562,6 +562,7 @@ pub(crate) async fn open(
                         code: k.code,
                         message: k.reason,
                         retry_after_ms: 0,
+                        challenge: String::new(),
                     }))
                 }
                 _ => {}

@@ -28,10 +28,16 @@ pub(crate) async fn supervise(inner: Arc<Inner>, mut reader: JoinHandle<ReadEnd>
         if inner.cancel.is_cancelled() {
             return;
         }
-        // A revoked token, a disabled account, a banned address: reconnecting cannot help.
+        // A revoked token, a disabled or closed account, a banned address: reconnecting cannot
+        // help.
         if matches!(
             end.kicked,
-            Some(ErrorCode::InvalidToken | ErrorCode::AccountDisabled | ErrorCode::AddressBanned)
+            Some(
+                ErrorCode::InvalidToken
+                    | ErrorCode::AccountDisabled
+                    | ErrorCode::AccountClosed
+                    | ErrorCode::AddressBanned
+            )
         ) {
             inner.forget_session();
         }
@@ -94,6 +100,7 @@ async fn reconnect(
                 code:
                     code @ (ErrorCode::InvalidToken
                     | ErrorCode::AccountDisabled
+                    | ErrorCode::AccountClosed
                     | ErrorCode::AddressBanned),
                 message,
                 ..

@@ -11,9 +11,11 @@ mod table_codes;
 mod table_files;
 mod table_groups;
 mod table_social;
+mod table_twofactor;
 
 pub use method::{Method, Prepared, Serve};
 pub use params::{ParamError, Params};
 pub use table::{event, find, methods, send_message_request};
 pub use table_codes::email_or_phone;
 pub use table_groups::red_packet_request;
+pub use table_twofactor::login_totp_request;

@@ -62,6 +62,10 @@ pub fn message(m: &pb::Message) -> Map<String, Value> {
     if m.recalled_by != 0 {
         v["recalled_by"] = m.recalled_by.to_string().into();
     }
+    // Only when the sender closed their account.
+    if m.sender_closed {
+        v["sender_closed"] = true.into();
+    }
     // A file message's file, a voice message's transcript, a file offer's state.
     message_fields(m, &mut v);
     match v {
@@ -104,6 +108,7 @@ pub fn profile(p: &pb::Profile) -> Value {
         "email": p.email,
         "phone_verified": p.phone_verified,
         "email_verified": p.email_verified,
+        "totp_enabled": p.totp_enabled,
     })
 }
 
@@ -115,7 +120,18 @@ pub fn user(u: &pb::PublicProfile) -> Value {
         "nickname": u.nickname,
         "signature": u.signature,
         "avatar": u.avatar,
+        "closed": u.closed,
     })
+}
+
+/// A new TOTP secret: `{"otpauth_uri","secret"}`.
+pub fn totp_secret(s: &pb::TotpSecret) -> Value {
+    json!({ "otpauth_uri": s.otpauth_uri, "secret": s.secret })
+}
+
+/// `{"recovery_codes":[...]}`.
+pub fn recovery_codes(c: &pb::RecoveryCodes) -> Value {
+    json!({ "recovery_codes": c.codes })
 }
 
 /// `{"users":[...]}` plus `has_more`.
@@ -412,7 +428,13 @@ pub fn code_name(code: crate::ErrorCode) -> &'static str {
 pub fn http_status(code: crate::ErrorCode) -> u16 {
     use crate::ErrorCode as E;
     match code {
-        E::NotLoggedIn | E::BadCredentials | E::InvalidToken | E::HelloRequired => 401,
+        E::NotLoggedIn
+        | E::BadCredentials
+        | E::InvalidToken
+        | E::HelloRequired
+        | E::SecondFactorRequired
+        | E::TotpInvalid
+        | E::ChallengeInvalid => 401,
         E::Forbidden
         | E::NotFriends
         | E::Blocked
@@ -423,7 +445,8 @@ pub fn http_status(code: crate::ErrorCode) -> u16 {
         | E::PendingApproval
         | E::AddressBanned
         | E::KickedByAdmin
-        | E::VerificationRequired => 403,
+        | E::VerificationRequired
+        | E::AccountClosed => 403,
         E::NotFound => 404,
         E::UsernameTaken
         | E::AlreadyLoggedIn

@@ -7,12 +7,13 @@ use serde_json::{json, Value};
 use super::method::{answer, Method, Prepared, Serve};
 use super::params::{unhex, ParamError, Params};
 use super::render;
-use super::{table_codes, table_files, table_groups, table_social};
+use super::{table_codes, table_files, table_groups, table_social, table_twofactor};
 use crate::{pb, PushKind, RequestKind as K};
 
 /// Every family's rows.
 const FAMILIES: &[&[Method]] = &[
     METHODS,
+    table_twofactor::METHODS,
     table_social::PEOPLE,
     CONVERSATIONS,
     table_groups::METHODS,

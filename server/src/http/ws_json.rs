@@ -82,6 +82,13 @@ pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
     };
     let built = match cmd {
         "login" => login(&params).map(|r| (r, pending(Read::Login(heartbeat_ms)))),
+        // As `login`'s answer: the session and the heartbeat interval.
+        "login_totp" => table::login_totp_request(&params).map(|r| {
+            (
+                RequestKind::LoginTotp(r),
+                pending(Read::Login(heartbeat_ms)),
+            )
+        }),
         "heartbeat" => Ok((
             RequestKind::Ping(pb::Ping { nonce: 0 }),
             pending(Read::Heartbeat),
@@ -145,11 +152,14 @@ pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option
     let Pending { seq, cmd, read } = pending;
     if let Some(ResponseResult::Error(e)) = &result {
         let code = ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Internal);
-        let data = if e.retry_after_ms > 0 {
-            json!({ "retry_after_ms": e.retry_after_ms })
-        } else {
-            json!({})
-        };
+        let mut data = json!({});
+        if e.retry_after_ms > 0 {
+            data["retry_after_ms"] = e.retry_after_ms.into();
+        }
+        // SECOND_FACTOR_REQUIRED: what `login_totp` answers.
+        if !e.challenge.is_empty() {
+            data["challenge"] = e.challenge.clone().into();
+        }
         let status = render::http_status(code);
         return Some(reply(&seq, &cmd, status, &code_msg(code, &e.message), data));
     }
@@ -158,7 +168,11 @@ pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option
         (Read::Table(read), Some(r)) => read(r),
         (
             Read::Login(heartbeat_ms),
-            Some(ResponseResult::Session(s) | ResponseResult::LoginCode(s)),
+            Some(
+                ResponseResult::Session(s)
+                | ResponseResult::LoginCode(s)
+                | ResponseResult::LoginTotp(s),
+            ),
         ) => {
             let mut v = render::session(&s);
             v["heartbeat_ms"] = heartbeat_ms.into();
@@ -259,6 +273,7 @@ mod tests {
             code: ErrorCode::NotFriends as i32,
             message: "you are not friends".into(),
             retry_after_ms: 0,
+            challenge: String::new(),
         };
         let v: Value =
             serde_json::from_str(&answer(p, Some(ResponseResult::Error(e))).unwrap_or_default())

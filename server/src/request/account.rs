@@ -220,6 +220,20 @@ pub(crate) async fn start_session(
     device: String,
 ) -> Result<pb::Session, RequestError> {
     check_account(&user)?;
+    if user.totp_enabled {
+        return Err(crate::twofactor::second_factor(&conn.shared, &user, device));
+    }
+    open_for(conn, user, device).await
+}
+
+/// Opens a session of `user` on `device` once the password (and the second factor, when on)
+/// is checked: a new token, its session row, and this connection logged in.
+pub(super) async fn open_for(
+    conn: &mut Conn,
+    user: feige_storage::UserRecord,
+    device: String,
+) -> Result<pb::Session, RequestError> {
+    check_account(&user)?;
     check_user_connections(conn, user.id)?;
     let token = account::new_token(&conn.shared.rng)
         .map_err(|_| RequestError::new(ErrorCode::Internal, "random source failed"))?;
@@ -342,8 +356,14 @@ async fn end_session(conn: &mut Conn, login: &Login) -> Reply {
     Ok(ResponseResult::Logout(pb::LogoutOk {}))
 }
 
-/// Refuses a login or resume of a disabled account, or one that waits for approval.
+/// Refuses a login or resume of a closed or disabled account, or one that waits for approval.
 fn check_account(user: &feige_storage::UserRecord) -> Result<(), RequestError> {
+    if user.closed {
+        return Err(RequestError::new(
+            ErrorCode::AccountClosed,
+            "this account was closed",
+        ));
+    }
     if user.disabled {
         return Err(RequestError::new(
             ErrorCode::AccountDisabled,
@@ -388,7 +408,7 @@ fn too_many_connections(user: u64, current: usize) -> RequestError {
 
 /// Answers a login or resume; after a refusal for too many connections or a banned address,
 /// closes.
-fn answer_session(conn: &mut Conn, rid: u64, result: Reply) -> Flow {
+pub(super) fn answer_session(conn: &mut Conn, rid: u64, result: Reply) -> Flow {
     let close = matches!(&result, Err(e)
         if matches!(e.code, ErrorCode::TooManyConnections | ErrorCode::AddressBanned));
     conn.respond(rid, result);
@@ -426,15 +446,20 @@ fn enter(
         Some(true) => crate::presence::changed(&conn.shared, user),
         Some(false) => {}
     }
-    // After the add: an admin's disable either sees this connection or is seen here.
-    if conn.shared.disabled.contains(&user) {
+    // After the add: an admin's disable (or the user's closing) either sees this connection
+    // or is seen here.
+    let refused = if conn.shared.closed.contains(&user) {
+        Some((ErrorCode::AccountClosed, "this account was closed"))
+    } else if conn.shared.disabled.contains(&user) {
+        Some((ErrorCode::AccountDisabled, "this account is disabled"))
+    } else {
+        None
+    };
+    if let Some((code, text)) = refused {
         if conn.shared.sessions.remove(user, conn.conn_id) {
             crate::presence::changed(&conn.shared, user);
         }
-        return Err(RequestError::new(
-            ErrorCode::AccountDisabled,
-            "this account is disabled",
-        ));
+        return Err(RequestError::new(code, text));
     }
     conn.shared.connections.insert(
         conn.conn_id,

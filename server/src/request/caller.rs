@@ -290,6 +290,7 @@ pub(crate) fn to_envelope(rid: u64, result: Reply) -> Envelope {
             })) = &mut env.body
             {
                 err.retry_after_ms = e.retry_after_ms;
+                err.challenge = e.challenge;
             }
             env
         }

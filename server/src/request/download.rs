@@ -119,6 +119,7 @@ pub(crate) async fn download_many(me: Caller, r: pb::DownloadMany) -> Reply {
                         code: e.code as i32,
                         message: e.message,
                         retry_after_ms: e.retry_after_ms,
+                        challenge: String::new(),
                     }),
                     ..pb::FileData::default()
                 });

@@ -198,6 +198,7 @@ async fn for_reader(
         .map(|(i, m)| (i, (m.conversation_id, m.seq)))
         .collect();
     let mut out: Vec<pb::Message> = messages.into_iter().map(convert::message).collect();
+    crate::twofactor::mark_closed(&me.shared, &mut out);
     if offers.is_empty() {
         return Ok(out);
     }

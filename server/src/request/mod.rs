@@ -7,6 +7,7 @@
 
 pub(crate) mod account;
 pub(crate) mod caller;
+pub(crate) mod closing;
 mod codes;
 mod contacts;
 mod download;
@@ -21,6 +22,7 @@ pub(crate) mod rooms;
 mod social;
 mod speech;
 mod stickers;
+mod twofactor;
 mod upload;
 
 use std::future::Future;
@@ -66,6 +68,22 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::Logout(_) => account::logout(conn, rid).await,
         RequestKind::RevokeSession(r) => account::revoke_session(conn, rid, r).await,
         RequestKind::Sessions(_) => spawn(conn, &mut t, rid, page, account::list_sessions).await,
+        // Two-factor login and closing an account.
+        RequestKind::LoginTotp(r) => twofactor::login_totp(conn, rid, r).await,
+        RequestKind::TotpSetup(_) => spawn(conn, &mut t, rid, SMALL_REPLY, twofactor::setup).await,
+        RequestKind::TotpEnable(r) => {
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| {
+                twofactor::enable(me, r)
+            })
+            .await
+        }
+        RequestKind::TotpDisable(r) => {
+            spawn(conn, &mut t, rid, SMALL_REPLY, |me| {
+                twofactor::disable(me, r)
+            })
+            .await
+        }
+        RequestKind::CloseAccount(r) => closing::close_account(conn, rid, r).await,
         // Messages: SendMessage is queued to the writer, which acks after the commit.
         RequestKind::SendMessage(r) => message::send(conn, rid, r).await,
         RequestKind::Sync(r) => spawn(conn, &mut t, rid, page, |me| message::sync(me, r)).await,
@@ -298,7 +316,12 @@ fn family(kind: &RequestKind) -> Family {
         | K::RequestCode(_)
         | K::LoginCode(_)
         | K::ResetPassword(_)
-        | K::ChangeContact(_) => Family::Account,
+        | K::ChangeContact(_)
+        | K::LoginTotp(_)
+        | K::TotpSetup(_)
+        | K::TotpEnable(_)
+        | K::TotpDisable(_)
+        | K::CloseAccount(_) => Family::Account,
         K::SendMessage(_) | K::Sync(_) | K::Ack(_) | K::History(_) | K::Search(_) => {
             Family::Message
         }

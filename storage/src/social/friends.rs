@@ -35,7 +35,7 @@ pub fn is_friend(c: &Connection, a: UserId, b: UserId) -> Result<bool, StorageEr
 }
 
 const FRIEND_SELECT: &str = "SELECT u.id, u.username, u.nickname, u.signature, u.avatar,
-        f.remark, f.since_ms,
+        u.closed_at_ms <> 0, f.remark, f.since_ms,
         COALESCE(
             (SELECT p.conversation_id FROM direct_pairs p
              WHERE p.user_id = f.user_id AND p.peer_id = f.friend_id),
@@ -48,10 +48,10 @@ const FRIEND_SELECT: &str = "SELECT u.id, u.username, u.nickname, u.signature, u
 fn friend_row(r: &Row<'_>) -> rusqlite::Result<FriendRecord> {
     Ok(FriendRecord {
         user: public_row(r, 0)?,
-        remark: r.get(5)?,
-        since_ms: r.get(6)?,
-        conversation_id: get_u64(r, 7)?,
-        group: r.get(8)?,
+        remark: r.get(6)?,
+        since_ms: r.get(7)?,
+        conversation_id: get_u64(r, 8)?,
+        group: r.get(9)?,
     })
 }
 

@@ -21,12 +21,15 @@ pub struct PublicUser {
     pub signature: String,
     /// Avatar file id; empty = none.
     pub avatar: String,
+    /// The user closed the account.
+    pub closed: bool,
 }
 
 /// The [`PublicUser`] columns of `users u`, as [`public_row`] reads them.
-pub(super) const PUBLIC_COLUMNS: &str = "u.id, u.username, u.nickname, u.signature, u.avatar";
+pub(super) const PUBLIC_COLUMNS: &str =
+    "u.id, u.username, u.nickname, u.signature, u.avatar, u.closed_at_ms <> 0";
 
-/// Reads a [`PublicUser`] from the five columns of [`PUBLIC_COLUMNS`] starting at `at`.
+/// Reads a [`PublicUser`] from the six columns of [`PUBLIC_COLUMNS`] starting at `at`.
 pub(super) fn public_row(r: &Row<'_>, at: usize) -> rusqlite::Result<PublicUser> {
     Ok(PublicUser {
         id: get_u64(r, at)?,
@@ -34,6 +37,7 @@ pub(super) fn public_row(r: &Row<'_>, at: usize) -> rusqlite::Result<PublicUser>
         nickname: r.get(at + 2)?,
         signature: r.get(at + 3)?,
         avatar: r.get(at + 4)?,
+        closed: r.get(at + 5)?,
     })
 }
 
@@ -45,6 +49,7 @@ impl From<&UserRecord> for PublicUser {
             nickname: u.nickname.clone(),
             signature: u.signature.clone(),
             avatar: u.avatar.clone(),
+            closed: u.closed,
         }
     }
 }

@@ -50,8 +50,8 @@ pub struct Responded {
 }
 
 const REQUEST_SELECT: &str = "SELECT r.id, r.message, r.created_at_ms,
-        a.id, a.username, a.nickname, a.signature, a.avatar,
-        b.id, b.username, b.nickname, b.signature, b.avatar
+        a.id, a.username, a.nickname, a.signature, a.avatar, a.closed_at_ms <> 0,
+        b.id, b.username, b.nickname, b.signature, b.avatar, b.closed_at_ms <> 0
      FROM friend_requests r JOIN users a ON a.id = r.from_user JOIN users b ON b.id = r.to_user";
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<FriendRequestRecord> {
@@ -60,7 +60,7 @@ fn request_row(r: &Row<'_>) -> rusqlite::Result<FriendRequestRecord> {
         message: r.get(1)?,
         created_at_ms: r.get(2)?,
         from: public_row(r, 3)?,
-        to: public_row(r, 8)?,
+        to: public_row(r, 9)?,
     })
 }
 

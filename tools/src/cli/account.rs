@@ -46,8 +46,9 @@ pub(crate) async fn register(
     Ok(())
 }
 
-/// `feige login`: logs in as --user and saves the session.
-pub(crate) async fn login(ctx: &Ctx) -> anyhow::Result<()> {
+/// `feige login`: logs in as --user and saves the session; with two-factor login on, with
+/// the code of `--totp` (else FEIGE_TOTP, else a line of stdin).
+pub(crate) async fn login(ctx: &Ctx, totp: Option<&str>) -> anyhow::Result<()> {
     let username = ctx
         .cli
         .user
@@ -56,7 +57,7 @@ pub(crate) async fn login(ctx: &Ctx) -> anyhow::Result<()> {
     check_username(&username)?;
     let password = password()?;
     let (client, _events, server) = ctx.connect_fresh().await?;
-    let result = client.login(&username, &password).await;
+    let result = login_with_factor(&client, &username, &password, totp).await;
     client.close().await;
     let session = result?;
     let saved = SavedSession {
@@ -301,4 +302,25 @@ struct LoggedOut {
     #[serde(rename = "type")]
     kind: &'static str,
     username: String,
+}
+
+/// A password login; when the account has two-factor login on, answers the challenge with
+/// `totp` (else FEIGE_TOTP, else a line of stdin: a TOTP or recovery code).
+async fn login_with_factor(
+    client: &feige_client::Client,
+    username: &str,
+    password: &str,
+    totp: Option<&str>,
+) -> Result<feige_client::pb::Session, anyhow::Error> {
+    match client.login(username, password).await {
+        Err(e) if e.code() == Some(ErrorCode::SecondFactorRequired) => {
+            let challenge = e.challenge().unwrap_or_default().to_owned();
+            let code = match totp {
+                Some(c) => c.to_owned(),
+                None => secret("FEIGE_TOTP", "two-factor code (TOTP or recovery code)")?,
+            };
+            Ok(client.login_totp(&challenge, &code).await?)
+        }
+        other => Ok(other?),
+    }
 }

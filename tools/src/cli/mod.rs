@@ -16,6 +16,7 @@ pub(crate) mod output;
 pub(crate) mod receipts;
 pub(crate) mod red_packets;
 pub(crate) mod rooms;
+pub(crate) mod twofactor;
 
 use std::path::PathBuf;
 
