@@ -120,8 +120,7 @@ pub struct Config {
     pub max_rooms_per_connection: usize,
     /// Most connections one world room may hold.
     pub max_room_connections: usize,
-    /// A red packet's unclaimed rest goes back to its sender this many milliseconds after it
-    /// was sent.
+    /// A red packet's unclaimed rest goes back to its sender this many ms after it was sent.
     pub red_packet_expiry_ms: u64,
     /// Cents a wallet holds before its first movement (credited from the system account).
     pub wallet_initial_cents: u64,

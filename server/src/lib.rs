@@ -308,7 +308,7 @@ impl Server {
         let refunds = tokio::spawn(request::red_packet::refund_expired(shared.clone()));
         let file_sweep = tokio::spawn(files::sweep_unused(shared.clone()));
         let rates = tokio::spawn(status::sample_rates(shared.clone()));
-        tokio::spawn(request::account::keep_sessions_alive(
+        tokio::spawn(request::sessions::keep_sessions_alive(
             shared.clone(),
             accept_stop.clone(),
         ));

@@ -1,6 +1,5 @@
-//! The engine behind [`crate::Client`]: one live connection at a time (a reader task and a
-//! writer task), the table of requests in flight, the supervisor that reconnects, the
-//! background sync and the debounced acks.
+//! The engine behind [`crate::Client`]: one live connection at a time (a reader and a writer
+//! task), the requests in flight, the supervisor that reconnects, sync and debounced acks.
 //!
 //! Data flow: a call encodes its request, registers a oneshot under its request id and hands
 //! the frame to the writer task, which batches frames into few writes and pings when idle. The

@@ -1,30 +1,18 @@
 //! The connection and its sessions: Hello, Ping, Register, Login, Resume, Logout and
 //! RevokeSession run in order on the connection task, since they change its state, with hashing
-//! and storage on blocking threads; ListSessions runs on its own task. Also the upkeep that
-//! keeps the sessions of logged-in connections alive.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! and storage on blocking threads. ListSessions and the sessions' upkeep are in `sessions`.
 
 use feige_protocol::{pb, ErrorCode, ResponseResult, PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use feige_storage::account::{self as store_account, Resumed};
-use feige_storage::{SessionRecord, UserId};
+use feige_storage::UserId;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use super::caller::{token_tag, Caller, Conn, Flow, Login, Reply, State};
+use super::caller::{token_tag, Conn, Flow, Login, Reply, State};
 use crate::account::{self, hash_password, token_hash, verify_password, TOKEN_LEN};
 use crate::config::Registration;
 use crate::connections::ConnInfo;
 use crate::error::RequestError;
 use crate::validate;
-use crate::Shared;
-
-/// How often the sessions that connections are logged in with are recorded as used (last
-/// seen, expiry), at most.
-const SESSION_TOUCH_EVERY: Duration = Duration::from_secs(60);
-/// Sessions touched per writer job, so that one job stays short.
-const TOUCH_CHUNK: usize = 1024;
 
 /// Serves `Hello`: checks the version, then an optional login or resume. Only the first
 /// request may be a Hello.
@@ -518,91 +506,4 @@ async fn revoke(conn: &mut Conn, user: UserId, own: &[u8], id: u64) -> Reply {
     });
     tracing::info!(user, session = id, "session revoked");
     Ok(ResponseResult::RevokeSession(pb::Done {}))
-}
-
-/// How often [`keep_sessions_alive`] runs: every minute, or four times per session lifetime
-/// when that is shorter (tests use lifetimes of a second).
-fn touch_interval(shared: &Shared) -> Duration {
-    let quarter = Duration::from_millis((shared.config.session_ttl_ms() / 4).max(1) as u64);
-    quarter.min(SESSION_TOUCH_EVERY)
-}
-
-/// Until `stop`: now and then records a use of every live session that a connection is logged
-/// in with, so being logged in slides a token's expiry, with one write per session at most
-/// each [`touch_interval`] and nothing added to a connection's own state; then deletes up to
-/// 1,024 expired sessions. The live sessions are read from the store (a LAN server's few
-/// thousand rows) and matched against the session map by token tag.
-pub(crate) async fn keep_sessions_alive(shared: Arc<Shared>, stop: CancellationToken) {
-    let every = touch_interval(&shared);
-    let ttl = shared.config.session_ttl_ms();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let live = match shared.store.read(store_account::live_sessions).await {
-            Ok(live) => live,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the sessions to keep alive");
-                continue;
-            }
-        };
-        let online: Vec<u64> = live
-            .into_iter()
-            .filter(|(_, user, hash)| {
-                let tag = token_tag(hash);
-                let mut online = false;
-                shared
-                    .sessions
-                    .for_each(*user, |p| online |= p.token_tag == tag);
-                online
-            })
-            .map(|(id, _, _)| id)
-            .collect();
-        for chunk in online.chunks(TOUCH_CHUNK) {
-            let ids = chunk.to_vec();
-            let touched = shared
-                .writer
-                .call(move |c| store_account::touch_sessions(c, &ids, ttl))
-                .await;
-            if let Err(e) = touched {
-                tracing::debug!(error = %e, "could not record the sessions' use");
-                break;
-            }
-        }
-        let purge = |c: &_| store_account::purge_expired_sessions(c, TOUCH_CHUNK as i64);
-        if let Err(e) = shared.writer.call(purge).await {
-            tracing::debug!(error = %e, "could not delete expired sessions");
-        }
-    }
-}
-
-/// Serves `ListSessions`: the caller's live sessions, with the ones logged in now marked.
-pub(crate) async fn list_sessions(me: Caller) -> Reply {
-    let user = me.user;
-    let stored = me
-        .shared
-        .store
-        .read(move |c| store_account::list_sessions(c, user))
-        .await?;
-    let sessions = stored.into_iter().map(|s| session_info(&me, s)).collect();
-    Ok(ResponseResult::Sessions(pb::SessionList { sessions }))
-}
-
-fn session_info(me: &Caller, s: SessionRecord) -> pb::SessionInfo {
-    let tag = token_tag(&s.token_hash);
-    let mut online = false;
-    me.shared
-        .sessions
-        .for_each(me.user, |p| online |= p.token_tag == tag);
-    pb::SessionInfo {
-        session_id: s.id,
-        current: s.token_hash == me.token_hash,
-        online,
-        device: s.device,
-        created_at_ms: s.created_at_ms.max(0) as u64,
-        last_seen_ms: s.last_seen_ms.max(0) as u64,
-        address: s.address,
-        expires_at_ms: s.expires_at_ms.max(0) as u64,
-    }
 }

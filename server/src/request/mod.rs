@@ -19,6 +19,7 @@ mod profile;
 mod receipts;
 pub(crate) mod red_packet;
 pub(crate) mod rooms;
+pub(crate) mod sessions;
 mod social;
 mod speech;
 mod stickers;
@@ -67,7 +68,7 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         RequestKind::Resume(r) => account::resume(conn, rid, r).await,
         RequestKind::Logout(_) => account::logout(conn, rid).await,
         RequestKind::RevokeSession(r) => account::revoke_session(conn, rid, r).await,
-        RequestKind::Sessions(_) => spawn(conn, &mut t, rid, page, account::list_sessions).await,
+        RequestKind::Sessions(_) => spawn(conn, &mut t, rid, page, sessions::list_sessions).await,
         // Two-factor login and closing an account.
         RequestKind::LoginTotp(r) => twofactor::login_totp(conn, rid, r).await,
         RequestKind::TotpSetup(_) => spawn(conn, &mut t, rid, SMALL_REPLY, twofactor::setup).await,
