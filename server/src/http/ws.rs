@@ -38,6 +38,11 @@ const FLUSH_GRACE: Duration = Duration::from_secs(1);
 /// Bytes the pipe between the relay and the handler holds per direction, as a socket
 /// buffer would.
 const PIPE_BYTES: usize = 64 * 1024;
+/// The WebSocket's read buffer to begin with (tungstenite's default, 128 KiB, would be held by
+/// every idle connection); it grows for a larger message.
+const WS_READ_BUFFER: usize = 4 * 1024;
+/// Bytes of frames the WebSocket gathers before it writes them (each batch is flushed anyway).
+const WS_WRITE_BUFFER: usize = 16 * 1024;
 /// WebSocket close code of a message over the size limit (RFC 6455 "message too big").
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -82,6 +87,8 @@ async fn upgrade(
     let limit = shared.config.max_frame_len;
     ws.max_message_size(limit * 2)
         .max_frame_size(limit * 2)
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
         .on_upgrade(move |socket| {
             shared.ws_connections.fetch_add(1, Ordering::Relaxed);
             let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
@@ -244,7 +251,8 @@ async fn outbound(
     mut local: mpsc::Receiver<Message>,
     max_frame_len: usize,
 ) {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Empty while idle: `read_buf` takes room for a burst, given back once it is relayed.
+    let mut buf = BytesMut::new();
     let mut kicked: Option<ErrorCode> = None;
     // Until the inbound half is gone.
     let mut local_open = true;
@@ -286,8 +294,8 @@ async fn outbound(
                 if sink.flush().await.is_err() {
                     return;
                 }
-                if buf.is_empty() && buf.capacity() > 64 * 1024 {
-                    buf = BytesMut::with_capacity(8 * 1024);
+                if buf.is_empty() {
+                    buf = BytesMut::new();
                 }
             }
         }
