@@ -67,7 +67,9 @@ pub(crate) enum Stored {
     Mismatch,
 }
 
-/// Checks the partial file `partial` against `sha256` and `size`; if it matches, examines
+/// Checks the partial file `partial` against `sha256` and `size` (its hash taken as `known`
+/// when the chunks were hashed as they were written, else read and hashed); if it matches,
+/// examines
 /// it, stores its thumbnail and moves it to `blob` (a file with the same bytes there already
 /// is simply replaced). `root` is the files' root, for the thumbnail. With `sync`
 /// (`durability = "fsync"`) both are flushed to the disk first, so they survive power loss;
@@ -82,8 +84,12 @@ pub(crate) fn store(
     sha256: &[u8],
     size: u64,
     sync: bool,
+    known: Option<Vec<u8>>,
 ) -> io::Result<Stored> {
-    let (hash, len) = hash_file(partial)?;
+    let (hash, len) = match known {
+        Some(hash) => (hash, std::fs::metadata(partial)?.len()),
+        None => hash_file(partial)?,
+    };
     if hash != sha256 || len != size {
         let _ = std::fs::remove_file(partial);
         return Ok(Stored::Mismatch);
@@ -165,11 +171,11 @@ mod tests {
         assert_eq!(read_range(&partial, 3, 100).unwrap(), b"loworld");
         let sha = ring::digest::digest(&ring::digest::SHA256, b"helloworld");
         let blob = dir.path().join("ab").join("blob");
-        let r = store(&partial, &blob, dir.path(), &[0; 32], 10, false).unwrap();
+        let r = store(&partial, &blob, dir.path(), &[0; 32], 10, false, None).unwrap();
         assert!(matches!(r, Stored::Mismatch));
         assert!(!partial.exists());
         write_chunk(&partial, 0, b"helloworld", false).unwrap();
-        let r = store(&partial, &blob, dir.path(), sha.as_ref(), 10, true).unwrap();
+        let r = store(&partial, &blob, dir.path(), sha.as_ref(), 10, true, None).unwrap();
         assert!(matches!(r, Stored::Blob(..)));
         assert_eq!(std::fs::read(&blob).unwrap(), b"helloworld");
         assert!(!partial.exists());

@@ -7,6 +7,7 @@ mod access;
 pub(crate) mod disk;
 pub(crate) mod media;
 pub(crate) mod names;
+mod running;
 mod sweep;
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub(crate) struct Files {
     /// Held shared while an upload's blob is moved into place and recorded; held exclusive
     /// while the sweep deletes blobs' rows and unlinks their files.
     pub place: tokio::sync::RwLock<()>,
+    /// SHA-256 of uploads as their chunks are written.
+    pub running: running::RunningHashes,
 }
 
 /// Niceness of the file workers' threads.
@@ -53,6 +56,7 @@ impl Files {
             root,
             pool,
             place: tokio::sync::RwLock::new(()),
+            running: running::RunningHashes::default(),
         })
     }
 

@@ -52,6 +52,9 @@ async fn sweep_once(shared: &Shared) -> Result<usize, crate::error::RequestError
         .map(|(sha, _)| shared.files.blob_path(sha))
         .collect();
     paths.extend(swept.uploads.iter().map(|&id| shared.files.upload_path(id)));
+    for &id in &swept.uploads {
+        shared.files.running.forget(id);
+    }
     tracing::debug!(
         blobs = swept.blobs.len(),
         uploads = swept.uploads.len(),

@@ -137,6 +137,7 @@ async fn write_chunk(me: &Caller, r: pb::UploadChunk) -> Reply {
     // One job on the file pool reads the upload's row and writes the chunk: a hop less per
     // chunk than reading on tokio's blocking threads first.
     let (store, path) = (me.shared.store.clone(), me.shared.files.upload_path(id));
+    let shared = me.shared.clone();
     let sync = me.shared.config.durability == crate::config::Durability::Fsync;
     let data = r.data;
     me.shared
@@ -161,6 +162,8 @@ async fn write_chunk(me: &Caller, r: pb::UploadChunk) -> Reply {
             }
             if !up.has_chunk(index) {
                 disk::write_chunk(&path, index * CHUNK_SIZE, &data, sync).map_err(io_error)?;
+                let running = &shared.files.running;
+                running.chunk_written(id, index, &data, &path, CHUNK_SIZE);
             }
             Ok(())
         })
@@ -218,10 +221,11 @@ pub(crate) async fn finish(me: Caller, r: pb::UploadFinish) -> Reply {
     );
     let (sha, size) = (up.sha256.clone(), up.size);
     let sync = me.shared.config.durability == crate::config::Durability::Fsync;
+    let known = files.running.finish(id, up.chunk_count());
     let stored = files
         .pool
         .run(0, move |()| {
-            disk::store(&partial, &blob, &root, &sha, size, sync)
+            disk::store(&partial, &blob, &root, &sha, size, sync, known)
         })
         .await?
         .map_err(|e| match e.kind() {
@@ -296,6 +300,7 @@ pub(crate) async fn abort(me: Caller, r: pb::UploadAbort) -> Reply {
     {
         return Err(no_upload());
     }
+    me.shared.files.running.forget(id);
     let path = me.shared.files.upload_path(id);
     if me
         .shared
