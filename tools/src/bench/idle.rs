@@ -142,20 +142,7 @@ pub async fn run(t: &TargetArgs, a: &IdleArgs) -> anyhow::Result<Map<String, Val
     r.insert("sources".into(), t.sources.max(1).into());
     r.insert("connect_seconds".into(), r3(connect_secs));
     r.insert("connects_per_s".into(), r3(n as f64 / connect_secs));
-    match (rss0, rss1) {
-        (Some(b), Some(e)) => {
-            let end = e.max(peak);
-            r.insert("server_rss_base_mb".into(), r3(b as f64 / 1048576.0));
-            r.insert("server_rss_mb".into(), r3(end as f64 / 1048576.0));
-            r.insert(
-                "rss_per_conn_bytes".into(),
-                r3(end.saturating_sub(b) as f64 / n.max(1) as f64),
-            );
-        }
-        _ => {
-            r.insert("rss_per_conn_bytes".into(), Value::Null);
-        }
-    }
+    super::rss_report(&mut r, rss0, rss1.map(|e| e.max(peak)), n);
     r.insert(
         "generator_rss_per_conn_bytes".into(),
         r3(gen1.saturating_sub(gen0) as f64 / n.max(1) as f64),

@@ -235,6 +235,29 @@ pub fn print_report(report: &Map<String, Value>, json: bool) {
     }
 }
 
+/// Adds an idle run's server RSS before (`base`) and with (`end`) its `n` connections, and
+/// the RSS per connection, to `r` (null when the server's RSS could not be read).
+pub(crate) fn rss_report(
+    r: &mut Map<String, Value>,
+    base: Option<u64>,
+    end: Option<u64>,
+    n: usize,
+) {
+    match (base, end) {
+        (Some(b), Some(e)) => {
+            r.insert("server_rss_base_mb".into(), r3(b as f64 / 1048576.0));
+            r.insert("server_rss_mb".into(), r3(e as f64 / 1048576.0));
+            r.insert(
+                "rss_per_conn_bytes".into(),
+                r3(e.saturating_sub(b) as f64 / n.max(1) as f64),
+            );
+        }
+        _ => {
+            r.insert("rss_per_conn_bytes".into(), Value::Null);
+        }
+    }
+}
+
 /// Rounds to 3 decimals for the report.
 pub fn r3(v: f64) -> Value {
     ((v * 1000.0).round() / 1000.0).into()

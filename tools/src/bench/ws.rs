@@ -218,20 +218,7 @@ pub(super) async fn idle(
     r.insert("connections".into(), n.into());
     r.insert("users".into(), accounts.len().into());
     r.insert("connect_seconds".into(), r3(connect_secs));
-    match (rss0, rss1) {
-        (Some(b), Some(e)) => {
-            let end = e.max(peak);
-            r.insert("server_rss_base_mb".into(), r3(b as f64 / 1048576.0));
-            r.insert("server_rss_mb".into(), r3(end as f64 / 1048576.0));
-            r.insert(
-                "rss_per_conn_bytes".into(),
-                r3(end.saturating_sub(b) as f64 / n.max(1) as f64),
-            );
-        }
-        _ => {
-            r.insert("rss_per_conn_bytes".into(), Value::Null);
-        }
-    }
+    super::rss_report(&mut r, rss0, rss1.map(|e| e.max(peak)), n);
     Ok(r)
 }
 
