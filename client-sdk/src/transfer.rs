@@ -140,6 +140,32 @@ impl ChunkPlan {
 ///
 /// # Errors
 /// [`ClientError::Invalid`] when it cannot be opened or is not a regular file.
+/// A transfer answered `SHUTTING_DOWN` waits this long for the server to close the
+/// connection before it waits for the next one (and resumes there).
+const SHUTDOWN_PAUSE: Duration = Duration::from_millis(200);
+
+/// Waits [`SHUTDOWN_PAUSE`], or until `cancel`.
+///
+/// # Errors
+/// [`ClientError::Cancelled`].
+pub(crate) async fn pause_for_shutdown(cancel: &CancellationToken) -> Result<(), ClientError> {
+    tokio::select! {
+        () = tokio::time::sleep(SHUTDOWN_PAUSE) => Ok(()),
+        () = cancel.cancelled() => Err(ClientError::Cancelled),
+    }
+}
+
+/// Whether `e` says the server is going away (its connection closes next).
+pub(crate) fn server_going_away(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Server {
+            code: feige_protocol::ErrorCode::ShuttingDown,
+            ..
+        }
+    )
+}
+
 pub(crate) async fn open_file(path: &Path) -> Result<(Arc<File>, u64), ClientError> {
     let path = path.to_owned();
     blocking(move || {

@@ -110,6 +110,14 @@ impl Client {
                         .wait_up(Instant::now() + RECONNECT_WAIT, cancel)
                         .await?;
                 }
+                // The server is going away: resume on the next connection.
+                Err(e) if transfer::server_going_away(&e) && reconnects < TRANSFER_RECONNECTS => {
+                    reconnects += 1;
+                    transfer::pause_for_shutdown(cancel).await?;
+                    self.inner
+                        .wait_up(Instant::now() + RECONNECT_WAIT, cancel)
+                        .await?;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -107,6 +107,13 @@ impl Client {
                     let until = Instant::now() + RECONNECT_WAIT;
                     self.inner.wait_up(until, cancel).await?;
                 }
+                // The server is going away: resume on the next connection.
+                Err(e) if transfer::server_going_away(&e) && reconnects < TRANSFER_RECONNECTS => {
+                    reconnects += 1;
+                    transfer::pause_for_shutdown(cancel).await?;
+                    let until = Instant::now() + RECONNECT_WAIT;
+                    self.inner.wait_up(until, cancel).await?;
+                }
                 // Chunks lost with a connection: begin again and send what is missing.
                 Err(ClientError::Server {
                     code: ErrorCode::UploadIncomplete,
