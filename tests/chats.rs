@@ -1,5 +1,5 @@
 //! The conversation list through the Rust client SDK: exact unread counts synced across
-//! devices, and pages newest first.
+//! devices, pages newest first, and snapshots combined with pushes by `last_seq`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use feige_client::Event;
 use feige_protocol::{pb, ErrorCode, RequestKind};
-use feige_tests::sdk::{befriend, code, login, next_event, register, uid};
+use feige_tests::sdk::{befriend, code, login, messages, next_event, register, uid};
 use feige_tests::{login_raw, TestServer};
 
 #[tokio::test]
@@ -168,5 +168,47 @@ async fn conversation_list_comes_in_pages_newest_first() {
         feige_tests::error_code(&r),
         Some(ErrorCode::InvalidArgument)
     );
+    s.handle.shutdown().await;
+}
+
+/// A `conversations` snapshot taken while messages arrive, combined with the message pushes
+/// by its `last_seq` (a push with a greater seq adds one), gives the exact unread count.
+#[tokio::test]
+async fn conversation_snapshot_and_pushes_combine_by_last_seq() {
+    let s = TestServer::start_open().await;
+    let addr = s.addr();
+    let alice_id = register(&addr, "alice").await;
+    let bob_id = register(&addr, "bob").await;
+    let (alice, _) = login(&addr, "alice", "a").await;
+    let (bob, mut bob_ev) = login(&addr, "bob", "b").await;
+    alice.send_text(bob_id, "first").await.unwrap();
+    let sender = tokio::spawn(async move {
+        for i in 0..60 {
+            alice.send_text(bob_id, &format!("m{i}")).await.unwrap();
+        }
+        alice
+    });
+    // Snapshots taken while the sends go on; each must combine with the pushes to 61.
+    let mut snapshots = Vec::new();
+    for _ in 0..4 {
+        let list = bob.conversations().await.unwrap();
+        snapshots.push((list[0].unread, list[0].last_seq));
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let pushes = messages(&mut bob_ev, 61).await;
+    let alice = sender.await.unwrap();
+    for (unread, last_seq) in snapshots {
+        assert_eq!(unread, last_seq, "every message is from alice, none read");
+        let later = u64::try_from(pushes.iter().filter(|m| m.seq > last_seq).count()).unwrap();
+        assert_eq!(unread + later, 61, "snapshot at {last_seq}");
+    }
+    let list = bob.conversations().await.unwrap();
+    assert_eq!((list[0].unread, list[0].last_seq), (61, 61));
+    // Bob's own message is in last_seq but not in unread.
+    bob.send_text(alice_id, "hi").await.unwrap();
+    let list = bob.conversations().await.unwrap();
+    assert_eq!((list[0].unread, list[0].last_seq), (61, 62));
+    alice.close().await;
+    bob.close().await;
     s.handle.shutdown().await;
 }
