@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use feige_protocol::{frame, pb, Envelope, PushKind, ResponseResult};
 use feige_storage::group::SYSTEM_KIND;
-use feige_storage::{CommitSink, Committed};
+use feige_storage::{CommitSink, Committed, GroupMembers, Members};
 
 use crate::convert;
 use crate::error::RequestError;
@@ -66,6 +66,12 @@ const INLINE_MAX: usize = 4;
 /// writes would cost the writer a `sendto` per member per message, and each member's task
 /// writes the frames that gathered meanwhile in one.
 const INLINE_MEMBERS_MAX: usize = 16;
+
+/// Most members of a group whose pushes the routing thread writes to idle sockets itself.
+/// Each write costs it a `sendto` (a few µs on loopback); waking the member's task instead
+/// costs a wake-up and a poll on top, but spreads a large group's writes over the I/O
+/// threads, where they do not hold up the next batch.
+const DIRECT_MEMBERS_MAX: usize = 256;
 
 impl Router {
     /// A router delivering through `sessions`, and its thread (which ends once the router,
@@ -152,72 +158,145 @@ pub fn route(sessions: &Sessions, batch: &mut Vec<Committed<ReplyTo>>, direct: b
         scratch.clear();
         frame::encode(env, scratch);
     };
-    {
-        for done in batch.drain(..) {
-            let ctx = done.ctx;
-            let reply = Peer {
-                conn_id: ctx.conn_id,
-                token_tag: 0,
-                outbox: ctx.outbox,
-            };
-            match done.result {
-                Ok(d) if d.message.kind == SYSTEM_KIND => {
-                    // A group's system notice: its request has its own answer; every
-                    // connection of every member (the acting one too) gets the push, so
-                    // each one's stream of the group stays gapless.
-                    encode(
-                        &mut scratch,
-                        &Envelope::push(PushKind::Message(convert::message(d.message))),
-                    );
-                    for member in d.members.as_slice() {
-                        sessions.for_each(*member, |peer| {
+    // Consecutive pushes of one group go out together (see `Run`).
+    let mut run = Run::default();
+    for done in batch.drain(..) {
+        let ctx = done.ctx;
+        let reply = Peer {
+            conn_id: ctx.conn_id,
+            token_tag: 0,
+            outbox: ctx.outbox,
+        };
+        let d = match done.result {
+            Ok(d) => d,
+            Err(e) => {
+                // With retry_after_ms (MUTED says how long the mute lasts).
+                let env = RequestError::from(e).into_envelope(ctx.request_id);
+                encode(&mut scratch, &env);
+                deliver(&reply, &scratch);
+                acks += 1;
+                continue;
+            }
+        };
+        // A group's system notice has its own answer; every connection of every member (the
+        // acting one too) gets the push, so each one's stream of the group stays gapless.
+        let notice = d.message.kind == SYSTEM_KIND;
+        if !notice {
+            let m = &d.message;
+            let ack = Envelope::response(
+                ctx.request_id,
+                ResponseResult::Send(pb::SendOk {
+                    message_id: m.id,
+                    conversation_id: m.conversation_id,
+                    seq: m.seq,
+                    sent_at_ms: m.sent_at_ms,
+                    duplicate: d.duplicate,
+                }),
+            );
+            encode(&mut scratch, &ack);
+            deliver(&reply, &scratch);
+            acks += 1;
+            if d.duplicate {
+                continue;
+            }
+        }
+        let sender = (!notice).then_some(ctx.conn_id);
+        let push = Envelope::push(PushKind::Message(convert::message(d.message)));
+        match &d.members {
+            Members::Group(members) => {
+                if !run.continues(members) {
+                    pushes += run.flush(sessions);
+                }
+                run.add(&push, members, sender);
+            }
+            Members::Pair(pair) => {
+                pushes += run.flush(sessions);
+                encode(&mut scratch, &push);
+                for member in pair {
+                    sessions.for_each(*member, |peer| {
+                        if Some(peer.conn_id) != sender {
                             deliver(peer, &scratch);
                             pushes += 1;
-                        });
-                    }
-                }
-                Ok(d) => {
-                    let m = d.message;
-                    let ack = Envelope::response(
-                        ctx.request_id,
-                        ResponseResult::Send(pb::SendOk {
-                            message_id: m.id,
-                            conversation_id: m.conversation_id,
-                            seq: m.seq,
-                            sent_at_ms: m.sent_at_ms,
-                            duplicate: d.duplicate,
-                        }),
-                    );
-                    encode(&mut scratch, &ack);
-                    deliver(&reply, &scratch);
-                    acks += 1;
-                    if d.duplicate {
-                        continue;
-                    }
-                    encode(
-                        &mut scratch,
-                        &Envelope::push(PushKind::Message(convert::message(m))),
-                    );
-                    for member in d.members.as_slice() {
-                        sessions.for_each(*member, |peer| {
-                            if peer.conn_id != ctx.conn_id {
-                                deliver(peer, &scratch);
-                                pushes += 1;
-                            }
-                        });
-                    }
-                }
-                Err(e) => {
-                    // With retry_after_ms (MUTED says how long the mute lasts).
-                    let env = RequestError::from(e).into_envelope(ctx.request_id);
-                    encode(&mut scratch, &env);
-                    deliver(&reply, &scratch);
-                    acks += 1;
+                        }
+                    });
                 }
             }
         }
     }
+    pushes += run.flush(sessions);
     (acks, pushes)
+}
+
+/// Consecutive pushes of one group conversation with the same members (the writer's cached
+/// member list, so a membership change starts a new run), gathered so that each member's
+/// connection gets them in one outbox push: one lock, at most one wake-up, and then one write
+/// of them all by its task, instead of one of each per message. The order within a
+/// conversation is kept, and other conversations' pushes wait for nothing: a run is flushed
+/// before anything else of the batch is routed.
+#[derive(Default)]
+struct Run {
+    /// The pushes' frames, back to back.
+    frames: BytesMut,
+    /// Where each frame ends in `frames`, and the connection that sent its message (which
+    /// got the ack and gets no push); `None` for a system notice, which every connection gets.
+    ends: Vec<(usize, Option<u64>)>,
+    members: Option<Arc<GroupMembers>>,
+}
+
+impl Run {
+    /// Whether a push to `members` may join this run (or start it, when it is empty).
+    fn continues(&self, members: &Arc<GroupMembers>) -> bool {
+        self.members
+            .as_ref()
+            .is_none_or(|m| Arc::ptr_eq(m, members))
+    }
+
+    fn add(&mut self, push: &Envelope, members: &Arc<GroupMembers>, sender: Option<u64>) {
+        frame::encode(push, &mut self.frames);
+        self.ends.push((self.frames.len(), sender));
+        if self.members.is_none() {
+            self.members = Some(members.clone());
+        }
+    }
+
+    /// Pushes the run to every connection of every member and empties it; returns the pushes
+    /// delivered. In a group of up to [`DIRECT_MEMBERS_MAX`], an idle connection's socket is
+    /// written on this thread right away (one `sendto` per member per run, no task woken);
+    /// in a larger one the members' tasks write, on all the I/O threads at once.
+    fn flush(&mut self, sessions: &Sessions) -> u64 {
+        let Some(members) = self.members.take() else {
+            return 0;
+        };
+        let direct = members.ids.len() <= DIRECT_MEMBERS_MAX;
+        let count = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
+        let mut pushes = 0u64;
+        for member in members.ids.iter() {
+            sessions.for_each(*member, |peer| {
+                let own = |s: &Option<u64>| *s == Some(peer.conn_id);
+                if !self.ends.iter().any(|(_, s)| own(s)) {
+                    if direct {
+                        peer.deliver_many_now(&self.frames, count);
+                    } else {
+                        peer.deliver_many(&self.frames, count);
+                    }
+                    pushes += u64::from(count);
+                    return;
+                }
+                // A sender's other pushes of the run, one by one, without its own messages.
+                let mut start = 0;
+                for (end, s) in &self.ends {
+                    if !own(s) {
+                        peer.deliver(&self.frames[start..*end]);
+                        pushes += 1;
+                    }
+                    start = *end;
+                }
+            });
+        }
+        self.frames.clear();
+        self.ends.clear();
+        pushes
+    }
 }
 
 #[cfg(test)]
@@ -348,5 +427,123 @@ mod tests {
         assert_eq!(acked, (1..=seq).collect::<Vec<_>>());
         drop(router);
         thread.join().unwrap();
+    }
+
+    /// A group message of `from` on connection `conn`, to `members`.
+    fn group_msg(
+        seq: u64,
+        (from, conn, outbox): (u64, u64, &Outbox),
+        members: &Arc<GroupMembers>,
+        kind: i32,
+    ) -> Committed<ReplyTo> {
+        let mut c = committed(seq, outbox);
+        c.ctx.conn_id = conn;
+        if let Ok(d) = &mut c.result {
+            d.message.conversation_id = 50;
+            d.message.from_user = from;
+            d.message.to_user = 0;
+            d.message.kind = kind;
+            d.members = Members::Group(members.clone());
+        }
+        c
+    }
+
+    /// What a connection got: `ack N` or `push CONVERSATION:SEQ`.
+    fn got(rx: &crate::session::OutboxReader) -> Vec<String> {
+        let mut buf = BytesMut::new();
+        rx.drain_into(&mut buf, usize::MAX);
+        std::iter::from_fn(|| frame::decode(&mut buf, usize::MAX).unwrap())
+            .map(|env| match env.body {
+                Some(Body::Push(Push {
+                    kind: Some(PushKind::Message(m)),
+                })) => format!("push {}:{}", m.conversation_id, m.seq),
+                _ => format!("ack {}", env.request_id),
+            })
+            .collect()
+    }
+
+    /// Pushes of one group go out together per member, yet every connection sees each
+    /// conversation in order, a sender's connection gets its acks and not its own messages,
+    /// and a member who joined mid-batch gets only what followed.
+    #[test]
+    fn a_group_run_keeps_order_membership_and_senders() {
+        let sessions = Sessions::default();
+        let mut rx = std::collections::BTreeMap::new();
+        let mut out = std::collections::BTreeMap::new();
+        for (user, conn) in [(1, 11), (1, 12), (2, 21), (3, 31), (4, 41)] {
+            let (tx, r) = Outbox::new(1000);
+            sessions.add(
+                user,
+                Peer {
+                    conn_id: conn,
+                    token_tag: 0,
+                    outbox: tx.clone(),
+                },
+            );
+            rx.insert(conn, r);
+            out.insert(conn, tx);
+        }
+        let before = Arc::new(GroupMembers::plain(vec![1, 2, 3]));
+        let after = Arc::new(GroupMembers::plain(vec![1, 2, 3, 4]));
+        let mut pair = committed(1, &out[&11]);
+        pair.ctx.conn_id = 11;
+        let mut batch = vec![
+            group_msg(1, (1, 11, &out[&11]), &before, 0),
+            group_msg(2, (2, 21, &out[&21]), &before, 0),
+            // User 4 joins: a notice to every connection, the new list from here on.
+            group_msg(3, (1, 11, &out[&11]), &after, SYSTEM_KIND),
+            group_msg(4, (4, 41, &out[&41]), &after, 0),
+            pair,
+            group_msg(5, (1, 11, &out[&11]), &after, 0),
+        ];
+        let (acks, pushes) = route(&sessions, &mut batch, false);
+        let expect = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Acks come at once; a run is pushed when the member list changes (at the notice)
+        // and before another conversation's push.
+        assert_eq!(
+            got(&rx[&11]),
+            expect(&[
+                "ack 1",
+                "push 50:2",
+                "ack 1",
+                "push 50:3",
+                "push 50:4",
+                "ack 5"
+            ])
+        );
+        assert_eq!(
+            got(&rx[&12]),
+            expect(&[
+                "push 50:1",
+                "push 50:2",
+                "push 50:3",
+                "push 50:4",
+                "push 9:1",
+                "push 50:5"
+            ])
+        );
+        assert_eq!(
+            got(&rx[&21]),
+            expect(&[
+                "ack 2",
+                "push 50:1",
+                "push 50:3",
+                "push 50:4",
+                "push 9:1",
+                "push 50:5"
+            ])
+        );
+        assert_eq!(
+            got(&rx[&31]),
+            expect(&[
+                "push 50:1",
+                "push 50:2",
+                "push 50:3",
+                "push 50:4",
+                "push 50:5"
+            ])
+        );
+        assert_eq!(got(&rx[&41]), expect(&["ack 4", "push 50:3", "push 50:5"]));
+        assert_eq!((acks, pushes), (5, 3 + 6 + 5 + 5 + 2));
     }
 }

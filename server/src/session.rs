@@ -31,6 +31,22 @@ impl Peer {
         }
     }
 
+    /// Like [`Peer::deliver`] for `count` whole frames back to back in `frames`
+    /// ([`Outbox::push_many`]).
+    pub fn deliver_many(&self, frames: &[u8], count: u32) {
+        if let Err(PushError::Full) = self.outbox.push_many(frames, count) {
+            self.control().kick(ErrorCode::SlowConsumer);
+        }
+    }
+
+    /// Like [`Peer::deliver_many`], but writes to the socket directly when it can
+    /// ([`Outbox::push_many_now`]).
+    pub fn deliver_many_now(&self, frames: &[u8], count: u32) {
+        if let Err(PushError::Full) = self.outbox.push_many_now(frames, count) {
+            self.control().kick(ErrorCode::SlowConsumer);
+        }
+    }
+
     /// The connection's kick switch.
     pub fn control(&self) -> &Control {
         self.outbox.control()

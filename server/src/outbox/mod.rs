@@ -110,6 +110,37 @@ impl Queue {
     }
 }
 
+/// How many whole frames `bytes` holds, if it is nothing but whole frames (debug checks).
+fn whole_frames(mut bytes: &[u8]) -> Option<u32> {
+    let mut n = 0;
+    while !bytes.is_empty() {
+        let len = frame::check(bytes, usize::MAX).ok().flatten()?;
+        bytes = &bytes[len..];
+        n += 1;
+    }
+    Some(n)
+}
+
+/// Of whole frames back to back in `frames`, of which the first `n` bytes were written: how
+/// many were written whole, and how many bytes are left of the one cut (0 when `n` falls
+/// between two frames).
+fn cut(frames: &[u8], n: usize) -> (u32, u32) {
+    let mut at = 0;
+    let mut whole = 0;
+    while at < frames.len() {
+        let end = match frame::check(&frames[at..], usize::MAX) {
+            Ok(Some(len)) => at + len,
+            _ => frames.len(),
+        };
+        if end > n {
+            return (whole, if at < n { to_u32(end - n) } else { 0 });
+        }
+        whole += 1;
+        at = end;
+    }
+    (whole, 0)
+}
+
 /// Saturates at `u32::MAX` (the counts are bounded far below it by configuration).
 fn to_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -201,8 +232,28 @@ impl Outbox {
         self.shared.lock().output()
     }
 
+    /// Queues copies of `count` whole frames that lie back to back in `frames`, all or none,
+    /// under one lock and with at most one wake-up of the connection task: a batch of pushes
+    /// of one conversation goes to each member's connection this way, and its task then
+    /// writes them in one go.
+    ///
+    /// # Errors
+    /// As [`Outbox::push`]; the bound is checked for all of them together.
+    pub fn push_many(&self, frames: &[u8], count: u32) -> Result<(), PushError> {
+        self.push_frames(frames, count, false, None)
+    }
+
+    /// [`Outbox::push_many`] that first tries to write them to the socket on the calling
+    /// thread, as [`Outbox::push_now`] does for one frame.
+    ///
+    /// # Errors
+    /// As [`Outbox::push_many`].
+    pub fn push_many_now(&self, frames: &[u8], count: u32) -> Result<(), PushError> {
+        self.push_frames(frames, count, true, None)
+    }
+
     fn push_inner(&self, frame: &[u8], direct: bool) -> Result<(), PushError> {
-        self.push_frame(frame, direct, None)
+        self.push_frames(frame, 1, direct, None)
     }
 
     /// Queues `frame`; a reply (`reserved` is its reservation) is never refused for room.
@@ -212,10 +263,22 @@ impl Outbox {
         direct: bool,
         reserved: Option<u32>,
     ) -> Result<(), PushError> {
+        self.push_frames(frame, 1, direct, reserved)
+    }
+
+    /// Queues `count` whole frames lying back to back in `frames`, or with `direct` first
+    /// writes what the socket takes of them.
+    fn push_frames(
+        &self,
+        frames: &[u8],
+        count: u32,
+        direct: bool,
+        reserved: Option<u32>,
+    ) -> Result<(), PushError> {
         debug_assert_eq!(
-            frame::check(frame, usize::MAX).ok().flatten(),
-            Some(frame.len()),
-            "not one whole frame"
+            whole_frames(frames),
+            Some(count),
+            "not {count} whole frames"
         );
         let waiting = {
             let mut q = self.shared.lock();
@@ -224,20 +287,25 @@ impl Outbox {
             }
             if let Some(r) = reserved {
                 q.reserved = q.reserved.saturating_sub(r);
-            } else if q.frames >= self.shared.capacity
-                || q.output() + frame.len() > self.shared.max_bytes as usize
+            } else if q.frames.saturating_add(count) > self.shared.capacity
+                || q.output() + frames.len() > self.shared.max_bytes as usize
             {
                 return Err(PushError::Full);
             }
-            let mut rest = frame;
+            let mut rest = frames;
+            let mut queued = count;
             if direct && q.frames == 0 && !q.busy {
                 if let Some(socket) = &q.socket {
                     // Under the lock, so the task cannot start a write of its own meanwhile.
-                    match socket.try_write(frame) {
-                        Ok(n) if n == frame.len() => return Ok(()),
+                    match socket.try_write(frames) {
+                        Ok(n) if n == frames.len() => return Ok(()),
                         Ok(n) => {
-                            rest = &frame[n..];
-                            q.partial = rest.len() as u32;
+                            // The frames written whole are gone; of the one cut, `partial`
+                            // bytes are left.
+                            let (written, partial) = cut(frames, n);
+                            rest = &frames[n..];
+                            queued = count.saturating_sub(written);
+                            q.partial = partial;
                         }
                         // Would block, or failed: the task writes it, or meets the error.
                         Err(_) => {}
@@ -249,7 +317,7 @@ impl Outbox {
                 q.bytes.reserve(FIRST_RESERVE.max(rest.len()));
             }
             q.bytes.extend_from_slice(rest);
-            q.frames = q.frames.saturating_add(1);
+            q.frames = q.frames.saturating_add(queued);
             // Set only while the task waits on an empty queue: one wake-up per batch.
             q.waker.take()
         };

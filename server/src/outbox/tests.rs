@@ -219,8 +219,7 @@ async fn push_now_writes_to_an_idle_socket_but_never_past_held_bytes() {
 /// first, and the bytes arrive whole and in order once the task writes the queue.
 #[tokio::test]
 async fn push_now_queues_what_a_full_socket_does_not_take() {
-    use tokio::io::AsyncReadExt;
-    let (server, mut peer) = socket_pair().await;
+    let (server, peer) = socket_pair().await;
     let (tx, rx) = Outbox::new(1 << 20);
     rx.attach(server.clone());
     let frame = |i: u32| f(&[(i % 251) as u8; 9_996]);
@@ -234,22 +233,39 @@ async fn push_now_queues_what_a_full_socket_does_not_take() {
         tx.push_now(&frame(i)).unwrap();
     }
     sent += 10;
+    write_queue_and_check(&server, &rx, peer, sent, 10_000).await;
+}
+
+/// Has the task's part written (the queue, drained until empty) while `peer` reads: `sent`
+/// frames of `len` bytes, frame `i` filled with `i % 251`, must arrive whole and in order.
+async fn write_queue_and_check(
+    server: &Socket,
+    rx: &OutboxReader,
+    mut peer: TcpStream,
+    sent: u32,
+    len: usize,
+) {
+    use tokio::io::AsyncReadExt;
     let reader = tokio::spawn(async move {
-        let mut all = vec![0u8; sent as usize * 10_000];
+        let mut all = vec![0u8; sent as usize * len];
         peer.read_exact(&mut all).await.unwrap();
         all
     });
     loop {
         let mut buf = BytesMut::new();
         rx.drain_into(&mut buf, usize::MAX);
-        write_all_for_test(&server, &buf).await;
+        write_all_for_test(server, &buf).await;
         if rx.release() {
             break;
         }
     }
     let all = reader.await.unwrap();
-    for (i, chunk) in all.chunks(10_000).enumerate() {
-        assert_eq!(chunk[..4], 9_996u32.to_be_bytes(), "frame {i}'s header");
+    for (i, chunk) in all.chunks(len).enumerate() {
+        assert_eq!(
+            chunk[..4],
+            (len as u32 - 4).to_be_bytes(),
+            "frame {i}'s header"
+        );
         assert!(
             chunk[4..].iter().all(|&b| b == (i % 251) as u8),
             "frame {i} garbled"
@@ -281,4 +297,60 @@ fn a_huge_frame_bound_is_clamped_not_wrapped() {
     assert_eq!(tx.shared.capacity, u32::MAX);
     assert_eq!(tx.shared.max_bytes as usize, MAX_OUTBOX_BYTES);
     assert_eq!(tx.push(&f(b"x")), Ok(()));
+}
+
+/// Several frames go in at once, all or none against the bound, and drain as frames.
+#[test]
+fn push_many_queues_whole_frames_all_or_none() {
+    let (tx, rx) = Outbox::bounded(4, 1_000);
+    let two = [f(b"ab"), f(b"c")].concat();
+    tx.push_many(&two, 2).unwrap();
+    // Three more would make five frames: refused whole, nothing of them queued.
+    let three = [f(b"d"), f(b"e"), f(b"f")].concat();
+    assert_eq!(tx.push_many(&three, 3), Err(PushError::Full));
+    tx.push_many(&three[..10], 2).unwrap();
+    // And the byte bound counts all of them.
+    let (small, _small_rx) = Outbox::bounded(100, 10);
+    assert_eq!(small.push_many(&two, 2), Err(PushError::Full));
+    small.push_many(&f(b"abcdef"), 1).unwrap();
+    let mut buf = BytesMut::new();
+    rx.drain_into(&mut buf, 6);
+    assert_eq!(bodies(&buf), b"ab", "drained frame by frame");
+    rx.drain_into(&mut buf, usize::MAX);
+    assert_eq!(bodies(&buf), b"abcde");
+    assert!(rx.is_empty());
+}
+
+#[test]
+fn a_cut_in_frames_counts_the_whole_ones_and_what_is_left() {
+    let frames = [f(b"abc"), f(b"de"), f(b"")].concat();
+    // 7 + 6 + 4 bytes.
+    assert_eq!(cut(&frames, 0), (0, 0));
+    assert_eq!(cut(&frames, 3), (0, 4));
+    assert_eq!(cut(&frames, 7), (1, 0));
+    assert_eq!(cut(&frames, 8), (1, 5));
+    assert_eq!(cut(&frames, 13), (2, 0));
+    assert_eq!(cut(&frames, 15), (2, 2));
+}
+
+/// Direct writes of several frames: an idle socket takes them all; once it is full, the
+/// rest is queued from the cut frame on, and everything arrives whole and in order.
+#[tokio::test]
+async fn push_many_now_writes_what_the_socket_takes_and_queues_the_rest() {
+    let (server, peer) = socket_pair().await;
+    let (tx, rx) = Outbox::new(1 << 20);
+    rx.attach(server.clone());
+    let frame = |i: u32| f(&[(i % 251) as u8; 2_496]);
+    let three = |i: u32| [frame(i), frame(i + 1), frame(i + 2)].concat();
+    tx.push_many_now(&three(0), 3).unwrap();
+    assert!(rx.is_empty(), "an idle connection's frames were queued");
+    let mut sent = 3;
+    while rx.is_empty() {
+        tx.push_many_now(&three(sent), 3).unwrap();
+        sent += 3;
+        assert!(sent < 1_000_000, "the socket never filled");
+    }
+    tx.push_many_now(&three(sent), 3).unwrap();
+    sent += 3;
+    write_queue_and_check(&server, &rx, peer, sent, 2_500).await;
 }

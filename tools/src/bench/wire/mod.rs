@@ -11,6 +11,9 @@ use feige_protocol::{frame, pb, Body, Envelope, PushKind, RequestKind, ResponseR
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+mod scan;
+use scan::pushed_text;
+
 /// Which server the harness drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -472,6 +475,18 @@ impl Wire {
     ) -> anyhow::Result<Option<Event>> {
         match self {
             Wire::Feige { .. } => {
+                let Some(total) = frame::check(buf, usize::MAX)? else {
+                    return Ok(None);
+                };
+                // A delivery is read for its text alone, as the MQTT and NATS paths read only
+                // the payload; every other frame is decoded in full.
+                if let Some(text) = pushed_text(&buf[frame::HEADER_LEN..total]) {
+                    let frame = buf.split_to(total).freeze();
+                    let at = frame::HEADER_LEN;
+                    return Ok(Some(Event::Delivered(
+                        frame.slice(at + text.start..at + text.end),
+                    )));
+                }
                 let Some(env) = frame::decode(buf, usize::MAX)? else {
                     return Ok(None);
                 };
