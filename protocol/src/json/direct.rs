@@ -146,7 +146,19 @@ struct IdText(u64);
 
 impl Serialize for IdText {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        // Digits written backwards into a stack buffer: no formatting machinery per id.
+        let mut buf = [0u8; 20];
+        let mut at = buf.len();
+        let mut n = self.0;
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        s.serialize_str(std::str::from_utf8(&buf[at..]).unwrap_or_default())
     }
 }
 
@@ -307,7 +319,7 @@ mod tests {
         };
         let event = message_event(&m).map(text);
         assert_eq!(event, Some(text(render::message_push(&m))));
-        m.mentions.clear();
+        m.mentions = vec![0, 9, 10, 1_000_000_007];
         m.kind = 999;
         let event = message_event(&m).map(text);
         assert_eq!(event, Some(text(render::message_push(&m))));

@@ -359,8 +359,9 @@ fn write_request(out: &mut String, seq: u64, to: u64, now_us: u128, idx: usize) 
     );
     let start = out.len();
     let _ = write!(out, "{now_us}:{idx}:{seq}:");
+    const PAD: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
     let pad = 100usize.saturating_sub(out.len() - start);
-    out.extend(std::iter::repeat_n('x', pad));
+    out.push_str(PAD.get(..pad).unwrap_or(PAD));
     out.push_str(r#""}}"#);
 }
 
