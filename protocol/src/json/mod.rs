@@ -2,6 +2,7 @@
 //! params → request, answer → result — and the JSON of results and events, shared by the C
 //! SDK's `feige_call` and the server's WebSocket gateway.
 
+pub mod direct;
 pub mod method;
 pub mod params;
 pub mod render;

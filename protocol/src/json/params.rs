@@ -70,9 +70,17 @@ impl Params {
     /// # Errors
     /// Not a string.
     pub fn opt_string(&self, key: &str) -> Result<Option<String>, ParamError> {
+        self.opt_str(key).map(|s| s.map(str::to_owned))
+    }
+
+    /// An optional string, borrowed.
+    ///
+    /// # Errors
+    /// Not a string.
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>, ParamError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(ParamError::params(format!("\"{key}\" must be a string"))),
         }
     }
@@ -183,6 +191,34 @@ impl Params {
                 "the elements of \"{key}\" must be objects"
             ))),
         }
+    }
+}
+
+/// Where a method's builder reads its params: the generic [`Params`], or the typed struct of
+/// the fast path (`direct`), so that one builder maps both.
+pub(super) trait Fields {
+    /// An optional id (see [`Params::opt_id`]).
+    fn opt_id(&self, key: &str) -> Result<Option<u64>, ParamError>;
+    /// An optional string (see [`Params::opt_str`]).
+    fn opt_str(&self, key: &str) -> Result<Option<&str>, ParamError>;
+    /// An optional boolean (see [`Params::opt_bool`]).
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ParamError>;
+    /// An array of ids, empty when absent (see [`Params::ids`]).
+    fn ids(&self, key: &str) -> Result<Vec<u64>, ParamError>;
+}
+
+impl Fields for Params {
+    fn opt_id(&self, key: &str) -> Result<Option<u64>, ParamError> {
+        Params::opt_id(self, key)
+    }
+    fn opt_str(&self, key: &str) -> Result<Option<&str>, ParamError> {
+        Params::opt_str(self, key)
+    }
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ParamError> {
+        Params::opt_bool(self, key)
+    }
+    fn ids(&self, key: &str) -> Result<Vec<u64>, ParamError> {
+        Params::ids(self, key)
     }
 }
 

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::method::{answer, Method, Prepared, Serve};
-use super::params::{unhex, ParamError, Params};
+use super::params::{unhex, Fields, ParamError, Params};
 use super::render;
 use super::{table_codes, table_files, table_groups, table_social, table_twofactor};
 use crate::{pb, PushKind, RequestKind as K};
@@ -151,6 +151,12 @@ fn send_message(p: &Params) -> Result<Prepared, ParamError> {
 /// # Errors
 /// Not exactly one of `to_user` and `conversation_id`, an unknown kind, a bad field.
 pub fn send_message_request(p: &Params) -> Result<pb::SendMessage, ParamError> {
+    send_message_of(p)
+}
+
+/// The `SendMessage` of `send_message`'s params, read from `p`: the generic [`Params`] or
+/// the typed fast path's struct (`json/direct.rs`), so both map alike.
+pub(super) fn send_message_of(p: &impl Fields) -> Result<pb::SendMessage, ParamError> {
     let to_user = p.opt_id("to_user")?.unwrap_or(0);
     let conversation_id = p.opt_id("conversation_id")?.unwrap_or(0);
     if (to_user == 0) == (conversation_id == 0) {
@@ -158,16 +164,17 @@ pub fn send_message_request(p: &Params) -> Result<pb::SendMessage, ParamError> {
             "give exactly one of \"to_user\" and \"conversation_id\"",
         ));
     }
-    let kind = match p.opt_string("kind")? {
+    let kind = match p.opt_str("kind")? {
         None => pb::MessageKind::Text,
-        Some(k) => render::kind_of(&k)
+        Some(k) => render::kind_of(k)
             .ok_or_else(|| ParamError::params(format!("unknown message kind \"{k}\"")))?,
     };
     // With a file, the text is an optional caption.
     let file_id = p.opt_id("file_id")?.unwrap_or(0);
-    let text = match file_id {
-        0 => p.string("text")?,
-        _ => p.opt_string("text")?.unwrap_or_default(),
+    let text = match (file_id, p.opt_str("text")?) {
+        (_, Some(text)) => text.to_owned(),
+        (0, None) => return Err(ParamError::params("missing \"text\"")),
+        (_, None) => String::new(),
     };
     Ok(pb::SendMessage {
         to_user,

@@ -3,9 +3,15 @@
 //! `{"seq","cmd","response":{"code","codeMsg","data"}}`, a push
 //! `{"cmd":"push","response":{"code":200,"codeMsg":"Ok","data":{"type",...}}}`.
 //! `login` (by password or token) and `heartbeat` are the gateway's own commands.
+//!
+//! `send_message`, its answer and the message push take the table's typed fast path
+//! (`feige_protocol::json::direct`), without `Value` trees; anything else, and any frame
+//! the fast path does not take, goes through the generic path.
 
-use feige_protocol::json::{self as table, render, ParamError, Params, Serve};
+use feige_protocol::json::{self as table, direct, render, ParamError, Params, Serve};
 use feige_protocol::{pb, ErrorCode, PushKind, RequestKind, ResponseResult};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// The device name of a WebSocket login that names none.
@@ -14,11 +20,13 @@ pub(crate) const DEFAULT_DEVICE: &str = "web";
 /// What a request is waiting for: its `seq` and `cmd`, and how to read its answer.
 pub(crate) struct Pending {
     seq: Value,
-    cmd: String,
+    cmd: &'static str,
     read: Read,
 }
 
 enum Read {
+    /// `send_message`, by the fast path.
+    Send,
     /// A row of the method table.
     Table(table::method::Answer),
     /// The gateway's `login`: the session, and the heartbeat interval to keep.
@@ -40,7 +48,7 @@ impl Pending {
         };
         let pending = Pending {
             seq: Value::Null,
-            cmd: String::new(),
+            cmd: "",
             read: Read::Hello,
         };
         (RequestKind::Hello(hello), pending)
@@ -55,8 +63,38 @@ pub(crate) enum Inbound {
     Reply(String),
 }
 
+/// A request frame as the fast path reads it.
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(default)]
+    seq: Value,
+    #[serde(borrow)]
+    cmd: &'a str,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+/// A `send_message` frame by the typed fast path; `None` for anything else, or a frame it
+/// does not take (the generic path reads those, and says what is wrong).
+fn send_message(text: &str) -> Option<Inbound> {
+    let frame: Frame<'_> = serde_json::from_str(text).ok()?;
+    if frame.cmd != "send_message" {
+        return None;
+    }
+    let request = direct::send_message_typed(frame.data.get())?;
+    let pending = Pending {
+        seq: frame.seq,
+        cmd: "send_message",
+        read: Read::Send,
+    };
+    Some(Inbound::Request(RequestKind::SendMessage(request), pending))
+}
+
 /// Reads one text frame. `heartbeat_ms` goes into `login`'s answer.
 pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
+    if let Some(fast) = send_message(text) {
+        return fast;
+    }
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -75,34 +113,35 @@ pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
             return Inbound::Reply(error(&seq, cmd, ErrorCode::InvalidArgument, &e.to_string()))
         }
     };
-    let pending = |read| Pending {
+    // `cmd` as the table (or the gateway) names it, which outlives the frame.
+    let pending = |cmd, read| Pending {
         seq: seq.clone(),
-        cmd: cmd.to_owned(),
+        cmd,
         read,
     };
     let built = match cmd {
-        "login" => login(&params).map(|r| (r, pending(Read::Login(heartbeat_ms)))),
+        "login" => login(&params).map(|r| (r, pending("login", Read::Login(heartbeat_ms)))),
         // As `login`'s answer: the session and the heartbeat interval.
         "login_totp" => table::login_totp_request(&params).map(|r| {
             (
                 RequestKind::LoginTotp(r),
-                pending(Read::Login(heartbeat_ms)),
+                pending("login_totp", Read::Login(heartbeat_ms)),
             )
         }),
         "heartbeat" => Ok((
             RequestKind::Ping(pb::Ping { nonce: 0 }),
-            pending(Read::Heartbeat),
+            pending("heartbeat", Read::Heartbeat),
         )),
-        _ => match table::find(cmd).map(|m| m.serve) {
-            Some(Serve::Request(build)) => build(&params).map(|p| {
+        _ => match table::find(cmd).map(|m| (m.name, m.serve)) {
+            Some((name, Serve::Request(build))) => build(&params).map(|p| {
                 // A code login is answered as `login`, with the heartbeat.
                 let read = match cmd {
                     "login_code" => Read::Login(heartbeat_ms),
                     _ => Read::Table(p.answer),
                 };
-                (p.request, pending(read))
+                (p.request, pending(name, read))
             }),
-            Some(Serve::Local(why)) => {
+            Some((_, Serve::Local(why))) => {
                 let msg = format!("{cmd} is not available over WebSocket: {why}");
                 return Inbound::Reply(reply(
                     &seq,
@@ -161,10 +200,13 @@ pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option
             data["challenge"] = e.challenge.clone().into();
         }
         let status = render::http_status(code);
-        return Some(reply(&seq, &cmd, status, &code_msg(code, &e.message), data));
+        return Some(reply(&seq, cmd, status, &code_msg(code, &e.message), data));
     }
     let data = match (read, result) {
         (Read::Hello, _) => return None,
+        (Read::Send, Some(ResponseResult::Send(ok))) => {
+            return Some(reply(&seq, cmd, 200, "Ok", direct::send_ok(&ok)))
+        }
         (Read::Table(read), Some(r)) => read(r),
         (
             Read::Login(heartbeat_ms),
@@ -182,21 +224,34 @@ pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option
         _ => None,
     };
     Some(match data {
-        Some(data) => reply(&seq, &cmd, 200, "Ok", data),
+        Some(data) => reply(&seq, cmd, 200, "Ok", data),
         None => {
             let msg = format!("unexpected answer to {cmd}");
-            error(&seq, &cmd, ErrorCode::Internal, &msg)
+            error(&seq, cmd, ErrorCode::Internal, &msg)
         }
     })
 }
 
 /// The push frame of a push, or `None` for a kind not mapped (as the C SDK).
 pub(crate) fn push(kind: &PushKind) -> Option<String> {
-    let data = table::event(kind)?;
-    Some(
-        json!({ "cmd": "push", "response": { "code": 200, "codeMsg": "Ok", "data": data } })
-            .to_string(),
-    )
+    if let PushKind::Message(m) = kind {
+        if let Some(event) = direct::message_event(m) {
+            return Some(push_frame(event));
+        }
+    }
+    table::event(kind).map(push_frame)
+}
+
+fn push_frame(data: impl Serialize) -> String {
+    let frame = PushFrame {
+        cmd: "push",
+        response: Response {
+            code: 200,
+            code_msg: "Ok",
+            data,
+        },
+    };
+    serde_json::to_string(&frame).unwrap_or_default()
 }
 
 /// An error answer: the code's HTTP-like status, `codeMsg` "NAME: text".
@@ -215,13 +270,42 @@ fn code_msg(code: ErrorCode, message: &str) -> String {
     format!("{}: {message}", render::code_name(code))
 }
 
-fn reply(seq: &Value, cmd: &str, code: u16, code_msg: &str, data: Value) -> String {
-    json!({
-        "seq": seq,
-        "cmd": cmd,
-        "response": { "code": code, "codeMsg": code_msg, "data": data },
-    })
-    .to_string()
+fn reply(seq: &Value, cmd: &str, code: u16, code_msg: &str, data: impl Serialize) -> String {
+    let frame = Answer {
+        cmd,
+        response: Response {
+            code,
+            code_msg,
+            data,
+        },
+        seq,
+    };
+    // Serializing to a `String` fails only for a map with keys that are not strings.
+    serde_json::to_string(&frame).unwrap_or_default()
+}
+
+/// An answer frame; its keys in sorted order, as a `Value` tree writes them.
+#[derive(Serialize)]
+struct Answer<'a, D> {
+    cmd: &'a str,
+    response: Response<'a, D>,
+    seq: &'a Value,
+}
+
+/// A push frame.
+#[derive(Serialize)]
+struct PushFrame<'a, D> {
+    cmd: &'static str,
+    response: Response<'a, D>,
+}
+
+/// An answer's or a push's `response`.
+#[derive(Serialize)]
+struct Response<'a, D> {
+    code: u16,
+    #[serde(rename = "codeMsg")]
+    code_msg: &'a str,
+    data: D,
 }
 
 #[cfg(test)]
@@ -266,7 +350,7 @@ mod tests {
     fn errors_carry_the_code_name_and_an_http_status() {
         let p = Pending {
             seq: json!("1-2"),
-            cmd: "send_message".into(),
+            cmd: "send_message",
             read: Read::Heartbeat,
         };
         let e = pb::Error {
@@ -281,5 +365,53 @@ mod tests {
         assert_eq!(v["seq"], "1-2");
         assert_eq!(v["response"]["code"], 403);
         assert_eq!(v["response"]["codeMsg"], "NOT_FRIENDS: you are not friends");
+    }
+
+    #[test]
+    fn frames_are_the_value_trees_text() {
+        let data = json!({ "b": [1, "2"], "a": { "z": null, "y": "\"" } });
+        for seq in [json!("1565336219141-266129"), json!(7), Value::Null] {
+            let tree = json!({
+                "seq": seq,
+                "cmd": "whoami",
+                "response": { "code": 200, "codeMsg": "Ok", "data": data },
+            });
+            assert_eq!(reply(&seq, "whoami", 200, "Ok", &data), tree.to_string());
+        }
+        let tree =
+            json!({ "cmd": "push", "response": { "code": 200, "codeMsg": "Ok", "data": data } });
+        assert_eq!(push_frame(&data), tree.to_string());
+    }
+
+    #[test]
+    fn send_message_takes_the_fast_path_and_answers_as_the_table_does() {
+        let text = r#"{"seq":"1-1","cmd":"send_message","data":{"to_user":"5","text":"hi"}}"#;
+        let Inbound::Request(RequestKind::SendMessage(req), pending) = inbound(text, 1) else {
+            panic!("not a request");
+        };
+        assert!(matches!(pending.read, Read::Send));
+        assert_eq!((req.to_user, req.text.as_str()), (5, "hi"));
+        let ok = pb::SendOk {
+            message_id: 9,
+            conversation_id: 8,
+            seq: 7,
+            sent_at_ms: 6,
+            duplicate: false,
+        };
+        let fast = answer(pending, Some(ResponseResult::Send(ok)));
+        let Some(Serve::Request(build)) = table::find("send_message").map(|m| m.serve) else {
+            panic!("no send_message row");
+        };
+        let params = Params::parse(Some(r#"{"to_user":"5","text":"hi"}"#)).unwrap_or_default();
+        let generic = build(&params).map(|p| Pending {
+            seq: json!("1-1"),
+            cmd: "send_message",
+            read: Read::Table(p.answer),
+        });
+        let generic = generic
+            .ok()
+            .and_then(|p| answer(p, Some(ResponseResult::Send(ok))));
+        assert!(fast.is_some());
+        assert_eq!(fast, generic);
     }
 }

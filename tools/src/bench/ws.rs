@@ -1,8 +1,12 @@
 //! `im-1to1 --ws HOST:PORT`: `im-1to1` over the WebSocket gateway. C clients, one account
 //! each, resume their session on `ws://HOST:PORT/ws` and each keep W messages in flight (sent,
 //! not yet received) to random other clients; the same closed loop as over TCP, so the two
-//! figures stand side by side. Messages carry their send time and sender in the text.
+//! figures stand side by side. Messages carry their send time, sender and sender's sequence
+//! in the text; every delivery is checked against its sender's sequence (lost, duplicated,
+//! out of order). The generator writes its fixed request shape by hand and reads frames into
+//! borrowed typed structs, so its JSON costs little of the CPU it shares with the server.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +14,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::costs::Phase;
@@ -33,6 +39,10 @@ struct Shared {
     sent: AtomicU64,
     acked: AtomicU64,
     delivered: AtomicU64,
+    /// Deliveries of a sender's message later than the last one from it.
+    unique: AtomicU64,
+    duplicated: AtomicU64,
+    out_of_order: AtomicU64,
 }
 
 /// Runs `im-1to1` over WebSocket at `http` and returns its report.
@@ -75,6 +85,9 @@ pub async fn run(
         sent: AtomicU64::new(0),
         acked: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
+        unique: AtomicU64::new(0),
+        duplicated: AtomicU64::new(0),
+        out_of_order: AtomicU64::new(0),
     });
     let (phase_tx, phase_rx) = watch::channel(Phase::Run);
     let (hist_tx, mut hist_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -93,11 +106,11 @@ pub async fn run(
     let secs = m0.elapsed().as_secs_f64();
     let delivered = shared.delivered.load(Ordering::Relaxed) - d0;
     let end_us = shared.epoch.elapsed().as_micros() as u64;
-    let (server_cpu, _) = cpu.percent();
+    let (server_cpu, gen_cpu) = cpu.percent();
     let _ = phase_tx.send(Phase::Drain);
     let drain0 = Instant::now();
     while drain0.elapsed() < Duration::from_secs_f64(a.run.drain)
-        && shared.delivered.load(Ordering::Relaxed) < shared.sent.load(Ordering::Relaxed)
+        && shared.unique.load(Ordering::Relaxed) < shared.sent.load(Ordering::Relaxed)
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -128,9 +141,20 @@ pub async fn run(
     let acked = shared.acked.load(Ordering::Relaxed);
     r.insert("acked".into(), acked.into());
     r.insert("unacked".into(), sent.saturating_sub(acked).into());
-    let lost = sent.saturating_sub(shared.delivered.load(Ordering::Relaxed));
+    let lost = sent.saturating_sub(shared.unique.load(Ordering::Relaxed));
     r.insert("lost".into(), lost.into());
+    let duplicated = shared.duplicated.load(Ordering::Relaxed);
+    r.insert("duplicated".into(), duplicated.into());
+    let out_of_order = shared.out_of_order.load(Ordering::Relaxed);
+    r.insert("out_of_order".into(), out_of_order.into());
     r.insert("server_cpu_pct".into(), server_cpu.map_or(Value::Null, r3));
+    r.insert("generator_cpu_pct".into(), r3(gen_cpu));
+    let per_msg = |pct: f64| r3(pct / 100.0 * 1e6 / (delivered as f64 / secs).max(1e-9));
+    r.insert(
+        "server_cpu_us_per_msg".into(),
+        server_cpu.map_or(Value::Null, per_msg),
+    );
+    r.insert("generator_cpu_us_per_msg".into(), per_msg(gen_cpu));
     Ok(r)
 }
 
@@ -222,6 +246,9 @@ pub(super) async fn idle(
     Ok(r)
 }
 
+/// The read buffer of a bench WebSocket: a read takes at most this many bytes.
+const WS_READ_BUFFER: usize = 16 * 1024;
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -231,7 +258,12 @@ fn hex(b: &[u8]) -> String {
 
 /// A WebSocket logged in with `token`.
 async fn connect(http: std::net::SocketAddr, token: &str) -> anyhow::Result<Ws> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await?;
+    // tungstenite zeroes the free part of its read buffer (128 KiB by default) before each
+    // read; a small one keeps that from costing more than the frames read.
+    let config = WebSocketConfig::default().read_buffer_size(WS_READ_BUFFER);
+    let url = format!("ws://{http}/ws");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(config), false).await?;
     let login =
         json!({ "seq": "login", "cmd": "login", "data": { "token": token, "device": "bench-ws" } });
     ws.send(Message::text(login.to_string())).await?;
@@ -249,6 +281,90 @@ async fn connect(http: std::net::SocketAddr, token: &str) -> anyhow::Result<Ws> 
     bail!("closed before the login answer")
 }
 
+/// A text frame from the gateway, as the generator reads it (borrowed; other fields skipped).
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(default, borrow)]
+    cmd: Option<&'a str>,
+    #[serde(default, borrow)]
+    seq: Option<&'a str>,
+    #[serde(borrow)]
+    response: Reply<'a>,
+}
+
+#[derive(Deserialize)]
+struct Reply<'a> {
+    code: u16,
+    #[serde(default, borrow)]
+    data: Option<Data<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Data<'a> {
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<&'a str>,
+    #[serde(default, borrow)]
+    text: Option<&'a str>,
+}
+
+/// What a frame from the gateway was.
+enum Event<'a> {
+    /// A message push, with its text.
+    Message(&'a str),
+    /// A `send_message` (or heartbeat) answered 200.
+    Answered,
+    /// The heartbeat's answer.
+    Heartbeat,
+    /// Another push.
+    OtherPush,
+    /// A refusal, to report.
+    Refused(String),
+}
+
+/// Reads a frame by the typed structs; a frame they do not fit (escapes in a borrowed string,
+/// say) is read as a `Value` tree.
+fn event(text: &str) -> anyhow::Result<Event<'_>> {
+    if let Ok(f) = serde_json::from_str::<Frame<'_>>(text) {
+        return Ok(match (f.cmd, f.seq) {
+            (Some("push"), _) => match f.response.data {
+                Some(Data {
+                    kind: Some("message"),
+                    text: Some(t),
+                }) => Event::Message(t),
+                _ => Event::OtherPush,
+            },
+            (_, Some("hb")) => Event::Heartbeat,
+            _ if f.response.code == 200 => Event::Answered,
+            _ => Event::Refused(text.to_owned()),
+        });
+    }
+    let v: Value = serde_json::from_str(text)?;
+    Ok(if v["cmd"] == "push" {
+        match v["response"]["data"]["type"].as_str() {
+            Some("message") => bail!("a message push the typed path cannot read: {text}"),
+            _ => Event::OtherPush,
+        }
+    } else if v["seq"] == "hb" {
+        Event::Heartbeat
+    } else {
+        Event::Refused(text.to_owned())
+    })
+}
+
+/// The `send_message` frame of a message, written into `out` (its text needs no escapes).
+fn write_request(out: &mut String, seq: u64, to: u64, now_us: u128, idx: usize) {
+    let _ = write!(
+        out,
+        r#"{{"seq":"{seq}","cmd":"send_message","data":{{"to_user":"{to}","text":""#
+    );
+    let start = out.len();
+    let _ = write!(out, "{now_us}:{idx}:{seq}:");
+    const PAD: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    let pad = 100usize.saturating_sub(out.len() - start);
+    out.push_str(PAD.get(..pad).unwrap_or(PAD));
+    out.push_str(r#""}}"#);
+}
+
 /// One client: sends while it has credit and the run is on, reads answers and pushes.
 async fn client(
     idx: usize,
@@ -261,6 +377,8 @@ async fn client(
     let n = shared.ids.len();
     let mut rng = (idx as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut seq = 0u64;
+    // The last sequence seen from each sender.
+    let mut last = vec![0u64; n];
     let mut last_heartbeat = Instant::now();
     loop {
         let credit = &shared.credit[idx];
@@ -275,17 +393,9 @@ async fn client(
             }
             seq += 1;
             let now = shared.epoch.elapsed().as_micros();
-            let mut text = format!("{now}:{idx}:{seq}:");
-            text.extend(std::iter::repeat_n(
-                'x',
-                100usize.saturating_sub(text.len()),
-            ));
-            let req = json!({
-                "seq": seq.to_string(),
-                "cmd": "send_message",
-                "data": { "to_user": shared.ids[to].to_string(), "text": text },
-            });
-            sink.feed(Message::text(req.to_string())).await?;
+            let mut req = String::with_capacity(192);
+            write_request(&mut req, seq, shared.ids[to], now, idx);
+            sink.feed(Message::text(req)).await?;
             shared.sent.fetch_add(1, Ordering::Relaxed);
         }
         if last_heartbeat.elapsed() > Duration::from_secs(10) {
@@ -298,29 +408,37 @@ async fn client(
             msg = stream.next() => {
                 let Some(msg) = msg else { bail!("client {idx}: closed") };
                 let Message::Text(t) = msg? else { continue };
-                let v: Value = serde_json::from_str(t.as_str())?;
-                if v["cmd"] == "push" {
-                    let data = &v["response"]["data"];
-                    if data["type"] != "message" {
-                        continue;
+                match event(t.as_str())? {
+                    Event::Message(text) => {
+                        let mut parts = text.split(':');
+                        let mut field = || parts.next().and_then(|p| p.parse::<u64>().ok());
+                        let (Some(sent_us), Some(from), Some(sq)) = (field(), field(), field()) else {
+                            bail!("client {idx}: unexpected message {text:?}");
+                        };
+                        let Some(l) = usize::try_from(from).ok().and_then(|f| last.get_mut(f)) else {
+                            bail!("client {idx}: message from unknown sender {from}");
+                        };
+                        if sq > *l {
+                            *l = sq;
+                            shared.unique.fetch_add(1, Ordering::Relaxed);
+                        } else if sq == *l {
+                            shared.duplicated.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            shared.out_of_order.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let now = shared.epoch.elapsed().as_micros() as u64;
+                        let _ = hist.send((sent_us, now.saturating_sub(sent_us)));
+                        shared.delivered.fetch_add(1, Ordering::Relaxed);
+                        if let Some(c) = shared.credit.get(from as usize) {
+                            c.n.fetch_add(1, Ordering::Relaxed);
+                            c.notify.notify_one();
+                        }
                     }
-                    let text = data["text"].as_str().unwrap_or_default();
-                    let mut parts = text.split(':');
-                    let sent_us: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                    let from: usize = parts.next().and_then(|p| p.parse().ok()).unwrap_or(usize::MAX);
-                    let now = shared.epoch.elapsed().as_micros() as u64;
-                    let _ = hist.send((sent_us, now.saturating_sub(sent_us)));
-                    shared.delivered.fetch_add(1, Ordering::Relaxed);
-                    if let Some(c) = shared.credit.get(from) {
-                        c.n.fetch_add(1, Ordering::Relaxed);
-                        c.notify.notify_one();
+                    Event::Answered => {
+                        shared.acked.fetch_add(1, Ordering::Relaxed);
                     }
-                } else if v["seq"] == "hb" {
-                    continue;
-                } else if v["response"]["code"] == 200 {
-                    shared.acked.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    bail!("client {idx}: refused: {v}");
+                    Event::Heartbeat | Event::OtherPush => {}
+                    Event::Refused(v) => bail!("client {idx}: refused: {v}"),
                 }
             }
             () = credit.notify.notified(), if *phase.borrow() == Phase::Run => {}
@@ -330,5 +448,33 @@ async fn client(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_is_the_documented_json_and_frames_are_read() {
+        let mut out = String::new();
+        write_request(&mut out, 7, 42, 123, 3);
+        let v: Value = serde_json::from_str(&out).unwrap_or_default();
+        assert_eq!(v["seq"], "7");
+        assert_eq!(v["cmd"], "send_message");
+        assert_eq!(v["data"]["to_user"], "42");
+        let text = v["data"]["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with("123:3:7:x") && text.len() == 100, "{text}");
+        let push = json!({ "cmd": "push", "response": { "code": 200, "codeMsg": "Ok",
+            "data": { "type": "message", "text": text, "kind": "text" } } });
+        assert!(matches!(event(&push.to_string()), Ok(Event::Message(t)) if t == text));
+        let answer = r#"{"cmd":"send_message","response":{"code":200,"codeMsg":"Ok","data":{"seq":"3"}},"seq":"7"}"#;
+        assert!(matches!(event(answer), Ok(Event::Answered)));
+        let refused =
+            r#"{"cmd":"send_message","response":{"code":403,"codeMsg":"NO","data":{}},"seq":7}"#;
+        assert!(matches!(event(refused), Ok(Event::Refused(_))));
+        let other =
+            r#"{"cmd":"push","response":{"code":200,"data":{"type":"presence","text":"a\"b"}}}"#;
+        assert!(matches!(event(other), Ok(Event::OtherPush)));
     }
 }
