@@ -74,13 +74,13 @@ impl RunningHashes {
             run.ahead.insert(index);
             return;
         }
-        run.ctx.update(data);
+        hash_in_steps(&mut run.ctx, data);
         run.next += 1;
         while run.ahead.remove(&run.next) {
             let offset = run.next * chunk_size;
             match super::disk::read_range(path, offset, chunk_size as usize) {
                 Ok(bytes) => {
-                    run.ctx.update(&bytes);
+                    hash_in_steps(&mut run.ctx, &bytes);
                     run.next += 1;
                 }
                 Err(_) => {
@@ -104,6 +104,14 @@ impl RunningHashes {
     pub(crate) fn forget(&self, id: u64) {
         lock(&self.uploads).remove(&id);
     }
+}
+
+/// Adds `data` to `ctx`, yielding the CPU between pieces (see [`super::disk::in_steps`]).
+fn hash_in_steps(ctx: &mut digest::Context, data: &[u8]) {
+    let _ = super::disk::in_steps(data, |_, piece| {
+        ctx.update(piece);
+        Ok(())
+    });
 }
 
 #[cfg(test)]

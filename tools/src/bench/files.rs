@@ -41,6 +41,10 @@ pub struct FilesArgs {
     /// Directory for the files [default: a temporary one].
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Run the chat's clients on the bench's runtime, beside the uploader, instead of on a
+    /// thread and runtime of their own.
+    #[arg(long)]
+    pub shared_runtime: bool,
 }
 
 /// Bytes of one MB.
@@ -206,7 +210,9 @@ async fn socat_copy(socat: &str, src: &Path, dst: &Path, size: u64) -> anyhow::R
 }
 
 /// Chat latency idle, then while `mover` uploads `--busy-mb` MB; adds the percentiles and
-/// their ratio to `r`.
+/// their ratio to `r`. The chat's two clients run on their own single-threaded runtime (an
+/// OS thread of their own) unless `--shared-runtime`: the uploader stands for another
+/// machine, so its framing and hashing should not delay the chat's tasks inside this process.
 async fn latency(
     t: &TargetArgs,
     a: &FilesArgs,
@@ -215,15 +221,37 @@ async fn latency(
     dir: &Path,
     r: &mut Map<String, Value>,
 ) -> anyhow::Result<()> {
-    let (sender, _sender_events) = connect(t, &accounts[1].token).await?;
-    let (_receiver, mut inbox) = connect(t, &accounts[2].token).await?;
+    let chat_rt = ChatRuntime::start(a.shared_runtime)?;
+    let (t2, sender_token, receiver_token) = (
+        t.clone(),
+        accounts[1].token.clone(),
+        accounts[2].token.clone(),
+    );
+    let mut pair = chat_rt
+        .run(async move {
+            let (sender, sender_events) = connect(&t2, &sender_token).await?;
+            let (receiver, inbox) = connect(&t2, &receiver_token).await?;
+            anyhow::Ok(ChatPair {
+                sender,
+                _sender_events: sender_events,
+                receiver,
+                inbox,
+            })
+        })
+        .await?;
     let to = accounts[2].user_id;
     let every = Duration::from_secs_f64(1.0 / f64::from(a.chat_rate.max(1)));
     let idle_until = Instant::now() + Duration::from_secs_f64(a.idle_secs);
-    let idle = chat(&sender, &mut inbox, to, every, async move {
-        tokio::time::sleep_until(idle_until).await;
-    })
-    .await?;
+    let idle;
+    (idle, pair) = chat_rt
+        .run(async move {
+            let v = chat(&pair.sender, &mut pair.inbox, to, every, async move {
+                tokio::time::sleep_until(idle_until).await;
+            })
+            .await?;
+            anyhow::Ok((v, pair))
+        })
+        .await?;
 
     let big = dir.join("busy.bin");
     let busy_size = a.busy_mb * MB;
@@ -237,19 +265,30 @@ async fn latency(
             .await
             .map(|_| t0.elapsed().as_secs_f64())
     });
-    let done = std::sync::Arc::new(tokio::sync::Notify::new());
-    let finished = done.clone();
-    let watcher = tokio::spawn(async move {
-        let r = transfer.await;
-        finished.notify_one();
-        r
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let busy_chat = chat_rt.run(async move {
+        let v = chat(&pair.sender, &mut pair.inbox, to, every, async move {
+            let _ = done_rx.await;
+        })
+        .await?;
+        anyhow::Ok((v, pair))
     });
-    let busy = chat(&sender, &mut inbox, to, every, async move {
-        done.notified().await;
-    })
-    .await?;
-    let busy_secs = watcher.await??.context("upload during chat")?;
+    let watcher = async move {
+        let r = transfer.await;
+        let _ = done_tx.send(());
+        r
+    };
+    let (busy, upload) = tokio::join!(busy_chat, watcher);
+    let (busy, pair) = busy?;
+    let busy_secs = upload?.context("upload during chat")?;
     let _ = std::fs::remove_file(&big);
+    chat_rt
+        .run(async move {
+            pair.sender.close().await;
+            pair.receiver.close().await;
+            anyhow::Ok(())
+        })
+        .await?;
 
     let (ip50, ip99) = (pct(&idle, 0.50), pct(&idle, 0.99));
     let (bp50, bp99) = (pct(&busy, 0.50), pct(&busy, 0.99));
@@ -271,7 +310,79 @@ async fn latency(
             Value::Null
         },
     );
+    r.insert("chat_runtime".into(), chat_rt.kind().into());
     Ok(())
+}
+
+/// The chat's two clients: the sender, and the receiver with its events.
+struct ChatPair {
+    sender: Client,
+    _sender_events: Events,
+    receiver: Client,
+    inbox: Events,
+}
+
+/// Where the chat's tasks run: the bench's own runtime, or a single-threaded runtime on an
+/// OS thread of its own (stopped when this is dropped).
+struct ChatRuntime {
+    own: Option<(
+        tokio::runtime::Handle,
+        Option<tokio::sync::oneshot::Sender<()>>,
+    )>,
+}
+
+impl ChatRuntime {
+    /// The bench's runtime when `shared`, else a new thread with its own runtime.
+    fn start(shared: bool) -> anyhow::Result<ChatRuntime> {
+        if shared {
+            return Ok(ChatRuntime { own: None });
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("bench-chat".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stop_rx.await;
+                });
+            })?;
+        Ok(ChatRuntime {
+            own: Some((handle, Some(stop_tx))),
+        })
+    }
+
+    /// Runs `fut` on the chat's runtime and waits for it.
+    async fn run<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        match &self.own {
+            Some((handle, _)) => handle.spawn(fut).await?,
+            None => fut.await,
+        }
+    }
+
+    /// "own" or "shared", for the report.
+    fn kind(&self) -> &'static str {
+        if self.own.is_some() {
+            "own"
+        } else {
+            "shared"
+        }
+    }
+}
+
+impl Drop for ChatRuntime {
+    fn drop(&mut self) {
+        if let Some((_, stop)) = &mut self.own {
+            if let Some(stop) = stop.take() {
+                let _ = stop.send(());
+            }
+        }
+    }
 }
 
 /// Sends a message every `every` from `sender` to user `to` until `stop` completes, and
