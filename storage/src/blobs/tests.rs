@@ -50,6 +50,35 @@ fn the_chunk_bitmap_counts_bytes() {
     assert_eq!(files_owned_bytes(&c, 1).unwrap(), size);
 }
 
+/// The counts over whole bitmap bytes and a partial last one, a short last chunk, and bits
+/// past the last chunk (never set by `record_chunk`) left out.
+#[test]
+fn the_chunk_counts_agree_with_the_bitmap_bit_by_bit() {
+    let c = crate::schema::migrated_in_memory();
+    let size = CHUNK_SIZE * 10 + 7;
+    let mut up = begin_upload(&c, 1, &[1; 32], size, "f", "", 0, 5).unwrap();
+    let by_bits = |up: &UploadRecord| -> u64 {
+        (0..up.chunk_count())
+            .filter(|&i| up.has_chunk(i))
+            .map(|i| up.chunk_len(i))
+            .sum()
+    };
+    for i in [3, 10, 0, 7, 8, 1, 2, 4, 5, 6, 9] {
+        assert!(!up.complete());
+        up = record_chunk(&c, 1, up.id, i).unwrap();
+        assert_eq!(up.received_bytes(), by_bits(&up), "after chunk {i}");
+    }
+    assert!(up.complete());
+    assert_eq!(up.received_bytes(), size);
+    let mut stray = up.clone();
+    stray.chunks = vec![0xff, 0xff, 0xff];
+    assert_eq!(stray.received_bytes(), size);
+    // Chunk 10 (bit 2 of the second byte), and stray bits above it.
+    stray.chunks = vec![0, 0b1111_1100];
+    assert_eq!(stray.received_bytes(), 7);
+    assert!(!stray.complete());
+}
+
 #[test]
 fn references_keep_a_file_and_the_sweep_takes_unused_ones() {
     let c = crate::schema::migrated_in_memory();
