@@ -74,16 +74,12 @@ struct Frame<'a> {
     data: &'a RawValue,
 }
 
-/// A `send_message` frame by the typed fast path; `None` for anything else, or a frame it
-/// does not take (the generic path reads those, and says what is wrong).
-fn send_message(text: &str) -> Option<Inbound> {
-    let frame: Frame<'_> = serde_json::from_str(text).ok()?;
-    if frame.cmd != "send_message" {
-        return None;
-    }
+/// The request of a `send_message` frame by the typed fast path; `None` for a frame it does
+/// not take (the generic path reads those, and says what is wrong).
+fn send_message(frame: &Frame<'_>) -> Option<Inbound> {
     let request = direct::send_message_typed(frame.data.get())?;
     let pending = Pending {
-        seq: frame.seq,
+        seq: frame.seq.clone(),
         cmd: "send_message",
         read: Read::Send,
     };
@@ -92,9 +88,18 @@ fn send_message(text: &str) -> Option<Inbound> {
 
 /// Reads one text frame. `heartbeat_ms` goes into `login`'s answer.
 pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
-    if let Some(fast) = send_message(text) {
-        return fast;
+    // A well-formed frame is read once: `send_message` by the fast path, anything else (or a
+    // `send_message` the fast path does not take) from the same parts.
+    if let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) {
+        if frame.cmd == "send_message" {
+            if let Some(fast) = send_message(&frame) {
+                return fast;
+            }
+        }
+        let params = Params::parse(Some(frame.data.get()));
+        return request(&frame.seq, frame.cmd, params, heartbeat_ms);
     }
+    // Otherwise as a `Value`, to say what is wrong with it.
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -107,10 +112,21 @@ pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
         let msg = "a request is {\"seq\",\"cmd\",\"data\"} with a string \"cmd\"";
         return Inbound::Reply(error(&seq, "", ErrorCode::Malformed, msg));
     };
-    let params = match Params::from_value(v.get("data").cloned().unwrap_or(Value::Null)) {
+    let params = Params::from_value(v.get("data").cloned().unwrap_or(Value::Null));
+    request(&seq, cmd, params, heartbeat_ms)
+}
+
+/// The request of command `cmd` with `params`, or the answer that refuses it.
+fn request(
+    seq: &Value,
+    cmd: &str,
+    params: Result<Params, ParamError>,
+    heartbeat_ms: u64,
+) -> Inbound {
+    let params = match params {
         Ok(p) => p,
         Err(e) => {
-            return Inbound::Reply(error(&seq, cmd, ErrorCode::InvalidArgument, &e.to_string()))
+            return Inbound::Reply(error(seq, cmd, ErrorCode::InvalidArgument, &e.to_string()))
         }
     };
     // `cmd` as the table (or the gateway) names it, which outlives the frame.
@@ -144,7 +160,7 @@ pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
             Some((_, Serve::Local(why))) => {
                 let msg = format!("{cmd} is not available over WebSocket: {why}");
                 return Inbound::Reply(reply(
-                    &seq,
+                    seq,
                     cmd,
                     501,
                     &code_msg(ErrorCode::UnknownRequest, &msg),
@@ -153,13 +169,13 @@ pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
             }
             None => {
                 let msg = format!("unknown cmd \"{cmd}\"");
-                return Inbound::Reply(error(&seq, cmd, ErrorCode::UnknownRequest, &msg));
+                return Inbound::Reply(error(seq, cmd, ErrorCode::UnknownRequest, &msg));
             }
         },
     };
     match built {
         Ok((request, pending)) => Inbound::Request(request, pending),
-        Err(e) => Inbound::Reply(error(&seq, cmd, ErrorCode::InvalidArgument, &e.to_string())),
+        Err(e) => Inbound::Reply(error(seq, cmd, ErrorCode::InvalidArgument, &e.to_string())),
     }
 }
 
