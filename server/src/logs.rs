@@ -55,10 +55,15 @@ impl LogRing {
         }
     }
 
-    /// Adds a line, dropping the oldest ones past the bounds.
-    pub fn push(&self, line: LogLine) {
+    /// Adds a line, dropping the oldest ones past the bounds. Threads stamp their lines before they
+    /// take the lock, so a line stamped earlier can arrive later: its time is raised to the newest
+    /// line's, which keeps the ring in time order (a reader pages it by time).
+    pub fn push(&self, mut line: LogLine) {
         let mut guard = self.lines.lock();
         let (lines, bytes) = &mut *guard;
+        if let Some(last) = lines.back() {
+            line.ts_ms = line.ts_ms.max(last.ts_ms);
+        }
         *bytes += line.bytes();
         lines.push_back(line);
         while lines.len() > self.max_lines || (*bytes > self.max_bytes && lines.len() > 1) {
@@ -225,6 +230,25 @@ mod tests {
         let kept = small.recent(Level::TRACE, 100);
         assert!(kept.len() < 10 && !kept.is_empty());
         assert!(kept.last().is_some_and(|l| l.message.ends_with('9')));
+    }
+
+    /// A line stamped before the newest one (it lost the race for the lock) keeps the ring in time
+    /// order.
+    #[test]
+    fn a_late_line_keeps_the_ring_in_time_order() {
+        let ring = LogRing::new(10, 1 << 20);
+        for ts_ms in [5, 9, 7, 12] {
+            ring.push(LogLine {
+                ts_ms,
+                ..line(Level::INFO, "x")
+            });
+        }
+        let ts: Vec<i64> = ring
+            .recent(Level::TRACE, 10)
+            .iter()
+            .map(|l| l.ts_ms)
+            .collect();
+        assert_eq!(ts, [5, 9, 9, 12]);
     }
 
     /// The layer records the message first, then the fields, with the level and target.
