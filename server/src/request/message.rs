@@ -18,21 +18,31 @@ const SEARCH_DEFAULT: u32 = 20;
 const SEARCH_MAX: u32 = 100;
 /// Most users one message mentions.
 const MAX_MENTIONS: usize = 100;
-/// Serves `SendMessage`: checks the sender's rate, validates the message and queues it; the
-/// router acks it after the commit. The hot path: it needs only the sender's id, not a copy of
-/// the login.
+/// Serves `SendMessage`: checks the sender's rate, validates the message and stages it; the
+/// connection queues the read's messages to the writer together (`Conn::queue_staged`) and the
+/// router acks each after the commit. The hot path: it needs only the sender's id, not a copy
+/// of the login.
 pub(crate) async fn send(conn: &mut Conn, rid: u64, m: pb::SendMessage) -> Flow {
-    conn.send_like_message(rid, async |conn, sender| queue(conn, rid, sender, m).await)
-        .await
+    let mut valid = None;
+    let flow = conn
+        .send_like_message(rid, async |conn, sender| {
+            valid = Some(prepare(conn, rid, sender, m).await?);
+            Ok(())
+        })
+        .await;
+    if let Some(msg) = valid {
+        conn.stage(msg).await;
+    }
+    flow
 }
 
-/// Validates a message and hands it to the writer, with where its ack goes.
-async fn queue(
+/// Validates a message and makes it ready for the writer, with where its ack goes.
+async fn prepare(
     conn: &Conn,
     rid: u64,
     sender: UserId,
     m: pb::SendMessage,
-) -> Result<(), RequestError> {
+) -> Result<NewMessage<ReplyTo>, RequestError> {
     let to_user = validate::id("to_user", m.to_user)?;
     let conversation_id = validate::id("conversation_id", m.conversation_id)?;
     let target = match (to_user, conversation_id) {
@@ -98,7 +108,7 @@ async fn queue(
     } else {
         crate::files::message_file(&conn.shared, sender, m.kind, m.file_id, m.offer).await?
     };
-    let msg = NewMessage {
+    Ok(NewMessage {
         ctx: ReplyTo {
             request_id: rid,
             conn_id: conn.conn_id,
@@ -111,8 +121,7 @@ async fn queue(
         text: m.text,
         mentions,
         file,
-    };
-    Ok(conn.shared.writer.send_message(msg).await?)
+    })
 }
 
 /// Whether messages of `kind` carry a file (plain text skips the file checks).

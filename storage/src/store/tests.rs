@@ -500,3 +500,48 @@ async fn group_commit_assigns_gapless_seqs_and_dedupes() {
         .is_empty());
     w.shutdown().await;
 }
+
+/// Messages queued together reach the writer as one entry and commit in one batch, in
+/// order; a list longer than the queue's room is queued in parts and all of it commits.
+#[tokio::test]
+async fn messages_queued_together_commit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = std_mpsc::channel();
+    let opts = StoreOptions {
+        direct_policy: DirectPolicy::Anyone,
+        queue_capacity: 4,
+        ..StoreOptions::default()
+    };
+    let (_store, w) = Store::open(dir.path(), opts, Box::new(ChannelSink(tx))).unwrap();
+    let a = user(&w, "alice").await;
+    let b = user(&w, "bob").await;
+    settled(&w).await;
+    let round = |first: u32, n: u32| {
+        let msgs: Vec<NewMessage<u32>> = (first..first + n)
+            .map(|i| msg(i, a, b, u64::from(i)))
+            .collect();
+        msgs
+    };
+    let before = w.stats().batches.load(Ordering::Relaxed);
+    let mut msgs = round(1, 5);
+    w.send_messages(&mut msgs).await.unwrap();
+    assert!(msgs.is_empty());
+    let got: Vec<(u32, u64)> = (0..5)
+        .map(|_| {
+            let (ctx, r) = rx.recv().unwrap();
+            (ctx, r.unwrap().message.seq)
+        })
+        .collect();
+    assert_eq!(got, [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]);
+    assert_eq!(w.stats().batches.load(Ordering::Relaxed), before + 1);
+    // Twelve with room for five per entry: three entries, every message once, in order.
+    let mut msgs = round(6, 12);
+    w.send_messages(&mut msgs).await.unwrap();
+    let ctxs: Vec<u32> = (0..12).map(|_| rx.recv().unwrap().0).collect();
+    assert_eq!(ctxs, (6..18).collect::<Vec<u32>>());
+    // The room taken by the lists came back: another full list still fits.
+    let mut msgs = round(18, 5);
+    w.send_messages(&mut msgs).await.unwrap();
+    let ctxs: Vec<u32> = (0..5).map(|_| rx.recv().unwrap().0).collect();
+    assert_eq!(ctxs, (18..23).collect::<Vec<u32>>());
+}

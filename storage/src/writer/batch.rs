@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use std::time::{Duration, Instant};
 
+use super::queue::Inbox;
 use rusqlite::Connection;
-use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
 use super::checkpoint::{
@@ -29,7 +29,7 @@ pub(super) struct Worker<C> {
     pub(super) conn: Connection,
     /// The batch's [`Lookup`]s (kept for its allocation).
     pub(super) lookups: Vec<Lookup>,
-    pub(super) rx: mpsc::Receiver<Op<C>>,
+    pub(super) rx: Inbox<C>,
     pub(super) sink: Box<dyn CommitSink<C>>,
     pub(super) state: State,
     pub(super) max_batch: usize,
@@ -60,26 +60,19 @@ impl<C: Send + 'static> Worker<C> {
             if ops.is_empty() {
                 // Nothing queued: move the index on while nothing comes.
                 while self.next == Next::Work {
-                    match self.rx.try_recv() {
-                        Ok(op) => {
-                            ops.push(op);
-                            break;
-                        }
+                    match self.rx.try_take(&mut ops) {
+                        Ok(()) => break,
                         Err(TryRecvError::Empty) => self.next = self.state.index(&self.conn),
                         Err(TryRecvError::Disconnected) => break,
                     }
                 }
-                if ops.is_empty() {
-                    match self.rx.blocking_recv() {
-                        Some(op) => ops.push(op),
-                        None => break,
-                    }
+                if ops.is_empty() && !self.rx.blocking_take(&mut ops) {
+                    break;
                 }
             }
             while ops.len() < self.max_batch {
-                match self.rx.try_recv() {
-                    Ok(op) => ops.push(op),
-                    Err(_) => break,
+                if self.rx.try_take(&mut ops).is_err() {
+                    break;
                 }
             }
             self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
@@ -93,9 +86,7 @@ impl<C: Send + 'static> Worker<C> {
             if stopping {
                 // Commit whatever was queued before the channel closed, then stop.
                 self.rx.close();
-                while let Ok(op) = self.rx.try_recv() {
-                    ops.push(op);
-                }
+                while self.rx.try_take(&mut ops).is_ok() {}
                 if !ops.is_empty() {
                     self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
                 }

@@ -107,7 +107,7 @@ impl<C: Send + 'static> Writer<C> {
     {
         let (job, rx) = group_job(ctx, actor, group, f);
         self.tx
-            .send(Op::Group(job))
+            .send(Op::Group(job).into())
             .await
             .map_err(|_| StorageError::WorkerGone)?;
         rx.await.map_err(|_| StorageError::WorkerGone)?

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 mod attach;
 mod batch;
@@ -20,6 +20,7 @@ mod groups;
 mod index;
 mod op;
 mod pairs;
+mod queue;
 mod rules;
 mod state;
 #[cfg(test)]
@@ -32,6 +33,7 @@ pub use op::{
     Attached, Attachment, CommitSink, Committed, Delivered, GroupMembers, Members, Mentions,
     NewMessage, Target, WriterStats,
 };
+use queue::{Inbox, Queued};
 use state::State;
 
 use crate::indexer::Indexer;
@@ -41,7 +43,9 @@ use crate::{ConversationId, StorageError, StoreOptions, UserId};
 
 /// Handle to the writer thread. Cheap to clone.
 pub struct Writer<C> {
-    tx: mpsc::Sender<Op<C>>,
+    tx: mpsc::Sender<Queued<C>>,
+    /// Room for the second and later messages of a [`Queued::Messages`] entry.
+    extra: Arc<Semaphore>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
     stats: Arc<WriterStats>,
     /// The newest part of the sequence index, for jobs that read it.
@@ -52,6 +56,7 @@ impl<C> Clone for Writer<C> {
     fn clone(&self) -> Self {
         Writer {
             tx: self.tx.clone(),
+            extra: self.extra.clone(),
             thread: self.thread.clone(),
             stats: self.stats.clone(),
             recent: self.recent.clone(),
@@ -77,6 +82,7 @@ impl<C: Send + 'static> Writer<C> {
         recent: Arc<Recent>,
     ) -> Result<Self, StorageError> {
         let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let extra = Arc::new(Semaphore::new(opts.queue_capacity.max(1)));
         let stats = Arc::new(WriterStats::default());
         let state = State::load(
             &conn,
@@ -88,7 +94,7 @@ impl<C: Send + 'static> Writer<C> {
         let mut worker = Worker {
             lookups: Vec::new(),
             conn,
-            rx,
+            rx: Inbox::new(rx, extra.clone()),
             sink,
             state,
             max_batch: opts.max_batch.max(1),
@@ -106,6 +112,7 @@ impl<C: Send + 'static> Writer<C> {
             .map_err(StorageError::Io)?;
         Ok(Writer {
             tx,
+            extra,
             thread: Arc::new(Mutex::new(Some(thread))),
             stats,
             recent,
@@ -118,9 +125,48 @@ impl<C: Send + 'static> Writer<C> {
     /// [`StorageError::WorkerGone`] once the writer has shut down.
     pub async fn send_message(&self, msg: NewMessage<C>) -> Result<(), StorageError> {
         self.tx
-            .send(Op::Message(msg))
+            .send(Op::Message(msg).into())
             .await
             .map_err(|_| StorageError::WorkerGone)
+    }
+
+    /// Queues the messages `msgs` holds, in order, as one entry, so the writer takes them
+    /// together: the messages of one read reach the same batch. Waits while the queue is
+    /// full. On success `msgs` is empty; on error it holds the messages not queued.
+    ///
+    /// # Errors
+    /// [`StorageError::WorkerGone`] once the writer has shut down.
+    pub async fn send_messages(&self, msgs: &mut Vec<NewMessage<C>>) -> Result<(), StorageError> {
+        while !msgs.is_empty() {
+            if msgs.len() == 1 {
+                let Some(msg) = msgs.pop() else { break };
+                return self.send_message(msg).await;
+            }
+            // At most the semaphore's permits, so that the wait can end.
+            let n = msgs.len().min(self.tx.max_capacity() + 1);
+            let permits = u32::try_from(n - 1).map_err(|_| StorageError::WorkerGone)?;
+            let room = self
+                .extra
+                .acquire_many(permits)
+                .await
+                .map_err(|_| StorageError::WorkerGone)?;
+            let batch = if n == msgs.len() {
+                std::mem::take(msgs)
+            } else {
+                msgs.drain(..n).collect()
+            };
+            match self.tx.send(Queued::Messages(batch)).await {
+                // The writer gives the room back when it takes the entry.
+                Ok(()) => room.forget(),
+                Err(mpsc::error::SendError(q)) => {
+                    if let Queued::Messages(back) = q {
+                        msgs.splice(0..0, back);
+                    }
+                    return Err(StorageError::WorkerGone);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Queues a message with work to run in its transaction before its row is inserted
@@ -136,7 +182,7 @@ impl<C: Send + 'static> Writer<C> {
         attach: Attachment,
     ) -> Result<(), StorageError> {
         self.tx
-            .send(Op::Attached(msg, attach))
+            .send(Op::Attached(msg, attach).into())
             .await
             .map_err(|_| StorageError::WorkerGone)
     }
@@ -244,7 +290,7 @@ impl<C: Send + 'static> Writer<C> {
     {
         let (job, reply_rx) = job(f);
         self.tx
-            .send(Op::Call(job, graph))
+            .send(Op::Call(job, graph).into())
             .await
             .map_err(|_| StorageError::WorkerGone)?;
         reply_rx.await.map_err(|_| StorageError::WorkerGone)?
@@ -252,7 +298,7 @@ impl<C: Send + 'static> Writer<C> {
 
     /// Commits everything queued so far, stops the thread and waits for it.
     pub async fn shutdown(&self) {
-        let _ = self.tx.send(Op::Shutdown).await;
+        let _ = self.tx.send(Op::Shutdown.into()).await;
         let handle = self.thread.lock().take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;

@@ -171,7 +171,7 @@ fn worker(dir: &std::path::Path) -> (Worker<u32>, Outcomes) {
     let w = Worker {
         conn,
         lookups: Vec::new(),
-        rx,
+        rx: super::queue::Inbox::new(rx, Arc::new(tokio::sync::Semaphore::new(1))),
         sink: Box::new(Collect(out.clone())),
         state,
         max_batch: 100,
