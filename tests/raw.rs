@@ -303,7 +303,7 @@ async fn graceful_shutdown_commits_acks_and_says_goodbye() {
     // Reopen the store: every acked message is there.
     struct Drop0;
     impl feige_storage::CommitSink<()> for Drop0 {
-        fn committed(&mut self, b: &mut Vec<feige_storage::Committed<()>>) {
+        fn committed(&mut self, b: &mut Vec<feige_storage::Committed<()>>, _idle: bool) {
             b.clear();
         }
     }

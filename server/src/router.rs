@@ -27,10 +27,10 @@ pub struct ReplyTo {
 
 /// The [`CommitSink`] that turns commits into acks and pushes. It hands each committed batch
 /// to the `feige-router` thread, so encoding and waking connections costs the writer nothing;
-/// one thread keeps the commit order. A small batch (light load: often one message) is routed
-/// on the writer thread itself when nothing waits for the router thread, which keeps the order
-/// and saves the message a hand-over to another thread (a wake-up, on a busy machine a wait
-/// for a core).
+/// one thread keeps the commit order. A small batch (light load: often one message), or a
+/// larger one while nothing waits in the writer's queue, is routed on the writer thread itself
+/// when nothing waits for the router thread (see [`inline`]), which keeps the order and saves
+/// the message a hand-over to another thread (a wake-up, on a busy machine a wait for a core).
 #[derive(Debug)]
 pub struct Router {
     tx: std::sync::mpsc::SyncSender<Vec<Committed<ReplyTo>>>,
@@ -66,6 +66,10 @@ const INLINE_MAX: usize = 4;
 /// writes would cost the writer a `sendto` per member per message, and each member's task
 /// writes the frames that gathered meanwhile in one.
 const INLINE_MEMBERS_MAX: usize = 16;
+
+/// Most members, over the batch's messages, that an idle writer thread routes to itself
+/// (see [`inline`]): a few milliseconds of writes at most.
+const IDLE_INLINE_MEMBERS_MAX: usize = 2048;
 
 /// Most members of a group whose pushes the routing thread writes to idle sockets itself.
 /// Each write costs it a `sendto` (a few µs on loopback); waking the member's task instead
@@ -108,13 +112,11 @@ impl Router {
 }
 
 impl CommitSink<ReplyTo> for Router {
-    fn committed(&mut self, batch: &mut Vec<Committed<ReplyTo>>) {
+    fn committed(&mut self, batch: &mut Vec<Committed<ReplyTo>>, idle: bool) {
         // Only the writer thread adds to `queued`, so zero here means every earlier batch
         // has been routed: routing this one now keeps the commit order.
-        if batch.len() <= INLINE_MAX
-            && self.stats.queued.load(Ordering::Acquire) == 0
-            && members_in(batch) <= INLINE_MEMBERS_MAX
-        {
+        let router_idle = self.stats.queued.load(Ordering::Acquire) == 0;
+        if router_idle && inline(batch.len(), members_in(batch), idle) {
             self.stats.add(route(&self.sessions, batch, true));
             return;
         }
@@ -127,6 +129,16 @@ impl CommitSink<ReplyTo> for Router {
             self.stats.queued.fetch_sub(1, Ordering::Release);
         }
     }
+}
+
+/// Whether the writer thread routes a batch itself (the router thread being idle): a small
+/// one always; a larger one when nothing waits in the writer's queue (`writer_idle`), up to
+/// [`IDLE_INLINE_MEMBERS_MAX`] members. An idle writer has no commit to delay, and a hand-over
+/// costs the batch a wake-up of the router thread (on a busy machine, a wait for a core): a
+/// group sender's window of 16 to 100 members makes the round trip of every message.
+fn inline(len: usize, members: usize, writer_idle: bool) -> bool {
+    (len <= INLINE_MAX && members <= INLINE_MEMBERS_MAX)
+        || (writer_idle && members <= IDLE_INLINE_MEMBERS_MAX)
 }
 
 /// The members a batch's messages go to, counted with repeats (a refusal goes to its sender).
@@ -374,13 +386,23 @@ mod tests {
         });
         assert_eq!(members_in(&batch), 4 + 20 + 1);
         assert!(
-            members_in(&batch) > INLINE_MEMBERS_MAX,
-            "a group of 20 is not inline"
+            !inline(batch.len(), members_in(&batch), false),
+            "a group of 20 is not inline while the writer has work"
+        );
+        assert!(inline(batch.len(), members_in(&batch), true));
+        assert!(inline(2, 4, false), "two 1:1 messages always are");
+        // A window of 16 messages to a group of 101: inline only when the writer is idle.
+        assert!(inline(16, 16 * 101, true));
+        assert!(!inline(16, 16 * 101, false));
+        assert!(
+            !inline(16, 16 * 1001, true),
+            "a group of 1,000 goes to the router"
         );
     }
 
-    /// Small batches are routed on the calling (writer) thread, large ones on the router
-    /// thread; mixed, acks and pushes still come out in commit order.
+    /// Small batches (and larger ones while the writer is idle) are routed on the calling
+    /// (writer) thread, the others on the router thread; mixed, acks and pushes still come
+    /// out in commit order.
     #[tokio::test]
     async fn small_and_large_batches_keep_commit_order() {
         let sessions = Arc::new(Sessions::default());
@@ -405,7 +427,8 @@ mod tests {
                     committed(seq, &to_a)
                 })
                 .collect();
-            router.committed(&mut batch);
+            // Idle or not: batches routed here and on the router thread interleave.
+            router.committed(&mut batch, round % 3 == 0);
             assert!(batch.is_empty());
         }
         let pushed: Vec<u64> = frames(&b_rx, seq as usize)

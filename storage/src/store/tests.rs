@@ -12,7 +12,7 @@ use crate::{
 
 struct ChannelSink(std_mpsc::Sender<(u32, Result<Delivered, StorageError>)>);
 impl CommitSink<u32> for ChannelSink {
-    fn committed(&mut self, batch: &mut Vec<Committed<u32>>) {
+    fn committed(&mut self, batch: &mut Vec<Committed<u32>>, _idle: bool) {
         for c in batch.drain(..) {
             let _ = self.0.send((c.ctx, c.result));
         }

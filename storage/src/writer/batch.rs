@@ -265,7 +265,8 @@ impl<C: Send + 'static> Worker<C> {
             }
         }
         if !results.is_empty() {
-            self.sink.committed(results);
+            let idle = self.rx.is_empty();
+            self.sink.committed(results, idle);
             results.clear();
         }
         for reply in replies.drain(..) {

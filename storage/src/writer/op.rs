@@ -151,8 +151,9 @@ pub struct Committed<C> {
 /// Receives message outcomes on the writer thread, in commit order, right after each commit.
 /// It must not block: hand work to queues.
 pub trait CommitSink<C>: Send {
-    /// Called once per committed batch; drain `batch`.
-    fn committed(&mut self, batch: &mut Vec<Committed<C>>);
+    /// Called once per committed batch; drain `batch`. `idle`: nothing waits in the
+    /// writer's queue, so time the sink spends here delays no commit that could start.
+    fn committed(&mut self, batch: &mut Vec<Committed<C>>, idle: bool);
 }
 
 /// Counters for benchmarks, logs and the server's metrics.

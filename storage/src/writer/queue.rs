@@ -56,6 +56,11 @@ impl<C> Inbox<C> {
         }
     }
 
+    /// Whether nothing is queued.
+    pub(super) fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
     /// Refuses new entries; those queued can still be taken.
     pub(super) fn close(&mut self) {
         self.rx.close();

@@ -135,7 +135,7 @@ type Outcomes = Arc<std::sync::Mutex<Vec<(u32, Result<(u64, u64), String>)>>>;
 struct Collect(Outcomes);
 
 impl CommitSink<u32> for Collect {
-    fn committed(&mut self, batch: &mut Vec<Committed<u32>>) {
+    fn committed(&mut self, batch: &mut Vec<Committed<u32>>, _idle: bool) {
         let mut out = self.0.lock().unwrap();
         for c in batch.drain(..) {
             let at = c
