@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,8 @@ const PIPE_BYTES: usize = 64 * 1024;
 const WS_READ_BUFFER: usize = 4 * 1024;
 /// Bytes of frames the WebSocket gathers before it writes them (each batch is flushed anyway).
 const WS_WRITE_BUFFER: usize = 16 * 1024;
+/// Room the relay takes for the JSON of a burst of frames to the client.
+const JSON_BUFFER: usize = 4 * 1024;
 /// WebSocket close code of a message over the size limit (RFC 6455 "message too big").
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -130,6 +132,7 @@ async fn serve<G: Send + 'static>(
         pending,
         limits,
         kicked: None,
+        json: BytesMut::new(),
     };
     let handler = handler::serve_as(
         shared,
@@ -167,6 +170,8 @@ struct Relay {
     limits: Limits,
     /// The code of the handler's last `kicked` push: the close frame names it.
     kicked: Option<ErrorCode>,
+    /// The JSON of the frames being relayed to the client, each split off in turn.
+    json: BytesMut,
 }
 
 /// How a step of the relay ends.
@@ -321,10 +326,19 @@ impl Relay {
         loop {
             match frame::decode(out, self.limits.max_text.saturating_mul(2)) {
                 Ok(Some(env)) => {
-                    let Some(text) = frame_text(env, &mut self.pending, &mut self.kicked) else {
+                    if self.json.capacity() - self.json.len() < 512 {
+                        self.json.reserve(JSON_BUFFER);
+                    }
+                    if !frame_json(env, &mut self.pending, &mut self.kicked, &mut self.json) {
+                        continue;
+                    }
+                    // Shares the buffer; tungstenite copies the text out and drops it at once,
+                    // so the buffer's room is taken again for the next frame.
+                    let json = self.json.split().freeze();
+                    let Ok(text) = Utf8Bytes::try_from(json) else {
                         continue;
                     };
-                    if self.ws.feed(Message::Text(text.into())).await.is_err() {
+                    if self.ws.feed(Message::Text(text)).await.is_err() {
                         return Step::Stop;
                     }
                 }
@@ -341,21 +355,28 @@ impl Relay {
         if out.is_empty() {
             *out = BytesMut::new();
         }
+        // Likely idle next: hold no buffer.
+        self.json = BytesMut::new();
         Step::Go
     }
 }
 
-/// The JSON text of a frame from the handler, if it shows the client anything.
-fn frame_text(
+/// Appends the JSON text of a frame from the handler to `out`, if it shows the client
+/// anything (false: nothing written).
+fn frame_json(
     env: Envelope,
     pending: &mut PendingMap,
     kicked: &mut Option<ErrorCode>,
-) -> Option<String> {
-    match env.body? {
+    out: &mut BytesMut,
+) -> bool {
+    let Some(body) = env.body else {
+        return false;
+    };
+    match body {
         Body::Response(r) => {
             let waiting = pending.remove(&env.request_id);
             match waiting {
-                Some(p) => ws_json::answer(p, r.result),
+                Some(p) => ws_json::answer_into(p, r.result, out),
                 // An answer to no request (MALFORMED with request id 0).
                 None => {
                     let (code, message) = match r.result {
@@ -365,7 +386,8 @@ fn frame_text(
                         ),
                         _ => (ErrorCode::Internal, "unexpected answer".to_owned()),
                     };
-                    Some(ws_json::error(&serde_json::Value::Null, "", code, &message))
+                    ws_json::error_into(out, &serde_json::Value::Null, "", code, &message);
+                    true
                 }
             }
         }
@@ -373,8 +395,8 @@ fn frame_text(
             if let PushKind::Kicked(k) = &kind {
                 *kicked = Some(ErrorCode::try_from(k.code).unwrap_or(ErrorCode::Internal));
             }
-            ws_json::push(&kind)
+            ws_json::push_into(&kind, out)
         }
-        _ => None,
+        _ => false,
     }
 }
