@@ -76,11 +76,12 @@ struct Frame<'a> {
 }
 
 /// The request of a `send_message` frame by the typed fast path; `None` for a frame it does
-/// not take (the generic path reads those, and says what is wrong).
-fn send_message(frame: &Frame<'_>) -> Option<Inbound> {
+/// not take (the generic path reads those, and says what is wrong). The frame's `seq` moves
+/// into the pending entry when it is taken.
+fn send_message(frame: &mut Frame<'_>) -> Option<Inbound> {
     let request = direct::send_message_typed(frame.data.get())?;
     let pending = Pending {
-        seq: frame.seq.clone(),
+        seq: std::mem::take(&mut frame.seq),
         cmd: "send_message",
         read: Read::Send,
     };
@@ -91,9 +92,9 @@ fn send_message(frame: &Frame<'_>) -> Option<Inbound> {
 pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
     // A well-formed frame is read once: `send_message` by the fast path, anything else (or a
     // `send_message` the fast path does not take) from the same parts.
-    if let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) {
+    if let Ok(mut frame) = serde_json::from_str::<Frame<'_>>(text) {
         if frame.cmd == "send_message" {
-            if let Some(fast) = send_message(&frame) {
+            if let Some(fast) = send_message(&mut frame) {
                 return fast;
             }
         }

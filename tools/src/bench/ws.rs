@@ -329,17 +329,19 @@ const PUSH: &str = r#"{"cmd":"push","response":{"code":200,"codeMsg":"Ok","data"
 /// `to_user`, then `type`.
 const MESSAGE_END: &str = r#","type":"message"}}}"#;
 
-/// The text of a plain message push written as the gateway writes it, found without a parser;
-/// `None` for anything else.
+/// The text of a plain message push written as the gateway writes it, found without a parser
+/// (and without a substring search: byte searches from the end); `None` for anything else.
 fn quick_message(frame: &str) -> Option<&str> {
     let body = frame.strip_prefix(PUSH)?.strip_suffix(MESSAGE_END)?;
-    let at = body.rfind(r#","text":""#)? + r#","text":""#.len();
-    let rest = body.get(at..)?;
-    let end = rest.find('"')?;
-    let text = rest.get(..end)?;
-    // After the text only `to_user` comes, and the text needs no escapes.
-    let tail = rest.get(end..)?;
-    (tail.starts_with(r#"","to_user":""#) && !text.contains('\\')).then_some(text)
+    // `...,"text":"TEXT","to_user":"DIGITS"`
+    let body = body.strip_suffix('"')?;
+    let body = body.trim_end_matches(|c: char| c.is_ascii_digit());
+    let body = body.strip_suffix(r#"","to_user":""#)?;
+    // An unescaped quote ends the text; an escaped one (never the generator's) has a
+    // backslash, and the text is refused.
+    let at = body.rfind('"')?;
+    let (head, text) = (body.get(..=at)?, body.get(at + 1..)?);
+    (head.ends_with(r#","text":""#) && !text.contains('\\')).then_some(text)
 }
 
 /// Reads a frame: the fixed shapes of an answer and a message push by hand, the rest by the
