@@ -5,9 +5,10 @@
 //! in-process pipe (`pipe.rs`), runs [`handler::serve`] on one end, and relays the other end —
 //! JSON text frames turned into protobuf frames one way, and back the other. So the login
 //! deadline, the limits, the byte-bounded outbox, ack after commit, idempotent resend and
-//! sync are the TCP ones. The relay holds at most one WebSocket message and the pipe's
-//! `PIPE_BYTES` per direction: a client that does not read stops the relay, its outbox fills,
-//! and the handler drops it as a slow consumer.
+//! sync are the TCP ones. The relay holds at most `INBOUND_BATCH` bytes of requests (plus
+//! one) and what it read from the pipe, which holds `PIPE_BYTES` per direction: a client that
+//! does not read stops the relay, its outbox fills, and the handler drops it as a slow
+//! consumer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,6 +43,9 @@ const PIPE_BYTES: usize = 64 * 1024;
 const WS_READ_BUFFER: usize = 4 * 1024;
 /// Bytes of frames the WebSocket gathers before it writes them (each batch is flushed anyway).
 const WS_WRITE_BUFFER: usize = 16 * 1024;
+/// Bytes of request frames the relay gathers from the client before it stops reading until
+/// the pipe takes them (plus at most one frame).
+const INBOUND_BATCH: usize = 16 * 1024;
 /// Room the relay takes for the JSON of a burst of frames to the client.
 const JSON_BUFFER: usize = 4 * 1024;
 /// WebSocket close code of a message over the size limit (RFC 6455 "message too big").
@@ -191,12 +195,16 @@ impl Relay {
     async fn run(mut self) {
         // Empty while idle: `read_buf` takes room for a burst, given back once it is relayed.
         let mut out = BytesMut::new();
-        // A request frame the pipe has not taken yet: no other frame is read meanwhile (the
-        // handler reads no requests while its output is backlogged).
+        // Request frames the pipe has not taken yet: those of the client's frames that were
+        // read at once go to the pipe in one write (one wake-up of the handler), and no more
+        // are read while `INBOUND_BATCH` bytes wait (the handler reads no requests while its
+        // output is backlogged).
         let mut inb = BytesMut::new();
         // Id 1 was the Hello.
         let mut next_id: u64 = 2;
         let mut client_open = true;
+        // The pipe's way in is shut (the client is done and its last requests are written).
+        let mut shut = false;
         let grace = tokio::time::sleep(FLUSH_GRACE);
         tokio::pin!(grace);
         loop {
@@ -207,17 +215,26 @@ impl Relay {
                     Ok(0) | Err(_) => break,
                     Ok(_) => self.outbound(&mut out).await,
                 },
-                msg = self.ws.next(), if client_open && inb.is_empty() => {
+                msg = self.ws.next(), if client_open && inb.len() < INBOUND_BATCH => {
                     self.inbound(msg, &mut inb, &mut next_id).await
                 }
+                // Polled once the client has nothing more to read now (or the batch is full).
                 ready = std::future::poll_fn(|cx| self.pipe.poll_write_ready(cx)), if !inb.is_empty() => {
                     match ready.and_then(|()| self.pipe.try_write(&inb)) {
                         Ok(n) => {
                             let _ = inb.split_to(n);
+                            if inb.is_empty() {
+                                // Likely idle next: hold no buffer.
+                                inb = BytesMut::new();
+                            }
                             Step::Go
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Step::Go,
-                        Err(_) => Step::ClientDone,
+                        Err(_) => {
+                            // The handler is gone.
+                            inb = BytesMut::new();
+                            Step::ClientDone
+                        }
                     }
                 }
                 () = &mut grace, if !client_open => return,
@@ -227,13 +244,17 @@ impl Relay {
                 Step::ClientDone => {
                     if client_open {
                         client_open = false;
-                        inb = BytesMut::new();
-                        self.pipe.shutdown_write();
                         let until = tokio::time::Instant::now() + FLUSH_GRACE;
                         grace.as_mut().reset(until);
                     }
                 }
                 Step::Stop => return,
+            }
+            // The requests read before the client closed still reach the handler, as over
+            // TCP; then it reads the end of the stream.
+            if !client_open && inb.is_empty() && !shut {
+                shut = true;
+                self.pipe.shutdown_write();
             }
         }
         let (code, reason) = match self.kicked {
@@ -253,7 +274,7 @@ impl Relay {
     }
 
     /// Client → handler: a text frame becomes one request frame in `inb` (written to the
-    /// pipe as it takes it), or an answer at once.
+    /// pipe with the others read at once), or an answer at once.
     async fn inbound(
         &mut self,
         msg: Option<Result<Message, axum::Error>>,
@@ -294,20 +315,6 @@ impl Relay {
                 *next_id += 1;
                 self.pending.insert(id, waiting);
                 frame::encode(&Envelope::request(id, request), inb);
-                // What the pipe does not take now waits in `inb` for room.
-                match self.pipe.try_write(inb) {
-                    Ok(n) => {
-                        let _ = inb.split_to(n);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Step::ClientDone,
-                }
-                if inb.is_empty() {
-                    // Keep the buffer for the next request, but not a large one.
-                    if inb.capacity() > 4 * 1024 {
-                        *inb = BytesMut::new();
-                    }
-                }
                 Step::Go
             }
         }
