@@ -7,6 +7,7 @@ use std::time::Duration;
 use feige_tests::sdk::{self, PASSWORD};
 use feige_tests::ws::{Ws, WsGot, TOO_BIG};
 use feige_tests::TestServer;
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 
 fn code_msg(r: &Value) -> &str {
@@ -320,6 +321,34 @@ async fn the_http_listener_answers_json_and_counts_websockets_apart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(s.handle.ws_connections(), 0);
+    tcp.close().await;
+    s.handle.shutdown().await;
+}
+
+/// Requests the client sent just before its close are served, as a TCP connection's requests
+/// before its FIN are: a burst of sends and the close in one go, and the peer gets them all.
+#[tokio::test]
+async fn requests_sent_right_before_the_close_are_served() {
+    let s = TestServer::start_open().await;
+    sdk::register(&s.addr(), "alice").await;
+    let bob = sdk::register(&s.addr(), "bob").await;
+    let (mut ws, _) = Ws::login(&s.http_addr(), "alice", PASSWORD).await;
+    let (tcp, mut bob_events) = sdk::login(&s.addr(), "bob", "desktop").await;
+    for i in 0..20 {
+        let req = json!({ "seq": i.to_string(), "cmd": "send_message",
+            "data": { "to_user": bob.to_string(), "text": format!("last words {i}") } });
+        ws.ws
+            .feed(tokio_tungstenite::tungstenite::Message::text(
+                req.to_string(),
+            ))
+            .await
+            .unwrap();
+    }
+    ws.ws.close(None).await.unwrap();
+    for i in 0..20 {
+        let got = sdk::next_message(&mut bob_events).await;
+        assert_eq!(got.text, format!("last words {i}"));
+    }
     tcp.close().await;
     s.handle.shutdown().await;
 }

@@ -5,17 +5,18 @@
 //! in-process pipe (`pipe.rs`), runs [`handler::serve`] on one end, and relays the other end —
 //! JSON text frames turned into protobuf frames one way, and back the other. So the login
 //! deadline, the limits, the byte-bounded outbox, ack after commit, idempotent resend and
-//! sync are the TCP ones. The relay holds at most one WebSocket message and the pipe's
-//! `PIPE_BYTES` per direction: a client that does not read stops the relay, its outbox fills,
-//! and the handler drops it as a slow consumer.
+//! sync are the TCP ones. The relay holds at most `INBOUND_BATCH` bytes of requests (plus
+//! one) and what it read from the pipe, which holds `PIPE_BYTES` per direction: a client that
+//! does not read stops the relay, its outbox fills, and the handler drops it as a slow
+//! consumer.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -23,7 +24,6 @@ use axum::routing::get;
 use bytes::BytesMut;
 use feige_protocol::{frame, pb, Body, Envelope, ErrorCode, PushKind};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::reply::HttpError;
@@ -43,6 +43,11 @@ const PIPE_BYTES: usize = 64 * 1024;
 const WS_READ_BUFFER: usize = 4 * 1024;
 /// Bytes of frames the WebSocket gathers before it writes them (each batch is flushed anyway).
 const WS_WRITE_BUFFER: usize = 16 * 1024;
+/// Bytes of request frames the relay gathers from the client before it stops reading until
+/// the pipe takes them (plus at most one frame).
+const INBOUND_BATCH: usize = 16 * 1024;
+/// Room the relay takes for the JSON of a burst of frames to the client.
+const JSON_BUFFER: usize = 4 * 1024;
 /// WebSocket close code of a message over the size limit (RFC 6455 "message too big").
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -101,7 +106,7 @@ async fn upgrade(
 }
 
 /// Requests sent to the handler and not answered yet, by request id.
-type PendingMap = Arc<Mutex<HashMap<u64, Pending>>>;
+type PendingMap = HashMap<u64, Pending>;
 
 /// Serves one WebSocket: the handler on one end of a pipe, the relay on the other.
 async fn serve<G: Send + 'static>(
@@ -112,42 +117,26 @@ async fn serve<G: Send + 'static>(
     guards: G,
 ) {
     let (relay_end, handler_end) = pipe::pair(PIPE_BYTES);
-    let relay_end = Arc::new(relay_end);
-    let pending: PendingMap = Arc::default();
+    let mut pending = PendingMap::new();
     // The gateway greets for the client: the connection starts in Greeted, and its first
     // command is `login` (or `register`).
     let (hello, greeting) = Pending::hello();
-    lock(&pending).insert(1, greeting);
+    pending.insert(1, greeting);
     let first = frame::encode_to_bytes(&Envelope::request(1, hello));
     if relay_end.write_all(&first).await.is_err() {
         return;
     }
-    let (sink, stream) = socket.split();
-    let (local_tx, local_rx) = mpsc::channel(8);
     let limits = Limits {
         max_text: shared.config.max_frame_len,
         heartbeat_ms: shared.config.heartbeat_ms,
     };
-    let inbound = inbound(stream, relay_end.clone(), pending.clone(), local_tx, limits);
-    let outbound = outbound(
-        sink,
-        relay_end,
+    let relay = Relay {
+        ws: socket,
+        pipe: relay_end,
         pending,
-        local_rx,
-        shared.config.max_frame_len,
-    );
-    let relay = async move {
-        tokio::pin!(inbound, outbound);
-        tokio::select! {
-            // The handler closed (its last frames and the close are sent), or the client
-            // cannot be written to.
-            () = &mut outbound => {}
-            // The client closed or broke a rule: the handler reads end of stream; what it
-            // still writes is passed on for a moment.
-            () = &mut inbound => {
-                let _ = tokio::time::timeout(FLUSH_GRACE, outbound).await;
-            }
-        }
+        limits,
+        kicked: None,
+        json: BytesMut::new(),
     };
     let handler = handler::serve_as(
         shared,
@@ -155,6 +144,7 @@ async fn serve<G: Send + 'static>(
         (conn_id, peer, Transport::Ws),
         guards,
     );
+    let relay = relay.run();
     tokio::pin!(relay, handler);
     tokio::select! {
         // The relay is over and its end of the pipe dropped: the handler reads end of stream.
@@ -174,159 +164,226 @@ struct Limits {
     heartbeat_ms: u64,
 }
 
-fn lock(pending: &PendingMap) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
-    pending.lock().unwrap_or_else(PoisonError::into_inner)
+/// The relay between the WebSocket and the handler's pipe, both ways in one loop: the
+/// WebSocket is not split (no lock between two halves), and the requests waiting for their
+/// answers are the loop's own.
+struct Relay {
+    ws: WebSocket,
+    pipe: PipeEnd,
+    pending: PendingMap,
+    limits: Limits,
+    /// The code of the handler's last `kicked` push: the close frame names it.
+    kicked: Option<ErrorCode>,
+    /// The JSON of the frames being relayed to the client, each split off in turn.
+    json: BytesMut,
 }
 
-/// Client → handler: each text frame becomes one request frame (or an answer at once).
-async fn inbound(
-    mut stream: futures_util::stream::SplitStream<WebSocket>,
-    relay: Arc<PipeEnd>,
-    pending: PendingMap,
-    local: mpsc::Sender<Message>,
-    limits: Limits,
-) {
-    // Id 1 was the Hello.
-    let mut next_id: u64 = 2;
-    let mut buf = BytesMut::new();
-    while let Some(msg) = stream.next().await {
+/// How a step of the relay ends.
+enum Step {
+    /// Go on.
+    Go,
+    /// The client is gone or broke a rule (a close frame is sent already if it needs one):
+    /// the handler reads end of stream; what it still writes is passed on for a moment.
+    ClientDone,
+    /// The WebSocket cannot be written to: stop.
+    Stop,
+}
+
+impl Relay {
+    /// Relays until the handler closes (its last frames and the close are sent), the client
+    /// cannot be written to, or a moment after the client closed.
+    async fn run(mut self) {
+        // Empty while idle: `read_buf` takes room for a burst, given back once it is relayed.
+        let mut out = BytesMut::new();
+        // Request frames the pipe has not taken yet: those of the client's frames that were
+        // read at once go to the pipe in one write (one wake-up of the handler), and no more
+        // are read while `INBOUND_BATCH` bytes wait (the handler reads no requests while its
+        // output is backlogged).
+        let mut inb = BytesMut::new();
+        // Id 1 was the Hello.
+        let mut next_id: u64 = 2;
+        let mut client_open = true;
+        // The pipe's way in is shut (the client is done and its last requests are written).
+        let mut shut = false;
+        let grace = tokio::time::sleep(FLUSH_GRACE);
+        tokio::pin!(grace);
+        loop {
+            let step = tokio::select! {
+                // Output first: what the handler wrote goes out before more requests come in.
+                biased;
+                read = self.pipe.read_buf(&mut out) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => self.outbound(&mut out).await,
+                },
+                msg = self.ws.next(), if client_open && inb.len() < INBOUND_BATCH => {
+                    self.inbound(msg, &mut inb, &mut next_id).await
+                }
+                // Polled once the client has nothing more to read now (or the batch is full).
+                ready = std::future::poll_fn(|cx| self.pipe.poll_write_ready(cx)), if !inb.is_empty() => {
+                    match ready.and_then(|()| self.pipe.try_write(&inb)) {
+                        Ok(n) => {
+                            let _ = inb.split_to(n);
+                            if inb.is_empty() {
+                                // Likely idle next: hold no buffer.
+                                inb = BytesMut::new();
+                            }
+                            Step::Go
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Step::Go,
+                        Err(_) => {
+                            // The handler is gone.
+                            inb = BytesMut::new();
+                            Step::ClientDone
+                        }
+                    }
+                }
+                () = &mut grace, if !client_open => return,
+            };
+            match step {
+                Step::Go => {}
+                Step::ClientDone => {
+                    if client_open {
+                        client_open = false;
+                        let until = tokio::time::Instant::now() + FLUSH_GRACE;
+                        grace.as_mut().reset(until);
+                    }
+                }
+                Step::Stop => return,
+            }
+            // The requests read before the client closed still reach the handler, as over
+            // TCP; then it reads the end of the stream.
+            if !client_open && inb.is_empty() && !shut {
+                shut = true;
+                self.pipe.shutdown_write();
+            }
+        }
+        let (code, reason) = match self.kicked {
+            None => (1000, String::new()),
+            Some(ErrorCode::ShuttingDown) => (1001, "SHUTTING_DOWN".to_owned()),
+            Some(ErrorCode::FrameTooLarge) => (CLOSE_TOO_BIG, "FRAME_TOO_LARGE".to_owned()),
+            Some(code) => (
+                1008,
+                feige_protocol::json::render::code_name(code).to_owned(),
+            ),
+        };
+        let close = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = self.ws.send(Message::Close(Some(close))).await;
+    }
+
+    /// Client → handler: a text frame becomes one request frame in `inb` (written to the
+    /// pipe with the others read at once), or an answer at once.
+    async fn inbound(
+        &mut self,
+        msg: Option<Result<Message, axum::Error>>,
+        inb: &mut BytesMut,
+        next_id: &mut u64,
+    ) -> Step {
         let text = match msg {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Binary(_)) => {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
                 let msg = "binary frames are not accepted: send JSON text frames";
                 let reply = ws_json::error(&serde_json::Value::Null, "", ErrorCode::Malformed, msg);
-                if local.send(Message::Text(reply.into())).await.is_err() {
-                    break;
-                }
-                continue;
+                return self.send(Message::Text(reply.into())).await;
             }
-            Ok(Message::Close(_)) => break,
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            Err(e) => {
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Step::Go,
+            Some(Ok(Message::Close(_))) | None => return Step::ClientDone,
+            Some(Err(e)) => {
                 tracing::debug!(error = %e, "WebSocket read failed");
-                break;
+                return Step::ClientDone;
             }
         };
-        if text.len() > limits.max_text {
+        if text.len() > self.limits.max_text {
             let reason = format!(
                 "FRAME_TOO_LARGE: a frame of {} bytes exceeds the limit of {}",
                 text.len(),
-                limits.max_text
+                self.limits.max_text
             );
             let close = CloseFrame {
                 code: CLOSE_TOO_BIG,
                 reason: reason.into(),
             };
-            let _ = local.send(Message::Close(Some(close))).await;
-            break;
+            let _ = self.ws.send(Message::Close(Some(close))).await;
+            return Step::Stop;
         }
-        match ws_json::inbound(text.as_str(), limits.heartbeat_ms) {
-            Inbound::Reply(reply) => {
-                if local.send(Message::Text(reply.into())).await.is_err() {
-                    break;
-                }
-            }
+        match ws_json::inbound(text.as_str(), self.limits.heartbeat_ms) {
+            Inbound::Reply(reply) => self.send(Message::Text(reply.into())).await,
             Inbound::Request(request, waiting) => {
-                let id = next_id;
-                next_id += 1;
-                lock(&pending).insert(id, waiting);
-                buf.clear();
-                frame::encode(&Envelope::request(id, request), &mut buf);
-                // Waits while the handler reads no requests (its output is backlogged).
-                if relay.write_all(&buf).await.is_err() {
-                    break;
-                }
+                let id = *next_id;
+                *next_id += 1;
+                self.pending.insert(id, waiting);
+                frame::encode(&Envelope::request(id, request), inb);
+                Step::Go
             }
         }
     }
-    relay.shutdown_write();
-}
 
-/// Handler → client: answers and pushes become JSON text frames; the handler's close
-/// becomes a close frame naming why (the code of its last `kicked` push).
-async fn outbound(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    relay: Arc<PipeEnd>,
-    pending: PendingMap,
-    mut local: mpsc::Receiver<Message>,
-    max_frame_len: usize,
-) {
-    // Empty while idle: `read_buf` takes room for a burst, given back once it is relayed.
-    let mut buf = BytesMut::new();
-    let mut kicked: Option<ErrorCode> = None;
-    // Until the inbound half is gone.
-    let mut local_open = true;
-    loop {
-        tokio::select! {
-            msg = local.recv(), if local_open => {
-                let Some(msg) = msg else {
-                    local_open = false;
-                    continue;
-                };
-                let closing = matches!(msg, Message::Close(_));
-                if sink.send(msg).await.is_err() || closing {
-                    return;
-                }
-            }
-            read = relay.read_buf(&mut buf) => {
-                match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                // Every whole frame read, then one flush.
-                loop {
-                    match frame::decode(&mut buf, max_frame_len.saturating_mul(2)) {
-                        Ok(Some(env)) => {
-                            let Some(text) = frame_text(env, &pending, &mut kicked) else {
-                                continue;
-                            };
-                            if sink.feed(Message::Text(text.into())).await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "bad frame from the handler");
-                            return;
-                        }
+    /// Sends one message at once.
+    async fn send(&mut self, msg: Message) -> Step {
+        match self.ws.send(msg).await {
+            Ok(()) => Step::Go,
+            Err(_) => Step::Stop,
+        }
+    }
+
+    /// Handler → client: the whole frames in `out` become JSON text frames, then one flush.
+    async fn outbound(&mut self, out: &mut BytesMut) -> Step {
+        loop {
+            match frame::decode(out, self.limits.max_text.saturating_mul(2)) {
+                Ok(Some(env)) => {
+                    if self.json.capacity() - self.json.len() < 512 {
+                        self.json.reserve(JSON_BUFFER);
+                    }
+                    if !frame_json(env, &mut self.pending, &mut self.kicked, &mut self.json) {
+                        continue;
+                    }
+                    // Shares the buffer; tungstenite copies the text out and drops it at once,
+                    // so the buffer's room is taken again for the next frame.
+                    let json = self.json.split().freeze();
+                    let Ok(text) = Utf8Bytes::try_from(json) else {
+                        continue;
+                    };
+                    if self.ws.feed(Message::Text(text)).await.is_err() {
+                        return Step::Stop;
                     }
                 }
-                if sink.flush().await.is_err() {
-                    return;
-                }
-                if buf.is_empty() {
-                    buf = BytesMut::new();
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bad frame from the handler");
+                    return Step::Stop;
                 }
             }
         }
+        if self.ws.flush().await.is_err() {
+            return Step::Stop;
+        }
+        if out.is_empty() {
+            *out = BytesMut::new();
+        }
+        // Likely idle next: hold no buffer.
+        self.json = BytesMut::new();
+        Step::Go
     }
-    let (code, reason) = match kicked {
-        None => (1000, String::new()),
-        Some(ErrorCode::ShuttingDown) => (1001, "SHUTTING_DOWN".to_owned()),
-        Some(ErrorCode::FrameTooLarge) => (CLOSE_TOO_BIG, "FRAME_TOO_LARGE".to_owned()),
-        Some(code) => (
-            1008,
-            feige_protocol::json::render::code_name(code).to_owned(),
-        ),
-    };
-    let close = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = sink.send(Message::Close(Some(close))).await;
 }
 
-/// The JSON text of a frame from the handler, if it shows the client anything.
-fn frame_text(
+/// Appends the JSON text of a frame from the handler to `out`, if it shows the client
+/// anything (false: nothing written).
+fn frame_json(
     env: Envelope,
-    pending: &PendingMap,
+    pending: &mut PendingMap,
     kicked: &mut Option<ErrorCode>,
-) -> Option<String> {
-    match env.body? {
+    out: &mut BytesMut,
+) -> bool {
+    let Some(body) = env.body else {
+        return false;
+    };
+    match body {
         Body::Response(r) => {
-            let waiting = lock(pending).remove(&env.request_id);
+            let waiting = pending.remove(&env.request_id);
             match waiting {
-                Some(p) => ws_json::answer(p, r.result),
+                Some(p) => ws_json::answer_into(p, r.result, out),
                 // An answer to no request (MALFORMED with request id 0).
                 None => {
                     let (code, message) = match r.result {
@@ -336,7 +393,8 @@ fn frame_text(
                         ),
                         _ => (ErrorCode::Internal, "unexpected answer".to_owned()),
                     };
-                    Some(ws_json::error(&serde_json::Value::Null, "", code, &message))
+                    ws_json::error_into(out, &serde_json::Value::Null, "", code, &message);
+                    true
                 }
             }
         }
@@ -344,8 +402,8 @@ fn frame_text(
             if let PushKind::Kicked(k) = &kind {
                 *kicked = Some(ErrorCode::try_from(k.code).unwrap_or(ErrorCode::Internal));
             }
-            ws_json::push(&kind)
+            ws_json::push_into(&kind, out)
         }
-        _ => None,
+        _ => false,
     }
 }

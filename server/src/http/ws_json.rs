@@ -8,6 +8,7 @@
 //! (`feige_protocol::json::direct`), without `Value` trees; anything else, and any frame
 //! the fast path does not take, goes through the generic path.
 
+use bytes::{BufMut, BytesMut};
 use feige_protocol::json::{self as table, direct, render, ParamError, Params, Serve};
 use feige_protocol::{pb, ErrorCode, PushKind, RequestKind, ResponseResult};
 use serde::{Deserialize, Serialize};
@@ -75,11 +76,12 @@ struct Frame<'a> {
 }
 
 /// The request of a `send_message` frame by the typed fast path; `None` for a frame it does
-/// not take (the generic path reads those, and says what is wrong).
-fn send_message(frame: &Frame<'_>) -> Option<Inbound> {
+/// not take (the generic path reads those, and says what is wrong). The frame's `seq` moves
+/// into the pending entry when it is taken.
+fn send_message(frame: &mut Frame<'_>) -> Option<Inbound> {
     let request = direct::send_message_typed(frame.data.get())?;
     let pending = Pending {
-        seq: frame.seq.clone(),
+        seq: std::mem::take(&mut frame.seq),
         cmd: "send_message",
         read: Read::Send,
     };
@@ -90,9 +92,9 @@ fn send_message(frame: &Frame<'_>) -> Option<Inbound> {
 pub(crate) fn inbound(text: &str, heartbeat_ms: u64) -> Inbound {
     // A well-formed frame is read once: `send_message` by the fast path, anything else (or a
     // `send_message` the fast path does not take) from the same parts.
-    if let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) {
+    if let Ok(mut frame) = serde_json::from_str::<Frame<'_>>(text) {
         if frame.cmd == "send_message" {
-            if let Some(fast) = send_message(&frame) {
+            if let Some(fast) = send_message(&mut frame) {
                 return fast;
             }
         }
@@ -203,7 +205,19 @@ fn login(p: &Params) -> Result<RequestKind, ParamError> {
 }
 
 /// The answer frame of `pending`'s request; `None` for the gateway's Hello when it went well.
-pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option<String> {
+#[cfg(test)]
+fn answer(pending: Pending, result: Option<ResponseResult>) -> Option<String> {
+    let mut out = BytesMut::new();
+    answer_into(pending, result, &mut out).then(|| text_of(&out))
+}
+
+/// Appends the answer frame of `pending`'s request to `out`; false (nothing written) for the
+/// gateway's Hello when it went well.
+pub(crate) fn answer_into(
+    pending: Pending,
+    result: Option<ResponseResult>,
+    out: &mut BytesMut,
+) -> bool {
     let Pending { seq, cmd, read } = pending;
     if let Some(ResponseResult::Error(e)) = &result {
         let code = ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Internal);
@@ -216,12 +230,14 @@ pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option
             data["challenge"] = e.challenge.clone().into();
         }
         let status = render::http_status(code);
-        return Some(reply(&seq, cmd, status, &code_msg(code, &e.message), data));
+        reply_into(out, &seq, cmd, status, &code_msg(code, &e.message), data);
+        return true;
     }
     let data = match (read, result) {
-        (Read::Hello, _) => return None,
+        (Read::Hello, _) => return false,
         (Read::Send, Some(ResponseResult::Send(ok))) => {
-            return Some(reply(&seq, cmd, 200, "Ok", direct::send_ok(&ok)))
+            reply_into(out, &seq, cmd, 200, "Ok", direct::send_ok(&ok));
+            return true;
         }
         (Read::Table(read), Some(r)) => read(r),
         (
@@ -239,26 +255,35 @@ pub(crate) fn answer(pending: Pending, result: Option<ResponseResult>) -> Option
         (Read::Heartbeat, Some(ResponseResult::Pong(_))) => Some(json!({})),
         _ => None,
     };
-    Some(match data {
-        Some(data) => reply(&seq, cmd, 200, "Ok", data),
+    match data {
+        Some(data) => reply_into(out, &seq, cmd, 200, "Ok", data),
         None => {
             let msg = format!("unexpected answer to {cmd}");
-            error(&seq, cmd, ErrorCode::Internal, &msg)
-        }
-    })
-}
-
-/// The push frame of a push, or `None` for a kind not mapped (as the C SDK).
-pub(crate) fn push(kind: &PushKind) -> Option<String> {
-    if let PushKind::Message(m) = kind {
-        if let Some(event) = direct::message_event(m) {
-            return Some(push_frame(event));
+            error_into(out, &seq, cmd, ErrorCode::Internal, &msg);
         }
     }
-    table::event(kind).map(push_frame)
+    true
 }
 
-fn push_frame(data: impl Serialize) -> String {
+/// Appends the push frame of a push to `out`; false (nothing written) for a kind not mapped
+/// (as the C SDK).
+pub(crate) fn push_into(kind: &PushKind, out: &mut BytesMut) -> bool {
+    if let PushKind::Message(m) = kind {
+        if let Some(event) = direct::message_event(m) {
+            push_frame_into(out, event);
+            return true;
+        }
+    }
+    match table::event(kind) {
+        Some(event) => {
+            push_frame_into(out, event);
+            true
+        }
+        None => false,
+    }
+}
+
+fn push_frame_into(out: &mut BytesMut, data: impl Serialize) {
     let frame = PushFrame {
         cmd: "push",
         response: Response {
@@ -267,18 +292,38 @@ fn push_frame(data: impl Serialize) -> String {
             data,
         },
     };
-    serde_json::to_string(&frame).unwrap_or_default()
+    write_json(out, &frame);
+}
+
+/// Appends the JSON of `value` to `out`. The gateway's frames are written into one buffer
+/// and split off it, so a frame costs no allocation of its own.
+fn write_json(out: &mut BytesMut, value: &impl Serialize) {
+    // Serializing fails only for a map with keys that are not strings.
+    let _ = serde_json::to_writer(out.writer(), value);
+}
+
+/// The text of JSON written by [`write_json`].
+fn text_of(json: &[u8]) -> String {
+    String::from_utf8_lossy(json).into_owned()
 }
 
 /// An error answer: the code's HTTP-like status, `codeMsg` "NAME: text".
 pub(crate) fn error(seq: &Value, cmd: &str, code: ErrorCode, message: &str) -> String {
-    reply(
-        seq,
-        cmd,
-        render::http_status(code),
-        &code_msg(code, message),
-        json!({}),
-    )
+    let mut out = BytesMut::new();
+    error_into(&mut out, seq, cmd, code, message);
+    text_of(&out)
+}
+
+/// [`error`], appended to `out`.
+pub(crate) fn error_into(
+    out: &mut BytesMut,
+    seq: &Value,
+    cmd: &str,
+    code: ErrorCode,
+    message: &str,
+) {
+    let status = render::http_status(code);
+    reply_into(out, seq, cmd, status, &code_msg(code, message), json!({}));
 }
 
 /// `codeMsg` of an error: `NOT_FRIENDS: you are not friends`.
@@ -287,6 +332,19 @@ fn code_msg(code: ErrorCode, message: &str) -> String {
 }
 
 fn reply(seq: &Value, cmd: &str, code: u16, code_msg: &str, data: impl Serialize) -> String {
+    let mut out = BytesMut::new();
+    reply_into(&mut out, seq, cmd, code, code_msg, data);
+    text_of(&out)
+}
+
+fn reply_into(
+    out: &mut BytesMut,
+    seq: &Value,
+    cmd: &str,
+    code: u16,
+    code_msg: &str,
+    data: impl Serialize,
+) {
     let frame = Answer {
         cmd,
         response: Response {
@@ -296,8 +354,7 @@ fn reply(seq: &Value, cmd: &str, code: u16, code_msg: &str, data: impl Serialize
         },
         seq,
     };
-    // Serializing to a `String` fails only for a map with keys that are not strings.
-    serde_json::to_string(&frame).unwrap_or_default()
+    write_json(out, &frame);
 }
 
 /// An answer frame; its keys in sorted order, as a `Value` tree writes them.
@@ -396,7 +453,9 @@ mod tests {
         }
         let tree =
             json!({ "cmd": "push", "response": { "code": 200, "codeMsg": "Ok", "data": data } });
-        assert_eq!(push_frame(&data), tree.to_string());
+        let mut out = BytesMut::new();
+        push_frame_into(&mut out, &data);
+        assert_eq!(text_of(&out), tree.to_string());
     }
 
     #[test]
