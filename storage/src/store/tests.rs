@@ -545,3 +545,23 @@ async fn messages_queued_together_commit_together() {
     let ctxs: Vec<u32> = (0..5).map(|_| rx.recv().unwrap().0).collect();
     assert_eq!(ctxs, (18..23).collect::<Vec<u32>>());
 }
+
+/// Once the writer has stopped, queueing messages fails and leaves every one of them with the
+/// caller, a single one included, so each can be answered with the error.
+#[tokio::test]
+async fn messages_the_writer_cannot_take_stay_with_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, w, _rx) = open_store(dir.path());
+    let a = user(&w, "alice").await;
+    let b = user(&w, "bob").await;
+    w.shutdown().await;
+    for n in [1u32, 3] {
+        let mut msgs: Vec<NewMessage<u32>> = (1..=n).map(|i| msg(i, a, b, u64::from(i))).collect();
+        assert!(matches!(
+            w.send_messages(&mut msgs).await,
+            Err(StorageError::WorkerGone)
+        ));
+        let ctxs: Vec<u32> = msgs.iter().map(|m| m.ctx).collect();
+        assert_eq!(ctxs, (1..=n).collect::<Vec<u32>>());
+    }
+}

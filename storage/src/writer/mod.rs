@@ -138,10 +138,6 @@ impl<C: Send + 'static> Writer<C> {
     /// [`StorageError::WorkerGone`] once the writer has shut down.
     pub async fn send_messages(&self, msgs: &mut Vec<NewMessage<C>>) -> Result<(), StorageError> {
         while !msgs.is_empty() {
-            if msgs.len() == 1 {
-                let Some(msg) = msgs.pop() else { break };
-                return self.send_message(msg).await;
-            }
             // At most the semaphore's permits, so that the wait can end.
             let n = msgs.len().min(self.tx.max_capacity() + 1);
             let permits = u32::try_from(n - 1).map_err(|_| StorageError::WorkerGone)?;

@@ -16,7 +16,7 @@ use super::op::{NewMessage, Op};
 /// One entry of the queue.
 pub(super) enum Queued<C> {
     One(Op<C>),
-    /// Messages of one connection, in order (two or more).
+    /// Messages of one connection, in order.
     Messages(Vec<NewMessage<C>>),
 }
 
