@@ -68,6 +68,14 @@ struct Shared {
 }
 
 impl Shared {
+    fn order(&self) -> super::OrderCounters<'_> {
+        super::OrderCounters {
+            unique: &self.unique,
+            duplicated: &self.duplicated,
+            out_of_order: &self.out_of_order,
+        }
+    }
+
     /// Receiver side: one more receiver has `seq` of sender `from`; the last one returns the
     /// sender's credit.
     fn arrived(&self, from: usize, seq: u64) {
@@ -357,15 +365,8 @@ async fn receiver(
                     }
                     sh.delivered.fetch_add(1, Ordering::Relaxed);
                     got += 1;
-                    let l = &mut last[from];
-                    if sq > *l {
-                        *l = sq;
-                        sh.unique.fetch_add(1, Ordering::Relaxed);
+                    if sh.order().count(&mut last[from], sq) {
                         sh.arrived(from, sq);
-                    } else if sq == *l {
-                        sh.duplicated.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        sh.out_of_order.fetch_add(1, Ordering::Relaxed);
                     }
                     if ts >= start && ts < end {
                         let _ = hist.record(now.saturating_sub(ts).max(1));

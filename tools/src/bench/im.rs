@@ -430,15 +430,12 @@ async fn client(
                             }
                             sh.delivered.fetch_add(1, Ordering::Relaxed);
                             got += 1;
-                            let l = &mut last[from];
-                            if sq > *l {
-                                *l = sq;
-                                sh.unique.fetch_add(1, Ordering::Relaxed);
-                            } else if sq == *l {
-                                sh.duplicated.fetch_add(1, Ordering::Relaxed);
-                            } else {
-                                sh.out_of_order.fetch_add(1, Ordering::Relaxed);
+                            super::OrderCounters {
+                                unique: &sh.unique,
+                                duplicated: &sh.duplicated,
+                                out_of_order: &sh.out_of_order,
                             }
+                            .count(&mut last[from], sq);
                             if sh.closed {
                                 let c = &sh.credit[from];
                                 c.n.fetch_add(1, Ordering::AcqRel);

@@ -24,6 +24,7 @@ pub mod ws;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -259,6 +260,59 @@ pub(crate) fn rss_report(
 }
 
 /// Rounds to 3 decimals for the report.
+/// Delivery-order counters: every delivery of a sender's message is new, a duplicate or out
+/// of order.
+pub(crate) struct OrderCounters<'a> {
+    pub unique: &'a AtomicU64,
+    pub duplicated: &'a AtomicU64,
+    pub out_of_order: &'a AtomicU64,
+}
+
+impl OrderCounters<'_> {
+    /// Counts sequence number `sq` of a sender whose newest seen so far is `last` (moved on
+    /// when `sq` is new); true when it is new.
+    pub(crate) fn count(&self, last: &mut u64, sq: u64) -> bool {
+        if sq > *last {
+            *last = sq;
+            self.unique.fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            let c = if sq == *last {
+                self.duplicated
+            } else {
+                self.out_of_order
+            };
+            c.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
 pub fn r3(v: f64) -> Value {
     ((v * 1000.0).round() / 1000.0).into()
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    /// New, repeated and late sequence numbers land in their own counters.
+    #[test]
+    fn deliveries_are_counted_new_duplicated_or_out_of_order() {
+        let (u, d, o) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        let order = OrderCounters {
+            unique: &u,
+            duplicated: &d,
+            out_of_order: &o,
+        };
+        let mut last = 0;
+        let new: Vec<bool> = [1, 2, 2, 1, 3]
+            .iter()
+            .map(|&sq| order.count(&mut last, sq))
+            .collect();
+        assert_eq!(new, [true, true, false, false, true]);
+        assert_eq!(last, 3);
+        let got = [&u, &d, &o].map(|c| c.load(Ordering::Relaxed));
+        assert_eq!(got, [3, 1, 1]);
+    }
 }

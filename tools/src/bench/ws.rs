@@ -449,14 +449,12 @@ async fn client(
                         let Some(l) = usize::try_from(from).ok().and_then(|f| last.get_mut(f)) else {
                             bail!("client {idx}: message from unknown sender {from}");
                         };
-                        if sq > *l {
-                            *l = sq;
-                            shared.unique.fetch_add(1, Ordering::Relaxed);
-                        } else if sq == *l {
-                            shared.duplicated.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            shared.out_of_order.fetch_add(1, Ordering::Relaxed);
+                        super::OrderCounters {
+                            unique: &shared.unique,
+                            duplicated: &shared.duplicated,
+                            out_of_order: &shared.out_of_order,
                         }
+                        .count(l, sq);
                         let now = shared.epoch.elapsed().as_micros() as u64;
                         let _ = hist.send((sent_us, now.saturating_sub(sent_us)));
                         shared.delivered.fetch_add(1, Ordering::Relaxed);
