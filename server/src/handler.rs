@@ -275,15 +275,8 @@ impl Handler {
 
     /// Decodes and handles the whole frames in the read buffer; stops early, leaving them
     /// there, when a reply's reservation brought the output to the low-water mark. Before
-    /// login a frame may be at most `max_prelogin_frame_len`. The messages they send reach
-    /// the writer together at the end.
+    /// login a frame may be at most `max_prelogin_frame_len`.
     async fn process_frames(&mut self) -> Flow {
-        let flow = self.handle_frames().await;
-        self.conn.queue_staged().await;
-        flow
-    }
-
-    async fn handle_frames(&mut self) -> Flow {
         loop {
             if self.intake == Intake::Paused {
                 return Flow::Continue;

@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use feige_protocol::{frame, pb, Body, Envelope, ErrorCode, PushKind, ResponseResult};
-use feige_storage::{NewMessage, UserId};
+use feige_storage::UserId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::connections::Transport;
 use crate::error::RequestError;
-use crate::router::ReplyTo;
 use crate::session::{Outbox, OutboxReader, Peer};
 use crate::Shared;
 
@@ -21,8 +20,6 @@ use crate::Shared;
 const MAX_INFLIGHT: usize = 32;
 /// Outbox room reserved for a reply known to be small (WhoAmI, Ack).
 pub(crate) const SMALL_REPLY: usize = 4 * 1024;
-/// Most messages a connection keeps staged before it queues them (see [`Conn::stage`]).
-const MAX_STAGED: usize = 64;
 
 /// What a request handler produces: the response, or the error the client gets.
 pub(crate) type Reply = Result<ResponseResult, RequestError>;
@@ -78,9 +75,6 @@ pub(crate) struct Conn {
     /// Bounds the bytes of upload chunks in flight (`upload_bytes_per_connection`); made at
     /// the first chunk.
     transfer: Option<Arc<Semaphore>>,
-    /// Messages of this read validated and not queued yet: [`Conn::queue_staged`] hands them
-    /// to the writer together, so they reach one batch.
-    staged: Vec<NewMessage<ReplyTo>>,
 }
 
 impl Conn {
@@ -103,7 +97,6 @@ impl Conn {
             rx,
             inflight: None,
             transfer: None,
-            staged: Vec::new(),
         }
     }
 
@@ -164,31 +157,6 @@ impl Conn {
             self.respond(rid, Err(e));
         }
         Flow::Continue
-    }
-
-    /// Keeps a validated message until the end of the read (or the next request of another
-    /// kind), queueing the messages kept when there are [`MAX_STAGED`].
-    pub(crate) async fn stage(&mut self, msg: NewMessage<ReplyTo>) {
-        self.staged.push(msg);
-        if self.staged.len() >= MAX_STAGED {
-            self.queue_staged().await;
-        }
-    }
-
-    /// Queues the staged messages to the writer, in order; each one the writer cannot take
-    /// gets its error. The allocation goes with them: an idle connection keeps no buffer.
-    pub(crate) async fn queue_staged(&mut self) {
-        if self.staged.is_empty() {
-            return;
-        }
-        let mut msgs = std::mem::take(&mut self.staged);
-        if let Err(e) = self.shared.writer.send_messages(&mut msgs).await {
-            let e = RequestError::from(e);
-            for msg in msgs {
-                let e = RequestError::new(e.code, e.message.clone());
-                self.respond(msg.ctx.request_id, Err(e));
-            }
-        }
     }
 
     /// Writes a `Kicked` push into the write buffer.

@@ -18,22 +18,15 @@ const SEARCH_DEFAULT: u32 = 20;
 const SEARCH_MAX: u32 = 100;
 /// Most users one message mentions.
 const MAX_MENTIONS: usize = 100;
-/// Serves `SendMessage`: checks the sender's rate, validates the message and stages it; the
-/// connection queues the read's messages to the writer together (`Conn::queue_staged`) and the
-/// router acks each after the commit. The hot path: it needs only the sender's id, not a copy
-/// of the login.
+/// Serves `SendMessage`: checks the sender's rate, validates the message and queues it; the
+/// router acks it after the commit. The hot path: it needs only the sender's id, not a copy of
+/// the login.
 pub(crate) async fn send(conn: &mut Conn, rid: u64, m: pb::SendMessage) -> Flow {
-    let mut valid = None;
-    let flow = conn
-        .send_like_message(rid, async |conn, sender| {
-            valid = Some(prepare(conn, rid, sender, m).await?);
-            Ok(())
-        })
-        .await;
-    if let Some(msg) = valid {
-        conn.stage(msg).await;
-    }
-    flow
+    conn.send_like_message(rid, async |conn, sender| {
+        let msg = prepare(conn, rid, sender, m).await?;
+        Ok(conn.shared.writer.send_message(msg).await?)
+    })
+    .await
 }
 
 /// Validates a message and makes it ready for the writer, with where its ack goes.

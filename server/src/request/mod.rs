@@ -53,11 +53,6 @@ pub(crate) async fn dispatch(conn: &mut Conn, env: Envelope) -> Flow {
         conn.respond(rid, Err(e));
         return Flow::Close;
     }
-    // Staged messages go to the writer before any other request: its operations keep the
-    // connection's order.
-    if !matches!(kind, RequestKind::SendMessage(_)) {
-        conn.queue_staged().await;
-    }
     let page = conn.shared.config.reply_page_bytes();
     // Taken by `spawn` for a request served on its own task, which records its latency there.
     let mut t = Some(Timing::start(family(&kind)));
