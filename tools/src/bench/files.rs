@@ -5,7 +5,9 @@
 //! downloads it; the same bytes are then copied over loopback by two `socat` processes (a
 //! plain copy, file to socket to file), the ceiling. Latency: a second and third client chat
 //! (one message every 1/`--chat-rate` s, sender to receiver, end to end) first with nothing
-//! else running, then while the first client uploads `--busy-mb` MB on its own connection.
+//! else running, then while the first client uploads `--busy-mb` MB on its own connection:
+//! from the server's answer to its `UploadBegin` (the SDK hashes the file before it, which is
+//! the uploading machine's work, not a transfer) to the end of the upload.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -257,16 +259,26 @@ async fn latency(
     let busy_size = a.busy_mb * MB;
     make_file(&big, busy_size).await?;
     let (mover2, path) = (mover.clone(), big.clone());
+    // The first progress report comes with the answer to UploadBegin, after the SDK's hashing.
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut begun_tx = Some(begun_tx);
     let transfer = tokio::spawn(async move {
         let t0 = Instant::now();
         let cancel = CancellationToken::new();
+        let begun = move |_| {
+            if let Some(tx) = begun_tx.take() {
+                let _ = tx.send(());
+            }
+        };
         mover2
-            .upload_file(&path, None, None, |_| {}, &cancel)
+            .upload_file(&path, None, None, begun, &cancel)
             .await
             .map(|_| t0.elapsed().as_secs_f64())
     });
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let busy_chat = chat_rt.run(async move {
+        // An upload that fails before it begins ends the run below; its chat is then empty.
+        let _ = begun_rx.await;
         let v = chat(&pair.sender, &mut pair.inbox, to, every, async move {
             let _ = done_rx.await;
         })
