@@ -25,6 +25,7 @@ mod presence;
 mod request;
 mod rooms;
 pub mod router;
+pub mod sched;
 pub mod session;
 mod socket;
 pub mod speech;
@@ -177,6 +178,7 @@ impl Server {
             conversation_cache: config.conversation_cache,
             index_batch: config.index_batch,
             direct_policy: config.dm_policy.into(),
+            on_writer_start: sched::prefer_latency,
             ..StoreOptions::default()
         };
         let dir = config.data_dir.clone();
@@ -185,7 +187,12 @@ impl Server {
         let (router, router_thread) = Router::start(sessions.clone(), metrics.router.clone())
             .map_err(ServerError::RouterThread)?;
         let (store, writer) = tokio::task::spawn_blocking(move || {
-            Store::open::<ReplyTo>(&dir, opts, Box::new(router))
+            // The store's background threads (checkpoint, search index) inherit this thread's
+            // slice: the default; the writer asks for the short one itself.
+            sched::default_slice();
+            let opened = Store::open::<ReplyTo>(&dir, opts, Box::new(router));
+            sched::prefer_latency();
+            opened
         })
         .await
         .map_err(|_| ServerError::StartupTask)??;

@@ -39,6 +39,11 @@ struct Args {
     /// Addresses exempt from the abuse limits, comma-separated (replaces `trusted_addrs`).
     #[arg(long, env = "FEIGE_TRUSTED_ADDRS", value_delimiter = ',')]
     trusted_addrs: Option<Vec<std::net::IpAddr>>,
+    /// Scheduler slice, in microseconds, that the threads chat messages wait on (the reactor,
+    /// the storage writer, the router) ask Linux 6.12+ for, so that they preempt bulk work
+    /// when they wake; 0 leaves the kernel's default.
+    #[arg(long, env = "FEIGE_LATENCY_SLICE_US", default_value_t = 100)]
+    latency_slice_us: u64,
 }
 
 /// What to do instead of serving.
@@ -113,9 +118,11 @@ fn main() -> anyhow::Result<()> {
     // limit); `max_connections` = 0 then follows it.
     let nofile = feige_server::limits::raise_fd_limit();
     tracing::info!(?nofile, "open-file limit");
+    feige_server::sched::set_latency_slice(std::time::Duration::from_micros(args.latency_slice_us));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("feige-io")
+        .on_thread_start(feige_server::sched::prefer_latency)
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .build()?;
     runtime.block_on(async move {

@@ -94,6 +94,7 @@ impl Router {
             std::thread::Builder::new()
                 .name("feige-router".into())
                 .spawn(move || {
+                    crate::sched::prefer_latency();
                     for mut batch in rx {
                         stats.add(route(&sessions, &mut batch, false));
                         stats.queued.fetch_sub(1, Ordering::Release);

@@ -76,14 +76,18 @@ impl<S: 'static> Pool<S> {
             let ready = ready_tx.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
-                .spawn(move || match init(i) {
-                    Ok(state) => {
-                        let _ = ready.send(Ok(()));
-                        drop(ready);
-                        work(&rx, state);
-                    }
-                    Err(e) => {
-                        let _ = ready.send(Err(e));
+                .spawn(move || {
+                    // Pools do bulk work: the kernel's default slice, not the reactor's.
+                    crate::sched::default_slice();
+                    match init(i) {
+                        Ok(state) => {
+                            let _ = ready.send(Ok(()));
+                            drop(ready);
+                            work(&rx, state);
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                        }
                     }
                 })?;
         }

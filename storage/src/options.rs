@@ -44,6 +44,9 @@ pub struct StoreOptions {
     /// database in one go (see the `recent` module): larger moves write fewer pages per
     /// message; each entry takes about 80 bytes, and a restart reads them back.
     pub index_batch: usize,
+    /// Called first on the writer's thread (the server asks the kernel for a short scheduler
+    /// slice there, as chat messages wait on this thread).
+    pub on_writer_start: fn(),
 }
 
 impl Default for StoreOptions {
@@ -57,6 +60,7 @@ impl Default for StoreOptions {
             direct_policy: DirectPolicy::FriendsOnly,
             conversation_cache: 500_000,
             index_batch: 262_144,
+            on_writer_start: || {},
         }
     }
 }

@@ -106,9 +106,13 @@ impl<C: Send + 'static> Writer<C> {
             last_poke: std::time::Instant::now(),
             next: index::Next::Idle,
         };
+        let on_start = opts.on_writer_start;
         let thread = std::thread::Builder::new()
             .name("feige-writer".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                on_start();
+                worker.run()
+            })
             .map_err(StorageError::Io)?;
         Ok(Writer {
             tx,
