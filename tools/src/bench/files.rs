@@ -47,6 +47,10 @@ pub struct FilesArgs {
     /// thread and runtime of their own.
     #[arg(long)]
     pub shared_runtime: bool,
+    /// Write each chat message's latency to this CSV (`phase,index,ms`; phase `idle` or
+    /// `busy`, index in send order), to see when in the transfer the slow ones fall.
+    #[arg(long)]
+    pub latencies: Option<PathBuf>,
 }
 
 /// Bytes of one MB.
@@ -302,6 +306,15 @@ async fn latency(
         })
         .await?;
 
+    if let Some(path) = &a.latencies {
+        let mut csv = String::from("phase,index,ms\n");
+        for (phase, v) in [("idle", &idle), ("busy", &busy)] {
+            for (i, ms) in v.iter().enumerate() {
+                csv.push_str(&format!("{phase},{i},{ms:.3}\n"));
+            }
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
     let (ip50, ip99) = (pct(&idle, 0.50), pct(&idle, 0.99));
     let (bp50, bp99) = (pct(&busy, 0.50), pct(&busy, 0.99));
     r.insert("chat_messages_idle".into(), idle.len().into());
