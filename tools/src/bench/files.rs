@@ -150,7 +150,7 @@ async fn connect(t: &TargetArgs, token: &[u8]) -> anyhow::Result<(Client, Events
 }
 
 /// Writes `size` fresh pseudo-random bytes to `path` (fresh each run, so the server cannot
-/// deduplicate them).
+/// deduplicate them) and syncs them.
 async fn make_file(path: &Path, size: u64) -> anyhow::Result<()> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -173,7 +173,9 @@ async fn make_file(path: &Path, size: u64) -> anyhow::Result<()> {
             out.write_all(&block[..n])?;
             left -= n as u64;
         }
-        out.flush()?;
+        // On disk before anything is measured: the kernel's writeback of the bench's own
+        // file would otherwise run during the measurement, on the same cores and disk.
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         Ok(())
     })
     .await?
@@ -227,6 +229,11 @@ async fn latency(
     dir: &Path,
     r: &mut Map<String, Value>,
 ) -> anyhow::Result<()> {
+    // The busy upload's file is made (and synced) first, so that neither window has its
+    // writeback running.
+    let big = dir.join("busy.bin");
+    let busy_size = a.busy_mb * MB;
+    make_file(&big, busy_size).await?;
     let chat_rt = ChatRuntime::start(a.shared_runtime)?;
     let (t2, sender_token, receiver_token) = (
         t.clone(),
@@ -259,9 +266,6 @@ async fn latency(
         })
         .await?;
 
-    let big = dir.join("busy.bin");
-    let busy_size = a.busy_mb * MB;
-    make_file(&big, busy_size).await?;
     let (mover2, path) = (mover.clone(), big.clone());
     // The first progress report comes with the answer to UploadBegin, after the SDK's hashing.
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
