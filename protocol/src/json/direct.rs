@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(test)]
 use super::params::Params;
 use super::params::{Fields, ParamError};
+use super::peek::PlainMessage;
 use super::{render, table};
 use crate::pb;
 
@@ -312,6 +313,35 @@ pub fn message_event_into(m: &pb::Message, out: &mut BytesMut) -> bool {
     if !plain(m) {
         return false;
     }
+    let fields = PlainMessage {
+        message_id: m.message_id,
+        conversation_id: m.conversation_id,
+        seq: m.seq,
+        from_user: m.from_user,
+        client_msg_id: m.client_msg_id,
+        kind: m.kind,
+        text: &m.text,
+        sent_at_ms: m.sent_at_ms,
+        to_user: m.to_user,
+        mentions: &[],
+        mention_all: m.mention_all,
+    };
+    write_event(&fields, m.mentions.iter().copied(), out);
+    true
+}
+
+/// [`message_event_into`] for a message read by [`super::peek::peek`]; false (nothing
+/// written) if its mentions do not read.
+pub fn plain_event_into(m: &PlainMessage<'_>, out: &mut BytesMut) -> bool {
+    if m.mention_ids().any(|id| id.is_none()) {
+        return false;
+    }
+    write_event(m, m.mention_ids().flatten(), out);
+    true
+}
+
+/// Writes the event of `m`, whose mentions are `mentions`.
+fn write_event(m: &PlainMessage<'_>, mentions: impl Iterator<Item = u64>, out: &mut BytesMut) {
     out.reserve(256 + m.text.len());
     out.put_slice(br#"{"client_msg_id":"#);
     write_id(out, m.client_msg_id);
@@ -324,7 +354,7 @@ pub fn message_event_into(m: &pb::Message, out: &mut BytesMut) -> bool {
     out.put_slice(br#","mention_all":"#);
     write_bool(out, m.mention_all);
     out.put_slice(br#","mentions":["#);
-    for (i, &id) in m.mentions.iter().enumerate() {
+    for (i, id) in mentions.enumerate() {
         if i > 0 {
             out.put_u8(b',');
         }
@@ -337,11 +367,10 @@ pub fn message_event_into(m: &pb::Message, out: &mut BytesMut) -> bool {
     out.put_slice(br#","seq":"#);
     write_id(out, m.seq);
     out.put_slice(br#","text":"#);
-    write_str(out, &m.text);
+    write_str(out, m.text);
     out.put_slice(br#","to_user":"#);
     write_id(out, m.to_user);
     out.put_slice(br#","type":"message"}"#);
-    true
 }
 
 /// Whether a message has only the plain fields (see [`message_event`]).
@@ -413,8 +442,16 @@ mod tests {
         String::from_utf8(out.to_vec()).unwrap()
     }
 
+    /// The event written from the message, and from its push frame's bytes (the same).
     fn event_written(m: &pb::Message) -> String {
-        written(|o| assert!(message_event_into(m, o)))
+        let direct = written(|o| assert!(message_event_into(m, o)));
+        let frame = crate::Envelope::push(crate::PushKind::Message(m.clone()));
+        let bytes = prost::Message::encode_to_vec(&frame);
+        let Some(super::super::peek::Peeked::Message(p)) = super::super::peek::peek(&bytes) else {
+            panic!("not peeked");
+        };
+        assert_eq!(written(|o| assert!(plain_event_into(&p, o))), direct);
+        direct
     }
 
     #[test]

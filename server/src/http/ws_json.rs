@@ -9,6 +9,7 @@
 //! the fast path does not take, goes through the generic path.
 
 use bytes::{BufMut, BytesMut};
+use feige_protocol::json::peek::PlainMessage;
 use feige_protocol::json::{self as table, direct, render, ParamError, Params, Serve};
 use feige_protocol::{pb, ErrorCode, PushKind, RequestKind, ResponseResult};
 use serde::{Deserialize, Serialize};
@@ -292,6 +293,19 @@ pub(crate) fn push_into(kind: &PushKind, out: &mut BytesMut) -> bool {
         }
         None => false,
     }
+}
+
+/// [`push_into`] for a plain message read from its frame's bytes; false (nothing written)
+/// if it does not read.
+pub(crate) fn plain_push_into(m: &PlainMessage<'_>, out: &mut BytesMut) -> bool {
+    let mark = out.len();
+    out.put_slice(PUSH_HEAD);
+    if direct::plain_event_into(m, out) {
+        out.put_slice(b"}}");
+        return true;
+    }
+    out.truncate(mark);
+    false
 }
 
 /// What a push frame's JSON begins with, up to its event.

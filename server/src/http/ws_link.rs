@@ -3,8 +3,8 @@
 //! text frames out ([`WsLink::send`]). The handler serves the WebSocket itself, so requests
 //! and answers cross no pipe and no second protobuf encoding on the way in.
 //!
-//! The link holds the requests read and not served yet (at most `INBOUND_BATCH` bytes of
-//! text, plus one frame: the handler reads no more until it has served them, and reads
+//! The link holds the text frames read and not served yet (at most `INBOUND_BATCH` bytes,
+//! plus one frame: the handler reads no more until it has served them, and reads
 //! nothing while its output is backlogged), and, while the handler writes, the JSON of one
 //! batch of its output.
 
@@ -13,9 +13,10 @@ use std::io;
 use std::task::{Context, Poll};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use feige_protocol::frame::{self, FrameError};
-use feige_protocol::{pb, Body, Envelope, ErrorCode, PushKind};
+use feige_protocol::json::peek::{peek, Peeked};
+use feige_protocol::{pb, Body, Envelope, ErrorCode, PushKind, ResponseResult};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use prost::Message as _;
 
@@ -55,8 +56,11 @@ pub(crate) struct WsLink {
     /// A message polled by [`WsLink::poll_read_ready`] and not taken yet (`None` inside: the
     /// stream ended).
     arrived: Option<Option<Result<Message, axum::Error>>>,
-    /// Requests read and not handed to the handler yet.
-    requests: VecDeque<Envelope>,
+    /// The gateway's Hello, until the handler takes it as the first request.
+    hello: Option<Envelope>,
+    /// Text frames read and not handed to the handler yet (read into requests as it takes
+    /// them: a queue of small handles rather than of large requests).
+    texts: VecDeque<Utf8Bytes>,
     /// Requests handed to the handler and not answered yet, by request id.
     pending: HashMap<u64, Pending>,
     next_id: u64,
@@ -77,13 +81,12 @@ impl WsLink {
         let (hello, greeting) = Pending::hello();
         let mut pending = HashMap::new();
         pending.insert(1, greeting);
-        let mut requests = VecDeque::new();
-        requests.push_back(Envelope::request(1, hello));
         WsLink {
             ws,
             limits,
             arrived: None,
-            requests,
+            hello: Some(Envelope::request(1, hello)),
+            texts: VecDeque::new(),
             pending,
             next_id: 2,
             replies: Vec::new(),
@@ -102,8 +105,8 @@ impl WsLink {
         Poll::Ready(Ok(()))
     }
 
-    /// Reads the message that arrived, and those already there (up to `INBOUND_BATCH`
-    /// bytes), into requests for [`WsLink::next_request`].
+    /// Takes the message that arrived, and those already there (up to `INBOUND_BATCH`
+    /// bytes), for [`WsLink::next_request`].
     pub(crate) async fn take_in(&mut self) -> Taken {
         let mut read = 0;
         loop {
@@ -140,24 +143,16 @@ impl WsLink {
                 return Taken::Closed;
             }
             read += text.len();
-            match ws_json::inbound(text.as_str(), self.limits.heartbeat_ms) {
-                Inbound::Reply(reply) => self.replies.push(reply),
-                Inbound::Request(request, waiting) => {
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    self.pending.insert(id, waiting);
-                    self.requests.push_back(Envelope::request(id, request));
-                }
-            }
+            self.texts.push_back(text);
             if read >= INBOUND_BATCH {
                 return Taken::Go;
             }
         }
     }
 
-    /// How many requests wait to be served.
+    /// How many frames wait to be served.
     pub(crate) fn queued(&self) -> usize {
-        self.requests.len()
+        self.texts.len() + usize::from(self.hello.is_some())
     }
 
     /// The next request to serve; refused as a frame over `max` bytes would be (its
@@ -166,12 +161,27 @@ impl WsLink {
     /// # Errors
     /// [`FrameError::TooLarge`]: the request is over `max` bytes; the handler closes.
     pub(crate) fn next_request(&mut self, max: usize) -> Result<Option<Envelope>, FrameError> {
-        let Some(env) = self.requests.pop_front() else {
-            if self.requests.capacity() > 0 {
-                // Likely idle next: hold no buffer.
-                self.requests = VecDeque::new();
-            }
-            return Ok(None);
+        let env = match self.hello.take() {
+            Some(hello) => hello,
+            None => loop {
+                let Some(text) = self.texts.pop_front() else {
+                    if self.texts.capacity() > 0 {
+                        // Likely idle next: hold no buffer.
+                        self.texts = VecDeque::new();
+                    }
+                    return Ok(None);
+                };
+                match ws_json::inbound(text.as_str(), self.limits.heartbeat_ms) {
+                    // A refused frame is answered with the next batch.
+                    Inbound::Reply(reply) => self.replies.push(reply),
+                    Inbound::Request(request, waiting) => {
+                        let id = self.next_id;
+                        self.next_id += 1;
+                        self.pending.insert(id, waiting);
+                        break Envelope::request(id, request);
+                    }
+                }
+            },
         };
         let len = env.encoded_len();
         if len > max {
@@ -187,6 +197,8 @@ impl WsLink {
 
     /// Sends the link's own answers, then the whole protobuf frames in `frames` (answers and
     /// pushes from the handler) as JSON text frames, then flushes. `frames` is left empty.
+    /// `send_message`'s answer and a plain message's push are read from their bytes
+    /// (`json::peek`), other frames decoded.
     ///
     /// # Errors
     /// The WebSocket cannot be written to, or a frame does not decode.
@@ -198,28 +210,42 @@ impl WsLink {
                 .map_err(io::Error::other)?;
         }
         loop {
-            match frame::decode(frames, usize::MAX) {
-                Ok(Some(env)) => {
-                    if self.json.capacity() - self.json.len() < 512 {
-                        self.json.reserve(JSON_BUFFER);
-                    }
-                    if !frame_json(env, &mut self.pending, &mut self.kicked, &mut self.json) {
-                        continue;
-                    }
-                    // Shares the buffer; tungstenite copies the text out and drops it at once,
-                    // so the buffer's room is taken again for the next frame.
-                    let json = self.json.split().freeze();
-                    let Ok(text) = Utf8Bytes::try_from(json) else {
-                        continue;
-                    };
-                    self.ws
-                        .feed(Message::Text(text))
-                        .await
-                        .map_err(io::Error::other)?;
-                }
+            let total = match frame::check(frames, usize::MAX) {
+                Ok(Some(total)) => total,
                 Ok(None) => break,
                 Err(e) => return Err(io::Error::other(e)),
+            };
+            if self.json.capacity() - self.json.len() < 512 {
+                self.json.reserve(JSON_BUFFER);
             }
+            let payload = &frames[frame::HEADER_LEN..total];
+            let wrote = match peek(payload) {
+                Some(Peeked::Message(m)) if ws_json::plain_push_into(&m, &mut self.json) => true,
+                Some(Peeked::SendOk(rid, ok)) if self.pending.contains_key(&rid) => {
+                    let result = Some(ResponseResult::Send(ok));
+                    self.pending
+                        .remove(&rid)
+                        .is_some_and(|p| ws_json::answer_into(p, result, &mut self.json))
+                }
+                _ => {
+                    let env = Envelope::decode(payload).map_err(io::Error::other)?;
+                    frame_json(env, &mut self.pending, &mut self.kicked, &mut self.json)
+                }
+            };
+            frames.advance(total);
+            if !wrote {
+                continue;
+            }
+            // Shares the buffer; tungstenite copies the text out and drops it at once, so the
+            // buffer's room is taken again for the next frame.
+            let json = self.json.split().freeze();
+            let Ok(text) = Utf8Bytes::try_from(json) else {
+                continue;
+            };
+            self.ws
+                .feed(Message::Text(text))
+                .await
+                .map_err(io::Error::other)?;
         }
         // Likely idle next: hold no buffer.
         self.json = BytesMut::new();
