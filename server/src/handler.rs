@@ -1,10 +1,11 @@
 //! One task per connection: reads frames, hands each request to [`request::dispatch`], and
 //! writes the answers and the outbox.
 //!
-//! The task owns the socket. It waits for readability before reserving a read buffer, so an idle
-//! connection holds no buffer. Responses produced inline go to `wbuf`; acks, pushes and replies of
-//! requests served elsewhere (storage reads, commits) arrive through the bounded outbox. Every
-//! wake-up writes everything pending with one `write` call.
+//! The task owns its wire: a socket, or a WebSocket (`http::ws_link`). It waits for readability
+//! before reserving a read buffer, so an idle connection holds no buffer. Responses produced
+//! inline go to `wbuf`; acks, pushes and replies of requests served elsewhere (storage reads,
+//! commits) arrive through the bounded outbox. Every wake-up writes everything pending with one
+//! `write` call (a WebSocket: one flush).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,11 +15,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use feige_protocol::frame::{self, FrameError};
-use feige_protocol::ErrorCode;
+use feige_protocol::{Envelope, ErrorCode};
 use tokio::time::Instant;
 
 use crate::connections::Transport;
 use crate::error::RequestError;
+use crate::http::ws_link::{Taken, WsLink};
 use crate::request;
 use crate::request::caller::{Conn, Flow, State};
 use crate::session::{Outbox, OutboxReader};
@@ -31,17 +33,38 @@ const READ_CHUNK: usize = 8 * 1024;
 const WRITE_BATCH: usize = 64 * 1024;
 /// A write that makes no progress for this long drops the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the goodbye (the kicked push, a WebSocket's close frame) may wait for the peer.
+const GOODBYE_WAIT: Duration = Duration::from_secs(1);
 
-/// The connection task's state: the socket and read buffer, and the [`Conn`] that requests
+/// The connection task's state: the wire and read buffer, and the [`Conn`] that requests
 /// work on (state, outbox, write buffer).
 pub(crate) struct Handler {
     conn: Conn,
-    /// Shared with the outbox, which writes to it directly when the task holds nothing.
-    stream: Arc<Socket>,
+    wire: Wire,
+    /// A socket's bytes read and not served yet (a WebSocket's requests wait in its link).
     rbuf: BytesMut,
     /// Whether requests are read, and since when a frame is unfinished (8 bytes: this is
     /// part of every idle connection's task).
     intake: Intake,
+}
+
+/// Where a connection's requests come from and its answers go.
+enum Wire {
+    /// Protobuf frames both ways. Shared with the outbox, which writes to it directly when
+    /// the task holds nothing.
+    Socket(Arc<Socket>),
+    /// JSON text frames both ways: requests in, answers and pushes out.
+    Ws(Box<WsLink>),
+}
+
+impl Wire {
+    /// Ready when the wire may have something to read.
+    fn poll_read_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<std::io::Result<()>> {
+        match self {
+            Wire::Socket(s) => s.poll_read_ready(cx),
+            Wire::Ws(link) => link.poll_read_ready(cx),
+        }
+    }
 }
 
 /// What the connection task does with incoming bytes.
@@ -72,31 +95,44 @@ pub(crate) fn serve<G: Send + 'static>(
     peer_addr: SocketAddr,
     guards: G,
 ) -> impl Future<Output = ()> + Send + 'static {
-    serve_as(shared, stream, (conn_id, peer_addr, Transport::Tcp), guards)
-}
-
-/// [`serve`] for a connection that came by `transport` (the WebSocket gateway's), as the
-/// admin's connection list shows it.
-pub(crate) fn serve_as<G: Send + 'static>(
-    shared: Arc<Shared>,
-    stream: Socket,
-    (conn_id, peer_addr, transport): (u64, SocketAddr, Transport),
-    guards: G,
-) -> impl Future<Output = ()> + Send + 'static {
     let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let stream = Arc::new(stream);
     rx.attach(stream.clone());
+    let conn = Conn::new(shared, conn_id, peer_addr, tx, rx);
+    serve_wire(conn, Wire::Socket(stream), guards)
+}
+
+/// [`serve`] for a WebSocket connection: requests read from `link`, answers and pushes
+/// written to it, a close frame at the end.
+pub(crate) fn serve_ws<G: Send + 'static>(
+    shared: Arc<Shared>,
+    link: Box<WsLink>,
+    (conn_id, peer_addr): (u64, SocketAddr),
+    guards: G,
+) -> impl Future<Output = ()> + Send + 'static {
+    let (tx, rx) = Outbox::bounded(shared.config.outbox_capacity, shared.config.outbox_bytes);
     let mut conn = Conn::new(shared, conn_id, peer_addr, tx, rx);
-    conn.transport = transport;
+    conn.transport = Transport::Ws;
+    serve_wire(conn, Wire::Ws(link), guards)
+}
+
+fn serve_wire<G: Send + 'static>(
+    conn: Conn,
+    wire: Wire,
+    guards: G,
+) -> impl Future<Output = ()> + Send + 'static {
     let mut h = Handler {
         conn,
-        stream,
+        wire,
         rbuf: BytesMut::new(),
         intake: Intake::Open,
     };
     async move {
         let end = h.run().await;
         h.conn.leave_sessions();
+        if let Wire::Ws(link) = &mut h.wire {
+            let _ = tokio::time::timeout(GOODBYE_WAIT, link.close()).await;
+        }
         match end {
             Ok(why) => tracing::debug!(why, "connection closed"),
             Err(e) => tracing::info!(error = %e, "connection dropped"),
@@ -113,6 +149,11 @@ impl Handler {
         let mut last_frame = Instant::now();
         let sleep = tokio::time::sleep_until(self.deadline(last_frame));
         tokio::pin!(sleep);
+        if self.queued() > 0 && Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close
+        {
+            // A WebSocket's first request, the gateway's Hello.
+            return Ok("closed after error");
+        }
         loop {
             if self.intake == Intake::Paused && !self.conn.rx.backlogged() {
                 // The output drained below the mark: serve the frames that waited.
@@ -144,53 +185,21 @@ impl Handler {
                 }
                 // `poll_read_ready` keeps the waker in the socket's registration: no waiter
                 // node in this task's state.
-                r = std::future::poll_fn(|cx| self.stream.poll_read_ready(cx)), if matches!(self.intake, Intake::Open | Intake::Partial(_)) => {
+                r = std::future::poll_fn(|cx| self.wire.poll_read_ready(cx)), if matches!(self.intake, Intake::Open | Intake::Partial(_)) => {
                     r?;
                     if self.conn.rx.backlogged() {
                         // Backpressure: read nothing more until the output drains.
                         self.intake = Intake::Paused;
                         continue;
                     }
-                    if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-                        self.rbuf.reserve(READ_CHUNK);
+                    if let Some(why) = self.read(&mut last_frame).await? {
+                        return Ok(why);
                     }
-                    match self.stream.try_read_drained(&mut self.rbuf) {
-                        Ok((0, _)) => {
-                            if self.rbuf.is_empty() {
-                                return Ok("peer closed");
-                            }
-                            return Err(std::io::Error::new(
-                                std::io::ErrorKind::UnexpectedEof,
-                                "peer closed mid-frame",
-                            ));
-                        }
-                        Ok((_, drained)) => {
-                            // A full buffer keeps the readiness: the task reads again at once,
-                            // into the same buffer (one allocation per burst). A short read
-                            // drained the socket: once its frames are served, hold no buffer
-                            // while waiting for the next one, unless it holds part of a frame.
-                            if Box::pin(self.serve_buffered(&mut last_frame)).await? == Flow::Close {
-                                return Ok("closed after error");
-                            }
-                            if drained && self.rbuf.is_empty() {
-                                self.rbuf = BytesMut::new();
-                            }
-                            // A login, or a frame left unfinished, may bring the deadline
-                            // forward; a later one is taken up when the sleep fires.
-                            let due = self.deadline(last_frame);
-                            if due < sleep.deadline() {
-                                sleep.as_mut().reset(due);
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            // Nothing more for now (a burst that filled the buffer exactly
-                            // ends here): hold no buffer while waiting for the next frame,
-                            // unless it holds part of one.
-                            if self.rbuf.is_empty() {
-                                self.rbuf = BytesMut::new();
-                            }
-                        }
-                        Err(e) => return Err(e),
+                    // A login, or a frame left unfinished, may bring the deadline
+                    // forward; a later one is taken up when the sleep fires.
+                    let due = self.deadline(last_frame);
+                    if due < sleep.deadline() {
+                        sleep.as_mut().reset(due);
                     }
                 }
                 () = &mut sleep => {
@@ -213,6 +222,76 @@ impl Handler {
                     sleep.as_mut().reset(self.deadline(last_frame));
                 }
             }
+        }
+    }
+
+    /// Reads what the wire has and serves the whole frames; `Some` says why the connection
+    /// ends.
+    async fn read(&mut self, last_frame: &mut Instant) -> std::io::Result<Option<&'static str>> {
+        let stream = match &mut self.wire {
+            Wire::Socket(s) => s,
+            Wire::Ws(link) => {
+                let taken = link.take_in().await;
+                if taken == Taken::Closed {
+                    return Ok(Some("frame too large"));
+                }
+                if Box::pin(self.serve_buffered(last_frame)).await? == Flow::Close {
+                    return Ok(Some("closed after error"));
+                }
+                return Ok((taken == Taken::ClientDone).then_some("peer closed"));
+            }
+        };
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(READ_CHUNK);
+        }
+        match stream.try_read_drained(&mut self.rbuf) {
+            Ok((0, _)) => {
+                if self.rbuf.is_empty() {
+                    return Ok(Some("peer closed"));
+                }
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "peer closed mid-frame",
+                ))
+            }
+            Ok((_, drained)) => {
+                // A full buffer keeps the readiness: the task reads again at once, into the
+                // same buffer (one allocation per burst). A short read drained the socket:
+                // once its frames are served, hold no buffer while waiting for the next one,
+                // unless it holds part of a frame.
+                if Box::pin(self.serve_buffered(last_frame)).await? == Flow::Close {
+                    return Ok(Some("closed after error"));
+                }
+                if drained && self.rbuf.is_empty() {
+                    self.rbuf = BytesMut::new();
+                }
+                Ok(None)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Nothing more for now (a burst that filled the buffer exactly ends here):
+                // hold no buffer while waiting for the next frame, unless it holds part of one.
+                if self.rbuf.is_empty() {
+                    self.rbuf = BytesMut::new();
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Requests read and not served: a socket's bytes, or a WebSocket's requests.
+    fn queued(&self) -> usize {
+        match &self.wire {
+            Wire::Socket(_) => self.rbuf.len(),
+            Wire::Ws(link) => link.queued(),
+        }
+    }
+
+    /// The next whole request read, if any.
+    fn next_frame(&mut self, max: usize) -> Result<Option<Envelope>, FrameError> {
+        match &mut self.wire {
+            Wire::Socket(_) => frame::decode(&mut self.rbuf, max),
+            Wire::Ws(link) => link.next_request(max),
         }
     }
 
@@ -249,13 +328,13 @@ impl Handler {
     /// Boxed by the caller: the request futures are large, and an idle connection's task
     /// should not carry their space.
     async fn serve_buffered(&mut self, last_frame: &mut Instant) -> std::io::Result<Flow> {
-        let before = self.rbuf.len();
+        let before = self.queued();
         let was_logged_in = self.conn.logged_in();
         // Responses go to `wbuf` first; `flush` releases.
         self.conn.rx.hold();
         let flow = self.process_frames().await;
         let now = Instant::now();
-        if self.rbuf.len() < before {
+        if self.queued() < before {
             // Idle means no whole frame: bytes trickling into one do not count.
             if was_logged_in || self.conn.logged_in() {
                 *last_frame = now;
@@ -287,7 +366,7 @@ impl Handler {
             } else {
                 config.max_prelogin_frame_len
             };
-            match frame::decode(&mut self.rbuf, max) {
+            match self.next_frame(max) {
                 Ok(Some(env)) => match request::dispatch(&mut self.conn, env).await {
                     Flow::Continue => {}
                     Flow::Pause => self.intake = Intake::Paused,
@@ -317,22 +396,33 @@ impl Handler {
         let reason = self.conn.shared.connections.take_reason(self.conn.conn_id);
         let reason = reason.unwrap_or_else(|| code.describe().to_owned());
         self.conn.push_kicked(code, reason);
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            let _ = write_all(&self.stream, &self.conn.wbuf).await;
-            let _ = self.stream.shutdown_write();
-        })
-        .await;
+        match &mut self.wire {
+            Wire::Socket(stream) => {
+                let _ = tokio::time::timeout(GOODBYE_WAIT, async {
+                    let _ = write_all(stream, &self.conn.wbuf).await;
+                    let _ = stream.shutdown_write();
+                })
+                .await;
+            }
+            Wire::Ws(link) => {
+                let _ = tokio::time::timeout(GOODBYE_WAIT, link.send(&mut self.conn.wbuf)).await;
+            }
+        }
         self.conn.wbuf.clear();
     }
 
     /// Writes the write buffer plus whatever the outbox holds, in as few writes as possible.
     async fn flush(&mut self) -> std::io::Result<()> {
+        let stream = match &mut self.wire {
+            Wire::Socket(s) => s,
+            Wire::Ws(link) => return flush_ws(&mut self.conn, link).await,
+        };
         if self.conn.wbuf.is_empty() {
             // Fast path, with no response of its own pending: gather the queued frames in this
             // thread's scratch buffer and write them now. Only what the socket does not take
             // is copied into the connection's own buffer, to wait for writability; so a busy
             // connection allocates no write buffer per batch, and an idle one holds none.
-            let (stream, rx, wbuf) = (&self.stream, &self.conn.rx, &mut self.conn.wbuf);
+            let (rx, wbuf) = (&self.conn.rx, &mut self.conn.wbuf);
             let drained = with_scratch(|scratch| write_drained(stream, rx, scratch, wbuf))?;
             if !drained || self.conn.wbuf.is_empty() {
                 // Nothing queued, or all of it written. Frames queued meanwhile keep the task
@@ -347,24 +437,49 @@ impl Handler {
             self.conn.rx.release();
             return Ok(());
         }
-        let control = self.conn.rx.control();
-        tokio::select! {
-            r = tokio::time::timeout(WRITE_TIMEOUT, write_all(&self.stream, &self.conn.wbuf)) => {
-                r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))??;
-            }
-            code = control.kicked() => {
-                if code == ErrorCode::SlowConsumer {
-                    self.conn.shared.metrics.slow_consumer();
-                }
-                return Err(std::io::Error::other(format!("kicked while writing: {code:?}")));
-            }
-        }
+        let write = write_all(stream, &self.conn.wbuf);
+        written(&self.conn.rx, &self.conn.shared, write).await?;
         self.conn.wbuf.clear();
         if self.conn.rx.release() {
             // Likely idle next: hold no buffer.
             self.conn.wbuf = BytesMut::new();
         }
         Ok(())
+    }
+}
+
+/// [`Handler::flush`] for a WebSocket: the write buffer and a batch of the outbox become
+/// text frames, sent and flushed at once.
+async fn flush_ws(conn: &mut Conn, link: &mut WsLink) -> std::io::Result<()> {
+    conn.rx.drain_into(&mut conn.wbuf, WRITE_BATCH);
+    if !conn.wbuf.is_empty() || link.has_replies() {
+        let write = link.send(&mut conn.wbuf);
+        written(&conn.rx, &conn.shared, write).await?;
+    }
+    conn.wbuf.clear();
+    if conn.rx.release() {
+        // Likely idle next: hold no buffer.
+        conn.wbuf = BytesMut::new();
+    }
+    Ok(())
+}
+
+/// Waits for `write` for at most [`WRITE_TIMEOUT`], or until the connection is kicked.
+async fn written(
+    rx: &OutboxReader,
+    shared: &Shared,
+    write: impl Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    tokio::select! {
+        r = tokio::time::timeout(WRITE_TIMEOUT, write) => {
+            r.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "write timed out"))?
+        }
+        code = rx.control().kicked() => {
+            if code == ErrorCode::SlowConsumer {
+                shared.metrics.slow_consumer();
+            }
+            Err(std::io::Error::other(format!("kicked while writing: {code:?}")))
+        }
     }
 }
 

@@ -20,7 +20,6 @@ pub mod metrics;
 mod moderation;
 mod notices;
 pub mod outbox;
-mod pipe;
 mod presence;
 mod request;
 mod rooms;

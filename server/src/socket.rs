@@ -1,6 +1,5 @@
-//! The socket a connection handler owns: a TCP stream; for a TLS connection the local end
-//! of the Unix socket pair whose other end the TLS terminator (`tls.rs`) relays; for a
-//! WebSocket the handler's end of an in-process pipe (`pipe.rs`) that the gateway relays.
+//! The socket a connection handler owns: a TCP stream, or for a TLS connection the local end
+//! of the Unix socket pair whose other end the TLS terminator (`tls.rs`) relays.
 //!
 //! Only the non-blocking calls the handler and the outbox use, through a shared reference:
 //! the outbox writes to the socket from other threads (see ARCHITECTURE.md "Push").
@@ -12,8 +11,6 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::pipe::PipeEnd;
-
 /// A connection's byte stream.
 #[derive(Debug)]
 pub enum Socket {
@@ -22,8 +19,6 @@ pub enum Socket {
     /// The handler's end of a TLS connection's relay. Boxed, so the enum fits in a niche of
     /// `TcpStream` and is no larger (it is part of every connection's outbox).
     Unix(Box<UnixStream>),
-    /// The handler's end of a WebSocket's relay (boxed for the same reason).
-    Pipe(Box<PipeEnd>),
 }
 
 impl Socket {
@@ -32,7 +27,6 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.poll_read_ready(cx),
             Socket::Unix(s) => s.poll_read_ready(cx),
-            Socket::Pipe(p) => p.poll_read_ready(cx),
         }
     }
 
@@ -41,7 +35,6 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.poll_write_ready(cx),
             Socket::Unix(s) => s.poll_write_ready(cx),
-            Socket::Pipe(p) => p.poll_write_ready(cx),
         }
     }
 
@@ -50,7 +43,6 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.try_read_buf(buf),
             Socket::Unix(s) => s.try_read_buf(buf),
-            Socket::Pipe(p) => p.try_read_buf(buf),
         }
     }
 
@@ -61,9 +53,6 @@ impl Socket {
     /// nothing. The readiness cleared is the one seen before the read; bytes that arrive
     /// after it set it again.
     pub fn try_read_drained(&self, buf: &mut BytesMut) -> io::Result<(usize, bool)> {
-        if let Socket::Pipe(p) = self {
-            return p.try_read_drained(buf);
-        }
         let room = buf.chunk_mut().len();
         let mut got = 0;
         // Run inside `try_io`, whose readiness is cleared when this returns `WouldBlock`.
@@ -78,7 +67,6 @@ impl Socket {
         let result = match self {
             Socket::Tcp(s) => s.try_io(Interest::READABLE, &mut read),
             Socket::Unix(s) => s.try_io(Interest::READABLE, &mut read),
-            Socket::Pipe(_) => return Err(io::ErrorKind::Unsupported.into()),
         };
         match result {
             Ok(()) => Ok((got, false)),
@@ -92,7 +80,6 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.try_write(buf),
             Socket::Unix(s) => s.try_write(buf),
-            Socket::Pipe(p) => p.try_write(buf),
         }
     }
 
@@ -104,10 +91,6 @@ impl Socket {
         match self {
             Socket::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
             Socket::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
-            Socket::Pipe(p) => {
-                p.shutdown_write();
-                Ok(())
-            }
         }
     }
 }

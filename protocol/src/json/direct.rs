@@ -2,9 +2,15 @@
 //! borrows from the request's text, and its answer and the message event serialized
 //! straight to text. Each gives what the generic path gives (the tests compare them); what
 //! falls outside the common shape gets `None`, and the caller takes the generic path.
+//!
+//! The answer and the event are also written by hand ([`send_ok_into`], [`message_event_into`]):
+//! their keys are constants, and a text with nothing to escape is copied whole, where
+//! serde_json looks up every byte of every key and value.
 
 use std::borrow::Cow;
 use std::fmt;
+
+use bytes::{BufMut, BytesMut};
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
@@ -13,6 +19,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(test)]
 use super::params::Params;
 use super::params::{Fields, ParamError};
+use super::peek::PlainMessage;
 use super::{render, table};
 use crate::pb;
 
@@ -218,13 +225,7 @@ struct MessageEvent<'a> {
 /// for a message with more than the plain fields (a file, a transcript, an offer, a recall,
 /// a red packet, a closed sender's), which the generic path renders.
 pub fn message_event(m: &pb::Message) -> Option<impl Serialize + '_> {
-    let plain = m.file.is_none()
-        && m.transcript.is_empty()
-        && render::offer_state(m.offer).is_none()
-        && m.recalled_by == 0
-        && m.red_packet_id == 0
-        && !m.sender_closed;
-    plain.then(|| MessageEvent {
+    plain(m).then(|| MessageEvent {
         client_msg_id: IdText(m.client_msg_id),
         conversation_id: IdText(m.conversation_id),
         from_user: IdText(m.from_user),
@@ -238,6 +239,148 @@ pub fn message_event(m: &pb::Message) -> Option<impl Serialize + '_> {
         to_user: IdText(m.to_user),
         event: "message",
     })
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+pub fn write_str(out: &mut BytesMut, s: &str) {
+    // No short cut in the scan: the loop is vectorized.
+    let escape = s
+        .bytes()
+        .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if escape {
+        // Serializing a string cannot fail.
+        let _ = serde_json::to_writer(out.writer(), s);
+        return;
+    }
+    out.reserve(s.len() + 2);
+    out.put_u8(b'"');
+    out.put_slice(s.as_bytes());
+    out.put_u8(b'"');
+}
+
+/// Appends the decimal digits of `n`.
+fn write_u64(out: &mut BytesMut, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.put_slice(&buf[at..]);
+}
+
+/// Appends an id as a decimal string (see `render`).
+fn write_id(out: &mut BytesMut, id: u64) {
+    out.put_u8(b'"');
+    write_u64(out, id);
+    out.put_u8(b'"');
+}
+
+/// Appends a JSON number.
+fn write_i64(out: &mut BytesMut, n: i64) {
+    if n < 0 {
+        out.put_u8(b'-');
+    }
+    write_u64(out, n.unsigned_abs());
+}
+
+fn write_bool(out: &mut BytesMut, b: bool) {
+    out.put_slice(if b { b"true" } else { b"false" });
+}
+
+/// Appends `send_message`'s answer as [`send_ok`] serializes it.
+pub fn send_ok_into(ok: &pb::SendOk, out: &mut BytesMut) {
+    out.put_slice(br#"{"conversation_id":"#);
+    write_id(out, ok.conversation_id);
+    out.put_slice(br#","duplicate":"#);
+    write_bool(out, ok.duplicate);
+    out.put_slice(br#","message_id":"#);
+    write_id(out, ok.message_id);
+    out.put_slice(br#","sent_at":"#);
+    write_i64(out, ok.sent_at_ms);
+    out.put_slice(br#","seq":"#);
+    write_id(out, ok.seq);
+    out.put_u8(b'}');
+}
+
+/// Appends the event of a message push as [`message_event`] serializes it; false (nothing
+/// written) where that gives `None`.
+pub fn message_event_into(m: &pb::Message, out: &mut BytesMut) -> bool {
+    if !plain(m) {
+        return false;
+    }
+    let fields = PlainMessage {
+        message_id: m.message_id,
+        conversation_id: m.conversation_id,
+        seq: m.seq,
+        from_user: m.from_user,
+        client_msg_id: m.client_msg_id,
+        kind: m.kind,
+        text: &m.text,
+        sent_at_ms: m.sent_at_ms,
+        to_user: m.to_user,
+        mentions: &[],
+        mention_all: m.mention_all,
+    };
+    write_event(&fields, m.mentions.iter().copied(), out);
+    true
+}
+
+/// [`message_event_into`] for a message read by [`super::peek::peek`]; false (nothing
+/// written) if its mentions do not read.
+pub fn plain_event_into(m: &PlainMessage<'_>, out: &mut BytesMut) -> bool {
+    if m.mention_ids().any(|id| id.is_none()) {
+        return false;
+    }
+    write_event(m, m.mention_ids().flatten(), out);
+    true
+}
+
+/// Writes the event of `m`, whose mentions are `mentions`.
+fn write_event(m: &PlainMessage<'_>, mentions: impl Iterator<Item = u64>, out: &mut BytesMut) {
+    out.reserve(256 + m.text.len());
+    out.put_slice(br#"{"client_msg_id":"#);
+    write_id(out, m.client_msg_id);
+    out.put_slice(br#","conversation_id":"#);
+    write_id(out, m.conversation_id);
+    out.put_slice(br#","from_user":"#);
+    write_id(out, m.from_user);
+    out.put_slice(br#","kind":"#);
+    write_str(out, render::kind_name(m.kind));
+    out.put_slice(br#","mention_all":"#);
+    write_bool(out, m.mention_all);
+    out.put_slice(br#","mentions":["#);
+    for (i, id) in mentions.enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        write_id(out, id);
+    }
+    out.put_slice(br#"],"message_id":"#);
+    write_id(out, m.message_id);
+    out.put_slice(br#","sent_at":"#);
+    write_i64(out, m.sent_at_ms);
+    out.put_slice(br#","seq":"#);
+    write_id(out, m.seq);
+    out.put_slice(br#","text":"#);
+    write_str(out, m.text);
+    out.put_slice(br#","to_user":"#);
+    write_id(out, m.to_user);
+    out.put_slice(br#","type":"message"}"#);
+}
+
+/// Whether a message has only the plain fields (see [`message_event`]).
+fn plain(m: &pb::Message) -> bool {
+    m.file.is_none()
+        && m.transcript.is_empty()
+        && render::offer_state(m.offer).is_none()
+        && m.recalled_by == 0
+        && m.red_packet_id == 0
+        && !m.sender_closed
 }
 
 #[cfg(test)]
@@ -293,6 +436,24 @@ mod tests {
         serde_json::to_string(&v).unwrap_or_default()
     }
 
+    fn written(f: impl FnOnce(&mut BytesMut)) -> String {
+        let mut out = BytesMut::new();
+        f(&mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    /// The event written from the message, and from its push frame's bytes (the same).
+    fn event_written(m: &pb::Message) -> String {
+        let direct = written(|o| assert!(message_event_into(m, o)));
+        let frame = crate::Envelope::push(crate::PushKind::Message(m.clone()));
+        let bytes = prost::Message::encode_to_vec(&frame);
+        let Some(super::super::peek::Peeked::Message(p)) = super::super::peek::peek(&bytes) else {
+            panic!("not peeked");
+        };
+        assert_eq!(written(|o| assert!(plain_event_into(&p, o))), direct);
+        direct
+    }
+
     #[test]
     fn the_direct_writers_write_what_the_values_render() {
         let ok = pb::SendOk {
@@ -303,6 +464,13 @@ mod tests {
             duplicate: true,
         };
         assert_eq!(text(send_ok(&ok)), text(render::send_ok(&ok)));
+        assert_eq!(written(|o| send_ok_into(&ok, o)), text(send_ok(&ok)));
+        let ok = pb::SendOk {
+            sent_at_ms: i64::MIN,
+            duplicate: false,
+            ..ok
+        };
+        assert_eq!(written(|o| send_ok_into(&ok, o)), text(send_ok(&ok)));
         let mut m = pb::Message {
             message_id: 1 << 60,
             conversation_id: 77,
@@ -319,10 +487,22 @@ mod tests {
         };
         let event = message_event(&m).map(text);
         assert_eq!(event, Some(text(render::message_push(&m))));
+        assert_eq!(Some(event_written(&m)), event);
         m.mentions = vec![0, 9, 10, 1_000_000_007];
         m.kind = 999;
         let event = message_event(&m).map(text);
         assert_eq!(event, Some(text(render::message_push(&m))));
+        assert_eq!(Some(event_written(&m)), event);
+        for plain_text in ["", "plain text, é 😀 \u{7f}\u{7f}", "tab\tquote\"", "\\"] {
+            let m = pb::Message {
+                text: plain_text.into(),
+                mentions: vec![],
+                mention_all: false,
+                kind: pb::MessageKind::Text as i32,
+                ..m.clone()
+            };
+            assert_eq!(Some(event_written(&m)), message_event(&m).map(text));
+        }
         let others = [
             pb::Message {
                 transcript: "t".into(),
@@ -351,6 +531,7 @@ mod tests {
         ];
         for o in &others {
             assert!(message_event(o).is_none(), "{o:?}");
+            assert!(!message_event_into(o, &mut BytesMut::new()), "{o:?}");
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod direct;
 pub mod method;
 pub mod params;
+pub mod peek;
 pub mod render;
 mod render_files;
 mod table;

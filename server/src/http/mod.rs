@@ -14,6 +14,7 @@ mod params;
 pub(crate) mod reply;
 mod ws;
 mod ws_json;
+pub(crate) mod ws_link;
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@
 //! the fast path does not take, goes through the generic path.
 
 use bytes::{BufMut, BytesMut};
+use feige_protocol::json::peek::PlainMessage;
 use feige_protocol::json::{self as table, direct, render, ParamError, Params, Serve};
 use feige_protocol::{pb, ErrorCode, PushKind, RequestKind, ResponseResult};
 use serde::{Deserialize, Serialize};
@@ -236,7 +237,14 @@ pub(crate) fn answer_into(
     let data = match (read, result) {
         (Read::Hello, _) => return false,
         (Read::Send, Some(ResponseResult::Send(ok))) => {
-            reply_into(out, &seq, cmd, 200, "Ok", direct::send_ok(&ok));
+            // As `reply_into` writes `direct::send_ok` (a test compares them).
+            out.put_slice(br#"{"cmd":"#);
+            direct::write_str(out, cmd);
+            out.put_slice(br#","response":{"code":200,"codeMsg":"Ok","data":"#);
+            direct::send_ok_into(&ok, out);
+            out.put_slice(br#"},"seq":"#);
+            write_json(out, &seq);
+            out.put_u8(b'}');
             return true;
         }
         (Read::Table(read), Some(r)) => read(r),
@@ -269,10 +277,14 @@ pub(crate) fn answer_into(
 /// (as the C SDK).
 pub(crate) fn push_into(kind: &PushKind, out: &mut BytesMut) -> bool {
     if let PushKind::Message(m) = kind {
-        if let Some(event) = direct::message_event(m) {
-            push_frame_into(out, event);
+        // As `push_frame_into` writes `direct::message_event` (a test compares them).
+        let mark = out.len();
+        out.put_slice(PUSH_HEAD);
+        if direct::message_event_into(m, out) {
+            out.put_slice(b"}}");
             return true;
         }
+        out.truncate(mark);
     }
     match table::event(kind) {
         Some(event) => {
@@ -282,6 +294,22 @@ pub(crate) fn push_into(kind: &PushKind, out: &mut BytesMut) -> bool {
         None => false,
     }
 }
+
+/// [`push_into`] for a plain message read from its frame's bytes; false (nothing written)
+/// if it does not read.
+pub(crate) fn plain_push_into(m: &PlainMessage<'_>, out: &mut BytesMut) -> bool {
+    let mark = out.len();
+    out.put_slice(PUSH_HEAD);
+    if direct::plain_event_into(m, out) {
+        out.put_slice(b"}}");
+        return true;
+    }
+    out.truncate(mark);
+    false
+}
+
+/// What a push frame's JSON begins with, up to its event.
+const PUSH_HEAD: &[u8] = br#"{"cmd":"push","response":{"code":200,"codeMsg":"Ok","data":"#;
 
 fn push_frame_into(out: &mut BytesMut, data: impl Serialize) {
     let frame = PushFrame {
@@ -488,5 +516,36 @@ mod tests {
             .and_then(|p| answer(p, Some(ResponseResult::Send(ok))));
         assert!(fast.is_some());
         assert_eq!(fast, generic);
+    }
+
+    #[test]
+    fn the_message_push_is_written_as_the_table_renders_it() {
+        let m = pb::Message {
+            message_id: 1 << 60,
+            conversation_id: 77,
+            seq: 5,
+            from_user: 10,
+            client_msg_id: 99,
+            text: "hi \"there\"\n é".into(),
+            sent_at_ms: 1_700_000_000_123,
+            to_user: 11,
+            mentions: vec![3],
+            ..Default::default()
+        };
+        for m in [
+            m.clone(),
+            pb::Message {
+                recalled_by: 10,
+                ..m
+            },
+        ] {
+            let kind = PushKind::Message(m);
+            let mut fast = BytesMut::new();
+            assert!(push_into(&kind, &mut fast));
+            let mut generic = BytesMut::new();
+            let event = table::event(&kind).unwrap_or_default();
+            push_frame_into(&mut generic, event);
+            assert_eq!(text_of(&fast), text_of(&generic));
+        }
     }
 }
