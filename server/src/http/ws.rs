@@ -65,7 +65,7 @@ async fn upgrade(
         let msg = "TOO_MANY_CONNECTIONS: too many connections from this address";
         return HttpError::new(StatusCode::TOO_MANY_REQUESTS, msg).into_response();
     };
-    // Our own limit closes with a clear reason (see `inbound`); tungstenite's, above it,
+    // Our own limit closes with a clear reason (`WsLink::take_in`); tungstenite's, above it,
     // only bounds what one frame may make us buffer.
     let limit = shared.config.max_frame_len;
     ws.max_message_size(limit * 2)
