@@ -250,32 +250,7 @@ mod tests {
             text: "x".into(),
             ..Default::default()
         };
-        let others = [
-            pb::Message {
-                recalled_by: 1,
-                ..m.clone()
-            },
-            pb::Message {
-                red_packet_id: 1,
-                ..m.clone()
-            },
-            pb::Message {
-                file: Some(pb::FileInfo::default()),
-                ..m.clone()
-            },
-            pb::Message {
-                transcript: "t".into(),
-                ..m.clone()
-            },
-            pb::Message {
-                offer: pb::FileOfferState::Pending as i32,
-                ..m.clone()
-            },
-            pb::Message {
-                sender_closed: true,
-                ..m.clone()
-            },
-        ];
+        let others = crate::json::direct::not_plain(&m);
         for o in others {
             let bytes = payload(&Envelope::push(PushKind::Message(o.clone())));
             assert_eq!(peek(&bytes), None, "{o:?}");
