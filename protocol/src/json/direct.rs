@@ -383,38 +383,6 @@ fn plain(m: &pb::Message) -> bool {
         && !m.sender_closed
 }
 
-/// One message per field that makes `m` not plain (each left to the generic path): the
-/// samples both fast paths' tests check they refuse.
-#[cfg(test)]
-pub(super) fn not_plain(m: &pb::Message) -> [pb::Message; 6] {
-    [
-        pb::Message {
-            transcript: "t".into(),
-            ..m.clone()
-        },
-        pb::Message {
-            recalled_by: 1,
-            ..m.clone()
-        },
-        pb::Message {
-            red_packet_id: 1,
-            ..m.clone()
-        },
-        pb::Message {
-            sender_closed: true,
-            ..m.clone()
-        },
-        pb::Message {
-            offer: pb::FileOfferState::Pending as i32,
-            ..m.clone()
-        },
-        pb::Message {
-            file: Some(pb::FileInfo::default()),
-            ..m.clone()
-        },
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,7 +503,7 @@ mod tests {
             };
             assert_eq!(Some(event_written(&m)), message_event(&m).map(text));
         }
-        let others = not_plain(&m);
+        let others = crate::json::peek::not_plain(&m);
         for o in &others {
             assert!(message_event(o).is_none(), "{o:?}");
             assert!(!message_event_into(o, &mut BytesMut::new()), "{o:?}");

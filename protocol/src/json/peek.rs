@@ -172,6 +172,38 @@ fn varint(buf: &mut &[u8]) -> Option<u64> {
     None
 }
 
+/// One message per field that makes `m` not plain (each left to the generic path): the
+/// samples both fast paths' tests check they refuse.
+#[cfg(test)]
+pub(crate) fn not_plain(m: &pb::Message) -> [pb::Message; 6] {
+    [
+        pb::Message {
+            transcript: "t".into(),
+            ..m.clone()
+        },
+        pb::Message {
+            recalled_by: 1,
+            ..m.clone()
+        },
+        pb::Message {
+            red_packet_id: 1,
+            ..m.clone()
+        },
+        pb::Message {
+            sender_closed: true,
+            ..m.clone()
+        },
+        pb::Message {
+            offer: pb::FileOfferState::Pending as i32,
+            ..m.clone()
+        },
+        pb::Message {
+            file: Some(pb::FileInfo::default()),
+            ..m.clone()
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use prost::Message as _;
@@ -250,7 +282,7 @@ mod tests {
             text: "x".into(),
             ..Default::default()
         };
-        let others = crate::json::direct::not_plain(&m);
+        let others = not_plain(&m);
         for o in others {
             let bytes = payload(&Envelope::push(PushKind::Message(o.clone())));
             assert_eq!(peek(&bytes), None, "{o:?}");
