@@ -29,6 +29,9 @@ use crate::Shared;
 
 /// Read buffer reserved when the socket is readable.
 const READ_CHUNK: usize = 8 * 1024;
+/// A read of at least this many bytes that left more waiting is bulk: the thread then
+/// yields its CPU before serving it (as the file workers do between their steps).
+const BULK_READ: usize = 32 * 1024;
 /// Bytes gathered from the outbox before a write.
 const WRITE_BATCH: usize = 64 * 1024;
 /// A write that makes no progress for this long drops the connection.
@@ -254,7 +257,14 @@ impl Handler {
                     "peer closed mid-frame",
                 ))
             }
-            Ok((_, drained)) => {
+            Ok((n, drained)) => {
+                if !drained && n >= BULK_READ {
+                    // A transfer streams in and this thread would read on for its whole
+                    // scheduler slice: a thread a chat message waits on (the writer, the
+                    // router, the other reactor thread) that woke on this CPU runs first.
+                    // Returns at once when nothing else is runnable here.
+                    std::thread::yield_now();
+                }
                 // A full buffer keeps the readiness: the task reads again at once, into the
                 // same buffer (one allocation per burst). A short read drained the socket:
                 // once its frames are served, hold no buffer while waiting for the next one,
