@@ -5,7 +5,7 @@
 # ceiling), then measures chat latency idle and during a BUSY_MB (1000) MB upload on another
 # connection. Prints the reports' medians; OUT=FILE keeps the JSON lines. PORT (17950) is the
 # server's port; BENCH_TMP, when set, is the directory its temporary directory goes under;
-# FEIGE_BIN (target/release/feige-server) the server run; CHAT_RATE (50) the chat's messages per
+# FEIGE_BIN (target/release/feige-server) the server run; CHAT_RATE (200) the chat's messages per
 # second (more give its p99 more samples).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +28,7 @@ for round in $(seq 1 "$rounds"); do
     pid=$FEIGE_PID
     target/release/feige-bench files --addr "127.0.0.1:$port" --server-pid "$pid" \
         --accounts "$BENCH_TMP/feige/accounts" --store fresh --round "$round" \
-        --size-mb "$size" --busy-mb "$busy" --chat-rate "${CHAT_RATE:-50}" --dir "$BENCH_TMP" --json --time-limit 900 |
+        --size-mb "$size" --busy-mb "$busy" --chat-rate "${CHAT_RATE:-200}" --dir "$BENCH_TMP" --json --time-limit 900 |
         tee -a "$results"
     stop_server "$pid"
     pid=""

@@ -31,8 +31,9 @@ pub struct FilesArgs {
     /// Size of the file uploaded while chat latency is measured, in MB; 0 skips latency.
     #[arg(long, default_value_t = 1000)]
     pub busy_mb: u64,
-    /// Chat messages per second while latency is measured.
-    #[arg(long, default_value_t = 50)]
+    /// Chat messages per second while latency is measured (200: ~350 messages during a
+    /// 1 GB upload, so that its p99 is not just the slowest one or two).
+    #[arg(long, default_value_t = 200)]
     pub chat_rate: u32,
     /// Seconds of chat measured with no transfer running.
     #[arg(long, default_value_t = 5.0)]
