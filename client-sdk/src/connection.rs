@@ -205,7 +205,9 @@ async fn read_frame<R: AsyncReadExt + Unpin>(
                 continue;
             }
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+        if let Some(missing) = frame::missing_large(buf, max) {
+            buf.reserve(missing);
+        } else if buf.capacity() - buf.len() < READ_CHUNK / 4 {
             buf.reserve(READ_CHUNK);
         }
         if src.read_buf(buf).await? == 0 {

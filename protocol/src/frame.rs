@@ -55,12 +55,34 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Envelope>, FrameE
     let Some(total) = check(buf, max)? else {
         return Ok(None);
     };
+    if total >= SHARED_FROM {
+        // A file chunk or a page of file data: its bytes stay where they were read (the
+        // buffer, sized to the frame by `missing_large`, goes with them).
+        let mut frame = buf.split_to(total).freeze();
+        frame.advance(HEADER_LEN);
+        return Ok(Some(Envelope::decode(frame)?));
+    }
     // Decode from a slice, not a `Bytes` split off the buffer: `bytes` fields then own a copy
     // (a token is 32 bytes) instead of keeping the whole read buffer alive, and the buffer
     // never needs a shared (reference-counted) representation.
     let env = Envelope::decode(&buf[HEADER_LEN..total]);
     buf.advance(total);
     Ok(Some(env?))
+}
+
+/// Frames of at least this many bytes (header included) are decoded from bytes split off the
+/// buffer: their `bytes` fields share the memory they were read into instead of a copy.
+pub const SHARED_FROM: usize = 64 * 1024;
+
+/// The bytes still missing from the frame that `buf` begins, when that frame is one of at
+/// least [`SHARED_FROM`] bytes and at most `max` (as [`check`]) and is not whole yet: a reader
+/// reserves them at once, so the frame is read into one buffer of its size (no growing
+/// copies) that [`decode`] then hands on whole.
+pub fn missing_large(buf: &[u8], max: usize) -> Option<usize> {
+    let header: [u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
+    let len = u32::from_be_bytes(header) as usize;
+    let total = HEADER_LEN + len;
+    (len <= max && total >= SHARED_FROM && total > buf.len()).then(|| total - buf.len())
 }
 
 /// Appends `env` as one frame to `dst`.
@@ -86,6 +108,55 @@ mod tests {
 
     fn ping(id: u64) -> Envelope {
         Envelope::request(id, RequestKind::Ping(pb::Ping { nonce: 7 }))
+    }
+
+    #[test]
+    fn large_frames_share_the_buffer_they_were_read_into() {
+        let data = vec![7u8; SHARED_FROM];
+        let env = Envelope::request(
+            9,
+            RequestKind::UploadChunk(pb::UploadChunk {
+                upload_id: 1,
+                index: 2,
+                data: data.clone().into(),
+            }),
+        );
+        let bytes = encode_to_bytes(&env);
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&bytes[..10]);
+        let missing = missing_large(&buf, usize::MAX).unwrap();
+        assert_eq!(missing, bytes.len() - 10);
+        assert_eq!(
+            missing_large(&buf, 100),
+            None,
+            "past the maximum: check refuses it"
+        );
+        buf.reserve(missing);
+        buf.extend_from_slice(&bytes[10..]);
+        buf.extend_from_slice(&encode_to_bytes(&ping(1)));
+        assert_eq!(missing_large(&buf, usize::MAX), None, "whole");
+        let start = buf.as_ptr() as usize;
+        let got = decode(&mut buf, usize::MAX).unwrap().unwrap();
+        assert_eq!(got, env);
+        let Some(crate::Body::Request(req)) = &got.body else {
+            panic!("not a request: {got:?}")
+        };
+        let Some(RequestKind::UploadChunk(chunk)) = &req.kind else {
+            panic!("not a chunk: {req:?}")
+        };
+        let at = chunk.data.as_ptr() as usize;
+        assert!(
+            at > start && at < start + bytes.len(),
+            "the chunk's data is not a copy"
+        );
+        assert_eq!(decode(&mut buf, usize::MAX).unwrap(), Some(ping(1)));
+        assert!(buf.is_empty());
+        // A small frame is never "large".
+        assert_eq!(missing_large(&bytes_of(&ping(2))[..6], usize::MAX), None);
+    }
+
+    fn bytes_of(env: &Envelope) -> Bytes {
+        encode_to_bytes(env)
     }
 
     #[test]

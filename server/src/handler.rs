@@ -231,6 +231,7 @@ impl Handler {
     /// Reads what the wire has and serves the whole frames; `Some` says why the connection
     /// ends.
     async fn read(&mut self, last_frame: &mut Instant) -> std::io::Result<Option<&'static str>> {
+        let max = self.max_frame_len();
         let stream = match &mut self.wire {
             Wire::Socket(s) => s,
             Wire::Ws(link) => {
@@ -244,7 +245,9 @@ impl Handler {
                 return Ok((taken == Taken::ClientDone).then_some("peer closed"));
             }
         };
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+        if let Some(missing) = frame::missing_large(&self.rbuf, max) {
+            self.rbuf.reserve(missing);
+        } else if self.rbuf.capacity() - self.rbuf.len() < 1024 {
             self.rbuf.reserve(READ_CHUNK);
         }
         match stream.try_read_drained(&mut self.rbuf) {
@@ -302,6 +305,17 @@ impl Handler {
         match &mut self.wire {
             Wire::Socket(_) => frame::decode(&mut self.rbuf, max),
             Wire::Ws(link) => link.next_request(max),
+        }
+    }
+
+    /// The longest frame taken now: `max_frame_len`, or before login
+    /// `max_prelogin_frame_len`.
+    fn max_frame_len(&self) -> usize {
+        let config = &self.conn.shared.config;
+        if self.conn.logged_in() {
+            config.max_frame_len
+        } else {
+            config.max_prelogin_frame_len
         }
     }
 
@@ -370,13 +384,7 @@ impl Handler {
             if self.intake == Intake::Paused {
                 return Flow::Continue;
             }
-            let config = &self.conn.shared.config;
-            let max = if self.conn.logged_in() {
-                config.max_frame_len
-            } else {
-                config.max_prelogin_frame_len
-            };
-            match self.next_frame(max) {
+            match self.next_frame(self.max_frame_len()) {
                 Ok(Some(env)) => match request::dispatch(&mut self.conn, env).await {
                     Flow::Continue => {}
                     Flow::Pause => self.intake = Intake::Paused,
