@@ -274,6 +274,18 @@ async fn an_unfinished_frame_times_out() {
     alice.write(&[0; 999]).await;
     let frames = alice.expect_closed().await;
     assert!(has_code(&frames, ErrorCode::FrameTimeout), "{frames:?}");
+
+    // A frame of the largest size, whose whole length the server makes room for as soon as
+    // its header is in (frame::missing_large), is held to the same deadline.
+    let (mut big, _) = login_raw(&addr, "alice", "a").await;
+    big.write(&(MAX_FRAME as u32).to_be_bytes()).await;
+    big.write(&[0; 1000]).await;
+    let frames = big.expect_closed().await;
+    assert!(has_code(&frames, ErrorCode::FrameTimeout), "{frames:?}");
+    // The server goes on.
+    let (mut again, _) = login_raw(&addr, "alice", "a").await;
+    let r = again.call(RequestKind::Ping(pb::Ping { nonce: 5 })).await;
+    assert!(matches!(r, ResponseResult::Pong(_)), "{r:?}");
     s.handle.shutdown().await;
 }
 

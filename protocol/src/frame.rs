@@ -152,11 +152,10 @@ mod tests {
         assert_eq!(decode(&mut buf, usize::MAX).unwrap(), Some(ping(1)));
         assert!(buf.is_empty());
         // A small frame is never "large".
-        assert_eq!(missing_large(&bytes_of(&ping(2))[..6], usize::MAX), None);
-    }
-
-    fn bytes_of(env: &Envelope) -> Bytes {
-        encode_to_bytes(env)
+        assert_eq!(
+            missing_large(&encode_to_bytes(&ping(2))[..6], usize::MAX),
+            None
+        );
     }
 
     #[test]
