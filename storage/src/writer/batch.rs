@@ -44,6 +44,45 @@ pub(super) struct Worker<C> {
     /// What the last index step left: while it is [`Next::Work`], the writer runs more
     /// steps whenever nothing is queued.
     pub(super) next: Next,
+    /// Recent batches' running time per op, in nanoseconds (a moving average), which sizes
+    /// the next batch to [`BATCH_BUDGET`].
+    pub(super) op_ns: u64,
+    /// Time the writer spent since the last batch's report on work of its own (index steps,
+    /// the WAL restart), which the next batch's budget gives up.
+    pub(super) spent: Duration,
+}
+
+/// How long the writer should go between two batches' reports (acks and pushes): the next
+/// batch's ops, and the writer's own work before it. Nothing of a batch is acked or pushed
+/// before its commit, so a batch of everything queued under full load (thousands of
+/// messages, while the cores are shared with the connections' threads) would leave the
+/// recipients without a delivery for as long as it runs: up to ~100 ms, seen as a message
+/// that hangs. Batches are cut to fit instead, from the time recent ops took. Shorter
+/// batches cost throughput: each connection then gets its acks and pushes in more, smaller
+/// writes.
+pub(super) const BATCH_BUDGET: Duration = Duration::from_millis(40);
+/// The fewest ops a batch is cut to (a commit's own cost stays spread over many).
+const MIN_BATCH: usize = 256;
+
+/// The fewest ops a batch has for its time per op to count in [`Worker::op_ns`].
+const SAMPLE_BATCH: u64 = 64;
+
+/// How many ops fit in `budget` at `op_ns` nanoseconds each, within
+/// [`MIN_BATCH`]`..=max_batch`.
+pub(super) fn batch_cap(op_ns: u64, budget: Duration, max_batch: usize) -> usize {
+    let fit = budget.as_nanos() as u64 / op_ns.max(1);
+    usize::try_from(fit)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_BATCH.min(max_batch), max_batch)
+}
+
+/// `avg` moved an eighth of the way to `sample`.
+fn moving_average(avg: u64, sample: u64) -> u64 {
+    if avg == 0 {
+        sample
+    } else {
+        avg - avg / 8 + sample / 8
+    }
 }
 
 /// A batch that holds the writer longer than this is logged (debug) with where its time
@@ -70,7 +109,9 @@ impl<C: Send + 'static> Worker<C> {
                     break;
                 }
             }
-            while ops.len() < self.max_batch {
+            let budget = BATCH_BUDGET.saturating_sub(std::mem::take(&mut self.spent));
+            let cap = batch_cap(self.op_ns, budget, self.max_batch);
+            while ops.len() < cap {
                 if self.rx.try_take(&mut ops).is_err() {
                     break;
                 }
@@ -78,6 +119,7 @@ impl<C: Send + 'static> Worker<C> {
             self.run_batch(&mut ops, &mut results, &mut replies, &mut stopping);
             let started = Instant::now();
             if self.checkpointer.help_restart(&self.conn) {
+                self.spent += started.elapsed();
                 tracing::debug!(
                     ms = started.elapsed().as_millis() as u64,
                     "writer helped restart the WAL"
@@ -199,6 +241,11 @@ impl<C: Send + 'static> Worker<C> {
         }
         std::hint::black_box(touched);
         let ran = started.elapsed();
+        // A batch of a few ops is mostly its BEGIN: it says little of what an op costs.
+        if n >= SAMPLE_BATCH {
+            let per_op = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX) / n;
+            self.op_ns = moving_average(self.op_ns, per_op);
+        }
         let commit = match failed {
             Some(e) => Err(e),
             None => run_cached(&self.conn, "COMMIT").map_err(|e| e.to_string()),
@@ -277,6 +324,7 @@ impl<C: Send + 'static> Worker<C> {
         if commit.is_ok() {
             self.next = self.state.index(&self.conn);
         }
+        self.spent = started.elapsed() - reported;
         if started.elapsed() >= SLOW_BATCH {
             tracing::debug!(
                 ops = n,
@@ -287,5 +335,38 @@ impl<C: Send + 'static> Worker<C> {
                 "slow batch"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{batch_cap, moving_average, BATCH_BUDGET, MIN_BATCH};
+    use std::time::Duration;
+
+    #[test]
+    fn batches_are_cut_to_the_budget_from_the_time_an_op_takes() {
+        let b = BATCH_BUDGET;
+        let ns = b.as_nanos() as u64;
+        // Nothing measured yet: everything queued, up to max_batch.
+        assert_eq!(batch_cap(0, b, 16384), 16384);
+        // 5 µs an op: as many as fit in the budget, fewer in what is left of it.
+        assert_eq!(batch_cap(5_000, b, 16384), (ns / 5_000) as usize);
+        assert_eq!(batch_cap(5_000, b / 2, 16384), (ns / 10_000) as usize);
+        // Slow ops, or a budget used up, still make batches of a few hundred; max_batch
+        // stays the bound.
+        assert_eq!(batch_cap(ns, b, 16384), MIN_BATCH);
+        assert_eq!(batch_cap(5_000, Duration::ZERO, 16384), MIN_BATCH);
+        assert_eq!(batch_cap(1, b, 100), 100);
+        assert_eq!(batch_cap(ns, b, 100), 100);
+    }
+
+    #[test]
+    fn the_time_per_op_follows_recent_batches() {
+        assert_eq!(moving_average(0, 8_000), 8_000);
+        let mut avg = 8_000;
+        for _ in 0..40 {
+            avg = moving_average(avg, 4_000);
+        }
+        assert!((4_000..4_100).contains(&avg), "{avg}");
     }
 }

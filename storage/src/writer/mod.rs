@@ -105,6 +105,8 @@ impl<C: Send + 'static> Writer<C> {
             ops_since_poke: 0,
             last_poke: std::time::Instant::now(),
             next: index::Next::Idle,
+            op_ns: 0,
+            spent: std::time::Duration::ZERO,
         };
         let on_start = opts.on_writer_start;
         let thread = std::thread::Builder::new()

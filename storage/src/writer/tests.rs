@@ -182,6 +182,8 @@ fn worker(dir: &std::path::Path) -> (Worker<u32>, Outcomes) {
         ops_since_poke: 0,
         last_poke: std::time::Instant::now(),
         next: super::index::Next::Idle,
+        op_ns: 0,
+        spent: std::time::Duration::ZERO,
     };
     (w, out)
 }

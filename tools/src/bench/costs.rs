@@ -56,7 +56,8 @@ pub async fn sleep_while_running<T>(
 
 /// What a measured window cost: the server's CPU and peak RSS, the generator's CPU, both
 /// per delivered message (`per_s` a second; steadier than msgs/s when other work shares the
-/// cores), and the delivery timeline's stalls (`windows`, also written to `csv` if given).
+/// cores), and the delivery timeline's stalls (`windows`, also written to `csv` if given,
+/// with the measured phase's start in ms since the epoch).
 ///
 /// # Errors
 /// The CSV cannot be written.
@@ -67,7 +68,7 @@ pub fn report_costs(
     gen_cpu: f64,
     per_s: f64,
     windows: &[u64],
-    csv: Option<&std::path::Path>,
+    csv: Option<(&std::path::Path, u64)>,
 ) -> anyhow::Result<()> {
     r.insert("server_cpu_pct".into(), server_cpu.map_or(Value::Null, r3));
     r.insert(
@@ -82,8 +83,8 @@ pub fn report_costs(
     );
     r.insert("generator_cpu_us_per_msg".into(), per_msg(gen_cpu));
     timeline::stalls(windows).report(r);
-    if let Some(path) = csv {
-        timeline::write_csv(path, windows)
+    if let Some((path, start_unix_ms)) = csv {
+        timeline::write_csv(path, windows, start_unix_ms)
             .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
     }
     Ok(())

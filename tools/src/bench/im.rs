@@ -280,7 +280,11 @@ pub async fn run(t: &TargetArgs, a: &ImArgs) -> anyhow::Result<Map<String, Value
         },
     );
     let windows = shared.timeline.windows(secs);
-    let csv = a.run.timeline.as_deref();
+    let started_ms = super::timeline::wall_ms(
+        shared.epoch.into_std(),
+        shared.start_us.load(Ordering::Relaxed),
+    );
+    let csv = a.run.timeline.as_deref().map(|p| (p, started_ms));
     super::costs::report_costs(
         &mut r,
         server_cpu,

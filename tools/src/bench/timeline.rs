@@ -52,6 +52,18 @@ impl Timeline {
     }
 }
 
+/// Milliseconds since the Unix epoch of the moment `since_us` microseconds after `epoch`
+/// (a time the generator took on its monotonic clock), to write beside the windows.
+pub fn wall_ms(epoch: std::time::Instant, since_us: u64) -> u64 {
+    let ago = epoch
+        .elapsed()
+        .saturating_sub(std::time::Duration::from_micros(since_us));
+    std::time::SystemTime::now()
+        .checked_sub(ago)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// What a timeline says about stalls.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stalls {
@@ -114,15 +126,23 @@ impl Stalls {
     }
 }
 
-/// Writes the windows as CSV: `start_ms,deliveries,per_s`, a header line first.
+/// Writes the windows as CSV: `start_ms,deliveries,per_s,unix_ms`, a header line first;
+/// `unix_ms` is the window's start on the wall clock (the measured phase began at
+/// `start_unix_ms`), to line the windows up with the server's log.
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn write_csv(path: &Path, counts: &[u64]) -> std::io::Result<()> {
-    let mut out = Vec::with_capacity(counts.len() * 16 + 32);
-    writeln!(out, "start_ms,deliveries,per_s")?;
+pub fn write_csv(path: &Path, counts: &[u64], start_unix_ms: u64) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(counts.len() * 32 + 40);
+    writeln!(out, "start_ms,deliveries,per_s,unix_ms")?;
     for (i, c) in counts.iter().enumerate() {
-        writeln!(out, "{},{c},{}", i as u64 * WINDOW_MS, c * 1000 / WINDOW_MS)?;
+        let at = i as u64 * WINDOW_MS;
+        writeln!(
+            out,
+            "{at},{c},{},{}",
+            c * 1000 / WINDOW_MS,
+            start_unix_ms + at
+        )?;
     }
     std::fs::write(path, out)
 }
@@ -183,10 +203,10 @@ mod tests {
         assert_eq!(t.windows(0.26), vec![4, 2, 0, 5, 7]);
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("t.csv");
-        write_csv(&f, &t.windows(0.1)).unwrap();
+        write_csv(&f, &t.windows(0.1), 1_000).unwrap();
         assert_eq!(
             std::fs::read_to_string(&f).unwrap(),
-            "start_ms,deliveries,per_s\n0,4,80\n50,2,40\n"
+            "start_ms,deliveries,per_s,unix_ms\n0,4,80,1000\n50,2,40,1050\n"
         );
     }
 }
