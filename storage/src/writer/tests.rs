@@ -188,6 +188,39 @@ fn worker(dir: &std::path::Path) -> (Worker<u32>, Outcomes) {
     (w, out)
 }
 
+/// A writer that has seen ops take a whole budget each cuts what is queued into batches of
+/// the fewest ops, each committed and reported on its own, in order.
+#[test]
+fn the_writer_cuts_what_is_queued_into_batches_that_fit_its_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut w, out) = worker(dir.path());
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    w.rx = super::queue::Inbox::new(rx, Arc::new(tokio::sync::Semaphore::new(1)));
+    w.max_batch = 16384;
+    w.op_ns = super::batch::BATCH_BUDGET.as_nanos() as u64;
+    let n = 1000u32;
+    for i in 0..n {
+        tx.try_send(message(i, 1 + u64::from(i % 2), 2 - u64::from(i % 2)).into())
+            .unwrap();
+    }
+    drop(tx);
+    w.run();
+    let out = out.lock().unwrap();
+    assert_eq!(out.len(), n as usize);
+    assert!(out
+        .iter()
+        .enumerate()
+        .all(|(i, (ctx, r))| *ctx == i as u32 && r.is_ok()));
+    // 256 ops a batch: the measured time per op comes down an eighth a batch, still far
+    // above what fits more than one op in the budget after four.
+    let batches = w.stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(batches, 4, "batches for {n} ops");
+    assert!(
+        w.op_ns < super::batch::BATCH_BUDGET.as_nanos() as u64,
+        "the time per op follows the batches run"
+    );
+}
+
 /// A text message from `from` to `to`, reported with `ctx`.
 fn message(ctx: u32, from: u64, to: u64) -> Op<u32> {
     Op::Message(NewMessage {
