@@ -27,8 +27,7 @@ impl GroupState for State {
     /// Drops the cached entry of a conversation whose members changed; the next use reads
     /// them again.
     fn forget(&mut self, id: ConversationId) {
-        self.convs.young.remove(&id);
-        self.convs.old.remove(&id);
+        self.convs.remove(&id);
     }
 
     /// Stores a system notice from `sender` in `group` with the next seq; it goes to the

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, Semaphore};
 mod attach;
 mod batch;
 mod checkpoint;
+mod generations;
 mod groups;
 mod index;
 mod op;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::generations::Generations;
 use super::index::{Next, SeqMove};
 use super::op::{Attachment, Delivered, Members, NewMessage, Op, Target};
 use super::pairs::PairMove;
@@ -51,6 +52,8 @@ pub(super) struct State {
     pub(super) seqs: SeqMove,
     /// This batch's sequence-index entries: published to `recent` after the commit.
     pub(super) pending: Vec<(ConversationId, Slot)>,
+    /// `convs.drops` when `pending` was last empty.
+    pub(super) pending_since: u64,
 }
 
 /// Direct pairs in the tail past which the writer moves them into the index (between batches,
@@ -59,57 +62,6 @@ pub(super) struct State {
 pub(super) const PAIRS_INDEX_AT: usize = 16_384;
 /// A smaller tail is moved once it is this old, so that a quiet server's tail is short.
 pub(super) const PAIRS_INDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// A map bounded to two generations of `cap` entries: when the young one is full it becomes
-/// the old one (dropping the previous old one), and a hit in the old one moves back to the
-/// young one. So the recently used entries survive a turnover, unlike a cache that is cleared
-/// when full and then misses on every busy conversation at once.
-pub(super) struct Generations<K, V> {
-    pub(super) young: HashMap<K, V>,
-    pub(super) old: HashMap<K, V>,
-    pub(super) cap: usize,
-    /// A turnover has dropped entries: a miss no longer means the key was never inserted.
-    pub(super) lost: bool,
-}
-
-impl<K: std::hash::Hash + Eq + Copy, V> Generations<K, V> {
-    pub(super) fn new(cap: usize) -> Self {
-        Generations {
-            young: HashMap::default(),
-            old: HashMap::default(),
-            cap: cap.max(1),
-            lost: false,
-        }
-    }
-
-    pub(super) fn insert(&mut self, k: K, v: V) {
-        if self.young.len() >= self.cap && !self.young.contains_key(&k) {
-            // The dropped generation's table becomes the new young one: already as large as
-            // a full generation needs and in memory, so the new one never grows by copying
-            // (growing a generation-sized map by doubling touches fresh pages at every step,
-            // on the writer's thread). The first generation grows as entries come, so a small
-            // server's caches stay small.
-            let mut recycled = std::mem::take(&mut self.old);
-            self.lost |= !recycled.is_empty();
-            recycled.clear();
-            self.old = std::mem::replace(&mut self.young, recycled);
-        }
-        self.young.insert(k, v);
-    }
-
-    /// The entry for `k`, without moving it between generations.
-    pub(super) fn peek(&self, k: &K) -> Option<&V> {
-        self.young.get(k).or_else(|| self.old.get(k))
-    }
-
-    pub(super) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        if !self.young.contains_key(k) {
-            let v = self.old.remove(k)?;
-            self.insert(*k, v);
-        }
-        self.young.get_mut(k)
-    }
-}
 
 impl State {
     pub(super) fn load(
@@ -161,6 +113,7 @@ impl State {
             pairs_index_at: PAIRS_INDEX_AT,
             seqs,
             pending: Vec::new(),
+            pending_since: 0,
         })
     }
 
@@ -210,11 +163,13 @@ impl State {
         self.recent.publish(&self.pending);
         self.seqs.committed(&self.pending);
         self.pending.clear();
+        self.pending_since = self.convs.drops;
     }
 
     /// After the batch failed: nothing of it is in the database, so none of it is published.
     pub(super) fn rolled_back(&mut self) {
         self.pending.clear();
+        self.pending_since = self.convs.drops;
     }
 
     /// Moves the tail into the pair index when it is long or old (see [`crate::pairs`]): a
@@ -280,11 +235,14 @@ impl State {
                 })
                 .optional()?
                 .ok_or(StorageError::UnknownConversation)?;
-            // Newer entries are in memory, this batch's in `pending` (a conversation dropped
-            // from the cache within one batch: only with a batch far beyond the cache's size).
+            // Newer entries are in memory, this batch's in `pending`: only for a conversation
+            // dropped from the cache within this batch (a group change, or a turnover in a
+            // batch far beyond the cache's size), so the batch is scanned only after a drop.
+            let dropped = self.convs.drops != self.pending_since;
             let last_seq = self
                 .pending
                 .iter()
+                .take(if dropped { usize::MAX } else { 0 })
                 .filter(|e| e.0 == id)
                 .map(|e| e.1.seq)
                 .chain(self.recent.newest_seq(id))
@@ -555,30 +513,5 @@ impl Lookup {
             },
             _ => Lookup::Nothing,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Generations;
-
-    #[test]
-    fn generations_keep_recent_entries_across_a_turnover() {
-        let mut g = Generations::new(2);
-        g.insert(1, "a");
-        g.insert(2, "b");
-        // Full: 1 and 2 become the old generation.
-        g.insert(3, "c");
-        assert!(!g.lost, "nothing dropped yet");
-        // A hit in the old generation moves back to the young one...
-        assert_eq!(g.get_mut(&1).copied(), Some("a"));
-        // ...so the next turnover drops 2 (unused), and keeps 1 and 3 reachable.
-        g.insert(4, "d");
-        assert_eq!(g.get_mut(&2), None);
-        assert!(g.lost);
-        assert_eq!(g.get_mut(&1).copied(), Some("a"));
-        assert_eq!(g.get_mut(&3).copied(), Some("c"));
-        assert_eq!(g.get_mut(&4).copied(), Some("d"));
-        assert!(g.young.len() + g.old.len() <= 4);
     }
 }
