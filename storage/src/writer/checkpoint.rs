@@ -75,8 +75,7 @@ fn catch_up(mut pass: impl FnMut() -> rusqlite::Result<(i64, i64, i64)>) -> rusq
 /// Flushes the WAL file's dirty pages (`fdatasync` on its own descriptor) when the writer has
 /// committed since the last flush. Only a latency aid: SQLite's own syncs stay as they are.
 struct WalFlusher {
-    path: std::path::PathBuf,
-    file: Option<std::fs::File>,
+    wal: Flusher,
     written: Arc<AtomicBool>,
 }
 
@@ -85,8 +84,7 @@ impl WalFlusher {
         let mut wal = db.as_os_str().to_owned();
         wal.push("-wal");
         WalFlusher {
-            path: wal.into(),
-            file: None,
+            wal: Flusher::new(wal.into()),
             written,
         }
     }
@@ -99,37 +97,26 @@ impl WalFlusher {
         if !self.written.swap(false, Ordering::Relaxed) {
             return (waited * 2).min(WAL_FLUSH_IDLE);
         }
-        if self.file.is_none() {
-            self.file = std::fs::File::open(&self.path).ok();
-        }
-        if let Some(f) = &self.file {
-            if let Err(e) = f.sync_data() {
-                tracing::debug!(error = %e, "WAL flush failed");
-                self.file = None;
-            }
-        }
+        self.wal.flush();
         WAL_FLUSH_EVERY
     }
 }
 
-/// Flushes the database file's dirty pages (`fdatasync` on its own descriptor) after a
-/// checkpoint pass that left part of the WAL: SQLite syncs the database file only after a
-/// pass that backfills the whole WAL, and under sustained writes only the writer's pass
-/// ([`Checkpointer::help_restart`]) does, so its fsync would write out every page the
-/// background passes copied since the last restart while every queued message waits. Flushed
-/// after each pass, that fsync finds only the pages of its own pass. Only a latency aid, as
-/// [`WalFlusher`]: SQLite's own syncs stay as they are.
-struct DbFlusher {
+/// Flushes one file's dirty pages (`fdatasync` on a descriptor of its own, opened on first
+/// use and again after a failure): the WAL for the [`WalFlusher`], and the database file
+/// after a checkpoint pass that left part of the WAL ([`flushed`]). SQLite syncs the database
+/// file only after a pass that backfills the whole WAL, and under sustained writes only the
+/// writer's pass ([`Checkpointer::help_restart`]) does, so its fsync would write out every
+/// page the background passes copied since the last restart while every queued message
+/// waits; flushed after each pass, that fsync finds only the pages of its own pass.
+struct Flusher {
     path: std::path::PathBuf,
     file: Option<std::fs::File>,
 }
 
-impl DbFlusher {
-    fn new(db: &std::path::Path) -> Self {
-        DbFlusher {
-            path: db.to_owned(),
-            file: None,
-        }
+impl Flusher {
+    fn new(path: std::path::PathBuf) -> Self {
+        Flusher { path, file: None }
     }
 
     fn flush(&mut self) {
@@ -138,7 +125,7 @@ impl DbFlusher {
         }
         if let Some(f) = &self.file {
             if let Err(e) = f.sync_data() {
-                tracing::debug!(error = %e, "database flush failed");
+                tracing::debug!(error = %e, file = %self.path.display(), "flush failed");
                 self.file = None;
             }
         }
@@ -146,7 +133,7 @@ impl DbFlusher {
 }
 
 /// Runs a checkpoint pass (busy, frames in the WAL, frames backfilled) and, when it left
-/// part of the WAL, `flush`es the database file ([`DbFlusher`]).
+/// part of the WAL, `flush`es the database file ([`Flusher`]).
 fn flushed(
     pass: impl FnOnce() -> rusqlite::Result<(i64, i64, i64)>,
     flush: impl FnOnce(),
@@ -193,7 +180,7 @@ impl Checkpointer {
         // Under `fsync` durability every commit already syncs the WAL.
         let mut flusher = (opts.durability == crate::Durability::Process)
             .then(|| WalFlusher::new(path, written.clone()));
-        let mut db = DbFlusher::new(path);
+        let mut db = Flusher::new(path.to_owned());
         let thread = std::thread::Builder::new()
             .name("feige-checkpoint".into())
             .spawn(move || {
@@ -278,7 +265,7 @@ impl Drop for Checkpointer {
 #[cfg(test)]
 mod tests {
     use super::{
-        catch_up, flushed, DbFlusher, WalFlusher, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_HARD_FRAMES,
+        catch_up, flushed, Flusher, WalFlusher, WAL_FLUSH_EVERY, WAL_FLUSH_IDLE, WAL_HARD_FRAMES,
         WAL_RESTART_FRAMES,
     };
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -333,7 +320,7 @@ mod tests {
             WAL_FLUSH_IDLE,
             "backs off up to a bound"
         );
-        assert!(f.file.is_none());
+        assert!(f.wal.file.is_none());
         written.store(true, Ordering::Relaxed);
         assert_eq!(
             f.flush(WAL_FLUSH_IDLE),
@@ -341,7 +328,7 @@ mod tests {
             "commits: back to the short beat"
         );
         assert!(
-            f.file.is_some(),
+            f.wal.file.is_some(),
             "the WAL next to the database is opened and synced"
         );
         assert!(
@@ -364,7 +351,7 @@ mod tests {
         // The flusher opens the database file and syncs it; a missing file is skipped.
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("feige.db");
-        let mut f = DbFlusher::new(&db);
+        let mut f = Flusher::new(db.clone());
         f.flush();
         assert!(f.file.is_none());
         std::fs::write(&db, b"pages").unwrap();
