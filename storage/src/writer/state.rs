@@ -238,11 +238,13 @@ impl State {
             // Newer entries are in memory, this batch's in `pending`: only for a conversation
             // dropped from the cache within this batch (a group change, or a turnover in a
             // batch far beyond the cache's size), so the batch is scanned only after a drop.
-            let dropped = self.convs.drops != self.pending_since;
-            let last_seq = self
-                .pending
+            let batch = if self.convs.drops == self.pending_since {
+                &[][..]
+            } else {
+                &self.pending[..]
+            };
+            let last_seq = batch
                 .iter()
-                .take(if dropped { usize::MAX } else { 0 })
                 .filter(|e| e.0 == id)
                 .map(|e| e.1.seq)
                 .chain(self.recent.newest_seq(id))
